@@ -1,0 +1,163 @@
+/**
+ * Every error netloop raises or reports is a {@link NetloopError} with a stable
+ * `code`. Codes are part of the public API: they never change meaning, and new
+ * ones are only ever added. Messages are for humans and may change.
+ *
+ * Secrets (session tokens) never appear in a message or in `details`.
+ *
+ * @module
+ */
+
+/**
+ * The catalogue of error codes. Grouped by the layer that raises them.
+ */
+export const ErrorCode = {
+  // Options and arguments.
+  /** An option or argument is out of range or of the wrong type. */
+  INVALID_OPTION: 'NETLOOP_INVALID_OPTION',
+  /** A value handed to an encoder or serializer has the wrong type. */
+  INVALID_VALUE: 'NETLOOP_INVALID_VALUE',
+
+  // Reactor: loop, server, client, connector.
+  /** The loop (or server) is closed or closing and refuses new work. */
+  LOOP_CLOSED: 'NETLOOP_LOOP_CLOSED',
+  /** An operation was attempted on a client that has closed. */
+  CLIENT_CLOSED: 'NETLOOP_CLIENT_CLOSED',
+  /** A client's queued output passed its hard limit; the client is closed. */
+  OUTPUT_LIMIT: 'NETLOOP_OUTPUT_LIMIT',
+  /** A client's queued output stayed above its soft limit for too long; the client is closed. */
+  OUTPUT_SOFT_LIMIT: 'NETLOOP_OUTPUT_SOFT_LIMIT',
+  /** A socket-level error (ECONNRESET, EPIPE, ...); `details.syscallCode` holds the system code. */
+  SOCKET_ERROR: 'NETLOOP_SOCKET_ERROR',
+  /** An outbound connection attempt failed. */
+  CONNECT_FAILED: 'NETLOOP_CONNECT_FAILED',
+  /** A connector gave up after its configured number of attempts. */
+  RECONNECT_EXHAUSTED: 'NETLOOP_RECONNECT_EXHAUSTED',
+  /** A new connection was refused because the server holds `maxConnections`. */
+  MAX_CONNECTIONS: 'NETLOOP_MAX_CONNECTIONS',
+  /** No byte arrived within the read-idle timeout. */
+  IDLE_TIMEOUT: 'NETLOOP_IDLE_TIMEOUT',
+  /** A frame was started but not completed within the frame deadline (slowloris). */
+  FRAME_TIMEOUT: 'NETLOOP_FRAME_TIMEOUT',
+  /** A connection did not create or resume a session in time. */
+  HANDSHAKE_TIMEOUT: 'NETLOOP_HANDSHAKE_TIMEOUT',
+  /** A user handler threw or rejected while handling a client's input. */
+  HANDLER_ERROR: 'NETLOOP_HANDLER_ERROR',
+  /** Graceful close did not finish flushing before its deadline. */
+  CLOSE_TIMEOUT: 'NETLOOP_CLOSE_TIMEOUT',
+
+  // Framing.
+  /** A frame's declared length exceeds the maximum (decode) or a value is too large to encode. */
+  FRAME_TOO_LARGE: 'NETLOOP_FRAME_TOO_LARGE',
+  /** A frame's declared length is smaller than the header it must include. */
+  FRAME_TOO_SHORT: 'NETLOOP_FRAME_TOO_SHORT',
+  /** A frame carries a message type the (strict) registry does not know. */
+  UNKNOWN_TYPE: 'NETLOOP_UNKNOWN_TYPE',
+  /** A message type id or name was registered twice. */
+  DUPLICATE_TYPE: 'NETLOOP_DUPLICATE_TYPE',
+  /** A frame's value could not be deserialized by its message type. */
+  BAD_PAYLOAD: 'NETLOOP_BAD_PAYLOAD',
+
+  // Sessions.
+  /** No live session matches the id, token or connection. */
+  SESSION_NOT_FOUND: 'NETLOOP_SESSION_NOT_FOUND',
+  /** The session has expired. */
+  SESSION_EXPIRED: 'NETLOOP_SESSION_EXPIRED',
+  /** The presented token does not match (never says which part). */
+  BAD_TOKEN: 'NETLOOP_BAD_TOKEN',
+  /** The login policy refused a new session for this user. */
+  LOGIN_REFUSED: 'NETLOOP_LOGIN_REFUSED',
+  /** A session state change that the state machine does not allow. */
+  INVALID_TRANSITION: 'NETLOOP_INVALID_TRANSITION',
+  /** The session was replaced by a newer login of the same user. */
+  SESSION_REPLACED: 'NETLOOP_SESSION_REPLACED',
+
+  // Stores.
+  /** The store is closed. */
+  STORE_CLOSED: 'NETLOOP_STORE_CLOSED',
+  /** A stored file could not be parsed; it was kept aside, `details.file` names it. */
+  STORE_CORRUPT: 'NETLOOP_STORE_CORRUPT',
+  /** A journal record in the middle of the journal failed its checksum. */
+  JOURNAL_CORRUPT: 'NETLOOP_JOURNAL_CORRUPT',
+  /** A disk operation failed after its retries; `details.syscallCode` holds ENOSPC, EIO, ... */
+  STORE_IO: 'NETLOOP_STORE_IO',
+  /** The remote store (Redis) is unreachable or did not answer in time. */
+  STORE_UNAVAILABLE: 'NETLOOP_STORE_UNAVAILABLE',
+} as const;
+
+/** One of the stable error codes of {@link ErrorCode}. */
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Options for {@link NetloopError}. */
+export interface NetloopErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** Structured, secret-free facts about the failure (sizes, limits, file names, system codes). */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The one base class of every netloop error.
+ *
+ * ```ts
+ * try { client.appendToOutputBuffer(data); }
+ * catch (err) { if (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED) ... }
+ * ```
+ */
+export class NetloopError extends Error {
+  /** The stable code; see {@link ErrorCode}. */
+  readonly code: ErrorCodeValue;
+  /** Structured facts about the failure; never holds a secret. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCodeValue, message: string, options: NetloopErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'NetloopError';
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+}
+
+/** True when `err` is a {@link NetloopError}, optionally with the given code. */
+export function isNetloopError(err: unknown, code?: ErrorCodeValue): err is NetloopError {
+  return err instanceof NetloopError && (code === undefined || err.code === code);
+}
+
+/**
+ * Wraps a socket error (ECONNRESET, EPIPE, ...) as a {@link NetloopError} with
+ * code {@link ErrorCode.SOCKET_ERROR}, keeping the system code in
+ * `details.syscallCode`. A NetloopError is returned unchanged.
+ */
+export function toSocketError(err: unknown): NetloopError {
+  if (err instanceof NetloopError) return err;
+  const sys = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return new NetloopError(ErrorCode.SOCKET_ERROR, `socket error: ${message}`, {
+    cause: err,
+    details: sys === undefined ? {} : { syscallCode: sys },
+  });
+}
+
+/**
+ * Throws a {@link ErrorCode.INVALID_OPTION} error unless `value` is a finite
+ * integer within `[min, max]`. Used to validate every numeric limit before it
+ * is used, so a bad option fails at construction rather than under load.
+ */
+export function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`, {
+      details: { option: name, value, min, max },
+    });
+  }
+  return value;
+}
+
+/** Like {@link checkInteger} for finite, non-integer quantities (durations in ms, factors). */
+export function checkNumber(name: string, value: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a number in [${min}, ${max}], got ${String(value)}`, {
+      details: { option: name, value, min, max },
+    });
+  }
+  return value;
+}

@@ -1,0 +1,136 @@
+/**
+ * The storage contract shared by every session store (memory, file, Redis).
+ *
+ * Stores know nothing of servers, clients or sockets: they hold
+ * {@link SessionRecord}s and their indexes. The registry (`session-registry.ts`)
+ * owns lifecycle, policy and timers, and talks to a store only through this
+ * interface, so a store can be local or remote.
+ *
+ * TTL semantics are identical in every store: a record whose `expiresAt` is at
+ * or before the store's current wall time is never returned, counted or listed,
+ * even if it has not been physically removed yet.
+ *
+ * Indexes kept by every store, always consistent with the records:
+ *
+ * ```
+ *   id ─────────────► SessionRecord
+ *   tokenHash ──────► id            (one to one)
+ *   userId ─────────► {id, id, ...} (one to many)
+ *   connectionId ───► id            (one to one, while bound)
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Session states and the transitions the registry allows:
+ *
+ * ```
+ *   CONNECTING ──► ACTIVE ◄──► IDLE
+ *        │            │          │
+ *        └────────────┴──────────┴──► CLOSED   (terminal)
+ * ```
+ */
+export type SessionState = 'CONNECTING' | 'ACTIVE' | 'IDLE' | 'CLOSED';
+
+/** Every session state, in lifecycle order. */
+export const SESSION_STATES: readonly SessionState[] = Object.freeze(['CONNECTING', 'ACTIVE', 'IDLE', 'CLOSED']);
+
+/** Traffic counters of one session. */
+export interface SessionStats {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  heartbeats: number;
+}
+
+/**
+ * A session as stored. Holds only the hash of its token, never the token.
+ * Times are wall-clock milliseconds since the epoch, because they are persisted
+ * and shared between processes; the registry maps them onto its monotonic clock.
+ */
+export interface SessionRecord {
+  /** UUIDv7, time-ordered. */
+  id: string;
+  /** Hex SHA-256 of the secret token. */
+  tokenHash: string;
+  /** The user this session belongs to, or null for an anonymous session. */
+  userId: string | null;
+  /** The connection currently bound to the session (a process-unique string), or null while detached. */
+  connectionId: string | null;
+  /** Remote address of the bound connection, if known. */
+  remoteAddress: string | null;
+  state: SessionState;
+  /** Free-form string metadata (merged on update). */
+  metadata: Record<string, string>;
+  stats: SessionStats;
+  createdAt: number;
+  lastActiveAt: number;
+  /** Wall-clock expiry; a heartbeat moves it to `now + ttl`. */
+  expiresAt: number;
+  /** Time to live in ms, applied by each heartbeat. */
+  ttl: number;
+}
+
+/** A filter for {@link SessionStore.list} and {@link SessionStore.count}. */
+export interface SessionFilter {
+  userId?: string;
+  state?: SessionState;
+}
+
+/** Paging for {@link SessionStore.list}; `limit` is capped by the store's own maximum. */
+export interface Page {
+  offset?: number;
+  limit?: number;
+}
+
+/** One page of sessions and the total that matched the filter. */
+export interface SessionPage {
+  sessions: SessionRecord[];
+  total: number;
+}
+
+/** Options for {@link SessionStore.create}. */
+export interface CreateOptions {
+  /**
+   * When set, the record is only inserted if the user has fewer than this
+   * many live sessions; the check and the insert are atomic within the store
+   * (across processes for a shared store).
+   */
+  maxPerUser?: number;
+}
+
+/**
+ * The interface every store implements. All methods are asynchronous because
+ * a store may be remote; a closed store rejects with `NETLOOP_STORE_CLOSED`,
+ * an unreachable one with `NETLOOP_STORE_UNAVAILABLE` (never hangs).
+ */
+export interface SessionStore {
+  /** A short name for diagnostics: 'memory', 'file', 'redis'. */
+  readonly kind: string;
+  /** Inserts a new record and its indexes. Resolves false when `maxPerUser` refused it. */
+  create(record: SessionRecord, options?: CreateOptions): Promise<boolean>;
+  /** The live record with this id, or null. */
+  get(id: string): Promise<SessionRecord | null>;
+  /** Replaces an existing live record (indexes follow its new token hash, user and connection). Resolves false if it is gone. */
+  set(record: SessionRecord): Promise<boolean>;
+  /** Moves a live record's expiry (and last-active stamp); resolves false if it is gone. */
+  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean>;
+  /** Removes a record and its indexes; resolves true if it existed. */
+  delete(id: string): Promise<boolean>;
+  /** The live record whose token hashes to `tokenHash`, or null. */
+  getByTokenHash(tokenHash: string): Promise<SessionRecord | null>;
+  /** The live record bound to this connection, or null. */
+  getByConnection(connectionId: string): Promise<SessionRecord | null>;
+  /** Every live record of a user, oldest first. */
+  getByUser(userId: string): Promise<SessionRecord[]>;
+  /** Live records matching `filter`, oldest first, one page of them, with the total. */
+  list(filter?: SessionFilter, page?: Page): Promise<SessionPage>;
+  /** How many live records match `filter`. */
+  count(filter?: SessionFilter): Promise<number>;
+  /** Removes every record. */
+  clear(): Promise<void>;
+  /** Flushes what must be flushed and releases resources; idempotent. */
+  close(): Promise<void>;
+}
