@@ -71,6 +71,10 @@ export const ErrorCode = {
   INVALID_TRANSITION: 'NETLOOP_INVALID_TRANSITION',
   /** The session was replaced by a newer login of the same user. */
   SESSION_REPLACED: 'NETLOOP_SESSION_REPLACED',
+  /** The registry holds `maxSessions` sessions and refuses another. */
+  SESSION_LIMIT: 'NETLOOP_SESSION_LIMIT',
+  /** The session registry is closed. */
+  REGISTRY_CLOSED: 'NETLOOP_REGISTRY_CLOSED',
 
   // Stores.
   /** The store is closed. */
@@ -83,6 +87,10 @@ export const ErrorCode = {
   STORE_IO: 'NETLOOP_STORE_IO',
   /** The remote store (Redis) is unreachable or did not answer in time. */
   STORE_UNAVAILABLE: 'NETLOOP_STORE_UNAVAILABLE',
+
+  // Benchmark tooling (bench/ only; the library never raises it).
+  /** A benchmark child process failed, timed out, or reported no result; `details` says which and why. */
+  BENCH_FAILED: 'NETLOOP_BENCH_FAILED',
 } as const;
 
 /** One of the stable error codes of {@link ErrorCode}. */

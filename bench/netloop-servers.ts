@@ -1,0 +1,132 @@
+/**
+ * netloop's side of the benchmark servers, loaded by `echo-server.ts` and
+ * `idle-server.ts` only when `--impl netloop…` is asked for, so the bare
+ * `node:net` baselines never load the library.
+ *
+ * Each server is written the way a user of netloop would write it: an
+ * {@link EventLoop}, `loop.listen()`, and the server's events.
+ *
+ * @module
+ */
+
+import { EventLoop } from '../lib/event-loop.js';
+import type { Client } from '../lib/client.js';
+import type { Server } from '../lib/server.js';
+import { ConnectionCounter } from './idle-server.js';
+import type { IdleServer } from './idle-server.js';
+
+/** Length prefix of the benchmark framing (4-byte big-endian length, then the value). */
+const HEADER_BYTES = 4;
+/** Largest benchmark frame; a bigger declared length closes the connection. */
+const MAX_FRAME_BYTES = 1 << 20;
+
+/**
+ * The per-client state of the framing fallback: the bytes of an incomplete
+ * frame left at the end of the previous chunk, if any.
+ *
+ * ```
+ *   chunk:  [ frame | frame | frame | fra ]  → tail = "fra" (copied once)
+ *   next:   [ me | frame | ... ]             → decoded from tail + next
+ * ```
+ */
+interface FramingState {
+  tail: Buffer | null;
+}
+
+/**
+ * Installs the echo handler: every decoded message is answered with a
+ * message carrying the same value. This is the one place where the framing
+ * codec is hooked up.
+ */
+function installEcho(server: Server): void {
+  server.on('data', (client: Client, chunk: Buffer) => {
+    let state = client.context as FramingState | undefined;
+    if (state === undefined) client.context = state = { tail: null };
+    let data = chunk;
+    if (state.tail !== null) {
+      data = Buffer.concat([state.tail, chunk]);
+      state.tail = null;
+    }
+    let off = 0;
+    while (data.length - off >= HEADER_BYTES) {
+      const len = data.readUInt32BE(off);
+      if (len > MAX_FRAME_BYTES) {
+        client.forceClose('protocol-error');
+        return;
+      }
+      const end = off + HEADER_BYTES + len;
+      if (end > data.length) break;
+      // The reply is the request's own bytes: a view of the chunk, queued
+      // without copying; the client's output buffer coalesces the replies.
+      client.appendToOutputBuffer(data.subarray(off, end));
+      off = end;
+    }
+    if (off < data.length) state.tail = Buffer.from(data.subarray(off));
+    if (client.hasDataToWrite()) {
+      client.enableWriting();
+      client.loop.updateClient(client);
+    }
+  });
+}
+
+/** Starts netloop's echo server on 127.0.0.1 and resolves with its port. */
+export async function startNetloopEcho(port: number): Promise<number> {
+  const loop = new EventLoop();
+  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000 });
+  installEcho(server);
+  return server.port;
+}
+
+/**
+ * True when netloop's session registry can be loaded, so the with-sessions
+ * idle server can run; false while it cannot (the idle scenario then
+ * measures the without-sessions pair only).
+ */
+export async function supportsSessions(): Promise<boolean> {
+  try {
+    await import('../lib/session-registry.js');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts netloop's server holding idle connections, with default options
+ * (read-idle timeout included) except `maxConnections`. With sessions, every
+ * connection gets a session of netloop's registry (in-memory store, default
+ * options), bound to the connection's id, as an application would create one
+ * at login; a connection counts as open once its session exists.
+ */
+export async function startNetloopIdle(withSessions: boolean, maxConnections: number): Promise<IdleServer> {
+  const loop = new EventLoop();
+  const server = await loop.listen({ host: '127.0.0.1', port: 0, backlog: 4096, maxConnections });
+  const counter = new ConnectionCounter();
+  if (!withSessions) {
+    server.on('connection', () => counter.opened());
+    server.on('close', () => counter.closed());
+    return { port: server.port, counter };
+  }
+  const { SessionRegistry } = await import('../lib/session-registry.js');
+  const registry = new SessionRegistry({ clock: loop.clock, maxSessions: Math.max(maxConnections, 1) });
+  server.on('connection', (client: Client) => {
+    registry
+      .create({ connectionId: String(client.id), remoteAddress: client.remoteAddress ?? null })
+      .then(
+        () => {
+          // Marks the connection as counted, so its close is counted once too.
+          client.context = true;
+          counter.opened();
+        },
+        (err: unknown) => {
+          process.stderr.write(`session create failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          client.forceClose();
+        },
+      );
+  });
+  server.on('close', (client: Client) => {
+    if (client.context === true) counter.closed();
+    registry.detach(String(client.id)).catch(() => undefined);
+  });
+  return { port: server.port, counter };
+}

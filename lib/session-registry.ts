@@ -1,0 +1,1350 @@
+/**
+ * The session registry: lifecycle, login policy, resume, heartbeats and
+ * expiry of sessions, on top of any {@link SessionStore}. It knows nothing of
+ * sockets: a server binding tells it about connections (by string id) and
+ * turns its events into notices and closes.
+ *
+ * ```
+ *                        SessionRegistry
+ *   ┌──────────────────────────────────────────────────────────┐
+ *   │ handles   Map<id, SessionHandle>      local sessions      │
+ *   │ byConn    Map<connectionId, handle>   bound ones only     │
+ *   │ wheel     TimingWheel<handle>         one entry per handle│
+ *   │ dirty     handle[]                    write-behind queue  │
+ *   └──────────────┬───────────────────────────────────────────┘
+ *                  │ create / set / touch / delete / lookups
+ *                  ▼
+ *            SessionStore (memory: records updated in place; file; Redis)
+ * ```
+ *
+ * **Local sessions and handles.** Every session created or resumed through
+ * this registry gets a {@link SessionHandle}, kept until the session ends. The
+ * handle is the synchronous fast path: `handle.heartbeat()` rewrites the
+ * expiry number and nothing else (no clock read when the caller passes `now`,
+ * no promise, no store call).
+ *
+ * **Write-behind.** With the {@link MemoryStore} the handle points at the
+ * store's own record, so a heartbeat updates the store in place and nothing is
+ * deferred. With any other store, a heartbeat (or a stats update through the
+ * handle) marks the handle dirty; every audit tick writes the dirty handles to
+ * the store (`touch` for an expiry, `set` when stats changed), in slices.
+ * The store's copy therefore lags by at most one audit interval
+ * (`granularityMs`) plus the time of the write, which is why `granularityMs`
+ * may be at most a quarter of `ttlMs`. Every other change (state, metadata,
+ * binding, deletion) is written through at once.
+ *
+ * **Expiry.** Each local session has one entry in a hashed timing wheel on the
+ * monotonic clock; {@link SessionRegistry.audit} advances it, so an audit
+ * costs what expires (plus lazy re-filing), never a scan. An audit yields to
+ * the event loop every `auditBudgetMs`. Sessions that live only in a shared
+ * store (created by another process) expire by the store's TTL.
+ *
+ * @module
+ */
+
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { ErrorCode, NetloopError, checkInteger } from './errors.js';
+import { MemoryStore } from './memory-store.js';
+import type {
+  Page,
+  SessionFilter,
+  SessionRecord,
+  SessionState,
+  SessionStats,
+  SessionStore,
+} from './session-store.js';
+import { createToken, hashToken, isWellFormedToken, tokenMatches } from './session-token.js';
+import { TimingWheel, WheelEntry } from './timing-wheel.js';
+import { uuidv7 } from './uuid-v7.js';
+
+// ── Public types ────────────────────────────────────────────────────────────
+
+/**
+ * What a user may do when they already have sessions:
+ * - `'multiple'`: up to `maxPerUser` sessions at once; beyond, `NETLOOP_LOGIN_REFUSED`.
+ * - `'replace'`: one session per user; a new login ends the old one (event `replaced`).
+ * - `'refuse'`: one session per user; a new login is refused while the old one
+ *   is live and its connection alive. A detached session, or one whose
+ *   connection is dead, never blocks: it is closed and the login proceeds.
+ */
+export type LoginPolicy = 'multiple' | 'replace' | 'refuse';
+
+/** A session as the registry shows it: the stored record without its token hash. */
+export type SessionInfo = Omit<SessionRecord, 'tokenHash'>;
+
+/** Options of {@link SessionRegistry}. Every limit is finite and validated at construction. */
+export interface SessionRegistryOptions {
+  /** Where sessions live. Default: a new {@link MemoryStore} on the same clock, closed with the registry. */
+  store?: SessionStore;
+  /** Time source (monotonic for deadlines, wall for stored stamps). Default {@link systemClock}. */
+  clock?: Clock;
+  /** Time to live: a heartbeat moves the expiry to now + ttl. Default 300,000 ms (5 min); range [1, 2^31). */
+  ttlMs?: number;
+  /** How long a detached session (its connection closed) may be resumed with its token. Default 30,000 ms; 0 disables resume. */
+  resumeWindowMs?: number;
+  /** Audit tick and expiry precision: a session expires at most this long after its deadline. Default 1,000 ms; at most ttlMs / 4. */
+  granularityMs?: number;
+  /** Slots of the timing wheel (a power of two). Default: enough for max(ttl, resume window) in one revolution, in [64, 65536]. */
+  wheelSlots?: number;
+  /** Run {@link SessionRegistry.audit} every `granularityMs` on an unref'd timer. Default true; a binding that owns a loop timer passes false. */
+  autoAudit?: boolean;
+  /** Longest synchronous slice of an audit before it yields to the event loop. Default 4 ms. */
+  auditBudgetMs?: number;
+  /** Most local sessions this registry holds; beyond, `NETLOOP_SESSION_LIMIT`. Default 1,000,000. */
+  maxSessions?: number;
+  /** Most live sessions of one user under the `'multiple'` policy. Default 16. */
+  maxPerUser?: number;
+  /** Login policy. Default `'multiple'`. */
+  policy?: LoginPolicy;
+  /** Most metadata keys per session. Default 32. */
+  maxMetadataKeys?: number;
+  /** Longest metadata key, in UTF-16 units. Default 64. */
+  maxMetadataKeyLength?: number;
+  /** Longest metadata value, in UTF-16 units. Default 1,024. */
+  maxMetadataValueLength?: number;
+  /** Longest user id, connection id or remote address accepted. Default 256. */
+  maxIdLength?: number;
+  /**
+   * Answers whether a connection is still alive: `false` means dead (its
+   * session is cleaned up when it stands in a login's way), `true` or
+   * `undefined` mean alive or unknown. A binding answers from its loop
+   * (`loop.getClient(id) !== undefined`) for its own connections.
+   */
+  isConnectionAlive?: (connectionId: string) => boolean | undefined;
+}
+
+/** What {@link SessionRegistry.create} accepts. */
+export interface CreateSessionInput {
+  /** The user, or null/absent for an anonymous session (no login policy applies). */
+  userId?: string | null;
+  /** The connection the session is bound to, or null/absent for none yet. */
+  connectionId?: string | null;
+  remoteAddress?: string | null;
+  /** Initial metadata; limits are checked before anything is stored. */
+  metadata?: Record<string, string>;
+  /** Initial state. Default `'ACTIVE'`. */
+  state?: 'CONNECTING' | 'ACTIVE';
+  /** This session's TTL; default the registry's `ttlMs`. */
+  ttlMs?: number;
+}
+
+/** The result of {@link SessionRegistry.create}: the only time the token is ever visible. */
+export interface CreatedSession {
+  session: SessionInfo;
+  /** The secret the client must keep to resume; never stored, logged or shown again. */
+  token: string;
+  /** The local fast-path handle. */
+  handle: SessionHandle;
+}
+
+/** The result of {@link SessionRegistry.resume}. */
+export interface ResumedSession {
+  session: SessionInfo;
+  handle: SessionHandle;
+  /** The connection the session was bound to before, if any (the binding closes it when it differs). */
+  previousConnectionId: string | null;
+}
+
+/** Payload of the events that end a session. */
+export interface SessionEndEvent {
+  session: SessionInfo;
+  /** The connection the session was bound to when it ended, or null. */
+  connectionId: string | null;
+  /** Why: `'ttl'`, `'resume-window'`, `'connection-closed'`, `'dead-connection'`, a caller's reason, ... */
+  reason: string;
+}
+
+/** The registry's events and their payloads. */
+export interface SessionEvents {
+  created: { session: SessionInfo };
+  resumed: { session: SessionInfo; previousConnectionId: string | null };
+  /** The connection closed; the session waits `resumeWindowMs` for a resume. */
+  detached: { session: SessionInfo; connectionId: string; reason: string };
+  /** TTL or resume window elapsed. The binding sends its expiry notice to `connectionId`, then closes it. */
+  expired: SessionEndEvent;
+  /** A newer login of the same user ended this session (policy `'replace'`); `by` is the new session's id. */
+  replaced: SessionEndEvent & { by: string };
+  /** Ended because its connection closed without resume, or its state was set to CLOSED. */
+  closed: SessionEndEvent;
+  /** Ended by {@link SessionRegistry.delete}. */
+  deleted: SessionEndEvent;
+}
+
+/** Names of {@link SessionEvents}. */
+export type SessionEventName = keyof SessionEvents;
+
+/** Counters since the registry was created. */
+export interface RegistryCounters {
+  created: number;
+  resumed: number;
+  detached: number;
+  expired: number;
+  replaced: number;
+  closed: number;
+  deleted: number;
+  refused: number;
+}
+
+/** What {@link SessionRegistry.stats} reports. */
+export interface RegistryStats {
+  /** Live sessions in the store (all processes for a shared store). */
+  total: number;
+  /** Live sessions in the store per state (CLOSED is always 0: closed sessions are removed). */
+  byState: Record<SessionState, number>;
+  /** Sessions held locally by this registry (bound or waiting for resume). */
+  local: number;
+  /** Local sessions bound to a connection. */
+  attached: number;
+  /** Entries in the timing wheel (equals `local`). */
+  timers: number;
+  counters: RegistryCounters;
+}
+
+/**
+ * The allowed state transitions. Setting the current state again is a no-op;
+ * CLOSED ends the session (it is removed from the store).
+ *
+ * ```
+ *   CONNECTING ──► ACTIVE ◄──► IDLE
+ *        │            │          │
+ *        └────────────┴──────────┴──► CLOSED   (terminal: the session is removed)
+ * ```
+ *
+ * A connection closing moves an ACTIVE or IDLE session to IDLE, detached, for
+ * the resume window; a CONNECTING one (handshake never finished) is closed.
+ */
+export const SESSION_TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = Object.freeze({
+  CONNECTING: Object.freeze(['ACTIVE', 'CLOSED'] as SessionState[]),
+  ACTIVE: Object.freeze(['IDLE', 'CLOSED'] as SessionState[]),
+  IDLE: Object.freeze(['ACTIVE', 'CLOSED'] as SessionState[]),
+  CLOSED: Object.freeze([] as SessionState[]),
+});
+
+/** True when the state machine allows `from` → `to` (or `from === to`, except for CLOSED). */
+export function canTransition(from: SessionState, to: SessionState): boolean {
+  return (from === to && from !== 'CLOSED') || SESSION_TRANSITIONS[from].includes(to);
+}
+
+// ── Handle ──────────────────────────────────────────────────────────────────
+
+/** Flags of the write-behind queue. */
+const CLEAN = 0;
+const DIRTY_TOUCH = 1;
+const DIRTY_FULL = 2;
+
+/**
+ * The registry's in-memory handle on one local session: the synchronous fast
+ * path for heartbeats and traffic counters. Obtain it from `create`, `resume`,
+ * {@link SessionRegistry.handle} or {@link SessionRegistry.handleByConnection};
+ * keep it beside the connection (e.g. in a client's context).
+ *
+ * The handle IS the session's timing-wheel entry, so a heartbeat writes one
+ * object only: its deadline, last-activity time and a pending heartbeat
+ * count. The stored record is brought up to date by the write-behind flush.
+ *
+ * ```
+ *   SessionHandle (extends WheelEntry: deadline, wheel links)
+ *     ├─ _lastActive, _beats, _ttl      written by heartbeat()
+ *     └─ _record ──► SessionRecord      the MemoryStore's own object, or a local copy
+ * ```
+ */
+export class SessionHandle extends WheelEntry<SessionHandle> {
+  /** The session id. */
+  readonly id: string;
+  /** @internal */
+  _record: SessionRecord;
+  /** @internal */
+  readonly _reg: SessionRegistry;
+  /** @internal TTL in ms (a copy of the record's, kept here so a heartbeat touches one object). */
+  _ttl: number;
+  /** @internal Last activity, in the registry's relative ms. */
+  _lastActive: number;
+  /** @internal Heartbeats not yet folded into the record's stats. */
+  _beats = 0;
+  /** @internal One of CLEAN, DIRTY_TOUCH, DIRTY_FULL. */
+  _dirty = CLEAN;
+  /** @internal True when the expiry is the resume window (detached). */
+  _detached = false;
+  /** @internal */
+  _ended = false;
+
+  /** @internal */
+  constructor(reg: SessionRegistry, record: SessionRecord, deadline: number, lastActive: number) {
+    super(undefined as unknown as SessionHandle, deadline);
+    (this as { key: SessionHandle }).key = this;
+    this.id = record.id;
+    this._reg = reg;
+    this._record = record;
+    this._ttl = record.ttl;
+    this._lastActive = lastActive;
+  }
+
+  /** False once the session ended (expired, closed, deleted, replaced). */
+  get alive(): boolean {
+    return !this._ended;
+  }
+
+  /** The current state. */
+  get state(): SessionState {
+    return this._ended ? 'CLOSED' : this._record.state;
+  }
+
+  /** The user, or null. */
+  get userId(): string | null {
+    return this._record.userId;
+  }
+
+  /** The bound connection, or null while detached or ended. */
+  get connectionId(): string | null {
+    return this._ended ? null : this._record.connectionId;
+  }
+
+  /** Milliseconds left before expiry at monotonic time `now` (default: the clock's), 0 if ended. */
+  timeLeft(now: number = this._reg.clock.now()): number {
+    return this._ended ? 0 : Math.max(0, this.deadline - (now - this._reg.epoch));
+  }
+
+  /**
+   * Extends the expiry to `now + ttl` and returns the time left (the TTL).
+   * Returns -1, changing nothing, when the session has ended, is detached, or
+   * its deadline has already passed (a heartbeat never revives an expired
+   * session; the next audit reports it).
+   *
+   * Cost: a few writes to this object. Pass `now` (the loop's monotonic time,
+   * already read for the event being handled) to avoid a clock read.
+   */
+  heartbeat(now: number = this._reg.clock.now()): number {
+    const reg = this._reg;
+    const t = now - reg.epoch;
+    if (this._ended || this._detached || t >= this.deadline) return -1;
+    const ttl = this._ttl;
+    const deadline = Math.ceil(t + ttl);
+    if (deadline >= this.deadline) this.deadline = deadline;
+    else reg._refile(this, deadline);
+    this._lastActive = t;
+    this._beats++;
+    if (this._dirty === CLEAN) reg._markDirty(this, DIRTY_TOUCH);
+    return ttl;
+  }
+
+  /** Adds inbound traffic to the stats (written behind). */
+  recordIn(bytes: number, messages = 1): void {
+    if (this._ended) return;
+    const s = this._record.stats;
+    s.bytesIn += bytes;
+    s.messagesIn += messages;
+    if (this._dirty !== DIRTY_FULL) this._reg._markDirty(this, DIRTY_FULL);
+  }
+
+  /** Adds outbound traffic to the stats (written behind). */
+  recordOut(bytes: number, messages = 1): void {
+    if (this._ended) return;
+    const s = this._record.stats;
+    s.bytesOut += bytes;
+    s.messagesOut += messages;
+    if (this._dirty !== DIRTY_FULL) this._reg._markDirty(this, DIRTY_FULL);
+  }
+
+  /** A copy of the session as it stands (without its token hash). */
+  snapshot(): SessionInfo {
+    if (!this._ended) this._sync();
+    const info = infoOf(this._record);
+    if (this._ended) {
+      info.state = 'CLOSED';
+      info.connectionId = null;
+    }
+    return info;
+  }
+
+  /**
+   * @internal Folds the handle's fast-path fields into the record: expiry and
+   * last activity as wall stamps, pending heartbeats into the stats. For the
+   * memory store the record is the store's own object, so this is the
+   * in-place write (an expiry only ever moves later here).
+   */
+  _sync(): void {
+    const r = this._record;
+    const base = this._reg._wallBase;
+    const expiresAt = this.deadline + base;
+    if (expiresAt > r.expiresAt) r.expiresAt = expiresAt;
+    const last = this._lastActive + base;
+    if (last > r.lastActiveAt) r.lastActiveAt = last;
+    if (this._beats !== 0) {
+      r.stats.heartbeats += this._beats;
+      this._beats = 0;
+    }
+  }
+}
+
+// ── Events ──────────────────────────────────────────────────────────────────
+
+type Listener<E extends SessionEventName> = (payload: SessionEvents[E]) => void;
+
+/**
+ * A small typed emitter. Events are queued and delivered from a microtask, in
+ * order, exactly once each: a listener never runs inside the registry call
+ * (or the connection-close path) that caused its event. A listener that
+ * throws does not stop the others; its error is re-thrown from its own
+ * microtask, where it surfaces as an uncaught exception like any bug.
+ */
+class SessionEmitter {
+  readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
+  readonly #queue: [SessionEventName, unknown][] = [];
+  #scheduled = false;
+
+  on<E extends SessionEventName>(name: E, fn: Listener<E>): () => void {
+    let set = this.#listeners.get(name);
+    if (set === undefined) this.#listeners.set(name, (set = new Set()));
+    set.add(fn as (payload: never) => void);
+    return () => this.off(name, fn);
+  }
+
+  off<E extends SessionEventName>(name: E, fn: Listener<E>): void {
+    this.#listeners.get(name)?.delete(fn as (payload: never) => void);
+  }
+
+  listenerCount(name: SessionEventName): number {
+    return this.#listeners.get(name)?.size ?? 0;
+  }
+
+  emit<E extends SessionEventName>(name: E, payload: SessionEvents[E]): void {
+    if (this.listenerCount(name) === 0) return;
+    this.#queue.push([name, payload]);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#drain());
+    }
+  }
+
+  #drain(): void {
+    this.#scheduled = false;
+    const batch = this.#queue.splice(0, this.#queue.length);
+    for (const [name, payload] of batch) {
+      const set = this.#listeners.get(name);
+      if (set === undefined) continue;
+      for (const fn of [...set]) {
+        try {
+          (fn as (p: unknown) => void)(payload);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+    }
+  }
+}
+
+// ── Helpers ─────────────────────────────────────────────────────────────────
+
+function infoOf(r: SessionRecord): SessionInfo {
+  return {
+    id: r.id,
+    userId: r.userId,
+    connectionId: r.connectionId,
+    remoteAddress: r.remoteAddress,
+    state: r.state,
+    metadata: { ...r.metadata },
+    stats: { ...r.stats },
+    createdAt: r.createdAt,
+    lastActiveAt: r.lastActiveAt,
+    expiresAt: r.expiresAt,
+    ttl: r.ttl,
+  };
+}
+
+function copyRecord(r: SessionRecord): SessionRecord {
+  return { ...r, metadata: { ...r.metadata }, stats: { ...r.stats } };
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const LOGIN_RETRIES = 3;
+const WRITE_BATCH = 256;
+
+// ── Registry ────────────────────────────────────────────────────────────────
+
+/**
+ * Sessions: create, look up, heartbeat, resume, expire, end; see the module
+ * documentation for the design and the README section `sessions` for usage.
+ * Every method that may reach the store returns a promise; the handle and
+ * `touch` are synchronous.
+ */
+export class SessionRegistry {
+  /** The clock deadlines are measured on. */
+  readonly clock: Clock;
+  /** The store sessions live in. */
+  readonly store: SessionStore;
+  /** Resolved options (defaults applied). */
+  readonly options: Readonly<Required<Omit<SessionRegistryOptions, 'store' | 'clock' | 'isConnectionAlive'>>>;
+
+  /** The monotonic time (`clock.now()`) at construction: deadlines are kept in ms relative to it. */
+  readonly epoch: number;
+  /** @internal Wall time at relative time 0, refreshed by every audit (follows wall-clock steps). */
+  _wallBase: number;
+  /** @internal True when the store is not updated in place (heartbeats are written behind). */
+  readonly _writeBehind: boolean;
+
+  readonly #ownsStore: boolean;
+  readonly #inPlace: MemoryStore | null;
+  readonly #isConnectionAlive: ((connectionId: string) => boolean | undefined) | undefined;
+  readonly #handles = new Map<string, SessionHandle>();
+  readonly #byConn = new Map<string, SessionHandle>();
+  readonly #wheel: TimingWheel<SessionHandle>;
+  readonly #emitter = new SessionEmitter();
+  #dirty: SessionHandle[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #auditing: Promise<number> | null = null;
+  #closed = false;
+  readonly #counters: RegistryCounters = {
+    created: 0,
+    resumed: 0,
+    detached: 0,
+    expired: 0,
+    replaced: 0,
+    closed: 0,
+    deleted: 0,
+    refused: 0,
+  };
+
+  constructor(options: SessionRegistryOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    const ttlMs = checkInteger('ttlMs', options.ttlMs ?? 300_000, 1, 2 ** 31 - 1);
+    const resumeWindowMs = checkInteger('resumeWindowMs', options.resumeWindowMs ?? 30_000, 0, 2 ** 31 - 1);
+    const granularityMs = checkInteger(
+      'granularityMs',
+      options.granularityMs ?? Math.min(1_000, Math.max(1, Math.floor(ttlMs / 4))),
+      1,
+      Math.max(1, Math.floor(ttlMs / 4)),
+    );
+    const horizon = Math.ceil(Math.max(ttlMs, resumeWindowMs) / granularityMs) + 2;
+    const wheelSlots = checkInteger('wheelSlots', options.wheelSlots ?? Math.min(65_536, Math.max(64, nextPow2(horizon))), 2, 1 << 20);
+    const policy = options.policy ?? 'multiple';
+    if (policy !== 'multiple' && policy !== 'replace' && policy !== 'refuse') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, `policy must be 'multiple', 'replace' or 'refuse'`, {
+        details: { option: 'policy', value: String(policy) },
+      });
+    }
+    if (options.isConnectionAlive !== undefined && typeof options.isConnectionAlive !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'isConnectionAlive must be a function', {
+        details: { option: 'isConnectionAlive' },
+      });
+    }
+    this.options = Object.freeze({
+      ttlMs,
+      resumeWindowMs,
+      granularityMs,
+      wheelSlots,
+      autoAudit: options.autoAudit ?? true,
+      auditBudgetMs: checkInteger('auditBudgetMs', options.auditBudgetMs ?? 4, 1, 1_000),
+      maxSessions: checkInteger('maxSessions', options.maxSessions ?? 1_000_000, 1, 100_000_000),
+      maxPerUser: checkInteger('maxPerUser', options.maxPerUser ?? 16, 1, 1_000_000),
+      policy,
+      maxMetadataKeys: checkInteger('maxMetadataKeys', options.maxMetadataKeys ?? 32, 0, 10_000),
+      maxMetadataKeyLength: checkInteger('maxMetadataKeyLength', options.maxMetadataKeyLength ?? 64, 1, 65_536),
+      maxMetadataValueLength: checkInteger('maxMetadataValueLength', options.maxMetadataValueLength ?? 1_024, 0, 16 * 1024 * 1024),
+      maxIdLength: checkInteger('maxIdLength', options.maxIdLength ?? 256, 1, 65_536),
+    });
+    this.#isConnectionAlive = options.isConnectionAlive;
+    this.#ownsStore = options.store === undefined;
+    this.store = options.store ?? new MemoryStore({ clock: this.clock });
+    this.#inPlace = this.store instanceof MemoryStore ? this.store : null;
+    this._writeBehind = this.#inPlace === null;
+    this.epoch = this.clock.now();
+    this._wallBase = this.clock.wallNow();
+    this.#wheel = new TimingWheel<SessionHandle>({
+      tickMs: granularityMs,
+      slots: wheelSlots,
+      start: 0,
+      indexByKey: false,
+    });
+    if (this.options.autoAudit) this.#arm();
+  }
+
+  // ── Events ────────────────────────────────────────────────────────────────
+
+  /** Subscribes to an event; returns a function that unsubscribes. Delivery is deferred (see {@link SessionEvents}). */
+  on<E extends SessionEventName>(name: E, listener: (payload: SessionEvents[E]) => void): () => void {
+    return this.#emitter.on(name, listener);
+  }
+
+  /** Unsubscribes a listener. */
+  off<E extends SessionEventName>(name: E, listener: (payload: SessionEvents[E]) => void): void {
+    this.#emitter.off(name, listener);
+  }
+
+  // ── Create ────────────────────────────────────────────────────────────────
+
+  /**
+   * Creates a session under the login policy and returns it with its token
+   * (the only time the token is visible) and its local handle.
+   *
+   * Errors: `NETLOOP_LOGIN_REFUSED` (policy), `NETLOOP_SESSION_LIMIT`
+   * (`maxSessions`), `NETLOOP_INVALID_VALUE` (bad input, metadata over a
+   * limit, connection already bound), `NETLOOP_REGISTRY_CLOSED`.
+   */
+  async create(input: CreateSessionInput = {}): Promise<CreatedSession> {
+    this.#open();
+    const userId = this.#checkId('userId', input.userId ?? null);
+    const connectionId = this.#checkId('connectionId', input.connectionId ?? null);
+    const remoteAddress = this.#checkId('remoteAddress', input.remoteAddress ?? null);
+    const state = input.state ?? 'ACTIVE';
+    if (state !== 'ACTIVE' && state !== 'CONNECTING') {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `a session starts CONNECTING or ACTIVE, not ${String(state)}`);
+    }
+    const ttl = input.ttlMs === undefined ? this.options.ttlMs : checkInteger('ttlMs', input.ttlMs, 1, 2 ** 31 - 1);
+    const metadata = this.#mergeMetadata({}, input.metadata ?? {});
+    if (this.#handles.size >= this.options.maxSessions) {
+      this.#counters.refused++;
+      throw new NetloopError(ErrorCode.SESSION_LIMIT, 'the session registry is full', {
+        details: { maxSessions: this.options.maxSessions },
+      });
+    }
+    if (connectionId !== null) this.#checkConnectionFree(connectionId);
+
+    const { token, hash } = createToken();
+    const policy = this.options.policy;
+    for (let attempt = 0; ; attempt++) {
+      let maxPerUser: number | undefined;
+      let replaced: SessionRecord[] = [];
+      if (userId !== null) {
+        if (policy === 'multiple') maxPerUser = this.options.maxPerUser;
+        else {
+          maxPerUser = 1;
+          const existing = await this.store.getByUser(userId);
+          if (policy === 'replace') replaced = existing;
+          else {
+            for (const rec of existing) {
+              if (this.#connectionDead(rec)) await this.#end(rec.id, 'closed', 'dead-connection', rec);
+            }
+          }
+        }
+      }
+      const nowRel = this.#rel();
+      const wall = nowRel + this._wallBase;
+      const record: SessionRecord = {
+        id: uuidv7(wall),
+        tokenHash: hash,
+        userId,
+        connectionId,
+        remoteAddress,
+        state,
+        metadata,
+        stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },
+        createdAt: wall,
+        lastActiveAt: wall,
+        expiresAt: wall + ttl,
+        ttl,
+      };
+      for (const old of replaced) await this.#end(old.id, 'replaced', 'replaced', old, record.id);
+      this.#open();
+      if (connectionId !== null) this.#checkConnectionFree(connectionId);
+      const ok = await this.store.create(record, maxPerUser === undefined ? {} : { maxPerUser });
+      if (!ok) {
+        // Another login of the same user won a race (possibly in another process): retry the policy, boundedly.
+        if (policy === 'replace' && attempt + 1 < LOGIN_RETRIES) continue;
+        this.#counters.refused++;
+        throw new NetloopError(ErrorCode.LOGIN_REFUSED, 'the login policy refused a new session for this user', {
+          details: { policy, maxPerUser },
+        });
+      }
+      if (this.#closed) {
+        await this.store.delete(record.id).catch(() => undefined);
+        this.#open();
+      }
+      const handle = this.#adopt(record, nowRel + ttl, nowRel);
+      this.#counters.created++;
+      const session = handle.snapshot();
+      this.#emitter.emit('created', { session });
+      return { session, token, handle };
+    }
+  }
+
+  // ── Lookups ───────────────────────────────────────────────────────────────
+
+  /** The local handle of a session, or undefined (synchronous; local sessions only). */
+  handle(id: string): SessionHandle | undefined {
+    const h = this.#handles.get(id);
+    return h === undefined || h._ended ? undefined : h;
+  }
+
+  /** The local handle bound to a connection, or undefined (synchronous). */
+  handleByConnection(connectionId: string): SessionHandle | undefined {
+    return this.#byConn.get(connectionId);
+  }
+
+  /**
+   * Synchronous heartbeat by id: the local handle's {@link SessionHandle.heartbeat}.
+   * Returns the time left, or -1 when the session is not local, detached, ended or past its deadline.
+   */
+  touch(id: string, now?: number): number {
+    const h = this.#handles.get(id);
+    return h === undefined ? -1 : h.heartbeat(now);
+  }
+
+  /** The live session with this id, or null. */
+  async get(id: string): Promise<SessionInfo | null> {
+    this.#open();
+    const h = this.#liveHandle(id);
+    if (h !== undefined) return h.snapshot();
+    const rec = await this.store.get(id);
+    return rec === null || this.#handles.has(rec.id) ? null : infoOf(rec);
+  }
+
+  /**
+   * The live session whose token this is, or null. The token is hashed and
+   * checked in constant time; a malformed token is simply not found.
+   */
+  async getByToken(token: string): Promise<SessionInfo | null> {
+    this.#open();
+    const rec = await this.#recordByToken(token);
+    if (rec === null) return null;
+    const h = this.#liveHandle(rec.id);
+    return h !== undefined ? h.snapshot() : this.#handles.has(rec.id) ? null : infoOf(rec);
+  }
+
+  /** The live session bound to this connection, or null. */
+  async getByConnection(connectionId: string): Promise<SessionInfo | null> {
+    this.#open();
+    const h = this.#byConn.get(connectionId);
+    if (h !== undefined) return this.#liveHandle(h.id)?.snapshot() ?? null;
+    const rec = await this.store.getByConnection(connectionId);
+    return rec === null || this.#handles.has(rec.id) ? null : infoOf(rec);
+  }
+
+  /** Every live session of a user, oldest first. */
+  async getByUser(userId: string): Promise<SessionInfo[]> {
+    this.#open();
+    return (await this.store.getByUser(userId)).map((r) => this.#fresh(r));
+  }
+
+  /** One page of the live sessions matching `filter`, oldest first, with the total that matched. */
+  async list(filter: SessionFilter = {}, page?: Page): Promise<{ sessions: SessionInfo[]; total: number }> {
+    this.#open();
+    const res = await this.store.list(filter, page);
+    return { sessions: res.sessions.map((r) => this.#fresh(r)), total: res.total };
+  }
+
+  // ── Updates ───────────────────────────────────────────────────────────────
+
+  /**
+   * Extends a session's expiry by its TTL and resolves the time left. Works for
+   * sessions held only in the store too. `NETLOOP_SESSION_EXPIRED` when the
+   * deadline has passed, `NETLOOP_SESSION_NOT_FOUND` when there is no such
+   * live session, or it is detached (waiting for a resume).
+   */
+  async heartbeat(id: string): Promise<number> {
+    this.#open();
+    const h = this.#handles.get(id);
+    if (h !== undefined) {
+      const now = this.clock.now();
+      const left = h.heartbeat(now);
+      if (left >= 0) return left;
+      if (!h._ended && !h._detached) throw this.#expiredError(id);
+      throw this.#notFound(id);
+    }
+    const rec = await this.store.get(id);
+    if (rec === null || rec.connectionId === null) throw this.#notFound(id);
+    const wall = this.clock.wallNow();
+    rec.stats.heartbeats++;
+    rec.expiresAt = wall + rec.ttl;
+    rec.lastActiveAt = wall;
+    if (!(await this.store.set(rec))) throw this.#notFound(id);
+    return rec.ttl;
+  }
+
+  /**
+   * Changes a session's state along {@link SESSION_TRANSITIONS}; `'CLOSED'`
+   * ends it (event `closed`, reason `'state-closed'`). Resolves the session as
+   * it is afterwards. `NETLOOP_INVALID_TRANSITION` for a move the machine
+   * does not allow.
+   */
+  async updateState(id: string, state: SessionState): Promise<SessionInfo> {
+    this.#open();
+    const rec = await this.#current(id);
+    if (!canTransition(rec.state, state)) {
+      throw new NetloopError(ErrorCode.INVALID_TRANSITION, `a session cannot go from ${rec.state} to ${String(state)}`, {
+        details: { id, from: rec.state, to: state },
+      });
+    }
+    if (state === 'CLOSED') {
+      const info = await this.#end(id, 'closed', 'state-closed', rec);
+      if (info === null) throw this.#notFound(id);
+      return info;
+    }
+    if (rec.state === state) return this.#fresh(rec);
+    return this.#write(id, { ...rec, state });
+  }
+
+  /**
+   * Merges `patch` into the session's metadata: a string sets a key, null
+   * removes it. Limits (`maxMetadataKeys`, key and value lengths) are checked
+   * on the merged result before anything is stored (`NETLOOP_INVALID_VALUE`).
+   */
+  async updateMetadata(id: string, patch: Record<string, string | null>): Promise<SessionInfo> {
+    this.#open();
+    const rec = await this.#current(id);
+    const metadata = this.#mergeMetadata(rec.metadata, patch);
+    return this.#write(id, { ...rec, metadata });
+  }
+
+  /** Adds `delta` (non-negative integers) to the session's traffic counters. */
+  async updateStats(id: string, delta: Partial<SessionStats>): Promise<SessionInfo> {
+    this.#open();
+    const keys = ['bytesIn', 'bytesOut', 'messagesIn', 'messagesOut', 'heartbeats'] as const;
+    for (const k of Object.keys(delta)) {
+      if (!(keys as readonly string[]).includes(k)) throw new NetloopError(ErrorCode.INVALID_VALUE, `unknown stats field ${k}`);
+    }
+    for (const k of keys) {
+      const v = delta[k];
+      if (v !== undefined) checkInteger(`stats.${k}`, v, 0, Number.MAX_SAFE_INTEGER);
+    }
+    const rec = await this.#current(id);
+    const stats = { ...rec.stats };
+    for (const k of keys) stats[k] += delta[k] ?? 0;
+    return this.#write(id, { ...rec, stats });
+  }
+
+  /** Ends a session (event `deleted` with `reason`). Resolves false if there was no live session. */
+  async delete(id: string, reason = 'deleted'): Promise<boolean> {
+    this.#open();
+    return (await this.#end(id, 'deleted', String(reason))) !== null;
+  }
+
+  // ── Connections ───────────────────────────────────────────────────────────
+
+  /**
+   * Tells the registry that a connection closed, for whatever reason. The
+   * binding calls it on EVERY close (peer FIN, reset, error, timeouts, server
+   * close, after an expiry notice). The session bound to it, if any, is kept
+   * detached for `resumeWindowMs` (state IDLE, event `detached`), or closed
+   * (event `closed`) when resume is disabled or the session was still
+   * CONNECTING. Idempotent; resolves the session's state afterwards or null.
+   */
+  async detach(connectionId: string, reason = 'connection-closed'): Promise<SessionInfo | null> {
+    this.#open();
+    const h = this.#byConn.get(connectionId);
+    let rec: SessionRecord | null;
+    if (h !== undefined) {
+      this.#byConn.delete(connectionId);
+      h._sync();
+      rec = h._record;
+    } else {
+      rec = await this.store.getByConnection(connectionId);
+      if (rec === null) return null;
+    }
+    if (this.options.resumeWindowMs === 0 || rec.state === 'CONNECTING') {
+      return this.#end(rec.id, 'closed', String(reason), rec, undefined, connectionId);
+    }
+    const now = this.#rel();
+    const deadline = Math.min(h !== undefined ? h.deadline : now + (rec.expiresAt - this.clock.wallNow()), now + this.options.resumeWindowMs);
+    const next: SessionRecord = { ...copyRecord(rec), connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase };
+    if (h !== undefined) {
+      h._detached = true;
+      this._refile(h, deadline);
+    }
+    const ok = await this.store.set(next);
+    if (!ok) {
+      // Gone from the store meanwhile (expired or deleted elsewhere).
+      if (h !== undefined && !h._ended) this.#dropLocal(h);
+      return null;
+    }
+    if (h !== undefined && !h._ended && this._writeBehind) h._record = next;
+    const session = h !== undefined && !h._ended ? h.snapshot() : infoOf(next);
+    this.#counters.detached++;
+    this.#emitter.emit('detached', { session, connectionId, reason: String(reason) });
+    return session;
+  }
+
+  /**
+   * Binds a session to a new connection, given its token. Works for a
+   * detached session within its resume window and for a session still bound
+   * elsewhere (a reconnect before the old connection was noticed dead): then
+   * `previousConnectionId` names the old connection, which the binding
+   * closes. The session becomes ACTIVE with a fresh TTL.
+   *
+   * `NETLOOP_BAD_TOKEN` for a malformed, unknown, expired or deleted token
+   * (the error never says which, and never holds the token);
+   * `NETLOOP_INVALID_VALUE` when `connectionId` is bound to another session.
+   */
+  async resume(token: string, connectionId: string, remoteAddress: string | null = null): Promise<ResumedSession> {
+    this.#open();
+    this.#checkId('connectionId', connectionId);
+    this.#checkId('remoteAddress', remoteAddress);
+    const found = await this.#recordByToken(token);
+    const local = found === null ? undefined : this.#handles.get(found.id);
+    if (local !== undefined && !local._ended) local._sync();
+    const rec = local !== undefined ? local._record : found;
+    if (rec === null || (local !== undefined && this.#liveHandle(local.id) === undefined)) throw this.#badToken();
+    const holder = this.#byConn.get(connectionId);
+    if (holder !== undefined && holder.id !== rec.id) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to another session', {
+        details: { connectionId },
+      });
+    }
+    const previousConnectionId = rec.connectionId === connectionId ? null : rec.connectionId;
+    const now = this.#rel();
+    const deadline = now + rec.ttl;
+    const wall = now + this._wallBase;
+    const next: SessionRecord = {
+      ...copyRecord(rec),
+      connectionId,
+      remoteAddress: remoteAddress ?? rec.remoteAddress,
+      state: 'ACTIVE',
+      lastActiveAt: wall,
+      expiresAt: deadline + this._wallBase,
+    };
+    if (!(await this.store.set(next))) {
+      if (local !== undefined && !local._ended) this.#dropLocal(local);
+      throw this.#badToken();
+    }
+    this.#open();
+    let handle: SessionHandle;
+    if (local !== undefined && !local._ended) {
+      handle = local;
+      if (previousConnectionId !== null && this.#byConn.get(previousConnectionId) === local) this.#byConn.delete(previousConnectionId);
+      if (this._writeBehind) local._record = next;
+      local._detached = false;
+      local._lastActive = now;
+      this._refile(local, deadline);
+      this.#byConn.set(connectionId, local);
+    } else {
+      handle = this.#adopt(next, deadline, now);
+    }
+    this.#counters.resumed++;
+    const session = handle.snapshot();
+    this.#emitter.emit('resumed', { session, previousConnectionId });
+    return { session, handle, previousConnectionId };
+  }
+
+  // ── Audit ─────────────────────────────────────────────────────────────────
+
+  /**
+   * Expires every local session whose deadline has passed (events `expired`),
+   * then writes the dirty handles behind to the store. Cost: what is due plus
+   * the wheel slots passed; the work is cut into slices of `auditBudgetMs`
+   * separated by a turn of the event loop. Concurrent calls share one run.
+   * Resolves how many sessions expired.
+   */
+  audit(): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    if (this.#auditing !== null) return this.#auditing;
+    const run = this.#runAudit().finally(() => {
+      this.#auditing = null;
+    });
+    this.#auditing = run;
+    return run;
+  }
+
+  async #runAudit(): Promise<number> {
+    await null; // never run listeners' work inside the caller's frame
+    const now = this.#rel();
+    this._wallBase = this.clock.wallNow() - now;
+    const due = this.#wheel.advance(now);
+    const budget = this.options.auditBudgetMs;
+    let sliceStart = performance.now();
+    let expired = 0;
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < due.length; i++) {
+      const h = due[i]!;
+      if (!h._ended) {
+        expired++;
+        const p = this.#expireLocal(h, h._detached ? 'resume-window' : 'ttl');
+        if (p !== null) pending.push(p);
+      }
+      if ((i & 127) === 127 && performance.now() - sliceStart > budget) {
+        if (pending.length > 0) await Promise.all(pending.splice(0));
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+    }
+    if (pending.length > 0) await Promise.all(pending);
+    await this.#flush();
+    return expired;
+  }
+
+  /** Writes every dirty handle to the store now (the write-behind queue); resolves when done. */
+  async flush(): Promise<void> {
+    this.#open();
+    await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#dirty.length === 0) return;
+    const batch = this.#dirty;
+    this.#dirty = [];
+    let sliceStart = performance.now();
+    if (!this._writeBehind) {
+      // Memory store: fold each handle into the store's own record, in place, in slices.
+      for (let i = 0; i < batch.length; i++) {
+        const h = batch[i]!;
+        const kind = h._dirty;
+        h._dirty = CLEAN;
+        if (!h._ended && kind !== CLEAN) h._sync();
+        if ((i & 1023) === 1023 && performance.now() - sliceStart > this.options.auditBudgetMs) {
+          await yieldToLoop();
+          sliceStart = performance.now();
+        }
+      }
+      return;
+    }
+    for (let i = 0; i < batch.length; i += WRITE_BATCH) {
+      const writes: Promise<void>[] = [];
+      for (const h of batch.slice(i, i + WRITE_BATCH)) {
+        const kind = h._dirty;
+        h._dirty = CLEAN;
+        if (h._ended || kind === CLEAN) continue;
+        h._sync();
+        const r = h._record;
+        const write = kind === DIRTY_FULL ? this.store.set(copyRecord(r)) : this.store.touch(r.id, r.expiresAt, r.lastActiveAt);
+        writes.push(
+          write.then((ok) => {
+            // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.
+            if (!ok && !h._ended) this.#endLocalOnly(h, 'expired', 'store');
+          }),
+        );
+      }
+      await Promise.all(writes);
+      if (performance.now() - sliceStart > this.options.auditBudgetMs) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  // ── Statistics and close ──────────────────────────────────────────────────
+
+  /** Totals from the store (per state) and this registry's local figures and counters. */
+  async stats(): Promise<RegistryStats> {
+    this.#open();
+    const [total, connecting, active, idle] = await Promise.all([
+      this.store.count(),
+      this.store.count({ state: 'CONNECTING' }),
+      this.store.count({ state: 'ACTIVE' }),
+      this.store.count({ state: 'IDLE' }),
+    ]);
+    return {
+      total,
+      byState: { CONNECTING: connecting, ACTIVE: active, IDLE: idle, CLOSED: 0 },
+      local: this.#handles.size,
+      attached: this.#byConn.size,
+      timers: this.#wheel.size,
+      counters: { ...this.#counters },
+    };
+  }
+
+  /** Sizes of the local structures, for leak checks: all 0 when no session is held. */
+  localSizes(): { handles: number; connections: number; timers: number; dirty: number } {
+    return { handles: this.#handles.size, connections: this.#byConn.size, timers: this.#wheel.size, dirty: this.#dirty.length };
+  }
+
+  /** True once {@link SessionRegistry.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stops the audit timer, writes the dirty handles behind, and releases the
+   * local sessions. With a store of its own (the default memory store) the
+   * store is closed too. With a store passed in, the sessions bound to this
+   * process's connections are left detached in it (resumable within the
+   * window, then expired by the store; deleted when resume is disabled) so
+   * that no stale binding can lock a user out; the store is left open (its
+   * owner closes it). No events are emitted. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#auditing !== null) await this.#auditing.catch(() => undefined);
+    if (!this.#ownsStore) {
+      await this.#flush().catch(() => undefined);
+      const now = this.#rel();
+      const writes: Promise<unknown>[] = [];
+      for (const h of this.#byConn.values()) {
+        h._sync();
+        const r = h._record;
+        if (this.options.resumeWindowMs === 0 || r.state === 'CONNECTING') writes.push(this.store.delete(r.id));
+        else {
+          const deadline = Math.min(h.deadline, now + this.options.resumeWindowMs);
+          writes.push(this.store.set({ ...copyRecord(r), connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase }));
+        }
+        if (writes.length >= WRITE_BATCH) await Promise.allSettled(writes.splice(0));
+      }
+      await Promise.allSettled(writes);
+    }
+    for (const h of this.#handles.values()) h._ended = true;
+    this.#handles.clear();
+    this.#byConn.clear();
+    this.#wheel.clear();
+    this.#dirty = [];
+    if (this.#ownsStore) await this.store.close();
+  }
+
+  // ── Internals shared with SessionHandle ──────────────────────────────────
+
+  /** @internal Moves a handle's deadline (either direction) in the wheel and, in place, in the memory store. */
+  _refile(h: SessionHandle, deadline: number): void {
+    this.#wheel.rescheduleEntry(h, deadline);
+    if (this.#inPlace !== null && !h._ended) {
+      const last = Math.max(h._record.lastActiveAt, h._lastActive + this._wallBase);
+      this.#inPlace.touchSync(h.id, deadline + this._wallBase, last);
+    }
+  }
+
+  /** @internal Queues a handle for the write-behind flush. */
+  _markDirty(h: SessionHandle, kind: number): void {
+    if (h._dirty === CLEAN) this.#dirty.push(h);
+    if (kind > h._dirty) h._dirty = kind;
+  }
+
+  // ── Private ───────────────────────────────────────────────────────────────
+
+  #arm(): void {
+    const tick = (): void => {
+      this.#timer = null;
+      if (this.#closed) return;
+      this.audit()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!this.#closed && this.#timer === null) this.#arm();
+        });
+    };
+    this.#timer = setTimeout(tick, this.options.granularityMs);
+    this.#timer.unref();
+  }
+
+  /** Monotonic now, relative to {@link SessionRegistry.epoch}. */
+  #rel(): number {
+    return this.clock.now() - this.epoch;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new NetloopError(ErrorCode.REGISTRY_CLOSED, 'the session registry is closed');
+  }
+
+  #notFound(id: string): NetloopError {
+    return new NetloopError(ErrorCode.SESSION_NOT_FOUND, 'no live session with this id', { details: { id } });
+  }
+
+  #expiredError(id: string): NetloopError {
+    return new NetloopError(ErrorCode.SESSION_EXPIRED, 'the session has expired', { details: { id } });
+  }
+
+  #badToken(): NetloopError {
+    return new NetloopError(ErrorCode.BAD_TOKEN, 'the session token was refused');
+  }
+
+  #checkId(name: string, value: string | null): string | null {
+    if (value === null) return null;
+    if (typeof value !== 'string' || value.length === 0 || value.length > this.options.maxIdLength) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `${name} must be a non-empty string of at most ${this.options.maxIdLength} characters`, {
+        details: { field: name, maxLength: this.options.maxIdLength },
+      });
+    }
+    return value;
+  }
+
+  #checkConnectionFree(connectionId: string): void {
+    if (this.#byConn.has(connectionId)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to a session', { details: { connectionId } });
+    }
+  }
+
+  /** Validates and merges metadata; limits are checked on the result, before anything is stored. */
+  #mergeMetadata(base: Record<string, string>, patch: Record<string, string | null>): Record<string, string> {
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'metadata must be an object of strings');
+    }
+    const o = this.options;
+    const out: Record<string, string> = { ...base };
+    for (const key of Object.keys(patch)) {
+      const value = patch[key];
+      if (key.length === 0 || key.length > o.maxMetadataKeyLength || key === '__proto__') {
+        throw new NetloopError(ErrorCode.INVALID_VALUE, `metadata keys must be 1 to ${o.maxMetadataKeyLength} characters (and not __proto__)`, {
+          details: { limit: 'maxMetadataKeyLength', max: o.maxMetadataKeyLength, keyLength: key.length },
+        });
+      }
+      if (value === null) {
+        delete out[key];
+        continue;
+      }
+      if (typeof value !== 'string' || value.length > o.maxMetadataValueLength) {
+        throw new NetloopError(ErrorCode.INVALID_VALUE, `metadata values must be strings of at most ${o.maxMetadataValueLength} characters`, {
+          details: { limit: 'maxMetadataValueLength', max: o.maxMetadataValueLength, key },
+        });
+      }
+      out[key] = value;
+    }
+    if (Object.keys(out).length > o.maxMetadataKeys) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `a session holds at most ${o.maxMetadataKeys} metadata keys`, {
+        details: { limit: 'maxMetadataKeys', max: o.maxMetadataKeys },
+      });
+    }
+    return out;
+  }
+
+  /** Creates and indexes the local handle of a stored record. */
+  #adopt(record: SessionRecord, deadline: number, lastActive: number): SessionHandle {
+    const stored = this.#inPlace?.liveRecord(record.id);
+    const h = new SessionHandle(this, stored ?? copyRecord(record), deadline, lastActive);
+    this.#handles.set(h.id, h);
+    if (record.connectionId !== null) this.#byConn.set(record.connectionId, h);
+    else h._detached = true;
+    this.#wheel.scheduleEntry(h);
+    return h;
+  }
+
+  /** A local handle that is live now; one past its deadline is left for the audit (which reports it). */
+  #liveHandle(id: string): SessionHandle | undefined {
+    const h = this.#handles.get(id);
+    if (h === undefined || h._ended || this.#rel() >= h.deadline) return undefined;
+    return h;
+  }
+
+  /** The freshest view of a stored record: the local handle's when there is one. */
+  #fresh(r: SessionRecord): SessionInfo {
+    const h = this.#handles.get(r.id);
+    return h !== undefined && !h._ended ? h.snapshot() : infoOf(r);
+  }
+
+  /** The current record of a live session (local or stored), or NOT_FOUND / EXPIRED. */
+  async #current(id: string): Promise<SessionRecord> {
+    const h = this.#handles.get(id);
+    if (h !== undefined && !h._ended) {
+      if (this.#rel() >= h.deadline) throw this.#expiredError(id);
+      h._sync();
+      return copyRecord(h._record);
+    }
+    const rec = await this.store.get(id);
+    if (rec === null) throw this.#notFound(id);
+    return rec;
+  }
+
+  /** Writes a changed record through to the store and the local handle. */
+  async #write(id: string, next: SessionRecord): Promise<SessionInfo> {
+    const h = this.#handles.get(id);
+    if (h !== undefined && !h._ended) {
+      // Keep the local expiry, which may be ahead of `next` (heartbeats are written behind).
+      h._sync();
+      next.expiresAt = h._record.expiresAt;
+      next.lastActiveAt = h._record.lastActiveAt;
+    }
+    if (!(await this.store.set(next))) {
+      if (h !== undefined && !h._ended) this.#endLocalOnly(h, 'expired', 'store');
+      throw this.#notFound(id);
+    }
+    if (h !== undefined && !h._ended) {
+      if (this._writeBehind) h._record = copyRecord(next);
+      return h.snapshot();
+    }
+    return infoOf(next);
+  }
+
+  async #recordByToken(token: string): Promise<SessionRecord | null> {
+    if (!isWellFormedToken(token)) return null;
+    const rec = await this.store.getByTokenHash(hashToken(token));
+    if (rec === null || !tokenMatches(token, rec.tokenHash)) return null;
+    return rec;
+  }
+
+  /** Whether a session's connection is known dead (detached, or reported dead by the hook). */
+  #connectionDead(rec: SessionRecord): boolean {
+    if (rec.connectionId === null) return true;
+    const local = this.#byConn.get(rec.connectionId);
+    if (local !== undefined && local.id !== rec.id) return true;
+    const hook = this.#isConnectionAlive;
+    if (hook !== undefined && hook(rec.connectionId) === false) return true;
+    return false;
+  }
+
+  /** Removes a handle from every local structure (synchronous, idempotent). */
+  #dropLocal(h: SessionHandle): void {
+    if (h._ended) return;
+    h._ended = true;
+    if (this.#handles.get(h.id) === h) this.#handles.delete(h.id);
+    const conn = h._record.connectionId;
+    if (conn !== null && this.#byConn.get(conn) === h) this.#byConn.delete(conn);
+    this.#wheel.removeEntry(h);
+    h._dirty = CLEAN;
+  }
+
+  /** Ends a local session that the store already lost; emits its event. */
+  #endLocalOnly(h: SessionHandle, kind: 'expired', reason: string): void {
+    const session = h.snapshot();
+    const connectionId = h._record.connectionId;
+    this.#dropLocal(h);
+    session.state = 'CLOSED';
+    session.connectionId = null;
+    this.#counters.expired++;
+    this.#emitter.emit(kind, { session, connectionId, reason });
+  }
+
+  /** Expires a due local handle; returns the store write still pending, if any. */
+  #expireLocal(h: SessionHandle, reason: string): Promise<unknown> | null {
+    h._sync();
+    const session = infoOf(h._record);
+    const connectionId = h._detached ? null : h._record.connectionId;
+    this.#dropLocal(h);
+    session.state = 'CLOSED';
+    session.connectionId = null;
+    this.#counters.expired++;
+    this.#emitter.emit('expired', { session, connectionId, reason });
+    if (this.#inPlace !== null) {
+      this.#inPlace.deleteSync(h.id);
+      return null;
+    }
+    return this.store.delete(h.id).catch(() => undefined);
+  }
+
+  /**
+   * The one path that ends a session (local or store-only) other than expiry:
+   * drops it locally, deletes it from the store, counts it and emits exactly
+   * one event. Resolves the final session, or null if it was already gone.
+   */
+  async #end(
+    id: string,
+    kind: 'closed' | 'deleted' | 'replaced',
+    reason: string,
+    known?: SessionRecord,
+    by?: string,
+    connectionOverride?: string,
+  ): Promise<SessionInfo | null> {
+    const h = this.#handles.get(id);
+    let base: SessionRecord | undefined;
+    let connectionId: string | null = null;
+    if (h !== undefined && !h._ended) {
+      h._sync();
+      base = copyRecord(h._record);
+      connectionId = h._detached ? null : h._record.connectionId;
+      this.#dropLocal(h);
+    }
+    if (base === undefined && known === undefined) {
+      known = (await this.store.get(id)) ?? undefined;
+      if (known === undefined) return null;
+    }
+    const removed = await this.store.delete(id);
+    if (base === undefined) {
+      if (!removed) return null;
+      base = known;
+      connectionId = known?.connectionId ?? null;
+    }
+    if (base === undefined) return null;
+    if (connectionOverride !== undefined) connectionId = connectionOverride;
+    const session = infoOf(base);
+    session.state = 'CLOSED';
+    session.connectionId = null;
+    this.#counters[kind]++;
+    if (kind === 'replaced') this.#emitter.emit('replaced', { session, connectionId, reason, by: by ?? '' });
+    else this.#emitter.emit(kind, { session, connectionId, reason });
+    return session;
+  }
+}

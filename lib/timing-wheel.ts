@@ -1,0 +1,346 @@
+/**
+ * A hashed timing wheel (Varghese & Lauck) driven by a monotonic clock: one
+ * shared structure for very many deadlines, where adding, moving and removing
+ * a deadline is O(1) and a tick costs what is filed in the slots it passes,
+ * never a scan of every entry.
+ *
+ * ```
+ *   tick n  = the instant start + n * tickMs
+ *   slot    = dueTick & (slots - 1)
+ *
+ *            current tick
+ *                 │
+ *   slots ┌───┬───┼───┬───┬───┬─ ─ ─┬───┐
+ *         │ 0 │ 1 │ 2 │ 3 │ 4 │     │S-1│   each slot: a doubly linked list of entries
+ *         └───┴───┴─┬─┴───┴─┬─┴─ ─ ─┴───┘   (O(1) unlink on remove or re-file)
+ *                   ▼       ▼
+ *                  [e]⇄[e] [e]
+ *
+ *   overflow: [e]⇄[e]⇄...   deadlines more than one revolution (slots * tickMs) ahead;
+ *                           re-filed into the wheel once per revolution.
+ * ```
+ *
+ * **Granularity.** An entry is due at the first tick boundary at or after its
+ * deadline. {@link TimingWheel.advance} never reports an entry before its
+ * deadline, and reports it at most `tickMs` after it when `advance` is called
+ * at least once per tick (plus however late the caller is).
+ *
+ * **Lazy re-filing.** Moving a deadline LATER only rewrites the number
+ * (`entry.deadline = later`, or {@link TimingWheel.rescheduleEntry}); the
+ * entry stays in the slot of its old deadline, and when that slot comes round
+ * the entry is re-filed under its current deadline instead of being reported.
+ * A heartbeat therefore costs one field write. Moving a deadline EARLIER
+ * re-files at once, so no entry is ever filed after its deadline.
+ *
+ * **Cost of a tick.** O(entries filed in the slots passed + slots passed),
+ * where the entries filed are those due plus those re-filed lazily; a jump of
+ * more than one revolution visits each slot once. Entries beyond one
+ * revolution wait in the overflow list, scanned once per revolution: amortised
+ * O(overflow / slots) per tick. Size the wheel (`slots * tickMs`) above the
+ * usual timeout so the overflow stays small.
+ *
+ * @module
+ */
+
+import { ErrorCode, NetloopError, checkInteger, checkNumber } from './errors.js';
+
+const NOT_FILED = -1;
+
+/**
+ * One deadline in a {@link TimingWheel}. The link fields are the wheel's own;
+ * `deadline` may be raised directly by its owner (a lazy extension).
+ */
+export class WheelEntry<K> {
+  /** What the entry stands for (a session id, a handle, ...). */
+  readonly key: K;
+  /**
+   * The current deadline in the wheel's monotonic milliseconds. Writing a
+   * later value directly is allowed and is the cheapest way to extend it; an
+   * earlier one must go through {@link TimingWheel.rescheduleEntry}.
+   */
+  deadline: number;
+  /** @internal The tick this entry is filed under. */
+  _tick = 0;
+  /** @internal Slot index, `slots` for the overflow list, -1 when not filed. */
+  _slot = NOT_FILED;
+  /** @internal */
+  _prev: WheelEntry<K> | null = null;
+  /** @internal */
+  _next: WheelEntry<K> | null = null;
+
+  constructor(key: K, deadline: number) {
+    this.key = key;
+    this.deadline = deadline;
+  }
+
+  /** True while the entry is scheduled in a wheel. */
+  get scheduled(): boolean {
+    return this._slot !== NOT_FILED;
+  }
+}
+
+/** Options of {@link TimingWheel}. */
+export interface TimingWheelOptions {
+  /** Width of one tick in ms: the granularity. Default 1000. */
+  tickMs?: number;
+  /** Slots in one revolution, a power of two in [2, 2^20]. Default 512. */
+  slots?: number;
+  /** The monotonic time of tick 0 (normally `clock.now()` at creation). Default 0. */
+  start?: number;
+  /** Keep a Map from key to entry so the by-key methods work. Default true; false saves memory when the owner keeps the entries. */
+  indexByKey?: boolean;
+}
+
+/** A hashed timing wheel; see the module documentation. */
+export class TimingWheel<K> {
+  /** Granularity in ms. */
+  readonly tickMs: number;
+  /** Slots in one revolution. */
+  readonly slots: number;
+  /** Monotonic time of tick 0. */
+  readonly start: number;
+  readonly #mask: number;
+  readonly #heads: (WheelEntry<K> | null)[];
+  #overflow: WheelEntry<K> | null = null;
+  readonly #byKey: Map<K, WheelEntry<K>> | null;
+  /** The last tick processed; entries are filed strictly after it. */
+  #tick = 0;
+  #size = 0;
+  #overflowSize = 0;
+
+  constructor(options: TimingWheelOptions = {}) {
+    this.tickMs = checkNumber('tickMs', options.tickMs ?? 1000, 0.001, 86_400_000);
+    this.slots = checkInteger('slots', options.slots ?? 512, 2, 1 << 20);
+    if ((this.slots & (this.slots - 1)) !== 0) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, `slots must be a power of two, got ${this.slots}`, {
+        details: { option: 'slots', value: this.slots },
+      });
+    }
+    this.start = checkNumber('start', options.start ?? 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    this.#mask = this.slots - 1;
+    this.#heads = new Array<WheelEntry<K> | null>(this.slots).fill(null);
+    this.#byKey = options.indexByKey === false ? null : new Map();
+  }
+
+  /** Entries scheduled. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Entries waiting in the overflow list (deadlines beyond one revolution when filed). */
+  get overflowSize(): number {
+    return this.#overflowSize;
+  }
+
+  /** The monotonic time up to which ticks have been processed. */
+  get processedUntil(): number {
+    return this.start + this.#tick * this.tickMs;
+  }
+
+  // ── By key ────────────────────────────────────────────────────────────────
+
+  /** Schedules `key` at `deadline`; throws `NETLOOP_INVALID_VALUE` if the key is already scheduled. */
+  add(key: K, deadline: number): WheelEntry<K> {
+    const map = this.#map();
+    if (map.has(key)) throw new NetloopError(ErrorCode.INVALID_VALUE, 'this key is already scheduled in the wheel');
+    const entry = this.addEntry(key, deadline);
+    map.set(key, entry);
+    return entry;
+  }
+
+  /** Moves the deadline of `key` (later: lazily; earlier: at once). False if the key is not scheduled. */
+  reschedule(key: K, deadline: number): boolean {
+    const entry = this.#map().get(key);
+    if (entry === undefined) return false;
+    this.rescheduleEntry(entry, deadline);
+    return true;
+  }
+
+  /** Unschedules `key`; false if it was not scheduled. */
+  remove(key: K): boolean {
+    const entry = this.#map().get(key);
+    if (entry === undefined) return false;
+    this.removeEntry(entry);
+    return true;
+  }
+
+  /** True while `key` is scheduled. */
+  has(key: K): boolean {
+    return this.#map().has(key);
+  }
+
+  /** The current deadline of `key`, or undefined. */
+  deadlineOf(key: K): number | undefined {
+    return this.#map().get(key)?.deadline;
+  }
+
+  // ── By entry (no key index needed) ───────────────────────────────────────
+
+  /** Creates and schedules an entry; the caller keeps it for O(1) reschedule and remove. */
+  addEntry(key: K, deadline: number): WheelEntry<K> {
+    const entry = new WheelEntry(key, deadline);
+    this.scheduleEntry(entry);
+    return entry;
+  }
+
+  /** Schedules an unscheduled entry (for example one removed earlier) at its `deadline`. */
+  scheduleEntry(entry: WheelEntry<K>): void {
+    if (entry._slot !== NOT_FILED) throw new NetloopError(ErrorCode.INVALID_VALUE, 'this wheel entry is already scheduled');
+    if (typeof entry.deadline !== 'number' || Number.isNaN(entry.deadline)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'a wheel deadline must be a number');
+    }
+    this.#file(entry, this.#tick);
+    this.#size++;
+  }
+
+  /** Moves an entry's deadline: a later one only rewrites the number, an earlier one re-files. Schedules it if it was not. */
+  rescheduleEntry(entry: WheelEntry<K>, deadline: number): void {
+    if (Number.isNaN(deadline)) throw new NetloopError(ErrorCode.INVALID_VALUE, 'a wheel deadline must be a number');
+    if (entry._slot === NOT_FILED) {
+      entry.deadline = deadline;
+      this.scheduleEntry(entry);
+      return;
+    }
+    entry.deadline = deadline;
+    if (this.#dueTick(deadline) < entry._tick) {
+      this.#unlink(entry);
+      this.#file(entry, this.#tick);
+    }
+  }
+
+  /** Unschedules an entry; false if it was not scheduled. */
+  removeEntry(entry: WheelEntry<K>): boolean {
+    if (entry._slot === NOT_FILED) return false;
+    this.#unlink(entry);
+    this.#size--;
+    if (this.#byKey !== null && this.#byKey.get(entry.key) === entry) this.#byKey.delete(entry.key);
+    return true;
+  }
+
+  // ── Time ──────────────────────────────────────────────────────────────────
+
+  /**
+   * Processes every tick up to `now` and returns the keys now due, in no
+   * particular order; they are unscheduled. Entries whose deadline was raised
+   * meanwhile are re-filed instead. A `now` behind the last processed tick is
+   * a no-op.
+   */
+  advance(now: number): K[] {
+    const due: K[] = [];
+    this.#advance(now, due);
+    return due;
+  }
+
+  /**
+   * Like {@link TimingWheel.advance} but calls `onDue(key)` for each due key,
+   * after the wheel is consistent again (so `onDue` may add or remove entries).
+   * Returns how many were due.
+   */
+  advanceEach(now: number, onDue: (key: K) => void): number {
+    const due = this.advance(now);
+    for (const key of due) onDue(key);
+    return due.length;
+  }
+
+  /** Unschedules everything. */
+  clear(): void {
+    this.#heads.fill(null);
+    this.#overflow = null;
+    this.#byKey?.clear();
+    this.#size = 0;
+    this.#overflowSize = 0;
+  }
+
+  #map(): Map<K, WheelEntry<K>> {
+    if (this.#byKey === null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'this wheel was created with indexByKey: false; use the entry methods');
+    }
+    return this.#byKey;
+  }
+
+  /** The first tick whose instant is at or after `deadline`. */
+  #dueTick(deadline: number): number {
+    return Math.ceil((deadline - this.start) / this.tickMs);
+  }
+
+  /** Files an entry relative to `base`, the tick being (or last) processed. */
+  #file(entry: WheelEntry<K>, base: number): void {
+    let t = this.#dueTick(entry.deadline);
+    if (t <= base) t = base + 1;
+    entry._tick = t;
+    entry._prev = null;
+    if (t - base <= this.slots) {
+      const slot = t & this.#mask;
+      const head = this.#heads[slot]!;
+      entry._next = head;
+      if (head !== null) head._prev = entry;
+      this.#heads[slot] = entry;
+      entry._slot = slot;
+    } else {
+      const head = this.#overflow;
+      entry._next = head;
+      if (head !== null) head._prev = entry;
+      this.#overflow = entry;
+      entry._slot = this.slots;
+      this.#overflowSize++;
+    }
+  }
+
+  #unlink(entry: WheelEntry<K>): void {
+    const { _prev: prev, _next: next } = entry;
+    if (prev !== null) prev._next = next;
+    else if (entry._slot === this.slots) this.#overflow = next;
+    else this.#heads[entry._slot] = next;
+    if (next !== null) next._prev = prev;
+    if (entry._slot === this.slots) this.#overflowSize--;
+    entry._prev = entry._next = null;
+    entry._slot = NOT_FILED;
+  }
+
+  #advance(now: number, due: K[]): void {
+    const target = Math.floor((now - this.start) / this.tickMs);
+    if (!(target > this.#tick)) return;
+    if (target - this.#tick >= this.slots) {
+      // More than a revolution passed: every filed tick is <= target, so visit each slot once.
+      for (let s = 0; s < this.slots; s++) this.#processChain(this.#takeSlot(s), target, due);
+      this.#tick = target;
+      this.#processChain(this.#takeOverflow(), target, due);
+      return;
+    }
+    while (this.#tick < target) {
+      const n = ++this.#tick;
+      if ((n & this.#mask) === 0) this.#processChain(this.#takeOverflow(), n - 1, due);
+      this.#processChain(this.#takeSlot(n & this.#mask), n, due);
+    }
+  }
+
+  #takeSlot(s: number): WheelEntry<K> | null {
+    const head = this.#heads[s]!;
+    this.#heads[s] = null;
+    return head;
+  }
+
+  #takeOverflow(): WheelEntry<K> | null {
+    const head = this.#overflow;
+    this.#overflow = null;
+    this.#overflowSize = 0;
+    return head;
+  }
+
+  /** Reports or re-files each entry of a detached chain, at tick `n` (entries due at or before `n` are reported). */
+  #processChain(e: WheelEntry<K> | null, n: number, due: K[]): void {
+    while (e !== null) {
+      const next = e._next;
+      e._prev = e._next = null;
+      if (this.#dueTick(e.deadline) <= n) {
+        e._slot = NOT_FILED;
+        this.#size--;
+        if (this.#byKey !== null && this.#byKey.get(e.key) === e) this.#byKey.delete(e.key);
+        due.push(e.key);
+      } else {
+        this.#file(e, n);
+      }
+      e = next;
+    }
+  }
+}
