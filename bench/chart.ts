@@ -148,7 +148,7 @@ function formatTick(t: number): string {
 export interface ChartOptions {
   /** The chart's title. */
   title: string;
-  /** A smaller line under the title (machine facts, command). */
+  /** Smaller lines under the title (machine facts, command), separated by `\n`. */
   subtitle?: string;
 }
 
@@ -159,20 +159,22 @@ export interface ChartOptions {
 export function renderChart(measurements: readonly Measurement[], options: ChartOptions): string {
   const panels = panelsOf(measurements);
   const heights = panels.map(panelHeight);
-  const height = TITLE_HEIGHT + (panels.length === 0 ? PANEL_HEIGHT : heights.reduce((a, b) => a + b, 0));
+  const subtitleLines = options.subtitle === undefined ? [] : options.subtitle.split('\n');
+  const titleHeight = TITLE_HEIGHT + Math.max(0, subtitleLines.length - 1) * 14;
+  const height = titleHeight + (panels.length === 0 ? PANEL_HEIGHT : heights.reduce((a, b) => a + b, 0));
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="18" font-weight="bold">${escapeXml(options.title)}</text>`,
   );
-  if (options.subtitle !== undefined) {
-    out.push(`<text x="${WIDTH / 2}" y="44" text-anchor="middle" fill="#555">${escapeXml(options.subtitle)}</text>`);
-  }
+  subtitleLines.forEach((line, i) => {
+    out.push(`<text x="${WIDTH / 2}" y="${44 + i * 14}" text-anchor="middle" fill="#555">${escapeXml(line)}</text>`);
+  });
   if (panels.length === 0) {
-    out.push(`<text x="${WIDTH / 2}" y="${TITLE_HEIGHT + 40}" text-anchor="middle" fill="#a00">no measurements</text>`);
+    out.push(`<text x="${WIDTH / 2}" y="${titleHeight + 40}" text-anchor="middle" fill="#a00">no measurements</text>`);
   }
-  let top = TITLE_HEIGHT;
+  let top = titleHeight;
   panels.forEach((panel, i) => {
     out.push(renderPanel(panel, top, heights[i]!));
     top += heights[i]!;

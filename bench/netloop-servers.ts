@@ -10,58 +10,46 @@
  */
 
 import { EventLoop } from '../lib/event-loop.js';
+import { LtvDecoder } from '../lib/ltv-decoder.js';
+import { LtvEncoder } from '../lib/ltv-encoder.js';
+import { isNetloopError } from '../lib/errors.js';
 import type { Client } from '../lib/client.js';
 import type { Server } from '../lib/server.js';
 import { ConnectionCounter } from './idle-server.js';
 import type { IdleServer } from './idle-server.js';
 
-/** Length prefix of the benchmark framing (4-byte big-endian length, then the value). */
-const HEADER_BYTES = 4;
-/** Largest benchmark frame; a bigger declared length closes the connection. */
-const MAX_FRAME_BYTES = 1 << 20;
-
 /**
- * The per-client state of the framing fallback: the bytes of an incomplete
- * frame left at the end of the previous chunk, if any.
- *
- * ```
- *   chunk:  [ frame | frame | frame | fra ]  → tail = "fra" (copied once)
- *   next:   [ me | frame | ... ]             → decoded from tail + next
- * ```
+ * The benchmark framing is netloop's `muduo` preset: a 4-byte big-endian
+ * length, then the value, no type field. One encoder serves every client.
  */
-interface FramingState {
-  tail: Buffer | null;
-}
+const ENCODER = new LtvEncoder({ layout: 'muduo' });
 
 /**
  * Installs the echo handler: every decoded message is answered with a
  * message carrying the same value. This is the one place where the framing
- * codec is hooked up.
+ * codec is hooked up: a decoder per client, created on its first chunk (an
+ * idle client holds none), frames handed out as views of the received chunk,
+ * and replies encoded into the client's output buffer, which coalesces the
+ * replies of one read into one write.
  */
 function installEcho(server: Server): void {
   server.on('data', (client: Client, chunk: Buffer) => {
-    let state = client.context as FramingState | undefined;
-    if (state === undefined) client.context = state = { tail: null };
-    let data = chunk;
-    if (state.tail !== null) {
-      data = Buffer.concat([state.tail, chunk]);
-      state.tail = null;
+    let decoder = client.context as LtvDecoder | undefined;
+    if (decoder === undefined) {
+      decoder = new LtvDecoder({
+        layout: 'muduo',
+        onFrame: (_type, value) => {
+          ENCODER.encodeTo(client, 0, value);
+        },
+      });
+      client.context = decoder;
     }
-    let off = 0;
-    while (data.length - off >= HEADER_BYTES) {
-      const len = data.readUInt32BE(off);
-      if (len > MAX_FRAME_BYTES) {
-        client.forceClose('protocol-error');
-        return;
-      }
-      const end = off + HEADER_BYTES + len;
-      if (end > data.length) break;
-      // The reply is the request's own bytes: a view of the chunk, queued
-      // without copying; the client's output buffer coalesces the replies.
-      client.appendToOutputBuffer(data.subarray(off, end));
-      off = end;
+    try {
+      decoder.feed(chunk);
+    } catch (err) {
+      client.forceClose('protocol-error', isNetloopError(err) ? err : undefined);
+      return;
     }
-    if (off < data.length) state.tail = Buffer.from(data.subarray(off));
     if (client.hasDataToWrite()) {
       client.enableWriting();
       client.loop.updateClient(client);

@@ -257,7 +257,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     chartFile,
     renderChart(measurements, {
       title: `netloop vs baselines${options.quick ? ' (quick run)' : ''}`,
-      subtitle: `${facts.cores} cores · ${facts.cpuModel} · Node ${facts.node} · ${context.startedAt} · ${options.command}`,
+      subtitle: `${facts.cores} cores · ${facts.cpuModel} · Node ${facts.node} · load ${facts.loadAverage[0]} → ${loadAfter[0]} · ${context.startedAt}\n${options.command}`,
     }),
   );
   io.out(`chart: ${chartFile}`);

@@ -33,6 +33,8 @@ import type { TimerEntry } from './timer-queue.js';
 import type { CloseReason } from './close-reason.js';
 import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
 import { ErrorCode, NetloopError } from './errors.js';
+import type { MessageTypeRef } from './message-registry.js';
+import { noteClose } from './diagnostics.js';
 
 /** The state bits of a client (internal). */
 export const ClientFlag = {
@@ -58,6 +60,8 @@ export const ClientFlag = {
   COMPLETE_PENDING: 512,
   /** An output limit was passed; the forced close is queued. */
   LIMIT_CLOSE: 1024,
+  /** The application marked the client authenticated ({@link Client.markAuthenticated}). */
+  AUTHENTICATED: 2048,
 } as const;
 
 const F = ClientFlag;
@@ -77,6 +81,10 @@ export type CloseCallback = (client: Client, reason: CloseReason, error?: Netloo
 export interface ClientProtocol {
   onData(client: Client, chunk: Buffer): void;
   onClose?(client: Client, reason: CloseReason, error?: NetloopError): void;
+  /** Encodes and queues one message ({@link Client.send}); absent for raw bytes. */
+  send?(client: Client, ref: MessageTypeRef, payload: unknown): boolean;
+  /** Hears {@link Client.markAuthenticated} (the framing layer lifts its pre-authentication limit). */
+  onAuthenticated?(client: Client): void;
 }
 
 /** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
@@ -248,6 +256,69 @@ export class Client {
     }
     if (cfg.softOutputBytes > 0 && now >= cfg.softOutputBytes) this.#softUpdate();
     return true;
+  }
+
+  /**
+   * Appends two pieces (a frame's header and its uncopied value) all or
+   * nothing with respect to the hard output limit: their total is checked
+   * before either is queued. Same result and errors as {@link appendToOutputBuffer}.
+   */
+  appendPairToOutputBuffer(first: Uint8Array, second: Uint8Array): boolean {
+    if ((this._flags & (F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE)) === 0) {
+      const old = this.queuedBytes;
+      const n = first.byteLength + second.byteLength;
+      const max = this._cfg.maxOutputBytes;
+      if (old + n > max) {
+        this._flags |= F.LIMIT_CLOSE;
+        const err = outputLimitError(old, n, max);
+        this.loop.queueInLoop(() => this.forceClose('output-limit', err));
+        return false;
+      }
+    }
+    // The total fits, so the second append cannot pass the limit once the first is queued.
+    return this.appendToOutputBuffer(first) && this.appendToOutputBuffer(second);
+  }
+
+  /**
+   * Encodes a message through the framing of the client's server or
+   * connector (its `framing` option) and queues it; it is sent this loop
+   * turn, in one write with everything else queued meanwhile. `ref` is a
+   * registered type's id or name (with a registry) or a numeric type id (raw
+   * framing, `payload` a Buffer or Uint8Array).
+   *
+   * @returns as {@link appendToOutputBuffer}: false when the hard output
+   *   limit refused the frame (nothing queued; the client is closing).
+   * @throws NetloopError, synchronously and with nothing queued:
+   *   `NETLOOP_INVALID_OPTION` when the client has no framing;
+   *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
+   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`); `NETLOOP_CLIENT_CLOSED`.
+   */
+  send(ref: MessageTypeRef, payload: unknown): boolean {
+    const p = this._protocol;
+    if (p === null || p.send === undefined) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
+        details: { clientId: this.id, option: 'framing' },
+      });
+    }
+    return p.send(this, ref, payload);
+  }
+
+  /**
+   * Marks the client authenticated (the session layer calls this once a
+   * session is created or resumed for it). The framing layer then accepts
+   * frames up to `maxFrameLength` instead of `preAuthMaxFrameLength`, from the
+   * frame after the one being handled. Idempotent; it cannot be undone.
+   */
+  markAuthenticated(): void {
+    if ((this._flags & F.AUTHENTICATED) !== 0) return;
+    this._flags |= F.AUTHENTICATED;
+    const p = this._protocol;
+    if (p !== null && p.onAuthenticated !== undefined) p.onAuthenticated(this);
+  }
+
+  /** True once {@link Client.markAuthenticated} was called. */
+  get authenticated(): boolean {
+    return (this._flags & F.AUTHENTICATED) !== 0;
   }
 
   /** Appends, enables writing and updates the loop: the data is sent this turn. Same result as {@link appendToOutputBuffer}. */
@@ -495,6 +566,7 @@ export class Client {
       if (ext.linger !== null) timers.remove(ext.linger);
     }
     this.loop._removeClient(this);
+    noteClose(this, reason, error);
     // Every user callback runs even if an earlier one throws; the first error
     // is rethrown afterwards, as an EventEmitter would.
     let thrown: { err: unknown } | null = null;

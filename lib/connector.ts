@@ -28,6 +28,11 @@ import type { TimerEntry } from './timer-queue.js';
 import { checkBoolean, clientConfig } from './server.js';
 import type { ClientLimitOptions } from './server.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber } from './errors.js';
+import { FramedProtocol } from './framed-protocol.js';
+import type { FramingOptions } from './framed-protocol.js';
+import { openSocket } from './tls-transport.js';
+import type { TlsConnectOptions } from './tls-transport.js';
+import { noteConnect } from './diagnostics.js';
 
 /** Backoff between connection attempts. */
 export interface ReconnectOptions {
@@ -55,6 +60,14 @@ export interface ConnectorOptions extends ClientLimitOptions {
   reconnect?: boolean | ReconnectOptions;
   /** The random source of the jitter, returning [0, 1); default `Math.random`. A seam for tests. */
   random?: () => number;
+  /**
+   * LTV framing for every connection (see {@link FramingOptions}; before
+   * `markAuthenticated()` a connector accepts frames up to `maxFrameLength`
+   * unless `preAuthMaxFrameLength` is given). Default: raw bytes.
+   */
+  framing?: FramingOptions;
+  /** Connect over TLS through `node:tls` with these options (`ca`, `servername`, ...); default: plain TCP. The connection counts as made once the certificate is verified. */
+  tls?: TlsConnectOptions | null;
 }
 
 /** The second argument of `'connect-error'`. */
@@ -73,6 +86,7 @@ const MAX_MS = 2 ** 31 - 1;
  *
  * Events:
  * - `'connected'` `(client)`;
+ * - `'message'` `(client, message: FramedMessage)`: with the `framing` option and no `framing.onMessage`;
  * - `'data'` `(client, chunk: Buffer)`;
  * - `'end'` `(client)`: the peer sent FIN and `halfOpen` is set;
  * - `'close'` `(client, reason, error?)`: exactly once per connection;
@@ -89,6 +103,8 @@ export class Connector extends EventEmitter implements ClientOwner {
   readonly #reconnect: Required<ReconnectOptions> | null;
   readonly #random: () => number;
   readonly #cfg: ClientConfig;
+  readonly #framing: FramedProtocol | null;
+  readonly #tls: TlsConnectOptions | null;
   #client: Client | null = null;
   #socket: net.Socket | null = null;
   #attempts = 0;
@@ -110,6 +126,8 @@ export class Connector extends EventEmitter implements ClientOwner {
     this.#connectTimeoutMs = checkNumber('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1, MAX_MS);
     this.#noDelay = checkBoolean('noDelay', options.noDelay ?? true);
     this.#cfg = clientConfig(options, 0);
+    this.#framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'connector');
+    this.#tls = options.tls ?? null;
     const r = options.reconnect ?? true;
     if (r === false) this.#reconnect = null;
     else {
@@ -179,7 +197,7 @@ export class Connector extends EventEmitter implements ClientOwner {
 
   #attempt(): void {
     this.#timer = null;
-    const socket = net.connect({ host: this.#host, port: this.#port, allowHalfOpen: true, noDelay: this.#noDelay });
+    const { socket, readyEvent } = openSocket(this.#host, this.#port, this.#noDelay, this.#tls);
     this.#socket = socket;
     const timer = this.loop._timers.schedule(this.loop.now() + this.#connectTimeoutMs, () => {
       const err = Object.assign(new Error(`connect timed out after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' });
@@ -189,7 +207,7 @@ export class Connector extends EventEmitter implements ClientOwner {
     const onError = (err: Error): void => {
       this.loop._timers.remove(timer);
       this.#connectTimer = null;
-      socket.off('connect', onConnect);
+      socket.off(readyEvent, onConnect);
       if (this.#socket === socket) this.#socket = null;
       socket.destroy();
       this.#failed(err);
@@ -201,11 +219,13 @@ export class Connector extends EventEmitter implements ClientOwner {
       this.#socket = null;
       this.#attempts = 0;
       const client = new Client(this.loop, socket, this, this.#cfg);
+      if (this.#framing !== null) client._protocol = this.#framing;
       this.#client = client;
+      noteConnect(client);
       this.emit('connected', client);
     };
     socket.once('error', onError);
-    socket.once('connect', onConnect);
+    socket.once(readyEvent, onConnect);
   }
 
   #failed(cause: Error): void {

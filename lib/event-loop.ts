@@ -30,6 +30,11 @@ import type { CloseReason } from './close-reason.js';
 import { Server } from './server.js';
 import type { ServerOptions } from './server.js';
 import { Connector } from './connector.js';
+import { checkNotice, checkSettle, settleAll } from './graceful-close.js';
+import type { CloseNotice } from './graceful-close.js';
+import type { Flushable } from './flush-on-signals.js';
+import { copyCounters, createCounters } from './diagnostics.js';
+import type { LoopCounters } from './diagnostics.js';
 import type { ConnectorOptions } from './connector.js';
 
 /** Options of an {@link EventLoop}. */
@@ -44,6 +49,20 @@ export interface EventLoopOptions {
 export interface CloseOptions {
   /** How long queued output may take to flush before the remaining clients are destroyed; default 5000 ms. */
   flushTimeoutMs?: number;
+  /**
+   * Sent to every client of the closing server(s) before the flush: bytes,
+   * or a function of the client returning its bytes (or sending a framed
+   * message itself and returning nothing). Default: nothing. Connectors'
+   * clients get no notice.
+   */
+  notice?: CloseNotice;
+  /**
+   * Stores (anything with `close()` or `flush()`, such as every netloop
+   * store) settled once every client has closed, so that the last session
+   * writes are in them; each gets `close()` (else `flush()`), all within
+   * another `flushTimeoutMs`. Failures reject the close once all settled.
+   */
+  settle?: readonly Flushable[];
 }
 
 /** A snapshot of what a loop holds. */
@@ -60,6 +79,8 @@ export interface LoopStats {
   pendingFunctors: number;
   /** Bytes queued for output across every client (own buffers plus socket buffers). */
   queuedBytes: number;
+  /** Accepted, connected, dropped and TLS-failed connections, and closes by reason, since the loop was created. */
+  counters: LoopCounters;
 }
 
 /** The handle of a timer, for {@link EventLoop.cancel}. */
@@ -101,6 +122,8 @@ export class EventLoop {
   readonly _timers: TimerQueue;
   /** @internal User timers by id. */
   readonly _timerIds = new Map<number, UserTimer>();
+  /** @internal Counters kept by the reactor (see `diagnostics.ts`). */
+  readonly _counters: LoopCounters = createCounters();
   readonly #clients = new Map<number, Client>();
   readonly #servers = new Set<Server>();
   readonly #connectors = new Set<Connector>();
@@ -243,7 +266,7 @@ export class EventLoop {
    */
   close(options: CloseOptions = {}): Promise<void> {
     const ms = checkNumber('flushTimeoutMs', options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS, 0, MAX_DELAY_MS);
-    return (this.#closing ??= this.#close(ms));
+    return (this.#closing ??= this.#close(ms, checkNotice(options.notice), checkSettle(options.settle)));
   }
 
   /** A snapshot of what the loop holds. */
@@ -257,6 +280,7 @@ export class EventLoop {
       connectors: this.#connectors.size,
       pendingFunctors: this.#functors.length,
       queuedBytes,
+      counters: copyCounters(this._counters),
     };
   }
 
@@ -285,6 +309,12 @@ export class EventLoop {
   /** @internal */
   _connectorDone(connector: Connector): void {
     this.#connectors.delete(connector);
+  }
+
+  /** @internal Flushes a dirty client now, ahead of the turn (its entry in the dirty list is skipped). */
+  _flushNow(client: Client): void {
+    client._flags &= ~ClientFlag.DIRTY;
+    client._flush();
   }
 
   /** @internal An empty output buffer, from the pool when one is there. */
@@ -342,6 +372,7 @@ export class EventLoop {
       this.#dirty = this.#spareDirty;
       for (let i = 0; i < dirty.length; i++) {
         const c = dirty[i]!;
+        if ((c._flags & ClientFlag.DIRTY) === 0) continue;
         c._flags &= ~ClientFlag.DIRTY;
         c._flush();
       }
@@ -354,10 +385,10 @@ export class EventLoop {
     if (this.#closing !== null) throw new NetloopError(ErrorCode.LOOP_CLOSED, `cannot ${what} a closed loop`);
   }
 
-  async #close(flushTimeoutMs: number): Promise<void> {
+  async #close(flushTimeoutMs: number, notice: CloseNotice | undefined, settle: readonly Flushable[]): Promise<void> {
     const tasks: Array<Promise<void>> = [];
     for (const c of [...this.#connectors]) tasks.push(c._stop('server-close', flushTimeoutMs));
-    for (const s of [...this.#servers]) tasks.push(s.close({ flushTimeoutMs }));
+    for (const s of [...this.#servers]) tasks.push(s.close({ flushTimeoutMs, notice }));
     for (const c of [...this.#clients.values()]) c._beginGracefulClose('server-close', flushTimeoutMs);
     if (this.#clients.size > 0) {
       await new Promise<void>((resolve) => {
@@ -375,6 +406,7 @@ export class EventLoop {
     this.#closed = true;
     this._timerIds.clear();
     this._timers.clear();
+    await settleAll(settle, flushTimeoutMs);
   }
 }
 

@@ -59,3 +59,54 @@ export type {
   RegistryCounters,
   RegistryStats,
 } from './session-registry.js';
+export { LTV_PRESETS, DEFAULT_MAX_FRAME_LENGTH, ltvLayout } from './ltv-layout.js';
+export type { LtvLayout, LtvLayoutOptions, LtvPresetName, ByteOrder, FieldOrder } from './ltv-layout.js';
+export { LtvDecoder, decodeFrames } from './ltv-decoder.js';
+export type { FrameHandler, RawFrameHandler, LtvFrame, LtvDecoderOptions } from './ltv-decoder.js';
+export { LtvEncoder } from './ltv-encoder.js';
+export type { FrameSink, LtvEncoderOptions } from './ltv-encoder.js';
+export { MessageRegistry } from './message-registry.js';
+export type { MessageType, DecodedMessage, MessageRegistryOptions, MessageTypeRef } from './message-registry.js';
+export { rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS, isSerializer } from './serializers.js';
+export type { Serializer, SerializerName } from './serializers.js';
+export { cellnetStringHash } from './cellnet-hash.js';
+export {
+  CellnetBinaryWriter,
+  CellnetBinaryReader,
+  CELLNET_CHAT_NAMES,
+  cellnetChatREQ,
+  cellnetChatACK,
+} from './cellnet-binary.js';
+export type { CellnetChatREQ, CellnetChatACK } from './cellnet-binary.js';
+
+// The reactor: loop, servers, clients, connectors, timers.
+export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS } from './event-loop.js';
+export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './event-loop.js';
+export { Client } from './client.js';
+export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol } from './client.js';
+export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './server.js';
+export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo } from './server.js';
+export { Connector } from './connector.js';
+export type { ConnectorOptions, ReconnectOptions, ConnectErrorInfo } from './connector.js';
+export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './close-reason.js';
+export type { CloseReason } from './close-reason.js';
+export { TimerQueue, nodeTimerDriver } from './timer-queue.js';
+export type { TimerDriver, TimerEntry } from './timer-queue.js';
+export { OutputBuffer } from './output-buffer.js';
+export { channels, CHANNEL_NAMES, publishLimit, observeSessions } from './diagnostics.js';
+export type {
+  AcceptMessage,
+  DropMessage,
+  CloseMessage,
+  LimitMessage,
+  LimitName,
+  TlsErrorMessage,
+  SessionExpireMessage,
+  LoopCounters,
+  ExpiringSessions,
+} from './diagnostics.js';
+export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './tls-transport.js';
+export type { TlsServerOptions, TlsConnectOptions } from './tls-transport.js';
+export type { CloseNotice } from './graceful-close.js';
+export { closeOnSignals } from './close-on-signals.js';
+export type { CloseOnSignalsOptions, GracefullyClosable } from './close-on-signals.js';

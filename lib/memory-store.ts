@@ -44,6 +44,7 @@ import type {
   SessionFilter,
   SessionPage,
   SessionRecord,
+  SessionState,
   SessionStore,
 } from './session-store.js';
 
@@ -57,15 +58,110 @@ export interface MemoryStoreOptions {
   maxPageSize?: number;
 }
 
-/** A record as held by the store: the public fields plus its place in the expiry heap. */
-interface StoredRecord extends SessionRecord {
+/**
+ * The owner of entries adopted with {@link MemoryStore.adopt} (the session
+ * registry). The store calls it synchronously.
+ */
+export interface MemoryStoreOwner {
+  /**
+   * The store removed one of this owner's entries on its own account: a
+   * public `delete`, `clear`, a `set`/`touch` to a past expiry, or an expired
+   * entry evicted because a new record claims its token or connection. The
+   * entry is already out of every index; the owner forgets it too.
+   */
+  _storeRemoved(entry: OwnedEntry): void;
+  /**
+   * Expire now every owned entry whose expiry is at or before wall time
+   * `now` (removing each with {@link MemoryStore.release}). Called before the
+   * store counts or lists, so that counts stay exact.
+   */
+  _storeSettle(now: number): void;
+}
+
+/**
+ * A session object owned by an in-process owner and held by the store
+ * itself, without a copy: the same object is the store's record, the
+ * owner's handle and (for the registry) its timing-wheel node. Counters are
+ * flat numbers so that no nested object is allocated per session.
+ * `expiresAt` and `lastActiveAt` may be accessors (the registry derives them
+ * from its monotonic deadline); the store writes them only through
+ * {@link MemoryStore.set} and {@link MemoryStore.touch}.
+ */
+export interface OwnedEntry {
+  readonly id: string;
+  tokenHash: string;
+  userId: string | null;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  state: SessionState;
+  /** Never mutated in place: replaced as a whole. */
+  metadata: Record<string, string>;
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  heartbeats: number;
+  createdAt: number;
+  lastActiveAt: number;
+  expiresAt: number;
+  ttl: number;
+  /** The owner; never null for an adopted entry. */
+  readonly _owner: MemoryStoreOwner;
+}
+
+/**
+ * A record created through the public interface: the same flat fields, a
+ * stable shape (one hidden class), and its place in the expiry heap.
+ */
+class StoredRecord {
+  readonly _owner: null = null;
+  id: string;
+  tokenHash: string;
+  userId: string | null;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  state: SessionState;
+  metadata: Record<string, string>;
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  heartbeats: number;
+  createdAt: number;
+  lastActiveAt: number;
+  expiresAt: number;
+  ttl: number;
   /** The expiry the record is filed under in the heap; never after `expiresAt`. */
   heapKey: number;
   /** Index in the heap array, or -1 once removed. */
-  heapIndex: number;
+  heapIndex = -1;
+
+  constructor(r: SessionRecord) {
+    this.id = r.id;
+    this.tokenHash = r.tokenHash;
+    this.userId = r.userId;
+    this.connectionId = r.connectionId;
+    this.remoteAddress = r.remoteAddress;
+    this.state = r.state;
+    this.metadata = ownMetadata(r.metadata);
+    this.bytesIn = r.stats.bytesIn;
+    this.bytesOut = r.stats.bytesOut;
+    this.messagesIn = r.stats.messagesIn;
+    this.messagesOut = r.stats.messagesOut;
+    this.heartbeats = r.stats.heartbeats;
+    this.createdAt = r.createdAt;
+    this.lastActiveAt = r.lastActiveAt;
+    this.expiresAt = r.expiresAt;
+    this.ttl = r.ttl;
+    this.heapKey = r.expiresAt;
+  }
 }
 
-function copyOut(r: SessionRecord): SessionRecord {
+/** What the indexes hold: the store's own records and adopted entries. */
+type Entry = StoredRecord | OwnedEntry;
+
+/** A copy of an entry in the public {@link SessionRecord} form. */
+function copyOut(r: Entry): SessionRecord {
   return {
     id: r.id,
     tokenHash: r.tokenHash,
@@ -74,13 +170,7 @@ function copyOut(r: SessionRecord): SessionRecord {
     remoteAddress: r.remoteAddress,
     state: r.state,
     metadata: { ...r.metadata },
-    stats: {
-      bytesIn: r.stats.bytesIn,
-      bytesOut: r.stats.bytesOut,
-      messagesIn: r.stats.messagesIn,
-      messagesOut: r.stats.messagesOut,
-      heartbeats: r.stats.heartbeats,
-    },
+    stats: { bytesIn: r.bytesIn, bytesOut: r.bytesOut, messagesIn: r.messagesIn, messagesOut: r.messagesOut, heartbeats: r.heartbeats },
     createdAt: r.createdAt,
     lastActiveAt: r.lastActiveAt,
     expiresAt: r.expiresAt,
@@ -88,12 +178,31 @@ function copyOut(r: SessionRecord): SessionRecord {
   };
 }
 
-/** Shared by every stored record with no metadata (never mutated: metadata is replaced, not edited, by `set`). */
-const EMPTY_METADATA: Record<string, string> = Object.freeze({}) as Record<string, string>;
+/** Shared by every record with no metadata (never mutated: metadata is replaced, not edited). */
+export const EMPTY_METADATA: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-function ownMetadata(m: Record<string, string>): Record<string, string> {
+/** `m` copied, or the shared empty object when it has no key. */
+export function ownMetadata(m: Record<string, string>): Record<string, string> {
   for (const _ in m) return { ...m };
   return EMPTY_METADATA;
+}
+
+/** Writes the fields of a public record into an entry (in place; `expiresAt` last, after the rest). */
+function assign(r: Entry, from: SessionRecord): void {
+  r.tokenHash = from.tokenHash;
+  r.userId = from.userId;
+  r.connectionId = from.connectionId;
+  r.remoteAddress = from.remoteAddress;
+  r.state = from.state;
+  r.metadata = ownMetadata(from.metadata);
+  r.bytesIn = from.stats.bytesIn;
+  r.bytesOut = from.stats.bytesOut;
+  r.messagesIn = from.stats.messagesIn;
+  r.messagesOut = from.stats.messagesOut;
+  r.heartbeats = from.stats.heartbeats;
+  r.createdAt = from.createdAt;
+  r.lastActiveAt = from.lastActiveAt;
+  r.ttl = from.ttl;
 }
 
 function checkRecord(r: SessionRecord): void {
@@ -123,11 +232,14 @@ export class MemoryStore implements SessionStore {
   readonly #clock: Clock;
   readonly #defaultPage: number;
   readonly #maxPage: number;
-  readonly #records = new Map<string, StoredRecord>();
-  readonly #byToken = new Map<string, string>();
-  readonly #byConn = new Map<string, string>();
-  readonly #byUser = new Map<string, string | Set<string>>();
+  readonly #records = new Map<string, Entry>();
+  readonly #byToken = new Map<string, Entry>();
+  readonly #byConn = new Map<string, Entry>();
+  readonly #byUser = new Map<string, Entry | Set<Entry>>();
   readonly #heap: StoredRecord[] = [];
+  readonly #owners = new Set<MemoryStoreOwner>();
+  #owned = 0;
+  #ownedBound = 0;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -157,18 +269,15 @@ export class MemoryStore implements SessionStore {
     this.#open();
     checkRecord(record);
     const now = this.#clock.wallNow();
-    this.purge(now);
+    this.#purgeHeap(now);
     const max = options.maxPerUser;
     if (max !== undefined) checkInteger('maxPerUser', max, 0, Number.MAX_SAFE_INTEGER);
     if (this.#records.has(record.id)) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session with this id already exists', { details: { id: record.id } });
     }
     if (max !== undefined && record.userId !== null && this.#liveCountOfUser(record.userId, now) >= max) return false;
-    this.#dropIndexHolders(record, now);
-    const stored = copyOut(record) as StoredRecord;
-    stored.metadata = ownMetadata(record.metadata);
-    stored.heapKey = stored.expiresAt;
-    stored.heapIndex = -1;
+    this.#dropIndexHolders(record.id, record.tokenHash, record.connectionId, now);
+    const stored = new StoredRecord(record);
     this.#records.set(stored.id, stored);
     this.#index(stored);
     this.#heapPush(stored);
@@ -185,26 +294,30 @@ export class MemoryStore implements SessionStore {
   /** @inheritDoc */
   async set(record: SessionRecord): Promise<boolean> {
     this.#open();
+    return this.setSync(record);
+  }
+
+  /**
+   * Synchronous {@link MemoryStore.set}, for in-process owners. Updates the
+   * held object in place (an adopted entry stays the same object).
+   */
+  setSync(record: SessionRecord): boolean {
     checkRecord(record);
     const now = this.#clock.wallNow();
     const r = this.#live(record.id, now);
     if (r === undefined) return false;
     this.#unindex(r);
-    this.#dropIndexHolders(record, now);
-    // Update in place so that holders of `liveRecord()` keep a valid reference.
-    r.tokenHash = record.tokenHash;
-    r.userId = record.userId;
-    r.connectionId = record.connectionId;
-    r.remoteAddress = record.remoteAddress;
-    r.state = record.state;
-    r.metadata = ownMetadata(record.metadata);
-    r.stats = { ...record.stats };
-    r.createdAt = record.createdAt;
-    r.lastActiveAt = record.lastActiveAt;
-    r.ttl = record.ttl;
+    try {
+      this.#dropIndexHolders(record.id, record.tokenHash, record.connectionId, now);
+    } catch (err) {
+      this.#index(r);
+      throw err;
+    }
+    assign(r, record);
     this.#setExpiry(r, record.expiresAt);
     this.#index(r);
-    if (!(r.expiresAt > now)) this.#remove(r);
+    // An adopted entry set to a past expiry is left to its owner, which expires it (with its own reason).
+    if (!(r.expiresAt > now) && r._owner === null) this.#remove(r);
     return true;
   }
 
@@ -224,7 +337,7 @@ export class MemoryStore implements SessionStore {
     if (r === undefined) return false;
     r.lastActiveAt = lastActiveAt;
     this.#setExpiry(r, expiresAt);
-    if (!(r.expiresAt > now)) this.#remove(r);
+    if (!(r.expiresAt > now) && r._owner === null) this.#remove(r);
     return true;
   }
 
@@ -239,24 +352,22 @@ export class MemoryStore implements SessionStore {
     const r = this.#records.get(id);
     if (r === undefined) return false;
     const wasLive = r.expiresAt > this.#clock.wallNow();
-    this.#remove(r);
+    this.#evict(r);
     return wasLive;
   }
 
   /** @inheritDoc */
   async getByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     this.#open();
-    const id = this.#byToken.get(tokenHash);
-    const r = id === undefined ? undefined : this.#live(id, this.#clock.wallNow());
-    return r === undefined ? null : copyOut(r);
+    const r = this.#byToken.get(tokenHash);
+    return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : copyOut(r);
   }
 
   /** @inheritDoc */
   async getByConnection(connectionId: string): Promise<SessionRecord | null> {
     this.#open();
-    const id = this.#byConn.get(connectionId);
-    const r = id === undefined ? undefined : this.#live(id, this.#clock.wallNow());
-    return r === undefined ? null : copyOut(r);
+    const r = this.#byConn.get(connectionId);
+    return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : copyOut(r);
   }
 
   /** @inheritDoc */
@@ -273,7 +384,7 @@ export class MemoryStore implements SessionStore {
     this.purge(now);
     const sessions: SessionRecord[] = [];
     let total = 0;
-    const consider = (r: StoredRecord): void => {
+    const consider = (r: Entry): void => {
       if (filter.state !== undefined && r.state !== filter.state) return;
       if (total >= offset && sessions.length < limit) sessions.push(copyOut(r));
       total++;
@@ -306,11 +417,16 @@ export class MemoryStore implements SessionStore {
   /** @inheritDoc */
   async clear(): Promise<void> {
     this.#open();
+    const owned: OwnedEntry[] = [];
+    for (const r of this.#records.values()) if (r._owner !== null) owned.push(r);
     this.#records.clear();
     this.#byToken.clear();
     this.#byConn.clear();
     this.#byUser.clear();
     this.#heap.length = 0;
+    this.#owned = 0;
+    this.#ownedBound = 0;
+    for (const r of owned) r._owner._storeRemoved(r);
   }
 
   /** @inheritDoc */
@@ -323,28 +439,112 @@ export class MemoryStore implements SessionStore {
     return this.#closed;
   }
 
+  // ── In-process owners ─────────────────────────────────────────────────────
+
   /**
-   * The store's own live record object for `id` (not a copy), or undefined.
+   * Inserts an owner's own object as the record (no copy), with its indexes;
+   * the in-process fast path of the session registry. The owner keeps the
+   * object and may write its `lastActiveAt`, counters and (as accessors)
+   * `expiresAt` directly: they are plain reads for the store. The owner also
+   * manages its expiry (the entry is not in the store's heap): it removes the
+   * entry with {@link MemoryStore.release} when it expires, and the store
+   * asks it to (`_storeSettle`) before counting. Every change to the token
+   * hash, user, connection, state or metadata goes through
+   * {@link MemoryStore.setSync} (or `set`), which keeps the indexes right.
    *
-   * In-process fast path for the session registry: the holder may write
-   * `expiresAt` to a LATER time, `lastActiveAt` and the `stats` counters in
-   * place (a heartbeat then costs a few field writes, no promise and no copy);
-   * the expiry heap re-files extended records lazily. Every other change
-   * (token hash, user, connection, state, metadata, an earlier expiry) must go
-   * through {@link MemoryStore.set} or {@link MemoryStore.touch}, which keep
-   * the indexes and the heap right and update this same object in place.
+   * With `replace`, an existing record of the same id is taken over (its
+   * previous owner, if any, is told through `_storeRemoved`). Returns false
+   * when `maxPerUser` refused it; throws like {@link MemoryStore.create}.
    */
-  liveRecord(id: string): SessionRecord | undefined {
-    if (this.#closed) return undefined;
-    return this.#live(id, this.#clock.wallNow());
+  adopt(entry: OwnedEntry, options: CreateOptions & { replace?: boolean } = {}): boolean {
+    this.#open();
+    const now = this.#clock.wallNow();
+    this.#purgeHeap(now);
+    const existing = this.#records.get(entry.id);
+    if (existing === entry) return true;
+    if (existing !== undefined && options.replace !== true) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session with this id already exists', { details: { id: entry.id } });
+    }
+    const max = options.maxPerUser;
+    if (max !== undefined) {
+      checkInteger('maxPerUser', max, 0, Number.MAX_SAFE_INTEGER);
+      if (entry.userId !== null && this.#liveCountOfUser(entry.userId, now) >= max) return false;
+    }
+    if (existing !== undefined) {
+      this.#remove(existing);
+      if (existing._owner !== null) existing._owner._storeRemoved(existing);
+    }
+    this.#dropIndexHolders(entry.id, entry.tokenHash, entry.connectionId, now);
+    this.#records.set(entry.id, entry);
+    this.#owners.add(entry._owner);
+    this.#owned++;
+    this.#index(entry);
+    return true;
+  }
+
+  /** The adopted entry with this id (live or not), or undefined: one Map lookup. */
+  ownedById(id: string): OwnedEntry | undefined {
+    const r = this.#records.get(id);
+    return r === undefined || r._owner === null ? undefined : r;
+  }
+
+  /** The adopted entry bound to this connection, or undefined. */
+  ownedByConnection(connectionId: string): OwnedEntry | undefined {
+    const r = this.#byConn.get(connectionId);
+    return r === undefined || r._owner === null ? undefined : r;
+  }
+
+  /** Removes an adopted entry and its indexes without telling its owner; true if it was held. */
+  release(entry: OwnedEntry): boolean {
+    if (this.#records.get(entry.id) !== entry) return false;
+    this.#removeHeld(entry);
+    return true;
+  }
+
+  /**
+   * Gives an adopted entry back to the store: it is replaced by a record of
+   * the store's own with the same fields (a copy), whose expiry the store
+   * then manages. For an owner that goes away but leaves its sessions stored.
+   */
+  disown(entry: OwnedEntry): boolean {
+    if (this.#records.get(entry.id) !== entry) return false;
+    const copy = new StoredRecord(copyOut(entry));
+    this.#remove(entry);
+    this.#records.set(copy.id, copy);
+    this.#index(copy);
+    this.#heapPush(copy);
+    return true;
+  }
+
+  /** Every adopted entry of `owner` (a scan: for an owner's close, not for hot paths). */
+  ownedEntries(owner: MemoryStoreOwner): OwnedEntry[] {
+    const out: OwnedEntry[] = [];
+    for (const r of this.#records.values()) if (r._owner === owner) out.push(r);
+    return out;
+  }
+
+  /** Stops calling `owner` back (`_storeSettle`); its entries should be released or disowned first. */
+  forgetOwner(owner: MemoryStoreOwner): void {
+    this.#owners.delete(owner);
+  }
+
+  /** Adopted entries held, and how many of them are bound to a connection. */
+  ownedSizes(): { entries: number; bound: number } {
+    return { entries: this.#owned, bound: this.#ownedBound };
   }
 
   /**
    * Removes every record whose expiry has passed at wall time `now` (default:
-   * the clock's). Cost: O(log n) per heap entry whose key has passed.
-   * Returns how many records were removed.
+   * the clock's), after asking each owner of adopted entries to expire its
+   * own. Cost: O(log n) per heap entry whose key has passed, plus what the
+   * owners expire. Returns how many of the store's own records were removed.
    */
   purge(now: number = this.#clock.wallNow()): number {
+    for (const owner of this.#owners) owner._storeSettle(now);
+    return this.#purgeHeap(now);
+  }
+
+  #purgeHeap(now: number): number {
     const heap = this.#heap;
     let removed = 0;
     while (heap.length > 0) {
@@ -366,24 +566,29 @@ export class MemoryStore implements SessionStore {
     if (this.#closed) throw new NetloopError(ErrorCode.STORE_CLOSED, 'the memory store is closed');
   }
 
-  /** The record if present and live; an expired one found here is removed on the way. */
-  #live(id: string, now: number): StoredRecord | undefined {
-    const r = this.#records.get(id);
-    if (r === undefined) return undefined;
-    if (r.expiresAt > now) return r;
-    this.#remove(r);
-    return undefined;
+  /**
+   * Liveness of an entry. An expired record of the store's own is removed on
+   * the way; an expired adopted entry is left to its owner (which expires it
+   * within its own granularity), but is never reported live.
+   */
+  #isLive(r: Entry, now: number): boolean {
+    if (r.expiresAt > now) return true;
+    if (r._owner === null) this.#remove(r);
+    return false;
   }
 
-  #userRecords(userId: string, now: number): StoredRecord[] {
+  /** The record if present and live. */
+  #live(id: string, now: number): Entry | undefined {
+    const r = this.#records.get(id);
+    return r !== undefined && this.#isLive(r, now) ? r : undefined;
+  }
+
+  #userRecords(userId: string, now: number): Entry[] {
     const entry = this.#byUser.get(userId);
     if (entry === undefined) return [];
-    const ids = typeof entry === 'string' ? [entry] : [...entry];
-    const out: StoredRecord[] = [];
-    for (const id of ids) {
-      const r = this.#live(id, now);
-      if (r !== undefined) out.push(r);
-    }
+    const all = entry instanceof Set ? [...entry] : [entry];
+    const out: Entry[] = [];
+    for (const r of all) if (this.#isLive(r, now)) out.push(r);
     if (out.length > 1) out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return out;
   }
@@ -391,68 +596,94 @@ export class MemoryStore implements SessionStore {
   #liveCountOfUser(userId: string, now: number): number {
     const entry = this.#byUser.get(userId);
     if (entry === undefined) return 0;
-    if (typeof entry === 'string') return this.#live(entry, now) === undefined ? 0 : 1;
+    if (!(entry instanceof Set)) return this.#isLive(entry, now) ? 1 : 0;
     let n = 0;
-    for (const id of [...entry]) if (this.#live(id, now) !== undefined) n++;
+    for (const r of [...entry]) if (this.#isLive(r, now)) n++;
     return n;
   }
 
   /**
-   * A token hash or connection is unique among live records. If an expired,
-   * not yet purged record still holds one that `record` claims, that record
-   * is removed first; a live holder is a caller error.
+   * A token hash or connection is unique among live records. If an expired
+   * record still holds one that a new record claims, that record is removed
+   * first (an adopted one with word to its owner); a live holder is a caller
+   * error.
    */
-  #dropIndexHolders(record: SessionRecord, now: number): void {
-    const tokenHolder = this.#byToken.get(record.tokenHash);
-    if (tokenHolder !== undefined && tokenHolder !== record.id && this.#live(tokenHolder, now) !== undefined) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session has this token hash', { details: { id: record.id } });
+  #dropIndexHolders(id: string, tokenHash: string, connectionId: string | null, now: number): void {
+    const tokenHolder = this.#byToken.get(tokenHash);
+    if (tokenHolder !== undefined && tokenHolder.id !== id) {
+      if (this.#isLive(tokenHolder, now)) {
+        throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session has this token hash', { details: { id } });
+      }
+      this.#evict(tokenHolder);
     }
-    if (record.connectionId !== null) {
-      const connHolder = this.#byConn.get(record.connectionId);
-      if (connHolder !== undefined && connHolder !== record.id && this.#live(connHolder, now) !== undefined) {
-        throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session is bound to this connection', {
-          details: { id: record.id, connectionId: record.connectionId, holder: connHolder },
-        });
+    if (connectionId !== null) {
+      const connHolder = this.#byConn.get(connectionId);
+      if (connHolder !== undefined && connHolder.id !== id) {
+        if (this.#isLive(connHolder, now)) {
+          throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session is bound to this connection', {
+            details: { id, connectionId, holder: connHolder.id },
+          });
+        }
+        this.#evict(connHolder);
       }
     }
   }
 
-  #index(r: StoredRecord): void {
-    this.#byToken.set(r.tokenHash, r.id);
-    if (r.connectionId !== null) this.#byConn.set(r.connectionId, r.id);
+  #index(r: Entry): void {
+    this.#byToken.set(r.tokenHash, r);
+    if (r.connectionId !== null) {
+      this.#byConn.set(r.connectionId, r);
+      if (r._owner !== null) this.#ownedBound++;
+    }
     if (r.userId !== null) {
       const entry = this.#byUser.get(r.userId);
-      if (entry === undefined) this.#byUser.set(r.userId, r.id);
-      else if (typeof entry === 'string') this.#byUser.set(r.userId, new Set([entry, r.id]));
-      else entry.add(r.id);
+      if (entry === undefined) this.#byUser.set(r.userId, r);
+      else if (entry instanceof Set) entry.add(r);
+      else this.#byUser.set(r.userId, new Set([entry, r]));
     }
   }
 
-  #unindex(r: StoredRecord): void {
-    if (this.#byToken.get(r.tokenHash) === r.id) this.#byToken.delete(r.tokenHash);
-    if (r.connectionId !== null && this.#byConn.get(r.connectionId) === r.id) this.#byConn.delete(r.connectionId);
+  #unindex(r: Entry): void {
+    if (this.#byToken.get(r.tokenHash) === r) this.#byToken.delete(r.tokenHash);
+    if (r.connectionId !== null && this.#byConn.get(r.connectionId) === r) {
+      this.#byConn.delete(r.connectionId);
+      if (r._owner !== null) this.#ownedBound--;
+    }
     if (r.userId !== null) {
       const entry = this.#byUser.get(r.userId);
-      if (entry === r.id) this.#byUser.delete(r.userId);
-      else if (typeof entry === 'object') {
-        entry.delete(r.id);
-        if (entry.size === 1) this.#byUser.set(r.userId, entry.values().next().value as string);
+      if (entry === r) this.#byUser.delete(r.userId);
+      else if (entry instanceof Set) {
+        entry.delete(r);
+        if (entry.size === 1) this.#byUser.set(r.userId, entry.values().next().value as Entry);
         else if (entry.size === 0) this.#byUser.delete(r.userId);
       }
     }
   }
 
-  #remove(r: StoredRecord): void {
-    if (this.#records.get(r.id) !== r) return;
+  /** Removes a record (no word to an owner). */
+  #remove(r: Entry): void {
+    if (this.#records.get(r.id) === r) this.#removeHeld(r);
+  }
+
+  /** Removes a record known to be held. */
+  #removeHeld(r: Entry): void {
     this.#records.delete(r.id);
     this.#unindex(r);
-    this.#heapRemove(r);
+    if (r._owner === null) this.#heapRemove(r);
+    else this.#owned--;
+  }
+
+  /** Removes a record on the store's own account, telling the owner of an adopted one. */
+  #evict(r: Entry): void {
+    if (this.#records.get(r.id) !== r) return;
+    this.#remove(r);
+    if (r._owner !== null) r._owner._storeRemoved(r);
   }
 
   /** Sets the expiry; an earlier one re-files at once so the heap key never passes the real expiry. */
-  #setExpiry(r: StoredRecord, expiresAt: number): void {
+  #setExpiry(r: Entry, expiresAt: number): void {
     r.expiresAt = expiresAt;
-    if (expiresAt < r.heapKey) {
+    if (r._owner === null && expiresAt < r.heapKey) {
       r.heapKey = expiresAt;
       this.#siftUp(r.heapIndex);
     }

@@ -21,6 +21,14 @@ import { Client } from './client.js';
 import type { ClientConfig, ClientOwner } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber, toSocketError } from './errors.js';
+import { FramedProtocol } from './framed-protocol.js';
+import type { FramingOptions } from './framed-protocol.js';
+import { createListener } from './tls-transport.js';
+import type { TlsServerOptions } from './tls-transport.js';
+import { noteAccept, noteDrop, noteTlsError } from './diagnostics.js';
+import { checkNotice, checkSettle, sendNotice, settleAll } from './graceful-close.js';
+import type { CloseNotice } from './graceful-close.js';
+import type { Flushable } from './flush-on-signals.js';
 
 /** A soft output limit: close a client whose queued output stays at or above `bytes` for `forMs` (Redis's pubsub soft limit). */
 export interface SoftOutputLimit {
@@ -36,7 +44,7 @@ export interface ClientLimitOptions {
   noDelay?: boolean;
   /** Hard limit on a client's queued output in bytes; an append past it closes the client (`'output-limit'`). Default 32 MiB. */
   maxOutputBytes?: number;
-  /** Soft limit on queued output; default `{ bytes: 8 MiB, forMs: 60_000 }`; `null` disables it. */
+  /** Soft limit on queued output; default `{ bytes: min(8 MiB, maxOutputBytes), forMs: 60_000 }`; `null` disables it. */
   softOutputLimit?: SoftOutputLimit | null;
   /** Read-idle timeout in ms; 0 disables it. Default 300_000 for servers, 0 for connectors. */
   idleTimeoutMs?: number;
@@ -56,6 +64,14 @@ export interface ServerOptions extends ClientLimitOptions {
   backlog?: number;
   /** Live clients beyond which new sockets are destroyed and `'drop'` is emitted; default 10_000. */
   maxConnections?: number;
+  /**
+   * LTV framing for every client (see {@link FramingOptions}): messages are
+   * decoded and handed to `framing.onMessage` (or the `'message'` event)
+   * instead of raw `'data'`, and `client.send()` encodes. Default: raw bytes.
+   */
+  framing?: FramingOptions;
+  /** Serve TLS through `node:tls` with these options (`key`, `cert`, ...); default: plain TCP. See {@link TlsServerOptions}. */
+  tls?: TlsServerOptions | null;
 }
 
 /** The payload of a server's `'drop'` event. */
@@ -81,7 +97,11 @@ const MAX_OUTPUT = 2 ** 40;
 /** @internal Validates the per-client limits into a {@link ClientConfig}. */
 export function clientConfig(options: ClientLimitOptions, defaultIdleMs: number): ClientConfig {
   const maxOutputBytes = checkInteger('maxOutputBytes', options.maxOutputBytes ?? CLIENT_DEFAULTS.maxOutputBytes, 1, MAX_OUTPUT);
-  const soft = options.softOutputLimit === undefined ? CLIENT_DEFAULTS.softOutputLimit : options.softOutputLimit;
+  // The default soft limit never sits above a smaller hard limit given by the user.
+  const soft =
+    options.softOutputLimit === undefined
+      ? { ...CLIENT_DEFAULTS.softOutputLimit, bytes: Math.min(CLIENT_DEFAULTS.softOutputLimit.bytes, maxOutputBytes) }
+      : options.softOutputLimit;
   let softOutputBytes = 0;
   let softOutputForMs = 0;
   if (soft !== null) {
@@ -122,6 +142,10 @@ export function checkBoolean(name: string, value: unknown): boolean {
  * - `'end'` `(client)`: the peer sent FIN and `halfOpen` is set (the client stays writable);
  * - `'close'` `(client, reason, error?)`: exactly once per client;
  * - `'drop'` `(info: DropInfo)`: a socket beyond `maxConnections` was destroyed;
+ * - `'message'` `(client, message: FramedMessage)`: a decoded message, with the
+ *   `framing` option and no `framing.onMessage` (a fault of the framing layer
+ *   closes the client with `'protocol-error'`, `'frame-timeout'` or
+ *   `'handler-error'` and its coded error, reported by `'close'`);
  * - `'error'` `(NetloopError)`: an accept error (emitted only when listened for).
  */
 export class Server extends EventEmitter implements ClientOwner {
@@ -129,6 +153,8 @@ export class Server extends EventEmitter implements ClientOwner {
   readonly loop: EventLoop;
   /** @internal */
   readonly _cfg: ClientConfig;
+  /** @internal The framing shared by every client, or null for raw bytes. */
+  readonly _framing: FramedProtocol | null;
   readonly #net: net.Server;
   readonly #host: string;
   readonly #port: number;
@@ -144,6 +170,7 @@ export class Server extends EventEmitter implements ClientOwner {
     super();
     this.loop = loop;
     this._cfg = clientConfig(options, DEFAULT_IDLE_TIMEOUT_MS);
+    this._framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'server');
     this.#host = options.host ?? '127.0.0.1';
     if (typeof this.#host !== 'string') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'host must be a string', { details: { option: 'host' } });
@@ -152,7 +179,12 @@ export class Server extends EventEmitter implements ClientOwner {
     this.#backlog = checkInteger('backlog', options.backlog ?? 511, 1, 65535);
     this.#maxConnections = checkInteger('maxConnections', options.maxConnections ?? 10_000, 1, 2 ** 31 - 1);
     const noDelay = checkBoolean('noDelay', options.noDelay ?? CLIENT_DEFAULTS.noDelay);
-    this.#net = net.createServer({ allowHalfOpen: true, noDelay }, (socket) => this.#onConnection(socket));
+    this.#net = createListener(
+      options.tls,
+      noDelay,
+      (socket) => this.#onConnection(socket),
+      (err, socket) => noteTlsError(loop, err, socket.remoteAddress, socket.remotePort),
+    );
     this.#net.on('error', (err) => {
       if (this.#address !== null && this.listenerCount('error') > 0) this.emit('error', toSocketError(err));
     });
@@ -189,11 +221,13 @@ export class Server extends EventEmitter implements ClientOwner {
   /**
    * Stops accepting, lets every client flush its queued output and close
    * (`'server-close'`), destroys those not done after `flushTimeoutMs`
-   * (default 5000, with a `NETLOOP_CLOSE_TIMEOUT` error). Resolves once.
+   * (default 5000, with a `NETLOOP_CLOSE_TIMEOUT` error). With `notice`, every
+   * client is sent it first; with `settle`, those stores are closed once every
+   * client has closed (see {@link CloseOptions}). Resolves once.
    */
   close(options: CloseOptions = {}): Promise<void> {
     const ms = checkNumber('flushTimeoutMs', options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS, 0, 2 ** 41);
-    return (this.#closing ??= this.#close(ms));
+    return (this.#closing ??= this.#close(ms, checkNotice(options.notice), checkSettle(options.settle)));
   }
 
   /** @internal Binds and listens. */
@@ -240,11 +274,16 @@ export class Server extends EventEmitter implements ClientOwner {
       socket.on('error', ignore);
       const info: DropInfo = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, reason: 'max-connections' };
       socket.destroy();
-      if (this.#closing === null) this.emit('drop', info);
+      if (this.#closing === null) {
+        noteDrop(this.loop, info.remoteAddress, info.remotePort, this.#maxConnections);
+        this.emit('drop', info);
+      }
       return;
     }
     const client = new Client(this.loop, socket, this, this._cfg);
+    if (this._framing !== null) client._protocol = this._framing;
     this.#clients.add(client);
+    noteAccept(client);
     try {
       this.emit('connection', client);
     } catch (err) {
@@ -258,7 +297,7 @@ export class Server extends EventEmitter implements ClientOwner {
     }
   }
 
-  async #close(flushTimeoutMs: number): Promise<void> {
+  async #close(flushTimeoutMs: number, notice: CloseNotice | undefined, settle: readonly Flushable[]): Promise<void> {
     const netClosed = new Promise<void>((resolve) => {
       this.#net.close(() => resolve());
     });
@@ -274,11 +313,15 @@ export class Server extends EventEmitter implements ClientOwner {
           timers.remove(deadline);
           resolve();
         };
-        for (const c of [...this.#clients]) c._beginGracefulClose('server-close', flushTimeoutMs);
+        for (const c of [...this.#clients]) {
+          if (notice !== undefined) sendNotice(c, notice);
+          c._beginGracefulClose('server-close', flushTimeoutMs);
+        }
       });
     }
     await netClosed;
     this.loop._serverClosed(this);
+    await settleAll(settle, flushTimeoutMs);
   }
 }
 

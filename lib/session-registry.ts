@@ -5,39 +5,50 @@
  * turns its events into notices and closes.
  *
  * ```
- *                        SessionRegistry
- *   ┌──────────────────────────────────────────────────────────┐
- *   │ handles   Map<id, SessionHandle>      local sessions      │
- *   │ byConn    Map<connectionId, handle>   bound ones only     │
- *   │ wheel     TimingWheel<handle>         one entry per handle│
- *   │ dirty     handle[]                    write-behind queue  │
- *   └──────────────┬───────────────────────────────────────────┘
- *                  │ create / set / touch / delete / lookups
- *                  ▼
- *            SessionStore (memory: records updated in place; file; Redis)
+ *   With the MemoryStore (in place): ONE object per session
+ *
+ *   MemoryStore                                  SessionRegistry
+ *   records  Map<id, entry> ───────┐             wheel  TimingWheel (intrusive:
+ *   byToken  Map<hash, entry> ─────┤                    links live in the handle)
+ *   byUser   Map<user, entry|Set> ─┼──► SessionHandle ◄─── slot lists
+ *   byConn   Map<conn, entry> ─────┘    (record fields + deadline + wheel links)
+ *
+ *   With any other store (write-behind): the handle is a local copy
+ *
+ *   SessionRegistry: handles Map<id, handle>, byConn Map<conn, handle>,
+ *                    wheel, dirty handle[]  ──create/set/touch/delete──►  store
  * ```
  *
  * **Local sessions and handles.** Every session created or resumed through
  * this registry gets a {@link SessionHandle}, kept until the session ends. The
- * handle is the synchronous fast path: `handle.heartbeat()` rewrites the
- * expiry number and nothing else (no clock read when the caller passes `now`,
- * no promise, no store call).
+ * handle is the synchronous fast path: `handle.heartbeat(now)` rewrites the
+ * deadline and last-activity numbers of that one object and nothing else (no
+ * clock read when the caller passes `now`, no promise, no store call, no
+ * allocation).
  *
- * **Write-behind.** With the {@link MemoryStore} the handle points at the
- * store's own record, so a heartbeat updates the store in place and nothing is
- * deferred. With any other store, a heartbeat (or a stats update through the
- * handle) marks the handle dirty; every audit tick writes the dirty handles to
- * the store (`touch` for an expiry, `set` when stats changed), in slices.
- * The store's copy therefore lags by at most one audit interval
+ * **In place (MemoryStore).** The memory store offers an in-process
+ * interface ({@link MemoryStore.adopt}): the registry's handle IS the store's
+ * record and its timing-wheel node, so one object and the store's four
+ * indexes are all a session costs; the registry keeps no map of its own. The
+ * store reads `expiresAt` and `lastActiveAt` through accessors derived from
+ * the handle's monotonic deadline, so a heartbeat is visible to the store at
+ * once and nothing is written behind.
+ *
+ * **Write-behind (any other store).** A heartbeat (or a stats update through
+ * the handle) marks the handle dirty; every audit tick writes the dirty
+ * handles to the store (`touch` for an expiry, `set` when stats changed), in
+ * slices. The store's copy therefore lags by at most one audit interval
  * (`granularityMs`) plus the time of the write, which is why `granularityMs`
  * may be at most a quarter of `ttlMs`. Every other change (state, metadata,
  * binding, deletion) is written through at once.
  *
- * **Expiry.** Each local session has one entry in a hashed timing wheel on the
+ * **Expiry.** Each local session is filed in one hashed timing wheel on the
  * monotonic clock; {@link SessionRegistry.audit} advances it, so an audit
- * costs what expires (plus lazy re-filing), never a scan. An audit yields to
- * the event loop every `auditBudgetMs`. Sessions that live only in a shared
- * store (created by another process) expire by the store's TTL.
+ * costs what expires (plus lazy re-filing), never a scan. The due sessions
+ * are expired in slices of at most `auditBudgetMs`; what does not fit is
+ * carried over to the next slice, after a turn of the event loop (see
+ * {@link SessionRegistry.audit}). Sessions that live only in a shared store
+ * (created by another process) expire by the store's TTL.
  *
  * @module
  */
@@ -45,7 +56,8 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
-import { MemoryStore } from './memory-store.js';
+import { EMPTY_METADATA, MemoryStore, ownMetadata } from './memory-store.js';
+import type { MemoryStoreOwner, OwnedEntry } from './memory-store.js';
 import type {
   Page,
   SessionFilter,
@@ -55,7 +67,8 @@ import type {
   SessionStore,
 } from './session-store.js';
 import { createToken, hashToken, isWellFormedToken, tokenMatches } from './session-token.js';
-import { TimingWheel, WheelEntry } from './timing-wheel.js';
+import { TimingWheel } from './timing-wheel.js';
+import type { WheelNode } from './timing-wheel.js';
 import { uuidv7 } from './uuid-v7.js';
 
 // ── Public types ────────────────────────────────────────────────────────────
@@ -228,10 +241,19 @@ export function canTransition(from: SessionState, to: SessionState): boolean {
 
 // ── Handle ──────────────────────────────────────────────────────────────────
 
-/** Flags of the write-behind queue. */
+/** Flags of the write-behind queue; IN_PLACE marks a handle that is the store's own record (never queued). */
 const CLEAN = 0;
 const DIRTY_TOUCH = 1;
 const DIRTY_FULL = 2;
+const IN_PLACE = 3;
+
+/** Binding modes of a handle. */
+const ATTACHED = 0;
+const DETACHED = 1;
+const ENDED = 2;
+
+/** Wheel slot of a node that is not filed (see `timing-wheel.ts`). */
+const NOT_FILED = -1;
 
 /**
  * The registry's in-memory handle on one local session: the synchronous fast
@@ -239,70 +261,141 @@ const DIRTY_FULL = 2;
  * {@link SessionRegistry.handle} or {@link SessionRegistry.handleByConnection};
  * keep it beside the connection (e.g. in a client's context).
  *
- * The handle IS the session's timing-wheel entry, so a heartbeat writes one
- * object only: its deadline, last-activity time and a pending heartbeat
- * count. The stored record is brought up to date by the write-behind flush.
+ * The handle holds the session's fields as plain numbers and strings in one
+ * object of a stable shape, and is also the session's timing-wheel node
+ * (intrusive links). With the {@link MemoryStore} it is the store's record
+ * itself; with another store it is the local copy, written behind.
  *
  * ```
- *   SessionHandle (extends WheelEntry: deadline, wheel links)
- *     ├─ _lastActive, _beats, _ttl      written by heartbeat()
- *     └─ _record ──► SessionRecord      the MemoryStore's own object, or a local copy
+ *   SessionHandle
+ *     ├─ id, userId, connectionId, remoteAddress, state, metadata, ttl, createdAt
+ *     ├─ bytesIn bytesOut messagesIn messagesOut heartbeats     (flat counters)
+ *     ├─ deadline, _lastActive      monotonic ms since the registry's epoch
+ *     │     expiresAt / lastActiveAt = those + wall base      (accessors)
+ *     └─ key=this, _tick, _slot, _prev, _next                 (wheel links)
  * ```
+ *
+ * The data fields are read-only for users; the registry (and, in place, the
+ * memory store) writes them.
  */
-export class SessionHandle extends WheelEntry<SessionHandle> {
-  /** The session id. */
-  readonly id: string;
-  /** @internal */
-  _record: SessionRecord;
+export class SessionHandle implements WheelNode<SessionHandle> {
+  // Field order matters: the fields a heartbeat reads and writes come first, so
+  // that they share the object's first cache line (1M handles do not fit in cache).
   /** @internal */
   readonly _reg: SessionRegistry;
-  /** @internal TTL in ms (a copy of the record's, kept here so a heartbeat touches one object). */
-  _ttl: number;
-  /** @internal Last activity, in the registry's relative ms. */
+  /** @internal The owner the memory store sees (the registry in place, else null). */
+  readonly _owner: SessionRegistry | null;
+  /** @internal ATTACHED, DETACHED or ENDED. */
+  _mode: number;
+  /** The deadline in ms relative to {@link SessionRegistry.epoch} (monotonic). */
+  deadline: number;
+  /** Time to live in ms, applied by each heartbeat. */
+  readonly ttl: number;
+  /** @internal Last activity, in whole ms relative to the epoch (an integer, so V8 keeps it unboxed). */
   _lastActive: number;
-  /** @internal Heartbeats not yet folded into the record's stats. */
-  _beats = 0;
-  /** @internal One of CLEAN, DIRTY_TOUCH, DIRTY_FULL. */
-  _dirty = CLEAN;
-  /** @internal True when the expiry is the resume window (detached). */
-  _detached = false;
+  /** Heartbeats accepted. */
+  readonly heartbeats: number = 0;
+  /** @internal CLEAN, DIRTY_TOUCH, DIRTY_FULL, or IN_PLACE (never queued). */
+  _dirty: number;
+  /** The session id. */
+  readonly id: string;
+  /** The user, or null. */
+  readonly userId: string | null;
+  /** The bound connection, or null while detached or ended. */
+  readonly connectionId: string | null;
+  /** Remote address of the bound connection, if known. */
+  readonly remoteAddress: string | null;
+  /** The current state (`'CLOSED'` once ended). */
+  readonly state: SessionState;
+  /** Metadata (replaced as a whole by updates; never mutate it). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Inbound bytes. */
+  readonly bytesIn: number = 0;
+  /** Outbound bytes. */
+  readonly bytesOut: number = 0;
+  /** Inbound messages. */
+  readonly messagesIn: number = 0;
+  /** Outbound messages. */
+  readonly messagesOut: number = 0;
+  /** Creation, wall-clock ms. */
+  readonly createdAt: number;
+  /** @internal Hex SHA-256 of the token (read by the store; never shown). */
+  tokenHash: string;
+  /** @internal Wheel node: the handle itself. */
+  readonly key: SessionHandle;
   /** @internal */
-  _ended = false;
-
+  _tick = 0;
   /** @internal */
-  constructor(reg: SessionRegistry, record: SessionRecord, deadline: number, lastActive: number) {
-    super(undefined as unknown as SessionHandle, deadline);
-    (this as { key: SessionHandle }).key = this;
-    this.id = record.id;
+  _slot = NOT_FILED;
+  /** @internal */
+  _prev: WheelNode<SessionHandle> | null = null;
+  /** @internal */
+  _next: WheelNode<SessionHandle> | null = null;
+  /** @internal */
+  constructor(reg: SessionRegistry, r: SessionRecord, deadline: number, lastActive: number, inPlace: boolean) {
     this._reg = reg;
-    this._record = record;
-    this._ttl = record.ttl;
-    this._lastActive = lastActive;
+    this._owner = inPlace ? reg : null;
+    this._mode = r.connectionId === null ? DETACHED : ATTACHED;
+    this.deadline = deadline;
+    this.ttl = r.ttl;
+    this._lastActive = Math.floor(lastActive);
+    this._dirty = inPlace ? IN_PLACE : CLEAN;
+    this.id = r.id;
+    this.userId = r.userId;
+    this.connectionId = r.connectionId;
+    this.remoteAddress = r.remoteAddress;
+    this.state = r.state;
+    this.metadata = ownMetadata(r.metadata);
+    this.createdAt = r.createdAt;
+    this.tokenHash = r.tokenHash;
+    this.key = this;
+    const m = this as MutableHandle;
+    m.bytesIn = r.stats.bytesIn;
+    m.bytesOut = r.stats.bytesOut;
+    m.messagesIn = r.stats.messagesIn;
+    m.messagesOut = r.stats.messagesOut;
+    m.heartbeats = r.stats.heartbeats;
+  }
+
+  /** Wall-clock expiry (the monotonic deadline on the wall clock). */
+  get expiresAt(): number {
+    return this.deadline + this._reg._wallBase;
+  }
+
+  /** @internal Written by the memory store's `set`/`touch`: moves the deadline (either way). */
+  set expiresAt(wall: number) {
+    this._reg._setWallExpiry(this, wall);
+  }
+
+  /** Last activity, wall-clock ms. */
+  get lastActiveAt(): number {
+    return this._lastActive + this._reg._wallBase;
+  }
+
+  /** @internal Written by the memory store's `set`/`touch`. */
+  set lastActiveAt(wall: number) {
+    this._lastActive = Math.floor(wall - this._reg._wallBase);
   }
 
   /** False once the session ended (expired, closed, deleted, replaced). */
   get alive(): boolean {
-    return !this._ended;
+    return this._mode !== ENDED;
   }
 
-  /** The current state. */
-  get state(): SessionState {
-    return this._ended ? 'CLOSED' : this._record.state;
-  }
-
-  /** The user, or null. */
-  get userId(): string | null {
-    return this._record.userId;
-  }
-
-  /** The bound connection, or null while detached or ended. */
-  get connectionId(): string | null {
-    return this._ended ? null : this._record.connectionId;
+  /** Traffic counters, as a new object. */
+  get stats(): SessionStats {
+    return {
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      messagesIn: this.messagesIn,
+      messagesOut: this.messagesOut,
+      heartbeats: this.heartbeats,
+    };
   }
 
   /** Milliseconds left before expiry at monotonic time `now` (default: the clock's), 0 if ended. */
   timeLeft(now: number = this._reg.clock.now()): number {
-    return this._ended ? 0 : Math.max(0, this.deadline - (now - this._reg.epoch));
+    return this._mode === ENDED ? 0 : Math.max(0, this.deadline - (now - this._reg.epoch));
   }
 
   /**
@@ -311,86 +404,116 @@ export class SessionHandle extends WheelEntry<SessionHandle> {
    * its deadline has already passed (a heartbeat never revives an expired
    * session; the next audit reports it).
    *
-   * Cost: a few writes to this object. Pass `now` (the loop's monotonic time,
-   * already read for the event being handled) to avoid a clock read.
+   * Cost: a few writes to this object, no allocation. Pass `now` (the loop's
+   * monotonic time, already read for the event being handled) to avoid a
+   * clock read.
    */
   heartbeat(now: number = this._reg.clock.now()): number {
     const reg = this._reg;
     const t = now - reg.epoch;
-    if (this._ended || this._detached || t >= this.deadline) return -1;
-    const ttl = this._ttl;
+    if (this._mode !== ATTACHED || t >= this.deadline) return -1;
+    const ttl = this.ttl;
     const deadline = Math.ceil(t + ttl);
+    // A later deadline is only written (the wheel re-files lazily); an earlier one re-files now.
     if (deadline >= this.deadline) this.deadline = deadline;
     else reg._refile(this, deadline);
-    this._lastActive = t;
-    this._beats++;
+    this._lastActive = Math.floor(t);
+    (this as MutableHandle).heartbeats++;
     if (this._dirty === CLEAN) reg._markDirty(this, DIRTY_TOUCH);
     return ttl;
   }
 
-  /** Adds inbound traffic to the stats (written behind). */
+  /** Adds inbound traffic to the stats. */
   recordIn(bytes: number, messages = 1): void {
-    if (this._ended) return;
-    const s = this._record.stats;
-    s.bytesIn += bytes;
-    s.messagesIn += messages;
-    if (this._dirty !== DIRTY_FULL) this._reg._markDirty(this, DIRTY_FULL);
+    if (this._mode === ENDED) return;
+    const m = this as MutableHandle;
+    m.bytesIn += bytes;
+    m.messagesIn += messages;
+    if (this._dirty < DIRTY_FULL) this._reg._markDirty(this, DIRTY_FULL);
   }
 
-  /** Adds outbound traffic to the stats (written behind). */
+  /** Adds outbound traffic to the stats. */
   recordOut(bytes: number, messages = 1): void {
-    if (this._ended) return;
-    const s = this._record.stats;
-    s.bytesOut += bytes;
-    s.messagesOut += messages;
-    if (this._dirty !== DIRTY_FULL) this._reg._markDirty(this, DIRTY_FULL);
+    if (this._mode === ENDED) return;
+    const m = this as MutableHandle;
+    m.bytesOut += bytes;
+    m.messagesOut += messages;
+    if (this._dirty < DIRTY_FULL) this._reg._markDirty(this, DIRTY_FULL);
   }
 
   /** A copy of the session as it stands (without its token hash). */
   snapshot(): SessionInfo {
-    if (!this._ended) this._sync();
-    const info = infoOf(this._record);
-    if (this._ended) {
-      info.state = 'CLOSED';
-      info.connectionId = null;
-    }
-    return info;
+    return {
+      id: this.id,
+      userId: this.userId,
+      connectionId: this.connectionId,
+      remoteAddress: this.remoteAddress,
+      state: this.state,
+      metadata: { ...this.metadata },
+      stats: this.stats,
+      createdAt: this.createdAt,
+      lastActiveAt: this.lastActiveAt,
+      expiresAt: this.expiresAt,
+      ttl: this.ttl,
+    };
   }
 
-  /**
-   * @internal Folds the handle's fast-path fields into the record: expiry and
-   * last activity as wall stamps, pending heartbeats into the stats. For the
-   * memory store the record is the store's own object, so this is the
-   * in-place write (an expiry only ever moves later here).
-   */
-  _sync(): void {
-    const r = this._record;
-    const base = this._reg._wallBase;
-    const expiresAt = this.deadline + base;
-    if (expiresAt > r.expiresAt) r.expiresAt = expiresAt;
-    const last = this._lastActive + base;
-    if (last > r.lastActiveAt) r.lastActiveAt = last;
-    if (this._beats !== 0) {
-      r.stats.heartbeats += this._beats;
-      this._beats = 0;
-    }
+  /** @internal A full record copy, with the token hash, for a store write. */
+  _toRecord(): SessionRecord {
+    return {
+      id: this.id,
+      tokenHash: this.tokenHash,
+      userId: this.userId,
+      connectionId: this.connectionId,
+      remoteAddress: this.remoteAddress,
+      state: this.state,
+      metadata: { ...this.metadata },
+      stats: this.stats,
+      createdAt: this.createdAt,
+      lastActiveAt: this.lastActiveAt,
+      expiresAt: this.expiresAt,
+      ttl: this.ttl,
+    };
+  }
+
+  /** @internal Copies a record's fields (not its expiry or last activity) into a write-behind handle. */
+  _assign(r: SessionRecord): void {
+    const m = this as MutableHandle;
+    m.tokenHash = r.tokenHash;
+    m.userId = r.userId;
+    m.connectionId = r.connectionId;
+    m.remoteAddress = r.remoteAddress;
+    m.state = r.state;
+    m.metadata = ownMetadata(r.metadata);
+    m.bytesIn = r.stats.bytesIn;
+    m.bytesOut = r.stats.bytesOut;
+    m.messagesIn = r.stats.messagesIn;
+    m.messagesOut = r.stats.messagesOut;
+    m.heartbeats = r.stats.heartbeats;
+    m.createdAt = r.createdAt;
+    m.ttl = r.ttl;
   }
 }
+
+/** The handle as the registry (and the memory store) write it. */
+type MutableHandle = { -readonly [K in keyof SessionHandle]: SessionHandle[K] };
 
 // ── Events ──────────────────────────────────────────────────────────────────
 
 type Listener<E extends SessionEventName> = (payload: SessionEvents[E]) => void;
 
 /**
- * A small typed emitter. Events are queued and delivered from a microtask, in
- * order, exactly once each: a listener never runs inside the registry call
- * (or the connection-close path) that caused its event. A listener that
- * throws does not stop the others; its error is re-thrown from its own
- * microtask, where it surfaces as an uncaught exception like any bug.
+ * A small typed emitter. Events are queued and delivered from one microtask
+ * per batch, in order, exactly once each: a listener never runs inside the
+ * registry call (or the connection-close path) that caused its event, and an
+ * audit that expires thousands of sessions schedules one microtask, not one
+ * per session. A listener that throws does not stop the others; its error is
+ * re-thrown from its own microtask, where it surfaces as an uncaught
+ * exception like any bug.
  */
 class SessionEmitter {
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
-  readonly #queue: [SessionEventName, unknown][] = [];
+  #queue: [SessionEventName, unknown][] = [];
   #scheduled = false;
 
   on<E extends SessionEventName>(name: E, fn: Listener<E>): () => void {
@@ -404,12 +527,14 @@ class SessionEmitter {
     this.#listeners.get(name)?.delete(fn as (payload: never) => void);
   }
 
-  listenerCount(name: SessionEventName): number {
-    return this.#listeners.get(name)?.size ?? 0;
+  /** True when `name` has a listener: callers skip building a payload nobody reads. */
+  has(name: SessionEventName): boolean {
+    const set = this.#listeners.get(name);
+    return set !== undefined && set.size > 0;
   }
 
   emit<E extends SessionEventName>(name: E, payload: SessionEvents[E]): void {
-    if (this.listenerCount(name) === 0) return;
+    if (!this.has(name)) return;
     this.#queue.push([name, payload]);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -419,7 +544,8 @@ class SessionEmitter {
 
   #drain(): void {
     this.#scheduled = false;
-    const batch = this.#queue.splice(0, this.#queue.length);
+    const batch = this.#queue;
+    this.#queue = [];
     for (const [name, payload] of batch) {
       const set = this.#listeners.get(name);
       if (set === undefined) continue;
@@ -454,10 +580,6 @@ function infoOf(r: SessionRecord): SessionInfo {
   };
 }
 
-function copyRecord(r: SessionRecord): SessionRecord {
-  return { ...r, metadata: { ...r.metadata }, stats: { ...r.stats } };
-}
-
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
@@ -468,6 +590,10 @@ const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(r
 
 const LOGIN_RETRIES = 3;
 const WRITE_BATCH = 256;
+/** Due sessions expired between two reads of the time in an audit slice. */
+const SLICE_CHECK = 64;
+/** Rounds of advance-and-expire one audit run makes before it leaves the rest to the next call. */
+const AUDIT_ROUNDS = 4;
 
 // ── Registry ────────────────────────────────────────────────────────────────
 
@@ -477,7 +603,7 @@ const WRITE_BATCH = 256;
  * Every method that may reach the store returns a promise; the handle and
  * `touch` are synchronous.
  */
-export class SessionRegistry {
+export class SessionRegistry implements MemoryStoreOwner {
   /** The clock deadlines are measured on. */
   readonly clock: Clock;
   /** The store sessions live in. */
@@ -493,12 +619,19 @@ export class SessionRegistry {
   readonly _writeBehind: boolean;
 
   readonly #ownsStore: boolean;
-  readonly #inPlace: MemoryStore | null;
+  /** The memory store when sessions live in it in place, else null. */
+  readonly #mem: MemoryStore | null;
   readonly #isConnectionAlive: ((connectionId: string) => boolean | undefined) | undefined;
+  /** Write-behind only: local handles by id and by bound connection (in place, the store's indexes serve). */
   readonly #handles = new Map<string, SessionHandle>();
   readonly #byConn = new Map<string, SessionHandle>();
   readonly #wheel: TimingWheel<SessionHandle>;
   readonly #emitter = new SessionEmitter();
+  /** Due sessions not yet expired: `#backlog[#backlogPos..]` (carried over between audit slices). */
+  #backlog: SessionHandle[] = [];
+  #backlogPos = 0;
+  #local = 0;
+  #attached = 0;
   #dirty: SessionHandle[] = [];
   #timer: NodeJS.Timeout | null = null;
   #auditing: Promise<number> | null = null;
@@ -555,8 +688,8 @@ export class SessionRegistry {
     this.#isConnectionAlive = options.isConnectionAlive;
     this.#ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryStore({ clock: this.clock });
-    this.#inPlace = this.store instanceof MemoryStore ? this.store : null;
-    this._writeBehind = this.#inPlace === null;
+    this.#mem = this.store instanceof MemoryStore ? this.store : null;
+    this._writeBehind = this.#mem === null;
     this.epoch = this.clock.now();
     this._wallBase = this.clock.wallNow();
     this.#wheel = new TimingWheel<SessionHandle>({
@@ -600,8 +733,8 @@ export class SessionRegistry {
       throw new NetloopError(ErrorCode.INVALID_VALUE, `a session starts CONNECTING or ACTIVE, not ${String(state)}`);
     }
     const ttl = input.ttlMs === undefined ? this.options.ttlMs : checkInteger('ttlMs', input.ttlMs, 1, 2 ** 31 - 1);
-    const metadata = this.#mergeMetadata({}, input.metadata ?? {});
-    if (this.#handles.size >= this.options.maxSessions) {
+    const metadata = input.metadata === undefined ? EMPTY_METADATA : ownMetadata(this.#mergeMetadata({}, input.metadata));
+    if (this.#local >= this.options.maxSessions) {
       this.#counters.refused++;
       throw new NetloopError(ErrorCode.SESSION_LIMIT, 'the session registry is full', {
         details: { maxSessions: this.options.maxSessions },
@@ -646,7 +779,17 @@ export class SessionRegistry {
       for (const old of replaced) await this.#end(old.id, 'replaced', 'replaced', old, record.id);
       this.#open();
       if (connectionId !== null) this.#checkConnectionFree(connectionId);
-      const ok = await this.store.create(record, maxPerUser === undefined ? {} : { maxPerUser });
+      const options = maxPerUser === undefined ? {} : { maxPerUser };
+      let handle: SessionHandle | null = null;
+      let ok: boolean;
+      const mem = this.#mem;
+      if (mem !== null) {
+        // In place: the handle is the record; no copy, no promise.
+        handle = new SessionHandle(this, record, Math.ceil(nowRel + ttl), nowRel, true);
+        ok = mem.adopt(handle as unknown as OwnedEntry, options);
+      } else {
+        ok = await this.store.create(record, options);
+      }
       if (!ok) {
         // Another login of the same user won a race (possibly in another process): retry the policy, boundedly.
         if (policy === 'replace' && attempt + 1 < LOGIN_RETRIES) continue;
@@ -656,10 +799,12 @@ export class SessionRegistry {
         });
       }
       if (this.#closed) {
-        await this.store.delete(record.id).catch(() => undefined);
+        if (handle !== null) mem?.release(handle as unknown as OwnedEntry);
+        else await this.store.delete(record.id).catch(() => undefined);
         this.#open();
       }
-      const handle = this.#adopt(record, nowRel + ttl, nowRel);
+      if (handle === null) handle = this.#adopt(record, Math.ceil(nowRel + ttl), nowRel);
+      else this.#track(handle);
       this.#counters.created++;
       const session = handle.snapshot();
       this.#emitter.emit('created', { session });
@@ -671,21 +816,23 @@ export class SessionRegistry {
 
   /** The local handle of a session, or undefined (synchronous; local sessions only). */
   handle(id: string): SessionHandle | undefined {
-    const h = this.#handles.get(id);
-    return h === undefined || h._ended ? undefined : h;
+    const h = this.#get(id);
+    return h === undefined || h._mode === ENDED ? undefined : h;
   }
 
   /** The local handle bound to a connection, or undefined (synchronous). */
   handleByConnection(connectionId: string): SessionHandle | undefined {
-    return this.#byConn.get(connectionId);
+    const h = this.#getByConn(connectionId);
+    return h === undefined || h._mode !== ATTACHED ? undefined : h;
   }
 
   /**
-   * Synchronous heartbeat by id: the local handle's {@link SessionHandle.heartbeat}.
-   * Returns the time left, or -1 when the session is not local, detached, ended or past its deadline.
+   * Synchronous heartbeat by id: the local handle's {@link SessionHandle.heartbeat}
+   * (one Map lookup more). Returns the time left, or -1 when the session is
+   * not local, detached, ended or past its deadline.
    */
   touch(id: string, now?: number): number {
-    const h = this.#handles.get(id);
+    const h = this.#get(id);
     return h === undefined ? -1 : h.heartbeat(now);
   }
 
@@ -695,7 +842,7 @@ export class SessionRegistry {
     const h = this.#liveHandle(id);
     if (h !== undefined) return h.snapshot();
     const rec = await this.store.get(id);
-    return rec === null || this.#handles.has(rec.id) ? null : infoOf(rec);
+    return rec === null || this.#get(rec.id) !== undefined ? null : infoOf(rec);
   }
 
   /**
@@ -707,16 +854,16 @@ export class SessionRegistry {
     const rec = await this.#recordByToken(token);
     if (rec === null) return null;
     const h = this.#liveHandle(rec.id);
-    return h !== undefined ? h.snapshot() : this.#handles.has(rec.id) ? null : infoOf(rec);
+    return h !== undefined ? h.snapshot() : this.#get(rec.id) !== undefined ? null : infoOf(rec);
   }
 
   /** The live session bound to this connection, or null. */
   async getByConnection(connectionId: string): Promise<SessionInfo | null> {
     this.#open();
-    const h = this.#byConn.get(connectionId);
-    if (h !== undefined) return this.#liveHandle(h.id)?.snapshot() ?? null;
+    const h = this.#getByConn(connectionId);
+    if (h !== undefined && h._mode === ATTACHED) return this.#liveHandle(h.id)?.snapshot() ?? null;
     const rec = await this.store.getByConnection(connectionId);
-    return rec === null || this.#handles.has(rec.id) ? null : infoOf(rec);
+    return rec === null || this.#get(rec.id) !== undefined ? null : infoOf(rec);
   }
 
   /** Every live session of a user, oldest first. */
@@ -742,12 +889,11 @@ export class SessionRegistry {
    */
   async heartbeat(id: string): Promise<number> {
     this.#open();
-    const h = this.#handles.get(id);
+    const h = this.#get(id);
     if (h !== undefined) {
-      const now = this.clock.now();
-      const left = h.heartbeat(now);
+      const left = h.heartbeat(this.clock.now());
       if (left >= 0) return left;
-      if (!h._ended && !h._detached) throw this.#expiredError(id);
+      if (h._mode === ATTACHED) throw this.#expiredError(id);
       throw this.#notFound(id);
     }
     const rec = await this.store.get(id);
@@ -830,12 +976,11 @@ export class SessionRegistry {
    */
   async detach(connectionId: string, reason = 'connection-closed'): Promise<SessionInfo | null> {
     this.#open();
-    const h = this.#byConn.get(connectionId);
+    const found = this.#getByConn(connectionId);
+    const h = found !== undefined && found._mode === ATTACHED ? found : undefined;
     let rec: SessionRecord | null;
     if (h !== undefined) {
-      this.#byConn.delete(connectionId);
-      h._sync();
-      rec = h._record;
+      rec = h._toRecord();
     } else {
       rec = await this.store.getByConnection(connectionId);
       if (rec === null) return null;
@@ -845,19 +990,20 @@ export class SessionRegistry {
     }
     const now = this.#rel();
     const deadline = Math.min(h !== undefined ? h.deadline : now + (rec.expiresAt - this.clock.wallNow()), now + this.options.resumeWindowMs);
-    const next: SessionRecord = { ...copyRecord(rec), connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase };
+    const next: SessionRecord = { ...rec, connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase };
     if (h !== undefined) {
-      h._detached = true;
-      this._refile(h, deadline);
+      if (this.#byConn.get(connectionId) === h) this.#byConn.delete(connectionId);
+      this.#setMode(h, DETACHED);
+      this.#wheel.rescheduleEntry(h, Math.ceil(deadline));
     }
     const ok = await this.store.set(next);
     if (!ok) {
       // Gone from the store meanwhile (expired or deleted elsewhere).
-      if (h !== undefined && !h._ended) this.#dropLocal(h);
+      if (h !== undefined) this.#dropLocal(h);
       return null;
     }
-    if (h !== undefined && !h._ended && this._writeBehind) h._record = next;
-    const session = h !== undefined && !h._ended ? h.snapshot() : infoOf(next);
+    if (h !== undefined && h._mode !== ENDED && h._owner === null) h._assign(next);
+    const session = h !== undefined && h._mode !== ENDED ? h.snapshot() : infoOf(next);
     this.#counters.detached++;
     this.#emitter.emit('detached', { session, connectionId, reason: String(reason) });
     return session;
@@ -879,22 +1025,22 @@ export class SessionRegistry {
     this.#checkId('connectionId', connectionId);
     this.#checkId('remoteAddress', remoteAddress);
     const found = await this.#recordByToken(token);
-    const local = found === null ? undefined : this.#handles.get(found.id);
-    if (local !== undefined && !local._ended) local._sync();
-    const rec = local !== undefined ? local._record : found;
+    const known = found === null ? undefined : this.#get(found.id);
+    const local = known !== undefined && known._mode !== ENDED ? known : undefined;
+    const rec = local !== undefined ? local._toRecord() : found;
     if (rec === null || (local !== undefined && this.#liveHandle(local.id) === undefined)) throw this.#badToken();
-    const holder = this.#byConn.get(connectionId);
-    if (holder !== undefined && holder.id !== rec.id) {
+    const holder = this.#getByConn(connectionId);
+    if (holder !== undefined && holder._mode === ATTACHED && holder.id !== rec.id) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to another session', {
         details: { connectionId },
       });
     }
     const previousConnectionId = rec.connectionId === connectionId ? null : rec.connectionId;
     const now = this.#rel();
-    const deadline = now + rec.ttl;
+    const deadline = Math.ceil(now + rec.ttl);
     const wall = now + this._wallBase;
     const next: SessionRecord = {
-      ...copyRecord(rec),
+      ...rec,
       connectionId,
       remoteAddress: remoteAddress ?? rec.remoteAddress,
       state: 'ACTIVE',
@@ -902,19 +1048,21 @@ export class SessionRegistry {
       expiresAt: deadline + this._wallBase,
     };
     if (!(await this.store.set(next))) {
-      if (local !== undefined && !local._ended) this.#dropLocal(local);
+      if (local !== undefined) this.#dropLocal(local);
       throw this.#badToken();
     }
     this.#open();
     let handle: SessionHandle;
-    if (local !== undefined && !local._ended) {
+    if (local !== undefined && local._mode !== ENDED) {
       handle = local;
-      if (previousConnectionId !== null && this.#byConn.get(previousConnectionId) === local) this.#byConn.delete(previousConnectionId);
-      if (this._writeBehind) local._record = next;
-      local._detached = false;
-      local._lastActive = now;
-      this._refile(local, deadline);
-      this.#byConn.set(connectionId, local);
+      if (local._owner === null) {
+        if (previousConnectionId !== null && this.#byConn.get(previousConnectionId) === local) this.#byConn.delete(previousConnectionId);
+        local._assign(next);
+        this.#byConn.set(connectionId, local);
+      }
+      this.#setMode(local, ATTACHED);
+      local._lastActive = Math.floor(now);
+      this.#wheel.rescheduleEntry(local, deadline);
     } else {
       handle = this.#adopt(next, deadline, now);
     }
@@ -927,10 +1075,21 @@ export class SessionRegistry {
   // ── Audit ─────────────────────────────────────────────────────────────────
 
   /**
-   * Expires every local session whose deadline has passed (events `expired`),
-   * then writes the dirty handles behind to the store. Cost: what is due plus
-   * the wheel slots passed; the work is cut into slices of `auditBudgetMs`
-   * separated by a turn of the event loop. Concurrent calls share one run.
+   * Expires every local session whose deadline has passed (events `expired`,
+   * delivered in one batch per slice), then writes the dirty handles behind
+   * to the store. Cost: what is due plus the wheel slots passed, never a scan.
+   *
+   * The due sessions are expired in synchronous slices of at most
+   * `auditBudgetMs`, separated by a turn of the event loop (`setImmediate`),
+   * so no audit blocks the loop longer than about the budget. Normally one
+   * slice suffices and every session expires within `granularityMs` of its
+   * deadline. When more are due than one slice can expire, the rest is
+   * carried over to the following slices of the same run; expiry then lags by
+   * the backlog (each slice expires roughly `auditBudgetMs` worth, oldest tick
+   * first), and a due session is refused by every lookup and heartbeat in the
+   * meantime, so it is never seen alive. Concurrent calls share one run; a
+   * run re-reads the clock after its backlog and continues (at most a few
+   * rounds) so that ticks that passed meanwhile are not left waiting.
    * Resolves how many sessions expired.
    */
   audit(): Promise<number> {
@@ -945,28 +1104,54 @@ export class SessionRegistry {
 
   async #runAudit(): Promise<number> {
     await null; // never run listeners' work inside the caller's frame
-    const now = this.#rel();
-    this._wallBase = this.clock.wallNow() - now;
-    const due = this.#wheel.advance(now);
     const budget = this.options.auditBudgetMs;
-    let sliceStart = performance.now();
     let expired = 0;
-    const pending: Promise<unknown>[] = [];
-    for (let i = 0; i < due.length; i++) {
-      const h = due[i]!;
-      if (!h._ended) {
-        expired++;
-        const p = this.#expireLocal(h, h._detached ? 'resume-window' : 'ttl');
-        if (p !== null) pending.push(p);
-      }
-      if ((i & 127) === 127 && performance.now() - sliceStart > budget) {
-        if (pending.length > 0) await Promise.all(pending.splice(0));
-        await yieldToLoop();
-        sliceStart = performance.now();
+    for (let round = 0; round < AUDIT_ROUNDS && !this.#closed; round++) {
+      const now = this.#rel();
+      this._wallBase = this.clock.wallNow() - now;
+      this.#wheel.advanceInto(now, this.#backlog);
+      if (this.#backlogPos >= this.#backlog.length) break;
+      while (this.#backlogPos < this.#backlog.length && !this.#closed) {
+        const pending: Promise<unknown>[] | null = this.#mem === null ? [] : null;
+        expired += this.#expireDue(performance.now() + budget, pending);
+        if (pending !== null && pending.length > 0) await Promise.all(pending);
+        if (this.#backlogPos < this.#backlog.length) await yieldToLoop();
       }
     }
-    if (pending.length > 0) await Promise.all(pending);
     await this.#flush();
+    return expired;
+  }
+
+  /**
+   * Expires the backlog of due sessions until it is empty or the
+   * performance clock passes `until`; store deletions still in flight are
+   * pushed to `pending` (write-behind stores only). Returns how many expired.
+   */
+  #expireDue(until: number, pending: Promise<unknown>[] | null): number {
+    const due = this.#backlog;
+    const now = this.#rel();
+    let i = this.#backlogPos;
+    let expired = 0;
+    while (i < due.length) {
+      const h = due[i]!;
+      i++;
+      if (h._mode === ENDED) continue;
+      if (h.deadline > now) {
+        // Its deadline moved later after it was found due (a store write): file it again.
+        if (h._slot === NOT_FILED) this.#wheel.scheduleEntry(h);
+        continue;
+      }
+      expired++;
+      const p = this.#expireLocal(h, h._mode === DETACHED ? 'resume-window' : 'ttl');
+      if (p !== null && pending !== null) pending.push(p);
+      if (i % SLICE_CHECK === 0 && performance.now() >= until) break;
+    }
+    if (i >= due.length) {
+      due.length = 0;
+      this.#backlogPos = 0;
+    } else {
+      this.#backlogPos = i;
+    }
     return expired;
   }
 
@@ -981,33 +1166,17 @@ export class SessionRegistry {
     const batch = this.#dirty;
     this.#dirty = [];
     let sliceStart = performance.now();
-    if (!this._writeBehind) {
-      // Memory store: fold each handle into the store's own record, in place, in slices.
-      for (let i = 0; i < batch.length; i++) {
-        const h = batch[i]!;
-        const kind = h._dirty;
-        h._dirty = CLEAN;
-        if (!h._ended && kind !== CLEAN) h._sync();
-        if ((i & 1023) === 1023 && performance.now() - sliceStart > this.options.auditBudgetMs) {
-          await yieldToLoop();
-          sliceStart = performance.now();
-        }
-      }
-      return;
-    }
     for (let i = 0; i < batch.length; i += WRITE_BATCH) {
       const writes: Promise<void>[] = [];
       for (const h of batch.slice(i, i + WRITE_BATCH)) {
         const kind = h._dirty;
         h._dirty = CLEAN;
-        if (h._ended || kind === CLEAN) continue;
-        h._sync();
-        const r = h._record;
-        const write = kind === DIRTY_FULL ? this.store.set(copyRecord(r)) : this.store.touch(r.id, r.expiresAt, r.lastActiveAt);
+        if (h._mode === ENDED || kind === CLEAN) continue;
+        const write = kind === DIRTY_FULL ? this.store.set(h._toRecord()) : this.store.touch(h.id, h.expiresAt, h.lastActiveAt);
         writes.push(
           write.then((ok) => {
             // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.
-            if (!ok && !h._ended) this.#endLocalOnly(h, 'expired', 'store');
+            if (!ok && h._mode !== ENDED) this.#endLocalOnly(h, 'store');
           }),
         );
       }
@@ -1033,8 +1202,8 @@ export class SessionRegistry {
     return {
       total,
       byState: { CONNECTING: connecting, ACTIVE: active, IDLE: idle, CLOSED: 0 },
-      local: this.#handles.size,
-      attached: this.#byConn.size,
+      local: this.#local,
+      attached: this.#attached,
       timers: this.#wheel.size,
       counters: { ...this.#counters },
     };
@@ -1042,7 +1211,7 @@ export class SessionRegistry {
 
   /** Sizes of the local structures, for leak checks: all 0 when no session is held. */
   localSizes(): { handles: number; connections: number; timers: number; dirty: number } {
-    return { handles: this.#handles.size, connections: this.#byConn.size, timers: this.#wheel.size, dirty: this.#dirty.length };
+    return { handles: this.#local, connections: this.#attached, timers: this.#wheel.size, dirty: this.#dirty.length };
   }
 
   /** True once {@link SessionRegistry.close} was called. */
@@ -1056,8 +1225,10 @@ export class SessionRegistry {
    * store is closed too. With a store passed in, the sessions bound to this
    * process's connections are left detached in it (resumable within the
    * window, then expired by the store; deleted when resume is disabled) so
-   * that no stale binding can lock a user out; the store is left open (its
-   * owner closes it). No events are emitted. Idempotent.
+   * that no stale binding can lock a user out, and the other local sessions
+   * are left as they are (a memory store takes its records back as its own);
+   * the store is left open (its owner closes it). No events are emitted.
+   * Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -1065,45 +1236,87 @@ export class SessionRegistry {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#auditing !== null) await this.#auditing.catch(() => undefined);
-    if (!this.#ownsStore) {
-      await this.#flush().catch(() => undefined);
-      const now = this.#rel();
-      const writes: Promise<unknown>[] = [];
-      for (const h of this.#byConn.values()) {
-        h._sync();
-        const r = h._record;
-        if (this.options.resumeWindowMs === 0 || r.state === 'CONNECTING') writes.push(this.store.delete(r.id));
-        else {
-          const deadline = Math.min(h.deadline, now + this.options.resumeWindowMs);
-          writes.push(this.store.set({ ...copyRecord(r), connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase }));
+    const now = this.#rel();
+    const mem = this.#mem;
+    if (mem !== null) {
+      const mine = mem.ownedEntries(this) as unknown as SessionHandle[];
+      for (const h of mine) {
+        if (!this.#ownsStore) {
+          if (h._mode === ATTACHED) {
+            if (this.options.resumeWindowMs === 0 || h.state === 'CONNECTING') mem.release(h as unknown as OwnedEntry);
+            else {
+              const deadline = Math.min(h.deadline, now + this.options.resumeWindowMs);
+              mem.setSync({ ...h._toRecord(), connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase });
+            }
+          }
+          mem.disown(h as unknown as OwnedEntry);
         }
-        if (writes.length >= WRITE_BATCH) await Promise.allSettled(writes.splice(0));
+        this.#finish(h);
       }
-      await Promise.allSettled(writes);
+      mem.forgetOwner(this);
+    } else {
+      if (!this.#ownsStore) {
+        await this.#flush().catch(() => undefined);
+        const writes: Promise<unknown>[] = [];
+        for (const h of this.#byConn.values()) {
+          const r = h._toRecord();
+          if (this.options.resumeWindowMs === 0 || r.state === 'CONNECTING') writes.push(this.store.delete(r.id));
+          else {
+            const deadline = Math.min(h.deadline, now + this.options.resumeWindowMs);
+            writes.push(this.store.set({ ...r, connectionId: null, state: 'IDLE', expiresAt: deadline + this._wallBase }));
+          }
+          if (writes.length >= WRITE_BATCH) await Promise.allSettled(writes.splice(0));
+        }
+        await Promise.allSettled(writes);
+      }
+      for (const h of this.#handles.values()) this.#finish(h);
     }
-    for (const h of this.#handles.values()) h._ended = true;
     this.#handles.clear();
     this.#byConn.clear();
     this.#wheel.clear();
+    this.#backlog = [];
+    this.#backlogPos = 0;
+    this.#local = 0;
+    this.#attached = 0;
     this.#dirty = [];
     if (this.#ownsStore) await this.store.close();
   }
 
-  // ── Internals shared with SessionHandle ──────────────────────────────────
+  // ── Internals shared with SessionHandle and the memory store ─────────────
 
-  /** @internal Moves a handle's deadline (either direction) in the wheel and, in place, in the memory store. */
+  /** @internal Moves a handle's deadline (either direction) in the wheel. */
   _refile(h: SessionHandle, deadline: number): void {
     this.#wheel.rescheduleEntry(h, deadline);
-    if (this.#inPlace !== null && !h._ended) {
-      const last = Math.max(h._record.lastActiveAt, h._lastActive + this._wallBase);
-      this.#inPlace.touchSync(h.id, deadline + this._wallBase, last);
-    }
+  }
+
+  /** @internal A store write of a wall-clock expiry: converted to the monotonic deadline and re-filed. */
+  _setWallExpiry(h: SessionHandle, wall: number): void {
+    // The epsilon absorbs the rounding of (deadline + base) - base, so an unchanged expiry stays unchanged.
+    const deadline = Math.ceil(wall - this._wallBase - 1e-6);
+    if (deadline === h.deadline) return;
+    if (h._mode === ENDED) h.deadline = deadline;
+    else this.#wheel.rescheduleEntry(h, deadline);
   }
 
   /** @internal Queues a handle for the write-behind flush. */
   _markDirty(h: SessionHandle, kind: number): void {
+    if (h._dirty === IN_PLACE) return;
     if (h._dirty === CLEAN) this.#dirty.push(h);
     if (kind > h._dirty) h._dirty = kind;
+  }
+
+  /** @internal {@link MemoryStoreOwner}: the memory store removed one of our sessions (public delete, clear, eviction). */
+  _storeRemoved(entry: OwnedEntry): void {
+    const h = entry as unknown as SessionHandle;
+    if (h._reg !== this || h._mode === ENDED) return;
+    this.#endLocalOnly(h, 'store');
+  }
+
+  /** @internal {@link MemoryStoreOwner}: expire now, in one go, every local session that is due (before the store counts). */
+  _storeSettle(_now: number): void {
+    if (this.#closed) return;
+    this.#wheel.advanceInto(this.#rel(), this.#backlog);
+    if (this.#backlogPos < this.#backlog.length) this.#expireDue(Number.POSITIVE_INFINITY, null);
   }
 
   // ── Private ───────────────────────────────────────────────────────────────
@@ -1143,6 +1356,22 @@ export class SessionRegistry {
     return new NetloopError(ErrorCode.BAD_TOKEN, 'the session token was refused');
   }
 
+  /** The local handle with this id (even ended or past its deadline), or undefined. */
+  #get(id: string): SessionHandle | undefined {
+    const mem = this.#mem;
+    if (mem === null) return this.#handles.get(id);
+    const e = mem.ownedById(id) as unknown as SessionHandle | undefined;
+    return e !== undefined && e._owner === this ? e : undefined;
+  }
+
+  /** The local handle indexed under this connection, or undefined. */
+  #getByConn(connectionId: string): SessionHandle | undefined {
+    const mem = this.#mem;
+    if (mem === null) return this.#byConn.get(connectionId);
+    const e = mem.ownedByConnection(connectionId) as unknown as SessionHandle | undefined;
+    return e !== undefined && e._owner === this ? e : undefined;
+  }
+
   #checkId(name: string, value: string | null): string | null {
     if (value === null) return null;
     if (typeof value !== 'string' || value.length === 0 || value.length > this.options.maxIdLength) {
@@ -1154,7 +1383,8 @@ export class SessionRegistry {
   }
 
   #checkConnectionFree(connectionId: string): void {
-    if (this.#byConn.has(connectionId)) {
+    const h = this.#getByConn(connectionId);
+    if (h !== undefined && h._mode === ATTACHED) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to a session', { details: { connectionId } });
     }
   }
@@ -1192,37 +1422,54 @@ export class SessionRegistry {
     return out;
   }
 
-  /** Creates and indexes the local handle of a stored record. */
+  /** Creates the local handle of a record already in the store, and indexes it. */
   #adopt(record: SessionRecord, deadline: number, lastActive: number): SessionHandle {
-    const stored = this.#inPlace?.liveRecord(record.id);
-    const h = new SessionHandle(this, stored ?? copyRecord(record), deadline, lastActive);
-    this.#handles.set(h.id, h);
-    if (record.connectionId !== null) this.#byConn.set(record.connectionId, h);
-    else h._detached = true;
-    this.#wheel.scheduleEntry(h);
+    const mem = this.#mem;
+    const h = new SessionHandle(this, record, deadline, lastActive, mem !== null);
+    if (mem !== null) mem.adopt(h as unknown as OwnedEntry, { replace: true });
+    else {
+      this.#handles.set(h.id, h);
+      if (record.connectionId !== null) this.#byConn.set(record.connectionId, h);
+    }
+    this.#track(h);
     return h;
+  }
+
+  /** Counts a new local handle and files it in the wheel. */
+  #track(h: SessionHandle): void {
+    this.#local++;
+    if (h._mode === ATTACHED) this.#attached++;
+    this.#wheel.scheduleEntry(h);
+  }
+
+  /** Moves a live handle between ATTACHED and DETACHED, keeping the count of attached ones. */
+  #setMode(h: SessionHandle, mode: number): void {
+    if (h._mode === ENDED || h._mode === mode) return;
+    if (h._mode === ATTACHED) this.#attached--;
+    if (mode === ATTACHED) this.#attached++;
+    h._mode = mode;
   }
 
   /** A local handle that is live now; one past its deadline is left for the audit (which reports it). */
   #liveHandle(id: string): SessionHandle | undefined {
-    const h = this.#handles.get(id);
-    if (h === undefined || h._ended || this.#rel() >= h.deadline) return undefined;
+    const h = this.#get(id);
+    if (h === undefined || h._mode === ENDED || this.#rel() >= h.deadline) return undefined;
     return h;
   }
 
   /** The freshest view of a stored record: the local handle's when there is one. */
   #fresh(r: SessionRecord): SessionInfo {
+    if (this.#mem !== null) return infoOf(r); // in place, the store's copy is the handle's own fields
     const h = this.#handles.get(r.id);
-    return h !== undefined && !h._ended ? h.snapshot() : infoOf(r);
+    return h !== undefined && h._mode !== ENDED ? h.snapshot() : infoOf(r);
   }
 
   /** The current record of a live session (local or stored), or NOT_FOUND / EXPIRED. */
   async #current(id: string): Promise<SessionRecord> {
-    const h = this.#handles.get(id);
-    if (h !== undefined && !h._ended) {
+    const h = this.#get(id);
+    if (h !== undefined && h._mode !== ENDED) {
       if (this.#rel() >= h.deadline) throw this.#expiredError(id);
-      h._sync();
-      return copyRecord(h._record);
+      return h._toRecord();
     }
     const rec = await this.store.get(id);
     if (rec === null) throw this.#notFound(id);
@@ -1231,20 +1478,20 @@ export class SessionRegistry {
 
   /** Writes a changed record through to the store and the local handle. */
   async #write(id: string, next: SessionRecord): Promise<SessionInfo> {
-    const h = this.#handles.get(id);
-    if (h !== undefined && !h._ended) {
+    const h = this.#get(id);
+    const local = h !== undefined && h._mode !== ENDED ? h : undefined;
+    if (local !== undefined) {
       // Keep the local expiry, which may be ahead of `next` (heartbeats are written behind).
-      h._sync();
-      next.expiresAt = h._record.expiresAt;
-      next.lastActiveAt = h._record.lastActiveAt;
+      next.expiresAt = local.expiresAt;
+      next.lastActiveAt = local.lastActiveAt;
     }
     if (!(await this.store.set(next))) {
-      if (h !== undefined && !h._ended) this.#endLocalOnly(h, 'expired', 'store');
+      if (local !== undefined && local._mode !== ENDED) this.#endLocalOnly(local, 'store');
       throw this.#notFound(id);
     }
-    if (h !== undefined && !h._ended) {
-      if (this._writeBehind) h._record = copyRecord(next);
-      return h.snapshot();
+    if (local !== undefined && local._mode !== ENDED) {
+      if (local._owner === null) local._assign(next);
+      return local.snapshot();
     }
     return infoOf(next);
   }
@@ -1259,49 +1506,64 @@ export class SessionRegistry {
   /** Whether a session's connection is known dead (detached, or reported dead by the hook). */
   #connectionDead(rec: SessionRecord): boolean {
     if (rec.connectionId === null) return true;
-    const local = this.#byConn.get(rec.connectionId);
+    const local = this.#getByConn(rec.connectionId);
     if (local !== undefined && local.id !== rec.id) return true;
     const hook = this.#isConnectionAlive;
     if (hook !== undefined && hook(rec.connectionId) === false) return true;
     return false;
   }
 
-  /** Removes a handle from every local structure (synchronous, idempotent). */
+  /** Marks a handle ended: state CLOSED, no connection, out of the write-behind queue. */
+  #finish(h: SessionHandle): void {
+    const m = h as MutableHandle;
+    h._mode = ENDED;
+    m.state = 'CLOSED';
+    m.connectionId = null;
+    if (h._dirty !== IN_PLACE) h._dirty = CLEAN;
+  }
+
+  /** Removes a handle from every local structure, and in place from the store (synchronous, idempotent). */
   #dropLocal(h: SessionHandle): void {
-    if (h._ended) return;
-    h._ended = true;
-    if (this.#handles.get(h.id) === h) this.#handles.delete(h.id);
-    const conn = h._record.connectionId;
-    if (conn !== null && this.#byConn.get(conn) === h) this.#byConn.delete(conn);
-    this.#wheel.removeEntry(h);
-    h._dirty = CLEAN;
-  }
-
-  /** Ends a local session that the store already lost; emits its event. */
-  #endLocalOnly(h: SessionHandle, kind: 'expired', reason: string): void {
-    const session = h.snapshot();
-    const connectionId = h._record.connectionId;
-    this.#dropLocal(h);
-    session.state = 'CLOSED';
-    session.connectionId = null;
-    this.#counters.expired++;
-    this.#emitter.emit(kind, { session, connectionId, reason });
-  }
-
-  /** Expires a due local handle; returns the store write still pending, if any. */
-  #expireLocal(h: SessionHandle, reason: string): Promise<unknown> | null {
-    h._sync();
-    const session = infoOf(h._record);
-    const connectionId = h._detached ? null : h._record.connectionId;
-    this.#dropLocal(h);
-    session.state = 'CLOSED';
-    session.connectionId = null;
-    this.#counters.expired++;
-    this.#emitter.emit('expired', { session, connectionId, reason });
-    if (this.#inPlace !== null) {
-      this.#inPlace.deleteSync(h.id);
-      return null;
+    if (h._mode === ENDED) return;
+    const mem = this.#mem;
+    if (mem !== null) mem.release(h as unknown as OwnedEntry);
+    else {
+      if (this.#handles.get(h.id) === h) this.#handles.delete(h.id);
+      const conn = h.connectionId;
+      if (conn !== null && this.#byConn.get(conn) === h) this.#byConn.delete(conn);
     }
+    this.#wheel.removeEntry(h);
+    if (h._mode === ATTACHED) this.#attached--;
+    this.#local--;
+    this.#finish(h);
+  }
+
+  /** The event payload of a session that is ending (built only when someone listens). */
+  #endPayload(name: SessionEventName, h: SessionHandle): SessionInfo | null {
+    if (!this.#emitter.has(name)) return null;
+    const session = h.snapshot();
+    session.state = 'CLOSED';
+    session.connectionId = null;
+    return session;
+  }
+
+  /** Ends a local session that the store already lost; emits `expired` with `reason`. */
+  #endLocalOnly(h: SessionHandle, reason: string): void {
+    const connectionId = h._mode === ATTACHED ? h.connectionId : null;
+    const session = this.#endPayload('expired', h);
+    this.#dropLocal(h);
+    this.#counters.expired++;
+    if (session !== null) this.#emitter.emit('expired', { session, connectionId, reason });
+  }
+
+  /** Expires a due local handle; returns the store write still pending (write-behind stores), or null. */
+  #expireLocal(h: SessionHandle, reason: string): Promise<unknown> | null {
+    const connectionId = h._mode === ATTACHED ? h.connectionId : null;
+    const session = this.#endPayload('expired', h);
+    this.#dropLocal(h);
+    this.#counters.expired++;
+    if (session !== null) this.#emitter.emit('expired', { session, connectionId, reason });
+    if (this.#mem !== null) return null;
     return this.store.delete(h.id).catch(() => undefined);
   }
 
@@ -1318,20 +1580,20 @@ export class SessionRegistry {
     by?: string,
     connectionOverride?: string,
   ): Promise<SessionInfo | null> {
-    const h = this.#handles.get(id);
+    const h = this.#get(id);
     let base: SessionRecord | undefined;
     let connectionId: string | null = null;
-    if (h !== undefined && !h._ended) {
-      h._sync();
-      base = copyRecord(h._record);
-      connectionId = h._detached ? null : h._record.connectionId;
+    if (h !== undefined && h._mode !== ENDED) {
+      base = h._toRecord();
+      connectionId = h._mode === ATTACHED ? h.connectionId : null;
       this.#dropLocal(h);
     }
     if (base === undefined && known === undefined) {
       known = (await this.store.get(id)) ?? undefined;
       if (known === undefined) return null;
     }
-    const removed = await this.store.delete(id);
+    // In place, dropping the handle already removed it from the store.
+    const removed = base !== undefined && this.#mem !== null ? true : await this.store.delete(id);
     if (base === undefined) {
       if (!removed) return null;
       base = known;

@@ -47,10 +47,32 @@ import { ErrorCode, NetloopError, checkInteger, checkNumber } from './errors.js'
 const NOT_FILED = -1;
 
 /**
+ * What the wheel links: any object with these fields can be filed, so an
+ * owner can embed the links in its own record (an intrusive list: no
+ * separate entry object per deadline). {@link WheelEntry} is the ready-made
+ * implementation. The underscore fields belong to the wheel; initialise them
+ * to `_tick = 0`, `_slot = -1`, `_prev = _next = null` and never write them.
+ */
+export interface WheelNode<K> {
+  /** What {@link TimingWheel.advance} reports for this node (an intrusive node uses itself). */
+  readonly key: K;
+  /** The deadline in the wheel's monotonic ms; see {@link WheelEntry.deadline}. */
+  deadline: number;
+  /** @internal */
+  _tick: number;
+  /** @internal */
+  _slot: number;
+  /** @internal */
+  _prev: WheelNode<K> | null;
+  /** @internal */
+  _next: WheelNode<K> | null;
+}
+
+/**
  * One deadline in a {@link TimingWheel}. The link fields are the wheel's own;
  * `deadline` may be raised directly by its owner (a lazy extension).
  */
-export class WheelEntry<K> {
+export class WheelEntry<K> implements WheelNode<K> {
   /** What the entry stands for (a session id, a handle, ...). */
   readonly key: K;
   /**
@@ -64,9 +86,9 @@ export class WheelEntry<K> {
   /** @internal Slot index, `slots` for the overflow list, -1 when not filed. */
   _slot = NOT_FILED;
   /** @internal */
-  _prev: WheelEntry<K> | null = null;
+  _prev: WheelNode<K> | null = null;
   /** @internal */
-  _next: WheelEntry<K> | null = null;
+  _next: WheelNode<K> | null = null;
 
   constructor(key: K, deadline: number) {
     this.key = key;
@@ -100,9 +122,9 @@ export class TimingWheel<K> {
   /** Monotonic time of tick 0. */
   readonly start: number;
   readonly #mask: number;
-  readonly #heads: (WheelEntry<K> | null)[];
-  #overflow: WheelEntry<K> | null = null;
-  readonly #byKey: Map<K, WheelEntry<K>> | null;
+  readonly #heads: (WheelNode<K> | null)[];
+  #overflow: WheelNode<K> | null = null;
+  readonly #byKey: Map<K, WheelNode<K>> | null;
   /** The last tick processed; entries are filed strictly after it. */
   #tick = 0;
   #size = 0;
@@ -118,7 +140,7 @@ export class TimingWheel<K> {
     }
     this.start = checkNumber('start', options.start ?? 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     this.#mask = this.slots - 1;
-    this.#heads = new Array<WheelEntry<K> | null>(this.slots).fill(null);
+    this.#heads = new Array<WheelNode<K> | null>(this.slots).fill(null);
     this.#byKey = options.indexByKey === false ? null : new Map();
   }
 
@@ -184,7 +206,7 @@ export class TimingWheel<K> {
   }
 
   /** Schedules an unscheduled entry (for example one removed earlier) at its `deadline`. */
-  scheduleEntry(entry: WheelEntry<K>): void {
+  scheduleEntry(entry: WheelNode<K>): void {
     if (entry._slot !== NOT_FILED) throw new NetloopError(ErrorCode.INVALID_VALUE, 'this wheel entry is already scheduled');
     if (typeof entry.deadline !== 'number' || Number.isNaN(entry.deadline)) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a wheel deadline must be a number');
@@ -194,7 +216,7 @@ export class TimingWheel<K> {
   }
 
   /** Moves an entry's deadline: a later one only rewrites the number, an earlier one re-files. Schedules it if it was not. */
-  rescheduleEntry(entry: WheelEntry<K>, deadline: number): void {
+  rescheduleEntry(entry: WheelNode<K>, deadline: number): void {
     if (Number.isNaN(deadline)) throw new NetloopError(ErrorCode.INVALID_VALUE, 'a wheel deadline must be a number');
     if (entry._slot === NOT_FILED) {
       entry.deadline = deadline;
@@ -209,7 +231,7 @@ export class TimingWheel<K> {
   }
 
   /** Unschedules an entry; false if it was not scheduled. */
-  removeEntry(entry: WheelEntry<K>): boolean {
+  removeEntry(entry: WheelNode<K>): boolean {
     if (entry._slot === NOT_FILED) return false;
     this.#unlink(entry);
     this.#size--;
@@ -232,6 +254,16 @@ export class TimingWheel<K> {
   }
 
   /**
+   * Like {@link TimingWheel.advance} but appends the due keys to `due` (so an
+   * owner can reuse one array between ticks). Returns how many were appended.
+   */
+  advanceInto(now: number, due: K[]): number {
+    const before = due.length;
+    this.#advance(now, due);
+    return due.length - before;
+  }
+
+  /**
    * Like {@link TimingWheel.advance} but calls `onDue(key)` for each due key,
    * after the wheel is consistent again (so `onDue` may add or remove entries).
    * Returns how many were due.
@@ -251,7 +283,7 @@ export class TimingWheel<K> {
     this.#overflowSize = 0;
   }
 
-  #map(): Map<K, WheelEntry<K>> {
+  #map(): Map<K, WheelNode<K>> {
     if (this.#byKey === null) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'this wheel was created with indexByKey: false; use the entry methods');
     }
@@ -264,7 +296,7 @@ export class TimingWheel<K> {
   }
 
   /** Files an entry relative to `base`, the tick being (or last) processed. */
-  #file(entry: WheelEntry<K>, base: number): void {
+  #file(entry: WheelNode<K>, base: number): void {
     let t = this.#dueTick(entry.deadline);
     if (t <= base) t = base + 1;
     entry._tick = t;
@@ -286,7 +318,7 @@ export class TimingWheel<K> {
     }
   }
 
-  #unlink(entry: WheelEntry<K>): void {
+  #unlink(entry: WheelNode<K>): void {
     const { _prev: prev, _next: next } = entry;
     if (prev !== null) prev._next = next;
     else if (entry._slot === this.slots) this.#overflow = next;
@@ -314,13 +346,13 @@ export class TimingWheel<K> {
     }
   }
 
-  #takeSlot(s: number): WheelEntry<K> | null {
+  #takeSlot(s: number): WheelNode<K> | null {
     const head = this.#heads[s]!;
     this.#heads[s] = null;
     return head;
   }
 
-  #takeOverflow(): WheelEntry<K> | null {
+  #takeOverflow(): WheelNode<K> | null {
     const head = this.#overflow;
     this.#overflow = null;
     this.#overflowSize = 0;
@@ -328,7 +360,7 @@ export class TimingWheel<K> {
   }
 
   /** Reports or re-files each entry of a detached chain, at tick `n` (entries due at or before `n` are reported). */
-  #processChain(e: WheelEntry<K> | null, n: number, due: K[]): void {
+  #processChain(e: WheelNode<K> | null, n: number, due: K[]): void {
     while (e !== null) {
       const next = e._next;
       e._prev = e._next = null;

@@ -49,8 +49,16 @@ function randomBytesFromPool(n: number): Buffer {
   return view;
 }
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+/** ASCII codes of the hex digits. */
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** The 36 characters of an id being built; the dashes never change. */
+const text = Buffer.from('00000000-0000-0000-0000-000000000000', 'latin1');
+
+function putHex(o: Buffer, at: number, byte: number): void {
+  o[at] = HEX_DIGITS[byte >>> 4]!;
+  o[at + 1] = HEX_DIGITS[byte & 0x0f]!;
+}
 
 let lastMs = -1;
 let counter = 0;
@@ -78,28 +86,22 @@ export function uuidv7(nowMs: number = Date.now()): string {
   }
   const hi = Math.floor(ms / 0x1000000); // high 24 bits of the 48-bit stamp
   const lo = ms % 0x1000000; // low 24 bits
-  return (
-    HEX[(hi >>> 16) & 0xff]! +
-    HEX[(hi >>> 8) & 0xff]! +
-    HEX[hi & 0xff]! +
-    HEX[(lo >>> 16) & 0xff]! +
-    '-' +
-    HEX[(lo >>> 8) & 0xff]! +
-    HEX[lo & 0xff]! +
-    '-' +
-    HEX[0x70 | (counter >>> 8)]! +
-    HEX[counter & 0xff]! +
-    '-' +
-    HEX[0x80 | (rnd[2]! & 0x3f)]! +
-    HEX[rnd[3]!]! +
-    '-' +
-    HEX[rnd[4]!]! +
-    HEX[rnd[5]!]! +
-    HEX[rnd[6]!]! +
-    HEX[rnd[7]!]! +
-    HEX[rnd[8]!]! +
-    HEX[rnd[9]!]!
-  );
+  // Written as ASCII into a scratch buffer and decoded once: the id is one flat
+  // string. Joining 2-character pieces with `+` would build a rope of ~20
+  // cons-string nodes, several hundred bytes of heap per id until flattened.
+  const o = text;
+  putHex(o, 0, (hi >>> 16) & 0xff);
+  putHex(o, 2, (hi >>> 8) & 0xff);
+  putHex(o, 4, hi & 0xff);
+  putHex(o, 6, (lo >>> 16) & 0xff);
+  putHex(o, 9, (lo >>> 8) & 0xff);
+  putHex(o, 11, lo & 0xff);
+  putHex(o, 14, 0x70 | (counter >>> 8));
+  putHex(o, 16, counter & 0xff);
+  putHex(o, 19, 0x80 | (rnd[2]! & 0x3f));
+  putHex(o, 21, rnd[3]!);
+  for (let i = 0; i < 6; i++) putHex(o, 24 + 2 * i, rnd[4 + i]!);
+  return o.toString('latin1', 0, 36);
 }
 
 /** The pattern every UUIDv7 produced by {@link uuidv7} matches (lower-case hex). */

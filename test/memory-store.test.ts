@@ -3,6 +3,8 @@ import * as assert from 'uvu/assert';
 import { ManualClock } from '../lib/clock.js';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
 import { MemoryStore } from '../lib/memory-store.js';
+import type { MemoryStoreOwner, OwnedEntry } from '../lib/memory-store.js';
+import type { SessionRecord } from '../lib/session-store.js';
 import { CONFORMANCE_TTL_MS, makeRecord, storeConformance } from './helpers/store-conformance.js';
 
 storeConformance('memory', async () => {
@@ -81,32 +83,111 @@ t('expired records are purged physically; indexes and heap return to empty', asy
   assert.equal(store.indexSizes(), { records: 0, tokens: 0, connections: 0, users: 0, heap: 0 });
 });
 
-t('in-place extension through liveRecord is honoured by purge and count', async () => {
+/** A minimal in-process owner: plain data fields, records every callback. */
+class Owner implements MemoryStoreOwner {
+  removed: string[] = [];
+  settles = 0;
+  constructor(readonly store: MemoryStore) {}
+  _storeRemoved(entry: OwnedEntry): void {
+    this.removed.push(entry.id);
+  }
+  _storeSettle(now: number): void {
+    this.settles++;
+    for (const e of this.store.ownedEntries(this)) if (e.expiresAt <= now) this.store.release(e);
+  }
+  entry(r: SessionRecord): OwnedEntry {
+    return {
+      id: r.id, tokenHash: r.tokenHash, userId: r.userId, connectionId: r.connectionId, remoteAddress: r.remoteAddress,
+      state: r.state, metadata: r.metadata, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0,
+      createdAt: r.createdAt, lastActiveAt: r.lastActiveAt, expiresAt: r.expiresAt, ttl: r.ttl, _owner: this,
+    };
+  }
+}
+
+t('adopted entries are held without a copy and read in place', async () => {
   const clock = new ManualClock();
   const store = new MemoryStore({ clock });
-  const a = makeRecord(clock);
-  const b = makeRecord(clock);
-  await store.create(a);
-  await store.create(b);
-  const live = store.liveRecord(a.id)!;
-  live.expiresAt += CONFORMANCE_TTL_MS;
-  live.stats.heartbeats++;
+  const owner = new Owner(store);
+  const e = owner.entry(makeRecord(clock, { userId: 'u', connectionId: 'c1' }));
+  assert.ok(store.adopt(e));
+  assert.ok(store.adopt(e), 'adopting the same object again is a no-op');
+  assert.is(store.ownedById(e.id), e);
+  assert.is(store.ownedByConnection('c1'), e);
+  assert.equal(store.ownedSizes(), { entries: 1, bound: 1 });
+  // The owner writes its fields directly; the store reads them.
+  e.expiresAt += CONFORMANCE_TTL_MS;
+  e.heartbeats = 3;
   clock.advance(CONFORMANCE_TTL_MS);
-  assert.is(await store.count(), 1);
-  assert.is(store.indexSizes().heap, 1);
-  const got = await store.get(a.id);
-  assert.is(got!.stats.heartbeats, 1);
-  assert.is(store.liveRecord(b.id), undefined);
-  // set() updates the same object in place.
-  await store.set({ ...got!, state: 'IDLE' });
-  assert.is(live.state, 'IDLE');
-  assert.ok(store.touchSync(a.id, clock.wallNow() + 5, clock.wallNow()));
-  clock.advance(5);
-  assert.is(store.deleteSync(a.id), false, 'expired: not a live delete');
+  const got = await store.get(e.id);
+  assert.is(got!.stats.heartbeats, 3);
+  assert.is((await store.getByTokenHash(e.tokenHash))!.id, e.id);
+  assert.is((await store.getByUser('u')).length, 1);
+  // set() updates the same object in place and keeps the indexes right.
+  assert.ok(await store.set({ ...got!, connectionId: 'c2', state: 'IDLE' }));
+  assert.is(e.state, 'IDLE');
+  assert.is(store.ownedByConnection('c1'), undefined);
+  assert.is(store.ownedByConnection('c2'), e);
+  // A past expiry leaves the entry to its owner, never reported live.
+  assert.ok(store.touchSync(e.id, clock.wallNow() - 1, clock.wallNow()));
+  assert.is(await store.get(e.id), null);
+  assert.is(store.ownedById(e.id), e, 'still held until the owner expires it');
+  assert.is(await store.count(), 0, 'count asks the owner to settle first');
+  assert.ok(owner.settles > 0);
+  assert.is(store.ownedById(e.id), undefined);
+  assert.equal(owner.removed, [], 'a release by the owner is not reported back');
   assert.equal(store.indexSizes(), { records: 0, tokens: 0, connections: 0, users: 0, heap: 0 });
+  assert.equal(store.ownedSizes(), { entries: 0, bound: 0 });
+});
+
+t('the owner hears of removals it did not ask for; maxPerUser and replace apply', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const owner = new Owner(store);
+  const a = owner.entry(makeRecord(clock, { userId: 'u', connectionId: 'c1' }));
+  const b = owner.entry(makeRecord(clock, { userId: 'u' }));
+  assert.ok(store.adopt(a, { maxPerUser: 1 }));
+  assert.is(store.adopt(b, { maxPerUser: 1 }), false, 'per-user limit');
+  assert.ok(store.adopt(b, { maxPerUser: 2 }));
+  try {
+    store.adopt(owner.entry({ ...makeRecord(clock), id: a.id }));
+    assert.unreachable('duplicate id without replace');
+  } catch (err) {
+    assert.ok(isNetloopError(err, ErrorCode.INVALID_VALUE));
+  }
+  assert.ok(await store.delete(a.id));
+  assert.equal(owner.removed, [a.id]);
+  // An expired adopted holder of a connection is evicted (with word to its owner) by a new claim.
+  const c = owner.entry(makeRecord(clock, { connectionId: 'c3' }));
+  assert.ok(store.adopt(c));
+  c.expiresAt = clock.wallNow() - 1;
+  await store.create(makeRecord(clock, { connectionId: 'c3' }));
+  assert.ok(owner.removed.includes(c.id));
+  // replace takes over a record of the store's own; disown gives an entry back.
+  const plain = makeRecord(clock, { userId: 'p' });
+  await store.create(plain);
+  const d = owner.entry(plain);
+  assert.ok(store.adopt(d, { replace: true }));
+  assert.is(store.ownedById(plain.id), d);
+  assert.ok(store.disown(d));
+  assert.is(store.ownedById(plain.id), undefined);
+  assert.is((await store.get(plain.id))!.id, plain.id, 'now a record of the store');
+  assert.is(store.disown(d), false);
+  assert.equal(store.ownedEntries(owner).map((e) => e.id), [b.id]);
+  await store.clear();
+  assert.ok(owner.removed.includes(b.id), 'clear reports adopted entries');
+  store.forgetOwner(owner);
+  const settles = owner.settles;
+  await store.count();
+  assert.is(owner.settles, settles, 'a forgotten owner is not called');
+  assert.equal(store.ownedSizes(), { entries: 0, bound: 0 });
   await store.close();
   assert.ok(store.closed);
-  assert.is(store.liveRecord(a.id), undefined);
+  try {
+    store.adopt(owner.entry(makeRecord(clock)));
+    assert.unreachable('closed');
+  } catch (err) {
+    assert.ok(isNetloopError(err, ErrorCode.STORE_CLOSED));
+  }
 });
 
 t('user index keeps a bare id for one session and a set for several', async () => {

@@ -1,0 +1,624 @@
+/**
+ * The framing layer between the reactor and the application: it plugs the
+ * LTV codec and the message registry into a {@link Client} through its
+ * `_protocol` seam, for every client of a Server or Connector created with a
+ * `framing` option.
+ *
+ * ```
+ *   socket chunk ──▶ Client._onData ──▶ FramedConnection.onData
+ *        decoder.feed(chunk) ──▶ onRawFrame(type, source, start, end)
+ *            in flight < maxPendingMessages && backlog empty ?
+ *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
+ *               : backlog.push(type, source, start, end)     (rest of this chunk only)
+ *        pending >= a limit ──▶ client.pauseReading()
+ *        a handler's promise settles ──▶ dispatch from the backlog;
+ *            pending <= half of both limits ──▶ client.resumeReading()
+ *        decoder.inFrame after the chunk ──▶ frame deadline (the loop's timer queue)
+ *
+ *   client.send(ref, payload) ──▶ registry.encode → encoder → output buffer
+ *        (one piece for a small value; header + value, all-or-nothing, for a large one)
+ *        ──▶ enableWriting + loop.updateClient: flushed once per loop turn
+ * ```
+ *
+ * Per-client cost. One {@link FramedProtocol} is shared by every client of
+ * its owner. A client gets its own {@link FramedConnection} (decoder,
+ * counters, backlog) only when its first chunk arrives, so a connection that
+ * never sends holds nothing of the framing layer; an idle connection's
+ * decoder holds no buffer.
+ *
+ * Pre-authentication. Until the application calls
+ * {@link Client.markAuthenticated} (the session layer does so when it creates
+ * or resumes a session), frames are decoded with the smaller
+ * `preAuthMaxFrameLength`, so an anonymous peer cannot make the server buffer
+ * a large frame (Redis does the same for unauthenticated clients). Frames
+ * after the one whose handling authenticated the client are read with the
+ * full `maxFrameLength`, even in the same chunk.
+ *
+ * @module
+ */
+
+import type { EventEmitter } from 'node:events';
+import type { Client, ClientProtocol } from './client.js';
+import type { CloseReason } from './close-reason.js';
+import { ErrorCode, NetloopError, checkInteger, checkNumber, isNetloopError } from './errors.js';
+import { LtvDecoder } from './ltv-decoder.js';
+import { LtvEncoder } from './ltv-encoder.js';
+import { ltvLayout } from './ltv-layout.js';
+import type { LtvLayout, LtvLayoutOptions, LtvPresetName } from './ltv-layout.js';
+import { MessageRegistry } from './message-registry.js';
+import type { MessageTypeRef } from './message-registry.js';
+import type { TimerEntry } from './timer-queue.js';
+
+/** One decoded message, as handed to {@link FramingOptions.onMessage} or the owner's `'message'` event. */
+export interface FramedMessage<T = unknown> {
+  /** The frame's type id (0 when the layout has no type field). */
+  type: number;
+  /** The registered name of the type; undefined without a registry, or for an unknown type of a lenient one. */
+  name: string | undefined;
+  /**
+   * The frame's value. Unless `copy` is set, a value that lay inside one
+   * received chunk is a view of that chunk: it stays valid for as long as it
+   * is referenced (the reactor reads with `'data'` events, and Node gives each
+   * one a buffer of its own that it never reuses), but it keeps that chunk
+   * (up to 64 KiB) alive while it is.
+   */
+  value: Buffer;
+  /** The payload deserialized by the registry; the value itself without a registry. */
+  payload: T;
+}
+
+/**
+ * Handles one decoded message. A returned promise (any thenable) keeps the
+ * message counted as pending until it settles (read-side backpressure); a
+ * throw or a rejection closes that client with `'handler-error'`.
+ */
+export type MessageHandler = (client: Client, message: FramedMessage) => void | PromiseLike<unknown>;
+
+/** The `framing` option of a Server or Connector. Every limit has a finite default. */
+export interface FramingOptions {
+  /** The frame layout: a preset name (`'netloop'`, `'cellnet'`, `'muduo'`, `'pomelo'`), layout options, or a built layout. Default `'netloop'`. */
+  layout?: LtvLayout | LtvLayoutOptions | LtvPresetName;
+  /**
+   * The message registry. With one, `client.send(typeOrName, payload)`
+   * serializes through it and received values are deserialized; a strict
+   * registry refuses an unknown type from the frame header (`protocol-error`,
+   * `NETLOOP_UNKNOWN_TYPE`). Without one, messages carry raw bytes and
+   * `send(typeId, bytes)` takes a numeric type.
+   */
+  registry?: MessageRegistry | null;
+  /** Hand every value out in a buffer of its own instead of a view of the received chunk. Default false. */
+  copy?: boolean;
+  /** Values up to this many bytes are copied behind their header in one piece by `send`; larger ones are queued uncopied. Default 1024. */
+  copyThreshold?: number;
+  /**
+   * The message handler. It runs directly on the hot path (no event
+   * emission) and may return a promise. Without it, each message is emitted
+   * as the owner's `'message'` event `(client, message)`, whose listeners'
+   * return values are ignored (so they do not count as pending).
+   */
+  onMessage?: MessageHandler;
+  /**
+   * Decoded messages not yet handled (handlers whose promise has not settled,
+   * plus messages waiting behind them) beyond which reading pauses; it resumes
+   * once the count is back to half. Handlers never run more than this many at
+   * once per client. Default 1024.
+   */
+  maxPendingMessages?: number;
+  /** Bytes (header and value) of decoded messages not yet handled beyond which reading pauses; resumes at half. Default 8 MiB. */
+  maxPendingBytes?: number;
+  /**
+   * A frame that has started must complete within this many ms, or the client
+   * is closed with `'frame-timeout'` / `NETLOOP_FRAME_TIMEOUT` (slowloris: a
+   * peer dribbling bytes inside the read-idle timeout). The clock does not run
+   * against the peer while reading is paused. 0 disables it. Default 30,000.
+   */
+  frameTimeoutMs?: number;
+  /**
+   * The largest frame (header included) accepted before the application calls
+   * `client.markAuthenticated()`. Default 65,536 for a server (or the layout's
+   * `maxFrameLength` when smaller); a connector's default is the layout's
+   * `maxFrameLength` (it trusts the server it chose).
+   */
+  preAuthMaxFrameLength?: number;
+}
+
+/** Defaults of {@link FramingOptions}. */
+export const FRAMING_DEFAULTS = {
+  maxPendingMessages: 1024,
+  maxPendingBytes: 8 * 1024 * 1024,
+  frameTimeoutMs: 30_000,
+  preAuthMaxFrameLength: 65_536,
+  copyThreshold: 1024,
+} as const;
+
+/** A snapshot of one client's framing state, from {@link framedStats}. */
+export interface FramedStats {
+  /** Handlers called whose promise has not settled. */
+  inFlight: number;
+  /** Decoded messages waiting for a handler slot (at most the frames of one chunk). */
+  backlog: number;
+  /** Bytes (header and value) of the in-flight and waiting messages. */
+  pendingBytes: number;
+  /** True while the framing layer holds reading paused. */
+  paused: boolean;
+  /** Bytes of the partial frame the decoder holds. */
+  bufferedBytes: number;
+  /** Frames decoded so far. */
+  frames: number;
+  /** The frame length limit in force: `preAuthMaxFrameLength` until authenticated, then `maxFrameLength`. */
+  maxFrameLength: number;
+}
+
+const MAX_MS = 2 ** 31 - 1;
+
+/**
+ * The shared framing of one Server or Connector (see the module comment).
+ * Created by the owner from its `framing` option; the application uses it
+ * through `client.send()`, `client.markAuthenticated()` and its handler.
+ */
+export class FramedProtocol implements ClientProtocol {
+  /** The layout after authentication. */
+  readonly layout: LtvLayout;
+  /** The layout before authentication (the same fields, `preAuthMaxFrameLength`). */
+  readonly preAuthLayout: LtvLayout;
+  /** The registry, or null for raw frames. */
+  readonly registry: MessageRegistry | null;
+  /** The encoder `send` writes with. */
+  readonly encoder: LtvEncoder;
+  /** See {@link FramingOptions.copy}. */
+  readonly copy: boolean;
+  /** See {@link FramingOptions.maxPendingMessages}. */
+  readonly maxPendingMessages: number;
+  /** See {@link FramingOptions.maxPendingBytes}. */
+  readonly maxPendingBytes: number;
+  /** See {@link FramingOptions.frameTimeoutMs}. */
+  readonly frameTimeoutMs: number;
+  /** @internal */
+  readonly _handler: MessageHandler | null;
+  /** @internal */
+  readonly _emitter: EventEmitter;
+  /** @internal The decoder's strict type check, or null. */
+  readonly _isKnownType: ((type: number) => boolean) | null;
+
+  /**
+   * @internal Built by a Server or Connector from its `framing` option.
+   * @throws NetloopError INVALID_OPTION for a bad option.
+   */
+  constructor(emitter: EventEmitter, options: FramingOptions, side: 'server' | 'connector') {
+    if (typeof options !== 'object' || options === null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing must be an object', { details: { option: 'framing' } });
+    }
+    const layout = ltvLayout(options.layout ?? 'netloop');
+    const registry = options.registry ?? null;
+    if (registry !== null && !(registry instanceof MessageRegistry)) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing.registry must be a MessageRegistry', {
+        details: { option: 'framing.registry' },
+      });
+    }
+    if (options.onMessage !== undefined && typeof options.onMessage !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing.onMessage must be a function', {
+        details: { option: 'framing.onMessage' },
+      });
+    }
+    if (options.copy !== undefined && typeof options.copy !== 'boolean') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing.copy must be a boolean', { details: { option: 'framing.copy' } });
+    }
+    const preAuthDefault =
+      side === 'server' ? Math.min(FRAMING_DEFAULTS.preAuthMaxFrameLength, layout.maxFrameLength) : layout.maxFrameLength;
+    const preAuth = checkInteger(
+      'framing.preAuthMaxFrameLength',
+      options.preAuthMaxFrameLength ?? preAuthDefault,
+      layout.headerBytes,
+      layout.maxFrameLength,
+    );
+    this.layout = layout;
+    this.preAuthLayout =
+      preAuth === layout.maxFrameLength
+        ? layout
+        : ltvLayout({
+            lengthBytes: layout.lengthBytes,
+            typeBytes: layout.typeBytes,
+            byteOrder: layout.byteOrder,
+            fieldOrder: layout.fieldOrder,
+            lengthIncludesType: layout.lengthIncludesType,
+            lengthIncludesLength: layout.lengthIncludesLength,
+            maxFrameLength: preAuth,
+          });
+    this.registry = registry;
+    this.encoder = new LtvEncoder({ layout, copyThreshold: options.copyThreshold ?? FRAMING_DEFAULTS.copyThreshold });
+    this.copy = options.copy ?? false;
+    this.maxPendingMessages = checkInteger(
+      'framing.maxPendingMessages',
+      options.maxPendingMessages ?? FRAMING_DEFAULTS.maxPendingMessages,
+      1,
+      2 ** 31 - 1,
+    );
+    this.maxPendingBytes = checkInteger(
+      'framing.maxPendingBytes',
+      options.maxPendingBytes ?? FRAMING_DEFAULTS.maxPendingBytes,
+      1,
+      2 ** 40,
+    );
+    this.frameTimeoutMs = checkNumber('framing.frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
+    this._handler = options.onMessage ?? null;
+    this._emitter = emitter;
+    this._isKnownType = registry !== null && registry.strict ? registry.isKnownType : null;
+  }
+
+  /** @internal The client's first chunk: it gets its own framing state from now on. */
+  onData(client: Client, chunk: Buffer): void {
+    const conn = new FramedConnection(this, client);
+    client._protocol = conn;
+    conn.onData(client, chunk);
+  }
+
+  /** @internal `client.send()` before the client's first chunk. */
+  send(client: Client, ref: MessageTypeRef, payload: unknown): boolean {
+    return sendFrame(this, client, ref, payload);
+  }
+}
+
+/**
+ * Encodes one message into the client's output buffer and asks for it to be
+ * flushed this loop turn. Every check runs first; nothing partial is queued.
+ */
+function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, payload: unknown): boolean {
+  const encoder = proto.encoder;
+  let type: number;
+  let value: Uint8Array;
+  const registry = proto.registry;
+  if (registry !== null) {
+    const encoded = registry.encode(ref, payload);
+    type = encoded.id;
+    value = encoded.value;
+  } else {
+    if (typeof ref !== 'number') {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
+        details: { type: typeof ref },
+      });
+    }
+    type = ref;
+    value = payload as Uint8Array;
+  }
+  let ok: boolean;
+  if (value instanceof Uint8Array && value.byteLength <= encoder.copyThreshold) {
+    // One piece: header and value in one new buffer (checks run inside encode).
+    ok = client.appendToOutputBuffer(encoder.encode(type, value));
+  } else {
+    const length = encoder.check(type, value);
+    // Two pieces, the value uncopied; accepted or refused as a whole.
+    ok = client.appendPairToOutputBuffer(encoder.header(type, length), value);
+  }
+  if (ok) {
+    client.enableWriting();
+    client.loop.updateClient(client);
+  }
+  return ok;
+}
+
+/**
+ * One client's framing state, created on its first chunk.
+ *
+ * ```
+ *   decoder            LtvDecoder (pre-auth or full layout); holds only a partial frame
+ *   inFlight, inFlightBytes      handlers whose promise has not settled
+ *   backlog  [type, source, start, end, type, source, ...]   from backHead on
+ *   pos / fed          stream offsets: end of the last frame / bytes fed
+ *   frameStart, frameTimer       the frame-completion deadline (lazy)
+ * ```
+ */
+export class FramedConnection implements ClientProtocol {
+  readonly #proto: FramedProtocol;
+  readonly #client: Client;
+  #decoder: LtvDecoder;
+  #full: boolean;
+  readonly #headerBytes: number;
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  #backlog: Array<number | Buffer> = [];
+  #backHead = 0;
+  #backBytes = 0;
+  #paused = false;
+  #dead = false;
+  #frames = 0;
+  /** Stream offset of the end of the last complete frame. */
+  #pos = 0;
+  /** Stream offset of the end of the bytes fed so far. */
+  #fed = 0;
+  #feeding = false;
+  /** markAuthenticated() was called while the pre-auth decoder still had a frame to finish. */
+  #upgrade = false;
+  /** Stream offset where the pre-auth decoder's part of the stream ends, or -1. */
+  #retireAt = -1;
+  #frameStart = -1;
+  #frameTimer: TimerEntry | null = null;
+  readonly #onRawFrame = (type: number, source: Buffer, start: number, end: number): void => this.#frame(type, source, start, end);
+
+  /** @internal Created by {@link FramedProtocol.onData}. */
+  constructor(proto: FramedProtocol, client: Client) {
+    this.#proto = proto;
+    this.#client = client;
+    this.#headerBytes = proto.layout.headerBytes;
+    this.#full = client.authenticated || proto.preAuthLayout === proto.layout;
+    this.#decoder = this.#makeDecoder();
+  }
+
+  /** @internal A chunk read from the socket. */
+  onData(client: Client, chunk: Buffer): void {
+    if (this.#dead) return;
+    const posBefore = this.#pos;
+    const chunkStart = this.#fed;
+    this.#fed += chunk.length;
+    this.#feeding = true;
+    try {
+      this.#decoder.feed(chunk);
+    } catch (err) {
+      if (this.#retireAt < 0) {
+        this.#feeding = false;
+        this.#fail('protocol-error', err);
+        return;
+      }
+      // The pre-auth decoder's view of the stream past its retirement does not count.
+    }
+    if (this.#retireAt >= 0) {
+      // The client was authenticated by a frame of this chunk: the rest of the
+      // chunk is read again with the full layout, from the end of that frame.
+      const at = this.#retireAt - chunkStart;
+      this.#retireAt = -1;
+      this.#full = true;
+      this.#decoder = this.#makeDecoder();
+      if (at < chunk.length && !this.#dead) {
+        try {
+          this.#decoder.feed(at === 0 ? chunk : chunk.subarray(at));
+        } catch (err) {
+          this.#feeding = false;
+          this.#fail('protocol-error', err);
+          return;
+        }
+      }
+    }
+    this.#feeding = false;
+    if (this.#dead) return;
+    const proto = this.#proto;
+    if (
+      !this.#paused &&
+      (this.#inFlight + this.#backlogCount() >= proto.maxPendingMessages ||
+        this.#inFlightBytes + this.#backBytes >= proto.maxPendingBytes) &&
+      client.isReading()
+    ) {
+      this.#paused = true;
+      client.pauseReading();
+    }
+    if (proto.frameTimeoutMs > 0) {
+      if (this.#decoder.inFrame) {
+        if (this.#frameStart < 0 || this.#pos !== posBefore) this.#armFrameTimer();
+      } else this.#frameStart = -1;
+    }
+  }
+
+  /** @internal The client closed: forget pending work; late settlements are ignored. */
+  onClose(client: Client): void {
+    this.#dead = true;
+    this.#backlog = [];
+    this.#backHead = 0;
+    this.#backBytes = 0;
+    if (this.#frameTimer !== null) client.loop._timers.remove(this.#frameTimer);
+  }
+
+  /** @internal `client.send()`. */
+  send(client: Client, ref: MessageTypeRef, payload: unknown): boolean {
+    return sendFrame(this.#proto, client, ref, payload);
+  }
+
+  /** @internal `client.markAuthenticated()`: the full frame limit applies from the next frame on. */
+  onAuthenticated(): void {
+    if (this.#full || this.#dead) return;
+    if (this.#feeding || this.#decoder.inFrame) {
+      // Switch at the end of the frame being handled (or the one being read).
+      this.#upgrade = true;
+      return;
+    }
+    this.#full = true;
+    this.#decoder = this.#makeDecoder();
+  }
+
+  /** @internal */
+  stats(): FramedStats {
+    return {
+      inFlight: this.#inFlight,
+      backlog: this.#backlogCount(),
+      pendingBytes: this.#inFlightBytes + this.#backBytes,
+      paused: this.#paused,
+      bufferedBytes: this.#decoder.bufferedBytes,
+      frames: this.#frames,
+      maxFrameLength: this.#decoder.layout.maxFrameLength,
+    };
+  }
+
+  /** @internal The frame deadline passed: close unless the frame completed (then stay idle) or reading was paused. */
+  _onFrameTimer(): void {
+    if (this.#dead || this.#frameStart < 0) return;
+    const client = this.#client;
+    const timeout = this.#proto.frameTimeoutMs;
+    const now = client.loop.now();
+    if (!client.isReading()) {
+      // The peer cannot finish a frame we do not read: its clock restarts when reading does.
+      this.#frameStart = now;
+      client.loop._timers.reschedule(this.#frameTimer!, now + timeout);
+      return;
+    }
+    const due = this.#frameStart + timeout;
+    if (due > now) {
+      client.loop._timers.reschedule(this.#frameTimer!, due);
+      return;
+    }
+    this.#fail(
+      'frame-timeout',
+      new NetloopError(ErrorCode.FRAME_TIMEOUT, `a frame was started but not completed within ${timeout} ms`, {
+        details: { clientId: client.id, frameTimeoutMs: timeout, bufferedBytes: this.#decoder.bufferedBytes },
+      }),
+    );
+  }
+
+  #makeDecoder(): LtvDecoder {
+    const proto = this.#proto;
+    return new LtvDecoder({
+      layout: this.#full ? proto.layout : proto.preAuthLayout,
+      onRawFrame: this.#onRawFrame,
+      isKnownType: proto._isKnownType,
+    });
+  }
+
+  #armFrameTimer(): void {
+    const loop = this.#client.loop;
+    const now = loop.now();
+    this.#frameStart = now;
+    const t = this.#frameTimer;
+    if (t === null) this.#frameTimer = loop._timers.schedule(now + this.#proto.frameTimeoutMs, frameExpired, this);
+    else if (t.index === -1) loop._timers.reschedule(t, now + this.#proto.frameTimeoutMs);
+    // A queued entry keeps its earlier deadline; it re-arms itself lazily from #frameStart.
+  }
+
+  #backlogCount(): number {
+    return (this.#backlog.length - this.#backHead) >> 2;
+  }
+
+  /** One frame from the decoder: `source[start, end)`. */
+  #frame(type: number, source: Buffer, start: number, end: number): void {
+    if (this.#retireAt >= 0) return;
+    const size = this.#headerBytes + (end - start);
+    this.#pos += size;
+    this.#frames++;
+    if (this.#dead) return;
+    if (this.#backHead === this.#backlog.length && this.#inFlight < this.#proto.maxPendingMessages) {
+      this.#dispatch(type, source, start, end, size);
+    } else {
+      this.#backlog.push(type, source, start, end);
+      this.#backBytes += size;
+    }
+    if (this.#upgrade) {
+      this.#upgrade = false;
+      this.#retireAt = this.#pos;
+    }
+  }
+
+  #dispatch(type: number, source: Buffer, start: number, end: number, size: number): void {
+    const proto = this.#proto;
+    const client = this.#client;
+    let value: Buffer;
+    if (proto.copy && source.length !== end - start) {
+      value = Buffer.allocUnsafe(end - start);
+      source.copy(value, 0, start, end);
+    } else if (start === 0 && end === source.length) {
+      value = source;
+    } else {
+      value = Buffer.from(source.buffer, source.byteOffset + start, end - start);
+    }
+    const registry = proto.registry;
+    let message: FramedMessage;
+    if (registry === null) {
+      message = { type, name: undefined, value, payload: value };
+    } else {
+      let decoded;
+      try {
+        decoded = registry.decode(type, value);
+      } catch (err) {
+        this.#fail('protocol-error', err);
+        return;
+      }
+      message = { type, name: decoded.type === null ? undefined : decoded.type.name, value, payload: decoded.payload };
+    }
+    const handler = proto._handler;
+    try {
+      if (handler === null) {
+        proto._emitter.emit('message', client, message);
+        return;
+      }
+      const r = handler(client, message);
+      if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
+        this.#inFlight++;
+        this.#inFlightBytes += size;
+        (r as PromiseLike<unknown>).then(
+          () => this.#settled(size),
+          (err: unknown) => this.#handlerFault(err, true),
+        );
+      }
+    } catch (err) {
+      this.#handlerFault(err, false);
+    }
+  }
+
+  /** An async handler settled: hand out waiting messages, and resume reading once pending is back to half. */
+  #settled(size: number): void {
+    if (this.#dead) return;
+    this.#inFlight--;
+    this.#inFlightBytes -= size;
+    const proto = this.#proto;
+    const backlog = this.#backlog;
+    while (this.#backHead < backlog.length && this.#inFlight < proto.maxPendingMessages && !this.#dead) {
+      const i = this.#backHead;
+      const type = backlog[i] as number;
+      const source = backlog[i + 1] as Buffer;
+      const start = backlog[i + 2] as number;
+      const end = backlog[i + 3] as number;
+      // Let go of the chunk as soon as it is handed out.
+      backlog[i + 1] = 0;
+      this.#backHead = i + 4;
+      const frameSize = this.#headerBytes + (end - start);
+      this.#backBytes -= frameSize;
+      this.#dispatch(type, source, start, end, frameSize);
+    }
+    if (this.#dead) return;
+    if (this.#backHead === backlog.length) {
+      backlog.length = 0;
+      this.#backHead = 0;
+    }
+    if (
+      this.#paused &&
+      this.#inFlight + this.#backlogCount() <= proto.maxPendingMessages >> 1 &&
+      this.#inFlightBytes + this.#backBytes <= proto.maxPendingBytes / 2
+    ) {
+      this.#paused = false;
+      this.#client.resumeReading();
+    }
+  }
+
+  #handlerFault(err: unknown, rejected: boolean): void {
+    if (this.#dead) return;
+    const what = rejected ? 'rejected' : 'threw';
+    this.#fail(
+      'handler-error',
+      new NetloopError(ErrorCode.HANDLER_ERROR, `a message handler ${what}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        details: { clientId: this.#client.id },
+      }),
+    );
+  }
+
+  /** Closes the client with `reason`; nothing more is dispatched. */
+  #fail(reason: CloseReason, err: unknown): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    const error = isNetloopError(err)
+      ? err
+      : new NetloopError(ErrorCode.HANDLER_ERROR, `framing failed: ${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+          details: { clientId: this.#client.id },
+        });
+    this.#client.forceClose(reason, error);
+  }
+}
+
+function frameExpired(conn: FramedConnection): void {
+  conn._onFrameTimer();
+}
+
+/**
+ * A snapshot of a client's framing state (backpressure counters, the frame
+ * limit in force), or null when the client has no framing or has not sent a
+ * byte yet.
+ */
+export function framedStats(client: Client): FramedStats | null {
+  const p = client._protocol;
+  return p instanceof FramedConnection ? p.stats() : null;
+}
