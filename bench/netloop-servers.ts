@@ -10,58 +10,33 @@
  */
 
 import { EventLoop } from '../lib/event-loop.js';
-import { LtvDecoder } from '../lib/ltv-decoder.js';
-import { LtvEncoder } from '../lib/ltv-encoder.js';
-import { isNetloopError } from '../lib/errors.js';
 import type { Client } from '../lib/client.js';
-import type { Server } from '../lib/server.js';
+import type { FramedMessage, FramingOptions } from '../lib/framed-protocol.js';
 import { ConnectionCounter } from './idle-server.js';
 import type { IdleServer } from './idle-server.js';
 
 /**
- * The benchmark framing is netloop's `muduo` preset: a 4-byte big-endian
- * length, then the value, no type field. One encoder serves every client.
+ * The echo framing: netloop's `muduo` preset (a 4-byte big-endian length,
+ * then the value, no type field) through the server's `framing` option. This
+ * is the one place where the framing codec is hooked up: each client gets a
+ * decoder on its first chunk (an idle client holds none), values are views of
+ * the received chunk, the handler is called directly (no event emission), and
+ * every reply is encoded into the client's output buffer, so the replies of
+ * one read leave in one write.
  */
-const ENCODER = new LtvEncoder({ layout: 'muduo' });
-
-/**
- * Installs the echo handler: every decoded message is answered with a
- * message carrying the same value. This is the one place where the framing
- * codec is hooked up: a decoder per client, created on its first chunk (an
- * idle client holds none), frames handed out as views of the received chunk,
- * and replies encoded into the client's output buffer, which coalesces the
- * replies of one read into one write.
- */
-function installEcho(server: Server): void {
-  server.on('data', (client: Client, chunk: Buffer) => {
-    let decoder = client.context as LtvDecoder | undefined;
-    if (decoder === undefined) {
-      decoder = new LtvDecoder({
-        layout: 'muduo',
-        onFrame: (_type, value) => {
-          ENCODER.encodeTo(client, 0, value);
-        },
-      });
-      client.context = decoder;
-    }
-    try {
-      decoder.feed(chunk);
-    } catch (err) {
-      client.forceClose('protocol-error', isNetloopError(err) ? err : undefined);
-      return;
-    }
-    if (client.hasDataToWrite()) {
-      client.enableWriting();
-      client.loop.updateClient(client);
-    }
-  });
+function echoFraming(): FramingOptions {
+  return {
+    layout: 'muduo',
+    onMessage(client: Client, message: FramedMessage): void {
+      client.send(0, message.value);
+    },
+  };
 }
 
 /** Starts netloop's echo server on 127.0.0.1 and resolves with its port. */
 export async function startNetloopEcho(port: number): Promise<number> {
   const loop = new EventLoop();
-  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000 });
-  installEcho(server);
+  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming() });
   return server.port;
 }
 

@@ -33,6 +33,7 @@ export const SCENARIO_MODULES: readonly RegistryEntry[] = [
   { name: 'sessions', module: './sessions.js' },
   { name: 'file-store', module: './file-store.js' },
   { name: 'redis-store', module: './redis-store.js' },
+  { name: 'fanout', module: './fanout.js' },
 ];
 
 /** A scenario the runner can load lazily: from a module, or already in hand. */

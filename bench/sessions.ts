@@ -10,6 +10,9 @@
  *   random order, with `now` read once per batch as a loop tick would;
  * - the cost of an audit tick when 0.01 % and when 1 % of the sessions expire,
  *   against a full scan of the Map that deletes the same share;
+ * - the cost of one expiry at 1 % (what the audit tick spends per expired
+ *   session: wheel, index removals, counters), beside the scan's cost per
+ *   session held;
  * - the longest event-loop pause while auditing (`monitorEventLoopDelay`),
  *   against the scan's single synchronous block;
  * - heap bytes per session with empty metadata (heapUsed delta after `gc()`;
@@ -22,6 +25,7 @@
  */
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ManualClock } from '../lib/clock.js';
 import { SessionRegistry } from '../lib/session-registry.js';
@@ -253,6 +257,14 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       baselineName: 'full Map scan', target: '<= 3 ms', runs: { netloop: many.audit, baseline: many.scan },
     }),
   );
+  // Cost of one expiry (wheel, index removals, counters), beside the scan's cost per session held.
+  const duePerTick = Math.round(n / 100);
+  out.push(
+    measurement({
+      scenario: 'sessions', params: { ...params, expiring: '1%' }, metric: 'audit_per_expiry', unit: 'ns', higherIsBetter: false,
+      baselineName: 'full Map scan, per session held', runs: { netloop: many.audit.map((ms) => (ms * 1e6) / duePerTick), baseline: many.scan.map((ms) => (ms * 1e6) / n) },
+    }),
+  );
   const scanPause = Math.max(...many.scan, ...few.scan);
   out.push(
     measurement({
@@ -278,6 +290,7 @@ if (isMain(import.meta.url)) {
   const flags = process.execArgv.join(' ');
   console.log(`$ node ${flags === '' ? '' : `${flags} `}${process.argv.slice(1).map((a) => a.replace(process.cwd() + '/', '')).join(' ')}`);
   if (gc === undefined) console.log('(no gc(): run node with --expose-gc to measure heap per session)');
+  console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${cpus().length} CPUs)`);
   const results = await run({ quick, progress: (m) => console.error(m) });
   for (const m of results) {
     const p = Object.entries(m.params).map(([k, v]) => `${k}=${String(v)}`).join(' ');
@@ -285,4 +298,5 @@ if (isMain(import.meta.url)) {
       `${m.metric.padEnd(22)} ${p.padEnd(30)} netloop ${m.netloop.toFixed(3)} ${m.unit}  ${m.baselineName} ${m.baseline.toFixed(3)} ${m.unit}  ratio ${m.ratio.toFixed(2)}x${m.target === undefined ? '' : `  target ${m.target}`}`,
     );
   }
+  console.log(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }

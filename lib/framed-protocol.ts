@@ -254,7 +254,7 @@ export class FramedProtocol implements ClientProtocol {
 
   /** @internal `client.send()` before the client's first chunk. */
   send(client: Client, ref: MessageTypeRef, payload: unknown): boolean {
-    return sendFrame(this, client, ref, payload);
+    return sendFrame(this, client, ref, payload, true);
   }
 }
 
@@ -262,7 +262,7 @@ export class FramedProtocol implements ClientProtocol {
  * Encodes one message into the client's output buffer and asks for it to be
  * flushed this loop turn. Every check runs first; nothing partial is queued.
  */
-function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, payload: unknown): boolean {
+function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, payload: unknown, flush: boolean): boolean {
   const encoder = proto.encoder;
   let type: number;
   let value: Uint8Array;
@@ -289,7 +289,9 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
     // Two pieces, the value uncopied; accepted or refused as a whole.
     ok = client.appendPairToOutputBuffer(encoder.header(type, length), value);
   }
-  if (ok) {
+  // Inside a read, the connection asks for the flush once after the whole
+  // chunk; the loop flushes once per turn either way.
+  if (ok && flush) {
     client.enableWriting();
     client.loop.updateClient(client);
   }
@@ -332,6 +334,9 @@ export class FramedConnection implements ClientProtocol {
   #retireAt = -1;
   #frameStart = -1;
   #frameTimer: TimerEntry | null = null;
+  /** The chunk frames are being cut from, and its memory (`.buffer` is a slow getter: read once per chunk). */
+  #source: Buffer | null = null;
+  #sourceAb: ArrayBufferLike | null = null;
   readonly #onRawFrame = (type: number, source: Buffer, start: number, end: number): void => this.#frame(type, source, start, end);
 
   /** @internal Created by {@link FramedProtocol.onData}. */
@@ -378,7 +383,12 @@ export class FramedConnection implements ClientProtocol {
       }
     }
     this.#feeding = false;
+    this.#source = null;
     if (this.#dead) return;
+    if (client.hasDataToWrite()) {
+      client.enableWriting();
+      client.loop.updateClient(client);
+    }
     const proto = this.#proto;
     if (
       !this.#paused &&
@@ -407,7 +417,7 @@ export class FramedConnection implements ClientProtocol {
 
   /** @internal `client.send()`. */
   send(client: Client, ref: MessageTypeRef, payload: unknown): boolean {
-    return sendFrame(this.#proto, client, ref, payload);
+    return sendFrame(this.#proto, client, ref, payload, !this.#feeding);
   }
 
   /** @internal `client.markAuthenticated()`: the full frame limit applies from the next frame on. */
@@ -512,7 +522,11 @@ export class FramedConnection implements ClientProtocol {
     } else if (start === 0 && end === source.length) {
       value = source;
     } else {
-      value = Buffer.from(source.buffer, source.byteOffset + start, end - start);
+      if (source !== this.#source) {
+        this.#source = source;
+        this.#sourceAb = source.buffer;
+      }
+      value = Buffer.from(this.#sourceAb!, source.byteOffset + start, end - start);
     }
     const registry = proto.registry;
     let message: FramedMessage;
@@ -568,6 +582,7 @@ export class FramedConnection implements ClientProtocol {
       this.#backBytes -= frameSize;
       this.#dispatch(type, source, start, end, frameSize);
     }
+    this.#source = null;
     if (this.#dead) return;
     if (this.#backHead === backlog.length) {
       backlog.length = 0;

@@ -110,3 +110,29 @@ export type { TlsServerOptions, TlsConnectOptions } from './tls-transport.js';
 export type { CloseNotice } from './graceful-close.js';
 export { closeOnSignals } from './close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './close-on-signals.js';
+export { FramedProtocol, FramedConnection, FRAMING_DEFAULTS, framedStats } from './framed-protocol.js';
+export type { FramedMessage, MessageHandler, FramingOptions, FramedStats } from './framed-protocol.js';
+export {
+  bindSessions,
+  SessionBinding,
+  connectionProbe,
+  jsonLineNotice,
+  httpUnauthorizedNotice,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_NOTICE_TIMEOUT_MS,
+} from './session-binding.js';
+export type {
+  SessionBindingOptions,
+  SessionBindingEvents,
+  SessionBindingEventName,
+  SessionBindingStats,
+  OutgoingFrame,
+  OutboundMessage,
+  SessionEndKind,
+  NoticeContext,
+  NoticeBuilder,
+  FrameEncoder,
+  LoginInput,
+  WithClient,
+  HttpNoticeOptions,
+} from './session-binding.js';

@@ -3,16 +3,23 @@
  * store of the session registry.
  *
  * ```
- *   records   Map<id, StoredRecord>        insertion order = creation order
- *   byToken   Map<tokenHash, id>
- *   byConn    Map<connectionId, id>        only while a connection is bound
- *   byUser    Map<userId, id | Set<id>>    a bare id for the common single session
- *   expiry    indexed binary min-heap of StoredRecord by heap key
+ *   records   Map<id, entry>                insertion order = creation order
+ *   byToken   Map<tokenHash, entry>
+ *   byConn    Map<connectionId, entry>      only while a connection is bound
+ *   byUser    Map<userId, entry | Set>      only for sessions with a user; a bare entry for one
+ *   expiry    indexed binary min-heap of the store's own records by heap key
  *
  *             heap[0] = soonest key
  *            /                 \
  *       heap[1]              heap[2]       each record knows its slot (`heapIndex`)
  * ```
+ *
+ * An entry is either a record of the store's own (created through the
+ * public interface, copied in and out, one flat object of a stable shape) or
+ * an adopted entry: an owner's object held as it is ({@link MemoryStore.adopt},
+ * the registry's in-process fast path). Adopted entries are not in the heap:
+ * their owner expires them (and is asked to, through `_storeSettle`, before
+ * the store counts or lists).
  *
  * Liveness follows the injected clock: a record is live while
  * `expiresAt > clock.wallNow()`. Reads check `expiresAt` directly, so an
@@ -28,9 +35,7 @@
  * {@link MemoryStore.purge} lets an owner sweep on its own schedule.
  *
  * Records handed in are copied, and records handed out are copies: callers
- * never share state with the store through the public interface. The
- * in-process fast path {@link MemoryStore.liveRecord} is the one exception; it
- * exists so the registry can update a heartbeat in place (see there).
+ * never share state with the store through the public interface.
  *
  * @module
  */

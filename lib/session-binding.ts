@@ -253,7 +253,10 @@ function defaultHttpMessage(ctx: NoticeContext): string {
 export function connectionProbe(loop: EventLoop, connectionPrefix = ''): (connectionId: string) => boolean | undefined {
   return (connectionId) => {
     const id = clientIdOf(connectionId, connectionPrefix);
-    return Number.isNaN(id) ? undefined : loop.getClient(id) !== undefined;
+    if (Number.isNaN(id)) return undefined;
+    // A client being destroyed (or closing) is dead for a login, though its close is not reported yet.
+    const client = loop.getClient(id);
+    return client !== undefined && !client.closed && !client.closing;
   };
 }
 
@@ -811,8 +814,9 @@ export class SessionBinding {
   /** Binds a handle obtained by create or resume, unless the client went away meanwhile (then it is detached). */
   #finishLogin(slot: ClientSlot, handle: SessionHandle): void {
     const client = slot.client;
-    if ((slot.flags & GONE) !== 0 || this.#closing !== null || client.closed) {
-      // The close was processed while the registry call was under way: nobody else will detach it.
+    if ((slot.flags & GONE) !== 0 || this.#closing !== null || client.closed || client.closing) {
+      // The client closed (or began to) while the registry call was under way: it is never bound,
+      // so its close does not detach it; this is the one detach of the new session.
       this.#track(this.registry.detach(this.#connectionId(client), (slot.flags & GONE) !== 0 ? 'connection-closed' : 'binding-closed'), 'detach');
       throw new NetloopError(ErrorCode.CLIENT_CLOSED, `client ${client.id} closed during its login`, { details: { clientId: client.id } });
     }
@@ -857,7 +861,8 @@ export class SessionBinding {
    * client, update the loop. The connection closes only once every byte
    * queued (the notice last) was handed to the kernel, which delivers it
    * before the FIN; the notice deadline and the hard output limit guard a
-   * peer that never reads.
+   * peer that never reads. The callback replaces any write-complete callback
+   * the application had set on this client: the client is on its way out.
    */
   #kick(slot: ClientSlot, kind: SessionEndKind, reason: string, session: SessionInfo | null): void {
     const client = slot.client;

@@ -102,7 +102,12 @@ export interface SessionRegistryOptions {
   wheelSlots?: number;
   /** Run {@link SessionRegistry.audit} every `granularityMs` on an unref'd timer. Default true; a binding that owns a loop timer passes false. */
   autoAudit?: boolean;
-  /** Longest synchronous slice of an audit before it yields to the event loop. Default 4 ms. */
+  /**
+   * Longest synchronous slice of an audit, in ms. When more sessions are due
+   * than one slice can expire, the rest is carried over to the next slice,
+   * after a turn of the event loop (see {@link SessionRegistry.audit}).
+   * Default 4 ms; range [1, 1000].
+   */
   auditBudgetMs?: number;
   /** Most local sessions this registry holds; beyond, `NETLOOP_SESSION_LIMIT`. Default 1,000,000. */
   maxSessions?: number;

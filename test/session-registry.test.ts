@@ -658,6 +658,61 @@ basics.run();
 expiry.run();
 updates.run();
 policies.run();
+const inPlace = suite('registry in place (memory store)');
+
+inPlace('the handle is the store record: heartbeats are visible to the store at once, counts settle due sessions', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const { reg } = make({ clock, store });
+  const a = await reg.create({ userId: 'u', connectionId: 'c1' });
+  const b = await reg.create({ userId: 'v', connectionId: 'c2' });
+  assert.is(store.ownedById(a.session.id), a.handle as unknown);
+  clock.advance(TTL / 2);
+  assert.is(a.handle.heartbeat(clock.now()), TTL);
+  const stored = await store.get(a.session.id);
+  assert.is(stored!.expiresAt, clock.wallNow() + TTL, 'no write-behind: the store reads the handle');
+  assert.is(stored!.stats.heartbeats, 1);
+  const log = recorder(reg);
+  clock.advance(TTL / 2 + GRAN);
+  // b is due but no audit ran: counting expires it first, so the total is exact.
+  const st = await reg.stats();
+  assert.is(st.total, 1);
+  assert.is(st.counters.expired, 1);
+  assert.is(b.handle.alive, false);
+  await flushEvents();
+  assert.equal(log.of('expired').map((e) => [e.session.id, e.connectionId, e.reason]), [[b.session.id, 'c2', 'ttl']]);
+  // A delete through the store's public interface ends the local session too (reason 'store').
+  assert.ok(await store.delete(a.session.id));
+  assert.is(a.handle.alive, false);
+  await flushEvents();
+  assert.equal(log.of('expired').map((e) => e.reason), ['ttl', 'store']);
+  assert.equal(reg.localSizes(), { handles: 0, connections: 0, timers: 0, dirty: 0 });
+  await reg.close();
+  await store.close();
+});
+
+inPlace('closing a registry gives its sessions back to a shared memory store, detached', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const { reg } = make({ clock, store });
+  const a = await reg.create({ userId: 'u', connectionId: 'c1' });
+  await reg.create({ userId: 'u' });
+  await reg.close();
+  assert.is(a.handle.alive, false);
+  assert.equal(store.ownedSizes(), { entries: 0, bound: 0 });
+  const kept = await store.get(a.session.id);
+  assert.is(kept!.connectionId, null);
+  assert.is(kept!.state, 'IDLE');
+  assert.is(await store.count(), 2);
+  const { reg: next } = make({ clock, store });
+  const back = await next.resume(a.token, 'c9');
+  assert.is(back.session.id, a.session.id);
+  assert.is(store.ownedById(a.session.id), back.handle as unknown, 'adopted by the new registry');
+  await next.close();
+  await store.close();
+});
+
 resume.run();
 remote.run();
 leaks.run();
+inPlace.run();

@@ -1,0 +1,111 @@
+/**
+ * Helpers for the chat example's end-to-end tests: the compiled example
+ * scripts, started as child processes, and raw peers that speak cellnet's
+ * bytes (`tcp.ltv` frames) over a plain socket.
+ *
+ * ```
+ *   startChatChild(args)  ── node dist/examples/chat/server.js --port 0 ... ──▶ "listening on H:P"
+ *   RawChatPeer           net.Socket ─▶ LtvDecoder (cellnet) ─▶ frames[] (every frame, in order)
+ * ```
+ *
+ * @module
+ */
+
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnChild } from '../../bench/processes.js';
+import type { ChildHandle } from '../../bench/processes.js';
+import { LtvDecoder } from '../../lib/ltv-decoder.js';
+import { createChatProtocol } from '../../examples/chat/protocol.js';
+import type { ChatProtocol } from '../../examples/chat/protocol.js';
+import { connectRaw, until } from './net.js';
+
+/** The compiled script of an example, next to the compiled tests. */
+export function exampleScript(...parts: string[]): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', ...parts);
+}
+
+/** A server child that announced its port. */
+export interface ChatChild {
+  handle: ChildHandle;
+  port: number;
+}
+
+/** Starts a compiled server script and waits for its `listening on HOST:PORT` line. */
+export async function startChatChild(script: string, args: readonly string[], timeoutMs = 60_000): Promise<ChatChild> {
+  const handle = spawnChild({ script, args, timeoutMs, name: path.basename(path.dirname(script)) });
+  try {
+    const line = await handle.waitForLine(/listening on \S+:\d+/, 15_000, "'listening on HOST:PORT'");
+    const port = Number(/listening on \S+:(\d+)/.exec(line)![1]);
+    return { handle, port };
+  } catch (err) {
+    await handle.kill();
+    throw err;
+  }
+}
+
+/** One decoded frame a raw peer received. */
+export interface ReceivedFrame {
+  type: number;
+  value: Buffer;
+}
+
+/** A raw socket speaking cellnet's `tcp.ltv`, recording every frame and every byte. */
+export class RawChatPeer {
+  readonly socket: net.Socket;
+  readonly protocol: ChatProtocol = createChatProtocol();
+  readonly frames: ReceivedFrame[] = [];
+  /** Every byte received, for byte-exact assertions (kept only when asked). */
+  readonly bytes: Buffer[] = [];
+  ended = false;
+  closed = false;
+  readonly #decoder: LtvDecoder;
+
+  private constructor(socket: net.Socket, keepBytes: boolean) {
+    this.socket = socket;
+    this.#decoder = new LtvDecoder({
+      layout: this.protocol.layout,
+      copy: true,
+      onFrame: (type, value) => this.frames.push({ type, value }),
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (keepBytes) this.bytes.push(chunk);
+      this.#decoder.feed(chunk);
+    });
+    socket.on('end', () => {
+      this.ended = true;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  /** Connects to 127.0.0.1:`port`. */
+  static async connect(port: number, keepBytes = false): Promise<RawChatPeer> {
+    return new RawChatPeer(await connectRaw(port, { allowHalfOpen: false }), keepBytes);
+  }
+
+  /** Sends a ChatREQ. */
+  say(content: string): void {
+    this.socket.write(this.protocol.frame(this.protocol.ChatREQ, { content }));
+  }
+
+  /** The ChatACKs received so far, decoded. */
+  acks(): Array<{ content: string; id: bigint }> {
+    const p = this.protocol;
+    return this.frames.filter((f) => f.type === p.ChatACK.id).map((f) => p.registry.decode(f.type, f.value).payload as { content: string; id: bigint });
+  }
+
+  /** Waits until `n` ChatACKs arrived. */
+  async waitAcks(n: number, ms = 15_000): Promise<Array<{ content: string; id: bigint }>> {
+    await until(() => this.frames.filter((f) => f.type === this.protocol.ChatACK.id).length >= n, `${n} ChatACKs (have ${this.acks().length})`, ms);
+    return this.acks();
+  }
+
+  /** Destroys the socket. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
