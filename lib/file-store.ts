@@ -331,6 +331,8 @@ export class FileStore extends EventEmitter implements SessionStore {
   #durableSeq = 0;
   /** The seq a snapshot save in flight will make durable (equals `#durableSeq` when none is in flight). */
   #inFlightSeq = 0;
+  /** Sequence numbers of the unsaved changes that count toward `batchThreshold` (all but heartbeats), increasing. */
+  #batchSeqs: number[] = [];
   #status: FileStoreStatus = 'open';
   #lastError: NetloopError | null = null;
   #snapshots = 0;
@@ -561,7 +563,11 @@ export class FileStore extends EventEmitter implements SessionStore {
     const bytes = this.#encode({ s: 0, o: 't', i: id, e: expiresAt, l: lastActiveAt });
     r.expiresAt = expiresAt;
     r.lastActiveAt = lastActiveAt;
-    this.#changed(bytes);
+    // A heartbeat is saved by the delay timer but never triggers a batch save:
+    // with many sessions heartbeating, counting them would rewrite the whole
+    // snapshot many times a second for changes that are cheap to lose (a lost
+    // heartbeat only brings an expiry forward by at most one delay window).
+    this.#changed(bytes, false);
     return true;
   }
 
@@ -747,9 +753,14 @@ export class FileStore extends EventEmitter implements SessionStore {
     return encodeJournalRecord(Buffer.from(JSON.stringify(op)), this.#maxRecordBytes);
   }
 
-  /** Records one change (already applied): gives it its sequence number and schedules its save. */
-  #changed(bytes: Buffer | null): void {
+  /**
+   * Records one change (already applied): gives it its sequence number and
+   * schedules its save. `counts` is false for heartbeats, which wait for the
+   * delay timer instead of counting toward `batchThreshold`.
+   */
+  #changed(bytes: Buffer | null, counts = true): void {
     const seq = ++this.#seq;
+    if (counts) this.#batchSeqs.push(seq);
     if (bytes !== null) {
       this.#journalPending.push({ seq, bytes });
       this.#journalPendingBytes += bytes.length;
@@ -763,13 +774,24 @@ export class FileStore extends EventEmitter implements SessionStore {
       return;
     }
     // The batch counts changes no save covers yet: those made during a save in flight wait for the next batch.
-    const uncovered = this.#seq - Math.max(this.#durableSeq, this.#inFlightSeq);
-    if (uncovered >= this.#batchThreshold && this.#status !== 'error') {
+    if (counts && this.#uncoveredBatch(Math.max(this.#durableSeq, this.#inFlightSeq)) >= this.#batchThreshold && this.#status !== 'error') {
       this.#wantSave = true;
       this.#kick();
     } else {
       this.#arm(this.#saveDelayMs);
     }
+  }
+
+  /**
+   * How many batch-counting changes have a sequence number above `covered`.
+   * `#batchSeqs` is increasing, so the covered ones are dropped from its front.
+   */
+  #uncoveredBatch(covered: number): number {
+    const seqs = this.#batchSeqs;
+    let i = 0;
+    while (i < seqs.length && seqs[i]! <= covered) i++;
+    if (i > 0) seqs.splice(0, i);
+    return seqs.length;
   }
 
   #journalOverThreshold(): boolean {
@@ -846,7 +868,7 @@ export class FileStore extends EventEmitter implements SessionStore {
       this.#arm(Math.max(this.#saveDelayMs, this.#fsyncIntervalMs));
     } else if (this.durability === 'journal') {
       this.#arm(this.#fsyncIntervalMs);
-    } else if (this.pendingChanges >= this.#batchThreshold) {
+    } else if (this.#uncoveredBatch(this.#durableSeq) >= this.#batchThreshold) {
       this.#wantSave = true;
     } else {
       this.#arm(this.#saveDelayMs);

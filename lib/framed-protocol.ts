@@ -115,11 +115,21 @@ export interface FramingOptions {
   frameTimeoutMs?: number;
   /**
    * The largest frame (header included) accepted before the application calls
-   * `client.markAuthenticated()`. Default 65,536 for a server (or the layout's
-   * `maxFrameLength` when smaller); a connector's default is the layout's
-   * `maxFrameLength` (it trusts the server it chose).
+   * `client.markAuthenticated()`, while authentication is required (see
+   * {@link FramingOptions.requireAuthentication}). Default 65,536 for a server
+   * (or the layout's `maxFrameLength` when smaller); a connector's default is
+   * the layout's `maxFrameLength` (it trusts the server it chose).
    */
   preAuthMaxFrameLength?: number;
+  /**
+   * Whether clients must be marked authenticated before frames above
+   * `preAuthMaxFrameLength` are accepted (Redis applies its smaller
+   * unauthenticated limit only when a password is required). Default: true
+   * when `preAuthMaxFrameLength` is given, otherwise false; binding sessions to
+   * the server (`bindSessions`) turns it on, so a peer without a session is
+   * held to the smaller limit.
+   */
+  requireAuthentication?: boolean;
 }
 
 /** Defaults of {@link FramingOptions}. */
@@ -167,6 +177,12 @@ export class FramedProtocol implements ClientProtocol {
   readonly encoder: LtvEncoder;
   /** See {@link FramingOptions.copy}. */
   readonly copy: boolean;
+  /**
+   * See {@link FramingOptions.requireAuthentication}. Settable until the first
+   * byte of a client arrives: a client's limit is fixed when its framing state
+   * is created (on its first data).
+   */
+  requireAuthentication: boolean;
   /** See {@link FramingOptions.maxPendingMessages}. */
   readonly maxPendingMessages: number;
   /** See {@link FramingOptions.maxPendingBytes}. */
@@ -227,6 +243,12 @@ export class FramedProtocol implements ClientProtocol {
     this.registry = registry;
     this.encoder = new LtvEncoder({ layout, copyThreshold: options.copyThreshold ?? FRAMING_DEFAULTS.copyThreshold });
     this.copy = options.copy ?? false;
+    if (options.requireAuthentication !== undefined && typeof options.requireAuthentication !== 'boolean') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing.requireAuthentication must be a boolean', {
+        details: { option: 'framing.requireAuthentication' },
+      });
+    }
+    this.requireAuthentication = options.requireAuthentication ?? options.preAuthMaxFrameLength !== undefined;
     this.maxPendingMessages = checkInteger(
       'framing.maxPendingMessages',
       options.maxPendingMessages ?? FRAMING_DEFAULTS.maxPendingMessages,
@@ -344,7 +366,7 @@ export class FramedConnection implements ClientProtocol {
     this.#proto = proto;
     this.#client = client;
     this.#headerBytes = proto.layout.headerBytes;
-    this.#full = client.authenticated || proto.preAuthLayout === proto.layout;
+    this.#full = client.authenticated || !proto.requireAuthentication || proto.preAuthLayout === proto.layout;
     this.#decoder = this.#makeDecoder();
   }
 

@@ -406,6 +406,8 @@ export class SessionBinding {
     if (boundServers.has(server)) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'this server already has a session binding', { details: { option: 'server' } });
     }
+    // A peer without a session is held to the framing layer's smaller pre-authentication frame limit.
+    if (server._framing !== null) server._framing.requireAuthentication = true;
     const refreshOn = options.refreshOn ?? 'traffic';
     if (refreshOn !== 'traffic' && refreshOn !== 'heartbeat') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `refreshOn must be 'traffic' or 'heartbeat'`, {

@@ -70,7 +70,12 @@ export function createListener(
   );
   // tls.Server passes allowHalfOpen and noDelay on to net.Server.
   const server = tls.createServer({ ...tlsOptions, handshakeTimeout, allowHalfOpen: true, noDelay } as tls.TlsOptions & net.ServerOpts, onSocket);
-  server.on('tlsClientError', onTlsError);
+  server.on('tlsClientError', (err: Error, socket: net.Socket) => {
+    // With allowHalfOpen a failed handshake could leave the raw socket half-open,
+    // holding a descriptor and keeping close() waiting: end it here, always.
+    socket.destroy();
+    onTlsError(err, socket);
+  });
   return server;
 }
 

@@ -36,7 +36,8 @@ test('two workers share one chat through Redis; a killed worker loses only its o
   const peers: RawChatPeer[] = [];
   let child: Awaited<ReturnType<typeof startChatChild>> | null = null;
   try {
-    child = await startChatChild(SCRIPT, ['--redis', redis.url, '--workers', '2', '--port', '0']);
+    // Ready once every worker listens (the primary's summary line, not the first worker's).
+    child = await startChatChild(SCRIPT, ['--redis', redis.url, '--workers', '2', '--port', '0'], /^netloop cluster chat listening on \S+:\d+/);
     const { port, handle } = child;
     // Connections are handed out round-robin: connect until both workers serve one.
     const byPid = new Map<number, RawChatPeer>();

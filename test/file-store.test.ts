@@ -117,6 +117,26 @@ sched('a change is saved after saveDelayMs, not before; later changes do not pus
   await store.close();
 });
 
+sched('heartbeats never trigger a batch save: 50 touches wait for the delay timer, then one save', async () => {
+  const { store, sched: s, ffs, file } = await virtualStore();
+  const a = makeRecord(s.clock);
+  await store.create(a);
+  for (let i = 1; i <= 50; i++) await store.touch(a.id, s.clock.wallNow() + 60_000 + i, s.clock.wallNow());
+  assert.is(store.pendingChanges, 51);
+  assert.is(tmpOpens(ffs), 0, 'touches alone never reach the batch threshold');
+  // A real change still counts toward the batch on its own terms (1 of 10 here).
+  await store.create(makeRecord(s.clock));
+  assert.is(tmpOpens(ffs), 0);
+  const saved = once(store, 'save');
+  s.advance(5000);
+  await saved;
+  assert.is(tmpOpens(ffs), 1);
+  const disk = await readSnapshot(file);
+  const rec = disk.sessions.find((r) => r.id === a.id);
+  assert.is(rec?.expiresAt, a.createdAt + 60_000 + 50, 'the last heartbeat was saved');
+  await store.close();
+});
+
 sched('the 10th pending change saves at once; 100 changes in a burst cost at most 10 saves', async () => {
   const { store, sched: s, ffs, file } = await virtualStore();
   for (let i = 0; i < 9; i++) await store.create(makeRecord(s.clock));

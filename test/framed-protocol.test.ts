@@ -570,6 +570,7 @@ test('a reply sent by an async handler after an await is flushed too', async () 
 
 test('a frame above preAuthMaxFrameLength before authentication closes; after markAuthenticated it is accepted', async () => {
   const { loop, server, got } = await echoServer({
+    requireAuthentication: true,
     onMessage(client, msg) {
       got.push(msg);
       if (msg.name === 'text' && msg.payload === 'login') client.markAuthenticated();
@@ -602,10 +603,29 @@ test('a frame above preAuthMaxFrameLength before authentication closes; after ma
   }
 });
 
+test('without requireAuthentication the pre-auth limit does not apply; giving preAuthMaxFrameLength turns it on', async () => {
+  const { loop, server, got } = await echoServer();
+  try {
+    assert.is(server._framing!.requireAuthentication, false);
+    const { peer, client } = await accept(server);
+    peer.write(frame(3, pattern(100_000)));
+    await until(() => got.length === 1, 'a large frame from an unauthenticated client');
+    assert.is(client.authenticated, false);
+    assert.is(framedStats(client)!.maxFrameLength, 16 * 1024 * 1024);
+    const explicit = await loop.listen({ framing: { preAuthMaxFrameLength: 1024 } });
+    assert.is(explicit._framing!.requireAuthentication, true);
+    const off = await loop.listen({ framing: { preAuthMaxFrameLength: 1024, requireAuthentication: false } });
+    assert.is(off._framing!.requireAuthentication, false);
+    await destroyAll(peer);
+  } finally {
+    await loop.close();
+  }
+});
+
 test('markAuthenticated while a pre-auth frame is half read switches limits after that frame', async () => {
   const got: FramedMessage[] = [];
   const loop = new EventLoop();
-  const server = await loop.listen({ framing: { registry: chatRegistry(), onMessage: (_c, m) => void got.push(m) } });
+  const server = await loop.listen({ framing: { registry: chatRegistry(), requireAuthentication: true, onMessage: (_c, m) => void got.push(m) } });
   try {
     const { peer, client } = await accept(server);
     const small = frame(1, 'partial');
@@ -779,6 +799,7 @@ test('framing options are validated at listen and connect', async () => {
       );
     }
     throwsCode(() => loop.connect({ port: 1, framing: { maxPendingMessages: 0 } }), ErrorCode.INVALID_OPTION);
+    throwsCode(() => loop.connect({ port: 1, framing: { requireAuthentication: 'yes' as unknown as boolean } }), ErrorCode.INVALID_OPTION);
     throwsCode(() => new FramedProtocol(new EventEmitter(), null as unknown as FramingOptions, 'server'), ErrorCode.INVALID_OPTION);
     // Defaults: finite everywhere; a connector trusts its server's frame size.
     const s = new FramedProtocol(await loop.listen(), {}, 'server');

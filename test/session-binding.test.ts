@@ -592,6 +592,7 @@ test('framed server: heartbeat types refresh, the notice and broadcasts are fram
     r.server.on('message', (client: Client, msg: { name?: string; payload: unknown }) => {
       if (msg.name === 'Login') void r.binding.login(client, { userId: String(msg.payload) }).then(({ token }) => client.send('Chat', token));
     });
+    assert.ok(r.server._framing!.requireAuthentication, 'binding sessions holds peers without one to the pre-auth frame limit');
     const { peer, client } = await r.connect();
     const chunks: Buffer[] = [];
     peer.on('data', (d: Buffer) => chunks.push(d));

@@ -32,11 +32,14 @@ export interface ChatChild {
   port: number;
 }
 
-/** Starts a compiled server script and waits for its `listening on HOST:PORT` line. */
-export async function startChatChild(script: string, args: readonly string[], timeoutMs = 60_000): Promise<ChatChild> {
+/**
+ * Starts a compiled server script and waits for the line that says it is
+ * ready (`ready`, default: a line with `listening on HOST:PORT`), and reads the port from it.
+ */
+export async function startChatChild(script: string, args: readonly string[], ready = /listening on \S+:\d+/, timeoutMs = 60_000): Promise<ChatChild> {
   const handle = spawnChild({ script, args, timeoutMs, name: path.basename(path.dirname(script)) });
   try {
-    const line = await handle.waitForLine(/listening on \S+:\d+/, 15_000, "'listening on HOST:PORT'");
+    const line = await handle.waitForLine(ready, 15_000, `a line matching ${String(ready)}`);
     const port = Number(/listening on \S+:(\d+)/.exec(line)![1]);
     return { handle, port };
   } catch (err) {
