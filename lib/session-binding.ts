@@ -89,8 +89,12 @@ export interface NoticeContext {
   client: Client;
 }
 
-/** Builds the notice a client receives before its connection is closed; null sends nothing (the client is closed at once). */
-export type NoticeBuilder = (ctx: NoticeContext) => OutboundMessage | null;
+/**
+ * Builds the notice a client receives before its connection is closed. null
+ * (or undefined) sends no notice: the client is still closed only after the
+ * output already queued for it has reached the kernel.
+ */
+export type NoticeBuilder = (ctx: NoticeContext) => OutboundMessage | null | undefined;
 
 /** Encodes a framed message into the bytes of one frame (the server's codec). */
 export type FrameEncoder = (type: number | string, payload: unknown) => Uint8Array;
@@ -874,7 +878,7 @@ export class SessionBinding {
     if (this.#notice !== null && session !== null) {
       try {
         const msg = this.#notice({ kind, reason, session, client });
-        if (msg !== null) bytes = this.#encode(msg);
+        if (msg !== null && msg !== undefined) bytes = this.#encode(msg);
       } catch (err) {
         // A faulty builder costs this client its notice, never the caller's path.
         client.forceClose(
@@ -889,12 +893,15 @@ export class SessionBinding {
     }
     slot.flags |= NOTIFYING;
     this.#notifying++;
-    if (bytes === null || bytes.length === 0) {
+    if (bytes !== null && bytes.length > 0) {
+      // false: past the hard output limit; the reactor closes the client ('output-limit').
+      if (!client.appendToOutputBuffer(bytes)) return;
+    } else if (client.queuedBytes === 0) {
       this.loop.removeClient(client.id, slot.closeReason);
       return;
     }
-    // false: past the hard output limit; the reactor closes the client ('output-limit').
-    if (!client.appendToOutputBuffer(bytes)) return;
+    // With or without a notice, what was already queued (replies of this
+    // turn) reaches the kernel before the close.
     client.enableWriting();
     client.setWriteCompleteCallback(this.#onNoticeFlushed);
     this.loop.updateClient(client);

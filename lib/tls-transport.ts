@@ -68,14 +68,39 @@ export function createListener(
     1,
     2 ** 31 - 1,
   );
+  // Sockets whose handshake is under way, by peer address (unique among a
+  // server's live connections). net.Server.close() waits for every socket,
+  // and a peer that sends FIN before finishing its handshake leaves a
+  // half-open socket Node only reaps at the handshake deadline (on an unref'd
+  // timer): close() destroys those at once.
+  const pending = new Map<string, net.Socket>();
+  const keyOf = (s: net.Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
   // tls.Server passes allowHalfOpen and noDelay on to net.Server.
-  const server = tls.createServer({ ...tlsOptions, handshakeTimeout, allowHalfOpen: true, noDelay } as tls.TlsOptions & net.ServerOpts, onSocket);
+  const server = tls.createServer({ ...tlsOptions, handshakeTimeout, allowHalfOpen: true, noDelay } as tls.TlsOptions & net.ServerOpts, (socket) => {
+    pending.delete(keyOf(socket));
+    onSocket(socket);
+  });
+  server.on('connection', (raw: net.Socket) => {
+    const key = keyOf(raw);
+    pending.set(key, raw);
+    raw.once('close', () => {
+      if (pending.get(key) === raw) pending.delete(key);
+    });
+  });
   server.on('tlsClientError', (err: Error, socket: net.Socket) => {
     // With allowHalfOpen a failed handshake could leave the raw socket half-open,
     // holding a descriptor and keeping close() waiting: end it here, always.
+    pending.delete(keyOf(socket));
     socket.destroy();
     onTlsError(err, socket);
   });
+  const close = server.close.bind(server);
+  server.close = (cb?: (err?: Error) => void): tls.Server => {
+    close(cb);
+    for (const raw of pending.values()) raw.destroy();
+    pending.clear();
+    return server;
+  };
   return server;
 }
 

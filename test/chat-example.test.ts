@@ -182,6 +182,50 @@ test('session expiry: a netloop client gets its notice in full, then the close; 
   await srv.waitForLine(/^expired client=\d+ session=\S+ reason=ttl$/, 5_000, 'the expiry log line');
 });
 
+test('resume on a live server: messages pipelined behind a Hello wait for its Welcome; the old connection gets its notice, then the close', async () => {
+  const { port, handle: srv } = await server();
+  const p = createChatProtocol();
+  const first = await peer(port);
+  first.socket.write(p.frame(p.Hello, { name: '', token: '' }));
+  await until(() => first.frames.length >= 1, 'the first welcome');
+  const w1 = p.registry.decode(first.frames[0]!.type, first.frames[0]!.value).payload as Welcome;
+  // One write: the resume, a chat message and a heartbeat; the session work
+  // (log out the anonymous session, resume) runs before the two others.
+  const second = await peer(port);
+  second.socket.write(
+    Buffer.concat([p.frame(p.Hello, { name: 'again', token: w1.token }), p.frame(p.ChatREQ, { content: 'x' }), p.frame(p.Heartbeat, {})]),
+  );
+  await until(() => second.frames.length >= 3, 'welcome, ack and heartbeat ack', 10_000);
+  const got = second.frames.map((f) => p.registry.decode(f.type, f.value));
+  assert.is(got.length, 3);
+  // The Welcome first; the ACK leaves with the turn's broadcast, so the heartbeat's answer may precede it.
+  const welcome = got[0]!;
+  const ack = got.find((m) => m.type === p.ChatACK)!;
+  assert.ok(got.some((m) => m.type === p.HeartbeatACK), 'a heartbeat ack');
+  assert.is(welcome.type, p.Welcome);
+  const w2 = welcome.payload as Welcome;
+  assert.is(w2.session, w1.session);
+  assert.ok(w2.resumed);
+  assert.is.not(w2.id, w1.id);
+  assert.equal(ack.payload, { content: 'x', id: w2.id });
+  // The connection the session was resumed from: its notice in full, then FIN, and no ACK after it.
+  await until(() => first.ended, 'the old connection ended by the server', 10_000);
+  assert.equal(first.frames.map((f) => f.type), [p.Welcome.id, p.Expired.id]);
+  assert.equal(p.registry.decode(first.frames[1]!.type, first.frames[1]!.value).payload, { reason: 'resumed-elsewhere' });
+  await srv.waitForLine(new RegExp(`^hello client=${w2.id} session=${w1.session} resumed=true name="again"$`), 5_000, 'the resume line');
+});
+
+test('a message id the chat does not know closes the connection with a coded reason', async () => {
+  const { port, handle: srv } = await server();
+  const a = await peer(port);
+  const openLine = await srv.waitForLine(new RegExp(`^open client=\\d+ from=127\\.0\\.0\\.1:${a.socket.localPort!}$`), 5_000, 'the open line');
+  const id = /client=(\d+)/.exec(openLine)![1]!;
+  // type 0x0102 is no message of the chat: the strict registry refuses it from the header.
+  a.socket.write(Buffer.from('02000201', 'hex'));
+  await until(() => a.closed, 'the close', 10_000);
+  await srv.waitForLine(new RegExp(`^close client=${id} reason=protocol-error code=NETLOOP_UNKNOWN_TYPE$`), 5_000, 'the protocol-error close');
+});
+
 test('heartbeats keep a netloop client\'s session past its TTL', async () => {
   const { port, handle: srv } = await server(['--ttl-ms', '400']);
   const c = chatClient(port, 'hb');

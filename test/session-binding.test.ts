@@ -265,6 +265,27 @@ test('the default notice is one JSON line; the HTTP 401 builder counts its body 
   assert.is(jsonLineNotice({ kind: 'kicked', reason: 'r', session: { id: 'S' } as never, client: null as never }), '{"event":"session_kicked","reason":"r","session":"S"}\n');
 });
 
+test('no notice (builder returns undefined): output already queued still reaches the peer before the FIN', async () => {
+  const r = await rig({ registry: { ttlMs: 1_000 }, binding: { notice: () => undefined } });
+  try {
+    const { peer, client } = await r.connect();
+    await r.binding.login(client, { userId: 'quiet' });
+    const got: Buffer[] = [];
+    peer.on('data', (d: Buffer) => got.push(d));
+    const ended = new Promise<void>((resolve) => peer.once('end', () => resolve()));
+    const reply = Buffer.alloc(6 * 1024 * 1024, 7);
+    // Queued in the same turn as the expiry: it must not be thrown away.
+    client.appendToOutputBuffer(reply);
+    await r.advance(1_200);
+    await withTimeout(ended, WAIT_MS, 'the FIN after the queued bytes');
+    assert.is(Buffer.concat(got).length, reply.length, 'every queued byte before the FIN');
+    const { reason } = await r.closed(client);
+    assert.is(reason, 'session-expired');
+  } finally {
+    await r.dispose();
+  }
+});
+
 test('a peer that never reads cannot hold its connection: the notice deadline destroys it', async () => {
   const r = await rig({
     registry: { ttlMs: 1_000 },

@@ -192,8 +192,9 @@ TLS('the output hard limit over TLS closes only that client with NETLOOP_OUTPUT_
   dc.subscribe(CHANNEL_NAMES.accept, onAccept);
   try {
     server.on('data', (c: Client, chunk: Buffer) => c.write(chunk));
+    const conn = waitFor<[Client]>(server, 'connection');
     const reader = await tlsPeer(server.port);
-    const [victim] = await waitFor<[Client]>(server, 'connection');
+    const [victim] = await conn;
     const other = await tlsPeer(server.port);
     // The reader never reads; the server keeps appending until the hard limit bites.
     reader.pause();

@@ -38,7 +38,7 @@ import type { TimerId } from '../../lib/event-loop.js';
 import type { Connector, ConnectErrorInfo } from '../../lib/connector.js';
 import type { Client } from '../../lib/client.js';
 import type { CloseReason } from '../../lib/close-reason.js';
-import { LtvDecoder } from '../../lib/ltv-decoder.js';
+import type { FramedMessage } from '../../lib/framed-protocol.js';
 import { ErrorCode, NetloopError } from '../../lib/errors.js';
 import type { CellnetChatACK } from '../../lib/cellnet-binary.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
@@ -75,10 +75,10 @@ export class ChatClient {
   /** True once any connection was welcomed: the server speaks netloop's messages. */
   #welcomed = false;
   /** Lines sent on this connection before any welcome, resent if the server turns out to be a plain cellnet one. */
-  #unconfirmed: Buffer[] = [];
+  #unconfirmed: string[] = [];
   #client: Client | null = null;
   #heartbeat: TimerId | null = null;
-  #outbox: Buffer[] = [];
+  #outbox: string[] = [];
   #stopping: Promise<void> | null = null;
 
   constructor(options: ChatClientOptions) {
@@ -92,15 +92,10 @@ export class ChatClient {
       port,
       reconnect: { initialDelayMs: options.reconnectDelayMs ?? 200, maxDelayMs: 5_000, maxAttempts: 1_000_000 },
       maxOutputBytes: 4 * 1024 * 1024,
+      // The connector decodes and encodes (a strict registry: an unknown id closes with 'protocol-error').
+      framing: { layout: this.protocol.layout, registry: this.protocol.registry, onMessage: (client, message) => this.#onMessage(client, message) },
     });
     this.connector.on('connected', (client: Client) => this.#onConnected(client, host, port));
-    this.connector.on('data', (client: Client, chunk: Buffer) => {
-      try {
-        (client.context as LtvDecoder).feed(chunk);
-      } catch (err) {
-        client.forceClose('protocol-error', err instanceof NetloopError ? err : undefined);
-      }
-    });
     this.connector.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => this.#onClose(client, reason, error));
     this.connector.on('connect-error', (error: NetloopError, info: ConnectErrorInfo) => {
       const code = error.details['syscallCode'];
@@ -125,18 +120,17 @@ export class ChatClient {
       this.#print(`* line not sent: longer than ${MAX_ACK_CONTENT_BYTES} bytes`);
       return;
     }
-    const frame = this.protocol.frame(this.protocol.ChatREQ, { content });
     const client = this.#client;
     if (client !== null && !client.closing && !client.closed) {
-      client.write(frame);
-      if (!this.#plain && !this.#welcomed) this.#unconfirmed.push(frame);
+      client.send(this.protocol.ChatREQ, { content });
+      if (!this.#plain && !this.#welcomed) this.#unconfirmed.push(content);
       return;
     }
     if (this.#outbox.length >= OUTBOX_LIMIT) {
       this.#outbox.shift();
       this.#print('* outbox full: the oldest unsent line was dropped');
     }
-    this.#outbox.push(frame);
+    this.#outbox.push(content);
   }
 
   /** Sends what is queued, closes the connection, stops reconnecting. Resolves once. */
@@ -150,26 +144,21 @@ export class ChatClient {
 
   #onConnected(client: Client, host: string, port: number): void {
     this.#client = client;
-    client.context = new LtvDecoder({
-      layout: this.protocol.layout,
-      isKnownType: this.protocol.registry.isKnownType,
-      onFrame: (type, value) => this.#onFrame(client, type, value),
-    });
     this.#print(`* connected to ${host}:${port}`);
-    if (!this.#plain) client.write(this.protocol.frame(this.protocol.Hello, { name: this.#name, token: this.#token }));
+    const p = this.protocol;
+    if (!this.#plain) client.send(p.Hello, { name: this.#name, token: this.#token });
     const queued = this.#outbox;
     this.#outbox = [];
-    for (const frame of queued) client.write(frame);
+    for (const content of queued) client.send(p.ChatREQ, { content });
     this.#unconfirmed = this.#plain || this.#welcomed ? [] : queued;
   }
 
-  #onFrame(client: Client, type: number, value: Buffer): void {
+  #onMessage(client: Client, msg: FramedMessage): void {
     const p = this.protocol;
-    const msg = p.registry.decode(type, value);
-    if (msg.type === p.ChatACK) {
+    if (msg.type === p.ChatACK.id) {
       const ack = msg.payload as CellnetChatACK;
       this.#print(`sid${ack.id} say: ${ack.content}`);
-    } else if (msg.type === p.Welcome) {
+    } else if (msg.type === p.Welcome.id) {
       const w = msg.payload as Welcome;
       this.#token = w.token;
       this.#welcomed = true;
@@ -177,13 +166,14 @@ export class ChatClient {
       this.#print(`* session ${w.session} ${w.resumed ? 'resumed' : 'new'} as sid${w.id} (server pid ${w.pid}, ttl ${w.ttlMs} ms)`);
       this.#stopHeartbeat();
       this.#heartbeat = this.loop.runEvery(Math.max(1, w.heartbeatMs), () => {
-        if (!client.closing && !client.closed) client.write(p.frame(p.Heartbeat, {}));
+        if (!client.closing && !client.closed) client.send(p.Heartbeat, {});
       });
-    } else if (msg.type === p.Expired) {
+    } else if (msg.type === p.Expired.id) {
       this.#token = '';
       this.#print(`* session expired (${(msg.payload as Expired).reason})`);
-    } else if (msg.type !== p.HeartbeatACK) {
-      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `${msg.type?.name ?? type} is not a server message`, { details: { type } });
+    } else if (msg.type !== p.HeartbeatACK.id) {
+      // A client-to-server message from the server: it does not speak this protocol ('handler-error').
+      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `${msg.name ?? msg.type} is not a server message`, { details: { type: msg.type } });
     }
   }
 

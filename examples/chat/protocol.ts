@@ -175,18 +175,19 @@ export const expiredSerializer: Serializer<Expired> = Object.freeze({
 });
 
 /**
- * The chat protocol: every message type, registered once, with the layout and
- * the encoder that frame them.
+ * The chat protocol: every message type, registered once, and the layout
+ * that frames them. The server and the client hand `layout` and `registry`
+ * to the `framing` option; `frame()` is for peers on a bare socket (the
+ * tests, the benchmark).
  *
  * ```
  *   registry (strict): ChatREQ ChatACK Hello Welcome Heartbeat HeartbeatACK Expired
- *   layout:  cellnet tcp.ltv        encoder: frames built whole (header + value, one buffer)
+ *   layout:  cellnet tcp.ltv        frame(): header + value built whole, one buffer
  * ```
  */
 export interface ChatProtocol {
   readonly registry: MessageRegistry;
   readonly layout: LtvLayout;
-  readonly encoder: LtvEncoder;
   readonly ChatREQ: MessageType<CellnetChatREQ>;
   readonly ChatACK: MessageType<CellnetChatACK>;
   readonly Hello: MessageType<Hello>;
@@ -217,7 +218,6 @@ export function createChatProtocol(): ChatProtocol {
   return {
     registry,
     layout,
-    encoder,
     ChatREQ,
     ChatACK,
     Hello,

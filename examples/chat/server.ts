@@ -10,17 +10,19 @@
  * npm start -- --store file:./sessions.json   # or --store redis://127.0.0.1:6379
  * ```
  *
+ * It is built from the library's layers only; the application code is the
+ * three message handlers and the per-turn batch:
+ *
  * ```
- *   socket ─▶ Client ─▶ LtvDecoder (cellnet tcp.ltv, strict ids)
- *                          │ ChatREQ            │ netloop.Hello / Heartbeat
- *                          ▼                    ▼
- *            ACK frame built from the REQ   SessionRegistry (create, resume,
- *            value + Id (no re-encoding)    heartbeat, detach, expire)
- *                          │ publish (local, or Redis in cluster-chat)
- *                          ▼
- *            pending frames of this turn ──(one functor per turn)──▶ one
- *            concatenated buffer appended to every client: one socket write
- *            per client per turn, whatever the number of messages
+ *   socket ─▶ framing (cellnet tcp.ltv + the chat registry, strict ids) ─▶ onMessage
+ *                │ ChatREQ                        │ netloop.Hello / Heartbeat
+ *                ▼                                ▼
+ *   ACK frame built from the REQ's bytes    bindSessions: login on connect, resume,
+ *   + Id (never re-encoded)                 heartbeat; expiry ─▶ notice ─▶ flush ─▶ close
+ *                │ publish (local, or Redis in cluster-chat)
+ *                ▼
+ *   frames of this loop turn ──(one functor per turn)──▶ binding.broadcast(one
+ *   concatenated buffer): one append, so one socket write, per client per turn
  * ```
  *
  * Sessions: every connection gets a session on connect (an anonymous one for
@@ -28,7 +30,7 @@
  * `netloop.Hello` gets `netloop.Welcome` with its token, may resume a previous
  * session with that token after a reconnect, heartbeats it, and receives
  * `netloop.Expired` before the server closes it when the session expires. Any
- * message counts as activity; a silent connection expires after `ttlMs`.
+ * traffic counts as activity; a silent connection expires after `ttlMs`.
  *
  * Output limits: a client that stops reading accumulates output; past
  * `maxOutputBytes` (the hard limit, default 8 MiB) it is closed at once
@@ -46,15 +48,18 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/event-loop.js';
+import type { CloseOptions } from '../../lib/event-loop.js';
 import type { Server, SoftOutputLimit } from '../../lib/server.js';
 import type { Client } from '../../lib/client.js';
 import type { CloseReason } from '../../lib/close-reason.js';
-import { LtvDecoder } from '../../lib/ltv-decoder.js';
+import type { FramedMessage } from '../../lib/framed-protocol.js';
 import { SessionRegistry } from '../../lib/session-registry.js';
-import type { SessionHandle } from '../../lib/session-registry.js';
 import type { SessionStore } from '../../lib/session-store.js';
+import { bindSessions, connectionProbe } from '../../lib/session-binding.js';
+import type { NoticeBuilder, SessionBinding } from '../../lib/session-binding.js';
+import { closeOnSignals } from '../../lib/close-on-signals.js';
 import { ErrorCode, NetloopError, checkInteger, isNetloopError } from '../../lib/errors.js';
-import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
+import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, NETLOOP_CHAT_NAMES, createChatProtocol } from './protocol.js';
 import type { ChatProtocol, Hello } from './protocol.js';
 
 /** Options of {@link ChatServer.start}. Every limit is finite and validated. */
@@ -90,7 +95,7 @@ export interface ChatServerOptions {
    * worker broadcasts what it receives from there.
    */
   publish?: (frame: Buffer) => void;
-  /** Receives one line per notable event (listen, connection, close with its reason, expiry); default none. */
+  /** Receives one line per notable event (connection, hello, expiry, close with its reason); default none. */
   log?: ((line: string) => void) | null;
 }
 
@@ -106,7 +111,7 @@ export interface ChatServerStats {
   closes: Partial<Record<CloseReason, number>>;
   /** Bytes queued for output across every client right now. */
   queuedBytes: number;
-  /** Sessions held by this process. */
+  /** Clients bound to a session. */
   sessions: number;
 }
 
@@ -120,43 +125,40 @@ export const CHAT_SERVER_DEFAULTS = Object.freeze({
 });
 
 /**
- * One connection's chat state, kept in `client.context`.
+ * What the chat keeps per connection, in `client.context` (the session
+ * itself is the binding's).
  *
  * ```
- *   { client, connId, idBytes (Id as int64 LE), decoder, netloop (said hello),
- *     handle / sessionId / token (null until the session exists),
- *     chain (session work of this connection, in order) }
+ *   { id, idBytes (Id as int64 LE), netloop (said Hello),
+ *     sessionId / token (of the session bound, for the Welcome),
+ *     gate (session work under way; messages wait behind it) }
  * ```
  */
-interface Conn {
-  readonly client: Client;
-  readonly connId: string;
+interface ChatPeer {
   readonly id: bigint;
   readonly idBytes: Buffer;
-  readonly decoder: LtvDecoder;
   netloop: boolean;
-  handle: SessionHandle | null;
   sessionId: string | null;
   token: string | null;
-  chain: Promise<void>;
+  gate: Promise<void> | null;
 }
 
 /** See the module comment. */
 export class ChatServer {
-  /** The loop the server runs on. */
+  /** The loop the server runs on (its own). */
   readonly loop: EventLoop;
-  /** The listening server. */
+  /** The listening server, framed with the chat protocol. */
   readonly server: Server;
   /** The sessions of this process. */
-  readonly sessions: SessionRegistry;
+  readonly registry: SessionRegistry;
+  /** The registry bound to the server: logins, resumes, heartbeats, expiry notices. */
+  readonly sessions: SessionBinding;
   /** The message set. */
   readonly protocol: ChatProtocol;
-  readonly #conns = new Map<string, Conn>();
   readonly #publish: (frame: Buffer) => void;
   readonly #log: ((line: string) => void) | null;
   readonly #idBase: bigint;
-  readonly #prefix: string;
-  readonly #ttlMs: number;
+  /** Session work under way, awaited by close(). */
   readonly #pending = new Set<Promise<void>>();
   #batch: Buffer[] = [];
   #batchBytes = 0;
@@ -167,38 +169,52 @@ export class ChatServer {
   #closing: Promise<void> | null = null;
   readonly #flushBatch = (): void => this.#deliverBatch();
 
-  private constructor(loop: EventLoop, server: Server, sessions: SessionRegistry, options: ChatServerOptions, ttlMs: number) {
+  private constructor(loop: EventLoop, server: Server, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
     this.loop = loop;
     this.server = server;
-    this.sessions = sessions;
-    this.protocol = createChatProtocol();
+    this.registry = registry;
+    this.protocol = protocol;
     this.#publish = options.publish ?? ((frame) => this.broadcast(frame));
     this.#log = options.log ?? null;
     this.#idBase = BigInt(checkInteger('idBase', options.idBase ?? 0, 0, Number.MAX_SAFE_INTEGER));
-    this.#prefix = options.connectionPrefix ?? '';
-    this.#ttlMs = ttlMs;
+    // A netloop client is told in its own format. A cellnet client closes on
+    // any id it does not know, so it gets no notice (null): the binding then
+    // closes it at once, dropping output still queued to it.
+    const notice: NoticeBuilder = ({ client, reason }) =>
+      (client.context as ChatPeer).netloop ? { type: NETLOOP_CHAT_NAMES.EXPIRED, payload: { reason } } : null;
+    // Bound before the chat's own 'connection' listener, so a client has its slot when it logs in.
+    this.sessions = bindSessions(server, registry, { notice, connectionPrefix: options.connectionPrefix ?? '' });
+    this.sessions.on('expired', ({ client, session, reason }) => {
+      if (client !== null) this.#logLine(`expired client=${peerOf(client).id} session=${session.id} reason=${reason}`);
+    });
+    this.sessions.on('replaced', ({ client, session, reason }) => {
+      if (client !== null) this.#logLine(`replaced client=${peerOf(client).id} session=${session.id} reason=${reason}`);
+    });
+    this.sessions.on('error', ({ error, operation }) => this.#logLine(`session-error ${operation} ${describe(error)}`));
     server.on('connection', (client: Client) => this.#onConnection(client));
-    server.on('data', (client: Client, chunk: Buffer) => this.#onData(client, chunk));
-    server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => this.#onClose(client, reason, error));
-    sessions.on('expired', (ev) => this.#onExpired(ev.connectionId, ev.reason));
-    sessions.on('replaced', (ev) => this.#onExpired(ev.connectionId, 'replaced'));
+    server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => {
+      this.#closes[reason] = (this.#closes[reason] ?? 0) + 1;
+      this.#logLine(`close client=${peerOf(client).id} reason=${reason}${error === undefined ? '' : ` code=${error.code}`}`);
+    });
   }
 
   /** Starts a chat server on its own loop; resolves once it listens. */
   static async start(options: ChatServerOptions = {}): Promise<ChatServer> {
     const ttlMs = checkInteger('ttlMs', options.ttlMs ?? CHAT_SERVER_DEFAULTS.ttlMs, 4, 2 ** 31 - 1);
     const loop = new EventLoop();
-    let self: ChatServer | null = null;
-    const sessions = new SessionRegistry({
+    const registry = new SessionRegistry({
       ...(options.store !== undefined ? { store: options.store } : {}),
       ttlMs,
       resumeWindowMs: options.resumeWindowMs ?? CHAT_SERVER_DEFAULTS.resumeWindowMs,
       granularityMs: options.granularityMs ?? Math.max(1, Math.min(1_000, Math.floor(ttlMs / 4))),
-      isConnectionAlive: (id) => (self === null ? undefined : self.#conns.has(id) ? true : id.startsWith(self.#prefix) ? false : undefined),
+      // The binding audits on the loop's timer, and answers for this process's connections.
+      autoAudit: false,
+      isConnectionAlive: connectionProbe(loop, options.connectionPrefix ?? ''),
     });
-    let server: Server;
+    const protocol = createChatProtocol();
+    let self: ChatServer | null = null;
     try {
-      server = await loop.listen({
+      const server = await loop.listen({
         host: options.host ?? CHAT_DEFAULT_HOST,
         port: options.port ?? CHAT_DEFAULT_PORT,
         maxConnections: options.maxConnections ?? CHAT_SERVER_DEFAULTS.maxConnections,
@@ -208,14 +224,20 @@ export class ChatServer {
         // a cellnet client that only listens is not closed by a read timeout.
         idleTimeoutMs: 0,
         backlog: 4096,
+        framing: {
+          layout: protocol.layout,
+          registry: protocol.registry,
+          // Accepting starts nothing: `self` is set before the first connection's first message.
+          onMessage: (client, message) => self!.#onMessage(client, message),
+        },
       });
+      self = new ChatServer(loop, server, registry, protocol, options);
+      return self;
     } catch (err) {
-      await sessions.close();
       await loop.close();
+      await registry.close();
       throw err;
     }
-    self = new ChatServer(loop, server, sessions, options, ttlMs);
-    return self;
   }
 
   /** The bound port. */
@@ -224,9 +246,10 @@ export class ChatServer {
   }
 
   /**
-   * Queues a ChatACK frame (or several, concatenated) for every connected
-   * client. Frames queued in one turn of the loop leave together: one append
-   * per client, so one socket write per client per turn.
+   * Queues a ChatACK frame (or several, concatenated) for every client with a
+   * session. Frames queued in one turn of the loop leave together: one append
+   * per client, so one socket write per client per turn, whatever the number
+   * of messages.
    */
   broadcast(frame: Buffer): void {
     this.#batch.push(frame);
@@ -245,24 +268,24 @@ export class ChatServer {
       deliveries: this.#deliveries,
       closes: { ...this.#closes },
       queuedBytes: this.loop.stats().queuedBytes,
-      sessions: this.#conns.size,
+      sessions: this.sessions.stats().bound,
     };
   }
 
   /**
    * Stops: no new connections; every client flushes what is queued and is
-   * closed (`server-close`, destroyed after `flushTimeoutMs`); sessions are
-   * detached (resumable within their window) and written to their store.
-   * Resolves once.
+   * closed (`server-close`, destroyed after `flushTimeoutMs`, default 2 s);
+   * sessions are detached (resumable within their window) and written to
+   * their store. Resolves once; a {@link closeOnSignals} target.
    */
-  close(flushTimeoutMs = 2_000): Promise<void> {
-    return (this.#closing ??= this.#close(flushTimeoutMs));
-  }
-
-  async #close(flushTimeoutMs: number): Promise<void> {
-    await this.loop.close({ flushTimeoutMs });
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    await this.sessions.close();
+  close(options: CloseOptions = {}): Promise<void> {
+    return (this.#closing ??= (async () => {
+      await this.loop.close({ flushTimeoutMs: 2_000, ...options });
+      while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+      // The binding waits for the detaches of the closes; then the registry writes the sessions behind.
+      await this.sessions.close();
+      await this.registry.close();
+    })());
   }
 
   #deliverBatch(): void {
@@ -270,101 +293,62 @@ export class ChatServer {
     const frames = this.#batch;
     if (frames.length === 0) return;
     const buf = frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.#batchBytes);
-    const count = frames.length;
     this.#batch = [];
     this.#batchBytes = 0;
-    let delivered = 0;
-    for (const client of this.server.clients()) {
-      if (client.closing || client.closed) continue;
-      // false: the append would pass the hard limit; the reactor closes the
-      // client ('output-limit') from the loop, and the others go on.
-      if (client.write(buf)) delivered++;
-    }
-    this.#deliveries += delivered * count;
+    // A client past its hard limit is closed by the reactor ('output-limit'); the others go on.
+    this.#deliveries += this.sessions.broadcast(buf) * frames.length;
   }
 
   #onConnection(client: Client): void {
-    const connId = `${this.#prefix}${client.id}`;
     const id = this.#idBase + BigInt(client.id);
     const idBytes = Buffer.allocUnsafe(8);
     idBytes.writeBigInt64LE(id, 0);
-    const conn: Conn = {
-      client,
-      connId,
-      id,
-      idBytes,
-      decoder: new LtvDecoder({
-        layout: this.protocol.layout,
-        isKnownType: this.protocol.registry.isKnownType,
-        onFrame: (type, value) => this.#onFrame(conn, type, value),
-      }),
-      netloop: false,
-      handle: null,
-      sessionId: null,
-      token: null,
-      chain: Promise.resolve(),
-    };
-    client.context = conn;
-    this.#conns.set(connId, conn);
+    const peer: ChatPeer = { id, idBytes, netloop: false, sessionId: null, token: null, gate: null };
+    client.context = peer;
     this.#logLine(`open client=${id} from=${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`);
     // Every connection gets a session at once: a cellnet client's is anonymous and never mentioned to it.
-    this.#enqueue(conn, async () => {
-      const created = await this.sessions.create({ connectionId: connId, remoteAddress: client.remoteAddress ?? null });
-      conn.handle = created.handle;
-      conn.sessionId = created.session.id;
-      conn.token = created.token;
+    this.#gate(peer, async () => {
+      const created = await this.sessions.login(client);
+      peer.sessionId = created.session.id;
+      peer.token = created.token;
     });
   }
 
-  #onData(client: Client, chunk: Buffer): void {
-    const conn = client.context as Conn;
-    try {
-      conn.decoder.feed(chunk);
-    } catch (err) {
-      const error = isNetloopError(err)
-        ? err
-        : new NetloopError(ErrorCode.HANDLER_ERROR, `chat handler failed: ${String(err)}`, { cause: err });
-      client.forceClose(isNetloopError(err) && err.code !== ErrorCode.HANDLER_ERROR ? 'protocol-error' : 'handler-error', error);
-    }
-  }
-
-  #onFrame(conn: Conn, type: number, value: Buffer): void {
+  /**
+   * The framing layer's handler. While session work of this connection is
+   * under way, its messages wait behind it, in order (the framing layer
+   * counts them as pending: read backpressure), so the sender is bound (it
+   * receives its own ACKs) and its Welcome precedes what follows its Hello.
+   */
+  #onMessage(client: Client, message: FramedMessage): void | Promise<void> {
+    const peer = client.context as ChatPeer;
+    if (peer.gate !== null) return peer.gate.then(() => this.#onMessage(client, message));
+    if (client.closing || client.closed) return;
     const p = this.protocol;
-    conn.handle?.heartbeat();
-    if (type === p.ChatREQ.id) {
-      this.#onChat(conn, value);
-      return;
-    }
-    if (conn.client.closing) return;
-    const msg = p.registry.decode(type, value);
-    if (msg.type === p.Hello) {
-      const hello = msg.payload as Hello;
-      this.#enqueue(conn, () => this.#onHello(conn, hello));
-    } else if (msg.type === p.Heartbeat) {
-      if (!conn.netloop) return;
-      const left = conn.handle === null ? -1 : conn.handle.heartbeat();
-      conn.client.write(p.frame(p.HeartbeatACK, { ttlMs: Math.max(0, Math.floor(left)) }));
+    if (message.type === p.ChatREQ.id) this.#onChat(peer, message.value);
+    else if (message.type === p.Hello.id) this.#onHello(client, peer, message.payload as Hello);
+    else if (message.type === p.Heartbeat.id) {
+      // The binding refreshed the session on the bytes already; this answers with the time left.
+      if (peer.netloop) client.send(p.HeartbeatACK, { ttlMs: Math.max(0, Math.floor(this.sessions.heartbeat(client))) });
     } else {
       // A server-to-client message sent to the server: the peer does not speak this protocol.
-      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `${msg.type?.name ?? type} is not a client message`, { details: { type } });
+      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `${message.name ?? message.type} is not a client message`, {
+        details: { type: message.type },
+      });
     }
   }
 
   /**
-   * ChatREQ's value is `uint16 LE n · n bytes`; ChatACK's is the same string
-   * followed by `Id int64 LE`. The ACK is built from the REQ's bytes as they
-   * are (cellnet's strings are bytes too), checked, never decoded.
+   * ChatREQ's value is `uint16 LE n · n bytes` (the registry checked it);
+   * ChatACK's is the same string followed by `Id int64 LE`. The ACK is built
+   * from the REQ's bytes as they are: cellnet's strings are bytes, so content
+   * that is not valid UTF-8 is relayed unchanged, and nothing is re-encoded.
    */
-  #onChat(conn: Conn, value: Buffer): void {
-    if (value.length < 2 || value.readUInt16LE(0) + 2 !== value.length) {
-      throw new NetloopError(ErrorCode.BAD_PAYLOAD, 'a ChatREQ value must be one binary-codec string', {
-        details: { type: 'proto.ChatREQ', length: value.length },
-      });
-    }
+  #onChat(peer: ChatPeer, value: Buffer): void {
     this.#received++;
     const contentBytes = value.length - 2;
     if (contentBytes > MAX_ACK_CONTENT_BYTES) {
-      this.#logLine(`drop client=${conn.id} reason=too-long bytes=${contentBytes} max=${MAX_ACK_CONTENT_BYTES}`);
+      this.#logLine(`drop client=${peer.id} reason=too-long bytes=${contentBytes} max=${MAX_ACK_CONTENT_BYTES}`);
       return;
     }
     const valueLength = value.length + 8;
@@ -372,94 +356,75 @@ export class ChatServer {
     frame.writeUInt16LE(valueLength + 2, 0);
     frame.writeUInt16LE(this.protocol.ChatACK.id, 2);
     value.copy(frame, 4);
-    conn.idBytes.copy(frame, 4 + value.length);
+    peer.idBytes.copy(frame, 4 + value.length);
     this.#publish(frame);
   }
 
-  async #onHello(conn: Conn, hello: Hello): Promise<void> {
-    const { client } = conn;
-    if (client.closed) return;
-    conn.netloop = true;
-    let resumed = false;
-    if (hello.token !== '') {
-      // The connection's anonymous session gives way to the one being resumed.
-      if (conn.sessionId !== null) await this.sessions.delete(conn.sessionId, 'superseded');
-      conn.handle = null;
-      conn.sessionId = null;
-      conn.token = null;
-      try {
-        const r = await this.sessions.resume(hello.token, conn.connId, client.remoteAddress ?? null);
-        conn.handle = r.handle;
-        conn.sessionId = r.session.id;
-        conn.token = hello.token;
-        resumed = true;
-        if (r.previousConnectionId !== null) {
-          this.#conns.get(r.previousConnectionId)?.client.forceClose('session-replaced');
+  /** `netloop.Hello`: the client speaks netloop's messages; resume its session if it names one, then welcome it. */
+  #onHello(client: Client, peer: ChatPeer, hello: Hello): void {
+    peer.netloop = true;
+    this.#gate(peer, async () => {
+      let resumed = false;
+      if (hello.token !== '') {
+        // The connection's anonymous session gives way to the one being resumed.
+        await this.sessions.logout(client, 'superseded');
+        peer.sessionId = peer.token = null;
+        try {
+          const r = await this.sessions.resume(client, hello.token);
+          peer.sessionId = r.session.id;
+          peer.token = hello.token;
+          resumed = true;
+        } catch (err) {
+          // Unknown, expired or from another store: a new session, as for a first hello.
+          if (!isNetloopError(err, ErrorCode.BAD_TOKEN)) throw err;
+          const created = await this.sessions.login(client);
+          peer.sessionId = created.session.id;
+          peer.token = created.token;
         }
-      } catch (err) {
-        if (!isNetloopError(err, ErrorCode.BAD_TOKEN)) throw err;
-        const created = await this.sessions.create({ connectionId: conn.connId, remoteAddress: client.remoteAddress ?? null });
-        conn.handle = created.handle;
-        conn.sessionId = created.session.id;
-        conn.token = created.token;
       }
-    }
-    if (conn.sessionId === null || conn.token === null) return;
-    const name = hello.name.slice(0, 64);
-    if (name !== '') await this.sessions.updateMetadata(conn.sessionId, { name }).catch(() => undefined);
-    this.#logLine(`hello client=${conn.id} session=${conn.sessionId} resumed=${resumed}${name === '' ? '' : ` name=${JSON.stringify(name)}`}`);
-    if (client.closing || client.closed) return;
-    client.write(
-      this.protocol.frame(this.protocol.Welcome, {
-        session: conn.sessionId,
-        token: conn.token,
-        id: conn.id,
+      if (peer.sessionId === null || peer.token === null) return;
+      const name = hello.name.slice(0, 64);
+      if (name !== '') await this.registry.updateMetadata(peer.sessionId, { name }).catch(() => undefined);
+      this.#logLine(`hello client=${peer.id} session=${peer.sessionId} resumed=${resumed}${name === '' ? '' : ` name=${JSON.stringify(name)}`}`);
+      if (client.closing || client.closed) return;
+      const ttlMs = this.registry.options.ttlMs;
+      client.send(this.protocol.Welcome, {
+        session: peer.sessionId,
+        token: peer.token,
+        id: peer.id,
         resumed,
-        heartbeatMs: Math.max(1, Math.floor(this.#ttlMs / 3)),
-        ttlMs: this.#ttlMs,
+        heartbeatMs: Math.max(1, Math.floor(ttlMs / 3)),
+        ttlMs,
         pid: process.pid,
-      }),
-    );
-  }
-
-  /** The session of a connection expired (or was replaced): notice first (netloop clients only), then a graceful close. */
-  #onExpired(connectionId: string | null, reason: string): void {
-    if (connectionId === null) return;
-    const conn = this.#conns.get(connectionId);
-    if (conn === undefined) return;
-    const { client } = conn;
-    conn.handle = null;
-    if (client.closing || client.closed) return;
-    this.#logLine(`expired client=${conn.id} session=${conn.sessionId ?? '?'} reason=${reason}`);
-    if (conn.netloop) client.write(this.protocol.frame(this.protocol.Expired, { reason }));
-    // shutdown(): everything queued (the notice included) is sent before the FIN.
-    client.shutdown();
-  }
-
-  #onClose(client: Client, reason: CloseReason, error?: NetloopError): void {
-    const conn = client.context as Conn | undefined;
-    this.#closes[reason] = (this.#closes[reason] ?? 0) + 1;
-    if (conn === undefined) return;
-    this.#conns.delete(conn.connId);
-    this.#logLine(`close client=${conn.id} reason=${reason}${error === undefined ? '' : ` code=${error.code}`}`);
-    this.#enqueue(conn, async () => {
-      await this.sessions.detach(conn.connId, reason);
+      });
     });
   }
 
-  /** Runs session work of one connection after the previous one, tracked for a clean shutdown. */
-  #enqueue(conn: Conn, work: () => Promise<void>): void {
-    const next = conn.chain.then(work).catch((err: unknown) => {
-      this.#logLine(`session-error client=${conn.id} ${isNetloopError(err) ? err.code : ''} ${err instanceof Error ? err.message : String(err)}`);
+  /** Runs session work of one connection after the previous one; its messages wait meanwhile (see #onMessage). */
+  #gate(peer: ChatPeer, work: () => Promise<void>): void {
+    const run = (peer.gate ?? Promise.resolve()).then(work).catch((err: unknown) => {
+      this.#logLine(`session-error client=${peer.id} ${describe(err)}`);
     });
-    conn.chain = next;
-    this.#pending.add(next);
-    void next.finally(() => this.#pending.delete(next));
+    peer.gate = run;
+    this.#pending.add(run);
+    // Registered before any waiting message, so those see the gate open (or the next one).
+    void run.then(() => {
+      this.#pending.delete(run);
+      if (peer.gate === run) peer.gate = null;
+    });
   }
 
   #logLine(line: string): void {
     if (this.#log !== null) this.#log(line);
   }
+}
+
+function peerOf(client: Client): ChatPeer {
+  return client.context as ChatPeer;
+}
+
+function describe(err: unknown): string {
+  return `${isNetloopError(err) ? `${err.code} ` : ''}${err instanceof Error ? err.message : String(err)}`;
 }
 
 // ─── command line ─────────────────────────────────────────────────────────────
@@ -567,27 +532,38 @@ async function main(): Promise<void> {
   out(`netloop chat server listening on ${address}:${port} (sessions: ${args.store === 'memory' ? 'memory' : args.store.startsWith('file:') ? args.store : 'redis'})`);
   out(`connect a client:  npm run chat -- --port ${port} --host ${address} [--name NAME]`);
   if (port === CHAT_DEFAULT_PORT && address === CHAT_DEFAULT_HOST) out(`cellnet's chat client connects as it is (it dials ${CHAT_DEFAULT_HOST}:${CHAT_DEFAULT_PORT})`);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    out(`${signal}: closing ${chat.server.clientCount} connection(s)`);
-    void chat
-      .close()
-      .then(() => store?.close())
-      .then(
-        () => {
-          out('stopped');
-          process.exit(0);
-        },
-        (err: unknown) => {
-          process.stderr.write(`stop failed: ${err instanceof Error ? err.message : String(err)}\n`);
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  // SIGINT / SIGTERM: clients flush and close, sessions are detached into the
+  // store; then the store (ours, not the server's) is closed. A second signal
+  // kills at once (the helper removes its handlers first).
+  let failed = false;
+  closeOnSignals(
+    {
+      close: (options) => {
+        out(`stopping: closing ${chat.server.clientCount} connection(s)`);
+        return chat.close(options);
+      },
+    },
+    {
+      flushTimeoutMs: 2_000,
+      exit: false,
+      onError: (err) => {
+        failed = true;
+        process.stderr.write(`stop failed: ${describe(err)}\n`);
+      },
+      onDone: () => {
+        void Promise.resolve(store?.close()).then(
+          () => {
+            out('stopped');
+            process.exit(failed ? 1 : 0);
+          },
+          (err: unknown) => {
+            process.stderr.write(`closing the store failed: ${describe(err)}\n`);
+            process.exit(1);
+          },
+        );
+      },
+    },
+  );
 }
 
 const entry = process.argv[1];

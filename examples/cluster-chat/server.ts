@@ -42,6 +42,7 @@ import { ChatServer } from '../chat/server.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from '../chat/protocol.js';
 import { RedisStore } from '../../lib/redis-store.js';
 import type { RedisClientLike } from '../../lib/redis-store.js';
+import { closeOnSignals } from '../../lib/close-on-signals.js';
 import { ErrorCode, NetloopError } from '../../lib/errors.js';
 
 /** The pub/sub channel of the chat messages (the ChatACK frames, as bytes). */
@@ -185,21 +186,21 @@ async function runWorker(args: ClusterChatArgs): Promise<void> {
   const { address, port } = chat.server.address();
   const msg: ListeningMessage = { kind: 'listening', index, pid: process.pid, address, port };
   process.send?.(msg);
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    void (async () => {
+  // SIGTERM (from the primary): clients flush and close, sessions are detached
+  // into Redis; then the Redis clients close. chat.close() resolves once, so
+  // both ways in end the same.
+  let finishing: Promise<void> | null = null;
+  const finish = (): Promise<void> =>
+    (finishing ??= (async () => {
       await chat.close();
       await sub.close().catch(() => undefined);
       await store.close();
       await pub.close().catch(() => undefined);
       process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', stop);
+    })());
+  closeOnSignals(chat, { signals: ['SIGTERM'], flushTimeoutMs: 2_000, exit: false, onDone: () => void finish() });
   // The primary is gone (killed): no worker outlives it.
-  process.on('disconnect', stop);
+  process.on('disconnect', () => void finish());
   // Ctrl-C reaches every process of the group; the primary decides.
   process.on('SIGINT', () => undefined);
 }
