@@ -35,6 +35,7 @@ import type * as net from 'node:net';
 import type { Client } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import type { EventLoop, TimerId } from './event-loop.js';
+import { observeSessions } from './diagnostics.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
 import type { FramedMessage } from './framed-protocol.js';
 import type { Server } from './server.js';
@@ -472,6 +473,8 @@ export class SessionBinding {
       registry.on('replaced', (p) => this.#onEnded('replaced', p)),
       registry.on('closed', (p) => this.#onEnded('closed', p)),
       registry.on('deleted', (p) => this.#onEnded('deleted', p)),
+      // Expiries go to the `netloop:session:expire` diagnostics channel (a no-op without subscribers).
+      observeSessions(registry),
     );
     this.#auditTimer = loop.runEvery(registry.options.granularityMs, this.#audit);
   }
