@@ -2,15 +2,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UUID_V7_PATTERN, uuidv7, uuidv7Timestamp } from '../lib/uuid-v7.js';
 
+// The generator is process-wide and never goes backwards, and other test files
+// run in this process first with today's clock, so these tests use times that
+// are later than anything an earlier file can have generated.
 test('format, version and variant; timestamp round-trips', () => {
-  const t = Date.UTC(2026, 0, 1, 12, 0, 0, 123);
+  const t = Date.UTC(2090, 0, 1, 12, 0, 0, 123);
   const id = uuidv7(t + 10_000);
   assert.match(id, UUID_V7_PATTERN);
   assert.is(uuidv7Timestamp(id), t + 10_000);
 });
 
 test('strictly increasing within one millisecond, across counter overflow, and when the clock goes back', () => {
-  const base = Date.UTC(2027, 5, 1);
+  const base = Date.UTC(2095, 5, 1);
   let prev = uuidv7(base);
   for (let i = 0; i < 10_000; i++) {
     const id = uuidv7(base); // same millisecond: counter, then borrowed milliseconds
