@@ -11,9 +11,10 @@
  * ```
  *   appendToOutputBuffer(data) ──▶ OutputBuffer (only while data is pending)
  *   enableWriting(); loop.updateClient(c)      ── marks c dirty, once per turn
- *   loop turn (setImmediate) ──▶ c._flush():
+ *   end of c's own read callback, if c is dirty ──▶ c._flush()  (muduo writes from its read callback)
+ *   loop turn (setImmediate) ──▶ c._flush():   (appends made anywhere else)
  *        room = writableHighWaterMark - writableLength
- *        socket.write(take(room))  ── one write per turn for any number of appends
+ *        socket.write(take(room))  ── one write for any number of appends
  *        write() returned false ──▶ wait for 'drain' ──▶ _flush() again
  *   own buffer empty && writableLength == 0 ──▶ write-complete callback (queued)
  * ```
@@ -29,12 +30,21 @@
 import type * as net from 'node:net';
 import type { EventLoop } from './event-loop.js';
 import type { OutputBuffer } from './output-buffer.js';
+import { SLAB_COPY_MAX } from './output-buffer.js';
 import type { TimerEntry } from './timer-queue.js';
 import type { CloseReason } from './close-reason.js';
 import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
 import { ErrorCode, NetloopError } from './errors.js';
 import type { MessageTypeRef } from './message-registry.js';
 import { noteClose } from './diagnostics.js';
+
+/**
+ * @internal What {@link Client._appendFrame} writes a frame with (the LTV
+ * encoder): it writes a frame it has already checked at `target[offset]`.
+ */
+export interface InPlaceFrameWriter {
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array): void;
+}
 
 /** The state bits of a client (internal). */
 export const ClientFlag = {
@@ -62,6 +72,8 @@ export const ClientFlag = {
   LIMIT_CLOSE: 1024,
   /** The application marked the client authenticated ({@link Client.markAuthenticated}). */
   AUTHENTICATED: 2048,
+  /** Inside the client's own read callback: an update marks it dirty, and the callback's end flushes it. */
+  IN_READ: 4096,
 } as const;
 
 const F = ClientFlag;
@@ -89,6 +101,8 @@ export interface ClientProtocol {
 
 /** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
 export interface ClientOwner {
+  /** The loop of the owner and of each of its clients. */
+  readonly loop: EventLoop;
   _clientData(client: Client, chunk: Buffer): void;
   _clientEnd(client: Client): void;
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void;
@@ -115,7 +129,7 @@ export interface ClientConfig {
  *
  * ```
  *   { writeComplete, highWater, highWaterBytes, onClose, waiters,
- *     softSince, softTimer, linger, completeFn }
+ *     softSince, softTimer, linger, completeFn, error }
  * ```
  */
 interface ClientExtras {
@@ -129,6 +143,8 @@ interface ClientExtras {
   softTimer: TimerEntry | null;
   linger: TimerEntry | null;
   completeFn: (() => void) | null;
+  /** The error reported with the close, if any. */
+  error: NetloopError | undefined;
 }
 
 /** The socket property that leads the shared listeners back to their client. */
@@ -144,8 +160,6 @@ let nextId = 1;
 export class Client {
   /** Process-unique and never reused; stands in for the file descriptor. */
   readonly id: number;
-  /** The loop this client belongs to. */
-  readonly loop: EventLoop;
   /** The underlying socket (half-open allowed internally; do not write to it directly). */
   readonly socket: net.Socket;
   /** Per-client user data (muduo's context); netloop never reads it. */
@@ -161,29 +175,42 @@ export class Client {
   /** @internal */
   readonly _cfg: ClientConfig;
   #reason: CloseReason | null = null;
-  #error: NetloopError | undefined = undefined;
   #ext: ClientExtras | null = null;
-  #idle: TimerEntry | null = null;
   #lastReadAt = 0;
+  /**
+   * @internal The client is its own read-idle entry in the loop's timer queue
+   * (intrusive, as the session binding's slots are): no separate entry object
+   * per connection. `interval`, `fn` and `arg` come from the prototype.
+   */
+  deadline = 0;
+  /** @internal Timer-queue insertion order. */
+  seq = 0;
+  /** @internal Position in the timer queue's heap, or -1 while the idle deadline is not queued. */
+  index = -1;
   #onWritten: (() => void) | null = null;
 
   /** @internal Use {@link EventLoop.listen} or {@link EventLoop.connect}. */
   constructor(loop: EventLoop, socket: net.Socket, owner: ClientOwner, cfg: ClientConfig) {
     this.id = nextId++;
-    this.loop = loop;
     this.socket = socket;
     this._owner = owner;
     this._cfg = cfg;
     (socket as ClientSocket)[kClient] = this;
     socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
+    listenForEnd(socket);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     if (cfg.idleTimeoutMs > 0) {
       this.#lastReadAt = loop.now();
-      this.#idle = loop._timers.schedule(this.#lastReadAt + cfg.idleTimeoutMs, idleExpired, this);
+      this.deadline = this.#lastReadAt + cfg.idleTimeoutMs;
+      loop._timers.insert(this);
     }
     loop._addClient(this);
+  }
+
+  /** The loop this client belongs to (its owner's: one field less per connection). */
+  get loop(): EventLoop {
+    return this._owner.loop;
   }
 
   /** The peer's address, as the socket reports it. */
@@ -236,17 +263,50 @@ export class Client {
     const n = buf.length;
     if (n === 0) return true;
     const old = this.queuedBytes;
-    const now = old + n;
-    const cfg = this._cfg;
-    if (now > cfg.maxOutputBytes) {
-      this._flags |= F.LIMIT_CLOSE;
-      const err = outputLimitError(old, n, cfg.maxOutputBytes);
-      this.loop.queueInLoop(() => this.forceClose('output-limit', err));
-      return false;
-    }
+    if (old + n > this._cfg.maxOutputBytes) return this.#refuse(old, n);
     let out = this._out;
     if (out === null) out = this._out = this.loop._acquireOutput();
-    out.push(buf);
+    // Small chunks are copied into the output buffer's slab, so the many small
+    // writes of a turn already sit in one contiguous region when it is flushed.
+    if (n <= SLAB_COPY_MAX) out.copyIn(buf);
+    else out.push(buf);
+    this.#appended(old, old + n);
+    return true;
+  }
+
+  /**
+   * @internal Queues one frame of `frameLength` bytes that `writer` writes in
+   * place into the output buffer (no intermediate Buffer): the framing
+   * layer's path for small replies. The frame must already be checked by the
+   * writer's owner. Same result and errors as {@link appendToOutputBuffer}.
+   */
+  _appendFrame(writer: InPlaceFrameWriter, type: number, value: Uint8Array, frameLength: number): boolean {
+    const f = this._flags;
+    if ((f & (F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE)) !== 0) {
+      if ((f & (F.LIMIT_CLOSE | F.CLOSED | F.DESTROYED)) === F.LIMIT_CLOSE) return false;
+      throw this.#closedError('append to');
+    }
+    const old = this.queuedBytes;
+    if (old + frameLength > this._cfg.maxOutputBytes) return this.#refuse(old, frameLength);
+    let out = this._out;
+    if (out === null) out = this._out = this.loop._acquireOutput();
+    const target = out.reserve(frameLength);
+    writer._writeChecked(target, out.reservedOffset, type, value);
+    out.commit(frameLength);
+    this.#appended(old, old + frameLength);
+    return true;
+  }
+
+  /** An append of `n` bytes would pass the hard limit: nothing is queued, the forced close is queued. */
+  #refuse(old: number, n: number): false {
+    this._flags |= F.LIMIT_CLOSE;
+    const err = outputLimitError(old, n, this._cfg.maxOutputBytes);
+    this.loop.queueInLoop(() => this.forceClose('output-limit', err));
+    return false;
+  }
+
+  /** After an append took the queued bytes from `old` to `now`: the high-water crossing and the soft limit. */
+  #appended(old: number, now: number): void {
     const ext = this.#ext;
     if (ext !== null && ext.highWater !== null && old < ext.highWaterBytes && now >= ext.highWaterBytes) {
       const cb = ext.highWater;
@@ -254,8 +314,8 @@ export class Client {
         if ((this._flags & F.CLOSED) === 0) cb(this, now);
       });
     }
-    if (cfg.softOutputBytes > 0 && now >= cfg.softOutputBytes) this.#softUpdate();
-    return true;
+    const soft = this._cfg.softOutputBytes;
+    if (soft > 0 && now >= soft) this.#softUpdate();
   }
 
   /**
@@ -409,7 +469,7 @@ export class Client {
     this._flags = f | F.DESTROYED;
     if (this.#reason === null || isGracefulReason(this.#reason)) {
       this.#reason = reason;
-      this.#error = error;
+      this.#setError(error);
     }
     this.#dropOutput();
     this.socket.destroy();
@@ -510,12 +570,21 @@ export class Client {
 
   /** @internal A chunk arrived. */
   _onData(chunk: Buffer): void {
-    if (this.#idle !== null) this.#lastReadAt = this.loop.now();
+    if (this._cfg.idleTimeoutMs > 0) this.#lastReadAt = this.loop.now();
+    this._flags |= F.IN_READ;
     try {
       const p = this._protocol;
       if (p !== null) p.onData(this, chunk);
       else this._owner._clientData(this, chunk);
+      // What the handlers of this read queued for this client leaves now, in
+      // one write, as muduo writes from inside its read callback: the reply
+      // does not wait for the end of the turn (the other clients' reads), no
+      // loop turn is scheduled for it, and appends made elsewhere in the turn
+      // still coalesce at the turn's flush.
+      this._flags &= ~F.IN_READ;
+      if ((this._flags & F.DIRTY) !== 0) this.loop._flushNow(this);
     } catch (err) {
+      this._flags &= ~(F.IN_READ | F.DIRTY);
       this.forceClose(
         'handler-error',
         new NetloopError(ErrorCode.HANDLER_ERROR, `a data handler threw: ${err instanceof Error ? err.message : String(err)}`, {
@@ -543,7 +612,7 @@ export class Client {
     const { reason, error } = closeReasonOfSocketError(err);
     if (this.#reason === null || isGracefulReason(this.#reason)) {
       this.#reason = reason;
-      this.#error = error;
+      this.#setError(error);
     }
     this._flags |= F.DESTROYED;
     this.#dropOutput();
@@ -556,10 +625,10 @@ export class Client {
     this._flags = (f | F.CLOSED) & ~(F.WRITING | F.DIRTY | F.AWAIT_DRAIN | F.COMPLETE_PENDING);
     const reason: CloseReason = this.#reason ?? ((f & F.PEER_ENDED) !== 0 ? 'peer-closed' : 'force-close');
     this.#reason = reason;
-    const error = this.#error;
+    const error = this.#ext?.error;
     this.#dropOutput();
     const timers = this.loop._timers;
-    if (this.#idle !== null) timers.remove(this.#idle);
+    timers.remove(this);
     const ext = this.#ext;
     if (ext !== null) {
       if (ext.softTimer !== null) timers.remove(ext.softTimer);
@@ -602,16 +671,16 @@ export class Client {
   /** @internal The idle deadline passed: close unless there was a read since (then re-arm lazily). */
   _onIdle(): void {
     const f = this._flags;
-    if ((f & (F.CLOSED | F.DESTROYED)) !== 0 || this.#idle === null) return;
     const timeout = this._cfg.idleTimeoutMs;
+    if ((f & (F.CLOSED | F.DESTROYED)) !== 0 || timeout === 0) return;
     const now = this.loop.now();
     if ((f & F.READING) === 0) {
-      this.loop._timers.reschedule(this.#idle, now + timeout);
+      this.loop._timers.reschedule(this, now + timeout);
       return;
     }
     const due = this.#lastReadAt + timeout;
     if (due > now) {
-      this.loop._timers.reschedule(this.#idle, due);
+      this.loop._timers.reschedule(this, due);
       return;
     }
     this.forceClose(
@@ -620,6 +689,21 @@ export class Client {
         details: { clientId: this.id, idleTimeoutMs: timeout },
       }),
     );
+  }
+
+  /** @internal Timer-queue entry: the idle deadline never repeats. */
+  get interval(): number {
+    return 0;
+  }
+
+  /** @internal Timer-queue entry: the argument of {@link Client.fn}, the client itself. */
+  get arg(): Client {
+    return this;
+  }
+
+  /** @internal Timer-queue entry: runs when the idle deadline is due. */
+  fn(client: Client): void {
+    client._onIdle();
   }
 
   /** @internal The soft-limit deadline passed: close if the output stayed above the soft limit. */
@@ -713,6 +797,11 @@ export class Client {
     }
   }
 
+  /** The error reported with the close; kept in the extras (a close is rare per connection), so clean closes allocate nothing. */
+  #setError(error: NetloopError | undefined): void {
+    if (error !== undefined || this.#ext !== null) this.#extras().error = error;
+  }
+
   #extras(): ClientExtras {
     return (this.#ext ??= {
       writeComplete: null,
@@ -724,6 +813,7 @@ export class Client {
       softTimer: null,
       linger: null,
       completeFn: null,
+      error: undefined,
     });
   }
 
@@ -741,6 +831,42 @@ function onSocketData(this: ClientSocket, chunk: Buffer): void {
 function onSocketEnd(this: ClientSocket): void {
   this[kClient]!._onEnd();
 }
+
+/**
+ * Node's own `'end'` listener of a socket (net's `onReadableStreamEnd`) and
+ * one shared function that runs it and then {@link onSocketEnd}, learnt from
+ * the first socket seen.
+ */
+let nodeEnd: { readonly own: (this: net.Socket) => void; readonly both: (this: ClientSocket) => void } | null = null;
+
+/**
+ * Listens for the peer's FIN. A socket comes with exactly one `'end'`
+ * listener of Node's own; adding a second turns that slot of its event table
+ * into an array (about 76 bytes per connection). When the slot holds Node's
+ * listener, it is replaced by a shared function calling Node's listener and
+ * then ours, in the order two listeners would run; otherwise ours is added.
+ */
+function listenForEnd(socket: net.Socket): void {
+  const events = (socket as unknown as { _events?: Record<string, unknown> })._events;
+  const own = events === undefined ? undefined : events['end'];
+  if (typeof own === 'function') {
+    if (nodeEnd === null) {
+      const node = own as (this: net.Socket) => void;
+      nodeEnd = {
+        own: node,
+        both(this: ClientSocket): void {
+          node.call(this);
+          onSocketEnd.call(this);
+        },
+      };
+    }
+    if (own === nodeEnd.own) {
+      events!['end'] = nodeEnd.both;
+      return;
+    }
+  }
+  socket.on('end', onSocketEnd);
+}
 function onSocketError(this: ClientSocket, err: Error): void {
   this[kClient]!._onError(err);
 }
@@ -749,9 +875,6 @@ function onSocketClose(this: ClientSocket): void {
 }
 function onSocketDrain(this: ClientSocket): void {
   this[kClient]!._onDrain();
-}
-function idleExpired(client: Client): void {
-  client._onIdle();
 }
 function softExpired(client: Client): void {
   client._onSoftLimit();

@@ -201,6 +201,8 @@ export class EventLoop {
     const mask = ClientFlag.WRITING | ClientFlag.DIRTY | ClientFlag.AWAIT_DRAIN | ClientFlag.CLOSED | ClientFlag.DESTROYED;
     if ((f & mask) !== ClientFlag.WRITING || client._out === null) return;
     client._flags = f | ClientFlag.DIRTY;
+    // Inside the client's own read callback, the callback's end flushes it (see Client._onData).
+    if ((f & ClientFlag.IN_READ) !== 0) return;
     this.#dirty.push(client);
     this.#schedule();
   }

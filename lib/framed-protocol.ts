@@ -304,8 +304,10 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
   }
   let ok: boolean;
   if (value instanceof Uint8Array && value.byteLength <= encoder.copyThreshold) {
-    // One piece: header and value in one new buffer (checks run inside encode).
-    ok = client.appendToOutputBuffer(encoder.encode(type, value));
+    // One piece, written in place into the output buffer's slab: no Buffer
+    // per reply. Every check runs first, so nothing partial is queued.
+    const length = encoder.check(type, value);
+    ok = client._appendFrame(encoder, type, value, encoder.frameLength(length));
   } else {
     const length = encoder.check(type, value);
     // Two pieces, the value uncopied; accepted or refused as a whole.

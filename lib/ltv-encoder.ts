@@ -177,6 +177,16 @@ export class LtvEncoder {
   }
 
   /**
+   * @internal Writes a frame that {@link check} has accepted into `target` at
+   * `offset`, which the caller has sized to {@link frameLength}: no check is
+   * repeated. The path of a client's in-place reply (`Client._appendFrame`).
+   */
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array): void {
+    this.#writeHeader(target, offset, type, value.byteLength);
+    target.set(value, offset + this.#headerBytes);
+  }
+
+  /**
    * Queues the frame into `sink` (a client's output buffer): a value up to
    * `copyThreshold` bytes goes behind its header in one piece; a larger one is
    * queued as a separate piece, uncopied, after its header. Returns the

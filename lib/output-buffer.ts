@@ -5,20 +5,45 @@
  * turn and an idle connection holds none.
  *
  * ```
- *   chunks:  [ done | done | C2 | C3 | C4 ]      bytes = |C2| + |C3| + |C4|
+ *   chunks:  [ done | done | C2 | C3 | C4 ]  +  tail           bytes = |C2|+|C3|+|C4|+|tail|
  *                           ▲ head
+ *   tail: an open region of this buffer's slab, always logically last:
+ *
+ *   slab (this buffer's own, append-only): [ handed out | C3 view | tailStart ... tailEnd | free ]
+ *                                                                                  ▲ slabPos
+ *   copyIn(small) / reserve(n) + commit(n): bytes land at tailEnd, which grows
+ *     in place; after a push() the tail was closed into a view in chunks and a
+ *     new tail starts at slabPos, in the same slab while it has room.
+ *   push(big): the tail is closed first, then the chunk is queued by reference.
+ *
  *   take(max): one Buffer of at most max bytes from the head:
+ *     - the open tail as one view when it is all there is (no copy),
  *     - the head chunk itself when it fits and is alone (no copy),
  *     - a view of the head chunk when it is larger than max (no copy),
  *     - else the chunks from the head concatenated into one Buffer (one copy,
  *       at most max bytes), so many small appends reach the socket as one write.
  * ```
  *
- * Appended chunks are held by reference, not copied: the caller must not
- * modify a buffer after appending it.
+ * Pushed chunks are held by reference, not copied: the caller must not modify
+ * a buffer after pushing it. Copied and reserved bytes live in a slab owned by
+ * this output buffer: a slab is only ever appended to, never rewritten, so a
+ * region handed to a socket stays intact until it is written, and a full slab
+ * is simply dropped for a new one (collected once every view of it is
+ * written). The slab is per buffer, not shared by the process, on purpose: a
+ * slow reader's queued views then pin only its own bytes (plus at most one
+ * partly used slab), never other clients' slabs, so the memory a stalled
+ * client holds stays within a slab of what its output limit counts. A client
+ * holds an output buffer (and so a slab) only while it has data pending.
  *
  * @module
  */
+
+/** Appends up to this many bytes are copied into the slab by {@link OutputBuffer.copyIn}'s callers; larger ones are queued by reference. */
+export const SLAB_COPY_MAX = 1024;
+/** Size of one slab (the socket's default writable high-water mark: one flush rarely spans two). */
+export const SLAB_BYTES = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 /** When the consumed prefix of the chunk array grows past this, it is dropped. */
 const COMPACT_AT = 1024;
@@ -28,22 +53,70 @@ export class OutputBuffer {
   #chunks: Buffer[] = [];
   #head = 0;
   #bytes = 0;
+  /** The slab of the open tail (EMPTY when there is none) and the tail's region in it. */
+  #tail: Buffer = EMPTY;
+  #tailStart = 0;
+  #tailEnd = 0;
+  /** This buffer's slab and its first free byte (append-only). */
+  #slab: Buffer = EMPTY;
+  #slabPos = 0;
 
   /** Bytes queued. */
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Chunks queued (after the head). */
+  /** Chunks queued (after the head), the open tail counting as one. */
   get chunkCount(): number {
-    return this.#chunks.length - this.#head;
+    return this.#chunks.length - this.#head + (this.#tailEnd > this.#tailStart ? 1 : 0);
   }
 
   /** Appends a chunk by reference; an empty chunk is ignored. */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    this.#closeTail();
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
+  }
+
+  /** Appends a copy of `chunk` (meant for small ones, see {@link SLAB_COPY_MAX}) into the slab. */
+  copyIn(chunk: Uint8Array): void {
+    const n = chunk.length;
+    if (n === 0) return;
+    const target = this.reserve(n);
+    target.set(chunk, this.#tailEnd);
+    this.commit(n);
+  }
+
+  /**
+   * Makes room for `n` bytes at the end of the queue and returns the buffer
+   * to write them into, at offset {@link reservedOffset}. Nothing is queued
+   * until {@link commit}; a reservation not committed is simply forgotten
+   * (the next one reuses its room), so a writer that throws queues nothing.
+   */
+  reserve(n: number): Buffer {
+    const slab = this.#slab;
+    if (this.#tail === slab && this.#tailEnd === this.#slabPos && slab.length - this.#slabPos >= n) return slab;
+    this.#closeTail();
+    if (this.#slab.length - this.#slabPos < n) {
+      this.#slab = Buffer.allocUnsafeSlow(n > SLAB_BYTES ? n : SLAB_BYTES);
+      this.#slabPos = 0;
+    }
+    this.#tail = this.#slab;
+    this.#tailStart = this.#tailEnd = this.#slabPos;
+    return this.#slab;
+  }
+
+  /** Where the bytes of the last {@link reserve} go in the buffer it returned. */
+  get reservedOffset(): number {
+    return this.#tailEnd;
+  }
+
+  /** Queues the `n` bytes written at {@link reservedOffset} after {@link reserve}(`n`). */
+  commit(n: number): void {
+    this.#tailEnd += n;
+    this.#slabPos = this.#tailEnd;
+    this.#bytes += n;
   }
 
   /**
@@ -54,6 +127,17 @@ export class OutputBuffer {
   take(max: number): Buffer {
     const chunks = this.#chunks;
     if (this.#bytes === 0 || max <= 0) return Buffer.alloc(0);
+    if (this.#tailEnd > this.#tailStart) {
+      const tailBytes = this.#tailEnd - this.#tailStart;
+      if (this.#head === chunks.length && tailBytes <= max) {
+        // The common case of small writes: the whole queue is one slab region.
+        const view = this.#tail.subarray(this.#tailStart, this.#tailEnd);
+        this.#tailStart = this.#tailEnd;
+        this.#bytes = 0;
+        return view;
+      }
+      this.#closeTail();
+    }
     const first = chunks[this.#head]!;
     if (first.length > max) {
       chunks[this.#head] = first.subarray(max);
@@ -91,6 +175,18 @@ export class OutputBuffer {
     else this.#chunks.length = 0;
     this.#head = 0;
     this.#bytes = 0;
+    // The open tail was never handed out: its room in the slab is reused.
+    if (this.#tail === this.#slab && this.#tailEnd === this.#slabPos) this.#slabPos = this.#tailStart;
+    this.#tail = EMPTY;
+    this.#tailStart = this.#tailEnd = 0;
+  }
+
+  /** Turns the open tail into a view queued in `chunks`; later appends start a new tail after it. */
+  #closeTail(): void {
+    if (this.#tailEnd > this.#tailStart) {
+      this.#chunks.push(this.#tail.subarray(this.#tailStart, this.#tailEnd));
+      this.#tailStart = this.#tailEnd;
+    }
   }
 
   #advance(): void {
@@ -106,5 +202,3 @@ export class OutputBuffer {
     }
   }
 }
-
-const EMPTY = Buffer.alloc(0);

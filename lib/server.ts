@@ -160,7 +160,12 @@ export class Server extends EventEmitter implements ClientOwner {
   readonly #port: number;
   readonly #backlog: number;
   readonly #maxConnections: number;
-  readonly #clients = new Set<Client>();
+  /**
+   * Live clients of this server. The clients themselves are the loop's (one
+   * map entry per connection, not one more in a set here); the server counts
+   * them and picks its own out of the loop's when it needs them.
+   */
+  #clientCount = 0;
   #address: net.AddressInfo | null = null;
   #closing: Promise<void> | null = null;
   #emptyWaiter: (() => void) | null = null;
@@ -205,12 +210,12 @@ export class Server extends EventEmitter implements ClientOwner {
 
   /** This server's live clients. */
   get clientCount(): number {
-    return this.#clients.size;
+    return this.#clientCount;
   }
 
   /** This server's live clients. */
   clients(): IterableIterator<Client> {
-    return this.#clients.values();
+    return this.#ownClients();
   }
 
   /** True once {@link Server.close} was called. */
@@ -262,13 +267,13 @@ export class Server extends EventEmitter implements ClientOwner {
 
   /** @internal */
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void {
-    this.#clients.delete(client);
-    if (this.#clients.size === 0 && this.#emptyWaiter !== null) this.#emptyWaiter();
+    this.#clientCount--;
+    if (this.#clientCount === 0 && this.#emptyWaiter !== null) this.#emptyWaiter();
     this.emit('close', client, reason, error);
   }
 
   #onConnection(socket: net.Socket): void {
-    if (this.#closing !== null || this.#clients.size >= this.#maxConnections) {
+    if (this.#closing !== null || this.#clientCount >= this.#maxConnections) {
       // The socket is unknown to the application: it gets an error listener
       // (a reset arriving now must not crash the process) and is destroyed.
       socket.on('error', ignore);
@@ -282,7 +287,7 @@ export class Server extends EventEmitter implements ClientOwner {
     }
     const client = new Client(this.loop, socket, this, this._cfg);
     if (this._framing !== null) client._protocol = this._framing;
-    this.#clients.add(client);
+    this.#clientCount++;
     noteAccept(client);
     try {
       this.emit('connection', client);
@@ -297,23 +302,28 @@ export class Server extends EventEmitter implements ClientOwner {
     }
   }
 
+  /** This server's clients among the loop's, in accept order. */
+  *#ownClients(): Generator<Client, void, undefined> {
+    for (const c of this.loop.clients()) if (c._owner === this) yield c;
+  }
+
   async #close(flushTimeoutMs: number, notice: CloseNotice | undefined, settle: readonly Flushable[]): Promise<void> {
     const netClosed = new Promise<void>((resolve) => {
       this.#net.close(() => resolve());
     });
-    if (this.#clients.size > 0) {
+    if (this.#clientCount > 0) {
       await new Promise<void>((resolve) => {
         const timers = this.loop._timers;
         const deadline = timers.schedule(this.loop.now() + flushTimeoutMs, () => {
           const err = closeTimeoutError(flushTimeoutMs);
-          for (const c of [...this.#clients]) c.forceClose('server-close', err);
+          for (const c of [...this.#ownClients()]) c.forceClose('server-close', err);
         });
         this.#emptyWaiter = () => {
           this.#emptyWaiter = null;
           timers.remove(deadline);
           resolve();
         };
-        for (const c of [...this.#clients]) {
+        for (const c of [...this.#ownClients()]) {
           if (notice !== undefined) sendNotice(c, notice);
           c._beginGracefulClose('server-close', flushTimeoutMs);
         }

@@ -277,7 +277,7 @@ const NOT_FILED = -1;
  *     ├─ bytesIn bytesOut messagesIn messagesOut heartbeats     (flat counters)
  *     ├─ deadline, _lastActive      monotonic ms since the registry's epoch
  *     │     expiresAt / lastActiveAt = those + wall base      (accessors)
- *     └─ key=this, _tick, _slot, _prev, _next                 (wheel links)
+ *     └─ _tick, _slot, _prev, _next    (wheel links; key = this, an accessor)
  * ```
  *
  * The data fields are read-only for users; the registry (and, in place, the
@@ -288,8 +288,6 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   // that they share the object's first cache line (1M handles do not fit in cache).
   /** @internal */
   readonly _reg: SessionRegistry;
-  /** @internal The owner the memory store sees (the registry in place, else null). */
-  readonly _owner: SessionRegistry | null;
   /** @internal ATTACHED, DETACHED or ENDED. */
   _mode: number;
   /** The deadline in ms relative to {@link SessionRegistry.epoch} (monotonic). */
@@ -326,8 +324,6 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   readonly createdAt: number;
   /** @internal Hex SHA-256 of the token (read by the store; never shown). */
   tokenHash: string;
-  /** @internal Wheel node: the handle itself. */
-  readonly key: SessionHandle;
   /** @internal */
   _tick = 0;
   /** @internal */
@@ -339,7 +335,6 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   /** @internal */
   constructor(reg: SessionRegistry, r: SessionRecord, deadline: number, lastActive: number, inPlace: boolean) {
     this._reg = reg;
-    this._owner = inPlace ? reg : null;
     this._mode = r.connectionId === null ? DETACHED : ATTACHED;
     this.deadline = deadline;
     this.ttl = r.ttl;
@@ -353,13 +348,26 @@ export class SessionHandle implements WheelNode<SessionHandle> {
     this.metadata = ownMetadata(r.metadata);
     this.createdAt = r.createdAt;
     this.tokenHash = r.tokenHash;
-    this.key = this;
     const m = this as MutableHandle;
     m.bytesIn = r.stats.bytesIn;
     m.bytesOut = r.stats.bytesOut;
     m.messagesIn = r.stats.messagesIn;
     m.messagesOut = r.stats.messagesOut;
     m.heartbeats = r.stats.heartbeats;
+  }
+
+  /**
+   * @internal The owner the memory store sees: the registry for a handle that
+   * is the store's record (IN_PLACE, which such a handle keeps for life), else
+   * null. Derived, not stored: one field less per session.
+   */
+  get _owner(): SessionRegistry | null {
+    return this._dirty === IN_PLACE ? this._reg : null;
+  }
+
+  /** @internal Wheel node: the handle itself (derived, not stored). */
+  get key(): SessionHandle {
+    return this;
   }
 
   /** Wall-clock expiry (the monotonic deadline on the wall clock). */

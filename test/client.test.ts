@@ -160,6 +160,27 @@ coalesce('write() calls in one turn coalesce too; a later turn is a new write', 
   }
 });
 
+coalesce("what a client's own read callback queues leaves at the end of that callback, in one write", async () => {
+  const p = await pair();
+  try {
+    const writes = countWrites(p.client.socket);
+    const seen = new Promise<number[]>((resolve) => {
+      p.server.on('data', (client: Client, chunk: Buffer) => {
+        client.write(chunk);
+        client.write('!');
+        // A microtask runs once the read callback has returned, long before the loop's turn.
+        queueMicrotask(() => resolve([writes.count, client.socket.writableLength + writes.sizes.reduce((a, b) => a + b, 0)]));
+      });
+    });
+    p.peer.write('ping');
+    assert.equal(await seen, [1, 5]);
+    assert.equal((await readBytes(p.peer, 5)).toString(), 'ping!');
+    assert.is(writes.count, 1);
+  } finally {
+    await done(p);
+  }
+});
+
 coalesce('nothing is sent while writing is disabled or the loop is not updated', async () => {
   const p = await pair();
   try {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { OutputBuffer } from '../lib/output-buffer.js';
+import { OutputBuffer, SLAB_BYTES, SLAB_COPY_MAX } from '../lib/output-buffer.js';
 
 test('a lone chunk that fits is returned as is, without a copy', () => {
   const b = new OutputBuffer();
@@ -87,6 +87,161 @@ test('property: any interleaving of pushes and takes yields the bytes in order, 
         assert.equal(got, expected);
       },
     ),
+  );
+});
+
+test('small copies from many appends leave as one view of the slab, without a join', () => {
+  const b = new OutputBuffer();
+  const parts: Buffer[] = [];
+  for (let i = 0; i < 50; i++) {
+    const part = Buffer.from(`part ${i};`);
+    parts.push(part);
+    b.copyIn(part);
+    part.fill(0); // copied: the caller may reuse its buffer
+  }
+  b.copyIn(Buffer.alloc(0));
+  assert.is(b.chunkCount, 1);
+  const out = b.take(1 << 20);
+  assert.is(out.toString(), parts.map((_, i) => `part ${i};`).join(''));
+  assert.ok(out.buffer.byteLength >= SLAB_BYTES, 'a view of the slab');
+  assert.is(b.bytes, 0);
+  assert.is(b.chunkCount, 0);
+});
+
+test('reserve writes in place; nothing is queued until commit', () => {
+  const b = new OutputBuffer();
+  const t1 = b.reserve(3);
+  t1.write('abc', b.reservedOffset);
+  b.commit(3);
+  // A reservation that is never committed (a writer that threw) queues nothing.
+  b.reserve(5).write('zzzzz', b.reservedOffset);
+  const t2 = b.reserve(2);
+  t2.write('de', b.reservedOffset);
+  b.commit(2);
+  assert.is(b.bytes, 5);
+  assert.is(b.take(100).toString(), 'abcde');
+});
+
+test('interleaved buffers keep their own bytes; copies, references and reservations keep their order', () => {
+  const a = new OutputBuffer();
+  const c = new OutputBuffer();
+  const big = Buffer.alloc(SLAB_COPY_MAX + 1, 0x62);
+  a.copyIn(Buffer.from('a1'));
+  c.copyIn(Buffer.from('c1'));
+  a.copyIn(Buffer.from('a2'));
+  a.push(big);
+  a.copyIn(Buffer.from('a3'));
+  c.copyIn(Buffer.from('c2'));
+  // a1 and a2 share one region of a's own slab (c's appends go to c's slab).
+  assert.is(a.chunkCount, 3);
+  assert.is(a.take(1 << 20).toString(), `a1a2${big.toString()}a3`);
+  assert.is(c.take(1 << 20).toString(), 'c1c2');
+});
+
+test("a slow reader's queued bytes never pin another buffer's slab", () => {
+  // The fan-out case: one message per turn to many clients, one of which never drains.
+  const stalled = new OutputBuffer();
+  const others = [new OutputBuffer(), new OutputBuffer(), new OutputBuffer()];
+  const msg = Buffer.alloc(100, 0x61);
+  const slabs = new Set<ArrayBufferLike>();
+  for (let turn = 0; turn < 50; turn++) {
+    stalled.copyIn(msg);
+    for (const o of others) {
+      o.copyIn(msg);
+      slabs.add(o.take(1 << 20).buffer);
+    }
+  }
+  // One region of its own slab, not 50 views into slabs the other buffers fill (each would pin a whole slab).
+  assert.is(stalled.chunkCount, 1);
+  const queued = stalled.take(1 << 20);
+  assert.is(queued.length, 50 * 100);
+  assert.not.ok(slabs.has(queued.buffer), 'the stalled buffer holds its own slab only');
+  assert.ok(queued.buffer.byteLength <= SLAB_BYTES, 'and one slab holds all 5,000 bytes');
+});
+
+test('a region handed out is never written again, and a slab that fills is replaced', () => {
+  const b = new OutputBuffer();
+  const handed: Array<{ view: Buffer; copy: Buffer }> = [];
+  const piece = Buffer.alloc(1000);
+  for (let i = 0; i < (3 * SLAB_BYTES) / 1000; i++) {
+    piece.fill(i & 0xff);
+    b.copyIn(piece);
+    if (i % 7 === 6) {
+      const view = b.take(1 << 20);
+      handed.push({ view, copy: Buffer.from(view) });
+    }
+  }
+  b.clear();
+  const after = new OutputBuffer();
+  after.copyIn(Buffer.alloc(500, 0xee));
+  after.take(1 << 20);
+  for (const h of handed) assert.equal(h.view, h.copy);
+});
+
+test('clear gives the room of a tail never handed out back to the slab', () => {
+  const b = new OutputBuffer();
+  b.copyIn(Buffer.from('first'));
+  const first = b.take(100);
+  b.copyIn(Buffer.from('dropped'));
+  b.clear();
+  assert.is(b.bytes, 0);
+  assert.is(b.chunkCount, 0);
+  b.copyIn(Buffer.from('next'));
+  const next = b.take(100);
+  assert.is(first.toString(), 'first');
+  assert.is(next.toString(), 'next');
+  assert.is(next.buffer, first.buffer);
+  assert.is(next.byteOffset, first.byteOffset + first.length);
+});
+
+test('property: pushes, copies, reservations and takes on two buffers yield each one\'s bytes in order', () => {
+  const op = fc.oneof(
+    fc.record({ on: fc.integer({ min: 0, max: 1 }), push: fc.uint8Array({ minLength: 0, maxLength: 2 * SLAB_COPY_MAX }) }),
+    fc.record({ on: fc.integer({ min: 0, max: 1 }), copy: fc.uint8Array({ minLength: 0, maxLength: SLAB_COPY_MAX }) }),
+    fc.record({ on: fc.integer({ min: 0, max: 1 }), reserve: fc.uint8Array({ minLength: 1, maxLength: 300 }), commit: fc.boolean() }),
+    fc.record({ on: fc.integer({ min: 0, max: 1 }), take: fc.integer({ min: 0, max: 3000 }) }),
+    fc.record({ on: fc.integer({ min: 0, max: 1 }), clear: fc.constant(true) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      const bufs = [new OutputBuffer(), new OutputBuffer()];
+      const expected: number[][] = [[], []];
+      const got: number[][] = [[], []];
+      const handed: Array<{ view: Buffer; copy: Buffer }> = [];
+      for (const o of ops) {
+        const b = bufs[o.on]!;
+        if ('push' in o) {
+          b.push(Buffer.from(o.push));
+          expected[o.on]!.push(...o.push);
+        } else if ('copy' in o) {
+          b.copyIn(o.copy);
+          expected[o.on]!.push(...o.copy);
+        } else if ('reserve' in o) {
+          const t = b.reserve(o.reserve.length);
+          t.set(o.reserve, b.reservedOffset);
+          if (o.commit) {
+            b.commit(o.reserve.length);
+            expected[o.on]!.push(...o.reserve);
+          }
+        } else if ('take' in o) {
+          const before = b.bytes;
+          const out = b.take(o.take);
+          assert.is(out.length, Math.min(o.take, before));
+          got[o.on]!.push(...out);
+          handed.push({ view: out, copy: Buffer.from(out) });
+        } else {
+          b.clear();
+          got[o.on] = [];
+          expected[o.on] = [];
+        }
+        assert.is(b.bytes, expected[o.on]!.length - got[o.on]!.length);
+      }
+      for (let i = 0; i < 2; i++) {
+        got[i]!.push(...bufs[i]!.take(1 << 30));
+        assert.equal(got[i], expected[i]);
+      }
+      for (const h of handed) assert.equal(h.view, h.copy);
+    }),
   );
 });
 
