@@ -1,0 +1,43 @@
+/**
+ * The public face: what a user imports from 'netloop' is there, and the
+ * package's exports map points at it.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as netloop from '../lib/index.js';
+
+test('every layer is reachable from the package entry point', () => {
+  const names = [
+    // errors and clocks
+    'ErrorCode', 'NetloopError', 'isNetloopError', 'systemClock', 'ManualClock',
+    // reactor
+    'EventLoop', 'Client', 'Server', 'Connector', 'TimerQueue', 'OutputBuffer', 'CLOSE_REASONS',
+    // shutdown and observability
+    'closeOnSignals', 'flushOnSignals', 'channels', 'CHANNEL_NAMES',
+    // framing
+    'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedProtocol',
+    // sessions
+    'SessionRegistry', 'bindSessions', 'createToken', 'hashToken', 'tokenMatches', 'uuidv7', 'TimingWheel',
+    // stores
+    'MemoryStore', 'FileStore', 'RedisStore', 'SESSION_STATES',
+  ];
+  const api = netloop as Record<string, unknown>;
+  for (const name of names) assert.ok(api[name] !== undefined, `netloop exports ${name}`);
+  assert.ok(new netloop.NetloopError(netloop.ErrorCode.INVALID_OPTION, 'x') instanceof Error);
+});
+
+test('package.json maps the entry point and its types to the built library', async () => {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    type: string;
+    exports: { '.': { types: string; import: string } };
+    engines: { node: string };
+  };
+  assert.is(pkg.type, 'module');
+  assert.is(pkg.exports['.'].import, './dist/lib/index.js');
+  assert.is(pkg.exports['.'].types, './dist/lib/index.d.ts');
+  assert.is(pkg.engines.node, '>=20.19');
+});
+
+test.run();
