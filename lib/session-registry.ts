@@ -456,19 +456,8 @@ export class SessionHandle implements WheelNode<SessionHandle> {
 
   /** A copy of the session as it stands (without its token hash). */
   snapshot(): SessionInfo {
-    return {
-      id: this.id,
-      userId: this.userId,
-      connectionId: this.connectionId,
-      remoteAddress: this.remoteAddress,
-      state: this.state,
-      metadata: { ...this.metadata },
-      stats: this.stats,
-      createdAt: this.createdAt,
-      lastActiveAt: this.lastActiveAt,
-      expiresAt: this.expiresAt,
-      ttl: this.ttl,
-    };
+    const { tokenHash: _secret, ...info } = this._toRecord();
+    return info;
   }
 
   /** @internal A full record copy, with the token hash, for a store write. */

@@ -43,7 +43,13 @@ export function waitFor<A extends unknown[] = unknown[]>(
     };
     emitter.on(event, listener);
   });
-  return withTimeout(p, ms, `event '${event}'`).finally(() => emitter.off(event, listener!));
+  const out = withTimeout(p, ms, `event '${event}'`).finally(() => emitter.off(event, listener!));
+  // A wait set up before an action that then failed is abandoned by its test
+  // (which has already failed, or moved on): its timeout must not surface later
+  // as an unhandled rejection that ends the whole run. Whoever awaits `out`
+  // still gets the rejection.
+  out.catch(() => undefined);
+  return out;
 }
 
 /** Polls `cond` (on each turn of the event loop) until it holds; rejects after `ms` naming `what`. */
