@@ -75,7 +75,7 @@ test('the pingpong client drives the echo server (in process and as a program); 
     const out = await cli.result<PingpongResult>();
     assert.is(out.sessions, 2);
     assert.ok(out.totalBytes >= 2 * 1024);
-    const closing = handle.waitForLine(/^SIGTERM: closing/, 10_000, 'the SIGTERM line');
+    const closing = handle.waitForLine(/^SIGTERM: closed every connection/, 10_000, 'the SIGTERM line');
     handle.child.kill('SIGTERM');
     await closing;
     const exit = await handle.exited;

@@ -16,6 +16,7 @@
 
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { closeOnSignals } from '../../lib/close-on-signals.js';
 import { EventLoop } from '../../lib/event-loop.js';
 import type { Server } from '../../lib/server.js';
 import type { Client } from '../../lib/client.js';
@@ -82,15 +83,16 @@ async function main(): Promise<void> {
   const { loop, server } = await startEchoServer(parseEchoArgs(process.argv.slice(2)));
   const { address, port } = server.address();
   process.stdout.write(`netloop echo server listening on ${address}:${port}\n`);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`${signal}: closing ${loop.clientCount} connection(s)\n`);
-    void loop.close({ flushTimeoutMs: 2_000 }).then(() => process.exit(0));
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  // On SIGINT or SIGTERM: stop accepting, let queued echoes flush for up to
+  // 2 s, close every connection, then exit with code 0.
+  closeOnSignals(loop, {
+    flushTimeoutMs: 2_000,
+    exit: false,
+    onDone: (signal) => {
+      process.stdout.write(`${signal}: closed every connection\n`);
+      process.exit(0);
+    },
+  });
 }
 
 const entry = process.argv[1];
