@@ -41,7 +41,7 @@ import type { FsFacade, FsFileHandle } from './fs-facade.js';
 import { realFs } from './fs-facade.js';
 import { DEFAULT_MAX_RECORD_BYTES, JournalDecoder, encodeJournalRecord } from './journal.js';
 import type { JournalTail } from './journal.js';
-import { SESSION_STATES } from './session-store.js';
+import { SESSION_STATES, copySessionRecord } from './session-store.js';
 import type {
   CreateOptions,
   Page,
@@ -224,28 +224,7 @@ function checkInput(x: SessionRecord): SessionRecord {
 }
 
 /** Keeps only the known fields, so nothing foreign is persisted or returned. */
-function normalise(x: SessionRecord): SessionRecord {
-  return {
-    id: x.id,
-    tokenHash: x.tokenHash,
-    userId: x.userId,
-    connectionId: x.connectionId,
-    remoteAddress: x.remoteAddress,
-    state: x.state,
-    metadata: { ...x.metadata },
-    stats: {
-      bytesIn: x.stats.bytesIn,
-      bytesOut: x.stats.bytesOut,
-      messagesIn: x.stats.messagesIn,
-      messagesOut: x.stats.messagesOut,
-      heartbeats: x.stats.heartbeats,
-    },
-    createdAt: x.createdAt,
-    lastActiveAt: x.lastActiveAt,
-    expiresAt: x.expiresAt,
-    ttl: x.ttl,
-  };
-}
+const normalise = copySessionRecord;
 
 function syscallCode(err: unknown): string {
   const c = (err as NodeJS.ErrnoException | undefined)?.code;

@@ -116,7 +116,7 @@ export { TimingWheel, WheelEntry } from './timing-wheel.js';
 export type { TimingWheelOptions } from './timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES } from './session-store.js';
+export { SESSION_STATES, copySessionRecord } from './session-store.js';
 export type {
   SessionState,
   SessionStats,

@@ -66,6 +66,7 @@ import type {
   SessionStats,
   SessionStore,
 } from './session-store.js';
+import { copySessionRecord } from './session-store.js';
 import { createToken, hashToken, isWellFormedToken, tokenMatches } from './session-token.js';
 import { TimingWheel } from './timing-wheel.js';
 import type { WheelNode } from './timing-wheel.js';
@@ -567,19 +568,8 @@ class SessionEmitter {
 // ── Helpers ─────────────────────────────────────────────────────────────────
 
 function infoOf(r: SessionRecord): SessionInfo {
-  return {
-    id: r.id,
-    userId: r.userId,
-    connectionId: r.connectionId,
-    remoteAddress: r.remoteAddress,
-    state: r.state,
-    metadata: { ...r.metadata },
-    stats: { ...r.stats },
-    createdAt: r.createdAt,
-    lastActiveAt: r.lastActiveAt,
-    expiresAt: r.expiresAt,
-    ttl: r.ttl,
-  };
+  const { tokenHash: _secret, ...info } = copySessionRecord(r);
+  return info;
 }
 
 function nextPow2(n: number): number {

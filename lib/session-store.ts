@@ -73,6 +73,34 @@ export interface SessionRecord {
   ttl: number;
 }
 
+/**
+ * A copy of a record holding only the fields of {@link SessionRecord}, with
+ * its own `metadata` and `stats` objects: what a store persists or hands out,
+ * so nothing foreign is kept and no caller shares a store's objects.
+ */
+export function copySessionRecord(r: SessionRecord): SessionRecord {
+  return {
+    id: r.id,
+    tokenHash: r.tokenHash,
+    userId: r.userId,
+    connectionId: r.connectionId,
+    remoteAddress: r.remoteAddress,
+    state: r.state,
+    metadata: { ...r.metadata },
+    stats: {
+      bytesIn: r.stats.bytesIn,
+      bytesOut: r.stats.bytesOut,
+      messagesIn: r.stats.messagesIn,
+      messagesOut: r.stats.messagesOut,
+      heartbeats: r.stats.heartbeats,
+    },
+    createdAt: r.createdAt,
+    lastActiveAt: r.lastActiveAt,
+    expiresAt: r.expiresAt,
+    ttl: r.ttl,
+  };
+}
+
 /** A filter for {@link SessionStore.list} and {@link SessionStore.count}. */
 export interface SessionFilter {
   userId?: string;
