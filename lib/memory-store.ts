@@ -8,6 +8,8 @@
  *   byConn    Map<connectionId, entry>      only while a connection is bound
  *   byUser    Map<userId, entry | Set>      only for sessions with a user; a bare entry for one
  *   expiry    indexed binary min-heap of the store's own records by heap key
+ *   retired   [entry, connection] pairs an owner ended, still in the Maps above
+ *             until a sweep (`sweepRetired`) takes them out
  *
  *             heap[0] = soonest key
  *            /                 \
@@ -33,6 +35,15 @@
  * on every count, list and create (amortised O(log n) per expired record), so
  * the store never keeps dead records beyond the next such call, and
  * {@link MemoryStore.purge} lets an owner sweep on its own schedule.
+ *
+ * An owner may also end an adopted entry and leave its removal from the Maps
+ * for later ({@link MemoryStore.retire}): taking a session out of four
+ * string-keyed Maps of a million entries costs microseconds of cache misses,
+ * which an owner expiring thousands at once would rather spend in idle slices
+ * ({@link MemoryStore.sweepRetired}). A retired entry is dead for every read
+ * from the moment it is retired (its `alive` is false), it is no longer
+ * counted, and it is swept before the store counts, lists or reports its
+ * sizes; a new record that claims its connection or id takes its place.
  *
  * Records handed in are copied, and records handed out are copies: callers
  * never share state with the store through the public interface.
@@ -112,6 +123,11 @@ export interface OwnedEntry {
   ttl: number;
   /** The owner; never null for an adopted entry. */
   readonly _owner: MemoryStoreOwner;
+  /**
+   * False once the owner ended the entry (see {@link MemoryStore.retire});
+   * the store then never reports it live. Absent means alive.
+   */
+  readonly alive?: boolean;
 }
 
 /**
@@ -164,6 +180,11 @@ class StoredRecord {
 
 /** What the indexes hold: the store's own records and adopted entries. */
 type Entry = StoredRecord | OwnedEntry;
+
+/** Live at wall time `now`: not expired and, for an adopted entry, not ended by its owner. Pure. */
+function isAlive(r: Entry, now: number): boolean {
+  return r.expiresAt > now && (r._owner === null || r.alive !== false);
+}
 
 /** A copy of an entry in the public {@link SessionRecord} form. */
 function copyOut(r: Entry): SessionRecord {
@@ -243,6 +264,10 @@ export class MemoryStore implements SessionStore {
   readonly #byUser = new Map<string, Entry | Set<Entry>>();
   readonly #heap: StoredRecord[] = [];
   readonly #owners = new Set<MemoryStoreOwner>();
+  /** Retired entries and the connection each was indexed under: `#retired[i]`, `#retiredConn[i]` for i >= `#retiredPos`. */
+  #retired: OwnedEntry[] = [];
+  #retiredConn: (string | null)[] = [];
+  #retiredPos = 0;
   #owned = 0;
   #ownedBound = 0;
   #closed = false;
@@ -258,8 +283,13 @@ export class MemoryStore implements SessionStore {
     return this.#records.size;
   }
 
-  /** Entries held by each index and the heap, for leak checks: all return to 0 when the store is empty. */
+  /**
+   * Entries held by each index and the heap, for leak checks: all return to 0
+   * when the store is empty. Retired entries are swept first, so the sizes
+   * are exact.
+   */
   indexSizes(): { records: number; tokens: number; connections: number; users: number; heap: number } {
+    this.sweepRetired();
     return {
       records: this.#records.size,
       tokens: this.#byToken.size,
@@ -356,7 +386,7 @@ export class MemoryStore implements SessionStore {
   deleteSync(id: string): boolean {
     const r = this.#records.get(id);
     if (r === undefined) return false;
-    const wasLive = r.expiresAt > this.#clock.wallNow();
+    const wasLive = isAlive(r, this.#clock.wallNow());
     this.#evict(r);
     return wasLive;
   }
@@ -429,9 +459,12 @@ export class MemoryStore implements SessionStore {
     this.#byConn.clear();
     this.#byUser.clear();
     this.#heap.length = 0;
+    this.#retired = [];
+    this.#retiredConn = [];
+    this.#retiredPos = 0;
     this.#owned = 0;
     this.#ownedBound = 0;
-    for (const r of owned) r._owner._storeRemoved(r);
+    for (const r of owned) if (r.alive !== false) r._owner._storeRemoved(r);
   }
 
   /** @inheritDoc */
@@ -465,8 +498,13 @@ export class MemoryStore implements SessionStore {
     this.#open();
     const now = this.#clock.wallNow();
     this.#purgeHeap(now);
-    const existing = this.#records.get(entry.id);
+    let existing = this.#records.get(entry.id);
     if (existing === entry) return true;
+    if (existing !== undefined && existing._owner !== null && existing.alive === false) {
+      // A retired entry still waiting for its sweep is no record any more.
+      this.#remove(existing);
+      existing = undefined;
+    }
     if (existing !== undefined && options.replace !== true) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session with this id already exists', { details: { id: entry.id } });
     }
@@ -507,6 +545,59 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
+   * The owner ended a held, live adopted entry; its removal from the Maps is
+   * left to {@link MemoryStore.sweepRetired}. Call it while the entry still
+   * names its connection and before its `alive` turns false: the store
+   * remembers the connection it was indexed under, so the owner may clear it
+   * at once. From then on the entry is not counted, and every read treats it
+   * as absent once `alive` is false. O(1), no Map access; the owner must only
+   * retire an entry the store holds (the store tells it through
+   * `_storeRemoved` whenever it drops one on its own account).
+   */
+  retire(entry: OwnedEntry): void {
+    const conn = entry.connectionId;
+    this.#retired.push(entry);
+    this.#retiredConn.push(conn);
+    this.#owned--;
+    if (conn !== null) this.#ownedBound--;
+  }
+
+  /** Retired entries not yet swept out of the Maps. */
+  get retiredCount(): number {
+    return this.#retired.length - this.#retiredPos;
+  }
+
+  /**
+   * Takes retired entries out of every Map, oldest first, until none is left
+   * or `performance.now()` passes `until` (checked every 64 entries; default:
+   * no limit). Each removal is identity-checked, so an entry that a new
+   * record displaced or a delete removed meanwhile costs nothing more.
+   * Returns how many are left.
+   */
+  sweepRetired(until: number = Number.POSITIVE_INFINITY): number {
+    const list = this.#retired;
+    const conns = this.#retiredConn;
+    let i = this.#retiredPos;
+    while (i < list.length) {
+      const r = list[i]!;
+      const conn = conns[i]!;
+      list[i] = undefined as unknown as OwnedEntry; // let it be collected now, not when the array is reset
+      i++;
+      if (this.#records.get(r.id) === r) this.#records.delete(r.id);
+      this.#unindexRetired(r, conn);
+      if ((i & 63) === 0 && performance.now() >= until) break;
+    }
+    if (i >= list.length) {
+      this.#retired = [];
+      this.#retiredConn = [];
+      this.#retiredPos = 0;
+      return 0;
+    }
+    this.#retiredPos = i;
+    return list.length - i;
+  }
+
+  /**
    * Gives an adopted entry back to the store: it is replaced by a record of
    * the store's own with the same fields (a copy), whose expiry the store
    * then manages. For an owner that goes away but leaves its sessions stored.
@@ -524,7 +615,7 @@ export class MemoryStore implements SessionStore {
   /** Every adopted entry of `owner` (a scan: for an owner's close, not for hot paths). */
   ownedEntries(owner: MemoryStoreOwner): OwnedEntry[] {
     const out: OwnedEntry[] = [];
-    for (const r of this.#records.values()) if (r._owner === owner) out.push(r);
+    for (const r of this.#records.values()) if (r._owner === owner && r.alive !== false) out.push(r);
     return out;
   }
 
@@ -546,6 +637,7 @@ export class MemoryStore implements SessionStore {
    */
   purge(now: number = this.#clock.wallNow()): number {
     for (const owner of this.#owners) owner._storeSettle(now);
+    this.sweepRetired();
     return this.#purgeHeap(now);
   }
 
@@ -577,7 +669,7 @@ export class MemoryStore implements SessionStore {
    * within its own granularity), but is never reported live.
    */
   #isLive(r: Entry, now: number): boolean {
-    if (r.expiresAt > now) return true;
+    if (isAlive(r, now)) return true;
     if (r._owner === null) this.#remove(r);
     return false;
   }
@@ -652,16 +744,29 @@ export class MemoryStore implements SessionStore {
     if (this.#byToken.get(r.tokenHash) === r) this.#byToken.delete(r.tokenHash);
     if (r.connectionId !== null && this.#byConn.get(r.connectionId) === r) {
       this.#byConn.delete(r.connectionId);
-      if (r._owner !== null) this.#ownedBound--;
+      if (r._owner !== null && r.alive !== false) this.#ownedBound--;
     }
-    if (r.userId !== null) {
-      const entry = this.#byUser.get(r.userId);
-      if (entry === r) this.#byUser.delete(r.userId);
-      else if (entry instanceof Set) {
-        entry.delete(r);
-        if (entry.size === 1) this.#byUser.set(r.userId, entry.values().next().value as Entry);
-        else if (entry.size === 0) this.#byUser.delete(r.userId);
-      }
+    if (r.userId !== null) this.#unindexUser(r, r.userId);
+  }
+
+  /**
+   * `#unindex` for a retired entry, whose connection the owner may have
+   * cleared: the one it was indexed under is passed in. Counters were
+   * settled at retirement.
+   */
+  #unindexRetired(r: OwnedEntry, conn: string | null): void {
+    if (this.#byToken.get(r.tokenHash) === r) this.#byToken.delete(r.tokenHash);
+    if (conn !== null && this.#byConn.get(conn) === r) this.#byConn.delete(conn);
+    if (r.userId !== null) this.#unindexUser(r, r.userId);
+  }
+
+  #unindexUser(r: Entry, userId: string): void {
+    const entry = this.#byUser.get(userId);
+    if (entry === r) this.#byUser.delete(userId);
+    else if (entry instanceof Set) {
+      entry.delete(r);
+      if (entry.size === 1) this.#byUser.set(userId, entry.values().next().value as Entry);
+      else if (entry.size === 0) this.#byUser.delete(userId);
     }
   }
 
@@ -675,14 +780,14 @@ export class MemoryStore implements SessionStore {
     this.#records.delete(r.id);
     this.#unindex(r);
     if (r._owner === null) this.#heapRemove(r);
-    else this.#owned--;
+    else if (r.alive !== false) this.#owned--; // a retired entry was uncounted when it retired
   }
 
   /** Removes a record on the store's own account, telling the owner of an adopted one. */
   #evict(r: Entry): void {
     if (this.#records.get(r.id) !== r) return;
     this.#remove(r);
-    if (r._owner !== null) r._owner._storeRemoved(r);
+    if (r._owner !== null && r.alive !== false) r._owner._storeRemoved(r);
   }
 
   /** Sets the expiry; an earlier one re-files at once so the heap key never passes the real expiry. */

@@ -9,7 +9,7 @@
  * TIME_WAIT for the tests that follow. NETLOOP_C10K_CONNECTIONS changes the
  * count (default 10,000); NETLOOP_C10K_VERBOSE prints the figures.
  */
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { fork } from 'node:child_process';

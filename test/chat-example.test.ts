@@ -3,7 +3,7 @@
  * and client run as child processes; raw sockets speak cellnet's bytes.
  */
 
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';

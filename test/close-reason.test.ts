@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { CLOSE_REASONS, closeReasonOfSocketError, isCloseReason, isGracefulReason, outputLimitError } from '../lib/close-reason.js';
 import { ErrorCode, NetloopError } from '../lib/errors.js';

@@ -5,7 +5,7 @@
  * connections.
  */
 
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { createChatProtocol } from '../examples/chat/protocol.js';
 import type { Welcome } from '../examples/chat/protocol.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { EventLoop } from '../lib/event-loop.js';
 import type { Client } from '../lib/client.js';

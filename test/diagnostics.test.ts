@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { spawnChild } from '../bench/processes.js';
 import { ErrorCode, NetloopError } from '../lib/errors.js';

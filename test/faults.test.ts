@@ -6,7 +6,7 @@
  * Items covered in depth elsewhere say where in a comment and still assert
  * something real here.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';

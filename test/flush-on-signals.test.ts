@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';

@@ -9,7 +9,7 @@
  * A counterexample found is saved there as `found-<seed>.json` (the seed,
  * the path and the bytes), so it is replayed from then on.
  */
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as fs from 'node:fs/promises';

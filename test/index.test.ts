@@ -4,7 +4,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as netloop from '../lib/index.js';
 

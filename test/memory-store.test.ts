@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { ManualClock } from '../lib/clock.js';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
@@ -188,6 +188,89 @@ t('the owner hears of removals it did not ask for; maxPerUser and replace apply'
   } catch (err) {
     assert.ok(isNetloopError(err, ErrorCode.STORE_CLOSED));
   }
+});
+
+t('a retired entry is dead for every read at once, uncounted, and swept out of every Map later', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const owner = new Owner(store);
+  type Mortal = OwnedEntry & { alive: boolean; connectionId: string | null };
+  const mortal = (r: SessionRecord): Mortal => ({ ...owner.entry(r), alive: true }) as Mortal;
+  const a = mortal(makeRecord(clock, { userId: 'u', connectionId: 'c1' }));
+  const b = mortal(makeRecord(clock, { userId: 'u', connectionId: 'c2' }));
+  const keep = mortal(makeRecord(clock, { userId: 'u', connectionId: 'c3' }));
+  for (const e of [a, b, keep]) assert.ok(store.adopt(e));
+  // The owner retires a and b (as the registry does on expiry): the store notes the connection, then the owner clears it.
+  for (const e of [a, b]) {
+    store.retire(e);
+    e.alive = false;
+    e.connectionId = null;
+  }
+  assert.is(store.retiredCount, 2);
+  assert.equal(store.ownedSizes(), { entries: 1, bound: 1 }, 'uncounted at once');
+  assert.is(store.size, 3, 'still physically held');
+  for (const e of [a, b]) {
+    assert.is(await store.get(e.id), null);
+    assert.is(await store.getByTokenHash(e.tokenHash), null);
+    assert.is(await store.set({ ...makeRecord(clock), id: e.id }), false, 'set refuses a retired id');
+    assert.is(store.touchSync(e.id, clock.wallNow() + 1_000, clock.wallNow()), false, 'touch too');
+    assert.is(store.deleteSync(e.id), false, 'a delete of a retired entry removes nothing live');
+  }
+  assert.is(await store.getByConnection('c1'), null);
+  assert.equal((await store.getByUser('u')).map((r) => r.id), [keep.id]);
+  assert.equal(owner.removed, [], 'the owner is not told of its own retired entries');
+  // The delete above took `a` and `b` out of the id, token and user Maps; their connections wait for the sweep.
+  const c = mortal(makeRecord(clock, { connectionId: 'c2' }));
+  assert.ok(store.adopt(c), 'a new entry claims the connection of a retired one');
+  assert.is(store.ownedByConnection('c2'), c);
+  // A sweep with a deadline already passed still makes progress (64 entries at least) and stops.
+  assert.is(store.sweepRetired(performance.now() - 1), 0);
+  assert.is(store.retiredCount, 0);
+  assert.is(store.ownedByConnection('c2'), c, 'the sweep leaves a newer holder alone');
+  assert.is(store.ownedByConnection('c1'), undefined);
+  assert.equal(store.indexSizes(), { records: 2, tokens: 2, connections: 2, users: 2, heap: 0 }, 'keep (u) and c (alice)');
+  assert.equal(store.ownedSizes(), { entries: 2, bound: 2 });
+  // Many retired entries: a bounded sweep leaves the rest, count() completes it.
+  const many = Array.from({ length: 300 }, (_, i) => mortal(makeRecord(clock, { userId: `m${i % 7}`, connectionId: `m${i}` })));
+  for (const e of many) assert.ok(store.adopt(e));
+  for (const e of many) {
+    store.retire(e);
+    e.alive = false;
+  }
+  const left = store.sweepRetired(performance.now() - 1);
+  assert.ok(left > 0 && left < 300, `a slice sweeps part (${left} left)`);
+  assert.is(await store.count(), 2, 'count sweeps the rest first');
+  assert.is(store.retiredCount, 0);
+  assert.equal(store.indexSizes(), { records: 2, tokens: 2, connections: 2, users: 2, heap: 0 });
+  // clear drops retired entries without a word to their owner.
+  const z = mortal(makeRecord(clock, { connectionId: 'z' }));
+  assert.ok(store.adopt(z));
+  store.retire(z);
+  z.alive = false;
+  owner.removed.length = 0;
+  await store.clear();
+  assert.equal(owner.removed.sort(), [c.id, keep.id].sort());
+  assert.is(store.retiredCount, 0);
+  assert.equal(store.indexSizes(), { records: 0, tokens: 0, connections: 0, users: 0, heap: 0 });
+  assert.equal(store.ownedSizes(), { entries: 0, bound: 0 });
+});
+
+t('an entry retired with its id still held is replaced by a new adoption of that id', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const owner = new Owner(store);
+  const r = makeRecord(clock, { connectionId: 'c' });
+  const old = { ...owner.entry(r), alive: true } as OwnedEntry & { alive: boolean };
+  assert.ok(store.adopt(old));
+  store.retire(old);
+  old.alive = false;
+  const fresh = owner.entry({ ...r, tokenHash: 'f'.repeat(64), connectionId: 'd' });
+  assert.ok(store.adopt(fresh), 'no duplicate-id error for a retired holder');
+  assert.is(store.ownedById(r.id), fresh);
+  assert.is(store.sweepRetired(), 0);
+  assert.is(store.ownedById(r.id), fresh, 'the sweep leaves the new holder of the id');
+  assert.equal(store.indexSizes(), { records: 1, tokens: 1, connections: 1, users: 1, heap: 0 });
+  assert.equal(store.ownedSizes(), { entries: 1, bound: 1 });
 });
 
 t('user index keeps a bare id for one session and a set for several', async () => {

@@ -9,7 +9,7 @@
  * notice, except under CI (`CI=true`), where that is a failure.
  */
 
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { EventLoop } from '../lib/event-loop.js';

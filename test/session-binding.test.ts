@@ -7,7 +7,7 @@
  * moves it and runs the loop's due timers).
  */
 
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import type * as net from 'node:net';
 import { EventLoop } from '../lib/event-loop.js';

@@ -5,7 +5,7 @@
  * resumes; SIGTERM stops the process cleanly.
  */
 
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';

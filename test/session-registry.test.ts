@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { ManualClock } from '../lib/clock.js';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
@@ -255,6 +255,55 @@ expiry('concurrent audits share one run; the audit yields between slices', async
   assert.is(await a, 3_000);
   assert.equal(reg.localSizes(), { handles: 0, connections: 0, timers: 0, dirty: 0 });
   await reg.close();
+});
+
+expiry('an expiry ends the session at once; its removal from the memory store follows in loop slices', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const { reg } = make({ clock, store, auditBudgetMs: 1, resumeWindowMs: 0, maxPerUser: 1_000 });
+  const expired: string[] = [];
+  reg.on('expired', (p) => expired.push(p.session.id));
+  const made = [];
+  for (let i = 0; i < 5_000; i++) made.push(await reg.create({ userId: `u${i % 10}`, connectionId: `c${i}` }));
+  clock.advance(TTL + GRAN);
+  assert.is(await reg.audit(), 5_000);
+  // Over for every read before any sweep ran.
+  assert.ok(reg.cleanupPending > 0, 'removal is deferred');
+  assert.equal(reg.localSizes(), { handles: 0, connections: 0, timers: 0, dirty: 0 });
+  assert.equal(store.ownedSizes(), { entries: 0, bound: 0 });
+  const { handle, session, token } = made[17]!;
+  assert.is(handle.alive, false);
+  assert.is(handle.state, 'CLOSED');
+  assert.is(handle.connectionId, null);
+  assert.is(reg.handle(session.id), undefined);
+  assert.is(reg.handleByConnection('c17'), undefined);
+  assert.is(reg.touch(session.id), -1);
+  assert.is(await reg.get(session.id), null);
+  assert.is(await reg.getByToken(token), null);
+  assert.is(await reg.getByConnection('c17'), null);
+  assert.equal(await reg.getByUser('u7'), []);
+  assert.is(await store.getByConnection('c17'), null);
+  // A new session may take a connection at once.
+  const again = await reg.create({ userId: 'u7', connectionId: 'c17' });
+  assert.is(reg.handleByConnection('c17'), again.handle);
+  // The sweep runs in slices from the loop; wait for it turn by turn (bounded).
+  for (let turn = 0; turn < 10_000 && reg.cleanupPending > 0; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.is(reg.cleanupPending, 0, 'the sweep finished on its own');
+  assert.is(reg.handleByConnection('c17'), again.handle, 'the sweep left the new holder');
+  assert.equal(store.indexSizes(), { records: 1, tokens: 1, connections: 1, users: 1, heap: 0 });
+  await reg.delete(again.session.id);
+  // flush() completes a pending sweep at once.
+  for (let i = 0; i < 500; i++) await reg.create({ connectionId: `d${i}` });
+  clock.advance(TTL + GRAN);
+  assert.is(await reg.audit(), 500);
+  await reg.flush();
+  assert.is(reg.cleanupPending, 0);
+  assert.equal(store.indexSizes(), { records: 0, tokens: 0, connections: 0, users: 0, heap: 0 });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.is(expired.length, 5_500, 'one event per expiry');
+  assert.is(new Set(expired).size, 5_500);
+  await reg.close();
+  await store.close();
 });
 
 expiry('autoAudit runs on its own timer and close() stops it', async () => {

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { TOKEN_LENGTH, createToken, hashToken, isWellFormedToken, tokenMatches } from '../lib/session-token.js';
 

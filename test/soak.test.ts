@@ -11,7 +11,7 @@
  * NEW_PER_SECOND) so that sockets in TIME_WAIT never exhaust the ephemeral
  * port range, however long the run.
  */
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { ManualClock, systemClock } from '../lib/clock.js';

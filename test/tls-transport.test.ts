@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as tls from 'node:tls';
 import * as net from 'node:net';

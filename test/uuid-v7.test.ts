@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { UUID_V7_PATTERN, uuidv7, uuidv7Timestamp } from '../lib/uuid-v7.js';
 

@@ -25,6 +25,13 @@
  *   concatenated buffer): one append, so one socket write, per client per turn
  * ```
  *
+ * The work of one turn is bounded by the framing layer's `maxMessagesPerTurn`
+ * (default 512 per sender): a sender's read of thousands of messages is
+ * broadcast over several turns, so the batch written to every client, and
+ * with it the longest stall of the loop, stays bounded whatever the burst.
+ * The batch is shared: every client's queue holds it by reference and hands
+ * it to its socket whole (no copy per client).
+ *
  * Sessions: every connection gets a session on connect (an anonymous one for
  * a cellnet client, which never hears of it). A client that sends
  * `netloop.Hello` gets `netloop.Welcome` with its token, may resume a previous

@@ -48,7 +48,7 @@
  * @module
  */
 
-import { suite } from 'uvu';
+import { suite } from './uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { createHash } from 'node:crypto';
