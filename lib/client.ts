@@ -14,7 +14,8 @@
  *   end of c's own read callback, if c is dirty ──▶ c._flush()  (muduo writes from its read callback)
  *   loop turn (setImmediate) ──▶ c._flush():   (appends made anywhere else)
  *        room = writableHighWaterMark - writableLength
- *        socket.write(take(room))  ── one write for any number of appends
+ *        socket.write(take(room, or headBytes if <= WHOLE_WRITE_MAX))  ── one write
+ *                                    for any number of appends; a shared batch goes whole
  *        write() returned false ──▶ wait for 'drain' ──▶ _flush() again
  *   own buffer empty && writableLength == 0 ──▶ write-complete callback (queued)
  * ```
@@ -30,7 +31,7 @@
 import type * as net from 'node:net';
 import type { EventLoop } from './event-loop.js';
 import type { OutputBuffer } from './output-buffer.js';
-import { SLAB_COPY_MAX } from './output-buffer.js';
+import { SLAB_COPY_MAX, WHOLE_WRITE_MAX } from './output-buffer.js';
 import type { TimerEntry } from './timer-queue.js';
 import type { CloseReason } from './close-reason.js';
 import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
@@ -518,6 +519,9 @@ export class Client {
   /**
    * @internal Hands queued bytes to the socket, never past its writable
    * high-water mark: at most `writableHighWaterMark - writableLength` bytes,
+   * or the next queued piece whole when it alone is larger and at most
+   * {@link WHOLE_WRITE_MAX} (it is not sliced): the socket holds at most
+   * `writableHighWaterMark + WHOLE_WRITE_MAX` bytes,
    * so `write()` returns false exactly when the socket is full, and only then
    * is 'drain' awaited ('drain' never follows a write that returned true).
    */
@@ -534,7 +538,13 @@ export class Client {
           ok = false;
           break;
         }
-        const chunk = out.take(room);
+        // A piece larger than the room, up to WHOLE_WRITE_MAX (a broadcast
+        // batch shared by every client, held by reference), goes whole: one write per client instead
+        // of one per high-water mark's worth, and no slice or copy. write()
+        // then returns false and 'drain' follows, as for a full socket; nothing
+        // escapes the limits, since bytes in the socket count as queued.
+        const head = out.headBytes;
+        const chunk = out.take(head > room && head <= WHOLE_WRITE_MAX ? head : room);
         this._flags |= F.COMPLETE_PENDING;
         ok = out.bytes === 0 ? s.write(chunk, (this.#onWritten ??= () => this.#checkComplete())) : s.write(chunk);
         if (s.destroyed) return;

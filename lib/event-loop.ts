@@ -137,6 +137,12 @@ export class EventLoop {
   #closing: Promise<void> | null = null;
   #closed = false;
   #emptyWaiters: Array<() => void> = [];
+  /**
+   * @internal How many turns have started. Work budgeted per turn (the
+   * framing layer's `maxMessagesPerTurn`) is counted against this value and
+   * starts afresh when it changes.
+   */
+  _turnSeq = 0;
   readonly #runTurn = (): void => this.#turn();
 
   constructor(options: EventLoopOptions = {}) {
@@ -348,6 +354,7 @@ export class EventLoop {
 
   #turn(): void {
     this.#scheduled = false;
+    this._turnSeq++;
     const fns = this.#functors;
     if (fns.length > 0) {
       this.#functors = this.#spareFunctors;

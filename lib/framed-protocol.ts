@@ -107,6 +107,19 @@ export interface FramingOptions {
   /** Bytes (header and value) of decoded messages not yet handled beyond which reading pauses; resumes at half. Default 8 MiB. */
   maxPendingBytes?: number;
   /**
+   * The most messages of one client handed to the application in one turn of
+   * the loop (Netty's `maxMessagesPerRead`, Redis's bounded commands per
+   * client per event). One read may hold hundreds of small frames, and the
+   * work they cause (a broadcast of each to every client) is done before the
+   * loop runs anything else; past this count the client's remaining frames
+   * wait, in order, in its backlog and are handed out from the next turn,
+   * after the output of this one has been flushed and the other clients and
+   * timers have had their turn. They count as pending, so a peer that keeps
+   * sending is paused until its held bytes are consumed. Default 512 (about
+   * one 64 KiB read of 100-byte frames).
+   */
+  maxMessagesPerTurn?: number;
+  /**
    * A frame that has started must complete within this many ms, or the client
    * is closed with `'frame-timeout'` / `NETLOOP_FRAME_TIMEOUT` (slowloris: a
    * peer dribbling bytes inside the read-idle timeout). The clock does not run
@@ -136,6 +149,7 @@ export interface FramingOptions {
 export const FRAMING_DEFAULTS = {
   maxPendingMessages: 1024,
   maxPendingBytes: 8 * 1024 * 1024,
+  maxMessagesPerTurn: 512,
   frameTimeoutMs: 30_000,
   preAuthMaxFrameLength: 65_536,
   copyThreshold: 1024,
@@ -157,6 +171,8 @@ export interface FramedStats {
   frames: number;
   /** The frame length limit in force: `preAuthMaxFrameLength` until authenticated, then `maxFrameLength`. */
   maxFrameLength: number;
+  /** Bytes read but not decoded yet, held for a later turn by `maxMessagesPerTurn` (reading is paused meanwhile). */
+  heldBytes: number;
 }
 
 const MAX_MS = 2 ** 31 - 1;
@@ -187,6 +203,8 @@ export class FramedProtocol implements ClientProtocol {
   readonly maxPendingMessages: number;
   /** See {@link FramingOptions.maxPendingBytes}. */
   readonly maxPendingBytes: number;
+  /** See {@link FramingOptions.maxMessagesPerTurn}. */
+  readonly maxMessagesPerTurn: number;
   /** See {@link FramingOptions.frameTimeoutMs}. */
   readonly frameTimeoutMs: number;
   /** @internal */
@@ -261,6 +279,12 @@ export class FramedProtocol implements ClientProtocol {
       1,
       2 ** 40,
     );
+    this.maxMessagesPerTurn = checkInteger(
+      'framing.maxMessagesPerTurn',
+      options.maxMessagesPerTurn ?? FRAMING_DEFAULTS.maxMessagesPerTurn,
+      1,
+      2 ** 31 - 1,
+    );
     this.frameTimeoutMs = checkNumber('framing.frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
     this._handler = options.onMessage ?? null;
     this._emitter = emitter;
@@ -331,6 +355,25 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
  *   backlog  [type, source, start, end, type, source, ...]   from backHead on
  *   pos / fed          stream offsets: end of the last frame / bytes fed
  *   frameStart, frameTimer       the frame-completion deadline (lazy)
+ *   turnSeq, turnCount frames taken in the loop turn numbered turnSeq (maxMessagesPerTurn)
+ *   held     [rest of a chunk, later chunks...]   bytes read, not decoded yet
+ * ```
+ *
+ * The per-turn budget. Frames are taken from the decoder until
+ * `maxMessagesPerTurn` of them were taken since the loop's last turn began;
+ * the frame past the budget and every byte after it are then held undecoded
+ * (the decoder's view of the rest of that chunk is ignored, as on the
+ * pre-authentication switch), reading pauses, and a function queued in the
+ * loop feeds the held bytes to a fresh decoder in the next turn, with a fresh
+ * budget. Holding bytes rather than decoded frames keeps the
+ * pre-authentication rule exact: a frame is decoded with the limit in force
+ * when its turn comes. A frame that began in an earlier chunk is always taken
+ * (its first bytes are inside the decoder), so a turn may take one frame more
+ * per chunk than the budget.
+ *
+ * ```
+ *   chunk: [ f1 f2 ... f512 | f513 f514 ... ]      budget 512 spent at f513
+ *            dispatched now    held ──▶ next turn: fresh decoder, fresh budget
  * ```
  */
 export class FramedConnection implements ClientProtocol {
@@ -361,6 +404,18 @@ export class FramedConnection implements ClientProtocol {
   /** The chunk frames are being cut from, and its memory (`.buffer` is a slow getter: read once per chunk). */
   #source: Buffer | null = null;
   #sourceAb: ArrayBufferLike | null = null;
+  /** Stream offset where the chunk being fed starts. */
+  #chunkStart = 0;
+  /** The loop turn the budget count belongs to, and the frames taken in it. */
+  #turnSeq = -1;
+  #turnCount = 0;
+  /** Stream offset past which the decoder's frames are held for a later turn, or -1. */
+  #holdAt = -1;
+  /** Bytes read and not decoded yet, in stream order; their total. */
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  #heldQueued = false;
+  readonly #feedHeldFn = (): void => this.#feedHeld();
   readonly #onRawFrame = (type: number, source: Buffer, start: number, end: number): void => this.#frame(type, source, start, end);
 
   /** @internal Created by {@link FramedProtocol.onData}. */
@@ -375,64 +430,144 @@ export class FramedConnection implements ClientProtocol {
   /** @internal A chunk read from the socket. */
   onData(client: Client, chunk: Buffer): void {
     if (this.#dead) return;
-    const posBefore = this.#pos;
-    const chunkStart = this.#fed;
-    this.#fed += chunk.length;
-    this.#feeding = true;
-    try {
-      this.#decoder.feed(chunk);
-    } catch (err) {
-      if (this.#retireAt < 0) {
-        this.#feeding = false;
-        this.#fail('protocol-error', err);
-        return;
-      }
-      // The pre-auth decoder's view of the stream past its retirement does not count.
+    if (this.#held.length > 0) {
+      // Bytes are already waiting for a later turn (the application resumed
+      // reading meanwhile): this chunk goes behind them, in stream order.
+      this.#held.push(chunk);
+      this.#heldBytes += chunk.length;
+      this.#updateReading();
+      return;
     }
-    if (this.#retireAt >= 0) {
-      // The client was authenticated by a frame of this chunk: the rest of the
-      // chunk is read again with the full layout, from the end of that frame.
-      const at = this.#retireAt - chunkStart;
-      this.#retireAt = -1;
-      this.#full = true;
-      this.#decoder = this.#makeDecoder();
-      if (at < chunk.length && !this.#dead) {
-        try {
-          this.#decoder.feed(at === 0 ? chunk : chunk.subarray(at));
-        } catch (err) {
+    const posBefore = this.#pos;
+    this.#feedChunk(chunk);
+    this.#afterFeed(posBefore);
+  }
+
+  /**
+   * Feeds one chunk (or the rest of one) to the decoder. On the switch to the
+   * full layout, the rest of the chunk is fed again to the new decoder; when
+   * the turn's budget is spent, the rest is held (at the head of `held`).
+   */
+  #feedChunk(chunk: Buffer): void {
+    let rest = chunk;
+    let restStart = this.#fed;
+    this.#fed += chunk.length;
+    for (;;) {
+      this.#chunkStart = restStart;
+      this.#feeding = true;
+      try {
+        this.#decoder.feed(rest);
+      } catch (err) {
+        if (this.#retireAt < 0 && this.#holdAt < 0) {
           this.#feeding = false;
+          this.#source = null;
           this.#fail('protocol-error', err);
           return;
         }
+        // The discarded decoder's view of the stream past the cut does not count.
       }
+      this.#feeding = false;
+      this.#source = null;
+      if (this.#retireAt >= 0) {
+        // The client was authenticated by a frame of this chunk: the rest of the
+        // chunk is read again with the full layout, from the end of that frame.
+        const at = this.#retireAt - restStart;
+        this.#retireAt = -1;
+        this.#full = true;
+        this.#decoder = this.#makeDecoder();
+        if (at < rest.length && !this.#dead) {
+          rest = at === 0 ? rest : rest.subarray(at);
+          restStart += at;
+          continue;
+        }
+        return;
+      }
+      if (this.#holdAt >= 0) {
+        // The budget of this turn is spent: the bytes from the held frame on
+        // wait, undecoded, for the next turn; the decoder starts afresh there
+        // (at a frame boundary), with the frame limit in force then.
+        const at = this.#holdAt - restStart;
+        this.#holdAt = -1;
+        this.#fed = restStart + at;
+        if (this.#upgrade) {
+          this.#upgrade = false;
+          this.#full = true;
+        }
+        this.#decoder = this.#makeDecoder();
+        if (!this.#dead && at < rest.length) {
+          const tail = at === 0 ? rest : rest.subarray(at);
+          this.#held.unshift(tail);
+          this.#heldBytes += tail.length;
+          if (!this.#heldQueued) {
+            this.#heldQueued = true;
+            this.#client.loop.queueInLoop(this.#feedHeldFn);
+          }
+        }
+      }
+      return;
     }
-    this.#feeding = false;
-    this.#source = null;
+  }
+
+  /** After a chunk was fed: flush what its handlers queued, apply backpressure, watch a started frame. */
+  #afterFeed(posBefore: number): void {
     if (this.#dead) return;
+    const client = this.#client;
     if (client.hasDataToWrite()) {
       client.enableWriting();
       client.loop.updateClient(client);
     }
-    const proto = this.#proto;
-    if (
-      !this.#paused &&
-      (this.#inFlight + this.#backlogCount() >= proto.maxPendingMessages ||
-        this.#inFlightBytes + this.#backBytes >= proto.maxPendingBytes) &&
-      client.isReading()
-    ) {
-      this.#paused = true;
-      client.pauseReading();
-    }
-    if (proto.frameTimeoutMs > 0) {
+    this.#updateReading();
+    if (this.#proto.frameTimeoutMs > 0) {
       if (this.#decoder.inFrame) {
         if (this.#frameStart < 0 || this.#pos !== posBefore) this.#armFrameTimer();
       } else this.#frameStart = -1;
     }
   }
 
+  /** A turn of the loop after bytes were held: feed them with a fresh budget, until it is spent again. */
+  #feedHeld(): void {
+    this.#heldQueued = false;
+    // A client destroyed meanwhile (forceClose, a limit, an error) gets nothing more; its close clears the rest.
+    if (this.#client.socket.destroyed) return;
+    const posBefore = this.#pos;
+    const held = this.#held;
+    while (held.length > 0 && !this.#dead) {
+      const chunk = held.shift()!;
+      this.#heldBytes -= chunk.length;
+      this.#feedChunk(chunk);
+      // A new hold put the rest of the chunk back at the head: wait for the next turn.
+      if (this.#heldQueued) break;
+    }
+    this.#afterFeed(posBefore);
+  }
+
+  /**
+   * Pauses reading while messages pending or bytes held are over the limits,
+   * and resumes once pending work is back to half of both and nothing is held.
+   * Reading the application paused itself is left alone.
+   */
+  #updateReading(): void {
+    if (this.#dead) return;
+    const proto = this.#proto;
+    const client = this.#client;
+    const messages = this.#inFlight + this.#backlogCount();
+    const bytes = this.#inFlightBytes + this.#backBytes;
+    if (!this.#paused) {
+      if ((this.#held.length > 0 || messages >= proto.maxPendingMessages || bytes >= proto.maxPendingBytes) && client.isReading()) {
+        this.#paused = true;
+        client.pauseReading();
+      }
+    } else if (this.#held.length === 0 && messages <= proto.maxPendingMessages >> 1 && bytes <= proto.maxPendingBytes / 2) {
+      this.#paused = false;
+      client.resumeReading();
+    }
+  }
+
   /** @internal The client closed: forget pending work; late settlements are ignored. */
   onClose(client: Client): void {
     this.#dead = true;
+    this.#held = [];
+    this.#heldBytes = 0;
     this.#backlog = [];
     this.#backHead = 0;
     this.#backBytes = 0;
@@ -466,6 +601,7 @@ export class FramedConnection implements ClientProtocol {
       bufferedBytes: this.#decoder.bufferedBytes,
       frames: this.#frames,
       maxFrameLength: this.#decoder.layout.maxFrameLength,
+      heldBytes: this.#heldBytes,
     };
   }
 
@@ -519,7 +655,19 @@ export class FramedConnection implements ClientProtocol {
 
   /** One frame from the decoder: `source[start, end)`. */
   #frame(type: number, source: Buffer, start: number, end: number): void {
-    if (this.#retireAt >= 0) return;
+    if (this.#retireAt >= 0 || this.#holdAt >= 0) return;
+    // The turn's budget: a frame that began in an earlier chunk is taken
+    // anyway (its first bytes are inside the decoder, not in this chunk).
+    const seq = this.#client.loop._turnSeq;
+    if (seq !== this.#turnSeq) {
+      this.#turnSeq = seq;
+      this.#turnCount = 0;
+    }
+    if (this.#turnCount >= this.#proto.maxMessagesPerTurn && this.#pos >= this.#chunkStart) {
+      this.#holdAt = this.#pos;
+      return;
+    }
+    this.#turnCount++;
     const size = this.#headerBytes + (end - start);
     this.#pos += size;
     this.#frames++;
@@ -612,14 +760,7 @@ export class FramedConnection implements ClientProtocol {
       backlog.length = 0;
       this.#backHead = 0;
     }
-    if (
-      this.#paused &&
-      this.#inFlight + this.#backlogCount() <= proto.maxPendingMessages >> 1 &&
-      this.#inFlightBytes + this.#backBytes <= proto.maxPendingBytes / 2
-    ) {
-      this.#paused = false;
-      this.#client.resumeReading();
-    }
+    if (this.#paused) this.#updateReading();
   }
 
   #handlerFault(err: unknown, rejected: boolean): void {

@@ -40,6 +40,14 @@
 
 /** Appends up to this many bytes are copied into the slab by {@link OutputBuffer.copyIn}'s callers; larger ones are queued by reference. */
 export const SLAB_COPY_MAX = 1024;
+/**
+ * A queued piece up to this size that is larger than the room left in the
+ * socket is still handed over whole (see `Client._flush`): a broadcast batch
+ * shared by every client then takes one write per client, never sliced.
+ * Larger pieces (bulk data) are cut into views of the room, so they wait in
+ * the client's buffer rather than in the socket's.
+ */
+export const WHOLE_WRITE_MAX = 256 * 1024;
 /** Size of one slab (the socket's default writable high-water mark: one flush rarely spans two). */
 export const SLAB_BYTES = 16 * 1024;
 
@@ -69,6 +77,18 @@ export class OutputBuffer {
   /** Chunks queued (after the head), the open tail counting as one. */
   get chunkCount(): number {
     return this.#chunks.length - this.#head + (this.#tailEnd > this.#tailStart ? 1 : 0);
+  }
+
+  /**
+   * Bytes of the next chunk {@link take} would hand out whole without a copy:
+   * the head chunk (a pushed one, or a view), or the open tail when nothing
+   * precedes it; 0 when empty. A writer may take this many even past its
+   * usual bound, so that a large chunk shared by many queues reaches each
+   * socket in one write rather than in slices.
+   */
+  get headBytes(): number {
+    if (this.#head < this.#chunks.length) return this.#chunks[this.#head]!.length;
+    return this.#tailEnd - this.#tailStart;
   }
 
   /** Appends a chunk by reference; an empty chunk is ignored. */

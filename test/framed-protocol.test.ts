@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import type * as net from 'node:net';
@@ -778,12 +778,128 @@ test('a connector exchanges framed messages again after it reconnects, with a fr
 
 // ─── options ──────────────────────────────────────────────────────────────────
 
+// ─── per-turn budget ─────────────────────────────────────────────────────────
+
+test('maxMessagesPerTurn: one read of many frames is handed out over several turns, in order, reading paused meanwhile', async () => {
+  const budget = 10;
+  const total = 95;
+  const handled: Array<{ turn: number; text: string; reading: boolean }> = [];
+  const { loop, server } = await echoServer({
+    maxMessagesPerTurn: budget,
+    onMessage(client, msg) {
+      handled.push({ turn: loop._turnSeq, text: msg.payload as string, reading: client.isReading() });
+      client.send(msg.type, msg.payload);
+    },
+  });
+  try {
+    const { peer, client } = await accept(server);
+    const texts = Array.from({ length: total }, (_, i) => `m${i}`);
+    // One write of about 1 KiB: one chunk on loopback.
+    peer.write(Buffer.concat(texts.map((t) => frame(1, t))));
+    const echoed = await readFrames(peer, total);
+    assert.equal(
+      echoed.map((f) => f.value.toString()),
+      texts,
+      'every message echoed once, in order',
+    );
+    assert.equal(
+      handled.map((h) => h.text),
+      texts,
+      'handled once each, in order',
+    );
+    const perTurn = new Map<number, number>();
+    for (const h of handled) perTurn.set(h.turn, (perTurn.get(h.turn) ?? 0) + 1);
+    assert.ok(Math.max(...perTurn.values()) <= budget, `at most ${budget} per turn: ${[...perTurn.values()].join(',')}`);
+    assert.ok(perTurn.size >= Math.ceil(total / budget), `spread over ${perTurn.size} turns`);
+    assert.ok(
+      handled.slice(budget, total - 1).every((h) => !h.reading),
+      'reading stays paused while bytes are held',
+    );
+    await until(() => client.isReading(), 'reading resumed once nothing is held');
+    const stats = framedStats(client)!;
+    assert.equal([stats.heldBytes, stats.frames, stats.paused], [0, total, false]);
+    // Later reads are handed out at once again.
+    peer.write(frame(1, 'later'));
+    const [later] = await readFrames(peer, 1);
+    assert.is(later!.value.toString(), 'later');
+    await destroyAll(peer);
+  } finally {
+    await loop.close();
+  }
+});
+
+test('maxMessagesPerTurn: held frames are decoded with the limit in force when their turn comes', async () => {
+  const got: FramedMessage[] = [];
+  const { loop, server } = await echoServer({
+    requireAuthentication: true,
+    maxMessagesPerTurn: 2,
+    onMessage(client, msg) {
+      got.push(msg);
+      if (msg.name === 'text' && msg.payload === 'login') client.markAuthenticated();
+    },
+  });
+  try {
+    const { peer, client } = await accept(server);
+    const closed = closeOf(server, client);
+    let closedEarly = false;
+    void closed.then(() => {
+      closedEarly = true;
+    });
+    // The login is the third frame, past the first turn's budget; the large
+    // frame behind it is above the pre-auth limit and must not close the client.
+    const big = frame(3, pattern(100_000));
+    peer.write(Buffer.concat([frame(1, 'a'), frame(1, 'b'), frame(1, 'login'), big, frame(1, 'after')]));
+    await until(() => got.length === 5 || closedEarly, 'five messages');
+    assert.is(closedEarly, false, 'not closed');
+    assert.equal(
+      got.map((m) => m.value.length),
+      [1, 1, 5, 100_000, 5],
+    );
+    assert.is(digest(got[3]!.value), digest(pattern(100_000)));
+    // Unauthenticated, the same large frame still closes the client.
+    const second = await accept(server);
+    const err = closeOf(server, second.client);
+    second.peer.write(Buffer.concat([frame(1, 'a'), frame(1, 'b'), frame(1, 'c'), big]));
+    const [, reason, error] = await err;
+    assert.is(reason, 'protocol-error');
+    assert.is(error?.code, ErrorCode.FRAME_TOO_LARGE);
+    assert.is(got.length, 8, 'the three frames before it were handled');
+    await destroyAll(peer, second.peer);
+  } finally {
+    await loop.close();
+  }
+});
+
+test('maxMessagesPerTurn: a client closed while bytes are held hands out nothing more', async () => {
+  const got: string[] = [];
+  const { loop, server } = await echoServer({
+    maxMessagesPerTurn: 3,
+    onMessage(client, msg) {
+      got.push(msg.payload as string);
+      if (msg.payload === 'x2') client.forceClose();
+    },
+  });
+  try {
+    const { peer, client } = await accept(server);
+    const closed = closeOf(server, client);
+    peer.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => frame(1, `x${i}`))));
+    await closed;
+    await new Promise<void>((resolve) => loop.queueInLoop(() => setImmediate(resolve)));
+    assert.equal(got, ['x0', 'x1', 'x2']);
+    await destroyAll(peer);
+  } finally {
+    await loop.close();
+  }
+});
+
 test('framing options are validated at listen and connect', async () => {
   const loop = new EventLoop();
   try {
     const bad: FramingOptions[] = [
       { maxPendingMessages: 0 },
       { maxPendingBytes: -1 },
+      { maxMessagesPerTurn: 0 },
+      { maxMessagesPerTurn: 1.5 },
       { frameTimeoutMs: Number.NaN },
       { preAuthMaxFrameLength: 2 },
       { layout: { maxFrameLength: 100 }, preAuthMaxFrameLength: 101 },
@@ -803,7 +919,10 @@ test('framing options are validated at listen and connect', async () => {
     throwsCode(() => new FramedProtocol(new EventEmitter(), null as unknown as FramingOptions, 'server'), ErrorCode.INVALID_OPTION);
     // Defaults: finite everywhere; a connector trusts its server's frame size.
     const s = new FramedProtocol(await loop.listen(), {}, 'server');
-    assert.equal([s.maxPendingMessages, s.maxPendingBytes, s.frameTimeoutMs, s.preAuthLayout.maxFrameLength], [1024, 8 * 1024 * 1024, 30_000, 65_536]);
+    assert.equal(
+      [s.maxPendingMessages, s.maxPendingBytes, s.maxMessagesPerTurn, s.frameTimeoutMs, s.preAuthLayout.maxFrameLength],
+      [1024, 8 * 1024 * 1024, 512, 30_000, 65_536],
+    );
     const c = new FramedProtocol(await loop.listen(), {}, 'connector');
     assert.is(c.preAuthLayout, c.layout);
   } finally {

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { OutputBuffer, SLAB_BYTES, SLAB_COPY_MAX } from '../lib/output-buffer.js';
@@ -22,6 +22,22 @@ test('a chunk larger than max is cut into views of the same memory', () => {
   assert.is(first.buffer, chunk.buffer);
   assert.is(b.bytes, 6);
   assert.is(b.take(100).toString(), 'efghij');
+});
+
+test('headBytes is the size of the piece take() would hand out whole: the head chunk, else the open tail', () => {
+  const b = new OutputBuffer();
+  assert.is(b.headBytes, 0);
+  b.copyIn(Buffer.from('abc'));
+  assert.is(b.headBytes, 3);
+  const big = Buffer.alloc(SLAB_COPY_MAX * 8, 7);
+  b.push(big);
+  assert.is(b.headBytes, 3, 'the tail closed into a chunk ahead of the pushed one');
+  assert.is(b.take(b.headBytes).toString(), 'abc');
+  assert.is(b.headBytes, big.length);
+  // Taken whole even when larger than a writer's usual bound: the same memory, no copy.
+  assert.is(b.take(Math.max(16, b.headBytes)), big);
+  assert.is(b.headBytes, 0);
+  assert.is(b.bytes, 0);
 });
 
 test('many small chunks are joined into one buffer of at most max bytes', () => {
