@@ -12,7 +12,7 @@ export { systemClock, ManualClock } from './clock.js';
 export type { Clock } from './clock.js';
 
 // The reactor: loop, servers, clients, connectors, timers, TLS.
-export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS } from './event-loop.js';
+export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './event-loop.js';
 export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './event-loop.js';
 export { Client } from './client.js';
 export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol } from './client.js';

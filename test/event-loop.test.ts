@@ -145,6 +145,50 @@ test('getClient, removeClient, clients() and stats', async () => {
   }
 });
 
+test('flushSliceMs: a turn out of its flush budget leaves the rest for the next turn, first in line; nothing is lost or reordered', async () => {
+  // A clock that moves 1 ms at every read, so the budget runs out at the first check.
+  class TickingClock extends ManualClock {
+    override now(): number {
+      this.advance(1);
+      return super.now();
+    }
+  }
+  for (const bad of [0, -1, Number.NaN, 0.5]) {
+    assert.throws(() => new EventLoop({ flushSliceMs: bad }), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION), String(bad));
+  }
+  const loop = new EventLoop({ clock: new TickingClock(), flushSliceMs: 1 });
+  const server = await loop.listen();
+  const N = 40;
+  const peers: net.Socket[] = [];
+  try {
+    for (let i = 0; i < N; i++) peers.push(await connectRaw(server.port));
+    await until(() => loop.clientCount === N, 'every client');
+    const clients = [...loop.clients()];
+    const got = peers.map((p) => collectAll(p));
+    const pending = await new Promise<number[]>((resolve) => {
+      loop.queueInLoop(() => {
+        for (const c of clients) c.write('first;');
+        // The writes above scheduled a turn before this immediate; that turn and
+        // this one each flush 16 clients before their first clock check stops them.
+        setImmediate(() => {
+          const left = clients.filter((c) => c.hasDataToWrite()).length;
+          // Clients still waiting get more; it must land after what they already have.
+          for (const c of clients) c.write('second;');
+          const leftAfter = clients.filter((c) => c.hasDataToWrite()).length;
+          resolve([left, leftAfter]);
+        });
+      });
+    });
+    assert.is(pending[0], N - 32, 'each turn stopped at its first budget check');
+    assert.is(pending[1], N);
+    for (const c of clients) c.shutdown();
+    for (const { data } of await Promise.all(got)) assert.is(data.toString(), 'first;second;');
+  } finally {
+    await destroyAll(...peers);
+    await loop.close();
+  }
+});
+
 test('the seed pattern: append, enable writing, write-complete callback removes the client', async () => {
   const loop = new EventLoop();
   const server = await loop.listen();
