@@ -1118,15 +1118,19 @@ export class SessionRegistry implements MemoryStoreOwner {
     const budget = this.options.auditBudgetMs;
     let expired = 0;
     for (let round = 0; round < AUDIT_ROUNDS && !this.#closed; round++) {
+      // The slice that advances the wheel counts the advance too (collecting
+      // thousands of cold handles is itself a few ms at scale).
+      let until = performance.now() + budget;
       const now = this.#rel();
       this._wallBase = this.clock.wallNow() - now;
       this.#wheel.advanceInto(now, this.#backlog);
       if (this.#backlogPos >= this.#backlog.length) break;
       while (this.#backlogPos < this.#backlog.length && !this.#closed) {
         const pending: Promise<unknown>[] | null = this.#mem === null ? [] : null;
-        expired += this.#expireDue(performance.now() + budget, pending);
+        expired += this.#expireDue(until, pending);
         if (pending !== null && pending.length > 0) await Promise.all(pending);
         if (this.#backlogPos < this.#backlog.length) await yieldToLoop();
+        until = performance.now() + budget;
       }
     }
     await this.#flush();
