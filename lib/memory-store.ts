@@ -95,15 +95,13 @@ export interface MemoryStoreOwner {
 }
 
 /**
- * A session object owned by an in-process owner and held by the store
- * itself, without a copy: the same object is the store's record, the
- * owner's handle and (for the registry) its timing-wheel node. Counters are
- * flat numbers so that no nested object is allocated per session.
- * `expiresAt` and `lastActiveAt` may be accessors (the registry derives them
- * from its monotonic deadline); the store writes them only through
- * {@link MemoryStore.set} and {@link MemoryStore.touch}.
+ * The data of a session as one flat object (counters as plain numbers, no
+ * nested `stats`): a record of the store's own, an adopted entry, and the
+ * session registry's handle all have this shape, and
+ * {@link flatSessionRecord} / {@link assignFlatSession} convert it to and
+ * from the public {@link SessionRecord}.
  */
-export interface OwnedEntry {
+export interface FlatSession {
   readonly id: string;
   tokenHash: string;
   userId: string | null;
@@ -121,6 +119,18 @@ export interface OwnedEntry {
   lastActiveAt: number;
   expiresAt: number;
   ttl: number;
+}
+
+/**
+ * A session object owned by an in-process owner and held by the store
+ * itself, without a copy: the same object is the store's record, the
+ * owner's handle and (for the registry) its timing-wheel node. Counters are
+ * flat numbers so that no nested object is allocated per session.
+ * `expiresAt` and `lastActiveAt` may be accessors (the registry derives them
+ * from its monotonic deadline); the store writes them only through
+ * {@link MemoryStore.set} and {@link MemoryStore.touch}.
+ */
+export interface OwnedEntry extends FlatSession {
   /** The owner; never null for an adopted entry. */
   readonly _owner: MemoryStoreOwner;
   /**
@@ -186,8 +196,8 @@ function isAlive(r: Entry, now: number): boolean {
   return r.expiresAt > now && (r._owner === null || r.alive !== false);
 }
 
-/** A copy of an entry in the public {@link SessionRecord} form. */
-function copyOut(r: Entry): SessionRecord {
+/** A copy of a flat session in the public {@link SessionRecord} form (own `metadata` and `stats` objects). */
+export function flatSessionRecord(r: Readonly<FlatSession>): SessionRecord {
   return {
     id: r.id,
     tokenHash: r.tokenHash,
@@ -213,8 +223,13 @@ export function ownMetadata(m: Record<string, string>): Record<string, string> {
   return EMPTY_METADATA;
 }
 
-/** Writes the fields of a public record into an entry (in place; `expiresAt` last, after the rest). */
-function assign(r: Entry, from: SessionRecord): void {
+/**
+ * Writes the fields of a public record into a flat session, in place, all
+ * but `id`, `expiresAt` and `lastActiveAt` (which its owner sets in its own
+ * way: the store last, after the rest; the registry's handle derives them
+ * from its monotonic clock).
+ */
+export function assignFlatSession(r: FlatSession, from: SessionRecord): void {
   r.tokenHash = from.tokenHash;
   r.userId = from.userId;
   r.connectionId = from.connectionId;
@@ -227,7 +242,6 @@ function assign(r: Entry, from: SessionRecord): void {
   r.messagesOut = from.stats.messagesOut;
   r.heartbeats = from.stats.heartbeats;
   r.createdAt = from.createdAt;
-  r.lastActiveAt = from.lastActiveAt;
   r.ttl = from.ttl;
 }
 
@@ -323,7 +337,7 @@ export class MemoryStore implements SessionStore {
   async get(id: string): Promise<SessionRecord | null> {
     this.#open();
     const r = this.#live(id, this.#clock.wallNow());
-    return r === undefined ? null : copyOut(r);
+    return r === undefined ? null : flatSessionRecord(r);
   }
 
   /** @inheritDoc */
@@ -348,7 +362,8 @@ export class MemoryStore implements SessionStore {
       this.#index(r);
       throw err;
     }
-    assign(r, record);
+    assignFlatSession(r, record);
+    r.lastActiveAt = record.lastActiveAt;
     this.#setExpiry(r, record.expiresAt);
     this.#index(r);
     // An adopted entry set to a past expiry is left to its owner, which expires it (with its own reason).
@@ -395,20 +410,20 @@ export class MemoryStore implements SessionStore {
   async getByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     this.#open();
     const r = this.#byToken.get(tokenHash);
-    return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : copyOut(r);
+    return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : flatSessionRecord(r);
   }
 
   /** @inheritDoc */
   async getByConnection(connectionId: string): Promise<SessionRecord | null> {
     this.#open();
     const r = this.#byConn.get(connectionId);
-    return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : copyOut(r);
+    return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : flatSessionRecord(r);
   }
 
   /** @inheritDoc */
   async getByUser(userId: string): Promise<SessionRecord[]> {
     this.#open();
-    return this.#userRecords(userId, this.#clock.wallNow()).map(copyOut);
+    return this.#userRecords(userId, this.#clock.wallNow()).map(flatSessionRecord);
   }
 
   /** @inheritDoc */
@@ -421,7 +436,7 @@ export class MemoryStore implements SessionStore {
     let total = 0;
     const consider = (r: Entry): void => {
       if (filter.state !== undefined && r.state !== filter.state) return;
-      if (total >= offset && sessions.length < limit) sessions.push(copyOut(r));
+      if (total >= offset && sessions.length < limit) sessions.push(flatSessionRecord(r));
       total++;
     };
     if (filter.userId !== undefined) {
@@ -584,7 +599,7 @@ export class MemoryStore implements SessionStore {
       list[i] = undefined as unknown as OwnedEntry; // let it be collected now, not when the array is reset
       i++;
       if (this.#records.get(r.id) === r) this.#records.delete(r.id);
-      this.#unindexRetired(r, conn);
+      this.#unindexKeys(r, conn);
       if ((i & 63) === 0 && performance.now() >= until) break;
     }
     if (i >= list.length) {
@@ -604,7 +619,7 @@ export class MemoryStore implements SessionStore {
    */
   disown(entry: OwnedEntry): boolean {
     if (this.#records.get(entry.id) !== entry) return false;
-    const copy = new StoredRecord(copyOut(entry));
+    const copy = new StoredRecord(flatSessionRecord(entry));
     this.#remove(entry);
     this.#records.set(copy.id, copy);
     this.#index(copy);
@@ -741,33 +756,30 @@ export class MemoryStore implements SessionStore {
   }
 
   #unindex(r: Entry): void {
-    if (this.#byToken.get(r.tokenHash) === r) this.#byToken.delete(r.tokenHash);
-    if (r.connectionId !== null && this.#byConn.get(r.connectionId) === r) {
-      this.#byConn.delete(r.connectionId);
-      if (r._owner !== null && r.alive !== false) this.#ownedBound--;
-    }
-    if (r.userId !== null) this.#unindexUser(r, r.userId);
+    // A retired entry's bound connection was uncounted when it retired.
+    if (this.#unindexKeys(r, r.connectionId) && r._owner !== null && r.alive !== false) this.#ownedBound--;
   }
 
   /**
-   * `#unindex` for a retired entry, whose connection the owner may have
-   * cleared: the one it was indexed under is passed in. Counters were
-   * settled at retirement.
+   * Takes `r` out of the token, connection and user indexes, each only where
+   * it is the holder. The connection is passed in: a retired entry's owner may
+   * have cleared it, so the sweep passes the one it was indexed under.
+   * Returns whether a connection entry was removed.
    */
-  #unindexRetired(r: OwnedEntry, conn: string | null): void {
+  #unindexKeys(r: Entry, conn: string | null): boolean {
     if (this.#byToken.get(r.tokenHash) === r) this.#byToken.delete(r.tokenHash);
-    if (conn !== null && this.#byConn.get(conn) === r) this.#byConn.delete(conn);
-    if (r.userId !== null) this.#unindexUser(r, r.userId);
-  }
-
-  #unindexUser(r: Entry, userId: string): void {
-    const entry = this.#byUser.get(userId);
-    if (entry === r) this.#byUser.delete(userId);
-    else if (entry instanceof Set) {
-      entry.delete(r);
-      if (entry.size === 1) this.#byUser.set(userId, entry.values().next().value as Entry);
-      else if (entry.size === 0) this.#byUser.delete(userId);
+    const connRemoved = conn !== null && this.#byConn.get(conn) === r && this.#byConn.delete(conn);
+    const userId = r.userId;
+    if (userId !== null) {
+      const entry = this.#byUser.get(userId);
+      if (entry === r) this.#byUser.delete(userId);
+      else if (entry instanceof Set) {
+        entry.delete(r);
+        if (entry.size === 1) this.#byUser.set(userId, entry.values().next().value as Entry);
+        else if (entry.size === 0) this.#byUser.delete(userId);
+      }
     }
+    return connRemoved;
   }
 
   /** Removes a record (no word to an owner). */

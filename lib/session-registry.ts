@@ -69,7 +69,7 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
-import { EMPTY_METADATA, MemoryStore, ownMetadata } from './memory-store.js';
+import { EMPTY_METADATA, MemoryStore, assignFlatSession, flatSessionRecord, ownMetadata } from './memory-store.js';
 import type { MemoryStoreOwner, OwnedEntry } from './memory-store.js';
 import type {
   Page,
@@ -480,38 +480,12 @@ export class SessionHandle implements WheelNode<SessionHandle> {
 
   /** @internal A full record copy, with the token hash, for a store write. */
   _toRecord(): SessionRecord {
-    return {
-      id: this.id,
-      tokenHash: this.tokenHash,
-      userId: this.userId,
-      connectionId: this.connectionId,
-      remoteAddress: this.remoteAddress,
-      state: this.state,
-      metadata: { ...this.metadata },
-      stats: this.stats,
-      createdAt: this.createdAt,
-      lastActiveAt: this.lastActiveAt,
-      expiresAt: this.expiresAt,
-      ttl: this.ttl,
-    };
+    return flatSessionRecord(this);
   }
 
   /** @internal Copies a record's fields (not its expiry or last activity) into a write-behind handle. */
   _assign(r: SessionRecord): void {
-    const m = this as MutableHandle;
-    m.tokenHash = r.tokenHash;
-    m.userId = r.userId;
-    m.connectionId = r.connectionId;
-    m.remoteAddress = r.remoteAddress;
-    m.state = r.state;
-    m.metadata = ownMetadata(r.metadata);
-    m.bytesIn = r.stats.bytesIn;
-    m.bytesOut = r.stats.bytesOut;
-    m.messagesIn = r.stats.messagesIn;
-    m.messagesOut = r.stats.messagesOut;
-    m.heartbeats = r.stats.heartbeats;
-    m.createdAt = r.createdAt;
-    m.ttl = r.ttl;
+    assignFlatSession(this as MutableHandle, r);
   }
 }
 
@@ -1573,26 +1547,24 @@ export class SessionRegistry implements MemoryStoreOwner {
     if (h._dirty !== IN_PLACE) h._dirty = CLEAN;
   }
 
-  /** Removes a handle from every local structure, and in place from the store (synchronous, idempotent). */
-  #dropLocal(h: SessionHandle): void {
+  /**
+   * Removes a handle from every local structure, and in place from the store
+   * (synchronous, idempotent). With `deferStoreRemoval` (an expiry) the memory
+   * store retires it instead: over for every read now, out of its Maps in a
+   * later sweep slice.
+   */
+  #dropLocal(h: SessionHandle, deferStoreRemoval = false): void {
     if (h._mode === ENDED) return;
     const mem = this.#mem;
-    if (mem !== null) mem.release(h as unknown as OwnedEntry);
-    else {
+    // Retired (deferred) before #finish clears the connection the store indexed it under.
+    if (mem !== null) {
+      if (deferStoreRemoval) mem.retire(h as unknown as OwnedEntry);
+      else mem.release(h as unknown as OwnedEntry);
+    } else {
       if (this.#handles.get(h.id) === h) this.#handles.delete(h.id);
       const conn = h.connectionId;
       if (conn !== null && this.#byConn.get(conn) === h) this.#byConn.delete(conn);
     }
-    this.#wheel.removeEntry(h);
-    if (h._mode === ATTACHED) this.#attached--;
-    this.#local--;
-    this.#finish(h);
-  }
-
-  /** `#dropLocal` for an in-place handle whose removal from the store's Maps is deferred. */
-  #retireLocal(h: SessionHandle, mem: MemoryStore): void {
-    if (h._mode === ENDED) return;
-    mem.retire(h as unknown as OwnedEntry); // before #finish clears the connection the store indexed it under
     this.#wheel.removeEntry(h);
     if (h._mode === ATTACHED) this.#attached--;
     this.#local--;
@@ -1626,9 +1598,7 @@ export class SessionRegistry implements MemoryStoreOwner {
   #expireLocal(h: SessionHandle, reason: string): Promise<unknown> | null {
     const connectionId = h._mode === ATTACHED ? h.connectionId : null;
     const session = this.#endPayload('expired', h);
-    const mem = this.#mem;
-    if (mem !== null) this.#retireLocal(h, mem);
-    else this.#dropLocal(h);
+    this.#dropLocal(h, true);
     this.#counters.expired++;
     if (session !== null) this.#emitter.emit('expired', { session, connectionId, reason });
     if (this.#mem !== null) return null;
