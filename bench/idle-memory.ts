@@ -11,9 +11,14 @@
  *   a ratio of at least 0.83);
  * - netloop's server with its session registry, against the bare server with a
  *   `Map` entry and a small session object per connection (target: at most
- *   1.3x, a ratio of at least 0.77). This pair is measured once netloop's
- *   session registry (`lib/session-registry.ts`) exists; until then only the
- *   baseline figures appear in the progress output.
+ *   1.3x, a ratio of at least 0.77); each session holds its connection, as
+ *   the bare one does;
+ * - the same pair with the peer's address read at accept and kept in each
+ *   session (both then pay Node's cached peer name, about 100 bytes), held to
+ *   the same target.
+ * The session pairs are measured once netloop's session registry
+ * (`lib/session-registry.ts`) exists; until then only the baseline figures
+ * appear in the progress output.
  *
  * Each connection costs a file descriptor in each process: when `ulimit -n` is
  * too low the count is lowered and the progress output says so.
@@ -99,24 +104,40 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   if (capped.note !== undefined) options.progress(capped.note);
   const connections = capped.count;
 
-  const pairs: Array<{ netloop: IdleImpl; baseline: IdleImpl; name: string; sessions: boolean; target: string }> = [
-    { netloop: 'netloop', baseline: 'bare', name: 'node:net + listeners', sessions: false, target: '>= 0.83x' },
+  interface Pair {
+    netloop: IdleImpl;
+    baseline: IdleImpl;
+    name: string;
+    params: Record<string, boolean>;
+    target: string;
+  }
+  const pairs: Pair[] = [
+    { netloop: 'netloop', baseline: 'bare', name: 'node:net + listeners', params: { sessions: false }, target: '>= 0.83x' },
   ];
   if (await sessionsAvailable()) {
-    pairs.push({
-      netloop: 'netloop-session',
-      baseline: 'bare-session',
-      name: 'node:net + Map + session',
-      sessions: true,
-      target: '>= 0.77x',
-    });
+    pairs.push(
+      {
+        netloop: 'netloop-session',
+        baseline: 'bare-session',
+        name: 'node:net + Map + session',
+        params: { sessions: true },
+        target: '>= 0.77x',
+      },
+      {
+        netloop: 'netloop-session-addr',
+        baseline: 'bare-session-addr',
+        name: 'node:net + Map + session with address',
+        params: { sessions: true, remoteAddress: true },
+        target: '>= 0.77x',
+      },
+    );
   } else {
     options.progress('netloop sessions not built yet: measuring the with-sessions baseline only');
   }
 
   const figures = new Map<IdleImpl, PerConnection[]>();
   const impls = new Set<IdleImpl>(pairs.flatMap((p) => [p.netloop, p.baseline]));
-  if (!pairs.some((p) => p.sessions)) impls.add('bare-session');
+  if (!pairs.some((p) => p.params['sessions'] === true)) impls.add('bare-session');
   for (let r = 0; r < plan.runs; r++) {
     for (const impl of impls) {
       options.progress(`run ${r + 1}/${plan.runs}: ${impl}, ${connections} connections`);
@@ -138,7 +159,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     ] as const) {
       const m = measurement({
         scenario: 'idle-memory',
-        params: { connections: Math.min(...nl.map((p) => p.connections)), sessions: pair.sessions },
+        params: { connections: Math.min(...nl.map((p) => p.connections)), ...pair.params },
         metric,
         unit: 'B',
         baselineName: pair.name,

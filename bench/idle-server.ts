@@ -3,7 +3,7 @@
  * `--expose-gc`:
  *
  * ```
- * node --expose-gc dist/bench/idle-server.js --impl bare|bare-session|netloop|netloop-session
+ * node --expose-gc dist/bench/idle-server.js --impl bare|bare-session|bare-session-addr|netloop|netloop-session|netloop-session-addr
  * ```
  *
  * It accepts connections on 127.0.0.1 and holds them, doing nothing else. The
@@ -17,7 +17,13 @@
  * - `bare-session`: the same plus a `Map` entry holding a small session
  *   object per connection (the least any server with sessions does);
  * - `netloop`, `netloop-session`: netloop's server, without and with its
- *   session registry (see `netloop-servers.ts`).
+ *   session registry (see `netloop-servers.ts`); a session holds what the
+ *   bare one does (its connection, from which the peer's address can be read
+ *   when wanted);
+ * - `bare-session-addr`, `netloop-session-addr`: the same two with the
+ *   peer's address read at accept and kept in the session. Reading it makes
+ *   Node cache the peer name on the socket (an object and the address
+ *   string, about 100 bytes), which both then pay.
  *
  * @module
  */
@@ -28,7 +34,7 @@ import { listenOn } from './echo-server.js';
 import { ErrorCode, NetloopError } from '../lib/errors.js';
 
 /** The implementations this script can serve. */
-export const IDLE_IMPLS = ['bare', 'bare-session', 'netloop', 'netloop-session'] as const;
+export const IDLE_IMPLS = ['bare', 'bare-session', 'bare-session-addr', 'netloop', 'netloop-session', 'netloop-session-addr'] as const;
 /** One of {@link IDLE_IMPLS}. */
 export type IdleImpl = (typeof IDLE_IMPLS)[number];
 
@@ -93,10 +99,11 @@ interface BareSession {
   lastSeenAt: number;
   userId: string | null;
   state: 'active' | 'suspended';
+  remoteAddress?: string | null;
 }
 
-/** Starts a bare `node:net` holder, with or without a session map. */
-export async function startBareIdle(withSessions: boolean): Promise<IdleServer> {
+/** Starts a bare `node:net` holder, with or without a session map (and the peer's address in each session). */
+export async function startBareIdle(withSessions: boolean, withAddress = false): Promise<IdleServer> {
   const counter = new ConnectionCounter();
   let nextId = 1;
   const sessions = new Map<number, BareSession>();
@@ -104,7 +111,9 @@ export async function startBareIdle(withSessions: boolean): Promise<IdleServer> 
     const id = nextId++;
     if (withSessions) {
       const now = Date.now();
-      sessions.set(id, { id, socket, createdAt: now, lastSeenAt: now, userId: null, state: 'active' });
+      const session: BareSession = { id, socket, createdAt: now, lastSeenAt: now, userId: null, state: 'active' };
+      if (withAddress) session.remoteAddress = socket.remoteAddress ?? null;
+      sessions.set(id, session);
     }
     socket.on('data', () => {
       if (withSessions) {
@@ -144,11 +153,11 @@ async function main(): Promise<void> {
   const impl = stringFlag(flags, 'impl', 'bare');
   const maxConnections = intFlag(flags, 'max-connections', 100_000);
   let server: IdleServer;
-  if (impl === 'bare' || impl === 'bare-session') {
-    server = await startBareIdle(impl === 'bare-session');
-  } else if (impl === 'netloop' || impl === 'netloop-session') {
+  if (impl === 'bare' || impl === 'bare-session' || impl === 'bare-session-addr') {
+    server = await startBareIdle(impl !== 'bare', impl === 'bare-session-addr');
+  } else if (impl === 'netloop' || impl === 'netloop-session' || impl === 'netloop-session-addr') {
     const { startNetloopIdle } = await import('./netloop-servers.js');
-    server = await startNetloopIdle(impl === 'netloop-session', maxConnections);
+    server = await startNetloopIdle(impl !== 'netloop', maxConnections, impl === 'netloop-session-addr');
   } else {
     throw new NetloopError(ErrorCode.INVALID_OPTION, `--impl must be one of ${IDLE_IMPLS.join(', ')}, got ${impl}`);
   }

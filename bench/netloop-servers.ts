@@ -61,7 +61,7 @@ export async function supportsSessions(): Promise<boolean> {
  * options), bound to the connection's id, as an application would create one
  * at login; a connection counts as open once its session exists.
  */
-export async function startNetloopIdle(withSessions: boolean, maxConnections: number): Promise<IdleServer> {
+export async function startNetloopIdle(withSessions: boolean, maxConnections: number, withAddress = false): Promise<IdleServer> {
   const loop = new EventLoop();
   const server = await loop.listen({ host: '127.0.0.1', port: 0, backlog: 4096, maxConnections });
   const counter = new ConnectionCounter();
@@ -74,7 +74,7 @@ export async function startNetloopIdle(withSessions: boolean, maxConnections: nu
   const registry = new SessionRegistry({ clock: loop.clock, maxSessions: Math.max(maxConnections, 1) });
   server.on('connection', (client: Client) => {
     registry
-      .create({ connectionId: String(client.id), remoteAddress: client.remoteAddress ?? null })
+      .create({ connectionId: String(client.id), remoteAddress: withAddress ? (client.remoteAddress ?? null) : null })
       .then(
         () => {
           // Marks the connection as counted, so its close is counted once too.

@@ -290,7 +290,7 @@ async function measure(options: ScenarioOptions): Promise<Measurement[]> {
       scenario: 'sessions', params: manyP, metric: 'audit_tick_with_cleanup', unit: 'ms', higherIsBetter: false,
       baselineName: 'full Map scan', runs: { netloop: many.audit.map((a, k) => a + many.cleanup[k]!), baseline: many.scan },
     }),
-    // What one expiry costs in all (ending it, then its removal from four
+    // What one expiry costs in all (ending it, then its removal from three
     // string-keyed Maps of a million entries), beside the scan's cost per session held.
     measurement({
       scenario: 'sessions', params: manyP, metric: 'expiry_cost', unit: 'ns', higherIsBetter: false,

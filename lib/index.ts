@@ -109,7 +109,18 @@ export type {
   WithClient,
   HttpNoticeOptions,
 } from './session-binding.js';
-export { createToken, hashToken, tokenMatches, isWellFormedToken, TOKEN_BYTES, TOKEN_LENGTH } from './session-token.js';
+export {
+  createToken,
+  hashToken,
+  tokenMatches,
+  tokenSessionId,
+  isWellFormedToken,
+  TOKEN_BYTES,
+  TOKEN_LENGTH,
+  TOKEN_SECRET_LENGTH,
+  TOKEN_HASH_BYTES,
+  TOKEN_HASH_LENGTH,
+} from './session-token.js';
 export type { TokenPair } from './session-token.js';
 export { uuidv7, uuidv7Timestamp, UUID_V7_PATTERN } from './uuid-v7.js';
 export { TimingWheel, WheelEntry } from './timing-wheel.js';

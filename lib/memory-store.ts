@@ -4,7 +4,7 @@
  *
  * ```
  *   records   Map<id, entry>                insertion order = creation order
- *   byToken   Map<tokenHash, entry>
+ *   byToken   Map<tokenHash, entry>         unless indexTokens: false (the registry's own store)
  *   byConn    Map<connectionId, entry>      only while a connection is bound
  *   byUser    Map<userId, entry | Set>      only for sessions with a user; a bare entry for one
  *   expiry    indexed binary min-heap of the store's own records by heap key
@@ -72,6 +72,15 @@ export interface MemoryStoreOptions {
   defaultPageSize?: number;
   /** The largest page `list` returns, whatever `limit` asks. Default 10,000. */
   maxPageSize?: number;
+  /**
+   * Keep an index of token hashes, so that {@link MemoryStore.getByTokenHash}
+   * works and a token hash held by another live record is refused. Default
+   * true. The session registry's own store passes false: its tokens name
+   * their session (`<id>.<secret>`), so it resolves them by id, and the index
+   * would cost a Map entry (about 45 bytes) per session for nothing. Without
+   * it, `getByTokenHash` throws `NETLOOP_INVALID_OPTION`.
+   */
+  indexTokens?: boolean;
 }
 
 /**
@@ -273,7 +282,7 @@ export class MemoryStore implements SessionStore {
   readonly #defaultPage: number;
   readonly #maxPage: number;
   readonly #records = new Map<string, Entry>();
-  readonly #byToken = new Map<string, Entry>();
+  readonly #byToken: Map<string, Entry> | null;
   readonly #byConn = new Map<string, Entry>();
   readonly #byUser = new Map<string, Entry | Set<Entry>>();
   readonly #heap: StoredRecord[] = [];
@@ -290,6 +299,11 @@ export class MemoryStore implements SessionStore {
     this.#clock = options.clock ?? systemClock;
     this.#maxPage = checkInteger('maxPageSize', options.maxPageSize ?? 10_000, 1, 1_000_000);
     this.#defaultPage = checkInteger('defaultPageSize', options.defaultPageSize ?? 100, 1, this.#maxPage);
+    const indexTokens = options.indexTokens ?? true;
+    if (typeof indexTokens !== 'boolean') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'indexTokens must be a boolean', { details: { option: 'indexTokens' } });
+    }
+    this.#byToken = indexTokens ? new Map() : null;
   }
 
   /** Records physically held, live or not yet purged (for leak checks and diagnostics). */
@@ -306,7 +320,7 @@ export class MemoryStore implements SessionStore {
     this.sweepRetired();
     return {
       records: this.#records.size,
-      tokens: this.#byToken.size,
+      tokens: this.#byToken === null ? 0 : this.#byToken.size,
       connections: this.#byConn.size,
       users: this.#byUser.size,
       heap: this.#heap.length,
@@ -409,6 +423,11 @@ export class MemoryStore implements SessionStore {
   /** @inheritDoc */
   async getByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     this.#open();
+    if (this.#byToken === null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'this memory store was created with indexTokens: false; look the session up by the id its token names', {
+        details: { option: 'indexTokens' },
+      });
+    }
     const r = this.#byToken.get(tokenHash);
     return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : flatSessionRecord(r);
   }
@@ -470,7 +489,7 @@ export class MemoryStore implements SessionStore {
     const owned: OwnedEntry[] = [];
     for (const r of this.#records.values()) if (r._owner !== null) owned.push(r);
     this.#records.clear();
-    this.#byToken.clear();
+    this.#byToken?.clear();
     this.#byConn.clear();
     this.#byUser.clear();
     this.#heap.length = 0;
@@ -721,7 +740,7 @@ export class MemoryStore implements SessionStore {
    * error.
    */
   #dropIndexHolders(id: string, tokenHash: string, connectionId: string | null, now: number): void {
-    const tokenHolder = this.#byToken.get(tokenHash);
+    const tokenHolder = this.#byToken?.get(tokenHash);
     if (tokenHolder !== undefined && tokenHolder.id !== id) {
       if (this.#isLive(tokenHolder, now)) {
         throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session has this token hash', { details: { id } });
@@ -742,7 +761,7 @@ export class MemoryStore implements SessionStore {
   }
 
   #index(r: Entry): void {
-    this.#byToken.set(r.tokenHash, r);
+    this.#byToken?.set(r.tokenHash, r);
     if (r.connectionId !== null) {
       this.#byConn.set(r.connectionId, r);
       if (r._owner !== null) this.#ownedBound++;
@@ -767,7 +786,8 @@ export class MemoryStore implements SessionStore {
    * Returns whether a connection entry was removed.
    */
   #unindexKeys(r: Entry, conn: string | null): boolean {
-    if (this.#byToken.get(r.tokenHash) === r) this.#byToken.delete(r.tokenHash);
+    const tokens = this.#byToken;
+    if (tokens !== null && tokens.get(r.tokenHash) === r) tokens.delete(r.tokenHash);
     const connRemoved = conn !== null && this.#byConn.get(conn) === r && this.#byConn.delete(conn);
     const userId = r.userId;
     if (userId !== null) {

@@ -9,8 +9,8 @@
  *
  *   MemoryStore                                  SessionRegistry
  *   records  Map<id, entry> ───────┐             wheel  TimingWheel (intrusive:
- *   byToken  Map<hash, entry> ─────┤                    links live in the handle)
  *   byUser   Map<user, entry|Set> ─┼──► SessionHandle ◄─── slot lists
+ *                                  │                    links live in the handle)
  *   byConn   Map<conn, entry> ─────┘    (record fields + deadline + wheel links)
  *
  *   With any other store (write-behind): the handle is a local copy
@@ -28,8 +28,8 @@
  *
  * **In place (MemoryStore).** The memory store offers an in-process
  * interface ({@link MemoryStore.adopt}): the registry's handle IS the store's
- * record and its timing-wheel node, so one object and the store's four
- * indexes are all a session costs; the registry keeps no map of its own. The
+ * record and its timing-wheel node, so one object and the store's three
+ * indexes (id, connection, user) are all a session costs; the registry keeps no map of its own. The
  * store reads `expiresAt` and `lastActiveAt` through accessors derived from
  * the handle's monotonic deadline, so a heartbeat is visible to the store at
  * once and nothing is written behind.
@@ -52,7 +52,7 @@
  *
  * **Deferred cleanup (in place).** Ending an expired session is cheap (its
  * mode and state, the wheel, the counters, the event); taking it out of the
- * memory store's four string-keyed Maps is not: at a million sessions each
+ * memory store's string-keyed Maps is not: at a million sessions each
  * of those Map removals is a few cache misses, about 3 µs per session in
  * all, ten times the rest. So an audit retires expired sessions
  * ({@link MemoryStore.retire}) instead: they are over at once for every read,
@@ -80,10 +80,10 @@ import type {
   SessionStore,
 } from './session-store.js';
 import { copySessionRecord } from './session-store.js';
-import { createToken, hashToken, isWellFormedToken, tokenMatches } from './session-token.js';
+import { createToken, tokenMatches, tokenSessionId } from './session-token.js';
 import { TimingWheel } from './timing-wheel.js';
 import type { WheelNode } from './timing-wheel.js';
-import { uuidv7 } from './uuid-v7.js';
+import { uuidv7, uuidv7Timestamp } from './uuid-v7.js';
 
 // ── Public types ────────────────────────────────────────────────────────────
 
@@ -266,6 +266,21 @@ const DIRTY_TOUCH = 1;
 const DIRTY_FULL = 2;
 const IN_PLACE = 3;
 
+/** The millisecond stamped in a UUIDv7 id, or 0 for any other id: an integer either way. */
+function idStamp(id: string): number {
+  const ms = id.length === 36 ? uuidv7Timestamp(id) : 0;
+  return Number.isInteger(ms) ? ms : 0;
+}
+
+/**
+ * What a handle keeps of its creation time: an integer time relative to its
+ * id's stamp (exact: both are integers below 2^53), anything else as it is
+ * (a non-integer is never taken for a relative time).
+ */
+function createdDelta(id: string, wall: number): number {
+  return Number.isInteger(wall) ? wall - idStamp(id) : wall;
+}
+
 /** Binding modes of a handle. */
 const ATTACHED = 0;
 const DETACHED = 1;
@@ -287,13 +302,15 @@ const NOT_FILED = -1;
  *
  * ```
  *   SessionHandle                       (fields in memory order)
- *     ├─ _reg _mode deadline ttl _lastActive heartbeats _dirty     what a heartbeat touches
+ *     ├─ _reg _st deadline ttl _lastActive heartbeats              what a heartbeat touches
+ *     │     (_st = binding mode | write-behind flag << 2)
  *     ├─ _tick _slot _prev _next connectionId state                what an audit touches
  *     │     (wheel links; key = this, an accessor)
  *     ├─ id userId remoteAddress metadata bytesIn bytesOut messagesIn messagesOut
- *     └─ createdAt tokenHash
+ *     └─ _createdDelta tokenHash
  *   deadline, _lastActive: monotonic ms since the registry's epoch;
- *   expiresAt / lastActiveAt = those + the wall base (accessors)
+ *   expiresAt / lastActiveAt = those + the wall base (accessors);
+ *   createdAt = the id's UUIDv7 millisecond + _createdDelta (an accessor)
  * ```
  *
  * The data fields are read-only for users; the registry (and, in place, the
@@ -305,8 +322,13 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   // what an audit touches follows, so that each costs as few cache lines as can be.
   /** @internal */
   readonly _reg: SessionRegistry;
-  /** @internal ATTACHED, DETACHED or ENDED. */
-  _mode: number;
+  /**
+   * @internal Two small flags in one integer field (one field less per
+   * session): bits 0-1 the binding mode (ATTACHED, DETACHED or ENDED, read
+   * through `_mode`), bits 2-3 the write-behind flag (CLEAN, DIRTY_TOUCH,
+   * DIRTY_FULL or IN_PLACE, read through `_dirty`).
+   */
+  _st: number;
   /** The deadline in ms relative to {@link SessionRegistry.epoch} (monotonic). */
   deadline: number;
   /** Time to live in ms, applied by each heartbeat. */
@@ -315,8 +337,6 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   _lastActive: number;
   /** Heartbeats accepted. */
   readonly heartbeats: number = 0;
-  /** @internal CLEAN, DIRTY_TOUCH, DIRTY_FULL, or IN_PLACE (never queued). */
-  _dirty: number;
   // Then what an audit reads and writes: the wheel links, the connection and the state.
   /** @internal */
   _tick = 0;
@@ -346,25 +366,29 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   readonly messagesIn: number = 0;
   /** Outbound messages. */
   readonly messagesOut: number = 0;
-  /** Creation, wall-clock ms. */
-  readonly createdAt: number;
+  /**
+   * @internal The creation time less the millisecond stamped in the id
+   * (UUIDv7), so normally 0: a small integer is kept in the field itself,
+   * where a wall-clock time would cost a 16-byte number box per session.
+   * Read and written through `createdAt`.
+   */
+  _createdDelta: number;
   /** @internal Hex SHA-256 of the token (read by the store; never shown). */
   tokenHash: string;
   /** @internal */
   constructor(reg: SessionRegistry, r: SessionRecord, deadline: number, lastActive: number, inPlace: boolean) {
     this._reg = reg;
-    this._mode = r.connectionId === null ? DETACHED : ATTACHED;
+    this._st = (r.connectionId === null ? DETACHED : ATTACHED) | ((inPlace ? IN_PLACE : CLEAN) << 2);
     this.deadline = deadline;
     this.ttl = r.ttl;
     this._lastActive = Math.floor(lastActive);
-    this._dirty = inPlace ? IN_PLACE : CLEAN;
     this.id = r.id;
     this.userId = r.userId;
     this.connectionId = r.connectionId;
     this.remoteAddress = r.remoteAddress;
     this.state = r.state;
     this.metadata = ownMetadata(r.metadata);
-    this.createdAt = r.createdAt;
+    this._createdDelta = createdDelta(r.id, r.createdAt);
     this.tokenHash = r.tokenHash;
     const m = this as MutableHandle;
     m.bytesIn = r.stats.bytesIn;
@@ -381,6 +405,35 @@ export class SessionHandle implements WheelNode<SessionHandle> {
    */
   get _owner(): SessionRegistry | null {
     return this._dirty === IN_PLACE ? this._reg : null;
+  }
+
+  /** @internal ATTACHED, DETACHED or ENDED (bits 0-1 of `_st`). */
+  get _mode(): number {
+    return this._st & 3;
+  }
+
+  set _mode(mode: number) {
+    this._st = (this._st & ~3) | mode;
+  }
+
+  /** @internal CLEAN, DIRTY_TOUCH, DIRTY_FULL, or IN_PLACE (never queued) (bits 2-3 of `_st`). */
+  get _dirty(): number {
+    return this._st >>> 2;
+  }
+
+  set _dirty(flag: number) {
+    this._st = (this._st & 3) | (flag << 2);
+  }
+
+  /** Creation, wall-clock ms. */
+  get createdAt(): number {
+    const d = this._createdDelta;
+    return Number.isInteger(d) ? idStamp(this.id) + d : d;
+  }
+
+  /** @internal Written by the memory store's `set`. */
+  set createdAt(wall: number) {
+    this._createdDelta = createdDelta(this.id, wall);
   }
 
   /** @internal Wheel node: the handle itself (derived, not stored). */
@@ -672,7 +725,8 @@ export class SessionRegistry implements MemoryStoreOwner {
     });
     this.#isConnectionAlive = options.isConnectionAlive;
     this.#ownsStore = options.store === undefined;
-    this.store = options.store ?? new MemoryStore({ clock: this.clock });
+    // Tokens name their session, so the registry's own store needs no token index.
+    this.store = options.store ?? new MemoryStore({ clock: this.clock, indexTokens: false });
     this.#mem = this.store instanceof MemoryStore ? this.store : null;
     this._writeBehind = this.#mem === null;
     this.epoch = this.clock.now();
@@ -727,7 +781,6 @@ export class SessionRegistry implements MemoryStoreOwner {
     }
     if (connectionId !== null) this.#checkConnectionFree(connectionId);
 
-    const { token, hash } = createToken();
     const policy = this.options.policy;
     for (let attempt = 0; ; attempt++) {
       let maxPerUser: number | undefined;
@@ -747,8 +800,13 @@ export class SessionRegistry implements MemoryStoreOwner {
       }
       const nowRel = this.#rel();
       const wall = nowRel + this._wallBase;
+      // Whole milliseconds, as the id's stamp: the creation time is then the stamp (see `_createdDelta`).
+      const createdAt = Math.floor(wall);
+      const id = uuidv7(createdAt);
+      // The token names its session (a split token): resolving it is one lookup by id.
+      const { token, hash } = createToken(id);
       const record: SessionRecord = {
-        id: uuidv7(wall),
+        id,
         tokenHash: hash,
         userId,
         connectionId,
@@ -756,7 +814,7 @@ export class SessionRegistry implements MemoryStoreOwner {
         state,
         metadata,
         stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },
-        createdAt: wall,
+        createdAt,
         lastActiveAt: wall,
         expiresAt: wall + ttl,
         ttl,
@@ -1208,7 +1266,7 @@ export class SessionRegistry implements MemoryStoreOwner {
    * Expired sessions (in place, in the memory store) that are over for every
    * read but not yet taken out of the store's Maps. An audit ends each due
    * session at once (state, counters, event) and leaves the removal from the
-   * store's four string-keyed Maps to sweep slices of at most
+   * store's string-keyed Maps to sweep slices of at most
    * `auditBudgetMs` each, run from the loop after the audit; `flush()`,
    * `close()` and the store's counts complete it at once.
    */
@@ -1521,9 +1579,15 @@ export class SessionRegistry implements MemoryStoreOwner {
     return infoOf(next);
   }
 
+  /**
+   * The live record a token resolves to, or null: the token names its session
+   * id, the record is looked up by that id (no index of token hashes), and the
+   * token is accepted only if it hashes to the record's token hash.
+   */
   async #recordByToken(token: string): Promise<SessionRecord | null> {
-    if (!isWellFormedToken(token)) return null;
-    const rec = await this.store.getByTokenHash(hashToken(token));
+    const id = tokenSessionId(token);
+    if (id === null) return null;
+    const rec = await this.store.get(id);
     if (rec === null || !tokenMatches(token, rec.tokenHash)) return null;
     return rec;
   }

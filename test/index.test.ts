@@ -19,7 +19,7 @@ test('every layer is reachable from the package entry point', () => {
     // framing
     'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedProtocol',
     // sessions
-    'SessionRegistry', 'bindSessions', 'createToken', 'hashToken', 'tokenMatches', 'uuidv7', 'TimingWheel',
+    'SessionRegistry', 'bindSessions', 'createToken', 'hashToken', 'tokenMatches', 'tokenSessionId', 'uuidv7', 'TimingWheel',
     // stores
     'MemoryStore', 'FileStore', 'RedisStore', 'SESSION_STATES',
   ];

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { ManualClock } from '../lib/clock.js';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
 import { MemoryStore } from '../lib/memory-store.js';
-import type { MemoryStoreOwner, OwnedEntry } from '../lib/memory-store.js';
+import type { MemoryStoreOptions, MemoryStoreOwner, OwnedEntry } from '../lib/memory-store.js';
 import type { SessionRecord } from '../lib/session-store.js';
 import { CONFORMANCE_TTL_MS, makeRecord, storeConformance } from './helpers/store-conformance.js';
 
@@ -16,9 +16,10 @@ storeConformance('memory', async () => {
 const t = suite('memory store specifics');
 
 t('options are validated', () => {
-  for (const bad of [{ maxPageSize: 0 }, { defaultPageSize: 0 }, { maxPageSize: 10, defaultPageSize: 11 }, { maxPageSize: 1.5 }]) {
+  const bads: object[] = [{ maxPageSize: 0 }, { defaultPageSize: 0 }, { maxPageSize: 10, defaultPageSize: 11 }, { maxPageSize: 1.5 }, { indexTokens: 'no' }];
+  for (const bad of bads) {
     try {
-      new MemoryStore(bad);
+      new MemoryStore(bad as MemoryStoreOptions);
       assert.unreachable(JSON.stringify(bad));
     } catch (err) {
       assert.ok(isNetloopError(err, ErrorCode.INVALID_OPTION), JSON.stringify(bad));
@@ -69,6 +70,26 @@ t('duplicate id, live token hash or live connection are refused with NETLOOP_INV
   } catch (err) {
     assert.ok(isNetloopError(err, ErrorCode.INVALID_VALUE));
   }
+});
+
+t('indexTokens: false keeps no token index: token-hash lookups are refused with NETLOOP_INVALID_OPTION', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock, indexTokens: false });
+  const rec = makeRecord(clock, { connectionId: 'c1' });
+  assert.ok(await store.create(rec));
+  assert.equal(await store.get(rec.id), rec);
+  assert.equal(await store.getByConnection('c1'), rec);
+  assert.equal(store.indexSizes(), { records: 1, tokens: 0, connections: 1, users: rec.userId === null ? 0 : 1, heap: 1 });
+  try {
+    await store.getByTokenHash(rec.tokenHash);
+    assert.unreachable('a token-hash lookup without the index');
+  } catch (err) {
+    assert.ok(isNetloopError(err, ErrorCode.INVALID_OPTION));
+    assert.not.match(String((err as Error).message), rec.tokenHash);
+  }
+  assert.ok(await store.delete(rec.id));
+  assert.equal(store.indexSizes(), { records: 0, tokens: 0, connections: 0, users: 0, heap: 0 });
+  await store.close();
 });
 
 t('expired records are purged physically; indexes and heap return to empty', async () => {

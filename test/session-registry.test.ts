@@ -6,6 +6,7 @@ import { MemoryStore } from '../lib/memory-store.js';
 import type { SessionEventName, SessionEvents, SessionRegistryOptions } from '../lib/session-registry.js';
 import { SessionRegistry, canTransition } from '../lib/session-registry.js';
 import type { SessionRecord, SessionStore } from '../lib/session-store.js';
+import { TOKEN_LENGTH, createToken, tokenSessionId } from '../lib/session-token.js';
 
 const TTL = 60_000;
 const WINDOW = 10_000;
@@ -102,7 +103,8 @@ basics('create returns the session, its token once, and a handle; lookups find i
   const ev = recorder(reg);
   const { session, token, handle } = await reg.create({ userId: 'alice', connectionId: 'c1', remoteAddress: '10.0.0.1', metadata: { room: 'a' } });
   assert.match(session.id, /^[0-9a-f-]{36}$/);
-  assert.is(token.length, 43);
+  assert.is(token.length, TOKEN_LENGTH);
+  assert.is(tokenSessionId(token), session.id, 'the token names its session');
   assert.is((session as unknown as Record<string, unknown>)['tokenHash'], undefined, 'no token hash in a session');
   assert.is(session.state, 'ACTIVE');
   assert.is(session.expiresAt, clock.wallNow() + TTL);
@@ -113,12 +115,17 @@ basics('create returns the session, its token once, and a handle; lookups find i
   assert.equal(await reg.getByUser('alice'), [session]);
   assert.is(await reg.getByToken('x'.repeat(43)), null);
   assert.is(await reg.getByToken('short'), null);
+  // Another session's id with this token's secret, and this id with a fresh secret, are both refused.
+  const other = await reg.create({ userId: 'bob' });
+  assert.is(await reg.getByToken(`${other.session.id}${token.slice(36)}`), null);
+  assert.is(await reg.getByToken(createToken(session.id).token), null);
+  assert.equal(await reg.getByToken(other.token), other.session);
   assert.is(await reg.get('nope'), null);
   assert.is(await reg.getByConnection('c-none'), null);
   assert.is(reg.handle(session.id), handle);
   assert.is(reg.handleByConnection('c1'), handle);
   await flushEvents();
-  assert.is(ev.of('created').length, 1);
+  assert.is(ev.of('created').length, 2);
   assert.not.match(JSON.stringify(ev.log), token);
   await reg.close();
 });
@@ -738,6 +745,33 @@ inPlace('the handle is the store record: heartbeats are visible to the store at 
   assert.equal(reg.localSizes(), { handles: 0, connections: 0, timers: 0, dirty: 0 });
   await reg.close();
   await store.close();
+});
+
+inPlace("the registry's own store keeps no token index; creation times survive the handle's compact form", async () => {
+  const clock = new ManualClock();
+  const { reg } = make({ clock });
+  const store = reg.store as MemoryStore;
+  const a = await reg.create({ userId: 'u', connectionId: 'c1' });
+  assert.is(store.indexSizes().tokens, 0, 'tokens are resolved by the id they name');
+  try {
+    await store.getByTokenHash((await store.get(a.session.id))!.tokenHash);
+    assert.unreachable('a store without a token index answered a token-hash lookup');
+  } catch (err) {
+    assert.ok(isNetloopError(err));
+    assert.is(err.code, ErrorCode.INVALID_OPTION);
+  }
+  // The creation time is the id's millisecond (UUIDv7) at creation.
+  assert.is(a.session.createdAt, Math.floor(clock.wallNow()));
+  assert.is(a.handle.createdAt, a.session.createdAt);
+  // Any creation time a record brings is kept exactly: integers far from the id's stamp, fractions, negatives.
+  for (const createdAt of [42, a.session.createdAt - 86_400_000 * 400, 1234.5, -7, Number.MAX_SAFE_INTEGER]) {
+    const rec = (await store.get(a.session.id))!;
+    assert.ok(await store.set({ ...rec, createdAt }));
+    assert.is(a.handle.createdAt, createdAt);
+    assert.is((await reg.get(a.session.id))!.createdAt, createdAt);
+  }
+  assert.equal(await reg.getByToken(a.token), await reg.get(a.session.id));
+  await reg.close();
 });
 
 inPlace('closing a registry gives its sessions back to a shared memory store, detached', async () => {
