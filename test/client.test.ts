@@ -10,7 +10,7 @@ import type { CloseReason } from '../lib/close-reason.js';
 import { ManualClock } from '../lib/clock.js';
 import { WHOLE_WRITE_MAX } from '../lib/output-buffer.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../lib/errors.js';
-import { collectAll, connectRaw, countWrites, destroyAll, digest, pattern, readBytes, slowRead, until, waitFor } from './helpers/net.js';
+import { collectAll, connectRaw, countWrites, destroyAll, digest, pattern, readBytes, slowRead, until, waitFor, withTimeout } from './helpers/net.js';
 
 interface Closed {
   reason: CloseReason;
@@ -284,6 +284,71 @@ complete('is not run inside a socket write callback and settles flushed() waiter
     await until(() => stack !== '', 'write-complete');
     assert.not.match(stack, /afterWrite|onwrite/);
     await p.client.flushed(); // nothing pending: resolves at once
+  } finally {
+    await done(p);
+  }
+});
+
+/**
+ * Writes 4 KiB pieces to a peer that does not read, one loop turn apart,
+ * until the socket itself holds bytes (fewer than its high-water mark, so no
+ * 'drain' is coming) while the client's buffer is empty: bytes were handed
+ * to the socket and nobody observed their completion. Bounded: fails after
+ * 64 MiB.
+ */
+async function unobservedBytesInSocket(p: Pair): Promise<number> {
+  p.peer.pause();
+  const piece = pattern(4096, 3);
+  let sent = 0;
+  while (p.client.socket.writableLength === 0) {
+    assert.ok(sent < 64 << 20, 'the socket never held bytes: the peer is not paused');
+    p.client.write(piece);
+    sent += piece.length;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  assert.not.ok(p.client.hasDataToWrite(), "the client's own buffer is empty");
+  assert.ok(p.client.socket.writableLength < p.client.socket.writableHighWaterMark, 'no drain is coming');
+  return sent;
+}
+
+complete('an observer that arrives while unobserved bytes are in the socket is told when they reach the kernel', async () => {
+  const p = await pair();
+  try {
+    const sent = await unobservedBytesInSocket(p);
+    const calls: number[] = [];
+    p.client.setWriteCompleteCallback((c) => calls.push(c.queuedBytes));
+    let flushed = false;
+    const waiter = p.client.flushed().then(() => {
+      flushed = true;
+      assert.is(p.client.socket.writableLength, 0, 'flushed() resolves only once the socket is empty');
+    });
+    assert.is(calls.length, 0);
+    assert.not.ok(flushed);
+    p.peer.resume();
+    await readBytes(p.peer, sent);
+    await withTimeout(waiter, 10_000, 'flushed() for bytes written before it was asked');
+    await until(() => calls.length === 1, 'the write-complete callback for bytes written before it was set');
+    assert.equal(calls, [0]);
+  } finally {
+    await done(p);
+  }
+});
+
+complete('a completion that happened before the callback was set does not run it; the next one does', async () => {
+  const p = await pair();
+  try {
+    const sent = await unobservedBytesInSocket(p);
+    p.peer.resume();
+    await readBytes(p.peer, sent);
+    await until(() => p.client.socket.writableLength === 0, 'the socket to drain');
+    const calls: number[] = [];
+    p.client.setWriteCompleteCallback((c) => calls.push(c.queuedBytes));
+    await p.client.flushed();
+    p.client.write('next');
+    await readBytes(p.peer, 4);
+    await until(() => calls.length === 1, 'write-complete for the next write');
+    await new Promise<void>((r) => setImmediate(() => setImmediate(r)));
+    assert.equal(calls, [0], 'one call, for the write made after the callback was set');
   } finally {
     await done(p);
   }
