@@ -1,6 +1,6 @@
 /**
  * A framed echo server for the latency and pipelined scenarios, run as a child
- * process: `node dist/bench/echo-server.js --impl naive|tuned|netloop [--port 0]`.
+ * process: `node dist/bench/echo-server.js --impl naive|tuned|netloop|netloop-message [--port 0]`.
  *
  * Every implementation speaks the same framing: a 4-byte big-endian length,
  * then that many bytes (netloop's `muduo` preset). Each decoded message gets
@@ -44,7 +44,7 @@ export const HEADER_BYTES = 4;
 export const MAX_FRAME_BYTES = 1 << 20;
 
 /** The implementations this script can serve. */
-export const ECHO_IMPLS = ['naive', 'tuned', 'netloop'] as const;
+export const ECHO_IMPLS = ['naive', 'tuned', 'netloop', 'netloop-message'] as const;
 /** One of {@link ECHO_IMPLS}. */
 export type EchoImpl = (typeof ECHO_IMPLS)[number];
 
@@ -150,9 +150,10 @@ async function main(): Promise<void> {
   if (impl === 'naive' || impl === 'tuned') {
     const server = impl === 'naive' ? await startNaiveEcho(port) : await startTunedEcho(port);
     boundPort = (server.address() as net.AddressInfo).port;
-  } else if (impl === 'netloop') {
+  } else if (impl === 'netloop' || impl === 'netloop-message') {
+    // `netloop`: the raw frame API (onRawFrame + sendRaw); `netloop-message`: a message object per frame.
     const { startNetloopEcho } = await import('./netloop-servers.js');
-    boundPort = await startNetloopEcho(port);
+    boundPort = await startNetloopEcho(port, impl === 'netloop' ? 'raw' : 'message');
   } else {
     throw new NetloopError(ErrorCode.INVALID_OPTION, `--impl must be one of ${ECHO_IMPLS.join(', ')}, got ${impl}`);
   }

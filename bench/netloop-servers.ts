@@ -15,16 +15,30 @@ import type { FramedMessage, FramingOptions } from '../lib/framed-protocol.js';
 import { ConnectionCounter } from './idle-server.js';
 import type { IdleServer } from './idle-server.js';
 
+/** The two ways an application receives frames: a message object per frame, or the raw range. */
+export type EchoApi = 'raw' | 'message';
+
 /**
  * The echo framing: netloop's `muduo` preset (a 4-byte big-endian length,
  * then the value, no type field) through the server's `framing` option. This
  * is the one place where the framing codec is hooked up: each client gets a
- * decoder on its first chunk (an idle client holds none), values are views of
- * the received chunk, the handler is called directly (no event emission), and
- * every reply is encoded into the client's output buffer, so the replies of
- * one read leave in one write.
+ * decoder on its first chunk (an idle client holds none), the handler is
+ * called directly (no event emission), and every reply is encoded into the
+ * client's output buffer, so the replies of one read leave in one write.
+ * `raw` (what an echo or a relay would use): `onRawFrame` hands out the
+ * value's range in the received chunk and `sendRaw` copies that range behind
+ * its header, with no Buffer and no message object per frame. `message`: a
+ * message object whose value is a view of the chunk, echoed with `send`.
  */
-function echoFraming(): FramingOptions {
+function echoFraming(api: EchoApi): FramingOptions {
+  if (api === 'raw') {
+    return {
+      layout: 'muduo',
+      onRawFrame(client: Client, type: number, source: Buffer, start: number, end: number): void {
+        client.sendRaw(type, source, start, end);
+      },
+    };
+  }
   return {
     layout: 'muduo',
     onMessage(client: Client, message: FramedMessage): void {
@@ -34,9 +48,9 @@ function echoFraming(): FramingOptions {
 }
 
 /** Starts netloop's echo server on 127.0.0.1 and resolves with its port. */
-export async function startNetloopEcho(port: number): Promise<number> {
+export async function startNetloopEcho(port: number, api: EchoApi = 'raw'): Promise<number> {
   const loop = new EventLoop();
-  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming() });
+  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming(api) });
   return server.port;
 }
 

@@ -2,11 +2,15 @@
  * Pipelined small messages over loopback: 64-byte values behind a 4-byte
  * length, 1 and 100 connections, 1 and 100 requests in flight per connection.
  * Reports messages per second for netloop's echo server and, in the same run,
- * for two bare `node:net` echo servers (see `echo-server.ts`):
+ * for two bare `node:net` echo servers (see `echo-server.ts`). netloop's echo
+ * uses the raw frame API (`onRawFrame` + `sendRaw`, no Buffer or message
+ * object per frame), as a relay or an echo would; the same server with a
+ * message object per frame (`onMessage` + `send`) is measured too, beside the
+ * hand-tuned server, without a target. The baselines:
  * - `naive`: `Buffer.concat` on every chunk, one `socket.write` per message;
  * - `tuned`: a read offset instead of concatenation, one write per batch of replies.
  *
- * Server and load generator run in separate processes on 127.0.0.1; the three
+ * Server and load generator run in separate processes on 127.0.0.1; the four
  * servers are measured alternately within each repetition.
  *
  * Targets at 100 connections × 100 in flight: netloop at least 10x the naive
@@ -38,7 +42,7 @@ const PLAN = {
   full: { warmupMs: 500, durationMs: 3_000, runs: 3 },
   quick: { warmupMs: 100, durationMs: 300, runs: 1 },
 };
-const IMPLS: readonly EchoImpl[] = ['netloop', 'naive', 'tuned'];
+const IMPLS: readonly EchoImpl[] = ['netloop', 'netloop-message', 'naive', 'tuned'];
 const BASELINES: ReadonlyArray<{ impl: EchoImpl; name: string }> = [
   { impl: 'tuned', name: 'node:net hand-tuned' },
   { impl: 'naive', name: 'node:net naive' },
@@ -91,7 +95,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     for (const { impl, name } of BASELINES) {
       const m = measurement({
         scenario: 'pipelined',
-        params: { connections, inflight, bytes: VALUE_BYTES },
+        params: { connections, inflight, bytes: VALUE_BYTES, api: 'onRawFrame' },
         metric: 'messages',
         unit: 'msg/s',
         baselineName: name,
@@ -102,6 +106,17 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       if (target !== undefined) m.target = target;
       out.push(m);
     }
+    out.push(
+      measurement({
+        scenario: 'pipelined',
+        params: { connections, inflight, bytes: VALUE_BYTES, api: 'onMessage' },
+        metric: 'messages',
+        unit: 'msg/s',
+        baselineName: 'node:net hand-tuned',
+        higherIsBetter: true,
+        runs: { netloop: byImpl.get('netloop-message')!, baseline: byImpl.get('tuned')! },
+      }),
+    );
   }
   return out;
 }

@@ -41,10 +41,11 @@ import { noteClose } from './diagnostics.js';
 
 /**
  * @internal What {@link Client._appendFrame} writes a frame with (the LTV
- * encoder): it writes a frame it has already checked at `target[offset]`.
+ * encoder): it writes a frame it has already checked at `target[offset]`,
+ * the value being `value[start, end)`.
  */
 export interface InPlaceFrameWriter {
-  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array): void;
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void;
 }
 
 /** The state bits of a client (internal). */
@@ -96,6 +97,8 @@ export interface ClientProtocol {
   onClose?(client: Client, reason: CloseReason, error?: NetloopError): void;
   /** Encodes and queues one message ({@link Client.send}); absent for raw bytes. */
   send?(client: Client, ref: MessageTypeRef, payload: unknown): boolean;
+  /** Queues one frame whose value is `bytes[start, end)` ({@link Client.sendRaw}); absent for raw bytes. */
+  sendRaw?(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean;
   /** Hears {@link Client.markAuthenticated} (the framing layer lifts its pre-authentication limit). */
   onAuthenticated?(client: Client): void;
 }
@@ -284,7 +287,7 @@ export class Client {
    * layer's path for small replies. The frame must already be checked by the
    * writer's owner. Same result and errors as {@link appendToOutputBuffer}.
    */
-  _appendFrame(writer: InPlaceFrameWriter, type: number, value: Uint8Array, frameLength: number): boolean {
+  _appendFrame(writer: InPlaceFrameWriter, type: number, value: Uint8Array, start: number, end: number, frameLength: number): boolean {
     const f = this._flags;
     if ((f & (F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE)) !== 0) {
       if ((f & (F.LIMIT_CLOSE | F.CLOSED | F.DESTROYED)) === F.LIMIT_CLOSE) return false;
@@ -295,7 +298,7 @@ export class Client {
     let out = this._out;
     if (out === null) out = this._out = this.loop._acquireOutput();
     const target = out.reserve(frameLength);
-    writer._writeChecked(target, out.reservedOffset, type, value);
+    writer._writeChecked(target, out.reservedOffset, type, value, start, end);
     out.commit(frameLength);
     this.#appended(old, old + frameLength);
     return true;
@@ -365,6 +368,42 @@ export class Client {
       });
     }
     return p.send(this, ref, payload);
+  }
+
+  /**
+   * Sends one frame of the numeric `type` whose value is `bytes[start, end)`
+   * (default: all of `bytes`), with no serializer and no intermediate view:
+   * a value up to the framing's `copyThreshold` is copied once, behind its
+   * header, into the output buffer, so `bytes` may be reused as soon as the
+   * call returns; a larger one is queued uncopied (do not modify it until it
+   * is written). The counterpart of the framing option `onRawFrame`: a relay or
+   * an echo passes the received range straight on. With a registry, `type`
+   * must be registered. Returns false, queuing nothing, when the client is
+   * past its hard output limit (as {@link send}).
+   *
+   * @throws NetloopError INVALID_OPTION (no framing), INVALID_VALUE (`bytes`
+   *   not a Uint8Array, a range outside it, a type the layout cannot carry),
+   *   UNKNOWN_TYPE (a type the registry does not know), FRAME_TOO_LARGE,
+   *   CLIENT_CLOSED.
+   */
+  sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
+    const p = this._protocol;
+    if (p === null || p.sendRaw === undefined) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
+        details: { clientId: this.id, option: 'framing' },
+      });
+    }
+    if (!(bytes instanceof Uint8Array)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'sendRaw takes a Buffer or Uint8Array', {
+        details: { got: bytes === null ? 'null' : typeof bytes },
+      });
+    }
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > bytes.byteLength) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `the range [${String(start)}, ${String(end)}) is not inside the ${bytes.byteLength} bytes given`, {
+        details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
+      });
+    }
+    return p.sendRaw(this, type, bytes, start, end);
   }
 
   /**

@@ -9,6 +9,7 @@
  *        decoder.feed(chunk) ──▶ onRawFrame(type, source, start, end)
  *            in flight < maxPendingMessages && backlog empty ?
  *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
+ *                     or, with onRawFrame: onRawFrame(client, type, source, start, end), no view
  *               : backlog.push(type, source, start, end)     (rest of this chunk only)
  *        pending >= a limit ──▶ client.pauseReading()
  *        a handler's promise settles ──▶ dispatch from the backlog;
@@ -74,6 +75,19 @@ export interface FramedMessage<T = unknown> {
  */
 export type MessageHandler = (client: Client, message: FramedMessage) => void | PromiseLike<unknown>;
 
+/**
+ * Handles one frame without a message: its type and where its value lies,
+ * `source[start, end)`. No Buffer and no message object is made for it, and
+ * the registry (if any) only checks the type. `source` is the received chunk
+ * (or a buffer netloop assembled a cut frame in): read the value during the
+ * call, or copy it; do not keep `source` or write to it. The handler is
+ * synchronous (a returned value is ignored, so async work does not count
+ * toward `maxPendingMessages`); a throw closes that client with
+ * `'handler-error'`. {@link Client.sendRaw} sends such a range on without
+ * making a view of it: a relay or an echo at the codec's speed.
+ */
+export type ClientRawFrameHandler = (client: Client, type: number, source: Buffer, start: number, end: number) => void;
+
 /** The `framing` option of a Server or Connector. Every limit has a finite default. */
 export interface FramingOptions {
   /** The frame layout: a preset name (`'netloop'`, `'cellnet'`, `'muduo'`, `'pomelo'`), layout options, or a built layout. Default `'netloop'`. */
@@ -97,6 +111,13 @@ export interface FramingOptions {
    * return values are ignored (so they do not count as pending).
    */
   onMessage?: MessageHandler;
+  /**
+   * The raw frame handler, instead of `onMessage` (giving both is refused):
+   * each frame's type and value range, with no Buffer or message object per
+   * frame (see {@link ClientRawFrameHandler}). For relays, routers and echoes that
+   * pass bytes on with {@link Client.sendRaw}.
+   */
+  onRawFrame?: ClientRawFrameHandler;
   /**
    * Decoded messages not yet handled (handlers whose promise has not settled,
    * plus messages waiting behind them) beyond which reading pauses; it resumes
@@ -210,6 +231,8 @@ export class FramedProtocol implements ClientProtocol {
   /** @internal */
   readonly _handler: MessageHandler | null;
   /** @internal */
+  readonly _frameHandler: ClientRawFrameHandler | null;
+  /** @internal */
   readonly _emitter: EventEmitter;
   /** @internal The decoder's strict type check, or null. */
   readonly _isKnownType: ((type: number) => boolean) | null;
@@ -232,6 +255,16 @@ export class FramedProtocol implements ClientProtocol {
     if (options.onMessage !== undefined && typeof options.onMessage !== 'function') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing.onMessage must be a function', {
         details: { option: 'framing.onMessage' },
+      });
+    }
+    if (options.onRawFrame !== undefined && typeof options.onRawFrame !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing.onRawFrame must be a function', {
+        details: { option: 'framing.onRawFrame' },
+      });
+    }
+    if (options.onRawFrame !== undefined && options.onMessage !== undefined) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing takes onMessage or onRawFrame, not both', {
+        details: { option: 'framing.onRawFrame' },
       });
     }
     if (options.copy !== undefined && typeof options.copy !== 'boolean') {
@@ -287,6 +320,7 @@ export class FramedProtocol implements ClientProtocol {
     );
     this.frameTimeoutMs = checkNumber('framing.frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
     this._handler = options.onMessage ?? null;
+    this._frameHandler = options.onRawFrame ?? null;
     this._emitter = emitter;
     this._isKnownType = registry !== null && registry.strict ? registry.isKnownType : null;
   }
@@ -301,6 +335,11 @@ export class FramedProtocol implements ClientProtocol {
   /** @internal `client.send()` before the client's first chunk. */
   send(client: Client, ref: MessageTypeRef, payload: unknown): boolean {
     return sendFrame(this, client, ref, payload, true);
+  }
+
+  /** @internal `client.sendRaw()` before the client's first chunk. */
+  sendRaw(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean {
+    return sendRawFrame(this, client, type, bytes, start, end, true);
   }
 }
 
@@ -331,7 +370,7 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
     // One piece, written in place into the output buffer's slab: no Buffer
     // per reply. Every check runs first, so nothing partial is queued.
     const length = encoder.check(type, value);
-    ok = client._appendFrame(encoder, type, value, encoder.frameLength(length));
+    ok = client._appendFrame(encoder, type, value, 0, length, encoder.frameLength(length));
   } else {
     const length = encoder.check(type, value);
     // Two pieces, the value uncopied; accepted or refused as a whole.
@@ -339,6 +378,40 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
   }
   // Inside a read, the connection asks for the flush once after the whole
   // chunk; the loop flushes once per turn either way.
+  if (ok && flush) {
+    client.enableWriting();
+    client.loop.updateClient(client);
+  }
+  return ok;
+}
+
+/**
+ * Encodes one frame whose value is `bytes[start, end)` (checked by the
+ * caller to lie inside `bytes`) into the client's output buffer, as
+ * {@link sendFrame} does for a message: in place behind its header up to
+ * `copyThreshold` bytes, else as an uncopied view after its header.
+ */
+function sendRawFrame(
+  proto: FramedProtocol,
+  client: Client,
+  type: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  flush: boolean,
+): boolean {
+  const encoder = proto.encoder;
+  const registry = proto.registry;
+  if (registry !== null && !registry.isKnownType(type)) {
+    throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `unknown message type ${String(type)}`, {
+      details: { type: typeof type === 'number' ? type : String(type) },
+    });
+  }
+  const length = encoder._checkLength(type, end - start);
+  const ok =
+    length <= encoder.copyThreshold
+      ? client._appendFrame(encoder, type, bytes, start, end, encoder.frameLength(length))
+      : client.appendPairToOutputBuffer(encoder.header(type, length), bytes.subarray(start, end));
   if (ok && flush) {
     client.enableWriting();
     client.loop.updateClient(client);
@@ -579,6 +652,11 @@ export class FramedConnection implements ClientProtocol {
     return sendFrame(this.#proto, client, ref, payload, !this.#feeding);
   }
 
+  /** @internal `client.sendRaw()`. */
+  sendRaw(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean {
+    return sendRawFrame(this.#proto, client, type, bytes, start, end, !this.#feeding);
+  }
+
   /** @internal `client.markAuthenticated()`: the full frame limit applies from the next frame on. */
   onAuthenticated(): void {
     if (this.#full || this.#dead) return;
@@ -687,6 +765,16 @@ export class FramedConnection implements ClientProtocol {
   #dispatch(type: number, source: Buffer, start: number, end: number, size: number): void {
     const proto = this.#proto;
     const client = this.#client;
+    const raw = proto._frameHandler;
+    if (raw !== null) {
+      // The raw path: no view, no message object, nothing pending after the call.
+      try {
+        raw(client, type, source, start, end);
+      } catch (err) {
+        this.#handlerFault(err, false);
+      }
+      return;
+    }
     let value: Buffer;
     if (proto.copy && source.length !== end - start) {
       value = Buffer.allocUnsafe(end - start);

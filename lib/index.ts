@@ -68,7 +68,7 @@ export {
 } from './cellnet-binary.js';
 export type { CellnetChatREQ, CellnetChatACK } from './cellnet-binary.js';
 export { FramedProtocol, FramedConnection, FRAMING_DEFAULTS, framedStats } from './framed-protocol.js';
-export type { FramedMessage, MessageHandler, FramingOptions, FramedStats } from './framed-protocol.js';
+export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FramingOptions, FramedStats } from './framed-protocol.js';
 
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
 export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session-registry.js';

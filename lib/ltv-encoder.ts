@@ -177,13 +177,27 @@ export class LtvEncoder {
   }
 
   /**
-   * @internal Writes a frame that {@link check} has accepted into `target` at
-   * `offset`, which the caller has sized to {@link frameLength}: no check is
-   * repeated. The path of a client's in-place reply (`Client._appendFrame`).
+   * @internal Checks the type and the size of a frame whose value has
+   * `valueLength` bytes (a checked length, for a value given as a range);
+   * returns the length. Throws as {@link check}.
    */
-  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array): void {
-    this.#writeHeader(target, offset, type, value.byteLength);
-    target.set(value, offset + this.#headerBytes);
+  _checkLength(type: number, valueLength: number): number {
+    this.#checkType(type);
+    this.#checkSize(valueLength);
+    return valueLength;
+  }
+
+  /**
+   * @internal Writes a frame that {@link check} (or {@link _checkLength} for
+   * `end - start`) has accepted into `target` at `offset`, which the caller
+   * has sized to {@link frameLength}: no check is repeated. The value is
+   * `value[start, end)`. The path of a client's in-place reply
+   * (`Client._appendFrame`).
+   */
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void {
+    this.#writeHeader(target, offset, type, end - start);
+    if (start === 0 && end === value.byteLength) target.set(value, offset + this.#headerBytes);
+    else Buffer.prototype.copy.call(value, target, offset + this.#headerBytes, start, end);
   }
 
   /**

@@ -423,6 +423,109 @@ test('send refuses oversize, wrong-type and unknown messages synchronously, with
   }
 });
 
+// ─── raw frames: onRawFrame and sendRaw ──────────────────────────────────────────
+
+/** A server whose onRawFrame records every frame (type and a copy of its range) and echoes it with sendRaw. */
+async function rawEchoServer(framing: FramingOptions = {}): Promise<{ loop: EventLoop; server: Server; got: Array<[number, string]> }> {
+  const loop = new EventLoop();
+  const got: Array<[number, string]> = [];
+  const server = await loop.listen({
+    framing: {
+      onRawFrame(client, type, source, start, end) {
+        assert.ok(Buffer.isBuffer(source));
+        got.push([type, source.toString('latin1', start, end)]);
+        client.sendRaw(type, source, start, end);
+      },
+      ...framing,
+    },
+  });
+  return { loop, server, got };
+}
+
+test('onRawFrame hands out type and range without a message; sendRaw echoes ranges whole, cut and large, in order', async () => {
+  const { loop, server, got } = await rawEchoServer({ copyThreshold: 64 });
+  try {
+    const { peer, client } = await accept(server);
+    const big = pattern(5000, 11).toString('latin1');
+    const values = ['', 'a', 'hello', big, 'x'.repeat(64), 'y'.repeat(65)];
+    const stream = Buffer.concat(values.map((v, i) => frame(i + 1, Buffer.from(v, 'latin1'))));
+    // Whole frames in one write, then the same stream cut into 7-byte pieces.
+    peer.write(stream);
+    for (let i = 0; i < stream.length; i += 7) peer.write(stream.subarray(i, i + 7));
+    const replies = await readFrames(peer, values.length * 2);
+    const expected = [...values, ...values].map((v, i) => [(i % values.length) + 1, v]);
+    assert.equal(got, expected);
+    assert.equal(
+      replies.map((r) => [r.type, r.value.toString('latin1')]),
+      expected,
+    );
+    assert.is(framedStats(client)!.inFlight, 0, 'nothing is pending after a raw frame');
+    await destroyAll(peer);
+  } finally {
+    await loop.close();
+  }
+});
+
+test('sendRaw refuses a bad range, an unknown or oversize type, or no framing, with nothing queued', async () => {
+  const { loop, server } = await rawEchoServer({ registry: chatRegistry(), layout: { maxFrameLength: 4096 } });
+  const raw = await loop.listen();
+  try {
+    const { peer, client } = await accept(server);
+    const before = client.queuedBytes;
+    const bytes = Buffer.alloc(100);
+    throwsCode(() => client.sendRaw(3, bytes, 10, 5), ErrorCode.INVALID_VALUE);
+    throwsCode(() => client.sendRaw(3, bytes, -1, 5), ErrorCode.INVALID_VALUE);
+    throwsCode(() => client.sendRaw(3, bytes, 0, 101), ErrorCode.INVALID_VALUE);
+    throwsCode(() => client.sendRaw(3, bytes, 0.5, 5), ErrorCode.INVALID_VALUE);
+    throwsCode(() => client.sendRaw(3, 'text' as unknown as Uint8Array), ErrorCode.INVALID_VALUE);
+    throwsCode(() => client.sendRaw(77, bytes), ErrorCode.UNKNOWN_TYPE);
+    throwsCode(() => client.sendRaw(3, Buffer.alloc(4091)), ErrorCode.FRAME_TOO_LARGE);
+    assert.is(client.queuedBytes, before, 'nothing queued');
+    assert.ok(client.sendRaw(3, Buffer.alloc(5000), 0, 4090), 'exactly the maximum is accepted');
+    const [f] = await readFrames(peer, 1);
+    assert.is(f!.value.length, 4090);
+    const plain = waitFor<[Client]>(raw, 'connection');
+    const rawPeer = await connectRaw(raw.port);
+    const [rawClient] = await plain;
+    throwsCode(() => rawClient.sendRaw(1, bytes), ErrorCode.INVALID_OPTION);
+    await destroyAll(peer, rawPeer);
+  } finally {
+    await loop.close();
+  }
+});
+
+test('a throwing onRawFrame closes only that client with handler-error; onRawFrame with onMessage is refused', async () => {
+  const loop = new EventLoop();
+  try {
+    const server = await loop.listen({
+      framing: {
+        onRawFrame(_client, type) {
+          if (type === 9) throw new Error('boom');
+        },
+      },
+    });
+    const a = await accept(server);
+    const b = await accept(server);
+    const closed = closeOf(server, a.client);
+    a.peer.write(frame(9, 'x'));
+    const [, reason, error] = await closed;
+    assert.is(reason, 'handler-error');
+    assert.is(error?.code, ErrorCode.HANDLER_ERROR);
+    assert.not.ok(b.client.closed);
+    await destroyAll(a.peer, b.peer);
+    for (const bad of [{ onRawFrame: 42 }, { onRawFrame() {}, onMessage() {} }] as unknown as FramingOptions[]) {
+      try {
+        await loop.listen({ framing: bad });
+        assert.unreachable('accepted a bad onRawFrame option');
+      } catch (err) {
+        assert.ok(isCode(err, ErrorCode.INVALID_OPTION));
+      }
+    }
+  } finally {
+    await loop.close();
+  }
+});
+
 test('a large value goes out as header + value, all or nothing against the hard output limit', async () => {
   const { loop, server } = await echoServer({}, { maxOutputBytes: 5000, softOutputLimit: null });
   try {
