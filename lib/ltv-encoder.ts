@@ -196,8 +196,10 @@ export class LtvEncoder {
    */
   _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void {
     this.#writeHeader(target, offset, type, end - start);
+    // A range is copied through a plain Uint8Array view: about half the cost
+    // of Buffer#copy (whose argument handling dominates for small values).
     if (start === 0 && end === value.byteLength) target.set(value, offset + this.#headerBytes);
-    else Buffer.prototype.copy.call(value, target, offset + this.#headerBytes, start, end);
+    else target.set(new Uint8Array(value.buffer, value.byteOffset + start, end - start), offset + this.#headerBytes);
   }
 
   /**
