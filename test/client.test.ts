@@ -334,6 +334,26 @@ complete('an observer that arrives while unobserved bytes are in the socket is t
   }
 });
 
+complete('after shutdown() began, a flushed() waiter for unobserved bytes still in the socket resolves once they leave', async () => {
+  const p = await pair();
+  try {
+    const sent = await unobservedBytesInSocket(p);
+    p.client.shutdown();
+    assert.ok(p.client.socket.writableEnded, 'the socket was ended (FIN follows the queued bytes)');
+    let flushed = false;
+    const waiter = p.client.flushed().then(() => {
+      flushed = true;
+    });
+    assert.not.ok(flushed);
+    p.peer.resume();
+    await readBytes(p.peer, sent);
+    await withTimeout(waiter, 10_000, 'flushed() after shutdown');
+    assert.is(p.client.socket.writableLength, 0);
+  } finally {
+    await done(p);
+  }
+});
+
 complete('a completion that happened before the callback was set does not run it; the next one does', async () => {
   const p = await pair();
   try {
