@@ -361,13 +361,18 @@ export class Client {
    *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`); `NETLOOP_CLIENT_CLOSED`.
    */
   send(ref: MessageTypeRef, payload: unknown): boolean {
+    return this.#framing().send!(this, ref, payload);
+  }
+
+  /** The client's framing layer; throws `NETLOOP_INVALID_OPTION` for a client without one. */
+  #framing(): ClientProtocol {
     const p = this._protocol;
-    if (p === null || p.send === undefined) {
+    if (p === null || p.send === undefined || p.sendRaw === undefined) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
         details: { clientId: this.id, option: 'framing' },
       });
     }
-    return p.send(this, ref, payload);
+    return p;
   }
 
   /**
@@ -387,12 +392,7 @@ export class Client {
    *   CLIENT_CLOSED.
    */
   sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
-    const p = this._protocol;
-    if (p === null || p.sendRaw === undefined) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
-        details: { clientId: this.id, option: 'framing' },
-      });
-    }
+    const p = this.#framing();
     if (!(bytes instanceof Uint8Array)) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'sendRaw takes a Buffer or Uint8Array', {
         details: { got: bytes === null ? 'null' : typeof bytes },
@@ -403,7 +403,7 @@ export class Client {
         details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
       });
     }
-    return p.sendRaw(this, type, bytes, start, end);
+    return p.sendRaw!(this, type, bytes, start, end);
   }
 
   /**

@@ -365,17 +365,34 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
     type = ref;
     value = payload as Uint8Array;
   }
-  let ok: boolean;
-  if (value instanceof Uint8Array && value.byteLength <= encoder.copyThreshold) {
-    // One piece, written in place into the output buffer's slab: no Buffer
-    // per reply. Every check runs first, so nothing partial is queued.
-    const length = encoder.check(type, value);
-    ok = client._appendFrame(encoder, type, value, 0, length, encoder.frameLength(length));
-  } else {
-    const length = encoder.check(type, value);
-    // Two pieces, the value uncopied; accepted or refused as a whole.
-    ok = client.appendPairToOutputBuffer(encoder.header(type, length), value);
-  }
+  const length = encoder.check(type, value);
+  return queueFrame(client, encoder, type, value, 0, length, flush);
+}
+
+/**
+ * Queues a checked frame whose value is `value[start, end)` into the
+ * client's output buffer and asks for it to be flushed this loop turn. Up to
+ * `copyThreshold` bytes the frame is written in place into the output
+ * buffer's slab, in one piece (no Buffer per reply); a larger value is queued
+ * uncopied after its header, the two accepted or refused as a whole.
+ */
+function queueFrame(
+  client: Client,
+  encoder: LtvEncoder,
+  type: number,
+  value: Uint8Array,
+  start: number,
+  end: number,
+  flush: boolean,
+): boolean {
+  const length = end - start;
+  const ok =
+    length <= encoder.copyThreshold
+      ? client._appendFrame(encoder, type, value, start, end, encoder.frameLength(length))
+      : client.appendPairToOutputBuffer(
+          encoder.header(type, length),
+          start === 0 && end === value.byteLength ? value : value.subarray(start, end),
+        );
   // Inside a read, the connection asks for the flush once after the whole
   // chunk; the loop flushes once per turn either way.
   if (ok && flush) {
@@ -388,8 +405,7 @@ function sendFrame(proto: FramedProtocol, client: Client, ref: MessageTypeRef, p
 /**
  * Encodes one frame whose value is `bytes[start, end)` (checked by the
  * caller to lie inside `bytes`) into the client's output buffer, as
- * {@link sendFrame} does for a message: in place behind its header up to
- * `copyThreshold` bytes, else as an uncopied view after its header.
+ * {@link sendFrame} does for a message ({@link queueFrame}).
  */
 function sendRawFrame(
   proto: FramedProtocol,
@@ -401,22 +417,10 @@ function sendRawFrame(
   flush: boolean,
 ): boolean {
   const encoder = proto.encoder;
-  const registry = proto.registry;
-  if (registry !== null && !registry.isKnownType(type)) {
-    throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `unknown message type ${String(type)}`, {
-      details: { type: typeof type === 'number' ? type : String(type) },
-    });
-  }
-  const length = encoder._checkLength(type, end - start);
-  const ok =
-    length <= encoder.copyThreshold
-      ? client._appendFrame(encoder, type, bytes, start, end, encoder.frameLength(length))
-      : client.appendPairToOutputBuffer(encoder.header(type, length), bytes.subarray(start, end));
-  if (ok && flush) {
-    client.enableWriting();
-    client.loop.updateClient(client);
-  }
-  return ok;
+  // The type is checked as a number first, so the registry looks it up by id only.
+  encoder._checkLength(type, end - start);
+  proto.registry?.resolve(type);
+  return queueFrame(client, encoder, type, bytes, start, end, flush);
 }
 
 /**
