@@ -94,7 +94,12 @@ export function tokenSessionId(token: unknown): string | null {
 
 /** The stored form of a token: the first 128 bits of its SHA-256, base64url (22 characters). */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest().toString('base64url', 0, TOKEN_HASH_BYTES);
+  return tokenDigest(token).toString('base64url');
+}
+
+/** The first {@link TOKEN_HASH_BYTES} bytes of a token's SHA-256: what {@link hashToken} encodes and {@link tokenMatches} compares. */
+function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest().subarray(0, TOKEN_HASH_BYTES);
 }
 
 /**
@@ -103,7 +108,7 @@ export function hashToken(token: string): string {
  */
 export function tokenMatches(token: string, expectedHash: string): boolean {
   if (!isWellFormedToken(token) || typeof expectedHash !== 'string' || !HASH_PATTERN.test(expectedHash)) return false;
-  const actual = createHash('sha256').update(token, 'utf8').digest().subarray(0, TOKEN_HASH_BYTES);
+  const actual = tokenDigest(token);
   const expected = Buffer.from(expectedHash, 'base64url');
   return expected.length === TOKEN_HASH_BYTES && timingSafeEqual(actual, expected);
 }
