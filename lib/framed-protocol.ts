@@ -740,9 +740,9 @@ export class FramedConnection implements ClientProtocol {
     if (this.#retireAt >= 0 || this.#holdAt >= 0) return;
     // The turn's budget: a frame that began in an earlier chunk is taken
     // anyway (its first bytes are inside the decoder, not in this chunk).
-    const seq = this.#client.loop._turnSeq;
-    if (seq !== this.#turnSeq) {
-      this.#turnSeq = seq;
+    const loop = this.#client.loop;
+    if (loop._turnSeq !== this.#turnSeq) {
+      this.#turnSeq = loop._budgetTurn();
       this.#turnCount = 0;
     }
     if (this.#turnCount >= this.#proto.maxMessagesPerTurn && this.#pos >= this.#chunkStart) {

@@ -931,6 +931,46 @@ test('maxMessagesPerTurn: one read of many frames is handed out over several tur
   }
 });
 
+test('maxMessagesPerTurn: the count starts afresh every turn, even when replies flushed from the read schedule none', async () => {
+  // An echo flushes its replies from its own read callback, so nothing else
+  // schedules a turn of netloop's loop; the budget must still be per turn,
+  // not spent once and for all by the first `budget` frames of the connection.
+  const budget = 4;
+  const rounds = 10;
+  const perRound = 3;
+  const handled: Array<{ turn: number; reading: boolean }> = [];
+  const { loop, server } = await echoServer({
+    maxMessagesPerTurn: budget,
+    onMessage(client, msg) {
+      handled.push({ turn: loop._turnSeq, reading: client.isReading() });
+      client.send(msg.type, msg.payload);
+    },
+  });
+  try {
+    const { peer, client } = await accept(server);
+    for (let r = 0; r < rounds; r++) {
+      // One write per round, its replies awaited: one read per round.
+      peer.write(Buffer.concat(Array.from({ length: perRound }, (_, i) => frame(1, `r${r}m${i}`))));
+      const echoed = await readFrames(peer, perRound);
+      assert.equal(
+        echoed.map((f) => f.value.toString()),
+        Array.from({ length: perRound }, (_, i) => `r${r}m${i}`),
+      );
+    }
+    assert.is(handled.length, rounds * perRound);
+    assert.ok(
+      handled.every((h) => h.reading),
+      'no frame was held: reading never paused',
+    );
+    const turns = new Set(handled.map((h) => h.turn));
+    assert.is(turns.size, rounds, 'each round was counted in a turn of its own');
+    assert.is(framedStats(client)!.heldBytes, 0);
+    await destroyAll(peer);
+  } finally {
+    await loop.close();
+  }
+});
+
 test('maxMessagesPerTurn: held frames are decoded with the limit in force when their turn comes', async () => {
   const got: FramedMessage[] = [];
   const { loop, server } = await echoServer({
