@@ -155,10 +155,10 @@ export class EventLoop {
   /**
    * @internal How many turns have started. Work budgeted per turn (the
    * framing layer's `maxMessagesPerTurn`) is counted against this value and
-   * starts afresh when it changes. Work that starts such a count calls
-   * {@link EventLoop._budgetTurn}, so the count ends with the turn of the loop
-   * it began in even when nothing else schedules a turn (a reply flushed from
-   * its own read callback schedules none).
+   * starts afresh when it changes. Such work calls
+   * {@link EventLoop._requestTurn} once it is under way, so the count ends with
+   * the Node event loop's turn even when nothing else schedules one (a reply
+   * flushed from its own read callback schedules none).
    */
   _turnSeq = 0;
   readonly #runTurn = (): void => this.#turn();
@@ -340,14 +340,12 @@ export class EventLoop {
   }
 
   /**
-   * @internal Returns the turn number, first making sure a turn is scheduled
-   * to end it: budgeted work counted against this number then starts afresh
-   * in the next turn of the Node event loop, not after some unrelated event
-   * happens to schedule one. One `setImmediate` per turn at most.
+   * @internal Makes sure a turn is scheduled (one `setImmediate` per turn at
+   * most), so work budgeted per turn starts afresh with the next turn of the
+   * Node event loop, not whenever some other event happens to schedule one.
    */
-  _budgetTurn(): number {
+  _requestTurn(): void {
     this.#schedule();
-    return this._turnSeq;
   }
 
   /** @internal Flushes a dirty client now, ahead of the turn (its entry in the dirty list is skipped). */

@@ -236,6 +236,12 @@ export class FramedProtocol implements ClientProtocol {
   readonly _emitter: EventEmitter;
   /** @internal The decoder's strict type check, or null. */
   readonly _isKnownType: ((type: number) => boolean) | null;
+  /**
+   * @internal The count of frames in one turn at which a connection asks the
+   * loop for a turn (an eighth of the budget, at least 1); see
+   * {@link FramedConnection}.
+   */
+  readonly _turnMark: number;
 
   /**
    * @internal Built by a Server or Connector from its `framing` option.
@@ -318,6 +324,7 @@ export class FramedProtocol implements ClientProtocol {
       1,
       2 ** 31 - 1,
     );
+    this._turnMark = Math.max(1, this.maxMessagesPerTurn >>> 3);
     this.frameTimeoutMs = checkNumber('framing.frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
     this._handler = options.onMessage ?? null;
     this._frameHandler = options.onRawFrame ?? null;
@@ -437,7 +444,10 @@ function sendRawFrame(
  * ```
  *
  * The per-turn budget. Frames are taken from the decoder until
- * `maxMessagesPerTurn` of them were taken since the loop's last turn began;
+ * `maxMessagesPerTurn` of them were taken since the loop's last turn began
+ * (a connection that takes an eighth of the budget in one turn makes sure a
+ * turn is scheduled, so the count restarts with the next turn of Node's event
+ * loop even when replies flushed from the read callback schedule none);
  * the frame past the budget and every byte after it are then held undecoded
  * (the decoder's view of the rest of that chunk is ignored, as on the
  * pre-authentication switch), reading pauses, and a function queued in the
@@ -741,15 +751,22 @@ export class FramedConnection implements ClientProtocol {
     // The turn's budget: a frame that began in an earlier chunk is taken
     // anyway (its first bytes are inside the decoder, not in this chunk).
     const loop = this.#client.loop;
-    if (loop._turnSeq !== this.#turnSeq) {
-      this.#turnSeq = loop._budgetTurn();
+    const seq = loop._turnSeq;
+    if (seq !== this.#turnSeq) {
+      this.#turnSeq = seq;
       this.#turnCount = 0;
     }
-    if (this.#turnCount >= this.#proto.maxMessagesPerTurn && this.#pos >= this.#chunkStart) {
+    const proto = this.#proto;
+    if (this.#turnCount >= proto.maxMessagesPerTurn && this.#pos >= this.#chunkStart) {
       this.#holdAt = this.#pos;
       return;
     }
-    this.#turnCount++;
+    // At the mark the loop is asked for a turn, which ends this count with the
+    // Node event loop's current turn. Below the mark nothing is asked (a
+    // request/response peer's lone frames cost no setImmediate), so a count
+    // may carry fewer than the mark's frames over from earlier turns: a turn
+    // then holds a little early, never late.
+    if (++this.#turnCount === proto._turnMark) loop._requestTurn();
     const size = this.#headerBytes + (end - start);
     this.#pos += size;
     this.#frames++;
