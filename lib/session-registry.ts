@@ -9,9 +9,9 @@
  *
  *   MemoryStore                                  SessionRegistry
  *   records  Map<id, entry> ───────┐             wheel  TimingWheel (intrusive:
- *   byUser   Map<user, entry|Set> ─┼──► SessionHandle ◄─── slot lists
- *                                  │                    links live in the handle)
- *   byConn   Map<conn, entry> ─────┘    (record fields + deadline + wheel links)
+ *   byUser   Map<user, entry|Set> ─┼──► SessionHandle ◄─── slots   the handle
+ *                                  │                    holds its slot and index)
+ *   byConn   Map<conn, entry> ─────┘    (record fields + deadline + wheel place)
  *
  *   With any other store (write-behind): the handle is a local copy
  *
@@ -304,8 +304,8 @@ const NOT_FILED = -1;
  *   SessionHandle                       (fields in memory order)
  *     ├─ _reg _st deadline ttl _lastActive heartbeats              what a heartbeat touches
  *     │     (_st = binding mode | write-behind flag << 2)
- *     ├─ _tick _slot _prev _next connectionId state                what an audit touches
- *     │     (wheel links; key = this, an accessor)
+ *     ├─ _tick _slot _pos connectionId state                       what an audit touches
+ *     │     (its place in the wheel; key = this, an accessor)
  *     ├─ id userId remoteAddress metadata bytesIn bytesOut messagesIn messagesOut
  *     └─ _createdDelta tokenHash
  *   deadline, _lastActive: monotonic ms since the registry's epoch;
@@ -343,9 +343,7 @@ export class SessionHandle implements WheelNode<SessionHandle> {
   /** @internal */
   _slot = NOT_FILED;
   /** @internal */
-  _prev: WheelNode<SessionHandle> | null = null;
-  /** @internal */
-  _next: WheelNode<SessionHandle> | null = null;
+  _pos = 0;
   /** The bound connection, or null while detached or ended. */
   readonly connectionId: string | null;
   /** The current state (`'CLOSED'` once ended). */

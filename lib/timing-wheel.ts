@@ -10,15 +10,25 @@
  *
  *            current tick
  *                 │
- *   slots ┌───┬───┼───┬───┬───┬─ ─ ─┬───┐
- *         │ 0 │ 1 │ 2 │ 3 │ 4 │     │S-1│   each slot: a doubly linked list of entries
- *         └───┴───┴─┬─┴───┴─┬─┴─ ─ ─┴───┘   (O(1) unlink on remove or re-file)
+ *   slots ┌───┬───┼───┬───┬───┬─ ─ ─┬───┬──────────┐
+ *         │ 0 │ 1 │ 2 │ 3 │ 4 │     │S-1│ overflow │   each slot: null, one entry,
+ *         └───┴───┴─┬─┴───┴─┬─┴─ ─ ─┴───┴──────────┘   or an array of entries
  *                   ▼       ▼
- *                  [e]⇄[e] [e]
+ *            [e0 e1 e2]    e                 entry._slot = its slot, entry._pos = its index
  *
- *   overflow: [e]⇄[e]⇄...   deadlines more than one revolution (slots * tickMs) ahead;
- *                           re-filed into the wheel once per revolution.
+ *   overflow: deadlines more than one revolution (slots * tickMs) ahead;
+ *             re-filed into the wheel once per revolution.
  * ```
+ *
+ * **Why arrays, not linked lists.** A tick visits every entry filed in its
+ * slot, and at scale each entry is a cold cache line. Walking a linked list
+ * makes every miss wait for the previous one (the next link is inside the
+ * cold entry); walking an array lets the processor fetch many entries at
+ * once. At a million sessions that was about 860 ns against 220 ns per entry
+ * here. An array costs no more memory per entry than two links (one index
+ * field per entry plus one array slot, and a slot with a single entry holds
+ * it directly), removal stays O(1) (the last entry of the array takes the
+ * removed one's place), and the order within a slot was never defined.
  *
  * **Granularity.** An entry is due at the first tick boundary at or after its
  * deadline. {@link TimingWheel.advance} never reports an entry before its
@@ -47,11 +57,11 @@ import { ErrorCode, NetloopError, checkInteger, checkNumber } from './errors.js'
 const NOT_FILED = -1;
 
 /**
- * What the wheel links: any object with these fields can be filed, so an
- * owner can embed the links in its own record (an intrusive list: no
- * separate entry object per deadline). {@link WheelEntry} is the ready-made
- * implementation. The underscore fields belong to the wheel; initialise them
- * to `_tick = 0`, `_slot = -1`, `_prev = _next = null` and never write them.
+ * What the wheel files: any object with these fields can be filed, so an
+ * owner can embed them in its own record (intrusive: no separate entry
+ * object per deadline). {@link WheelEntry} is the ready-made implementation.
+ * The underscore fields belong to the wheel; initialise them to
+ * `_tick = 0`, `_slot = -1`, `_pos = 0` and never write them.
  */
 export interface WheelNode<K> {
   /** What {@link TimingWheel.advance} reports for this node (an intrusive node uses itself). */
@@ -63,9 +73,7 @@ export interface WheelNode<K> {
   /** @internal */
   _slot: number;
   /** @internal */
-  _prev: WheelNode<K> | null;
-  /** @internal */
-  _next: WheelNode<K> | null;
+  _pos: number;
 }
 
 /**
@@ -85,10 +93,8 @@ export class WheelEntry<K> implements WheelNode<K> {
   _tick = 0;
   /** @internal Slot index, `slots` for the overflow list, -1 when not filed. */
   _slot = NOT_FILED;
-  /** @internal */
-  _prev: WheelNode<K> | null = null;
-  /** @internal */
-  _next: WheelNode<K> | null = null;
+  /** @internal Index in its slot's array (0 when alone in the slot). */
+  _pos = 0;
 
   constructor(key: K, deadline: number) {
     this.key = key;
@@ -122,8 +128,8 @@ export class TimingWheel<K> {
   /** Monotonic time of tick 0. */
   readonly start: number;
   readonly #mask: number;
-  readonly #heads: (WheelNode<K> | null)[];
-  #overflow: WheelNode<K> | null = null;
+  /** Slots 0 .. slots-1, then the overflow at index `slots`: null, one entry, or an array of two or more. */
+  readonly #slots: Array<Slot<K>>;
   readonly #byKey: Map<K, WheelNode<K>> | null;
   /** The last tick processed; entries are filed strictly after it. */
   #tick = 0;
@@ -140,7 +146,7 @@ export class TimingWheel<K> {
     }
     this.start = checkNumber('start', options.start ?? 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     this.#mask = this.slots - 1;
-    this.#heads = new Array<WheelNode<K> | null>(this.slots).fill(null);
+    this.#slots = new Array<Slot<K>>(this.slots + 1).fill(null);
     this.#byKey = options.indexByKey === false ? null : new Map();
   }
 
@@ -225,7 +231,7 @@ export class TimingWheel<K> {
     }
     entry.deadline = deadline;
     if (this.#dueTick(deadline) < entry._tick) {
-      this.#unlink(entry);
+      this.#unfile(entry);
       this.#file(entry, this.#tick);
     }
   }
@@ -233,7 +239,7 @@ export class TimingWheel<K> {
   /** Unschedules an entry; false if it was not scheduled. */
   removeEntry(entry: WheelNode<K>): boolean {
     if (entry._slot === NOT_FILED) return false;
-    this.#unlink(entry);
+    this.#unfile(entry);
     this.#size--;
     if (this.#byKey !== null && this.#byKey.get(entry.key) === entry) this.#byKey.delete(entry.key);
     return true;
@@ -276,8 +282,7 @@ export class TimingWheel<K> {
 
   /** Unschedules everything. */
   clear(): void {
-    this.#heads.fill(null);
-    this.#overflow = null;
+    this.#slots.fill(null);
     this.#byKey?.clear();
     this.#size = 0;
     this.#overflowSize = 0;
@@ -300,32 +305,47 @@ export class TimingWheel<K> {
     let t = this.#dueTick(entry.deadline);
     if (t <= base) t = base + 1;
     entry._tick = t;
-    entry._prev = null;
+    let slot: number;
     if (t - base <= this.slots) {
-      const slot = t & this.#mask;
-      const head = this.#heads[slot]!;
-      entry._next = head;
-      if (head !== null) head._prev = entry;
-      this.#heads[slot] = entry;
-      entry._slot = slot;
+      slot = t & this.#mask;
     } else {
-      const head = this.#overflow;
-      entry._next = head;
-      if (head !== null) head._prev = entry;
-      this.#overflow = entry;
-      entry._slot = this.slots;
+      slot = this.slots;
       this.#overflowSize++;
+    }
+    entry._slot = slot;
+    const slots = this.#slots;
+    const cur = slots[slot]!;
+    if (cur === null) {
+      entry._pos = 0;
+      slots[slot] = entry;
+    } else if (Array.isArray(cur)) {
+      entry._pos = cur.length;
+      cur.push(entry);
+    } else {
+      // A second entry: the slot becomes an array (the first keeps index 0).
+      entry._pos = 1;
+      slots[slot] = [cur, entry];
     }
   }
 
-  #unlink(entry: WheelNode<K>): void {
-    const { _prev: prev, _next: next } = entry;
-    if (prev !== null) prev._next = next;
-    else if (entry._slot === this.slots) this.#overflow = next;
-    else this.#heads[entry._slot] = next;
-    if (next !== null) next._prev = prev;
-    if (entry._slot === this.slots) this.#overflowSize--;
-    entry._prev = entry._next = null;
+  /** Takes an entry out of its slot: the array's last entry moves into its place. */
+  #unfile(entry: WheelNode<K>): void {
+    const slot = entry._slot;
+    const slots = this.#slots;
+    const cur = slots[slot]!;
+    if (cur === entry) {
+      slots[slot] = null;
+    } else {
+      const list = cur as WheelNode<K>[];
+      const last = list.pop()!;
+      if (last !== entry) {
+        list[entry._pos] = last;
+        last._pos = entry._pos;
+      }
+      if (list.length === 0) slots[slot] = null;
+    }
+    if (slot === this.slots) this.#overflowSize--;
+    entry._pos = 0;
     entry._slot = NOT_FILED;
   }
 
@@ -334,45 +354,55 @@ export class TimingWheel<K> {
     if (!(target > this.#tick)) return;
     if (target - this.#tick >= this.slots) {
       // More than a revolution passed: every filed tick is <= target, so visit each slot once.
-      for (let s = 0; s < this.slots; s++) this.#processChain(this.#takeSlot(s), target, due);
+      for (let s = 0; s < this.slots; s++) this.#process(this.#take(s), target, due);
       this.#tick = target;
-      this.#processChain(this.#takeOverflow(), target, due);
+      this.#process(this.#takeOverflow(), target, due);
       return;
     }
     while (this.#tick < target) {
       const n = ++this.#tick;
-      if ((n & this.#mask) === 0) this.#processChain(this.#takeOverflow(), n - 1, due);
-      this.#processChain(this.#takeSlot(n & this.#mask), n, due);
+      if ((n & this.#mask) === 0) this.#process(this.#takeOverflow(), n - 1, due);
+      this.#process(this.#take(n & this.#mask), n, due);
     }
   }
 
-  #takeSlot(s: number): WheelNode<K> | null {
-    const head = this.#heads[s]!;
-    this.#heads[s] = null;
-    return head;
+  /** Empties slot `s` (or the overflow, at index `slots`) and returns what it held. */
+  #take(s: number): Slot<K> {
+    const slots = this.#slots;
+    const cur = slots[s]!;
+    slots[s] = null;
+    return cur;
   }
 
-  #takeOverflow(): WheelNode<K> | null {
-    const head = this.#overflow;
-    this.#overflow = null;
+  #takeOverflow(): Slot<K> {
     this.#overflowSize = 0;
-    return head;
+    return this.#take(this.slots);
   }
 
-  /** Reports or re-files each entry of a detached chain, at tick `n` (entries due at or before `n` are reported). */
-  #processChain(e: WheelNode<K> | null, n: number, due: K[]): void {
-    while (e !== null) {
-      const next = e._next;
-      e._prev = e._next = null;
-      if (this.#dueTick(e.deadline) <= n) {
-        e._slot = NOT_FILED;
-        this.#size--;
-        if (this.#byKey !== null && this.#byKey.get(e.key) === e) this.#byKey.delete(e.key);
-        due.push(e.key);
-      } else {
-        this.#file(e, n);
-      }
-      e = next;
+  /** Reports or re-files each entry taken from a slot, at tick `n` (entries due at or before `n` are reported). */
+  #process(taken: Slot<K>, n: number, due: K[]): void {
+    if (taken === null) return;
+    if (!Array.isArray(taken)) {
+      this.#settle(taken, n, due);
+      return;
+    }
+    // Each entry is read once, in array order: the loads are independent, so
+    // the cold ones are fetched side by side rather than one after another.
+    for (let i = 0; i < taken.length; i++) this.#settle(taken[i]!, n, due);
+  }
+
+  #settle(e: WheelNode<K>, n: number, due: K[]): void {
+    e._pos = 0;
+    if (this.#dueTick(e.deadline) <= n) {
+      e._slot = NOT_FILED;
+      this.#size--;
+      if (this.#byKey !== null && this.#byKey.get(e.key) === e) this.#byKey.delete(e.key);
+      due.push(e.key);
+    } else {
+      this.#file(e, n);
     }
   }
 }
+
+/** What a slot holds: nothing, one entry, or an array of two or more entries (each knowing its index). */
+type Slot<K> = WheelNode<K> | Array<WheelNode<K>> | null;

@@ -196,6 +196,36 @@ test('property: exactly-once, never early, within one tick plus the step (random
   );
 });
 
+test('entries sharing a slot: removing the first, a middle and the last entry, or moving one earlier, leaves the others to fire once', () => {
+  const w = new TimingWheel<number>({ tickMs: 1, slots: 8, indexByKey: false });
+  // Ten entries in one slot (tick 5), and ten in the overflow (tick 5 + 3 revolutions).
+  const near = Array.from({ length: 10 }, (_, i) => w.addEntry(i, 5));
+  const far = Array.from({ length: 10 }, (_, i) => w.addEntry(100 + i, 5 + 24));
+  assert.is(w.overflowSize, 10);
+  for (const k of [0, 4, 9]) assert.ok(w.removeEntry(near[k]!));
+  for (const k of [0, 5, 9]) assert.ok(w.removeEntry(far[k]!));
+  assert.is(w.overflowSize, 7, 'the overflow count follows removals');
+  w.rescheduleEntry(near[7]!, 2); // earlier: re-filed at once into another slot
+  assert.is(w.size, 14);
+  assert.equal(w.advance(2), [7]);
+  assert.equal(
+    w.advance(5).sort((a, b) => a - b),
+    [1, 2, 3, 5, 6, 8],
+  );
+  assert.equal(w.advance(28), []);
+  assert.equal(
+    w.advance(29).sort((a, b) => a - b),
+    [101, 102, 103, 104, 106, 107, 108],
+  );
+  assert.is(w.size, 0);
+  assert.is(w.overflowSize, 0);
+  // A removed entry can be scheduled again, alone in its slot and then beside others.
+  w.scheduleEntry(near[0]!);
+  near[4]!.deadline = 31;
+  w.scheduleEntry(near[4]!);
+  assert.equal(w.advance(31).sort((a, b) => a - b), [0, 4]);
+});
+
 test('a tick visits only what is filed in the slots it passes (re-filing is bounded)', () => {
   // 20,000 far-apart entries: advancing one tick must not touch the others.
   const w = new TimingWheel<number>({ tickMs: 1, slots: 1024 });
