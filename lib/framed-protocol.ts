@@ -137,7 +137,12 @@ export interface FramingOptions {
    * after the output of this one has been flushed and the other clients and
    * timers have had their turn. They count as pending, so a peer that keeps
    * sending is paused until its held bytes are consumed. Default 512 (about
-   * one 64 KiB read of 100-byte frames).
+   * one 64 KiB read of 100-byte frames). A turn is one turn of Node's event
+   * loop, even when every reply is written from its own read callback (a
+   * client that takes an eighth of the budget in one turn has one
+   * `setImmediate` scheduled to close the count); frames counted below that
+   * mark may carry over to the next turn, so a turn may hold a little early,
+   * never late.
    */
   maxMessagesPerTurn?: number;
   /**
