@@ -168,6 +168,10 @@ async function measure(options: ScenarioOptions): Promise<Measurement[]> {
   const naiveShuffled = Array.from(order, (k) => naiveIds[k]!);
   const handles: SessionHandle[] = Array.from(order, (k) => reg.handle(ids[k]!)!);
   const naiveObjs: NaiveSession[] = Array.from(order, (k) => naive.get(naiveIds[k]!)!);
+  // The arrays just built (32 MB) may have started the collector's marking of
+  // the 1.2 GB heap, which would then run beside the loops on the other core
+  // and share the memory bus with them: finish it first, for both sides.
+  gc?.();
   const rounds = 5;
   const byId: number[] = [];
   const byIdBase: number[] = [];
