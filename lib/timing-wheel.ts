@@ -214,6 +214,8 @@ export class TimingWheel<K> {
   /** Schedules an unscheduled entry (for example one removed earlier) at its `deadline`. */
   scheduleEntry(entry: WheelNode<K>): void {
     if (entry._slot !== NOT_FILED) throw new NetloopError(ErrorCode.INVALID_VALUE, 'this wheel entry is already scheduled');
+    // A slot tells one entry from several by Array.isArray: an entry must not be an array itself.
+    if (Array.isArray(entry)) throw new NetloopError(ErrorCode.INVALID_VALUE, 'a wheel entry must not be an array');
     if (typeof entry.deadline !== 'number' || Number.isNaN(entry.deadline)) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a wheel deadline must be a number');
     }

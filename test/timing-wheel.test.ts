@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
 import { TimingWheel } from '../lib/timing-wheel.js';
+import type { WheelEntry } from '../lib/timing-wheel.js';
 
 function throwsCode(fn: () => unknown, code: string): void {
   try {
@@ -219,6 +220,10 @@ test('entries sharing a slot: removing the first, a middle and the last entry, o
   );
   assert.is(w.size, 0);
   assert.is(w.overflowSize, 0);
+  // An array cannot be an entry (a slot holding several entries is an array).
+  const arrayEntry = Object.assign([] as unknown[], { key: 1, deadline: 40, _tick: 0, _slot: -1, _pos: 0 });
+  throwsCode(() => w.scheduleEntry(arrayEntry as unknown as WheelEntry<number>), ErrorCode.INVALID_VALUE);
+  assert.is(w.size, 0);
   // A removed entry can be scheduled again, alone in its slot and then beside others.
   w.scheduleEntry(near[0]!);
   near[4]!.deadline = 31;
