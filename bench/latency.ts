@@ -8,7 +8,9 @@
  * Server and load generator run in separate processes on 127.0.0.1; the load
  * generator is the same for both servers and times each round trip with
  * `process.hrtime.bigint()`. The two servers are measured alternately within
- * each repetition, so drift on a shared machine hits both alike.
+ * each repetition, each repetition starting with the other one, so drift on a
+ * shared machine hits both alike; six repetitions (the median is kept) keep
+ * one slow phase of the machine from deciding a figure.
  *
  * Target: netloop's p99 within 1.2x of bare `node:net` (a ratio of at least
  * 0.83, since for latency the ratio is baseline / netloop).
@@ -32,7 +34,7 @@ const VALUE_BYTES = 64;
 const CONNECTIONS = [1, 100] as const;
 /** Timing of each load run and number of repetitions. */
 const PLAN = {
-  full: { warmupMs: 500, durationMs: 3_000, runs: 3 },
+  full: { warmupMs: 500, durationMs: 3_000, runs: 6 },
   quick: { warmupMs: 100, durationMs: 400, runs: 1 },
 };
 const BASELINE: EchoImpl = 'tuned';
@@ -50,7 +52,10 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     for (const impl of impls) servers.set(impl, await startEchoChild(impl, budgetMs));
     for (let r = 0; r < plan.runs; r++) {
       for (const connections of CONNECTIONS) {
-        for (const impl of impls) {
+        // Each repetition starts with the other server: this machine's speed
+        // drifts in phases of seconds, and neither side may always get the first slot.
+        for (let k = 0; k < impls.length; k++) {
+          const impl = impls[(k + r) % impls.length]!;
           options.progress(`run ${r + 1}/${plan.runs}: ${connections} connection(s), ${impl}`);
           const result = await runFramedLoad({
             port: servers.get(impl)!.port,
