@@ -282,9 +282,16 @@ export class TimingWheel<K> {
     return due.length;
   }
 
-  /** Unschedules everything. */
+  /** Unschedules everything: every entry can be scheduled again (O(slots + size)). */
   clear(): void {
-    this.#slots.fill(null);
+    const slots = this.#slots;
+    for (let s = 0; s < slots.length; s++) {
+      const cur = slots[s]!;
+      if (cur === null) continue;
+      slots[s] = null;
+      if (Array.isArray(cur)) for (const e of cur) unfiled(e);
+      else unfiled(cur);
+    }
     this.#byKey?.clear();
     this.#size = 0;
     this.#overflowSize = 0;
@@ -347,8 +354,7 @@ export class TimingWheel<K> {
       if (list.length === 0) slots[slot] = null;
     }
     if (slot === this.slots) this.#overflowSize--;
-    entry._pos = 0;
-    entry._slot = NOT_FILED;
+    unfiled(entry);
   }
 
   #advance(now: number, due: K[]): void {
@@ -404,6 +410,12 @@ export class TimingWheel<K> {
       this.#file(e, n);
     }
   }
+}
+
+/** Marks an entry as not scheduled in any wheel. */
+function unfiled<K>(e: WheelNode<K>): void {
+  e._slot = NOT_FILED;
+  e._pos = 0;
 }
 
 /** What a slot holds: nothing, one entry, or an array of two or more entries (each knowing its index). */

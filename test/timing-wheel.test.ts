@@ -132,6 +132,23 @@ test('without a key index the by-key methods refuse', () => {
   assert.ok(e.deadline === 1_000);
 });
 
+test('clear unschedules every entry, alone in a slot, sharing one, or in the overflow: each can be scheduled again', () => {
+  const w = new TimingWheel<string>({ tickMs: 1, slots: 4, indexByKey: false });
+  const alone = w.addEntry('alone', 1);
+  const shared = [w.addEntry('s1', 2), w.addEntry('s2', 2)];
+  const far = w.addEntry('far', 100);
+  w.clear();
+  for (const e of [alone, ...shared, far]) {
+    assert.not.ok(e.scheduled);
+    assert.not.ok(w.removeEntry(e), 'removing a cleared entry is a no-op');
+  }
+  assert.is(w.overflowSize, 0);
+  w.scheduleEntry(shared[1]!);
+  w.scheduleEntry(alone);
+  assert.equal(w.advance(3).sort(), ['alone', 's2']);
+  assert.is(w.size, 0);
+});
+
 test('property: exactly-once, never early, within one tick plus the step (random ops incl. far future)', () => {
   fc.assert(
     fc.property(
