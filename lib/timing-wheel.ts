@@ -25,10 +25,11 @@
  * makes every miss wait for the previous one (the next link is inside the
  * cold entry); walking an array lets the processor fetch many entries at
  * once. At a million sessions that was about 860 ns against 220 ns per entry
- * here. An array costs no more memory per entry than two links (one index
- * field per entry plus one array slot, and a slot with a single entry holds
- * it directly), removal stays O(1) (the last entry of the array takes the
- * removed one's place), and the order within a slot was never defined.
+ * here. Memory is about what two links cost: one index field per entry and
+ * one array element (plus the array's spare capacity, which a slot of a few
+ * entries feels most); a slot with a single entry holds it directly, with no
+ * array. Removal stays O(1) (the last entry of the array takes the removed
+ * one's place), and the order within a slot was never defined.
  *
  * **Granularity.** An entry is due at the first tick boundary at or after its
  * deadline. {@link TimingWheel.advance} never reports an entry before its
@@ -91,7 +92,7 @@ export class WheelEntry<K> implements WheelNode<K> {
   deadline: number;
   /** @internal The tick this entry is filed under. */
   _tick = 0;
-  /** @internal Slot index, `slots` for the overflow list, -1 when not filed. */
+  /** @internal Slot index, `slots` for the overflow, -1 when not filed. */
   _slot = NOT_FILED;
   /** @internal Index in its slot's array (0 when alone in the slot). */
   _pos = 0;
