@@ -402,7 +402,7 @@ function queueFrame(
     length <= encoder.copyThreshold
       ? client._appendFrame(encoder, type, value, start, end, encoder.frameLength(length))
       : client.appendPairToOutputBuffer(
-          encoder.header(type, length),
+          encoder._headerChecked(type, length),
           start === 0 && end === value.byteLength ? value : value.subarray(start, end),
         );
   // Inside a read, the connection asks for the flush once after the whole

@@ -96,9 +96,7 @@ export class LtvEncoder {
         details: { got: value === null ? 'null' : typeof value },
       });
     }
-    this.#checkType(type);
-    this.#checkSize(value.byteLength);
-    return value.byteLength;
+    return this._checkLength(type, value.byteLength);
   }
 
   #checkType(type: number): void {
@@ -136,8 +134,14 @@ export class LtvEncoder {
    */
   header(type: number, valueLength: number): Buffer {
     checkLength(valueLength);
-    this.#checkType(type);
-    this.#checkSize(valueLength);
+    return this._headerChecked(type, this._checkLength(type, valueLength));
+  }
+
+  /**
+   * @internal The header alone, as a new Buffer, for a frame that
+   * {@link check} (or {@link _checkLength}) has accepted: no check is repeated.
+   */
+  _headerChecked(type: number, valueLength: number): Buffer {
     const out = Buffer.allocUnsafe(this.#headerBytes);
     this.#writeHeader(out, 0, type, valueLength);
     return out;
@@ -224,9 +228,7 @@ export class LtvEncoder {
       out.set(value, H);
       return sink.appendToOutputBuffer(out) ? H + length : -1;
     }
-    const head = Buffer.allocUnsafe(H);
-    this.#writeHeader(head, 0, type, length);
-    if (!sink.appendToOutputBuffer(head)) return -1;
+    if (!sink.appendToOutputBuffer(this._headerChecked(type, length))) return -1;
     return sink.appendToOutputBuffer(value) ? H + length : -1;
   }
 }
