@@ -6,15 +6,17 @@
  *    the file store (snapshot and journal modes, default settings, saves
  *    running in the background), beside the memory store as the reference.
  * 2. Disk work per 1000 changes at the default settings against a naive store
- *    that saves the whole file after every change (the design notes' starting
- *    point; here: batchThreshold 1 and a flush awaited after each change):
+ *    that saves the whole file after every change (the usual starting point
+ *    of a file-backed session store; here: batchThreshold 1 and a flush
+ *    awaited after each change):
  *    - `paced`: one change every 2 ms, the steady load of a busy server;
  *    - `burst`: changes back to back.
  *    Counted through a counting file-system facade: write calls and fsyncs.
  *    Paced runs count the steady state (the single save `close()` makes for
  *    the last partial batch is left out, for both stores); burst runs count
  *    everything up to the end of `close()`.
- *    Target: at least 10x fewer writes (the design notes' 90 % I/O reduction).
+ *    Target: at least 10x fewer writes (one save per batch of 10 changes
+ *    instead of one per change: 90 % less I/O).
  *
  * Standalone: `node dist/bench/file-store.js [--quick] [--json [FILE]]`.
  *

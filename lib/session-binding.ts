@@ -212,7 +212,8 @@ export interface HttpNoticeOptions {
 }
 
 /**
- * A builder of the HTTP 401 response of the design notes:
+ * A builder of an HTTP 401 response, the notice an HTTP-speaking client
+ * understands (it tells the client to log in again, then the connection closes):
  *
  * ```http
  * HTTP/1.1 401 Unauthorized
@@ -223,8 +224,8 @@ export interface HttpNoticeOptions {
  * {"error":"session_expired","message":"Your session has expired. Please login again.","session":"..."}
  * ```
  *
- * Unlike the notes, the body names the session by id, never by its token
- * (tokens are not kept, logged or echoed). `Content-Length` counts UTF-8 bytes.
+ * The body names the session by id, never by its token (tokens are not
+ * kept, logged or echoed). `Content-Length` counts UTF-8 bytes.
  */
 export function httpUnauthorizedNotice(options: HttpNoticeOptions = {}): NoticeBuilder {
   const message = options.message ?? defaultHttpMessage;
@@ -865,9 +866,10 @@ export class SessionBinding {
   }
 
   /**
-   * The flow of the design notes: append the notice to the client's output
-   * buffer, enable writing, set a write-complete callback that removes the
-   * client, update the loop. The connection closes only once every byte
+   * Notice, then close, on the write-complete callback (muduo's
+   * `TcpConnection::setWriteCompleteCallback`): append the notice to the
+   * client's output buffer, enable writing, set a write-complete callback
+   * that removes the client, update the loop. The connection closes only once every byte
    * queued (the notice last) was handed to the kernel, which delivers it
    * before the FIN; the notice deadline and the hard output limit guard a
    * peer that never reads. The callback replaces any write-complete callback

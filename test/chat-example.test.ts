@@ -6,19 +6,22 @@
 import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnChild } from '../bench/processes.js';
 import type { ChildHandle } from '../bench/processes.js';
 import { createChatProtocol, NETLOOP_CHAT_NAMES } from '../examples/chat/protocol.js';
-import type { Welcome } from '../examples/chat/protocol.js';
-import { parseChatServerArgs } from '../examples/chat/server.js';
+import type { ErrorNotice, Welcome } from '../examples/chat/protocol.js';
+import { parseChatServerArgs, probeChatStore } from '../examples/chat/server.js';
 import { parseChatClientArgs } from '../examples/chat/client.js';
 import { cellnetStringHash } from '../lib/cellnet-hash.js';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
+import { MemoryStore } from '../lib/memory-store.js';
+import { RedisStore } from '../lib/redis-store.js';
 import { RawChatPeer, exampleScript, startChatChild } from './helpers/chat.js';
 import type { ChatChild } from './helpers/chat.js';
-import { until } from './helpers/net.js';
+import { refusedPort, until } from './helpers/net.js';
 
 const SERVER = exampleScript('chat', 'server.js');
 const CLIENT = exampleScript('chat', 'client.js');
@@ -42,6 +45,15 @@ async function peer(port: number, keepBytes = false): Promise<RawChatPeer> {
   return p;
 }
 
+/** A server child, with the start-up line that says whether its store answered (printed before it listens). */
+async function serverWithStoreLine(args: string[]): Promise<ChatChild & { storeLine: string }> {
+  const handle = spawnChild({ script: SERVER, args: ['--port', '0', ...args], timeoutMs: 60_000, name: 'chat' });
+  children.push(handle);
+  const storeLine = await handle.waitForLine(/^store /, 15_000, 'the store line');
+  const listening = await handle.waitForLine(/listening on \S+:\d+/, 15_000, 'the listening line');
+  return { handle, port: Number(/listening on \S+:(\d+)/.exec(listening)![1]), storeLine };
+}
+
 function chatClient(port: number, name: string): ChildHandle {
   const handle = spawnChild({ script: CLIENT, args: ['--port', String(port), '--name', name], timeoutMs: 60_000, name: `client:${name}` });
   children.push(handle);
@@ -58,7 +70,7 @@ test('the message set: cellnet ids, netloop ids from the same hash, no collision
   assert.is(p.ChatREQ.id, 16234);
   assert.is(p.ChatACK.id, 43601);
   for (const name of Object.values(NETLOOP_CHAT_NAMES)) assert.is(p.registry.get(name)?.id, cellnetStringHash(name));
-  assert.is(p.registry.size, 7);
+  assert.is(p.registry.size, 8);
   assert.is(p.frame(p.ChatREQ, { content: 'hello' }).toString('hex'), GOLDEN_REQ_HELLO);
   assert.is(p.frame(p.ChatACK, { content: 'hello', id: 1n }).toString('hex'), GOLDEN_ACK_HELLO_ID1);
   const w: Welcome = { session: 's', token: 't', id: 7n, resumed: true, heartbeatMs: 10, ttlMs: 30, pid: 42 };
@@ -245,7 +257,8 @@ test('SIGTERM stops cleanly; the client reconnects and resumes its session after
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'netloop-'));
   try {
     const file = path.join(dir, 'sessions.json');
-    const first = await server(['--store', `file:${file}`]);
+    const first = await serverWithStoreLine(['--store', `file:${file}`]);
+    assert.match(first.storeLine, /^store file: answered in \d+ ms$/);
     const c = chatClient(first.port, 'r');
     const w1 = await c.waitForLine(/^\* session \S+ new as sid\d+/, 15_000, 'a welcome');
     const session = /session (\S+)/.exec(w1)![1]!;
@@ -265,6 +278,60 @@ test('SIGTERM stops cleanly; the client reconnects and resumes its session after
   } finally {
     await Promise.all(children.splice(0).map((h) => h.kill()));
     await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a dead Redis: the server says so on start-up; a netloop client gets netloop.Error NETLOOP_STORE_UNAVAILABLE, then the close', async () => {
+  // Dead Redis: a loopback port that was bound, then closed, so every connection is refused.
+  const dead = await refusedPort();
+  const { port, handle: srv, storeLine } = await serverWithStoreLine(['--store', `redis://127.0.0.1:${dead}`]);
+  assert.match(storeLine, /^store redis: no answer \(NETLOOP_STORE_UNAVAILABLE\)/);
+
+  // A raw netloop peer: the coded notice (and no Welcome), then the server's FIN and the close.
+  const p = createChatProtocol();
+  const a = await peer(port);
+  a.socket.write(p.frame(p.Hello, { name: 'a', token: '' }));
+  await until(() => a.frames.length >= 1, 'a first frame', 15_000);
+  assert.is(a.frames[0]!.type, p.Error.id, 'the first frame is netloop.Error');
+  const notice = p.registry.decode(p.Error.id, a.frames[0]!.value).payload as ErrorNotice;
+  assert.is(notice.code, ErrorCode.STORE_UNAVAILABLE);
+  await until(() => a.ended && a.closed, 'the close after the notice', 10_000);
+  assert.is(a.frames.length, 1, 'nothing but the notice');
+  await srv.waitForLine(/^refused client=\d+ code=NETLOOP_STORE_UNAVAILABLE$/, 5_000, 'the refusal logged');
+
+  // The terminal client prints the code, does not mistake the close for a cellnet server, and retries.
+  const c = chatClient(port, 'cli');
+  await c.waitForLine(/^\* server error NETLOOP_STORE_UNAVAILABLE: /, 15_000, 'the coded notice');
+  const after: string[] = [];
+  await c.waitForLine((line) => after.push(line) > 0 && /^\* disconnected/.test(line), 10_000, 'the close');
+  assert.match(after.at(-1)!, /^\* disconnected \(peer-closed\); reconnecting$/);
+  await c.waitForLine((line) => after.push(line) > 0 && /^\* connected to /.test(line), 10_000, 'a reconnection');
+  assert.not.ok(after.some((line) => /cellnet/.test(line)), `no fallback to cellnet's messages: ${after.join(' | ')}`);
+});
+
+test('the start-up store probe: an answering store, a refusing Redis, and a silent one bounded by the probe\'s own timeout', async () => {
+  assert.is(await probeChatStore(new MemoryStore()), null);
+  const refused = new RedisStore({ url: `redis://127.0.0.1:${await refusedPort()}`, commandTimeoutMs: 500, connectTimeoutMs: 500 });
+  // A server that accepts and never answers: only the probe's deadline ends the wait.
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const hung = new RedisStore({ url: `redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, commandTimeoutMs: 20_000, connectTimeoutMs: 20_000 });
+  try {
+    const r = await probeChatStore(refused, 5_000);
+    assert.ok(isNetloopError(r, ErrorCode.STORE_UNAVAILABLE), String(r));
+    const started = Date.now();
+    const h = await probeChatStore(hung, 300);
+    assert.ok(isNetloopError(h, ErrorCode.STORE_UNAVAILABLE), String(h));
+    assert.is(h.details['timeoutMs'], 300);
+    assert.ok(Date.now() - started < 5_000, `bounded by the probe's timeout (${Date.now() - started} ms)`);
+  } finally {
+    await Promise.allSettled([refused.close(), hung.close()]);
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
   }
 });
 

@@ -189,7 +189,7 @@ test('flushSliceMs: a turn out of its flush budget leaves the rest for the next 
   }
 });
 
-test('the seed pattern: append, enable writing, write-complete callback removes the client', async () => {
+test('notice then close: append, enable writing, write-complete callback removes the client', async () => {
   const loop = new EventLoop();
   const server = await loop.listen();
   const peer = await connectRaw(server.port);

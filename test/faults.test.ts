@@ -1,6 +1,9 @@
 /**
- * One named test for every bad input and fault of the reference list
- * (REFERENCE section 3, items 1 to 20), each against a live server where a
+ * One named test for each of twenty bad inputs and faults a trustworthy
+ * network server must survive (numbered items 1 to 20 below: lying frame
+ * lengths, desync, slowloris, floods, a peer that never reads, too many
+ * connections, handler faults, then a kill mid-save, a torn journal, a full
+ * disk and a Redis restart), each against a live server where a
  * connection is involved. Each ends with a stable error code, closes only the
  * offender, and a witness peer proves the server still serves the others.
  * Items covered in depth elsewhere say where in a comment and still assert
@@ -30,7 +33,7 @@ import { makeRecord } from './helpers/store-conformance.js';
 import { HEADER, frame, header, startLive } from './helpers/live-server.js';
 import { collectAll, connectRaw, destroyAll, pattern, readBytes, until, waitFor, withTimeout } from './helpers/net.js';
 
-const F = suite('faults (REFERENCE section 3)');
+const F = suite('faults (twenty bad inputs and faults, items 1 to 20)');
 
 /** A netloop layout with 1 KiB values at most: small enough to cross quickly. */
 const SMALL = { preset: 'netloop', maxFrameLength: HEADER + 1024 } as const;

@@ -253,7 +253,7 @@ test('without onMessage, messages are emitted as the server event', async () => 
   }
 });
 
-// ─── bad input closes only the offender (REFERENCE §3 items 1, 2, 5, 6) ──────
+// ─── bad input closes only the offender (faults.test.ts items 1, 2, 5, 6) ──────
 
 /** Asserts a netloop-layout peer still gets its echo. */
 async function stillEchoes(bystander: net.Socket): Promise<void> {
@@ -383,7 +383,7 @@ test('a NUL then a flood (desync) and random bytes close only the offender with 
   }
 });
 
-// ─── send (REFERENCE §3 item 16) ─────────────────────────────────────────────
+// ─── send (faults.test.ts item 16) ─────────────────────────────────────────────
 
 test('send refuses oversize, wrong-type and unknown messages synchronously, with nothing queued', async () => {
   const { loop, server } = await echoServer({ layout: { maxFrameLength: 4096 } });
@@ -548,7 +548,7 @@ test('a large value goes out as header + value, all or nothing against the hard 
   }
 });
 
-// ─── read-side backpressure (REFERENCE §3 item 8) ────────────────────────────
+// ─── read-side backpressure (faults.test.ts item 8) ────────────────────────────
 
 test('a tiny-frame flood against a handler that never settles: pending stops at the limit, reading pauses, memory stays bounded', async () => {
   const loop = new EventLoop();
@@ -669,7 +669,7 @@ test('a reply sent by an async handler after an await is flushed too', async () 
   }
 });
 
-// ─── pre-authentication limit (REFERENCE §3 item 9) ──────────────────────────
+// ─── pre-authentication limit (faults.test.ts item 9) ──────────────────────────
 
 test('a frame above preAuthMaxFrameLength before authentication closes; after markAuthenticated it is accepted', async () => {
   const { loop, server, got } = await echoServer({
@@ -745,7 +745,7 @@ test('markAuthenticated while a pre-auth frame is half read switches limits afte
   }
 });
 
-// ─── slowloris (REFERENCE §3 item 7) ─────────────────────────────────────────
+// ─── slowloris (faults.test.ts item 7) ─────────────────────────────────────────
 
 test('a peer dribbling one byte inside the idle timeout is closed by the frame deadline', async () => {
   const clock = new ManualClock();
@@ -792,7 +792,7 @@ test('a peer dribbling one byte inside the idle timeout is closed by the frame d
   }
 });
 
-// ─── handler faults (REFERENCE §3 item 15) ───────────────────────────────────
+// ─── handler faults (faults.test.ts item 15) ───────────────────────────────────
 
 test('a handler that throws or rejects closes only that client with handler-error; the server lives', async () => {
   const loop = new EventLoop();

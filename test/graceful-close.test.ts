@@ -26,7 +26,7 @@ async function connectPeers(server: import('../lib/server.js').Server, n: number
   return { peers, clients };
 }
 
-G('close() under traffic (REFERENCE §3 item 14): stop accepting, notice, drain to the deadline, destroy the rest, one close each, resolve once', async () => {
+G('close() under traffic (faults.test.ts item 14): stop accepting, notice, drain to the deadline, destroy the rest, one close each, resolve once', async () => {
   const loop = new EventLoop();
   const server = await loop.listen({ softOutputLimit: null });
   const closes = new Map<number, Array<{ reason: CloseReason; code: string | undefined }>>();

@@ -97,7 +97,7 @@ test('property: arbitrary bytes never throw anything but a coded error, never al
   );
 });
 
-// ------------------------------------------------ REFERENCE section 3, item 1
+// ------------------------------------ faults.test.ts item 1, in the codec alone
 
 test('item 1: length 0 is an empty value; cellnet length 0 is too short (it must count the type)', () => {
   const netloop = ltvLayout('netloop');

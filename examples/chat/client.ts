@@ -15,6 +15,8 @@
  *        every HeartbeatMs ──▶ netloop.Heartbeat
  *   close ──▶ reconnect with backoff (the Connector) ──▶ Hello with the saved token: resumed
  *   netloop.Expired ──▶ the token is forgotten; the next connection starts a new session
+ *   netloop.Error   ──▶ printed with its code (no session: e.g. the store is down); the
+ *                       server closes, the client reconnects later with the same token
  * ```
  *
  * Against a server that closes the connection on `netloop.Hello` before
@@ -42,7 +44,7 @@ import type { FramedMessage } from '../../lib/framed-protocol.js';
 import { ErrorCode, NetloopError } from '../../lib/errors.js';
 import type { CellnetChatACK } from '../../lib/cellnet-binary.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
-import type { ChatProtocol, Expired, Welcome } from './protocol.js';
+import type { ChatProtocol, ErrorNotice, Expired, Welcome } from './protocol.js';
 
 /** Lines kept while disconnected; older ones are dropped beyond it. */
 export const OUTBOX_LIMIT = 1_000;
@@ -76,6 +78,8 @@ export class ChatClient {
   #welcomed = false;
   /** Lines sent on this connection before any welcome, resent if the server turns out to be a plain cellnet one. */
   #unconfirmed: string[] = [];
+  /** True once this connection received `netloop.Error`: the server speaks netloop's messages, its close is no cellnet refusal. */
+  #refused = false;
   #client: Client | null = null;
   #heartbeat: TimerId | null = null;
   #outbox: string[] = [];
@@ -144,6 +148,7 @@ export class ChatClient {
 
   #onConnected(client: Client, host: string, port: number): void {
     this.#client = client;
+    this.#refused = false;
     this.#print(`* connected to ${host}:${port}`);
     const p = this.protocol;
     if (!this.#plain) client.send(p.Hello, { name: this.#name, token: this.#token });
@@ -171,6 +176,11 @@ export class ChatClient {
     } else if (msg.type === p.Expired.id) {
       this.#token = '';
       this.#print(`* session expired (${(msg.payload as Expired).reason})`);
+    } else if (msg.type === p.Error.id) {
+      // The token is kept: the session may still exist, and be resumed once the server can reach it.
+      const e = msg.payload as ErrorNotice;
+      this.#refused = true;
+      this.#print(`* server error ${e.code}: ${e.message}`);
     } else if (msg.type !== p.HeartbeatACK.id) {
       // A client-to-server message from the server: it does not speak this protocol ('handler-error').
       throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `${msg.name ?? msg.type} is not a server message`, { details: { type: msg.type } });
@@ -182,7 +192,7 @@ export class ChatClient {
     this.#stopHeartbeat();
     const why = error === undefined ? reason : `${reason}, ${error.code}`;
     this.#print(`* disconnected (${why})${this.#stopping === null ? '; reconnecting' : ''}`);
-    if (!this.#plain && !this.#welcomed && (reason === 'peer-closed' || reason === 'reset')) {
+    if (!this.#plain && !this.#welcomed && !this.#refused && (reason === 'peer-closed' || reason === 'reset')) {
       // A cellnet server closes on netloop.Hello (an id it does not know): from
       // now on speak cellnet's messages only, and resend what that close lost.
       this.#plain = true;

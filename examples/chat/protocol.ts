@@ -13,6 +13,7 @@
  *   netloop.Heartbeat       hash    c→s  (empty)
  *   netloop.HeartbeatACK    hash    s→c  TtlMs uint32
  *   netloop.Expired         hash    s→c  Reason string   (then the server closes)
+ *   netloop.Error           hash    s→c  Code string · Message string   (then the server closes)
  * ```
  *
  * The first two are cellnet's own `examples/chat` messages, so an unmodified
@@ -56,6 +57,7 @@ export const NETLOOP_CHAT_NAMES = Object.freeze({
   HEARTBEAT: 'netloop.Heartbeat',
   HEARTBEAT_ACK: 'netloop.HeartbeatACK',
   EXPIRED: 'netloop.Expired',
+  ERROR: 'netloop.Error',
 } as const);
 
 /** `netloop.Hello`: a client asks for netloop's session messages. */
@@ -92,6 +94,18 @@ export interface HeartbeatAck {
 /** `netloop.Expired`: the notice sent before the server closes an expired session's connection. */
 export interface Expired {
   reason: string;
+}
+
+/**
+ * `netloop.Error`: the server could not serve this connection (no session
+ * could be created or resumed, e.g. its store did not answer) and closes it
+ * after this notice. The client may reconnect later and say hello again.
+ */
+export interface ErrorNotice {
+  /** A stable `NETLOOP_*` code (`ErrorCode`), e.g. `NETLOOP_STORE_UNAVAILABLE`. */
+  code: string;
+  /** One sentence for a person; never the store's own message, never anything the client sent. */
+  message: string;
 }
 
 /** `netloop.Hello` in the binary codec. */
@@ -174,6 +188,20 @@ export const expiredSerializer: Serializer<Expired> = Object.freeze({
   },
 });
 
+/** `netloop.Error` in the binary codec. */
+export const errorNoticeSerializer: Serializer<ErrorNotice> = Object.freeze({
+  encode(p: ErrorNotice): Uint8Array {
+    return new CellnetBinaryWriter(96).string(p.code).string(p.message).finish();
+  },
+  decode(bytes: Buffer): ErrorNotice {
+    const r = new CellnetBinaryReader(bytes);
+    const code = r.string();
+    const message = r.string();
+    r.end();
+    return { code, message };
+  },
+});
+
 /**
  * The chat protocol: every message type, registered once, and the layout
  * that frames them. The server and the client hand `layout` and `registry`
@@ -181,7 +209,7 @@ export const expiredSerializer: Serializer<Expired> = Object.freeze({
  * tests, the benchmark).
  *
  * ```
- *   registry (strict): ChatREQ ChatACK Hello Welcome Heartbeat HeartbeatACK Expired
+ *   registry (strict): ChatREQ ChatACK Hello Welcome Heartbeat HeartbeatACK Expired Error
  *   layout:  cellnet tcp.ltv        frame(): header + value built whole, one buffer
  * ```
  */
@@ -195,6 +223,7 @@ export interface ChatProtocol {
   readonly Heartbeat: MessageType<Record<string, never>>;
   readonly HeartbeatACK: MessageType<HeartbeatAck>;
   readonly Expired: MessageType<Expired>;
+  readonly Error: MessageType<ErrorNotice>;
   /** One whole frame (header and value in one new Buffer) for `payload` of `type`. */
   frame<T>(type: MessageType<T>, payload: T): Buffer;
 }
@@ -215,6 +244,7 @@ export function createChatProtocol(): ChatProtocol {
   const Heartbeat = registry.registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT, heartbeatSerializer);
   const HeartbeatACK = registry.registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT_ACK, heartbeatAckSerializer);
   const Expired = registry.registerCellnet(NETLOOP_CHAT_NAMES.EXPIRED, expiredSerializer);
+  const ErrorType = registry.registerCellnet(NETLOOP_CHAT_NAMES.ERROR, errorNoticeSerializer);
   return {
     registry,
     layout,
@@ -225,6 +255,7 @@ export function createChatProtocol(): ChatProtocol {
     Heartbeat,
     HeartbeatACK,
     Expired,
+    Error: ErrorType,
     frame<T>(type: MessageType<T>, payload: T): Buffer {
       const { id, value } = registry.encode(type, payload);
       return encoder.encode(id, value);

@@ -39,6 +39,13 @@
  * `netloop.Expired` before the server closes it when the session expires. Any
  * traffic counts as activity; a silent connection expires after `ttlMs`.
  *
+ * A store that does not answer (Redis down) is visible, never a silence: on
+ * start-up the command line prints whether the store answered (its kind and
+ * the error code); a netloop client that cannot get a session receives
+ * `netloop.Error` with the code (`NETLOOP_STORE_UNAVAILABLE`), then a graceful
+ * close, and reconnects later. A cellnet client cannot be told: it is closed
+ * by the binding's handshake deadline (10 s).
+ *
  * Output limits: a client that stops reading accumulates output; past
  * `maxOutputBytes` (the hard limit, default 8 MiB) it is closed at once
  * (`output-limit`), and above `softOutputLimit.bytes` (default 2 MiB) for
@@ -138,7 +145,8 @@ export const CHAT_SERVER_DEFAULTS = Object.freeze({
  * ```
  *   { id, idBytes (Id as int64 LE), netloop (said Hello),
  *     sessionId / token (of the session bound, for the Welcome),
- *     gate (session work under way; messages wait behind it) }
+ *     gate (session work under way; messages wait behind it),
+ *     failure (the code of the login on connect that failed, or null) }
  * ```
  */
 interface ChatPeer {
@@ -148,6 +156,7 @@ interface ChatPeer {
   sessionId: string | null;
   token: string | null;
   gate: Promise<void> | null;
+  failure: string | null;
 }
 
 /** See the module comment. */
@@ -310,14 +319,20 @@ export class ChatServer {
     const id = this.#idBase + BigInt(client.id);
     const idBytes = Buffer.allocUnsafe(8);
     idBytes.writeBigInt64LE(id, 0);
-    const peer: ChatPeer = { id, idBytes, netloop: false, sessionId: null, token: null, gate: null };
+    const peer: ChatPeer = { id, idBytes, netloop: false, sessionId: null, token: null, gate: null, failure: null };
     client.context = peer;
     this.#logLine(`open client=${id} from=${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`);
     // Every connection gets a session at once: a cellnet client's is anonymous and never mentioned to it.
     this.#gate(peer, async () => {
-      const created = await this.sessions.login(client);
-      peer.sessionId = created.session.id;
-      peer.token = created.token;
+      try {
+        const created = await this.sessions.login(client);
+        peer.sessionId = created.session.id;
+        peer.token = created.token;
+      } catch (err) {
+        // The hello (waiting behind this gate, or still to come) is answered with netloop.Error.
+        peer.failure = errorCode(err);
+        throw err;
+      }
     });
   }
 
@@ -371,6 +386,9 @@ export class ChatServer {
   #onHello(client: Client, peer: ChatPeer, hello: Hello): void {
     peer.netloop = true;
     this.#gate(peer, async () => {
+      // The login on connect failed (its store did not answer): say so and close, rather than
+      // wait for a store that may stay down. The client says hello again on its next connection.
+      if (peer.failure !== null) return this.#refuse(client, peer, peer.failure);
       let resumed = false;
       if (hello.token !== '') {
         // The connection's anonymous session gives way to the one being resumed.
@@ -404,13 +422,36 @@ export class ChatServer {
         ttlMs,
         pid: process.pid,
       });
-    });
+    }, (err) => this.#refuse(client, peer, errorCode(err)));
   }
 
-  /** Runs session work of one connection after the previous one; its messages wait meanwhile (see #onMessage). */
-  #gate(peer: ChatPeer, work: () => Promise<void>): void {
+  /**
+   * A netloop client that cannot have a session (`code` says why: its store
+   * did not answer, the login policy refused, ...) receives `netloop.Error`
+   * with the code, then a graceful close: flush, FIN, and the close once the
+   * client closes too (bounded by the server's shutdown timeout). Its
+   * messages meanwhile are ignored (the client is closing).
+   */
+  #refuse(client: Client, peer: ChatPeer, code: string): void {
+    this.#logLine(`refused client=${peer.id} code=${code}`);
+    if (client.closing || client.closed) return;
+    client.send(this.protocol.Error, { code, message: refusalMessage(code) });
+    client.shutdown();
+  }
+
+  /**
+   * Runs session work of one connection after the previous one; its messages
+   * wait meanwhile (see #onMessage). A failure is logged, then handed to
+   * `onError` (whose own throw is logged too: the gate never rejects).
+   */
+  #gate(peer: ChatPeer, work: () => Promise<void>, onError?: (err: unknown) => void): void {
     const run = (peer.gate ?? Promise.resolve()).then(work).catch((err: unknown) => {
       this.#logLine(`session-error client=${peer.id} ${describe(err)}`);
+      try {
+        onError?.(err);
+      } catch (again) {
+        this.#logLine(`session-error client=${peer.id} ${describe(again)}`);
+      }
     });
     peer.gate = run;
     this.#pending.add(run);
@@ -428,6 +469,27 @@ export class ChatServer {
 
 function peerOf(client: Client): ChatPeer {
   return client.context as ChatPeer;
+}
+
+/** The stable code of a failure: a `NetloopError`'s own, else `NETLOOP_HANDLER_ERROR` (a fault of this code). */
+function errorCode(err: unknown): string {
+  return isNetloopError(err) ? err.code : ErrorCode.HANDLER_ERROR;
+}
+
+/** The sentence of a `netloop.Error`: fixed per code, so nothing of the store's or the client's bytes reaches the client. */
+function refusalMessage(code: string): string {
+  switch (code) {
+    case ErrorCode.STORE_UNAVAILABLE:
+    case ErrorCode.STORE_CLOSED:
+    case ErrorCode.STORE_IO:
+      return 'no session: the session store did not answer; try again later';
+    case ErrorCode.LOGIN_REFUSED:
+      return 'no session: the login policy refused a new session for this user';
+    case ErrorCode.SESSION_LIMIT:
+      return 'no session: the server holds as many sessions as it may';
+    default:
+      return 'no session could be created or resumed';
+  }
 }
 
 function describe(err: unknown): string {
@@ -519,12 +581,64 @@ export async function openChatStore(spec: string): Promise<SessionStore | null> 
   return new RedisStore({ url: spec });
 }
 
+/** How long {@link probeChatStore} waits for the store's answer by default. */
+export const STORE_PROBE_TIMEOUT_MS = 5_000;
+
+/** The kind of store a `--store` argument names: `memory`, `file` or `redis`. */
+export function chatStoreKind(spec: string): 'memory' | 'file' | 'redis' {
+  return spec === 'memory' ? 'memory' : spec.startsWith('file:') ? 'file' : 'redis';
+}
+
+/**
+ * Asks `store` one real question, a lookup of an id no session has, and
+ * resolves with null once it answered, or with the coded error when it
+ * failed or did not answer within `timeoutMs` (`NETLOOP_STORE_UNAVAILABLE`).
+ * Never rejects. A lookup is in every store's interface and costs one
+ * round trip (one `HMGET` for Redis), so it says what the first login would meet.
+ */
+export async function probeChatStore(store: SessionStore, timeoutMs = STORE_PROBE_TIMEOUT_MS): Promise<NetloopError | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new NetloopError(ErrorCode.STORE_UNAVAILABLE, `the store did not answer within ${timeoutMs} ms`, { details: { timeoutMs } })),
+      timeoutMs,
+    );
+  });
+  const ask = store.get('00000000-0000-7000-8000-000000000000');
+  ask.catch(() => undefined); // the deadline may win; the lookup's own failure must not go unhandled
+  try {
+    await Promise.race([ask, deadline]);
+    return null;
+  } catch (err) {
+    return isNetloopError(err) ? err : new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'the store failed', { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The start-up line that says whether the store answered (its kind, and the error code when it did not). */
+export function storeLine(kind: string, failure: NetloopError | null, ms: number): string {
+  if (failure === null) return `store ${kind}: answered in ${Math.round(ms)} ms`;
+  const syscall = failure.details['syscallCode'];
+  return (
+    `store ${kind}: no answer (${failure.code}${typeof syscall === 'string' ? ` ${syscall}` : ''}); ` +
+    `serving anyway: a client that gets no session receives netloop.Error ${failure.code}, then a close`
+  );
+}
+
 async function main(): Promise<void> {
   const args = parseChatServerArgs(process.argv.slice(2));
   const store = await openChatStore(args.store);
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
+  // Say before listening whether the store answers: a dead Redis must not look like a healthy server.
+  const kind = chatStoreKind(args.store);
+  if (store === null) out(`store ${kind}: in this process`);
+  else {
+    const started = performance.now();
+    out(storeLine(kind, await probeChatStore(store), performance.now() - started));
+  }
   const chat = await ChatServer.start({
     host: args.host,
     port: args.port,

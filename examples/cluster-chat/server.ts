@@ -7,7 +7,7 @@
  *
  * ```sh
  * npm run build
- * node dist/examples/cluster-chat/server.js --redis redis://127.0.0.1:6379 [--workers 2] [--port 18801] [--host H]
+ * node dist/examples/cluster-chat/server.js --redis redis://127.0.0.1:6379 [--workers 2] [--port 18801] [--host H] [--redis-attempts 10]
  * ```
  *
  * ```
@@ -30,6 +30,22 @@
  * The `Id` of a chat message is `(worker index · 1024 + generation) · 2^32 +
  * connection id`, unique across workers and their replacements.
  *
+ * Redis unreachable at start-up is said, and bounded: the primary reaches
+ * Redis before it forks any worker, and a worker before it listens; each
+ * failed attempt is printed with the time of the next one, and after
+ * `--redis-attempts` (default 10: about 11 s when connections are refused,
+ * at most 31 s when they hang) the process gives up with a message and a
+ * non-zero exit, rather than wait silently forever. A worker that gives up
+ * exits with {@link EXIT_REDIS_UNREACHABLE}, and the primary then stops every
+ * worker and exits with 1 instead of forking replacements that would fail
+ * the same way. Once connected, a client reconnects without a bound (the
+ * store reports each command that fails meanwhile).
+ *
+ * ```
+ *   attempt 1 ─✗─ 100 ms ─ attempt 2 ─✗─ 200 ms ─ ... ─ attempt N ─✗─▶ "giving up", exit 1
+ *                         (each attempt at most 2 s; delays double up to 2 s)
+ * ```
+ *
  * @module
  */
 
@@ -38,6 +54,7 @@ import type { Worker } from 'node:cluster';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient } from 'redis';
+import type { RedisClientOptions } from 'redis';
 import { ChatServer } from '../chat/server.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from '../chat/protocol.js';
 import { RedisStore } from '../../lib/redis-store.js';
@@ -56,14 +73,48 @@ export interface ClusterChatArgs {
   workers: number;
   host: string;
   port: number;
+  /** Connection attempts to Redis at start-up before giving up (per process). */
+  redisAttempts: number;
 }
 
+/** Defaults of the command line. */
+export const CLUSTER_CHAT_DEFAULTS = Object.freeze({ workers: 2, redisAttempts: 10 });
+
+/**
+ * How Redis is reached at start-up: each attempt may take `connectTimeoutMs`;
+ * after the n-th failure the next attempt waits `min(initialDelayMs · 2^(n-1),
+ * maxDelayMs)`. Ten attempts thus wait 100 + 200 + 400 + 800 + 1600 + 4 × 2000
+ * = 11.1 s between them.
+ */
+export const REDIS_START = Object.freeze({ initialDelayMs: 100, maxDelayMs: 2_000, connectTimeoutMs: 2_000 });
+
+/** The exit code of a worker that gave up reaching Redis at start-up (the primary then stops, with 1). */
+export const EXIT_REDIS_UNREACHABLE = 3;
+
 /** The usage line. */
-export const CLUSTER_CHAT_USAGE = 'usage: node dist/examples/cluster-chat/server.js --redis redis://HOST:PORT [--workers N] [--port N] [--host H]';
+export const CLUSTER_CHAT_USAGE =
+  'usage: node dist/examples/cluster-chat/server.js --redis redis://HOST:PORT [--workers N] [--port N] [--host H] [--redis-attempts N] [--help]';
+
+/** What `--help` prints. */
+export const CLUSTER_CHAT_HELP = [
+  CLUSTER_CHAT_USAGE,
+  '  --redis URL          the Redis server that holds the sessions and carries the broadcast (required)',
+  `  --workers N          worker processes sharing the port, 1 to 64 (default ${CLUSTER_CHAT_DEFAULTS.workers})`,
+  `  --port N             port, 0 for a free one (default ${CHAT_DEFAULT_PORT})`,
+  `  --host H             address to bind (default ${CHAT_DEFAULT_HOST})`,
+  `  --redis-attempts N   connection attempts to Redis at start-up before giving up with exit code 1, 1 to 1000 (default ${CLUSTER_CHAT_DEFAULTS.redisAttempts});`,
+  `                       each attempt at most ${REDIS_START.connectTimeoutMs} ms, then a wait doubling from ${REDIS_START.initialDelayMs} ms to ${REDIS_START.maxDelayMs} ms`,
+].join('\n');
 
 /** Parses the command line; a bad argument is `NETLOOP_INVALID_OPTION`. */
 export function parseClusterChatArgs(argv: readonly string[]): ClusterChatArgs {
-  const args: ClusterChatArgs = { redis: '', workers: 2, host: CHAT_DEFAULT_HOST, port: CHAT_DEFAULT_PORT };
+  const args: ClusterChatArgs = {
+    redis: '',
+    workers: CLUSTER_CHAT_DEFAULTS.workers,
+    host: CHAT_DEFAULT_HOST,
+    port: CHAT_DEFAULT_PORT,
+    redisAttempts: CLUSTER_CHAT_DEFAULTS.redisAttempts,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = argv[i + 1];
@@ -73,12 +124,13 @@ export function parseClusterChatArgs(argv: readonly string[]): ClusterChatArgs {
       if (!/^rediss?:\/\//.test(value)) throw usageError(`--redis must be a redis:// URL, got ${value}`, arg);
       args.redis = value;
     } else if (arg === '--host') args.host = value;
-    else if (arg === '--workers' || arg === '--port') {
+    else if (arg === '--workers' || arg === '--port' || arg === '--redis-attempts') {
       const n = Number(value);
-      const [min, max] = arg === '--workers' ? [1, 64] : [0, 65535];
+      const [min, max] = arg === '--workers' ? [1, 64] : arg === '--port' ? [0, 65535] : [1, 1000];
       if (!Number.isInteger(n) || n < min || n > max) throw usageError(`${arg} must be an integer in [${min}, ${max}], got ${value}`, arg);
       if (arg === '--workers') args.workers = n;
-      else args.port = n;
+      else if (arg === '--port') args.port = n;
+      else args.redisAttempts = n;
     } else throw usageError(`unknown argument ${arg}`, arg);
   }
   if (args.redis === '') throw usageError('--redis is required', '--redis');
@@ -102,14 +154,132 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+// ─── reaching Redis at start-up ───────────────────────────────────────────────
+
+/** The delay before the attempt that follows the `failures`-th failure (see {@link REDIS_START}). */
+export function redisRetryDelay(failures: number): number {
+  return Math.min(REDIS_START.initialDelayMs * 2 ** Math.max(0, failures - 1), REDIS_START.maxDelayMs);
+}
+
+/** Where a Redis URL points, without its credentials (never printed). */
+export function redisTarget(url: string): string {
+  try {
+    return new URL(url).host || '127.0.0.1:6379';
+  } catch {
+    return 'redis';
+  }
+}
+
+/** The short name of a connection failure: the system code (`ECONNREFUSED`), else the error's message. */
+function failureName(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A node-redis reconnect strategy bounded while starting: every failed
+ * attempt is reported with the time of the next one, and the
+ * `attempts`-th failure gives up (the client's `connect()` then rejects).
+ * After {@link StartupRetry.started}, reconnection is unbounded (a running
+ * worker outlives a Redis restart); failures are no longer reported here.
+ *
+ * ```
+ *   strategy(retries = n - 1, cause) ─▶ n < attempts ? report "attempt n of N failed (CODE); next attempt at T" + delay
+ *                                                    : report "... giving up" + Error (connect() rejects)
+ * ```
+ */
+export class StartupRetry {
+  readonly attempts: number;
+  readonly target: string;
+  /** The cause of the last failure ('' before any). */
+  lastFailure = '';
+  #started = false;
+  readonly #report: (line: string) => void;
+  readonly #now: () => number;
+
+  constructor(url: string, attempts: number, report: (line: string) => void, now: () => number = Date.now) {
+    this.target = redisTarget(url);
+    this.attempts = attempts;
+    this.#report = report;
+    this.#now = now;
+  }
+
+  /** Start-up is over: from now on reconnect without a bound and without reporting. */
+  started(): void {
+    this.#started = true;
+  }
+
+  /** True once {@link StartupRetry.started} was called. */
+  get isStarted(): boolean {
+    return this.#started;
+  }
+
+  /** The strategy to hand to node-redis (`socket.reconnectStrategy`). */
+  readonly strategy = (retries: number, cause: Error): number | Error => {
+    const failures = retries + 1;
+    const delay = redisRetryDelay(failures);
+    if (this.#started) return delay;
+    this.lastFailure = failureName(cause);
+    const head = `redis ${this.target}: attempt ${failures} of ${this.attempts} failed (${this.lastFailure})`;
+    if (failures >= this.attempts) {
+      this.#report(`${head}; giving up`);
+      return new Error(`redis ${this.target} did not answer ${this.attempts} connection attempts (${this.lastFailure})`);
+    }
+    this.#report(`${head}; next attempt at ${new Date(this.#now() + delay).toISOString()} (in ${delay} ms)`);
+    return delay;
+  };
+
+  /** The socket options that apply this strategy. */
+  socketOptions(): NonNullable<RedisClientOptions['socket']> {
+    return { connectTimeout: REDIS_START.connectTimeoutMs, reconnectStrategy: this.strategy };
+  }
+
+  /** The message of giving up, after `elapsedMs`. */
+  givingUp(elapsedMs: number): string {
+    return (
+      `cannot reach Redis at ${this.target} after ${this.attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s ` +
+      `(${this.lastFailure || 'no answer'}); giving up (--redis-attempts sets the bound)`
+    );
+  }
+}
+
+/**
+ * The primary's check before it forks: connects once under the start-up
+ * bound, then closes. Rejects (after printing every attempt) when Redis
+ * did not answer.
+ */
+async function reachRedis(args: ClusterChatArgs): Promise<void> {
+  const retry = new StartupRetry(args.redis, args.redisAttempts, out);
+  const client = createClient({ url: args.redis, disableOfflineQueue: true, socket: retry.socketOptions() });
+  // Failures are reported by the strategy, one line each; the client's own 'error' events repeat them.
+  client.on('error', () => undefined);
+  const started = Date.now();
+  try {
+    await client.connect();
+  } catch {
+    throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, retry.givingUp(Date.now() - started), {
+      details: { target: retry.target, attempts: args.redisAttempts },
+    });
+  }
+  await client.close().catch(() => undefined);
+}
+
 // ─── primary ──────────────────────────────────────────────────────────────────
 
-function runPrimary(args: ClusterChatArgs): void {
+async function runPrimary(args: ClusterChatArgs): Promise<void> {
+  try {
+    await reachRedis(args);
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
   const generation = new Array<number>(args.workers).fill(0);
   const byWorker = new Map<Worker, number>();
   const up = new Set<number>();
   let announced = false;
   let stopping = false;
+  let exitCode = 0;
 
   const fork = (index: number): void => {
     const w = cluster.fork({
@@ -135,21 +305,29 @@ function runPrimary(args: ClusterChatArgs): void {
     byWorker.delete(w);
     if (index === undefined) return;
     up.delete(index);
-    out(`worker ${index} pid ${w.process.pid ?? '?'} exited (${signal ?? `code ${String(code)}`})${stopping ? '' : '; starting a replacement'}`);
+    if (code === EXIT_REDIS_UNREACHABLE && !stopping) {
+      // A replacement would meet the same Redis: stop everything, and say why.
+      process.stderr.write(`worker ${index} pid ${w.process.pid ?? '?'} could not reach Redis; stopping the cluster\n`);
+      exitCode = 1;
+      stop('Redis unreachable');
+    } else out(`worker ${index} pid ${w.process.pid ?? '?'} exited (${signal ?? `code ${String(code)}`})${stopping ? '' : '; starting a replacement'}`);
     if (!stopping) fork(index);
     else if (byWorker.size === 0) {
       out('stopped');
-      process.exit(0);
+      process.exit(exitCode);
     }
   });
 
-  const stop = (signal: NodeJS.Signals): void => {
+  function stop(why: string): void {
     if (stopping) return;
     stopping = true;
-    out(`${signal}: stopping ${byWorker.size} worker(s)`);
-    if (byWorker.size === 0) process.exit(0);
+    out(`${why}: stopping ${byWorker.size} worker(s)`);
+    if (byWorker.size === 0) {
+      out('stopped');
+      process.exit(exitCode);
+    }
     for (const w of byWorker.keys()) w.process.kill('SIGTERM');
-  };
+  }
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   for (let i = 0; i < args.workers; i++) fork(i);
@@ -163,13 +341,27 @@ async function runWorker(args: ClusterChatArgs): Promise<void> {
   const tag = `[worker ${index} pid ${process.pid}]`;
   const log = (line: string): void => out(`${tag} ${line}`);
   // One client publishes and serves the store; a duplicate SUBSCRIBEs (a
-  // subscribed connection can run nothing else).
-  const pub = createClient({ url: args.redis, disableOfflineQueue: true });
-  pub.on('error', (err: Error) => log(`redis error: ${err.message}`));
-  await pub.connect();
+  // subscribed connection can run nothing else). Both connect under the
+  // start-up bound (the duplicate shares the strategy; node-redis counts
+  // each client's attempts); their errors are logged once they are up.
+  const retry = new StartupRetry(args.redis, args.redisAttempts, log);
+  const pub = createClient({ url: args.redis, disableOfflineQueue: true, socket: retry.socketOptions() });
+  pub.on('error', (err: Error) => {
+    if (retry.isStarted) log(`redis error: ${err.message}`);
+  });
   const sub = pub.duplicate();
-  sub.on('error', (err: Error) => log(`redis subscriber error: ${err.message}`));
-  await sub.connect();
+  sub.on('error', (err: Error) => {
+    if (retry.isStarted) log(`redis subscriber error: ${err.message}`);
+  });
+  const connecting = Date.now();
+  try {
+    await pub.connect();
+    await sub.connect();
+  } catch {
+    process.stderr.write(`${tag} ${retry.givingUp(Date.now() - connecting)}\n`);
+    process.exit(EXIT_REDIS_UNREACHABLE);
+  }
+  retry.started();
   const store = new RedisStore({ client: pub as unknown as RedisClientLike, prefix: CLUSTER_CHAT_PREFIX });
   const chat = await ChatServer.start({
     host: args.host,
@@ -208,9 +400,17 @@ async function runWorker(args: ClusterChatArgs): Promise<void> {
 const entry = process.argv[1];
 if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
   try {
+    if (process.argv.includes('--help')) {
+      out(CLUSTER_CHAT_HELP);
+      process.exit(0);
+    }
     const args = parseClusterChatArgs(process.argv.slice(2));
-    if (cluster.isPrimary) runPrimary(args);
-    else {
+    if (cluster.isPrimary) {
+      runPrimary(args).catch((err: unknown) => {
+        process.stderr.write(`primary failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      });
+    } else {
       runWorker(args).catch((err: unknown) => {
         process.stderr.write(`worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
         process.exit(1);

@@ -1,5 +1,5 @@
 /**
- * Session expiry, the flow of the design notes: short-lived sessions are
+ * Session expiry, notice then close: short-lived sessions are
  * audited on the loop's timer; each client whose session expired receives an
  * HTTP 401 notice in full (even a large one, even when it reads slowly), and
  * only then is its connection closed.
@@ -66,7 +66,7 @@ export interface SessionExpiryServer {
 /** The longest line accepted from a client. */
 const MAX_LINE = 4096;
 
-/** The notice: the HTTP 401 of the design notes, its body padded with `padBytes` characters. */
+/** The notice: an HTTP 401 response (see `httpUnauthorizedNotice`), its body padded with `padBytes` characters. */
 export function expiryNotice(padBytes: number): NoticeBuilder {
   const base = httpUnauthorizedNotice();
   if (padBytes === 0) return base;
