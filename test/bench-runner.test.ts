@@ -127,6 +127,7 @@ test('runSuite reports every scenario, continues past failures, writes chart and
     assert.ok(svg.startsWith('<svg'));
     assert.ok(svg.trimEnd().endsWith('</svg>'));
     assert.match(svg, 'good · messages');
+    assert.match(svg, 'At a glance');
     assert.match(svg, 'node:net');
   } finally {
     await rm(dir, { recursive: true, force: true });
