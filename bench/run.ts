@@ -15,9 +15,11 @@
  * It prints the machine's facts and load, runs each scenario in turn (progress
  * on stderr), prints one Markdown table of every measurement (netloop beside the
  * baseline measured in the same run, the ratio, the spread of repeated runs and
- * the target), writes the chart, and exits non-zero when a scenario failed or
- * produced no figures. A scenario that is missing or throws is reported and the
- * others still run.
+ * the target, judged whether it is a ratio or an absolute figure), counts the
+ * targets met and missed, writes the chart (a one-screen summary of every
+ * ratio against its target, then a panel per scenario and metric), and exits
+ * non-zero when a scenario failed or produced no figures. A scenario that is
+ * missing or throws is reported and the others still run.
  *
  * Every scenario module can also run standalone (`node dist/bench/latency.js
  * [--quick] [--json [FILE]]`) through {@link runStandalone}.
@@ -31,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import type { Measurement, Scenario } from './scenario.js';
 import { registeredSources, SCENARIO_MODULES, sourceOfFile, sourceOfScenario } from './registry.js';
 import type { ScenarioSource } from './registry.js';
-import { formatFailures, formatTable, toJsonLines } from './report.js';
+import { formatFailures, formatTable, formatTargetSummary, toJsonLines } from './report.js';
 import type { RunContext, ScenarioFailure } from './report.js';
 import { renderChart } from './chart.js';
 import { describeSystem, loadAverage, systemFacts } from './system.js';
@@ -248,6 +250,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
   io.out('');
   io.out('ratio: netloop against the baseline measured in the same run; above 1 means netloop is better.');
   io.out('Figures are medians of the runs; [min–max] is their range.');
+  for (const line of formatTargetSummary(measurements)) io.out(line);
   io.out(`load average before: ${facts.loadAverage.join(', ')}    after: ${loadAfter.join(', ')}`);
   io.out(`total time: ${((Date.now() - suiteStart) / 1000).toFixed(1)} s`);
 

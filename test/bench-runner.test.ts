@@ -18,7 +18,7 @@ import type { SuiteIo } from '../bench/run.js';
 import { sourceOf, sourceOfScenario, SCENARIO_MODULES, isScenario } from '../bench/registry.js';
 import { measurement } from '../bench/scenario.js';
 import type { Measurement, Scenario } from '../bench/scenario.js';
-import { formatNumber, formatTable, meetsTarget, toJsonLines } from '../bench/report.js';
+import { convertUnit, formatNumber, formatTable, formatTargetSummary, meetsTarget, parseTarget, ratioRange, toJsonLines } from '../bench/report.js';
 import { escapeXml, logTicks, niceTicks, renderChart } from '../bench/chart.js';
 import { spawnChild, startServer, parseFlags, intFlag } from '../bench/processes.js';
 import { startEchoChild } from '../bench/echo-server.js';
@@ -110,6 +110,7 @@ test('runSuite reports every scenario, continues past failures, writes chart and
     assert.match(text, '| good');
     assert.match(text, '1.83x');
     assert.match(text, 'FAILED throwing: boom');
+    assert.match(text, 'targets: 2, met 1, missed 1');
     assert.match(io.errText(), 'good: working');
 
     const lines = (await readFile(path.join(dir, 'out.jsonl'), 'utf8')).trim().split('\n');
@@ -126,6 +127,7 @@ test('runSuite reports every scenario, continues past failures, writes chart and
     assert.ok(svg.startsWith('<svg'));
     assert.ok(svg.trimEnd().endsWith('</svg>'));
     assert.match(svg, 'good · messages');
+    assert.match(svg, 'At a glance');
     assert.match(svg, 'node:net');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -253,6 +255,59 @@ test('report: numbers, targets and the table', () => {
   assert.equal((JSON.parse(json) as { spread: { netloop: number[] } }).spread.netloop, [1, 3]);
   assert.is(checkMeasurements([]), 'produced no figures');
   assert.match(checkMeasurements([{ ...m, netloop: Number.NaN }]) ?? '', 'no finite figure');
+});
+
+test('report: absolute targets (ns, ms, B) are judged on netloop\'s figure, in the table too', () => {
+  // The forms the scenarios write.
+  assert.equal(
+    parseTarget('>= 2x (and <= 100 ns/frame)').map((c) => [c.kind, c.op, c.bound, c.unit]),
+    [
+      ['ratio', '>=', 2, 'x'],
+      ['absolute', '<=', 100, 'ns/frame'],
+    ],
+  );
+  assert.equal(parseTarget('netloop <= 50 ms').map((c) => c.text), ['<= 50 ms']);
+  assert.equal(parseTarget('>= 1x (within the limit)').length, 1);
+  assert.equal(parseTarget('fast enough'), []);
+
+  assert.is(meetsTarget({ ratio: 1.15, target: '<= 200 ns', netloop: 227, unit: 'ns/call' }), false);
+  assert.is(meetsTarget({ ratio: 0.33, target: '<= 50 ns', netloop: 49.9, unit: 'ns/call' }), true);
+  assert.is(meetsTarget({ ratio: 1.52, target: '<= 1024 B', netloop: 503, unit: 'B' }), true);
+  assert.is(meetsTarget({ ratio: 15.6, target: 'netloop <= 50 ms', netloop: 19.4, unit: 'ms' }), true);
+  assert.is(meetsTarget({ ratio: 1.33, target: '<= 3 ms', netloop: 2_500, unit: 'us' }), true);
+  assert.is(meetsTarget({ ratio: 1.33, target: '<= 3 ms', netloop: 3_500, unit: 'us' }), false);
+  // Both clauses must hold.
+  assert.is(meetsTarget({ ratio: 2.57, target: '>= 2x (and <= 100 ns/frame)', netloop: 54.9, unit: 'ns/frame' }), true);
+  assert.is(meetsTarget({ ratio: 2.57, target: '>= 2x (and <= 100 ns/frame)', netloop: 120, unit: 'ns/frame' }), false);
+  assert.is(meetsTarget({ ratio: 1.5, target: '>= 2x (and <= 100 ns/frame)', netloop: 54.9, unit: 'ns/frame' }), false);
+  // Units that do not convert, or no figure, cannot be judged.
+  assert.is(meetsTarget({ ratio: 2, target: '<= 3 ms', netloop: 1, unit: 'msg/s' }), undefined);
+  assert.is(meetsTarget({ ratio: 2, target: '<= 3 ms' }), undefined);
+  assert.is(convertUnit(2.15, 'ms/frame', 'ns/frame'), 2_150_000);
+  assert.is(convertUnit(1, 'MiB', 'B'), 1_048_576);
+  assert.is(convertUnit(1, 'ns/call', 'ns/frame'), undefined);
+
+  const heartbeat = measurement({
+    scenario: 'sessions',
+    params: { sessions: 100000 },
+    metric: 'heartbeat_by_id',
+    unit: 'ns/call',
+    baselineName: 'Map.get + expiry write',
+    higherIsBetter: false,
+    runs: { netloop: [227, 212, 467], baseline: [260, 182, 350] },
+  });
+  heartbeat.target = '<= 200 ns';
+  const table = formatTable([heartbeat]);
+  assert.match(table, '<= 200 ns MISS (227 ns)');
+  assert.equal(formatTargetSummary([heartbeat, fakeMeasurement('s', 'm', [2], [1], '>= 1x')]).slice(0, 1), ['targets: 2, met 1, missed 1']);
+  const record = JSON.parse(toJsonLines([heartbeat], { command: 'c', quick: false, node: 'v', cores: 2, cpuModel: 'cpu', startedAt: 'now' })) as {
+    targetMet: boolean;
+    spread: { ratio: number[] };
+  };
+  assert.is(record.targetMet, false);
+  // Runs paired by index: 260/227, 182/212, 350/467 (lower is better, so baseline / netloop).
+  assert.equal(record.spread.ratio, ratioRange(heartbeat));
+  assert.ok(Math.abs(record.spread.ratio[0]! - 350 / 467) < 1e-12 && Math.abs(record.spread.ratio[1]! - 260 / 227) < 1e-12);
 });
 
 test('chart: ticks, escaping and an empty chart stay valid', () => {
