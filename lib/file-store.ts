@@ -460,6 +460,19 @@ export class FileStore extends EventEmitter implements SessionStore {
     return this.#closePromise;
   }
 
+  /**
+   * Resolves while the store is open and its saves succeed. Rejects with
+   * `NETLOOP_STORE_CLOSED` once closing or closed, and with the last failed
+   * save's error (`NETLOOP_STORE_IO`, `details.syscallCode`) while the store
+   * is in its error state (until a save succeeds again). Costs no I/O: the
+   * working set is in memory, and the disk's health is what the last save
+   * or commit found.
+   */
+  async ping(): Promise<void> {
+    this.#checkOpen();
+    if (this.#status === 'error' && this.#lastError !== null) throw this.#lastError;
+  }
+
   async #close(): Promise<void> {
     this.#status = 'closing';
     this.#cleanupTimer?.cancel();

@@ -665,6 +665,20 @@ export class RedisStore implements SessionStore {
   }
 
   /**
+   * One round trip to Redis (`PING`): resolves once the server answered.
+   * Rejects with `NETLOOP_STORE_UNAVAILABLE` when it is unreachable or does
+   * not answer within `commandTimeoutMs` (the wait for a connection
+   * included), and with `NETLOOP_STORE_CLOSED` once the store is closed.
+   */
+  async ping(): Promise<void> {
+    this.#open();
+    const reply = await this.#op('ping', (_run, send) => send<unknown>(['PING']));
+    if (String(reply) !== 'PONG') {
+      throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'redis store: PING got an unexpected reply', { details: { operation: 'ping' } });
+    }
+  }
+
+  /**
    * Closes the store: later calls reject with `NETLOOP_STORE_CLOSED`. A client
    * the store created is closed (pending commands answered, then the
    * connection ends; destroyed if that takes longer than `commandTimeoutMs`);

@@ -1245,6 +1245,39 @@ export class SessionRegistry implements MemoryStoreOwner {
 
   // ── Statistics and close ──────────────────────────────────────────────────
 
+  /**
+   * Asks the store whether it answers now: resolves once it did, rejects with
+   * its coded error within the store's own bound, never hangs. Call it at
+   * start-up to say whether the store answered (a server may start anyway:
+   * logins and resumes then reject with the same code until the store is
+   * back), or from a health check.
+   *
+   * ```ts
+   * try { await registry.ping(); log(`store ${registry.store.kind}: answered`); }
+   * catch (err) { log(`store ${registry.store.kind}: ${(err as NetloopError).code}`); }
+   * ```
+   *
+   * Rejects with `NETLOOP_STORE_UNAVAILABLE` (Redis unreachable, or no answer
+   * within its `commandTimeoutMs`), `NETLOOP_STORE_IO` (a file store whose
+   * saves are failing), `NETLOOP_STORE_CLOSED`, `NETLOOP_REGISTRY_CLOSED`. A
+   * store without `ping()` is asked for `count()`; an uncoded failure of it
+   * is reported as `NETLOOP_STORE_UNAVAILABLE` with the failure as `cause`.
+   */
+  async ping(): Promise<void> {
+    this.#open();
+    const store = this.store;
+    try {
+      if (typeof store.ping === 'function') await store.ping();
+      else await store.count();
+    } catch (err) {
+      if (err instanceof NetloopError) throw err;
+      throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, `the ${String(store.kind)} store did not answer: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        details: { store: String(store.kind) },
+      });
+    }
+  }
+
   /** Totals from the store (per state) and this registry's local figures and counters. */
   async stats(): Promise<RegistryStats> {
     this.#open();

@@ -419,6 +419,24 @@ for (const [step, code] of [['write', 'ENOSPC'], ['sync', 'EIO'], ['rename', 'EI
   });
 }
 
+disk('ping: resolves while saves succeed, rejects with the failed save\'s NETLOOP_STORE_IO in the error state, resolves after recovery, NETLOOP_STORE_CLOSED once closed', async () => {
+  const { store, sched: s, ffs } = await virtualStore({ retries: 0 });
+  store.on('error', () => undefined);
+  await store.ping();
+  await store.create(makeRecord(s.clock));
+  ffs.fail('write', 'ENOSPC', { times: Infinity, match: (f) => f.endsWith('.tmp') });
+  await rejection(store.flush());
+  assert.is(store.status, 'error');
+  const err = await rejection(store.ping());
+  assert.is(err.code, ErrorCode.STORE_IO);
+  assert.is(err.details.syscallCode, 'ENOSPC');
+  ffs.heal();
+  await store.flush();
+  await store.ping();
+  await store.close();
+  assert.is((await rejection(store.ping())).code, ErrorCode.STORE_CLOSED);
+});
+
 disk('a failed folder fsync is a failed save, even though the rename happened', async () => {
   const { store, sched: s, ffs, dir } = await virtualStore({ retries: 0 });
   await store.create(makeRecord(s.clock));

@@ -587,6 +587,35 @@ resume('without a resume window, or while CONNECTING, a close ends the session',
 
 const remote = suite('registry write-behind (interface-only store)');
 
+remote('ping asks the store: resolves while it answers, its code when it does not, count() for a store without ping, NETLOOP_REGISTRY_CLOSED once closed', async () => {
+  const clock = new ManualClock();
+  const { reg } = make({ clock });
+  await reg.ping();
+  // A store written outside netloop, without ping(): the registry asks count() instead.
+  const inner = new MemoryStore({ clock });
+  const plain = new InterfaceOnlyStore(inner);
+  const { reg: viaCount } = make({ clock, store: plain });
+  let counted = 0;
+  plain.count = (f) => {
+    counted++;
+    return inner.count(f);
+  };
+  await viaCount.ping();
+  assert.is(counted, 1, 'count() stood in for ping()');
+  // An uncoded failure of such a store is reported as NETLOOP_STORE_UNAVAILABLE, with the failure as cause.
+  const boom = new Error('socket hang up');
+  plain.count = () => Promise.reject(boom);
+  const err = await rejects(viaCount.ping(), ErrorCode.STORE_UNAVAILABLE, 'uncoded failure');
+  assert.is(err.cause, boom);
+  // A coded failure keeps its code.
+  await inner.close();
+  plain.count = (f) => inner.count(f);
+  await rejects(viaCount.ping(), ErrorCode.STORE_CLOSED, 'closed store');
+  await viaCount.close();
+  await reg.close();
+  await rejects(reg.ping(), ErrorCode.REGISTRY_CLOSED, 'closed registry');
+});
+
 remote('heartbeats are written behind on the audit tick; other changes at once', async () => {
   const clock = new ManualClock();
   const store = new InterfaceOnlyStore(new MemoryStore({ clock }));
