@@ -37,11 +37,13 @@ import type { CloseReason } from './close-reason.js';
 import type { EventLoop, TimerId } from './event-loop.js';
 import { observeSessions } from './diagnostics.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
+import { callGuarded, listenerError, reportFault } from './listener-guard.js';
 import type { FramedMessage } from './framed-protocol.js';
 import type { Server } from './server.js';
 import type {
   CreateSessionInput,
   CreatedSession,
+  RegistryErrorEvent,
   ResumedSession,
   SessionEndEvent,
   SessionEvents,
@@ -163,8 +165,17 @@ export interface SessionBindingEvents {
   replaced: SessionEvents['replaced'] & WithClient;
   closed: SessionEvents['closed'] & WithClient;
   deleted: SessionEvents['deleted'] & WithClient;
-  /** A registry call made by the binding on its own (detach, audit) failed. */
-  error: { error: unknown; operation: 'detach' | 'audit' };
+  /**
+   * A fault no caller's promise reports: a registry call made by the binding
+   * on its own (`'detach'`, `'audit'`) failed, or a listener (of the binding,
+   * or of the registry) threw or rejected on an event that concerns no live
+   * client of this server (`'listener'`, a `NETLOOP_HANDLER_ERROR` with the
+   * fault as `cause`; `event` names the event). A listener's fault on an
+   * event that concerns a live client closes that client with
+   * `'handler-error'` instead. Without a listener, each is reported as a
+   * process warning (rate-limited), never thrown.
+   */
+  error: { error: unknown; operation: 'detach' | 'audit' | 'listener'; event?: string };
 }
 
 /** Names of {@link SessionBindingEvents}. */
@@ -360,9 +371,14 @@ export function bindSessions(server: Server, registry: SessionRegistry, options:
  * registry's `created`, `resumed`, `detached`, `expired`, `replaced`,
  * `closed` and `deleted`, each with `client` (the client of this server
  * concerned, or null), delivered after the binding has acted on them (the
- * notice is queued); and `error` for a registry call the binding made on its
- * own. A listener that throws does not stop the others; its error is
- * re-thrown from a microtask.
+ * notice is queued); and `error` (see {@link SessionBindingEvents.error}).
+ * Every listener is called guarded, and so are the registry's listeners
+ * while the binding is bound: a listener that throws or whose promise
+ * rejects does not stop the others, and closes the client its event
+ * concerns (`'handler-error'`, `NETLOOP_HANDLER_ERROR` with the fault as
+ * `cause` and `details.clientId`) when that client is live, or else goes to
+ * the `error` event; nothing is ever thrown into the loop or left as an
+ * unhandled rejection.
  */
 export class SessionBinding {
   /** The server whose clients are bound. */
@@ -473,6 +489,7 @@ export class SessionBinding {
       registry.on('replaced', (p) => this.#onEnded('replaced', p)),
       registry.on('closed', (p) => this.#onEnded('closed', p)),
       registry.on('deleted', (p) => this.#onEnded('deleted', p)),
+      registry.on('error', this.#onRegistryError),
       // Expiries go to the `netloop:session:expire` diagnostics channel (a no-op without subscribers).
       observeSessions(registry),
     );
@@ -505,8 +522,9 @@ export class SessionBinding {
    *
    * Errors: those of {@link SessionRegistry.create} (`NETLOOP_LOGIN_REFUSED`,
    * `NETLOOP_SESSION_LIMIT`, `NETLOOP_INVALID_VALUE`, ...);
-   * `NETLOOP_INVALID_VALUE` when the client already has a session or a login
-   * under way; `NETLOOP_CLIENT_CLOSED` when the client is not a live client of
+   * `NETLOOP_ALREADY_BOUND` when the client already has a session or a login
+   * (or resume) under way, e.g. a peer that sent its login twice (the first
+   * login goes on); `NETLOOP_CLIENT_CLOSED` when the client is not a live client of
    * this server, or closed meanwhile (the new session is then detached at once);
    * `NETLOOP_LOOP_CLOSED` once the binding is closed.
    */
@@ -812,7 +830,7 @@ export class SessionBinding {
       });
     }
     if (slot.handle !== null || (slot.flags & LOGGING_IN) !== 0) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `client ${client.id} already has a session or a login under way`, {
+      throw new NetloopError(ErrorCode.ALREADY_BOUND, `client ${client.id} already has a session or a login under way`, {
         details: { clientId: client.id },
       });
     }
@@ -967,16 +985,53 @@ export class SessionBinding {
 
   #emit<E extends SessionBindingEventName>(name: E, payload: SessionBindingEvents[E]): void {
     const set = this.#listeners.get(name);
-    if (set === undefined || set.size === 0) return;
-    for (const fn of [...set]) {
-      try {
-        (fn as (p: SessionBindingEvents[E]) => void)(payload);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
+    if (set === undefined || set.size === 0) {
+      // The safe default of the 'error' path: a report, never a throw.
+      if (name === 'error') reportFault(this, 'session binding', (payload as SessionBindingEvents['error']).error);
+      return;
     }
+    for (const fn of [...set]) callGuarded(fn, undefined, [payload], (err, rejected) => this.#listenerFault(name, payload, err, rejected));
+  }
+
+  /**
+   * A listener of the binding failed: the client its event concerns is
+   * closed with `'handler-error'` when it is live; otherwise the fault goes
+   * to the `error` event (and a failing `error` listener is reported).
+   */
+  #listenerFault(name: SessionBindingEventName, payload: unknown, err: unknown, rejected: boolean): void {
+    const client = name === 'error' ? null : (payload as WithClient).client;
+    const error = listenerError(`a session binding '${name}' listener`, err, rejected, client === null ? { event: name } : { event: name, clientId: client.id });
+    if (name === 'error') reportFault(this, 'session binding error listener', error, false);
+    else if (!this.#closeForFault(client, error)) this.#emit('error', { error, operation: 'listener', event: name });
+  }
+
+  /**
+   * The registry reported a fault: a listener's, on an event whose
+   * connection is a live client of ours, closes that client; anything else
+   * goes to the binding's `error` event.
+   */
+  readonly #onRegistryError = (p: RegistryErrorEvent): void => {
+    const connectionId = p.error.details['connectionId'];
+    const client = p.operation === 'listener' && typeof connectionId === 'string' ? this.#clientOf(connectionId) : null;
+    if (client !== null) {
+      const error = new NetloopError(ErrorCode.HANDLER_ERROR, p.error.message, {
+        cause: p.error.cause,
+        details: { ...p.error.details, clientId: client.id },
+      });
+      if (this.#closeForFault(client, error)) return;
+    }
+    this.#emit('error', p.event === undefined ? { error: p.error, operation: p.operation } : { error: p.error, operation: p.operation, event: p.event });
+  };
+
+  /**
+   * Closes a live client for a handler's fault; false when there is none to
+   * close (a destroyed client would not take the fault's reason, which would
+   * then be lost: it goes to the `error` event instead).
+   */
+  #closeForFault(client: Client | null, error: NetloopError): boolean {
+    if (client === null || client.closed || client.socket.destroyed) return false;
+    client.forceClose('handler-error', error);
+    return true;
   }
 }
 

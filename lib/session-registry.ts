@@ -69,6 +69,7 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
+import { callGuarded, listenerError, reportFault } from './listener-guard.js';
 import { EMPTY_METADATA, MemoryStore, assignFlatSession, flatSessionRecord, ownMetadata } from './memory-store.js';
 import type { MemoryStoreOwner, OwnedEntry } from './memory-store.js';
 import type {
@@ -201,6 +202,26 @@ export interface SessionEvents {
   closed: SessionEndEvent;
   /** Ended by {@link SessionRegistry.delete}. */
   deleted: SessionEndEvent;
+  /**
+   * A fault that no caller's promise reports: a listener of another event
+   * threw or rejected (`operation: 'listener'`, a `NETLOOP_HANDLER_ERROR` with
+   * the fault as `cause` and `details.event`, `details.sessionId`,
+   * `details.connectionId`), or an audit run by the registry's own timer
+   * failed (`operation: 'audit'`, the store's error). Delivered at once,
+   * not queued. Without a listener, each is reported as a process warning
+   * (rate-limited), never thrown; a listener of `error` that fails is
+   * reported the same way. A session binding listens to it and closes the
+   * client of the session concerned with `'handler-error'`.
+   */
+  error: RegistryErrorEvent;
+}
+
+/** Payload of the registry's `error` event. */
+export interface RegistryErrorEvent {
+  error: NetloopError;
+  operation: 'listener' | 'audit';
+  /** The event whose listener failed (`operation: 'listener'`). */
+  event?: Exclude<SessionEventName, 'error'>;
 }
 
 /** Names of {@link SessionEvents}. */
@@ -552,9 +573,14 @@ type Listener<E extends SessionEventName> = (payload: SessionEvents[E]) => void;
  * per batch, in order, exactly once each: a listener never runs inside the
  * registry call (or the connection-close path) that caused its event, and an
  * audit that expires thousands of sessions schedules one microtask, not one
- * per session. A listener that throws does not stop the others; its error is
- * re-thrown from its own microtask, where it surfaces as an uncaught
- * exception like any bug.
+ * per session. Every listener is called guarded: a throw or a rejected
+ * promise does not stop the others and goes to the `error` event (see
+ * {@link SessionEvents.error}), never up the stack.
+ *
+ * ```
+ *   emit(name, payload) ─▶ queue [[name, payload], ...] ─▶ one microtask ─▶ #drain
+ *   #drain: each listener, guarded ── fault ──▶ fail(error) ─▶ 'error' listeners | report
+ * ```
  */
 class SessionEmitter {
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
@@ -587,6 +613,23 @@ class SessionEmitter {
     }
   }
 
+  /**
+   * Delivers a fault to the `error` listeners at once (each guarded; the
+   * fault of one is reported), or reports it when there is none.
+   */
+  fail(payload: RegistryErrorEvent): void {
+    const set = this.#listeners.get('error');
+    if (set === undefined || set.size === 0) {
+      reportFault(this, 'session registry', payload.error);
+      return;
+    }
+    for (const fn of [...set]) {
+      callGuarded(fn, undefined, [payload], (err, rejected) =>
+        reportFault(this, 'session registry error listener', listenerError("a session registry 'error' listener", err, rejected, { event: 'error' }), false),
+      );
+    }
+  }
+
   #drain(): void {
     this.#scheduled = false;
     const batch = this.#queue;
@@ -594,20 +637,31 @@ class SessionEmitter {
     for (const [name, payload] of batch) {
       const set = this.#listeners.get(name);
       if (set === undefined) continue;
-      for (const fn of [...set]) {
-        try {
-          (fn as (p: unknown) => void)(payload);
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
+      for (const fn of [...set]) callGuarded(fn, undefined, [payload], (err, rejected) => this.#listenerFault(name, payload, err, rejected));
     }
+  }
+
+  #listenerFault(name: SessionEventName, payload: unknown, err: unknown, rejected: boolean): void {
+    const p = payload as { session?: SessionInfo; connectionId?: string | null };
+    const session = p.session;
+    // The connection the event concerns: the one it names, else the session's own.
+    const connectionId = p.connectionId ?? session?.connectionId ?? null;
+    const error = listenerError(`a session registry '${name}' listener`, err, rejected, {
+      event: name,
+      sessionId: session?.id ?? null,
+      connectionId,
+    });
+    this.fail({ error, operation: 'listener', event: name as Exclude<SessionEventName, 'error'> });
   }
 }
 
 // ── Helpers ─────────────────────────────────────────────────────────────────
+
+/** A failure as a coded error: a NetloopError unchanged, anything else as `NETLOOP_STORE_UNAVAILABLE` with it as `cause`. */
+function asStoreError(err: unknown): NetloopError {
+  if (err instanceof NetloopError) return err;
+  return new NetloopError(ErrorCode.STORE_UNAVAILABLE, `the session store failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
 
 function infoOf(r: SessionRecord): SessionInfo {
   const { tokenHash: _secret, ...info } = copySessionRecord(r);
@@ -758,7 +812,9 @@ export class SessionRegistry implements MemoryStoreOwner {
    *
    * Errors: `NETLOOP_LOGIN_REFUSED` (policy), `NETLOOP_SESSION_LIMIT`
    * (`maxSessions`), `NETLOOP_INVALID_VALUE` (bad input, metadata over a
-   * limit, connection already bound), `NETLOOP_REGISTRY_CLOSED`.
+   * limit), `NETLOOP_ALREADY_BOUND` (the connection is bound to a session),
+   * `NETLOOP_REGISTRY_CLOSED`, and the store's (`NETLOOP_STORE_UNAVAILABLE`
+   * within its bound when it is down).
    */
   async create(input: CreateSessionInput = {}): Promise<CreatedSession> {
     this.#open();
@@ -1059,7 +1115,7 @@ export class SessionRegistry implements MemoryStoreOwner {
    *
    * `NETLOOP_BAD_TOKEN` for a malformed, unknown, expired or deleted token
    * (the error never says which, and never holds the token);
-   * `NETLOOP_INVALID_VALUE` when `connectionId` is bound to another session.
+   * `NETLOOP_ALREADY_BOUND` when `connectionId` is bound to another session.
    */
   async resume(token: string, connectionId: string, remoteAddress: string | null = null): Promise<ResumedSession> {
     this.#open();
@@ -1072,7 +1128,7 @@ export class SessionRegistry implements MemoryStoreOwner {
     if (rec === null || (local !== undefined && this.#liveHandle(local.id) === undefined)) throw this.#badToken();
     const holder = this.#getByConn(connectionId);
     if (holder !== undefined && holder._mode === ATTACHED && holder.id !== rec.id) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to another session', {
+      throw new NetloopError(ErrorCode.ALREADY_BOUND, 'this connection is already bound to another session', {
         details: { connectionId },
       });
     }
@@ -1270,11 +1326,7 @@ export class SessionRegistry implements MemoryStoreOwner {
       if (typeof store.ping === 'function') await store.ping();
       else await store.count();
     } catch (err) {
-      if (err instanceof NetloopError) throw err;
-      throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, `the ${String(store.kind)} store did not answer: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-        details: { store: String(store.kind) },
-      });
+      throw asStoreError(err);
     }
   }
 
@@ -1443,7 +1495,10 @@ export class SessionRegistry implements MemoryStoreOwner {
       this.#timer = null;
       if (this.#closed) return;
       this.audit()
-        .catch(() => undefined)
+        .catch((err: unknown) => {
+          // Nobody awaits this audit: its failure (a store that is down) goes to the 'error' path.
+          if (!this.#closed) this.#emitter.fail({ error: asStoreError(err), operation: 'audit' });
+        })
         .finally(() => {
           if (!this.#closed && this.#timer === null) this.#arm();
         });
@@ -1503,7 +1558,7 @@ export class SessionRegistry implements MemoryStoreOwner {
   #checkConnectionFree(connectionId: string): void {
     const h = this.#getByConn(connectionId);
     if (h !== undefined && h._mode === ATTACHED) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to a session', { details: { connectionId } });
+      throw new NetloopError(ErrorCode.ALREADY_BOUND, 'this connection is already bound to a session', { details: { connectionId } });
     }
   }
 

@@ -24,6 +24,7 @@ import type { SessionRecord } from '../lib/session-store.js';
 import { freePort, redisServerForTests, startRedisServer } from './helpers/redis-server.js';
 import type { RedisServer } from './helpers/redis-server.js';
 import { makeRecord, storeConformance } from './helpers/store-conformance.js';
+import { watchProcessFaults } from './helpers/process-faults.js';
 
 type Admin = ReturnType<typeof createClient>;
 
@@ -460,6 +461,29 @@ if (server !== null) {
     } finally {
       await store.close();
       await late.stop();
+    }
+  });
+
+  s('an onError callback that throws or rejects is reported as a process warning, never an uncaught exception', async (ctx) => {
+    const faults = watchProcessFaults();
+    try {
+      const port = await freePort();
+      for (const onError of [
+        () => {
+          throw new Error('onError threw');
+        },
+        async () => {
+          throw new Error('onError rejected');
+        },
+      ]) {
+        const store = open(ctx, { url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 200, connectTimeoutMs: 200, onError });
+        await rejectsWith(store.get('x'), ErrorCode.STORE_UNAVAILABLE, 'get');
+      }
+      await faults.warning(ErrorCode.HANDLER_ERROR, /onError threw/);
+      await faults.warning(ErrorCode.HANDLER_ERROR, /onError rejected/);
+      faults.assertClean();
+    } finally {
+      faults.stop();
     }
   });
 

@@ -30,7 +30,8 @@ import type { SessionBinding, SessionBindingOptions, SessionBindingEvents, Sessi
 import { MessageRegistry } from '../lib/message-registry.js';
 import { LtvEncoder } from '../lib/ltv-encoder.js';
 import { decodeFrames } from '../lib/ltv-decoder.js';
-import { collectAll, connectRaw, destroyAll, digest, pattern, until, waitFor, withTimeout, WAIT_MS } from './helpers/net.js';
+import { collectAll, connectRaw, destroyAll, digest, pattern, readBytes, until, waitFor, withTimeout, WAIT_MS } from './helpers/net.js';
+import { watchProcessFaults } from './helpers/process-faults.js';
 
 // ── Harness ─────────────────────────────────────────────────────────────────
 
@@ -450,7 +451,7 @@ test('resume: a valid token moves the session and the old connection gets a noti
     assert.is(again.session.id, session.id);
     assert.is(again.previousConnectionId, null);
     assert.equal(again.session.metadata, { room: '1' });
-    await rejectsCode(r.binding.resume(third.client, token), ErrorCode.INVALID_VALUE);
+    await rejectsCode(r.binding.resume(third.client, token), ErrorCode.ALREADY_BOUND);
   } finally {
     await r.dispose();
   }
@@ -667,7 +668,7 @@ test('kick: notice then close, the session deleted; login errors and a close dur
   try {
     const a = await r.connect();
     const { session } = await r.binding.login(a.client, { userId: 'g' });
-    await rejectsCode(r.binding.login(a.client), ErrorCode.INVALID_VALUE);
+    await rejectsCode(r.binding.login(a.client), ErrorCode.ALREADY_BOUND);
     const bytes = collectAll(a.peer);
     const deleted = r.event('deleted');
     assert.ok(await r.binding.kick(a.client, 'banned'));
@@ -684,7 +685,7 @@ test('kick: notice then close, the session deleted; login errors and a close dur
     const pending = r.binding.login(b.client, { userId: 'h' });
     const twice = r.binding.login(b.client);
     b.client.forceClose();
-    await rejectsCode(twice, ErrorCode.INVALID_VALUE);
+    await rejectsCode(twice, ErrorCode.ALREADY_BOUND);
     await rejectsCode(pending, ErrorCode.CLIENT_CLOSED);
     await until(() => r.registry.localSizes().connections === 0, 'the detach after the failed login');
     assert.is(r.binding.stats().bound, 0);
@@ -708,6 +709,190 @@ test('close() detaches bound sessions, stops the audit timer and refuses new log
     await rejectsCode(r.binding.login(a.client), ErrorCode.LOOP_CLOSED);
     assert.not.ok(a.client.closed);
   } finally {
+    await r.dispose();
+  }
+});
+
+// ── Guarded listeners ───────────────────────────────────────────────────────
+
+/** Logs in a fresh peer as `userId`; resolves with it once bound. */
+async function loginPeer(r: Rig, userId: string): Promise<{ peer: net.Socket; client: Client }> {
+  const c = await r.connect();
+  await r.binding.login(c.client, { userId });
+  return c;
+}
+
+/**
+ * Connects a peer and logs it in as `userId` where a listener of the login's
+ * own event fails: the event may be delivered before the login settles (a
+ * synchronous listener), so the client may be closed during its login, which
+ * then rejects with NETLOOP_CLIENT_CLOSED; or after (an async listener).
+ */
+async function loginClosedPeer(r: Rig, userId: string): Promise<{ peer: net.Socket; client: Client }> {
+  const c = await r.connect();
+  try {
+    await r.binding.login(c.client, { userId });
+  } catch (err) {
+    assert.ok(isNetloopError(err, ErrorCode.CLIENT_CLOSED), String(err));
+  }
+  return c;
+}
+
+/** Asserts that `client` closed with handler-error, coded, with `cause` and its id in details. */
+async function closedByHandlerError(r: Rig, client: Client, cause: string): Promise<NetloopError> {
+  const { reason, error } = await r.closed(client);
+  assert.is(reason, 'handler-error');
+  assert.ok(isNetloopError(error, ErrorCode.HANDLER_ERROR), String(error));
+  assert.is((error.cause as Error).message, cause);
+  assert.is(error.details['clientId'], client.id);
+  return error;
+}
+
+/** The server still serves: a new peer logs in and receives a broadcast. */
+async function stillServes(r: Rig): Promise<void> {
+  const c = await loginPeer(r, 'healthy');
+  const got = readBytes(c.peer, 6);
+  assert.is(r.binding.sendToUser('healthy', 'hello\n'), 1);
+  assert.is((await got).toString(), 'hello\n');
+  assert.not.ok(c.client.closing || c.client.closed);
+}
+
+test('a binding listener that throws or rejects closes only the client its event concerns (handler-error, coded, with the cause); the server serves the next client', async () => {
+  const faults = watchProcessFaults();
+  const r = await rig();
+  try {
+    const others: string[] = [];
+    r.binding.on('created', (p) => {
+      if (p.session.userId === 'sync') throw new Error('sync listener failed');
+    });
+    r.binding.on('created', async (p) => {
+      await Promise.resolve();
+      if (p.session.userId === 'async') throw new Error('async listener failed');
+    });
+    // A listener after the failing ones still runs.
+    r.binding.on('created', (p) => void others.push(String(p.session.userId)));
+    const a = await loginClosedPeer(r, 'sync');
+    const error = await closedByHandlerError(r, a.client, 'sync listener failed');
+    assert.is(error.details['event'], 'created');
+    const b = await loginClosedPeer(r, 'async');
+    await closedByHandlerError(r, b.client, 'async listener failed');
+    // An expiry whose listener throws: that client is closed with handler-error too.
+    r.binding.on('expired', () => {
+      throw new Error('expired listener failed');
+    });
+    const c = await loginPeer(r, 'ttl');
+    await r.advance(61_000);
+    await closedByHandlerError(r, c.client, 'expired listener failed');
+    assert.equal(others.slice(0, 3), ['sync', 'async', 'ttl']);
+    await stillServes(r);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+test("a binding listener's fault on an event with no live client goes to 'error'; without an 'error' listener, or when it fails too, it is a process warning", async () => {
+  const faults = watchProcessFaults();
+  const r = await rig({ registry: { resumeWindowMs: 5_000 } });
+  try {
+    const offDetached = r.binding.on('detached', () => {
+      throw new Error('detached listener failed');
+    });
+    const errors: SessionBindingEvents['error'][] = [];
+    const offError = r.binding.on('error', (p) => void errors.push(p));
+    const a = await loginPeer(r, 'gone');
+    a.peer.destroy();
+    await r.closed(a.client);
+    await until(() => errors.length === 1, "the 'error' event");
+    const e = errors[0]!;
+    assert.is(e.operation, 'listener');
+    assert.is(e.event, 'detached');
+    assert.ok(isNetloopError(e.error, ErrorCode.HANDLER_ERROR), String(e.error));
+    assert.is(((e.error as NetloopError).cause as Error).message, 'detached listener failed');
+    // Without an 'error' listener: a warning with the code, never a throw.
+    offError();
+    const b = await loginPeer(r, 'gone-too');
+    b.peer.destroy();
+    const warned = await faults.warning(ErrorCode.HANDLER_ERROR, /detached listener failed/);
+    assert.match(warned.message, /session binding/);
+    // An 'error' listener that fails itself is reported the same way.
+    offDetached();
+    r.binding.on('detached', async () => {
+      throw new Error('async detached listener failed');
+    });
+    r.binding.on('error', () => {
+      throw new Error('error listener failed');
+    });
+    const c = await loginPeer(r, 'gone-three');
+    c.peer.destroy();
+    await faults.warning(ErrorCode.HANDLER_ERROR, /error listener failed/);
+    await stillServes(r);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+test('a registry listener that throws or rejects on an event of a bound client closes that client with handler-error; one on a session of no client goes to the binding\'s error event', async () => {
+  const faults = watchProcessFaults();
+  const r = await rig();
+  try {
+    r.registry.on('created', (p) => {
+      if (p.session.userId === 'bad') throw new Error('registry listener failed');
+    });
+    r.registry.on('deleted', async () => {
+      throw new Error('registry deleted listener failed');
+    });
+    const errors: SessionBindingEvents['error'][] = [];
+    r.binding.on('error', (p) => void errors.push(p));
+    const a = await loginClosedPeer(r, 'bad');
+    const error = await closedByHandlerError(r, a.client, 'registry listener failed');
+    assert.is(error.details['event'], 'created');
+    assert.is(error.details['connectionId'], String(a.client.id));
+    // A session of no client of ours (created on the registry directly), deleted: the fault is the binding's 'error'.
+    const { session } = await r.registry.create({ userId: 'nobody' });
+    await r.registry.delete(session.id);
+    await until(() => errors.length === 1, "the binding's 'error' event");
+    assert.is(errors[0]!.operation, 'listener');
+    assert.is(errors[0]!.event, 'deleted');
+    assert.ok(isNetloopError(errors[0]!.error, ErrorCode.HANDLER_ERROR));
+    assert.is((errors[0]!.error as NetloopError).details['sessionId'], session.id);
+    await stillServes(r);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+test('a peer that sends its login line twice (the README example): the second login rejects with NETLOOP_ALREADY_BOUND, the first session stands', async () => {
+  const faults = watchProcessFaults();
+  const r = await rig();
+  try {
+    const outcomes: string[] = [];
+    r.server.on('data', (client: Client, chunk: Buffer) => {
+      r.binding.login(client, { userId: String(chunk).trim() }).then(
+        ({ token }) => {
+          outcomes.push('ok');
+          client.write(token + '\n');
+        },
+        (err: unknown) => outcomes.push(isNetloopError(err) ? err.code : String(err)),
+      );
+    });
+    const { peer, client } = await r.connect();
+    const token = readBytes(peer, 81);
+    peer.write('alice\n');
+    await token;
+    peer.write('alice\n');
+    await until(() => outcomes.length === 2, 'both logins to settle');
+    assert.equal(outcomes, ['ok', ErrorCode.ALREADY_BOUND]);
+    assert.is(r.binding.sessionOf(client)?.userId, 'alice');
+    assert.not.ok(client.closing || client.closed);
+    faults.assertClean();
+  } finally {
+    faults.stop();
     await r.dispose();
   }
 });
