@@ -8,6 +8,7 @@
  *   Server events                         SessionBinding                         SessionRegistry
  *   'connection' ──▶ slot (handshake deadline in the loop's timer queue)
  *   socket 'data' ──▶ slot.handle.heartbeat(loop.now()), recordIn   (raw or framed)
+ *   each frame, before dispatch ──▶ heartbeatTypes: heartbeat; recordIn(0, 1)   (framed)
  *   login(client) / resume(client, token) ─────────────────────────────▶ create / resume
  *   'close' (every reason, once) ──▶ detach(connectionId, reason) ─────▶ kept for resume, or closed
  *   loop.runEvery(granularityMs) ──────────────────────────────────────▶ audit()
@@ -38,7 +39,7 @@ import type { EventLoop, TimerId } from './event-loop.js';
 import { observeSessions } from './diagnostics.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
 import { callGuarded, listenerError, reportFault } from './listener-guard.js';
-import type { FramedMessage } from './framed-protocol.js';
+import type { FrameObserver } from './framed-protocol.js';
 import type { Server } from './server.js';
 import type {
   CreateSessionInput,
@@ -120,10 +121,17 @@ export interface SessionBindingOptions {
   /**
    * What refreshes a session: `'traffic'` (default), any bytes from its
    * client; `'heartbeat'`, only {@link SessionBinding.heartbeat} calls and
-   * framed messages whose type is in `heartbeatTypes`.
+   * framed messages whose type is in `heartbeatTypes`. A framed message is
+   * counted as it is decoded, before it is dispatched, whatever the
+   * application handles it with (`onMessage`, `onRawFrame` or the
+   * `'message'` event), and even while it waits behind slow handlers.
    */
   refreshOn?: 'traffic' | 'heartbeat';
-  /** With `refreshOn: 'heartbeat'` and framing: the message types (ids or names) that count as heartbeats. Default none. */
+  /**
+   * With `refreshOn: 'heartbeat'` and framing: the message types that count
+   * as heartbeats, by id (matched against the frame's type) or by registered
+   * name (looked up in the framing's message registry). Default none.
+   */
   heartbeatTypes?: ReadonlyArray<number | string>;
   /**
    * The notice sent to a connected client whose session ends. Default
@@ -403,7 +411,11 @@ export class SessionBinding {
   readonly #unsubscribe: Array<() => void> = [];
   readonly #notice: NoticeBuilder | null;
   readonly #encodeFrame: FrameEncoder | null;
-  readonly #heartbeatTypes: ReadonlySet<number | string>;
+  /** `heartbeatTypes` given by id, and by name. */
+  readonly #heartbeatIds: ReadonlySet<number>;
+  readonly #heartbeatNames: ReadonlySet<string>;
+  /** The observer of the server's framing, or null (no framing, or nothing to count). */
+  readonly #frameObserver: FrameObserver | null = null;
   readonly #onTraffic: boolean;
   readonly #record: boolean;
   #bound = 0;
@@ -472,13 +484,21 @@ export class SessionBinding {
     this.#encodeFrame = options.encodeFrame ?? serverFrameEncoder(server);
     const framed = serverHasFraming(server);
     this.#notice = options.notice !== undefined ? options.notice : framed ? null : jsonLineNotice;
-    this.#heartbeatTypes = new Set(heartbeatTypes);
+    this.#heartbeatIds = new Set(heartbeatTypes.filter((t): t is number => typeof t === 'number'));
+    this.#heartbeatNames = new Set(heartbeatTypes.filter((t): t is string => typeof t === 'string'));
     this.#onTraffic = refreshOn === 'traffic';
     this.#record = recordTraffic;
 
     boundServers.add(server);
     server.on('connection', this.#onConnection);
-    server.on('message', this.#onMessage);
+    const framing = server._framing;
+    if (framing !== null && (recordTraffic || (refreshOn === 'heartbeat' && heartbeatTypes.length > 0))) {
+      // Frames are observed before dispatch, whatever handles them: the
+      // 'message' event is not emitted when the framing has onMessage or onRawFrame.
+      const observer: FrameObserver = (client, type) => this.#onFrame(client, type);
+      this.#frameObserver = observer;
+      framing._frameObservers = [...(framing._frameObservers ?? []), observer];
+    }
     server.on('close', this.#onClose);
     for (const client of server.clients()) this.#onConnection(client);
     this.#unsubscribe.push(
@@ -700,7 +720,11 @@ export class SessionBinding {
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe.length = 0;
     this.server.off('connection', this.#onConnection);
-    this.server.off('message', this.#onMessage);
+    const framing = this.server._framing;
+    if (framing !== null && this.#frameObserver !== null && framing._frameObservers !== null) {
+      const rest = framing._frameObservers.filter((o) => o !== this.#frameObserver);
+      framing._frameObservers = rest.length === 0 ? null : rest;
+    }
     boundServers.delete(this.server);
     const timers = this.loop._timers;
     for (const slot of this.#slots.values()) {
@@ -762,19 +786,18 @@ export class SessionBinding {
   };
 
   /**
-   * A framed message (the server's `'message'` event, emitted when the
-   * framing has no `onMessage` handler): its bytes were counted by the socket
-   * listener; here it counts as a message, and as a heartbeat when its type is
-   * one of `heartbeatTypes`.
+   * A frame of a client was decoded (the framing's observer, before
+   * dispatch): its bytes were counted by the socket listener; here it counts
+   * as a message, and as a heartbeat when its type is one of `heartbeatTypes`.
    */
-  readonly #onMessage = (client: Client, message: FramedMessage): void => {
-    const slot = this.#slots.get(client.id);
+  #onFrame(client: Client, type: number): void {
+    const slot = (client.socket as SlotSocket)[kSlot];
     if (slot === undefined) return;
     const h = slot.handle;
     if (h === null) return;
-    if (!this.#onTraffic && this.#heartbeatTypes.size > 0 && this.#isHeartbeat(message)) h.heartbeat(this.loop.now());
+    if (!this.#onTraffic && this.#isHeartbeat(type)) h.heartbeat(this.loop.now());
     if (this.#record) h.recordIn(0, 1);
-  };
+  }
 
   readonly #onClose = (client: Client, reason: CloseReason): void => {
     const slot = this.#slots.get(client.id);
@@ -952,9 +975,12 @@ export class SessionBinding {
     throw new NetloopError(ErrorCode.INVALID_VALUE, 'a message must be bytes, a string or { type, payload }');
   }
 
-  #isHeartbeat(message: FramedMessage): boolean {
-    const types = this.#heartbeatTypes;
-    return types.has(message.type) || (message.name !== undefined && types.has(message.name));
+  #isHeartbeat(type: number): boolean {
+    if (this.#heartbeatIds.has(type)) return true;
+    const names = this.#heartbeatNames;
+    if (names.size === 0) return false;
+    const name = this.server._framing?.registry?.get(type)?.name;
+    return name !== undefined && names.has(name);
   }
 
   #connectionId(client: Client): string {

@@ -651,6 +651,77 @@ test('framed server: heartbeat types refresh, the notice and broadcasts are fram
   }
 });
 
+for (const api of ['onMessage', 'onRawFrame'] as const) {
+  test(`heartbeatTypes count with a framing.${api} handler: a client heartbeating every 300 ms (TTL 1 s) lives for several TTLs, one that stops expires`, async () => {
+    const types = new MessageRegistry();
+    types.register(1, 'Login', 'utf8');
+    types.register(2, 'Heartbeat', 'raw');
+    types.register(3, 'Welcome', 'utf8');
+    // Frames the handler saw, by client id: the test waits for each heartbeat to reach the server.
+    const seen = new Map<number, number>();
+    let binding: SessionBinding | null = null;
+    const onLogin = (client: Client, user: string): void => {
+      void binding!.login(client, { userId: user }).then(() => client.send('Welcome', user));
+    };
+    const framing =
+      api === 'onMessage'
+        ? {
+            registry: types,
+            onMessage: (client: Client, msg: { name?: string; payload: unknown }) => {
+              seen.set(client.id, (seen.get(client.id) ?? 0) + 1);
+              if (msg.name === 'Login') onLogin(client, String(msg.payload));
+            },
+          }
+        : {
+            registry: types,
+            onRawFrame: (client: Client, type: number, source: Buffer, start: number, end: number) => {
+              seen.set(client.id, (seen.get(client.id) ?? 0) + 1);
+              if (type === 1) onLogin(client, source.toString('utf8', start, end));
+            },
+          };
+    const r = await rig({
+      registry: { ttlMs: 1_000, granularityMs: 100 },
+      server: { framing },
+      binding: { refreshOn: 'heartbeat', heartbeatTypes: ['Heartbeat'] },
+    });
+    binding = r.binding;
+    const enc = new LtvEncoder({ layout: 'netloop' });
+    try {
+      const login = async (user: string): Promise<{ peer: net.Socket; client: Client }> => {
+        const c = await r.connect();
+        const welcome = readBytes(c.peer, 6 + user.length);
+        c.peer.write(enc.encode(1, Buffer.from(user)));
+        await welcome;
+        assert.ok(r.binding.sessionOf(c.client) !== undefined);
+        return c;
+      };
+      const beating = await login('beats');
+      const silent = await login('stops');
+      const handle = r.binding.sessionOf(beating.client)!;
+      let beats = 0;
+      // 3.6 s of virtual time, three and a half TTLs: every 300 ms, one heartbeat the server has read.
+      for (let t = 0; t < 12; t++) {
+        await r.advance(300);
+        const before = seen.get(beating.client.id) ?? 0;
+        beating.peer.write(enc.encode(2, Buffer.alloc(0)));
+        await until(() => (seen.get(beating.client.id) ?? 0) > before, 'the heartbeat to reach the handler');
+        beats++;
+      }
+      assert.ok(handle.alive, 'the heartbeating client lived for 3.6 TTLs');
+      assert.not.ok(beating.client.closed || beating.client.closing);
+      assert.is(handle.snapshot().stats.heartbeats, beats);
+      assert.is(handle.snapshot().stats.messagesIn, beats, 'the heartbeats are counted as messages (the login came before the session)');
+      assert.is((await r.closed(silent.client)).reason, 'session-expired', 'the silent client expired');
+      // Once it stops, it expires too.
+      await r.advance(1_200);
+      assert.is((await r.closed(beating.client)).reason, 'session-expired');
+      assert.not.ok(handle.alive);
+    } finally {
+      await r.dispose();
+    }
+  });
+}
+
 test('without framing, a framed message is NETLOOP_INVALID_VALUE; a bad message too', async () => {
   const r = await rig();
   try {
