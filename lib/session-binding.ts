@@ -314,6 +314,14 @@ class ClientSlot implements TimerEntry {
   handle: SessionHandle | null = null;
   flags = 0;
   closeReason: CloseReason = 'session-expired';
+  /**
+   * The end of a session of this connection heard while its login was under
+   * way, applied when the login binds that session. The registry delivers
+   * its events from a microtask and the login resumes in another, so a
+   * session replaced (or deleted) right after its creation could otherwise
+   * be bound after its end was heard, and its client never told.
+   */
+  endedDuringLogin: { kind: SessionEndKind; reason: string; session: SessionInfo } | null = null;
 
   constructor(binding: SessionBinding, client: Client) {
     this.binding = binding;
@@ -839,6 +847,9 @@ export class SessionBinding {
       if (slot.handle !== null && slot.handle.id === p.session.id) {
         this.#unbind(slot);
         this.#kick(slot, kind, p.reason, p.session);
+      } else if (slot.handle === null && (slot.flags & LOGGING_IN) !== 0) {
+        // The login that created this session has not bound it yet: it will, then end it.
+        slot.endedDuringLogin = { kind, reason: p.reason, session: p.session };
       }
     }
     this.#emit(kind, { ...p, client } as SessionBindingEvents[E]);
@@ -858,6 +869,7 @@ export class SessionBinding {
       });
     }
     slot.flags |= LOGGING_IN;
+    slot.endedDuringLogin = null;
     return slot;
   }
 
@@ -881,6 +893,13 @@ export class SessionBinding {
     }
     // The framing layer lifts its pre-authentication frame limit from the next frame on.
     client.markAuthenticated();
+    const ended = slot.endedDuringLogin;
+    slot.endedDuringLogin = null;
+    if (ended !== null && ended.session.id === handle.id) {
+      // Replaced (or ended otherwise) before this login settled: told and closed as if it had been bound then.
+      this.#unbind(slot);
+      this.#kick(slot, ended.kind, ended.reason, ended.session);
+    }
   }
 
   #unbind(slot: ClientSlot): void {

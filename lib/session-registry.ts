@@ -91,7 +91,11 @@ import { uuidv7, uuidv7Timestamp } from './uuid-v7.js';
 /**
  * What a user may do when they already have sessions:
  * - `'multiple'`: up to `maxPerUser` sessions at once; beyond, `NETLOOP_LOGIN_REFUSED`.
- * - `'replace'`: one session per user; a new login ends the old one (event `replaced`).
+ * - `'replace'`: one session per user; a new login ends the old one (event
+ *   `replaced`). The newest login wins: logins of one user in one registry
+ *   run one after another in call order, so concurrent ones are never
+ *   refused; each replaces the one before it (across processes sharing a
+ *   store, a login that loses a race retries the policy a few times).
  * - `'refuse'`: one session per user; a new login is refused while the old one
  *   is live and its connection alive. A detached session, or one whose
  *   connection is dead, never blocks: it is closed and the login proceeds.
@@ -128,6 +132,13 @@ export interface SessionRegistryOptions {
   maxSessions?: number;
   /** Most live sessions of one user under the `'multiple'` policy. Default 16. */
   maxPerUser?: number;
+  /**
+   * Under the `'replace'` policy, the logins of one user run one after
+   * another, so that the newest wins and none is refused: at most this many
+   * may wait for each other; one more is refused (`NETLOOP_LOGIN_REFUSED`,
+   * `details.limit`). Default 64; range [1, 1,000,000].
+   */
+  maxPendingLoginsPerUser?: number;
   /** Login policy. Default `'multiple'`. */
   policy?: LoginPolicy;
   /** Most metadata keys per session. Default 32. */
@@ -677,6 +688,16 @@ function nextPow2(n: number): number {
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const LOGIN_RETRIES = 3;
+
+/** What {@link SessionRegistry.create} checked, handed to the insertion. */
+interface NewSession {
+  userId: string | null;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  state: 'CONNECTING' | 'ACTIVE';
+  ttl: number;
+  metadata: Readonly<Record<string, string>>;
+}
 const WRITE_BATCH = 256;
 /** Due sessions expired between two reads of the time in an audit slice. */
 const SLICE_CHECK = 64;
@@ -726,6 +747,8 @@ export class SessionRegistry implements MemoryStoreOwner {
   /** A sweep slice of the memory store's retired entries is queued (see {@link SessionRegistry.cleanupPending}). */
   #sweepQueued = false;
   #closed = false;
+  /** Logins of one user waiting for each other under 'replace' (see #inLoginChain). */
+  readonly #loginChains = new Map<string, { tail: Promise<unknown>; size: number }>();
   readonly #counters: RegistryCounters = {
     created: 0,
     resumed: 0,
@@ -769,6 +792,7 @@ export class SessionRegistry implements MemoryStoreOwner {
       auditBudgetMs: checkInteger('auditBudgetMs', options.auditBudgetMs ?? 4, 1, 1_000),
       maxSessions: checkInteger('maxSessions', options.maxSessions ?? 1_000_000, 1, 100_000_000),
       maxPerUser: checkInteger('maxPerUser', options.maxPerUser ?? 16, 1, 1_000_000),
+      maxPendingLoginsPerUser: checkInteger('maxPendingLoginsPerUser', options.maxPendingLoginsPerUser ?? 64, 1, 1_000_000),
       policy,
       maxMetadataKeys: checkInteger('maxMetadataKeys', options.maxMetadataKeys ?? 32, 0, 10_000),
       maxMetadataKeyLength: checkInteger('maxMetadataKeyLength', options.maxMetadataKeyLength ?? 64, 1, 65_536),
@@ -834,7 +858,53 @@ export class SessionRegistry implements MemoryStoreOwner {
       });
     }
     if (connectionId !== null) this.#checkConnectionFree(connectionId);
+    const fields: NewSession = { userId, connectionId, remoteAddress, state, ttl, metadata };
+    // Under 'replace', one user's logins run one after another, in call order:
+    // each finds the one before it and replaces it, so the newest wins and none is refused.
+    if (userId !== null && this.options.policy === 'replace') return this.#inLoginChain(userId, () => this.#insertSession(fields));
+    return this.#insertSession(fields);
+  }
 
+  /**
+   * Runs `login` after every earlier login of `userId` in this registry has
+   * settled. The chain holds at most `maxPendingLoginsPerUser` logins; one
+   * more is refused (`NETLOOP_LOGIN_REFUSED`, `details.limit`) rather than
+   * queued without bound.
+   *
+   * ```
+   *   loginChains: Map<userId, { tail, size }>
+   *     tail: the promise that settles when the last queued login settled
+   *     size: logins queued or running; the entry is removed when it drops to 0
+   * ```
+   */
+  #inLoginChain<T>(userId: string, login: () => Promise<T>): Promise<T> {
+    let chain = this.#loginChains.get(userId);
+    if (chain === undefined) {
+      chain = { tail: Promise.resolve(), size: 0 };
+      this.#loginChains.set(userId, chain);
+    } else if (chain.size >= this.options.maxPendingLoginsPerUser) {
+      this.#counters.refused++;
+      const max = this.options.maxPendingLoginsPerUser;
+      return Promise.reject(
+        new NetloopError(ErrorCode.LOGIN_REFUSED, `more than ${max} logins of one user are waiting for each other`, {
+          details: { policy: 'replace', limit: 'maxPendingLoginsPerUser', max },
+        }),
+      );
+    }
+    const entry = chain;
+    entry.size++;
+    const run = entry.tail.then(login);
+    const done = (): void => {
+      if (--entry.size === 0 && this.#loginChains.get(userId) === entry) this.#loginChains.delete(userId);
+    };
+    entry.tail = run.then(done, done);
+    return run;
+  }
+
+  /** Applies the login policy and inserts the session (create's second half). */
+  async #insertSession(fields: NewSession): Promise<CreatedSession> {
+    const { userId, connectionId, remoteAddress, state, ttl, metadata } = fields;
+    this.#open();
     const policy = this.options.policy;
     for (let attempt = 0; ; attempt++) {
       let maxPerUser: number | undefined;

@@ -18,7 +18,7 @@ import { ManualClock, systemClock } from '../lib/clock.js';
 import type { Clock } from '../lib/clock.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../lib/errors.js';
 import { SessionRegistry } from '../lib/session-registry.js';
-import type { SessionRegistryOptions } from '../lib/session-registry.js';
+import type { CreatedSession, SessionRegistryOptions } from '../lib/session-registry.js';
 import {
   bindSessions,
   connectionProbe,
@@ -517,6 +517,40 @@ test("policy 'replace': the old client gets the notice, then its connection clos
     await r.dispose();
   }
 });
+
+for (const n of [5, 20]) {
+  test(`policy 'replace': ${n} logins of one user at the same instant: none refused, the newest client keeps its session, each other one gets the notice and closes with session-replaced`, async () => {
+    const r = await rig({ registry: { policy: 'replace' } });
+    try {
+      const peers: Array<{ peer: net.Socket; client: Client }> = [];
+      for (let i = 0; i < n; i++) peers.push(await r.connect());
+      const notices = peers.slice(0, -1).map((p) => collectAll(p.peer));
+      const outcomes = await Promise.allSettled(peers.map((p) => r.binding.login(p.client, { userId: 'same' })));
+      assert.equal(
+        outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason)),
+        [],
+        'no login was refused',
+      );
+      const sessions = outcomes.map((o) => (o as PromiseFulfilledResult<CreatedSession>).value.session.id);
+      const newest = peers[n - 1]!.client;
+      for (const [i, p] of peers.slice(0, -1).entries()) {
+        assert.is((await r.closed(p.client)).reason, 'session-replaced', `client ${i}`);
+        const { data, reset } = await notices[i]!;
+        assert.not.ok(reset);
+        assert.equal(JSON.parse(data.toString()), { event: 'session_replaced', reason: 'replaced', session: sessions[i] }, `client ${i}'s notice`);
+      }
+      assert.equal(r.binding.clientsOfUser('same'), [newest]);
+      assert.is(r.binding.sessionOf(newest)?.id, sessions[n - 1]);
+      assert.not.ok(newest.closing || newest.closed);
+      const stats = await r.registry.stats();
+      assert.is(stats.counters.refused, 0);
+      assert.is(stats.counters.replaced, n - 1);
+      assert.is(stats.total, 1);
+    } finally {
+      await r.dispose();
+    }
+  });
+}
 
 test("policy 'refuse': refused while alive, never locked out by a connection killed with RST", async () => {
   const r = await rig({ registry: { policy: 'refuse' } });
