@@ -367,8 +367,15 @@ const boundServers = new WeakSet<Server>();
  * const server = await loop.listen({ port: 7000, idleTimeoutMs: 90_000 });
  * const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
  * server.on('data', async (client, chunk) => {
- *   const { token } = await sessions.login(client, { userId: String(chunk).trim() });
- *   client.write(token + '\n');
+ *   if (sessions.sessionOf(client) !== undefined) return; // logged in: not a login line
+ *   try {
+ *     const { token } = await sessions.login(client, { userId: String(chunk).trim() });
+ *     client.write(token + '\n');
+ *   } catch (err) {
+ *     // A login line sent twice: the first login goes on. Anything else (the store
+ *     // is down: NETLOOP_STORE_UNAVAILABLE) closes this client with 'handler-error'.
+ *     if (!isNetloopError(err, ErrorCode.ALREADY_BOUND)) throw err;
+ *   }
  * });
  * ```
  *

@@ -30,7 +30,10 @@ import type { SessionBinding, SessionBindingOptions, SessionBindingEvents, Sessi
 import { MessageRegistry } from '../lib/message-registry.js';
 import { LtvEncoder } from '../lib/ltv-encoder.js';
 import { decodeFrames } from '../lib/ltv-decoder.js';
-import { collectAll, connectRaw, destroyAll, digest, pattern, readBytes, until, waitFor, withTimeout, WAIT_MS } from './helpers/net.js';
+import { collectAll, connectRaw, destroyAll, digest, pattern, readBytes, refusedPort, until, waitFor, withTimeout, WAIT_MS } from './helpers/net.js';
+import { RedisStore } from '../lib/redis-store.js';
+import { createToken } from '../lib/session-token.js';
+import { uuidv7 } from '../lib/uuid-v7.js';
 import { watchProcessFaults } from './helpers/process-faults.js';
 
 // ── Harness ─────────────────────────────────────────────────────────────────
@@ -1000,6 +1003,34 @@ test('a peer that sends its login line twice (the README example): the second lo
     faults.stop();
     await r.dispose();
   }
+});
+
+// ── A store that is down ────────────────────────────────────────────────────
+
+test('with its store down (Redis unreachable), login and resume reject with NETLOOP_STORE_UNAVAILABLE within the store\'s timeout, and registry.ping() says so', async () => {
+  const store = new RedisStore({ url: `redis://127.0.0.1:${await refusedPort()}`, commandTimeoutMs: 300, connectTimeoutMs: 200 });
+  for (const policy of ['multiple', 'replace'] as const) {
+    const r = await rig({ registry: { store, policy } });
+    try {
+      const { client } = await r.connect();
+      const bounded = async (what: string, p: Promise<unknown>): Promise<void> => {
+        const started = performance.now();
+        await rejectsCode(p, ErrorCode.STORE_UNAVAILABLE);
+        const ms = performance.now() - started;
+        // At most two store operations (the policy's read, then the insert), each bounded by commandTimeoutMs.
+        assert.ok(ms < 2_000, `${policy} ${what} took ${ms.toFixed(0)} ms`);
+      };
+      await bounded('login', r.binding.login(client, { userId: 'u' }));
+      // A well-formed token: the store is asked, and does not answer.
+      await bounded('resume', r.binding.resume(client, createToken(uuidv7()).token));
+      await bounded('ping', r.registry.ping());
+      assert.not.ok(client.closing || client.closed, 'the client is the application\'s to tell and close');
+      assert.is(r.binding.sessionOf(client), undefined);
+    } finally {
+      await r.dispose();
+    }
+  }
+  await store.close();
 });
 
 // ── Leaks ───────────────────────────────────────────────────────────────────
