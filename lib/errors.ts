@@ -75,6 +75,12 @@ export const ErrorCode = {
   SESSION_LIMIT: 'NETLOOP_SESSION_LIMIT',
   /** The session registry is closed. */
   REGISTRY_CLOSED: 'NETLOOP_REGISTRY_CLOSED',
+  /**
+   * The client (connection) already has a session, or a login or resume is
+   * under way on it: a second login on one connection (a peer that sends its
+   * login twice). The first login is unaffected.
+   */
+  ALREADY_BOUND: 'NETLOOP_ALREADY_BOUND',
 
   // Stores.
   /** The store is closed. */

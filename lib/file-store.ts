@@ -37,6 +37,7 @@ import * as path from 'node:path';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber } from './errors.js';
+import { callGuarded, listenerError, reportFault } from './listener-guard.js';
 import type { FsFacade, FsFileHandle } from './fs-facade.js';
 import { realFs } from './fs-facade.js';
 import { DEFAULT_MAX_RECORD_BYTES, JournalDecoder, encodeJournalRecord } from './journal.js';
@@ -264,12 +265,17 @@ const noop = (): void => undefined;
  *
  * Events:
  * - `save` ({@link FileStoreSaveInfo}): after each durable snapshot or group commit.
- * - `error` ({@link NetloopError}, `NETLOOP_STORE_IO`): when a save fails all its
- *   retries and the store enters its error state. Emitted only when a listener is
- *   attached: the state is also visible in {@link FileStore.status} and through
- *   rejected {@link FileStore.flush} calls, so a missing listener never crashes
- *   the process.
+ * - `error` ({@link NetloopError}): `NETLOOP_STORE_IO` when a save fails all its
+ *   retries and the store enters its error state; `NETLOOP_HANDLER_ERROR` when a
+ *   listener of `save` or `recovered` threw or rejected (`cause` is the fault,
+ *   `details.event` the event; the save stands). Without a listener, an error
+ *   is reported as a process warning (`NetloopWarning`, rate-limited), never
+ *   thrown: the state is also visible in {@link FileStore.status},
+ *   {@link FileStore.ping} and rejected {@link FileStore.flush} calls.
  * - `recovered`: the first successful save after the error state.
+ *
+ * Every listener is called guarded: none can fail a save, stop the other
+ * listeners, or crash the process.
  *
  * One process owns a store's files at a time.
  */
@@ -458,6 +464,19 @@ export class FileStore extends EventEmitter implements SessionStore {
     if (this.#closePromise !== null) return this.#closePromise;
     this.#closePromise = this.#close();
     return this.#closePromise;
+  }
+
+  /**
+   * Resolves while the store is open and its saves succeed. Rejects with
+   * `NETLOOP_STORE_CLOSED` once closing or closed, and with the last failed
+   * save's error (`NETLOOP_STORE_IO`, `details.syscallCode`) while the store
+   * is in its error state (until a save succeeds again). Costs no I/O: the
+   * working set is in memory, and the disk's health is what the last save
+   * or commit found.
+   */
+  async ping(): Promise<void> {
+    this.#checkOpen();
+    if (this.#status === 'error' && this.#lastError !== null) throw this.#lastError;
   }
 
   async #close(): Promise<void> {
@@ -877,7 +896,7 @@ export class FileStore extends EventEmitter implements SessionStore {
         if (this.#status === 'error') {
           this.#status = this.#closePromise !== null ? 'closing' : 'open';
           this.#lastError = null;
-          this.emit('recovered');
+          this.#notify('recovered');
         }
         this.#settleWaiters();
         return null;
@@ -903,7 +922,33 @@ export class FileStore extends EventEmitter implements SessionStore {
     // No immediate retry: the next attempt comes from the (slower) error-state timer or a flush().
     this.#wantCompact = false;
     for (const w of waiting) w.reject(err);
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.#notify('error', err);
+  }
+
+  /**
+   * Calls the listeners of one of the store's events, each guarded: a
+   * listener that throws or whose promise rejects neither stops the others
+   * nor reaches the save that emitted the event (a listener's fault is not a
+   * disk fault: the save stands). Its fault goes to the `error` event as
+   * `NETLOOP_HANDLER_ERROR` (with the fault as `cause`); `error` without a
+   * listener, and a failing `error` listener, are reported as a process
+   * warning, never thrown.
+   */
+  #notify(name: 'save' | 'recovered' | 'error', arg?: unknown): void {
+    // rawListeners keeps `once` wrappers, which remove themselves when called.
+    const listeners = this.rawListeners(name) as Array<(...args: never[]) => unknown>;
+    if (listeners.length === 0) {
+      if (name === 'error') reportFault(this, `file store ${this.path}`, arg);
+      return;
+    }
+    const args = arg === undefined ? [] : [arg];
+    for (const fn of listeners) {
+      callGuarded(fn, this, args, (err, rejected) => {
+        const error = listenerError(`a file store '${name}' listener`, err, rejected, { event: name, file: this.path });
+        if (name === 'error') reportFault(this, `file store ${this.path} error listener`, error, false);
+        else this.#notify('error', error);
+      });
+    }
   }
 
   /** One atomic snapshot of the working set, at the current seq. */
@@ -919,7 +964,7 @@ export class FileStore extends EventEmitter implements SessionStore {
     }
     this.#snapshots++;
     if (seq > this.#durableSeq) this.#durableSeq = seq;
-    this.emit('save', { kind: 'snapshot', seq, bytes: data.length, sessions } satisfies FileStoreSaveInfo);
+    this.#notify('save', { kind: 'snapshot', seq, bytes: data.length, sessions } satisfies FileStoreSaveInfo);
   }
 
   /** One group commit: every pending journal record, one write, one fsync. */
@@ -944,7 +989,7 @@ export class FileStore extends EventEmitter implements SessionStore {
     this.#journalPendingBytes -= data.length;
     this.#commits++;
     if (lastSeq > this.#durableSeq) this.#durableSeq = lastSeq;
-    this.emit('save', { kind: 'journal', seq: lastSeq, bytes: data.length, sessions: 0 } satisfies FileStoreSaveInfo);
+    this.#notify('save', { kind: 'journal', seq: lastSeq, bytes: data.length, sessions: 0 } satisfies FileStoreSaveInfo);
   }
 
   /** Snapshot, then truncate the journal: records up to the snapshot's seq are no longer needed. */

@@ -88,6 +88,15 @@ export type MessageHandler = (client: Client, message: FramedMessage) => void | 
  */
 export type ClientRawFrameHandler = (client: Client, type: number, source: Buffer, start: number, end: number) => void;
 
+/**
+ * @internal Sees each frame's type and size (header and value) as it is
+ * decoded, before it is dispatched, whatever handles it (`onMessage`,
+ * `onRawFrame` or the `'message'` event) and even while it waits in the
+ * backlog: the session binding counts heartbeats and messages through it.
+ * It must not throw (a throw closes the client with `'handler-error'`).
+ */
+export type FrameObserver = (client: Client, type: number, size: number) => void;
+
 /** The `framing` option of a Server or Connector. Every limit has a finite default. */
 export interface FramingOptions {
   /** The frame layout: a preset name (`'netloop'`, `'cellnet'`, `'muduo'`, `'pomelo'`), layout options, or a built layout. Default `'netloop'`. */
@@ -237,6 +246,12 @@ export class FramedProtocol implements ClientProtocol {
   readonly _handler: MessageHandler | null;
   /** @internal */
   readonly _frameHandler: ClientRawFrameHandler | null;
+  /**
+   * @internal The {@link FrameObserver}s, or null when there is none, so a
+   * framing nobody observes pays one field check per frame. Replaced as a
+   * whole (never mutated) when an observer is added or removed.
+   */
+  _frameObservers: readonly FrameObserver[] | null = null;
   /** @internal */
   readonly _emitter: EventEmitter;
   /** @internal The decoder's strict type check, or null. */
@@ -776,6 +791,15 @@ export class FramedConnection implements ClientProtocol {
     this.#pos += size;
     this.#frames++;
     if (this.#dead) return;
+    const observers = proto._frameObservers;
+    if (observers !== null) {
+      try {
+        for (let i = 0; i < observers.length; i++) observers[i]!(this.#client, type, size);
+      } catch (err) {
+        this.#handlerFault(err, false);
+        return;
+      }
+    }
     if (this.#backHead === this.#backlog.length && this.#inFlight < this.#proto.maxPendingMessages) {
       this.#dispatch(type, source, start, end, size);
     } else {

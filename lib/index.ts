@@ -82,6 +82,7 @@ export type {
   SessionEndEvent,
   SessionEvents,
   SessionEventName,
+  RegistryErrorEvent,
   RegistryCounters,
   RegistryStats,
 } from './session-registry.js';

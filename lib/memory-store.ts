@@ -506,6 +506,11 @@ export class MemoryStore implements SessionStore {
     this.#closed = true;
   }
 
+  /** Resolves while the store is open (it lives in this process); `NETLOOP_STORE_CLOSED` once closed. */
+  async ping(): Promise<void> {
+    this.#open();
+  }
+
   /** True once {@link MemoryStore.close} was called. */
   get closed(): boolean {
     return this.#closed;

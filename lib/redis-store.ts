@@ -62,6 +62,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
+import { callGuarded, listenerError, reportFault } from './listener-guard.js';
 import type {
   CreateOptions,
   Page,
@@ -131,7 +132,12 @@ export interface RedisStoreOptions {
    * (clock skew between machines) may still consider the session live.
    */
   expiryGraceMs?: number;
-  /** Own client only: called with each connection error (wrapped as `NETLOOP_STORE_UNAVAILABLE`); the client keeps reconnecting. */
+  /**
+   * Own client only: called with each connection error (wrapped as
+   * `NETLOOP_STORE_UNAVAILABLE`); the client keeps reconnecting. Called
+   * guarded: a throw or a rejected promise of it is reported as a process
+   * warning (`NETLOOP_HANDLER_ERROR`), never thrown.
+   */
   onError?: (err: NetloopError) => void;
 }
 
@@ -665,6 +671,20 @@ export class RedisStore implements SessionStore {
   }
 
   /**
+   * One round trip to Redis (`PING`): resolves once the server answered.
+   * Rejects with `NETLOOP_STORE_UNAVAILABLE` when it is unreachable or does
+   * not answer within `commandTimeoutMs` (the wait for a connection
+   * included), and with `NETLOOP_STORE_CLOSED` once the store is closed.
+   */
+  async ping(): Promise<void> {
+    this.#open();
+    const reply = await this.#op('ping', (_run, send) => send<unknown>(['PING']));
+    if (String(reply) !== 'PONG') {
+      throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'redis store: PING got an unexpected reply', { details: { operation: 'ping' } });
+    }
+  }
+
+  /**
    * Closes the store: later calls reject with `NETLOOP_STORE_CLOSED`. A client
    * the store created is closed (pending commands answered, then the
    * connection ends; destroyed if that takes longer than `commandTimeoutMs`);
@@ -880,7 +900,13 @@ export class RedisStore implements SessionStore {
         },
       }) as unknown as RedisClientLike;
       client.on('error', (err: unknown) => {
-        if (this.#onError !== undefined) this.#onError(this.#wrap('connection', err));
+        const onError = this.#onError;
+        if (onError === undefined) return;
+        // Called from the client's socket events: a throw or a rejection of
+        // the callback must not escape there (it would crash the process).
+        callGuarded(onError, undefined, [this.#wrap('connection', err)], (fault, rejected) =>
+          reportFault(this, 'redis store onError', listenerError('the redis store onError callback', fault, rejected, { event: 'error' }), false),
+        );
       });
       if (this.#closed) throw new NetloopError(ErrorCode.STORE_CLOSED, 'the redis store is closed');
       this.#client = client;

@@ -8,6 +8,7 @@
  *   Server events                         SessionBinding                         SessionRegistry
  *   'connection' ──▶ slot (handshake deadline in the loop's timer queue)
  *   socket 'data' ──▶ slot.handle.heartbeat(loop.now()), recordIn   (raw or framed)
+ *   each frame, before dispatch ──▶ heartbeatTypes: heartbeat; recordIn(0, 1)   (framed)
  *   login(client) / resume(client, token) ─────────────────────────────▶ create / resume
  *   'close' (every reason, once) ──▶ detach(connectionId, reason) ─────▶ kept for resume, or closed
  *   loop.runEvery(granularityMs) ──────────────────────────────────────▶ audit()
@@ -37,11 +38,13 @@ import type { CloseReason } from './close-reason.js';
 import type { EventLoop, TimerId } from './event-loop.js';
 import { observeSessions } from './diagnostics.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
-import type { FramedMessage } from './framed-protocol.js';
+import { callGuarded, listenerError, reportFault } from './listener-guard.js';
+import type { FrameObserver } from './framed-protocol.js';
 import type { Server } from './server.js';
 import type {
   CreateSessionInput,
   CreatedSession,
+  RegistryErrorEvent,
   ResumedSession,
   SessionEndEvent,
   SessionEvents,
@@ -118,10 +121,17 @@ export interface SessionBindingOptions {
   /**
    * What refreshes a session: `'traffic'` (default), any bytes from its
    * client; `'heartbeat'`, only {@link SessionBinding.heartbeat} calls and
-   * framed messages whose type is in `heartbeatTypes`.
+   * framed messages whose type is in `heartbeatTypes`. A framed message is
+   * counted as it is decoded, before it is dispatched, whatever the
+   * application handles it with (`onMessage`, `onRawFrame` or the
+   * `'message'` event), and even while it waits behind slow handlers.
    */
   refreshOn?: 'traffic' | 'heartbeat';
-  /** With `refreshOn: 'heartbeat'` and framing: the message types (ids or names) that count as heartbeats. Default none. */
+  /**
+   * With `refreshOn: 'heartbeat'` and framing: the message types that count
+   * as heartbeats, by id (matched against the frame's type) or by registered
+   * name (looked up in the framing's message registry). Default none.
+   */
   heartbeatTypes?: ReadonlyArray<number | string>;
   /**
    * The notice sent to a connected client whose session ends. Default
@@ -163,8 +173,17 @@ export interface SessionBindingEvents {
   replaced: SessionEvents['replaced'] & WithClient;
   closed: SessionEvents['closed'] & WithClient;
   deleted: SessionEvents['deleted'] & WithClient;
-  /** A registry call made by the binding on its own (detach, audit) failed. */
-  error: { error: unknown; operation: 'detach' | 'audit' };
+  /**
+   * A fault no caller's promise reports: a registry call made by the binding
+   * on its own (`'detach'`, `'audit'`) failed, or a listener (of the binding,
+   * or of the registry) threw or rejected on an event that concerns no live
+   * client of this server (`'listener'`, a `NETLOOP_HANDLER_ERROR` with the
+   * fault as `cause`; `event` names the event). A listener's fault on an
+   * event that concerns a live client closes that client with
+   * `'handler-error'` instead. Without a listener, each is reported as a
+   * process warning (rate-limited), never thrown.
+   */
+  error: { error: unknown; operation: 'detach' | 'audit' | 'listener'; event?: string };
 }
 
 /** Names of {@link SessionBindingEvents}. */
@@ -296,6 +315,14 @@ class ClientSlot implements TimerEntry {
   handle: SessionHandle | null = null;
   flags = 0;
   closeReason: CloseReason = 'session-expired';
+  /**
+   * The end of a session of this connection heard while its login was under
+   * way, applied when the login binds that session. The registry delivers
+   * its events from a microtask and the login resumes in another, so a
+   * session replaced (or deleted) right after its creation could otherwise
+   * be bound after its end was heard, and its client never told.
+   */
+  endedDuringLogin: { kind: SessionEndKind; reason: string; session: SessionInfo } | null = null;
 
   constructor(binding: SessionBinding, client: Client) {
     this.binding = binding;
@@ -341,8 +368,15 @@ const boundServers = new WeakSet<Server>();
  * const server = await loop.listen({ port: 7000, idleTimeoutMs: 90_000 });
  * const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
  * server.on('data', async (client, chunk) => {
- *   const { token } = await sessions.login(client, { userId: String(chunk).trim() });
- *   client.write(token + '\n');
+ *   if (sessions.sessionOf(client) !== undefined) return; // logged in: not a login line
+ *   try {
+ *     const { token } = await sessions.login(client, { userId: String(chunk).trim() });
+ *     client.write(token + '\n');
+ *   } catch (err) {
+ *     // A login line sent twice: the first login goes on. Anything else (the store
+ *     // is down: NETLOOP_STORE_UNAVAILABLE) closes this client with 'handler-error'.
+ *     if (!isNetloopError(err, ErrorCode.ALREADY_BOUND)) throw err;
+ *   }
  * });
  * ```
  *
@@ -361,9 +395,14 @@ export function bindSessions(server: Server, registry: SessionRegistry, options:
  * registry's `created`, `resumed`, `detached`, `expired`, `replaced`,
  * `closed` and `deleted`, each with `client` (the client of this server
  * concerned, or null), delivered after the binding has acted on them (the
- * notice is queued); and `error` for a registry call the binding made on its
- * own. A listener that throws does not stop the others; its error is
- * re-thrown from a microtask.
+ * notice is queued); and `error` (see {@link SessionBindingEvents.error}).
+ * Every listener is called guarded, and so are the registry's listeners
+ * while the binding is bound: a listener that throws or whose promise
+ * rejects does not stop the others, and closes the client its event
+ * concerns (`'handler-error'`, `NETLOOP_HANDLER_ERROR` with the fault as
+ * `cause` and `details.clientId`) when that client is live, or else goes to
+ * the `error` event; nothing is ever thrown into the loop or left as an
+ * unhandled rejection.
  */
 export class SessionBinding {
   /** The server whose clients are bound. */
@@ -388,7 +427,11 @@ export class SessionBinding {
   readonly #unsubscribe: Array<() => void> = [];
   readonly #notice: NoticeBuilder | null;
   readonly #encodeFrame: FrameEncoder | null;
-  readonly #heartbeatTypes: ReadonlySet<number | string>;
+  /** `heartbeatTypes` given by id, and by name. */
+  readonly #heartbeatIds: ReadonlySet<number>;
+  readonly #heartbeatNames: ReadonlySet<string>;
+  /** The observer of the server's framing, or null (no framing, or nothing to count). */
+  readonly #frameObserver: FrameObserver | null = null;
   readonly #onTraffic: boolean;
   readonly #record: boolean;
   #bound = 0;
@@ -457,13 +500,21 @@ export class SessionBinding {
     this.#encodeFrame = options.encodeFrame ?? serverFrameEncoder(server);
     const framed = serverHasFraming(server);
     this.#notice = options.notice !== undefined ? options.notice : framed ? null : jsonLineNotice;
-    this.#heartbeatTypes = new Set(heartbeatTypes);
+    this.#heartbeatIds = new Set(heartbeatTypes.filter((t): t is number => typeof t === 'number'));
+    this.#heartbeatNames = new Set(heartbeatTypes.filter((t): t is string => typeof t === 'string'));
     this.#onTraffic = refreshOn === 'traffic';
     this.#record = recordTraffic;
 
     boundServers.add(server);
     server.on('connection', this.#onConnection);
-    server.on('message', this.#onMessage);
+    const framing = server._framing;
+    if (framing !== null && (recordTraffic || (refreshOn === 'heartbeat' && heartbeatTypes.length > 0))) {
+      // Frames are observed before dispatch, whatever handles them: the
+      // 'message' event is not emitted when the framing has onMessage or onRawFrame.
+      const observer: FrameObserver = (client, type) => this.#onFrame(client, type);
+      this.#frameObserver = observer;
+      framing._frameObservers = [...(framing._frameObservers ?? []), observer];
+    }
     server.on('close', this.#onClose);
     for (const client of server.clients()) this.#onConnection(client);
     this.#unsubscribe.push(
@@ -474,6 +525,7 @@ export class SessionBinding {
       registry.on('replaced', (p) => this.#onEnded('replaced', p)),
       registry.on('closed', (p) => this.#onEnded('closed', p)),
       registry.on('deleted', (p) => this.#onEnded('deleted', p)),
+      registry.on('error', this.#onRegistryError),
       // Expiries go to the `netloop:session:expire` diagnostics channel (a no-op without subscribers).
       observeSessions(registry),
     );
@@ -506,8 +558,9 @@ export class SessionBinding {
    *
    * Errors: those of {@link SessionRegistry.create} (`NETLOOP_LOGIN_REFUSED`,
    * `NETLOOP_SESSION_LIMIT`, `NETLOOP_INVALID_VALUE`, ...);
-   * `NETLOOP_INVALID_VALUE` when the client already has a session or a login
-   * under way; `NETLOOP_CLIENT_CLOSED` when the client is not a live client of
+   * `NETLOOP_ALREADY_BOUND` when the client already has a session or a login
+   * (or resume) under way, e.g. a peer that sent its login twice (the first
+   * login goes on); `NETLOOP_CLIENT_CLOSED` when the client is not a live client of
    * this server, or closed meanwhile (the new session is then detached at once);
    * `NETLOOP_LOOP_CLOSED` once the binding is closed.
    */
@@ -683,7 +736,11 @@ export class SessionBinding {
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe.length = 0;
     this.server.off('connection', this.#onConnection);
-    this.server.off('message', this.#onMessage);
+    const framing = this.server._framing;
+    if (framing !== null && this.#frameObserver !== null && framing._frameObservers !== null) {
+      const rest = framing._frameObservers.filter((o) => o !== this.#frameObserver);
+      framing._frameObservers = rest.length === 0 ? null : rest;
+    }
     boundServers.delete(this.server);
     const timers = this.loop._timers;
     for (const slot of this.#slots.values()) {
@@ -745,19 +802,18 @@ export class SessionBinding {
   };
 
   /**
-   * A framed message (the server's `'message'` event, emitted when the
-   * framing has no `onMessage` handler): its bytes were counted by the socket
-   * listener; here it counts as a message, and as a heartbeat when its type is
-   * one of `heartbeatTypes`.
+   * A frame of a client was decoded (the framing's observer, before
+   * dispatch): its bytes were counted by the socket listener; here it counts
+   * as a message, and as a heartbeat when its type is one of `heartbeatTypes`.
    */
-  readonly #onMessage = (client: Client, message: FramedMessage): void => {
-    const slot = this.#slots.get(client.id);
+  #onFrame(client: Client, type: number): void {
+    const slot = (client.socket as SlotSocket)[kSlot];
     if (slot === undefined) return;
     const h = slot.handle;
     if (h === null) return;
-    if (!this.#onTraffic && this.#heartbeatTypes.size > 0 && this.#isHeartbeat(message)) h.heartbeat(this.loop.now());
+    if (!this.#onTraffic && this.#isHeartbeat(type)) h.heartbeat(this.loop.now());
     if (this.#record) h.recordIn(0, 1);
-  };
+  }
 
   readonly #onClose = (client: Client, reason: CloseReason): void => {
     const slot = this.#slots.get(client.id);
@@ -799,6 +855,9 @@ export class SessionBinding {
       if (slot.handle !== null && slot.handle.id === p.session.id) {
         this.#unbind(slot);
         this.#kick(slot, kind, p.reason, p.session);
+      } else if (slot.handle === null && (slot.flags & LOGGING_IN) !== 0) {
+        // The login that created this session has not bound it yet: it will, then end it.
+        slot.endedDuringLogin = { kind, reason: p.reason, session: p.session };
       }
     }
     this.#emit(kind, { ...p, client } as SessionBindingEvents[E]);
@@ -813,11 +872,12 @@ export class SessionBinding {
       });
     }
     if (slot.handle !== null || (slot.flags & LOGGING_IN) !== 0) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `client ${client.id} already has a session or a login under way`, {
+      throw new NetloopError(ErrorCode.ALREADY_BOUND, `client ${client.id} already has a session or a login under way`, {
         details: { clientId: client.id },
       });
     }
     slot.flags |= LOGGING_IN;
+    slot.endedDuringLogin = null;
     return slot;
   }
 
@@ -841,6 +901,13 @@ export class SessionBinding {
     }
     // The framing layer lifts its pre-authentication frame limit from the next frame on.
     client.markAuthenticated();
+    const ended = slot.endedDuringLogin;
+    slot.endedDuringLogin = null;
+    if (ended !== null && ended.session.id === handle.id) {
+      // Replaced (or ended otherwise) before this login settled: told and closed as if it had been bound then.
+      this.#unbind(slot);
+      this.#kick(slot, ended.kind, ended.reason, ended.session);
+    }
   }
 
   #unbind(slot: ClientSlot): void {
@@ -936,9 +1003,12 @@ export class SessionBinding {
     throw new NetloopError(ErrorCode.INVALID_VALUE, 'a message must be bytes, a string or { type, payload }');
   }
 
-  #isHeartbeat(message: FramedMessage): boolean {
-    const types = this.#heartbeatTypes;
-    return types.has(message.type) || (message.name !== undefined && types.has(message.name));
+  #isHeartbeat(type: number): boolean {
+    if (this.#heartbeatIds.has(type)) return true;
+    const names = this.#heartbeatNames;
+    if (names.size === 0) return false;
+    const name = this.server._framing?.registry?.get(type)?.name;
+    return name !== undefined && names.has(name);
   }
 
   #connectionId(client: Client): string {
@@ -969,16 +1039,53 @@ export class SessionBinding {
 
   #emit<E extends SessionBindingEventName>(name: E, payload: SessionBindingEvents[E]): void {
     const set = this.#listeners.get(name);
-    if (set === undefined || set.size === 0) return;
-    for (const fn of [...set]) {
-      try {
-        (fn as (p: SessionBindingEvents[E]) => void)(payload);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
+    if (set === undefined || set.size === 0) {
+      // The safe default of the 'error' path: a report, never a throw.
+      if (name === 'error') reportFault(this, 'session binding', (payload as SessionBindingEvents['error']).error);
+      return;
     }
+    for (const fn of [...set]) callGuarded(fn, undefined, [payload], (err, rejected) => this.#listenerFault(name, payload, err, rejected));
+  }
+
+  /**
+   * A listener of the binding failed: the client its event concerns is
+   * closed with `'handler-error'` when it is live; otherwise the fault goes
+   * to the `error` event (and a failing `error` listener is reported).
+   */
+  #listenerFault(name: SessionBindingEventName, payload: unknown, err: unknown, rejected: boolean): void {
+    const client = name === 'error' ? null : (payload as WithClient).client;
+    const error = listenerError(`a session binding '${name}' listener`, err, rejected, client === null ? { event: name } : { event: name, clientId: client.id });
+    if (name === 'error') reportFault(this, 'session binding error listener', error, false);
+    else if (!this.#closeForFault(client, error)) this.#emit('error', { error, operation: 'listener', event: name });
+  }
+
+  /**
+   * The registry reported a fault: a listener's, on an event whose
+   * connection is a live client of ours, closes that client; anything else
+   * goes to the binding's `error` event.
+   */
+  readonly #onRegistryError = (p: RegistryErrorEvent): void => {
+    const connectionId = p.error.details['connectionId'];
+    const client = p.operation === 'listener' && typeof connectionId === 'string' ? this.#clientOf(connectionId) : null;
+    if (client !== null) {
+      const error = new NetloopError(ErrorCode.HANDLER_ERROR, p.error.message, {
+        cause: p.error.cause,
+        details: { ...p.error.details, clientId: client.id },
+      });
+      if (this.#closeForFault(client, error)) return;
+    }
+    this.#emit('error', p.event === undefined ? { error: p.error, operation: p.operation } : { error: p.error, operation: p.operation, event: p.event });
+  };
+
+  /**
+   * Closes a live client for a handler's fault; false when there is none to
+   * close (a destroyed client would not take the fault's reason, which would
+   * then be lost: it goes to the `error` event instead).
+   */
+  #closeForFault(client: Client | null, error: NetloopError): boolean {
+    if (client === null || client.closed || client.socket.destroyed) return false;
+    client.forceClose('handler-error', error);
+    return true;
   }
 }
 

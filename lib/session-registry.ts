@@ -69,6 +69,7 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, NetloopError, checkInteger } from './errors.js';
+import { callGuarded, listenerError, reportFault } from './listener-guard.js';
 import { EMPTY_METADATA, MemoryStore, assignFlatSession, flatSessionRecord, ownMetadata } from './memory-store.js';
 import type { MemoryStoreOwner, OwnedEntry } from './memory-store.js';
 import type {
@@ -90,7 +91,11 @@ import { uuidv7, uuidv7Timestamp } from './uuid-v7.js';
 /**
  * What a user may do when they already have sessions:
  * - `'multiple'`: up to `maxPerUser` sessions at once; beyond, `NETLOOP_LOGIN_REFUSED`.
- * - `'replace'`: one session per user; a new login ends the old one (event `replaced`).
+ * - `'replace'`: one session per user; a new login ends the old one (event
+ *   `replaced`). The newest login wins: logins of one user in one registry
+ *   run one after another in call order, so concurrent ones are never
+ *   refused; each replaces the one before it (across processes sharing a
+ *   store, a login that loses a race retries the policy a few times).
  * - `'refuse'`: one session per user; a new login is refused while the old one
  *   is live and its connection alive. A detached session, or one whose
  *   connection is dead, never blocks: it is closed and the login proceeds.
@@ -127,6 +132,13 @@ export interface SessionRegistryOptions {
   maxSessions?: number;
   /** Most live sessions of one user under the `'multiple'` policy. Default 16. */
   maxPerUser?: number;
+  /**
+   * Under the `'replace'` policy, the logins of one user run one after
+   * another, so that the newest wins and none is refused: at most this many
+   * may wait for each other; one more is refused (`NETLOOP_LOGIN_REFUSED`,
+   * `details.limit`). Default 64; range [1, 1,000,000].
+   */
+  maxPendingLoginsPerUser?: number;
   /** Login policy. Default `'multiple'`. */
   policy?: LoginPolicy;
   /** Most metadata keys per session. Default 32. */
@@ -201,6 +213,26 @@ export interface SessionEvents {
   closed: SessionEndEvent;
   /** Ended by {@link SessionRegistry.delete}. */
   deleted: SessionEndEvent;
+  /**
+   * A fault that no caller's promise reports: a listener of another event
+   * threw or rejected (`operation: 'listener'`, a `NETLOOP_HANDLER_ERROR` with
+   * the fault as `cause` and `details.event`, `details.sessionId`,
+   * `details.connectionId`), or an audit run by the registry's own timer
+   * failed (`operation: 'audit'`, the store's error). Delivered at once,
+   * not queued. Without a listener, each is reported as a process warning
+   * (rate-limited), never thrown; a listener of `error` that fails is
+   * reported the same way. A session binding listens to it and closes the
+   * client of the session concerned with `'handler-error'`.
+   */
+  error: RegistryErrorEvent;
+}
+
+/** Payload of the registry's `error` event. */
+export interface RegistryErrorEvent {
+  error: NetloopError;
+  operation: 'listener' | 'audit';
+  /** The event whose listener failed (`operation: 'listener'`). */
+  event?: Exclude<SessionEventName, 'error'>;
 }
 
 /** Names of {@link SessionEvents}. */
@@ -552,9 +584,14 @@ type Listener<E extends SessionEventName> = (payload: SessionEvents[E]) => void;
  * per batch, in order, exactly once each: a listener never runs inside the
  * registry call (or the connection-close path) that caused its event, and an
  * audit that expires thousands of sessions schedules one microtask, not one
- * per session. A listener that throws does not stop the others; its error is
- * re-thrown from its own microtask, where it surfaces as an uncaught
- * exception like any bug.
+ * per session. Every listener is called guarded: a throw or a rejected
+ * promise does not stop the others and goes to the `error` event (see
+ * {@link SessionEvents.error}), never up the stack.
+ *
+ * ```
+ *   emit(name, payload) ─▶ queue [[name, payload], ...] ─▶ one microtask ─▶ #drain
+ *   #drain: each listener, guarded ── fault ──▶ fail(error) ─▶ 'error' listeners | report
+ * ```
  */
 class SessionEmitter {
   readonly #listeners = new Map<SessionEventName, Set<(payload: never) => void>>();
@@ -587,6 +624,23 @@ class SessionEmitter {
     }
   }
 
+  /**
+   * Delivers a fault to the `error` listeners at once (each guarded; the
+   * fault of one is reported), or reports it when there is none.
+   */
+  fail(payload: RegistryErrorEvent): void {
+    const set = this.#listeners.get('error');
+    if (set === undefined || set.size === 0) {
+      reportFault(this, 'session registry', payload.error);
+      return;
+    }
+    for (const fn of [...set]) {
+      callGuarded(fn, undefined, [payload], (err, rejected) =>
+        reportFault(this, 'session registry error listener', listenerError("a session registry 'error' listener", err, rejected, { event: 'error' }), false),
+      );
+    }
+  }
+
   #drain(): void {
     this.#scheduled = false;
     const batch = this.#queue;
@@ -594,20 +648,31 @@ class SessionEmitter {
     for (const [name, payload] of batch) {
       const set = this.#listeners.get(name);
       if (set === undefined) continue;
-      for (const fn of [...set]) {
-        try {
-          (fn as (p: unknown) => void)(payload);
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
+      for (const fn of [...set]) callGuarded(fn, undefined, [payload], (err, rejected) => this.#listenerFault(name, payload, err, rejected));
     }
+  }
+
+  #listenerFault(name: SessionEventName, payload: unknown, err: unknown, rejected: boolean): void {
+    const p = payload as { session?: SessionInfo; connectionId?: string | null };
+    const session = p.session;
+    // The connection the event concerns: the one it names, else the session's own.
+    const connectionId = p.connectionId ?? session?.connectionId ?? null;
+    const error = listenerError(`a session registry '${name}' listener`, err, rejected, {
+      event: name,
+      sessionId: session?.id ?? null,
+      connectionId,
+    });
+    this.fail({ error, operation: 'listener', event: name as Exclude<SessionEventName, 'error'> });
   }
 }
 
 // ── Helpers ─────────────────────────────────────────────────────────────────
+
+/** A failure as a coded error: a NetloopError unchanged, anything else as `NETLOOP_STORE_UNAVAILABLE` with it as `cause`. */
+function asStoreError(err: unknown): NetloopError {
+  if (err instanceof NetloopError) return err;
+  return new NetloopError(ErrorCode.STORE_UNAVAILABLE, `the session store failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
 
 function infoOf(r: SessionRecord): SessionInfo {
   const { tokenHash: _secret, ...info } = copySessionRecord(r);
@@ -623,6 +688,16 @@ function nextPow2(n: number): number {
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const LOGIN_RETRIES = 3;
+
+/** What {@link SessionRegistry.create} checked, handed to the insertion. */
+interface NewSession {
+  userId: string | null;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  state: 'CONNECTING' | 'ACTIVE';
+  ttl: number;
+  metadata: Readonly<Record<string, string>>;
+}
 const WRITE_BATCH = 256;
 /** Due sessions expired between two reads of the time in an audit slice. */
 const SLICE_CHECK = 64;
@@ -672,6 +747,8 @@ export class SessionRegistry implements MemoryStoreOwner {
   /** A sweep slice of the memory store's retired entries is queued (see {@link SessionRegistry.cleanupPending}). */
   #sweepQueued = false;
   #closed = false;
+  /** Logins of one user waiting for each other under 'replace' (see #inLoginChain). */
+  readonly #loginChains = new Map<string, { tail: Promise<unknown>; size: number }>();
   readonly #counters: RegistryCounters = {
     created: 0,
     resumed: 0,
@@ -715,6 +792,7 @@ export class SessionRegistry implements MemoryStoreOwner {
       auditBudgetMs: checkInteger('auditBudgetMs', options.auditBudgetMs ?? 4, 1, 1_000),
       maxSessions: checkInteger('maxSessions', options.maxSessions ?? 1_000_000, 1, 100_000_000),
       maxPerUser: checkInteger('maxPerUser', options.maxPerUser ?? 16, 1, 1_000_000),
+      maxPendingLoginsPerUser: checkInteger('maxPendingLoginsPerUser', options.maxPendingLoginsPerUser ?? 64, 1, 1_000_000),
       policy,
       maxMetadataKeys: checkInteger('maxMetadataKeys', options.maxMetadataKeys ?? 32, 0, 10_000),
       maxMetadataKeyLength: checkInteger('maxMetadataKeyLength', options.maxMetadataKeyLength ?? 64, 1, 65_536),
@@ -758,9 +836,27 @@ export class SessionRegistry implements MemoryStoreOwner {
    *
    * Errors: `NETLOOP_LOGIN_REFUSED` (policy), `NETLOOP_SESSION_LIMIT`
    * (`maxSessions`), `NETLOOP_INVALID_VALUE` (bad input, metadata over a
-   * limit, connection already bound), `NETLOOP_REGISTRY_CLOSED`.
+   * limit), `NETLOOP_ALREADY_BOUND` (the connection is bound to a session),
+   * `NETLOOP_REGISTRY_CLOSED`, and the store's (`NETLOOP_STORE_UNAVAILABLE`
+   * within its bound when it is down).
    */
-  async create(input: CreateSessionInput = {}): Promise<CreatedSession> {
+  create(input: CreateSessionInput = {}): Promise<CreatedSession> {
+    // Not an async function: returning the insertion's own promise costs no extra turns of the microtask queue.
+    let fields: NewSession;
+    try {
+      fields = this.#checkNew(input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const userId = fields.userId;
+    // Under 'replace', one user's logins run one after another, in call order:
+    // each finds the one before it and replaces it, so the newest wins and none is refused.
+    if (userId !== null && this.options.policy === 'replace') return this.#inLoginChain(userId, () => this.#insertSession(fields));
+    return this.#insertSession(fields);
+  }
+
+  /** Validates a create's input (every limit before anything is stored). */
+  #checkNew(input: CreateSessionInput): NewSession {
     this.#open();
     const userId = this.#checkId('userId', input.userId ?? null);
     const connectionId = this.#checkId('connectionId', input.connectionId ?? null);
@@ -778,7 +874,49 @@ export class SessionRegistry implements MemoryStoreOwner {
       });
     }
     if (connectionId !== null) this.#checkConnectionFree(connectionId);
+    return { userId, connectionId, remoteAddress, state, ttl, metadata };
+  }
 
+  /**
+   * Runs `login` after every earlier login of `userId` in this registry has
+   * settled. The chain holds at most `maxPendingLoginsPerUser` logins; one
+   * more is refused (`NETLOOP_LOGIN_REFUSED`, `details.limit`) rather than
+   * queued without bound.
+   *
+   * ```
+   *   loginChains: Map<userId, { tail, size }>
+   *     tail: the promise that settles when the last queued login settled
+   *     size: logins queued or running; the entry is removed when it drops to 0
+   * ```
+   */
+  #inLoginChain<T>(userId: string, login: () => Promise<T>): Promise<T> {
+    let chain = this.#loginChains.get(userId);
+    if (chain === undefined) {
+      chain = { tail: Promise.resolve(), size: 0 };
+      this.#loginChains.set(userId, chain);
+    } else if (chain.size >= this.options.maxPendingLoginsPerUser) {
+      this.#counters.refused++;
+      const max = this.options.maxPendingLoginsPerUser;
+      return Promise.reject(
+        new NetloopError(ErrorCode.LOGIN_REFUSED, `more than ${max} logins of one user are waiting for each other`, {
+          details: { policy: 'replace', limit: 'maxPendingLoginsPerUser', max },
+        }),
+      );
+    }
+    const entry = chain;
+    entry.size++;
+    const run = entry.tail.then(login);
+    const done = (): void => {
+      if (--entry.size === 0 && this.#loginChains.get(userId) === entry) this.#loginChains.delete(userId);
+    };
+    entry.tail = run.then(done, done);
+    return run;
+  }
+
+  /** Applies the login policy and inserts the session (create's second half). */
+  async #insertSession(fields: NewSession): Promise<CreatedSession> {
+    const { userId, connectionId, remoteAddress, state, ttl, metadata } = fields;
+    this.#open();
     const policy = this.options.policy;
     for (let attempt = 0; ; attempt++) {
       let maxPerUser: number | undefined;
@@ -1059,7 +1197,7 @@ export class SessionRegistry implements MemoryStoreOwner {
    *
    * `NETLOOP_BAD_TOKEN` for a malformed, unknown, expired or deleted token
    * (the error never says which, and never holds the token);
-   * `NETLOOP_INVALID_VALUE` when `connectionId` is bound to another session.
+   * `NETLOOP_ALREADY_BOUND` when `connectionId` is bound to another session.
    */
   async resume(token: string, connectionId: string, remoteAddress: string | null = null): Promise<ResumedSession> {
     this.#open();
@@ -1072,7 +1210,7 @@ export class SessionRegistry implements MemoryStoreOwner {
     if (rec === null || (local !== undefined && this.#liveHandle(local.id) === undefined)) throw this.#badToken();
     const holder = this.#getByConn(connectionId);
     if (holder !== undefined && holder._mode === ATTACHED && holder.id !== rec.id) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to another session', {
+      throw new NetloopError(ErrorCode.ALREADY_BOUND, 'this connection is already bound to another session', {
         details: { connectionId },
       });
     }
@@ -1245,6 +1383,35 @@ export class SessionRegistry implements MemoryStoreOwner {
 
   // ── Statistics and close ──────────────────────────────────────────────────
 
+  /**
+   * Asks the store whether it answers now: resolves once it did, rejects with
+   * its coded error within the store's own bound, never hangs. Call it at
+   * start-up to say whether the store answered (a server may start anyway:
+   * logins and resumes then reject with the same code until the store is
+   * back), or from a health check.
+   *
+   * ```ts
+   * try { await registry.ping(); log(`store ${registry.store.kind}: answered`); }
+   * catch (err) { log(`store ${registry.store.kind}: ${(err as NetloopError).code}`); }
+   * ```
+   *
+   * Rejects with `NETLOOP_STORE_UNAVAILABLE` (Redis unreachable, or no answer
+   * within its `commandTimeoutMs`), `NETLOOP_STORE_IO` (a file store whose
+   * saves are failing), `NETLOOP_STORE_CLOSED`, `NETLOOP_REGISTRY_CLOSED`. A
+   * store without `ping()` is asked for `count()`; an uncoded failure of it
+   * is reported as `NETLOOP_STORE_UNAVAILABLE` with the failure as `cause`.
+   */
+  async ping(): Promise<void> {
+    this.#open();
+    const store = this.store;
+    try {
+      if (typeof store.ping === 'function') await store.ping();
+      else await store.count();
+    } catch (err) {
+      throw asStoreError(err);
+    }
+  }
+
   /** Totals from the store (per state) and this registry's local figures and counters. */
   async stats(): Promise<RegistryStats> {
     this.#open();
@@ -1410,7 +1577,10 @@ export class SessionRegistry implements MemoryStoreOwner {
       this.#timer = null;
       if (this.#closed) return;
       this.audit()
-        .catch(() => undefined)
+        .catch((err: unknown) => {
+          // Nobody awaits this audit: its failure (a store that is down) goes to the 'error' path.
+          if (!this.#closed) this.#emitter.fail({ error: asStoreError(err), operation: 'audit' });
+        })
         .finally(() => {
           if (!this.#closed && this.#timer === null) this.#arm();
         });
@@ -1470,7 +1640,7 @@ export class SessionRegistry implements MemoryStoreOwner {
   #checkConnectionFree(connectionId: string): void {
     const h = this.#getByConn(connectionId);
     if (h !== undefined && h._mode === ATTACHED) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'this connection is already bound to a session', { details: { connectionId } });
+      throw new NetloopError(ErrorCode.ALREADY_BOUND, 'this connection is already bound to a session', { details: { connectionId } });
     }
   }
 

@@ -161,4 +161,15 @@ export interface SessionStore {
   clear(): Promise<void>;
   /** Flushes what must be flushed and releases resources; idempotent. */
   close(): Promise<void>;
+  /**
+   * Asks whether the store answers now, so that a server can say at start-up
+   * (or a health check at any time) whether its sessions can be kept.
+   * Resolves once the store answered; rejects with a coded error within the
+   * store's own bound (a remote store's command timeout), never hangs:
+   * `NETLOOP_STORE_UNAVAILABLE` (unreachable, no answer in time),
+   * `NETLOOP_STORE_CLOSED`, or `NETLOOP_STORE_IO` (a file store whose saves
+   * are failing). Optional for stores written outside netloop:
+   * {@link SessionRegistry.ping} falls back to `count()`.
+   */
+  ping?(): Promise<void>;
 }

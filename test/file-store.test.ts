@@ -17,6 +17,8 @@ import type { SessionRecord } from '../lib/session-store.js';
 import { FaultyFs } from './helpers/faulty-fs.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { makeRecord, storeConformance } from './helpers/store-conformance.js';
+import { until } from './helpers/net.js';
+import { watchProcessFaults } from './helpers/process-faults.js';
 
 const dirs: string[] = [];
 async function tmpDir(): Promise<string> {
@@ -418,6 +420,79 @@ for (const [step, code] of [['write', 'ENOSPC'], ['sync', 'EIO'], ['rename', 'EI
     await store.close();
   });
 }
+
+disk('ping: resolves while saves succeed, rejects with the failed save\'s NETLOOP_STORE_IO in the error state, resolves after recovery, NETLOOP_STORE_CLOSED once closed', async () => {
+  const { store, sched: s, ffs } = await virtualStore({ retries: 0 });
+  store.on('error', () => undefined);
+  await store.ping();
+  await store.create(makeRecord(s.clock));
+  ffs.fail('write', 'ENOSPC', { times: Infinity, match: (f) => f.endsWith('.tmp') });
+  await rejection(store.flush());
+  assert.is(store.status, 'error');
+  const err = await rejection(store.ping());
+  assert.is(err.code, ErrorCode.STORE_IO);
+  assert.is(err.details.syscallCode, 'ENOSPC');
+  ffs.heal();
+  await store.flush();
+  await store.ping();
+  await store.close();
+  assert.is((await rejection(store.ping())).code, ErrorCode.STORE_CLOSED);
+});
+
+disk("a 'save' or 'recovered' listener that throws or rejects fails no save: the save stands, the fault is an 'error' (NETLOOP_HANDLER_ERROR); a failing 'error' listener, or none, is a warning", async () => {
+  const faults = watchProcessFaults();
+  const { store, sched: s, ffs } = await virtualStore({ retries: 0 });
+  try {
+    store.on('save', () => {
+      throw new Error('save listener failed');
+    });
+    store.on('save', async () => {
+      throw new Error('async save listener failed');
+    });
+    let saves = 0;
+    store.on('save', () => void saves++);
+    const errors: NetloopError[] = [];
+    const onError = (e: NetloopError): void => void errors.push(e);
+    store.on('error', onError);
+    await store.create(makeRecord(s.clock));
+    await store.flush();
+    assert.is(store.status, 'open', 'a listener fault is not a disk fault');
+    assert.is(store.pendingChanges, 0, 'the save stands');
+    assert.is(store.stats().failedAttempts, 0);
+    assert.is(saves, 1, 'the other listeners ran');
+    await until(() => errors.length === 2, 'both faults on error');
+    for (const e of errors) {
+      assert.is(e.code, ErrorCode.HANDLER_ERROR);
+      assert.is(e.details.event, 'save');
+    }
+    assert.equal(errors.map((e) => (e.cause as Error).message).sort(), ['async save listener failed', 'save listener failed']);
+    // 'recovered' after the error state, with a listener that throws.
+    store.on('recovered', () => {
+      throw new Error('recovered listener failed');
+    });
+    ffs.fail('write', 'EIO', { times: 1, match: (f) => f.endsWith('.tmp') });
+    await store.create(makeRecord(s.clock));
+    await rejection(store.flush());
+    await store.flush();
+    assert.is(store.status, 'open');
+    await until(() => errors.some((e) => e.details.event === 'recovered'), "the 'recovered' fault");
+    // Without an 'error' listener: a warning (the save fault and the listener faults alike).
+    store.off('error', onError);
+    await store.create(makeRecord(s.clock));
+    await store.flush();
+    await faults.warning(ErrorCode.HANDLER_ERROR, /save listener failed/);
+    store.on('error', () => {
+      throw new Error('error listener failed');
+    });
+    await store.create(makeRecord(s.clock));
+    await store.flush();
+    await faults.warning(ErrorCode.HANDLER_ERROR, /error listener failed/);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await store.close();
+  }
+});
 
 disk('a failed folder fsync is a failed save, even though the rename happened', async () => {
   const { store, sched: s, ffs, dir } = await virtualStore({ retries: 0 });

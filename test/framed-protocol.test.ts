@@ -1035,6 +1035,58 @@ test('maxMessagesPerTurn: a client closed while bytes are held hands out nothing
   }
 });
 
+test('a frame observer sees each frame\'s type and size before dispatch, even frames waiting behind a handler that has not settled; one that throws closes only that client with handler-error', async () => {
+  const loop = new EventLoop();
+  const handled: number[] = [];
+  const server = await loop.listen({
+    framing: {
+      registry: chatRegistry(),
+      maxPendingMessages: 1,
+      // The first message never settles: the others wait in the backlog, undispatched.
+      onMessage: (_c, m) => {
+        handled.push(m.type);
+        return new Promise<void>(() => undefined);
+      },
+    },
+  });
+  const proto = server._framing!;
+  assert.is(proto._frameObservers, null, 'nothing observes by default');
+  const observed: Array<[number, number, number]> = [];
+  proto._frameObservers = [(client, type, size) => void observed.push([client.id, type, size])];
+  try {
+    const a = await accept(server);
+    a.peer.write(Buffer.concat([frame(1, 'hi'), frame(3, 'abcd'), frame(2, '{}')]));
+    await until(() => observed.length === 3, 'three frames observed');
+    assert.equal(observed, [
+      [a.client.id, 1, 6 + 2],
+      [a.client.id, 3, 6 + 4],
+      [a.client.id, 2, 6 + 2],
+    ]);
+    assert.equal(handled, [1], 'only the first was dispatched');
+    // (Reading of `a` is paused now: three messages pending, the limit is 1.)
+    // An observer that throws closes that client with handler-error; the next client is served.
+    const c = await accept(server);
+    proto._frameObservers = [
+      (client) => {
+        if (client === c.client) throw new Error('observer failed');
+      },
+    ];
+    const closed = closeOf(server, c.client);
+    c.peer.write(frame(1, 'x'));
+    const [, reason, error] = await closed;
+    assert.is(reason, 'handler-error');
+    assert.ok(isNetloopError(error, ErrorCode.HANDLER_ERROR));
+    assert.is((error.cause as Error).message, 'observer failed');
+    assert.equal(handled, [1], 'the frame whose observer threw was not dispatched');
+    const b = await accept(server);
+    b.peer.write(frame(1, 'y'));
+    await until(() => handled.length === 2, 'the next client is handled');
+    await destroyAll(a.peer, b.peer, c.peer);
+  } finally {
+    await loop.close({ flushTimeoutMs: 100 });
+  }
+});
+
 test('framing options are validated at listen and connect', async () => {
   const loop = new EventLoop();
   try {

@@ -306,4 +306,16 @@ t('user index keeps a bare id for one session and a set for several', async () =
   assert.is(store.indexSizes().users, 0);
 });
 
+t('ping resolves while the store is open and rejects with NETLOOP_STORE_CLOSED once it is closed', async () => {
+  const store = new MemoryStore({ clock: new ManualClock() });
+  await store.ping();
+  await store.close();
+  try {
+    await store.ping();
+    assert.unreachable('ping of a closed store resolved');
+  } catch (err) {
+    assert.ok(isNetloopError(err, ErrorCode.STORE_CLOSED), String(err));
+  }
+});
+
 t.run();

@@ -21,9 +21,10 @@ import { ErrorCode, isNetloopError } from '../lib/errors.js';
 import { RedisStore } from '../lib/redis-store.js';
 import type { RedisStoreOptions } from '../lib/redis-store.js';
 import type { SessionRecord } from '../lib/session-store.js';
-import { freePort, redisServerForTests } from './helpers/redis-server.js';
+import { freePort, redisServerForTests, startRedisServer } from './helpers/redis-server.js';
 import type { RedisServer } from './helpers/redis-server.js';
 import { makeRecord, storeConformance } from './helpers/store-conformance.js';
+import { watchProcessFaults } from './helpers/process-faults.js';
 
 type Admin = ReturnType<typeof createClient>;
 
@@ -437,6 +438,53 @@ if (server !== null) {
     await firstError;
     assert.ok(errors.length > 0 && errors.every((e) => isNetloopError(e, ErrorCode.STORE_UNAVAILABLE)), 'onError saw coded errors');
     await store.close();
+  });
+
+  s('a dead Redis: create() and ping() reject with NETLOOP_STORE_UNAVAILABLE within commandTimeoutMs; once a server listens there, ping() succeeds', async (ctx) => {
+    const port = await freePort();
+    const store = open(ctx, { url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 300, connectTimeoutMs: 200, reconnectMaxDelayMs: 100 });
+    for (const [what, op] of [
+      ['create', () => store.create(liveRecord(60_000, { userId: 'dead' }), { maxPerUser: 1 })],
+      ['ping', () => store.ping()],
+    ] as const) {
+      const started = performance.now();
+      await rejectsWith(op(), ErrorCode.STORE_UNAVAILABLE, what);
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 1_500, `${what} failed after ${elapsed.toFixed(0)} ms (commandTimeoutMs 300)`);
+    }
+    const late = await startRedisServer({ port });
+    try {
+      // The store's client reconnects by itself (backoff at most 100 ms); ping waits at most 300 ms per try.
+      await eventually('ping to succeed against the new server', 5_000, () => store.ping().then(() => true, () => false));
+      assert.is(await store.create(liveRecord(60_000, { userId: 'alive' }), { maxPerUser: 1 }), true);
+      await store.purgeKeys();
+    } finally {
+      await store.close();
+      await late.stop();
+    }
+  });
+
+  s('an onError callback that throws or rejects is reported as a process warning, never an uncaught exception', async (ctx) => {
+    const faults = watchProcessFaults();
+    try {
+      const port = await freePort();
+      for (const onError of [
+        () => {
+          throw new Error('onError threw');
+        },
+        async () => {
+          throw new Error('onError rejected');
+        },
+      ]) {
+        const store = open(ctx, { url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 200, connectTimeoutMs: 200, onError });
+        await rejectsWith(store.get('x'), ErrorCode.STORE_UNAVAILABLE, 'get');
+      }
+      await faults.warning(ErrorCode.HANDLER_ERROR, /onError threw/);
+      await faults.warning(ErrorCode.HANDLER_ERROR, /onError rejected/);
+      faults.assertClean();
+    } finally {
+      faults.stop();
+    }
   });
 
   s('prefix isolation: same ids, tokens and users under two prefixes never meet', async (ctx) => {

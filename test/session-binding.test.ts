@@ -18,7 +18,7 @@ import { ManualClock, systemClock } from '../lib/clock.js';
 import type { Clock } from '../lib/clock.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../lib/errors.js';
 import { SessionRegistry } from '../lib/session-registry.js';
-import type { SessionRegistryOptions } from '../lib/session-registry.js';
+import type { CreatedSession, SessionRegistryOptions } from '../lib/session-registry.js';
 import {
   bindSessions,
   connectionProbe,
@@ -30,7 +30,11 @@ import type { SessionBinding, SessionBindingOptions, SessionBindingEvents, Sessi
 import { MessageRegistry } from '../lib/message-registry.js';
 import { LtvEncoder } from '../lib/ltv-encoder.js';
 import { decodeFrames } from '../lib/ltv-decoder.js';
-import { collectAll, connectRaw, destroyAll, digest, pattern, until, waitFor, withTimeout, WAIT_MS } from './helpers/net.js';
+import { collectAll, connectRaw, destroyAll, digest, pattern, readBytes, refusedPort, until, waitFor, withTimeout, WAIT_MS } from './helpers/net.js';
+import { RedisStore } from '../lib/redis-store.js';
+import { createToken } from '../lib/session-token.js';
+import { uuidv7 } from '../lib/uuid-v7.js';
+import { watchProcessFaults } from './helpers/process-faults.js';
 
 // ── Harness ─────────────────────────────────────────────────────────────────
 
@@ -450,7 +454,7 @@ test('resume: a valid token moves the session and the old connection gets a noti
     assert.is(again.session.id, session.id);
     assert.is(again.previousConnectionId, null);
     assert.equal(again.session.metadata, { room: '1' });
-    await rejectsCode(r.binding.resume(third.client, token), ErrorCode.INVALID_VALUE);
+    await rejectsCode(r.binding.resume(third.client, token), ErrorCode.ALREADY_BOUND);
   } finally {
     await r.dispose();
   }
@@ -516,6 +520,40 @@ test("policy 'replace': the old client gets the notice, then its connection clos
     await r.dispose();
   }
 });
+
+for (const n of [5, 20]) {
+  test(`policy 'replace': ${n} logins of one user at the same instant: none refused, the newest client keeps its session, each other one gets the notice and closes with session-replaced`, async () => {
+    const r = await rig({ registry: { policy: 'replace' } });
+    try {
+      const peers: Array<{ peer: net.Socket; client: Client }> = [];
+      for (let i = 0; i < n; i++) peers.push(await r.connect());
+      const notices = peers.slice(0, -1).map((p) => collectAll(p.peer));
+      const outcomes = await Promise.allSettled(peers.map((p) => r.binding.login(p.client, { userId: 'same' })));
+      assert.equal(
+        outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason)),
+        [],
+        'no login was refused',
+      );
+      const sessions = outcomes.map((o) => (o as PromiseFulfilledResult<CreatedSession>).value.session.id);
+      const newest = peers[n - 1]!.client;
+      for (const [i, p] of peers.slice(0, -1).entries()) {
+        assert.is((await r.closed(p.client)).reason, 'session-replaced', `client ${i}`);
+        const { data, reset } = await notices[i]!;
+        assert.not.ok(reset);
+        assert.equal(JSON.parse(data.toString()), { event: 'session_replaced', reason: 'replaced', session: sessions[i] }, `client ${i}'s notice`);
+      }
+      assert.equal(r.binding.clientsOfUser('same'), [newest]);
+      assert.is(r.binding.sessionOf(newest)?.id, sessions[n - 1]);
+      assert.not.ok(newest.closing || newest.closed);
+      const stats = await r.registry.stats();
+      assert.is(stats.counters.refused, 0);
+      assert.is(stats.counters.replaced, n - 1);
+      assert.is(stats.total, 1);
+    } finally {
+      await r.dispose();
+    }
+  });
+}
 
 test("policy 'refuse': refused while alive, never locked out by a connection killed with RST", async () => {
   const r = await rig({ registry: { policy: 'refuse' } });
@@ -650,6 +688,77 @@ test('framed server: heartbeat types refresh, the notice and broadcasts are fram
   }
 });
 
+for (const api of ['onMessage', 'onRawFrame'] as const) {
+  test(`heartbeatTypes count with a framing.${api} handler: a client heartbeating every 300 ms (TTL 1 s) lives for several TTLs, one that stops expires`, async () => {
+    const types = new MessageRegistry();
+    types.register(1, 'Login', 'utf8');
+    types.register(2, 'Heartbeat', 'raw');
+    types.register(3, 'Welcome', 'utf8');
+    // Frames the handler saw, by client id: the test waits for each heartbeat to reach the server.
+    const seen = new Map<number, number>();
+    let binding: SessionBinding | null = null;
+    const onLogin = (client: Client, user: string): void => {
+      void binding!.login(client, { userId: user }).then(() => client.send('Welcome', user));
+    };
+    const framing =
+      api === 'onMessage'
+        ? {
+            registry: types,
+            onMessage: (client: Client, msg: { name?: string; payload: unknown }) => {
+              seen.set(client.id, (seen.get(client.id) ?? 0) + 1);
+              if (msg.name === 'Login') onLogin(client, String(msg.payload));
+            },
+          }
+        : {
+            registry: types,
+            onRawFrame: (client: Client, type: number, source: Buffer, start: number, end: number) => {
+              seen.set(client.id, (seen.get(client.id) ?? 0) + 1);
+              if (type === 1) onLogin(client, source.toString('utf8', start, end));
+            },
+          };
+    const r = await rig({
+      registry: { ttlMs: 1_000, granularityMs: 100 },
+      server: { framing },
+      binding: { refreshOn: 'heartbeat', heartbeatTypes: ['Heartbeat'] },
+    });
+    binding = r.binding;
+    const enc = new LtvEncoder({ layout: 'netloop' });
+    try {
+      const login = async (user: string): Promise<{ peer: net.Socket; client: Client }> => {
+        const c = await r.connect();
+        const welcome = readBytes(c.peer, 6 + user.length);
+        c.peer.write(enc.encode(1, Buffer.from(user)));
+        await welcome;
+        assert.ok(r.binding.sessionOf(c.client) !== undefined);
+        return c;
+      };
+      const beating = await login('beats');
+      const silent = await login('stops');
+      const handle = r.binding.sessionOf(beating.client)!;
+      let beats = 0;
+      // 3.6 s of virtual time, three and a half TTLs: every 300 ms, one heartbeat the server has read.
+      for (let t = 0; t < 12; t++) {
+        await r.advance(300);
+        const before = seen.get(beating.client.id) ?? 0;
+        beating.peer.write(enc.encode(2, Buffer.alloc(0)));
+        await until(() => (seen.get(beating.client.id) ?? 0) > before, 'the heartbeat to reach the handler');
+        beats++;
+      }
+      assert.ok(handle.alive, 'the heartbeating client lived for 3.6 TTLs');
+      assert.not.ok(beating.client.closed || beating.client.closing);
+      assert.is(handle.snapshot().stats.heartbeats, beats);
+      assert.is(handle.snapshot().stats.messagesIn, beats, 'the heartbeats are counted as messages (the login came before the session)');
+      assert.is((await r.closed(silent.client)).reason, 'session-expired', 'the silent client expired');
+      // Once it stops, it expires too.
+      await r.advance(1_200);
+      assert.is((await r.closed(beating.client)).reason, 'session-expired');
+      assert.not.ok(handle.alive);
+    } finally {
+      await r.dispose();
+    }
+  });
+}
+
 test('without framing, a framed message is NETLOOP_INVALID_VALUE; a bad message too', async () => {
   const r = await rig();
   try {
@@ -667,7 +776,7 @@ test('kick: notice then close, the session deleted; login errors and a close dur
   try {
     const a = await r.connect();
     const { session } = await r.binding.login(a.client, { userId: 'g' });
-    await rejectsCode(r.binding.login(a.client), ErrorCode.INVALID_VALUE);
+    await rejectsCode(r.binding.login(a.client), ErrorCode.ALREADY_BOUND);
     const bytes = collectAll(a.peer);
     const deleted = r.event('deleted');
     assert.ok(await r.binding.kick(a.client, 'banned'));
@@ -684,7 +793,7 @@ test('kick: notice then close, the session deleted; login errors and a close dur
     const pending = r.binding.login(b.client, { userId: 'h' });
     const twice = r.binding.login(b.client);
     b.client.forceClose();
-    await rejectsCode(twice, ErrorCode.INVALID_VALUE);
+    await rejectsCode(twice, ErrorCode.ALREADY_BOUND);
     await rejectsCode(pending, ErrorCode.CLIENT_CLOSED);
     await until(() => r.registry.localSizes().connections === 0, 'the detach after the failed login');
     assert.is(r.binding.stats().bound, 0);
@@ -710,6 +819,218 @@ test('close() detaches bound sessions, stops the audit timer and refuses new log
   } finally {
     await r.dispose();
   }
+});
+
+// ── Guarded listeners ───────────────────────────────────────────────────────
+
+/** Logs in a fresh peer as `userId`; resolves with it once bound. */
+async function loginPeer(r: Rig, userId: string): Promise<{ peer: net.Socket; client: Client }> {
+  const c = await r.connect();
+  await r.binding.login(c.client, { userId });
+  return c;
+}
+
+/**
+ * Connects a peer and logs it in as `userId` where a listener of the login's
+ * own event fails: the event may be delivered before the login settles (a
+ * synchronous listener), so the client may be closed during its login, which
+ * then rejects with NETLOOP_CLIENT_CLOSED; or after (an async listener).
+ */
+async function loginClosedPeer(r: Rig, userId: string): Promise<{ peer: net.Socket; client: Client }> {
+  const c = await r.connect();
+  try {
+    await r.binding.login(c.client, { userId });
+  } catch (err) {
+    assert.ok(isNetloopError(err, ErrorCode.CLIENT_CLOSED), String(err));
+  }
+  return c;
+}
+
+/** Asserts that `client` closed with handler-error, coded, with `cause` and its id in details. */
+async function closedByHandlerError(r: Rig, client: Client, cause: string): Promise<NetloopError> {
+  const { reason, error } = await r.closed(client);
+  assert.is(reason, 'handler-error');
+  assert.ok(isNetloopError(error, ErrorCode.HANDLER_ERROR), String(error));
+  assert.is((error.cause as Error).message, cause);
+  assert.is(error.details['clientId'], client.id);
+  return error;
+}
+
+/** The server still serves: a new peer logs in and receives a broadcast. */
+async function stillServes(r: Rig): Promise<void> {
+  const c = await loginPeer(r, 'healthy');
+  const got = readBytes(c.peer, 6);
+  assert.is(r.binding.sendToUser('healthy', 'hello\n'), 1);
+  assert.is((await got).toString(), 'hello\n');
+  assert.not.ok(c.client.closing || c.client.closed);
+}
+
+test('a binding listener that throws or rejects closes only the client its event concerns (handler-error, coded, with the cause); the server serves the next client', async () => {
+  const faults = watchProcessFaults();
+  const r = await rig();
+  try {
+    const others: string[] = [];
+    r.binding.on('created', (p) => {
+      if (p.session.userId === 'sync') throw new Error('sync listener failed');
+    });
+    r.binding.on('created', async (p) => {
+      await Promise.resolve();
+      if (p.session.userId === 'async') throw new Error('async listener failed');
+    });
+    // A listener after the failing ones still runs.
+    r.binding.on('created', (p) => void others.push(String(p.session.userId)));
+    const a = await loginClosedPeer(r, 'sync');
+    const error = await closedByHandlerError(r, a.client, 'sync listener failed');
+    assert.is(error.details['event'], 'created');
+    const b = await loginClosedPeer(r, 'async');
+    await closedByHandlerError(r, b.client, 'async listener failed');
+    // An expiry whose listener throws: that client is closed with handler-error too.
+    r.binding.on('expired', () => {
+      throw new Error('expired listener failed');
+    });
+    const c = await loginPeer(r, 'ttl');
+    await r.advance(61_000);
+    await closedByHandlerError(r, c.client, 'expired listener failed');
+    assert.equal(others.slice(0, 3), ['sync', 'async', 'ttl']);
+    await stillServes(r);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+test("a binding listener's fault on an event with no live client goes to 'error'; without an 'error' listener, or when it fails too, it is a process warning", async () => {
+  const faults = watchProcessFaults();
+  const r = await rig({ registry: { resumeWindowMs: 5_000 } });
+  try {
+    const offDetached = r.binding.on('detached', () => {
+      throw new Error('detached listener failed');
+    });
+    const errors: SessionBindingEvents['error'][] = [];
+    const offError = r.binding.on('error', (p) => void errors.push(p));
+    const a = await loginPeer(r, 'gone');
+    a.peer.destroy();
+    await r.closed(a.client);
+    await until(() => errors.length === 1, "the 'error' event");
+    const e = errors[0]!;
+    assert.is(e.operation, 'listener');
+    assert.is(e.event, 'detached');
+    assert.ok(isNetloopError(e.error, ErrorCode.HANDLER_ERROR), String(e.error));
+    assert.is(((e.error as NetloopError).cause as Error).message, 'detached listener failed');
+    // Without an 'error' listener: a warning with the code, never a throw.
+    offError();
+    const b = await loginPeer(r, 'gone-too');
+    b.peer.destroy();
+    const warned = await faults.warning(ErrorCode.HANDLER_ERROR, /detached listener failed/);
+    assert.match(warned.message, /session binding/);
+    // An 'error' listener that fails itself is reported the same way.
+    offDetached();
+    r.binding.on('detached', async () => {
+      throw new Error('async detached listener failed');
+    });
+    r.binding.on('error', () => {
+      throw new Error('error listener failed');
+    });
+    const c = await loginPeer(r, 'gone-three');
+    c.peer.destroy();
+    await faults.warning(ErrorCode.HANDLER_ERROR, /error listener failed/);
+    await stillServes(r);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+test('a registry listener that throws or rejects on an event of a bound client closes that client with handler-error; one on a session of no client goes to the binding\'s error event', async () => {
+  const faults = watchProcessFaults();
+  const r = await rig();
+  try {
+    r.registry.on('created', (p) => {
+      if (p.session.userId === 'bad') throw new Error('registry listener failed');
+    });
+    r.registry.on('deleted', async () => {
+      throw new Error('registry deleted listener failed');
+    });
+    const errors: SessionBindingEvents['error'][] = [];
+    r.binding.on('error', (p) => void errors.push(p));
+    const a = await loginClosedPeer(r, 'bad');
+    const error = await closedByHandlerError(r, a.client, 'registry listener failed');
+    assert.is(error.details['event'], 'created');
+    assert.is(error.details['connectionId'], String(a.client.id));
+    // A session of no client of ours (created on the registry directly), deleted: the fault is the binding's 'error'.
+    const { session } = await r.registry.create({ userId: 'nobody' });
+    await r.registry.delete(session.id);
+    await until(() => errors.length === 1, "the binding's 'error' event");
+    assert.is(errors[0]!.operation, 'listener');
+    assert.is(errors[0]!.event, 'deleted');
+    assert.ok(isNetloopError(errors[0]!.error, ErrorCode.HANDLER_ERROR));
+    assert.is((errors[0]!.error as NetloopError).details['sessionId'], session.id);
+    await stillServes(r);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+test('a peer that sends its login line twice (the README example): the second login rejects with NETLOOP_ALREADY_BOUND, the first session stands', async () => {
+  const faults = watchProcessFaults();
+  const r = await rig();
+  try {
+    const outcomes: string[] = [];
+    r.server.on('data', (client: Client, chunk: Buffer) => {
+      r.binding.login(client, { userId: String(chunk).trim() }).then(
+        ({ token }) => {
+          outcomes.push('ok');
+          client.write(token + '\n');
+        },
+        (err: unknown) => outcomes.push(isNetloopError(err) ? err.code : String(err)),
+      );
+    });
+    const { peer, client } = await r.connect();
+    const token = readBytes(peer, 81);
+    peer.write('alice\n');
+    await token;
+    peer.write('alice\n');
+    await until(() => outcomes.length === 2, 'both logins to settle');
+    assert.equal(outcomes, ['ok', ErrorCode.ALREADY_BOUND]);
+    assert.is(r.binding.sessionOf(client)?.userId, 'alice');
+    assert.not.ok(client.closing || client.closed);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await r.dispose();
+  }
+});
+
+// ── A store that is down ────────────────────────────────────────────────────
+
+test('with its store down (Redis unreachable), login and resume reject with NETLOOP_STORE_UNAVAILABLE within the store\'s timeout, and registry.ping() says so', async () => {
+  const store = new RedisStore({ url: `redis://127.0.0.1:${await refusedPort()}`, commandTimeoutMs: 300, connectTimeoutMs: 200 });
+  for (const policy of ['multiple', 'replace'] as const) {
+    const r = await rig({ registry: { store, policy } });
+    try {
+      const { client } = await r.connect();
+      const bounded = async (what: string, p: Promise<unknown>): Promise<void> => {
+        const started = performance.now();
+        await rejectsCode(p, ErrorCode.STORE_UNAVAILABLE);
+        const ms = performance.now() - started;
+        // At most two store operations (the policy's read, then the insert), each bounded by commandTimeoutMs.
+        assert.ok(ms < 2_000, `${policy} ${what} took ${ms.toFixed(0)} ms`);
+      };
+      await bounded('login', r.binding.login(client, { userId: 'u' }));
+      // A well-formed token: the store is asked, and does not answer.
+      await bounded('resume', r.binding.resume(client, createToken(uuidv7()).token));
+      await bounded('ping', r.registry.ping());
+      assert.not.ok(client.closing || client.closed, 'the client is the application\'s to tell and close');
+      assert.is(r.binding.sessionOf(client), undefined);
+    } finally {
+      await r.dispose();
+    }
+  }
+  await store.close();
 });
 
 // ── Leaks ───────────────────────────────────────────────────────────────────

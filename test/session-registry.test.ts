@@ -1,12 +1,14 @@
 import { suite } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { ManualClock } from '../lib/clock.js';
-import { ErrorCode, isNetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError, isNetloopError } from '../lib/errors.js';
 import { MemoryStore } from '../lib/memory-store.js';
 import type { SessionEventName, SessionEvents, SessionRegistryOptions } from '../lib/session-registry.js';
 import { SessionRegistry, canTransition } from '../lib/session-registry.js';
 import type { SessionRecord, SessionStore } from '../lib/session-store.js';
 import { TOKEN_LENGTH, createToken, tokenSessionId } from '../lib/session-token.js';
+import { until } from './helpers/net.js';
+import { watchProcessFaults } from './helpers/process-faults.js';
 
 const TTL = 60_000;
 const WINDOW = 10_000;
@@ -164,7 +166,7 @@ basics('input validation: ids, initial state, metadata limits checked before sto
   assert.is((await reg.stats()).total, 0, 'nothing stored');
   const { session } = await reg.create({ connectionId: 'c1', state: 'CONNECTING' });
   assert.is(session.state, 'CONNECTING');
-  await rejects(reg.create({ connectionId: 'c1' }), ErrorCode.INVALID_VALUE, 'connection already bound');
+  await rejects(reg.create({ connectionId: 'c1' }), ErrorCode.ALREADY_BOUND, 'connection already bound');
   await reg.close();
 });
 
@@ -187,6 +189,51 @@ basics('list with filter and paging reports the total', async () => {
 });
 
 // ── Heartbeats and expiry ──────────────────────────────────────────────────
+
+basics("listeners are called guarded: a throw or a rejection stops no other listener and goes to 'error' (NETLOOP_HANDLER_ERROR with the session and connection); without an 'error' listener it is a warning, never an uncaught exception", async () => {
+  const faults = watchProcessFaults();
+  const { reg } = make();
+  try {
+    const seen: string[] = [];
+    reg.on('created', () => {
+      throw new Error('created listener failed');
+    });
+    reg.on('created', (p) => void seen.push(`created ${String(p.session.userId)}`));
+    reg.on('deleted', async () => {
+      await Promise.resolve();
+      throw new Error('deleted listener failed');
+    });
+    reg.on('deleted', (p) => void seen.push(`deleted ${p.reason}`));
+    const errors: SessionEvents['error'][] = [];
+    const off = reg.on('error', (p) => void errors.push(p));
+    const { session } = await reg.create({ userId: 'u', connectionId: 'c9' });
+    await reg.delete(session.id, 'bye');
+    await until(() => errors.length === 2, "both faults on 'error'");
+    assert.equal(seen, ['created u', 'deleted bye'], 'the other listeners ran');
+    const [created, deleted] = errors as [SessionEvents['error'], SessionEvents['error']];
+    assert.is(created.operation, 'listener');
+    assert.is(created.event, 'created');
+    assert.ok(isNetloopError(created.error, ErrorCode.HANDLER_ERROR));
+    assert.is((created.error.cause as Error).message, 'created listener failed');
+    assert.equal({ ...created.error.details }, { event: 'created', sessionId: session.id, connectionId: 'c9' });
+    assert.is(deleted.event, 'deleted');
+    assert.is((deleted.error.cause as Error).message, 'deleted listener failed');
+    // Without an 'error' listener: a process warning with the code.
+    off();
+    await reg.create({ userId: 'v' });
+    await faults.warning(ErrorCode.HANDLER_ERROR, /created listener failed/);
+    // An 'error' listener that fails is reported the same way.
+    reg.on('error', () => {
+      throw new Error('error listener failed');
+    });
+    await reg.create({ userId: 'w' });
+    await faults.warning(ErrorCode.HANDLER_ERROR, /error listener failed/);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await reg.close();
+  }
+});
 
 const expiry = suite('registry heartbeats and expiry');
 
@@ -555,7 +602,7 @@ resume('resume while still bound elsewhere moves the session and names the old c
   const { reg } = make();
   const a = await reg.create({ connectionId: 'c1' });
   await reg.create({ connectionId: 'c-other' });
-  await rejects(reg.resume(a.token, 'c-other'), ErrorCode.INVALID_VALUE, 'target connection bound to another session');
+  await rejects(reg.resume(a.token, 'c-other'), ErrorCode.ALREADY_BOUND, 'target connection bound to another session');
   const r = await reg.resume(a.token, 'c2');
   assert.is(r.previousConnectionId, 'c1');
   assert.is(await reg.getByConnection('c1'), null);
@@ -586,6 +633,60 @@ resume('without a resume window, or while CONNECTING, a close ends the session',
 // ── Write-behind with a store reached through the interface only ───────────
 
 const remote = suite('registry write-behind (interface-only store)');
+
+remote('ping asks the store: resolves while it answers, its code when it does not, count() for a store without ping, NETLOOP_REGISTRY_CLOSED once closed', async () => {
+  const clock = new ManualClock();
+  const { reg } = make({ clock });
+  await reg.ping();
+  // A store written outside netloop, without ping(): the registry asks count() instead.
+  const inner = new MemoryStore({ clock });
+  const plain = new InterfaceOnlyStore(inner);
+  const { reg: viaCount } = make({ clock, store: plain });
+  let counted = 0;
+  plain.count = (f) => {
+    counted++;
+    return inner.count(f);
+  };
+  await viaCount.ping();
+  assert.is(counted, 1, 'count() stood in for ping()');
+  // An uncoded failure of such a store is reported as NETLOOP_STORE_UNAVAILABLE, with the failure as cause.
+  const boom = new Error('socket hang up');
+  plain.count = () => Promise.reject(boom);
+  const err = await rejects(viaCount.ping(), ErrorCode.STORE_UNAVAILABLE, 'uncoded failure');
+  assert.is(err.cause, boom);
+  // A coded failure keeps its code.
+  await inner.close();
+  plain.count = (f) => inner.count(f);
+  await rejects(viaCount.ping(), ErrorCode.STORE_CLOSED, 'closed store');
+  await viaCount.close();
+  await reg.close();
+  await rejects(reg.ping(), ErrorCode.REGISTRY_CLOSED, 'closed registry');
+});
+
+remote("an audit of the registry's own timer that fails (the store is down) goes to 'error' with operation 'audit'; without a listener it is a warning", async () => {
+  const faults = watchProcessFaults();
+  const clock = new ManualClock();
+  const store = new InterfaceOnlyStore(new MemoryStore({ clock }));
+  const reg = new SessionRegistry({ clock, store, ttlMs: 400, granularityMs: 5, autoAudit: true });
+  try {
+    const { handle } = await reg.create({ connectionId: 'c1' });
+    const down = new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'redis is down');
+    store.touch = () => Promise.reject(down);
+    const errors: SessionEvents['error'][] = [];
+    const off = reg.on('error', (p) => void errors.push(p));
+    handle.heartbeat();
+    await until(() => errors.length > 0, "the audit's 'error'");
+    assert.is(errors[0]!.operation, 'audit');
+    assert.is(errors[0]!.error, down);
+    off();
+    handle.heartbeat();
+    await faults.warning(ErrorCode.STORE_UNAVAILABLE, /redis is down/);
+    faults.assertClean();
+  } finally {
+    faults.stop();
+    await reg.close();
+  }
+});
 
 remote('heartbeats are written behind on the audit tick; other changes at once', async () => {
   const clock = new ManualClock();

@@ -42,6 +42,8 @@ export interface RedisServerOptions {
   extraArgs?: readonly string[];
   /** How long to wait for the server to accept connections, in ms. Default 10,000. */
   startTimeoutMs?: number;
+  /** The port to listen on (e.g. one a store was pointed at while nothing listened). Default: a free port. */
+  port?: number;
 }
 
 /** A running `redis-server` owned by the caller. */
@@ -189,7 +191,7 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 }
 
 /**
- * Starts a `redis-server` on a free loopback port with persistence off.
+ * Starts a `redis-server` on a free loopback port (or `options.port`) with persistence off.
  * Rejects with `NETLOOP_STORE_UNAVAILABLE` when no executable is found or the
  * server does not become ready in time.
  */
@@ -214,8 +216,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let port = 0;
   let lastError: unknown;
   // The free port can be taken between the probe and the server's bind; try a few.
-  for (let attempt = 0; attempt < PORT_ATTEMPTS && child === undefined; attempt++) {
-    port = await freePort();
+  // A given port is tried once: it is the caller's.
+  const attempts = options.port === undefined ? PORT_ATTEMPTS : 1;
+  for (let attempt = 0; attempt < attempts && child === undefined; attempt++) {
+    port = options.port ?? (await freePort());
     try {
       child = await launch(executable, argsFor(port), startTimeoutMs);
     } catch (err) {
