@@ -167,6 +167,7 @@ const REGISTRY_OPTIONS = {
   maxMetadataValueLength: true,
   maxIdLength: true,
   isConnectionAlive: true,
+  maxPendingLoginsPerUser: true,
 } satisfies Record<keyof SessionRegistryOptions, true>;
 const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true } satisfies Record<
   keyof RegistryStats,
