@@ -26,8 +26,10 @@
  * emits what changed, an output that went missing (deleted by hand) forces a
  * full build.
  *
- * Usage: `node scripts/build.mjs [--force] [--verbose] [--clean]`; `--clean`
- * removes dist/ (under the lock) and builds nothing.
+ * Usage: `node scripts/build.mjs [--force] [--verbose] [--clean] [--project
+ * <tsconfig.json>]`; `--clean` empties the output folder (under the lock) and
+ * builds nothing; `--project` builds another configuration (tsconfig.json by
+ * default; the tests of this script build small projects of their own).
  */
 
 import * as fs from 'node:fs';
@@ -41,13 +43,13 @@ import { fileURLToPath } from 'node:url';
 const ts = createRequire(import.meta.url)('typescript');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const configPath = path.join(root, 'tsconfig.json');
-const args = new Set(process.argv.slice(2));
-for (const arg of args) {
-  if (arg !== '--force' && arg !== '--verbose' && arg !== '--clean') {
-    console.error(`build: unknown argument ${arg} (expected --force, --verbose or --clean)`);
-    process.exit(2);
-  }
+let configPath = path.join(root, 'tsconfig.json');
+const args = new Set();
+for (let i = 2; i < process.argv.length; i++) {
+  const arg = process.argv[i] ?? '';
+  if (arg === '--force' || arg === '--verbose' || arg === '--clean') args.add(arg);
+  else if (arg === '--project' && i + 1 < process.argv.length) configPath = path.resolve(process.argv[++i] ?? '');
+  else fail(`unknown argument ${arg} (expected --force, --verbose, --clean or --project <tsconfig.json>)`);
 }
 
 const config = readConfig();
@@ -71,7 +73,7 @@ try {
 }
 process.exit(status);
 
-/** @returns {ts.ParsedCommandLine} */
+/** @returns {import('typescript').ParsedCommandLine} */
 function readConfig() {
   const parsed = ts.getParsedCommandLineOfConfigFile(configPath, undefined, {
     ...ts.sys,
@@ -83,23 +85,19 @@ function readConfig() {
 }
 
 /**
- * Removes every output whose source is no longer compiled and reports whether
- * a compiled source has no JavaScript output (then the build must be full).
+ * Removes every output whose source is no longer compiled, and reports
+ * whether the build must be full: a compiled source has no JavaScript output
+ * although the incremental state says it was built.
  */
 function tidyOutputs() {
-  const sources = new Set(config.fileNames.map((f) => path.resolve(f)));
-  let missing = false;
-  for (const source of sources) {
-    if (source.endsWith('.d.ts') || source.endsWith('.d.mts') || source.endsWith('.d.cts')) continue;
-    if (!fs.existsSync(outputOf(source))) missing = true;
-  }
-  if (!fs.existsSync(outDir)) return missing;
+  const sources = new Set(config.fileNames.map((/** @type {string} */ f) => path.resolve(f)));
+  const buildInfo = ts.getTsBuildInfoEmitOutputFilePath(config.options);
   /** @param {string} dir @returns {boolean} whether dir is now empty */
   const walk = (dir) => {
     let empty = true;
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
-      if (dir === outDir && entry.name.startsWith('.')) { empty = false; continue; } // .lock, .tsbuildinfo
+      if (entry.name.startsWith('.') || full === buildInfo) { empty = false; continue; } // .lock, .tsbuildinfo
       if (entry.isDirectory()) {
         if (walk(full)) fs.rmdirSync(full);
         else empty = false;
@@ -112,7 +110,8 @@ function tidyOutputs() {
     return empty;
   };
   walk(outDir);
-  return missing && fs.existsSync(path.join(outDir, '.tsbuildinfo'));
+  if (buildInfo === undefined || !fs.existsSync(buildInfo)) return false;
+  return [...sources].some((source) => !/\.d\.[cm]?ts$/.test(source) && !fs.existsSync(outputOf(source)));
 }
 
 /** The JavaScript file tsc emits for a source. @param {string} source */
@@ -135,11 +134,17 @@ function sourcesOf(output) {
 /** Runs `tsc -b` in this process. @param {boolean} force @returns {number} the exit status */
 function build(force) {
   const pretty = process.stdout.isTTY === true;
+  /** @type {import('typescript').FormatDiagnosticsHost} */
+  const formatHost = {
+    getCanonicalFileName: (fileName) => fileName,
+    getCurrentDirectory: () => ts.sys.getCurrentDirectory(),
+    getNewLine: () => ts.sys.newLine,
+  };
   const host = ts.createSolutionBuilderHost(
     ts.sys,
     undefined,
-    ts.createDiagnosticReporter(ts.sys, pretty),
-    ts.createBuilderStatusReporter(ts.sys, pretty),
+    (diagnostic) => ts.sys.write(pretty ? ts.formatDiagnosticsWithColorAndContext([diagnostic], formatHost) : ts.formatDiagnostic(diagnostic, formatHost)),
+    (status) => ts.sys.write(`${ts.flattenDiagnosticMessageText(status.messageText, ts.sys.newLine)}${ts.sys.newLine}`),
   );
   const builder = ts.createSolutionBuilder(host, [configPath], { force, verbose: args.has('--verbose') });
   return builder.build() === ts.ExitStatus.Success ? 0 : 1;
@@ -174,7 +179,7 @@ async function acquireLock() {
       console.error(`build: waiting for another build (pid ${owner}) to finish`);
     }
     if (Date.now() - started > 15 * 60_000) {
-      fail(`another build (pid ${owner}) has held ${path.relative(root, lockDir)} for 15 minutes; remove it if no build is running`);
+      fail(`another build (pid ${owner}) has held ${lockDir} for 15 minutes; remove it if no build is running`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
