@@ -28,16 +28,21 @@ test('every layer is reachable from the package entry point', () => {
   assert.ok(new netloop.NetloopError(netloop.ErrorCode.INVALID_OPTION, 'x') instanceof Error);
 });
 
-test('package.json maps the entry point and its types to the built library', async () => {
+test('package.json maps both entry points, for import and for require, to the built library', async () => {
+  type Entry = { require: { types: string; default: string }; types: string; default: string };
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
     type: string;
-    exports: { '.': { types: string; import: string } };
+    exports: { '.': Entry; './testing': Entry };
     engines: { node: string };
   };
   assert.is(pkg.type, 'module');
-  assert.is(pkg.exports['.'].import, './dist/lib/index.js');
+  assert.is(pkg.exports['.'].default, './dist/lib/index.js');
   assert.is(pkg.exports['.'].types, './dist/lib/index.d.ts');
-  assert.is(pkg.engines.node, '>=20.19');
+  assert.is(pkg.exports['.'].require.default, './cjs/index.cjs');
+  assert.is(pkg.exports['./testing'].default, './dist/lib/testing.js');
+  assert.is(pkg.exports['./testing'].require.default, './cjs/testing.cjs');
+  // The lines .ci/run tests on, each from the release where require(esm) needs no flag.
+  assert.is(pkg.engines.node, '^20.19.0 || ^22.12.0 || >=24.0.0');
 });
 
 test.run();

@@ -1,0 +1,2 @@
+// CommonJS entry of 'netloop/testing' (see index.cjs).
+module.exports = require('../dist/lib/testing.js');
