@@ -193,6 +193,8 @@ export interface FramedStats {
   paused: boolean;
   /** Bytes of the partial frame the decoder holds. */
   bufferedBytes: number;
+  /** Bytes the decoder has set aside for the partial frame (grows with the bytes received, not with the length declared). */
+  reservedBytes: number;
   /** Frames decoded so far. */
   frames: number;
   /** The frame length limit in force: `preAuthMaxFrameLength` until authenticated, then `maxFrameLength`. */
@@ -696,6 +698,7 @@ export class FramedConnection implements ClientProtocol {
       pendingBytes: this.#inFlightBytes + this.#backBytes,
       paused: this.#paused,
       bufferedBytes: this.#decoder.bufferedBytes,
+      reservedBytes: this.#decoder.reservedBytes,
       frames: this.#frames,
       maxFrameLength: this.#decoder.layout.maxFrameLength,
       heldBytes: this.#heldBytes,

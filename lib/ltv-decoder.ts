@@ -12,10 +12,21 @@
  * decoder in a failed state: `feed()` throws the coded error now and on every
  * later call, and the connection that owns it is expected to close.
  *
+ * Memory follows the bytes received, not the bytes a header claims: a value
+ * cut by the end of a chunk is assembled in a buffer that starts at
+ * {@link RESERVE_START} bytes (or the bytes already at hand, if more) and
+ * doubles as bytes arrive, never past the value's length, so a header that
+ * declares 16 MiB and is followed by nothing reserves 16 KiB, not 16 MiB.
+ * This is how Netty's cumulation buffer grows (`ByteToMessageDecoder`,
+ * `AbstractByteBufAllocator.calculateNewCapacity`). Each growth copies the
+ * bytes held so far; as capacities double, the bytes copied by all growths of
+ * one value sum to less than its length, so assembling a value costs O(n)
+ * copying. The last growth is clamped to the value's exact length, so the
+ * buffer handed out is exactly the value, as before.
+ *
  * Speed: frames that lie inside one chunk are handed out as views of it (no
- * copy); a frame that spans chunks is assembled into ONE buffer, allocated
- * once at its exact length after the checks. The hot loop walks offsets with
- * no closure and no object per frame.
+ * copy); a frame that spans chunks is assembled into a buffer of its own
+ * (above). The hot loop walks offsets with no closure and no object per frame.
  *
  * State (only the partial frame is held; an idle decoder holds no buffer):
  *
@@ -25,7 +36,13 @@
  *     │                                    no allocation
  *     │                                        │ header complete, checked
  *     │                                        ▼
- *     └──(value complete: emit)──────── body: Buffer(valueLength), bodyFilled, bodyType
+ *     └──(value complete: emit)──────── body: Buffer(capacity), bodyFilled, bodyLength, bodyType
+ *
+ *   body while a value is assembled (bodyLength from the header, already checked):
+ *
+ *     0            bodyFilled        capacity = body.length          bodyLength
+ *     ├── received ──┤─── reserved ───┤· · · · not reserved yet · · · · ┤
+ *                    full: capacity := min(bodyLength, max(2 × capacity, needed))
  * ```
  *
  * @module
@@ -97,6 +114,16 @@ const defaultAllocate = (size: number): Buffer => Buffer.allocUnsafe(size);
  */
 const SCRATCH = Buffer.alloc(8);
 
+/**
+ * The first reservation, in bytes, for a value cut by the end of a chunk
+ * (less when the value is shorter; more when more of it is already at hand).
+ * A value up to this size is reserved at its exact length at once, as small
+ * messages are the common case; a larger one grows from here by doubling. It
+ * bounds what a header alone can make the decoder reserve: 100 clients that
+ * each send a header declaring a huge frame hold 1.6 MiB between them.
+ */
+export const RESERVE_START = 16 * 1024;
+
 /** Below this many bytes a JS loop copies faster than `Buffer.copy`'s native call. */
 const SMALL_COPY = 64;
 
@@ -137,9 +164,14 @@ export class LtvDecoder {
   #headLen = 0;
   #headLo = 0;
   #headHi = 0;
-  /** A value cut by the end of a chunk: its own buffer, at its exact length. */
+  /**
+   * A value cut by the end of a chunk: its own buffer, whose capacity grows
+   * toward `#bodyLength` as bytes arrive (see the module comment), and how
+   * many of its bytes have arrived.
+   */
   #body: Buffer | null = null;
   #bodyFilled = 0;
+  #bodyLength = 0;
   #bodyType = 0;
   #error: NetloopError | null = null;
 
@@ -191,6 +223,16 @@ export class LtvDecoder {
   /** Bytes of the partial frame held (0 when idle). */
   get bufferedBytes(): number {
     return this.#headLen !== 0 ? this.#headLen : this.#body !== null ? this.#bodyFilled : 0;
+  }
+
+  /**
+   * Bytes of memory set aside for the partial frame: the capacity of the
+   * buffer a value is assembled in, at least {@link bufferedBytes} and at most
+   * twice it or {@link RESERVE_START}, whichever is larger (0 when idle or
+   * while only a cut header is held, which takes no buffer).
+   */
+  get reservedBytes(): number {
+    return this.#body !== null ? this.#body.length : 0;
   }
 
   /** Drops any partial frame and clears a failure, as for a fresh stream. */
@@ -328,25 +370,46 @@ export class LtvDecoder {
       this.#deliver(type, buf, off, off + length, false);
       return off + length;
     }
-    const body = this.#body!;
-    const take = Math.min(body.length - this.#bodyFilled, end);
-    copyBytes(buf, 0, take, body, this.#bodyFilled);
-    this.#bodyFilled += take;
-    if (this.#bodyFilled < body.length) return -1;
+    const length = this.#bodyLength;
+    const filled = this.#bodyFilled;
+    const take = Math.min(length - filled, end);
+    let body = this.#body!;
+    if (filled + take > body.length) body = this.#grow(body, filled, filled + take);
+    copyBytes(buf, 0, take, body, filled);
+    this.#bodyFilled = filled + take;
+    if (filled + take < length) return -1;
+    // Complete: the last growth was clamped to `length`, so `body` is exactly the value.
     this.#body = null;
     this.#bodyFilled = 0;
-    this.#deliver(this.#bodyType, body, 0, body.length, true);
+    this.#deliver(this.#bodyType, body, 0, length, true);
     return take;
   }
 
-  /** Allocates the value of a frame cut by the end of `buf` (length already checked) and copies its start. */
+  /**
+   * Starts the value of a frame cut by the end of `buf` (`length` already
+   * checked): reserves what is at hand or {@link RESERVE_START}, whichever is
+   * larger, never more than `length`, and copies the value's first bytes.
+   */
   #startBody(type: number, buf: Buffer, start: number, length: number): void {
-    const body = this.#allocate(length);
     const have = buf.length - start;
+    const body = this.#allocate(Math.min(length, Math.max(have, RESERVE_START)));
     copyBytes(buf, start, buf.length, body, 0);
     this.#body = body;
     this.#bodyFilled = have;
+    this.#bodyLength = length;
     this.#bodyType = type;
+  }
+
+  /**
+   * Replaces the value's buffer with one of at least `needed` bytes: double
+   * the capacity (or `needed`, if more), clamped to the value's length, with
+   * the `filled` bytes held so far copied over.
+   */
+  #grow(body: Buffer, filled: number, needed: number): Buffer {
+    const grown = this.#allocate(Math.min(this.#bodyLength, Math.max(2 * body.length, needed)));
+    copyBytes(body, 0, filled, grown, 0);
+    this.#body = grown;
+    return grown;
   }
 
   #deliver(type: number, buf: Buffer, start: number, stop: number, owned: boolean): void {

@@ -2,7 +2,7 @@ import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
-import { LtvDecoder, decodeFrames } from '../lib/ltv-decoder.js';
+import { LtvDecoder, RESERVE_START, decodeFrames } from '../lib/ltv-decoder.js';
 import { LtvEncoder } from '../lib/ltv-encoder.js';
 import { ltvLayout } from '../lib/ltv-layout.js';
 import type { LtvLayout } from '../lib/ltv-layout.js';
@@ -283,7 +283,7 @@ test('item 6: a NUL then a flood (desync) is refused or bounded by the limit', (
 
 // ------------------------------------------------ zero copy, copy mode, raw handler
 
-test('values inside one chunk are views of it; a frame spanning chunks gets one buffer of its exact length', () => {
+test('values inside one chunk are views of it; a frame spanning chunks is handed out in a buffer of its exact length', () => {
   const layout = ltvLayout('netloop');
   const enc = new LtvEncoder({ layout });
   const chunk = Buffer.concat([enc.encode(1, Buffer.from('abc')), enc.encode(2, Buffer.from('defg'))]);
@@ -293,10 +293,12 @@ test('values inside one chunk are views of it; a frame spanning chunks gets one 
   assert.is(h.values[1]!.byteOffset, chunk.byteOffset + 9 + 6);
   assert.equal(h.allocations, []);
 
-  // 1 MiB in 1 KiB chunks: one allocation (no concatenation per chunk).
+  // 1 MiB in 1 KiB chunks: reserved from RESERVE_START by doubling, not once per chunk
+  // (no concatenation per chunk); the last buffer is the value, at its exact length.
   const big = enc.encode(3, Buffer.alloc(1 << 20, 7));
   const b = new Harness({ layout }).feedAll(split(big, Array.from({ length: 1024 }, (_, i) => i * 1024 + 7)));
-  assert.equal(b.allocations, [1 << 20]);
+  assert.equal(b.allocations, [16, 32, 64, 128, 256, 512, 1024].map((k) => k * 1024));
+  assert.is(b.values[0]!.length, 1 << 20);
   assert.ok(b.values[0]!.equals(Buffer.alloc(1 << 20, 7)));
 
   // A split header whose value then lies inside the next chunk: still a view of that chunk.
@@ -305,6 +307,69 @@ test('values inside one chunk are views of it; a frame spanning chunks gets one 
   const s = new Harness({ layout }).feedAll([frame.subarray(0, 3), second]);
   assert.is(s.values[0]!.buffer, second.buffer);
   assert.equal(s.allocations, []);
+});
+
+// ------------------------------------------------ memory follows bytes received
+
+test('a header declaring 16 MiB and a few bytes reserve RESERVE_START, not 16 MiB', () => {
+  const MiB16 = 16 * 1024 * 1024;
+  const layout = ltvLayout({ preset: 'netloop', maxFrameLength: MiB16 });
+  const h = new Harness({ layout });
+  h.decoder.feed(header(layout, MiB16 - 6, 1));
+  // The header alone: the value is started with nothing of it at hand.
+  assert.is(h.decoder.inFrame, true);
+  assert.is(h.decoder.bufferedBytes, 0);
+  assert.is(h.decoder.reservedBytes, RESERVE_START);
+  h.decoder.feed(Buffer.from('a few bytes'));
+  assert.is(h.decoder.bufferedBytes, 11);
+  assert.is(h.decoder.reservedBytes, RESERVE_START);
+  // What was allocated, through the seam: one buffer of RESERVE_START (16 KiB), far from the 16 MiB claimed.
+  assert.equal(h.allocations, [RESERVE_START]);
+  assert.ok(RESERVE_START <= 64 * 1024);
+  // The same with the header cut in two: a held header reserves nothing.
+  const cut = new Harness({ layout });
+  cut.decoder.feed(header(layout, MiB16 - 6, 1).subarray(0, 3));
+  assert.is(cut.decoder.bufferedBytes, 3);
+  assert.is(cut.decoder.reservedBytes, 0);
+  cut.decoder.feed(Buffer.concat([header(layout, MiB16 - 6, 1).subarray(3), Buffer.from('xyz')]));
+  assert.equal([cut.decoder.bufferedBytes, cut.decoder.reservedBytes], [3, RESERVE_START]);
+  assert.equal(cut.allocations, [RESERVE_START]);
+  // Reset releases the reservation.
+  cut.decoder.reset();
+  assert.equal([cut.decoder.bufferedBytes, cut.decoder.reservedBytes, cut.decoder.inFrame], [0, 0, false]);
+});
+
+test('a large value is reserved as its bytes arrive: at most twice them, O(n) bytes allocated and copied', () => {
+  // An odd length (not a power of two) in chunks of random sizes, some larger than what is reserved.
+  const length = 3_000_017;
+  const value = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) value[i] = (i * 31 + 7) & 0xff;
+  const layout = ltvLayout({ preset: 'netloop', maxFrameLength: 4 * 1024 * 1024 });
+  const bytes = new LtvEncoder({ layout }).encode(9, value);
+  const sizes = fc.sample(fc.integer({ min: 1, max: 200_000 }), { numRuns: 400, seed: 7 });
+  const h = new Harness({ layout });
+  let off = 0;
+  for (let i = 0; off < bytes.length; i++) {
+    const n = Math.min(sizes[i % sizes.length]!, bytes.length - off);
+    h.decoder.feed(bytes.subarray(off, off + n));
+    off += n;
+    if (!h.decoder.inFrame) break;
+    const { bufferedBytes: held, reservedBytes: reserved } = h.decoder;
+    assert.ok(reserved >= held, `reserved ${reserved} < held ${held}`);
+    assert.ok(reserved <= Math.max(2 * held, RESERVE_START), `reserved ${reserved} for ${held} bytes held`);
+  }
+  assert.is(h.frames.length, 1);
+  assert.is(h.values[0]!.length, length);
+  assert.ok(h.values[0]!.equals(value));
+  // Each allocation at least doubles the previous one (the last is clamped to the value's
+  // length), so all of them together stay under three times the value: growth costs O(n)
+  // bytes allocated, and the bytes copied by growths (each copies what its predecessor held)
+  // are fewer still. A buffer grown by one chunk at a time would fail both.
+  const total = h.allocations.reduce((a, b) => a + b, 0);
+  assert.ok(total < 3 * length, `allocated ${total} bytes for a ${length}-byte value`);
+  for (let i = 1; i < h.allocations.length - 1; i++) assert.ok(h.allocations[i]! >= 2 * h.allocations[i - 1]!);
+  assert.is(h.allocations.at(-1), length);
+  assert.is(h.decoder.reservedBytes, 0);
 });
 
 test('copy mode hands out buffers of their own', () => {
