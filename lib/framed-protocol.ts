@@ -736,6 +736,8 @@ export class FramedConnection implements ClientProtocol {
       layout: this.#full ? proto.layout : proto.preAuthLayout,
       onRawFrame: this.#onRawFrame,
       isKnownType: proto._isKnownType,
+      // Node never writes to a 'data' chunk once emitted: a frame cut across reads is held as views of them.
+      retainChunks: true,
     });
   }
 
