@@ -531,6 +531,7 @@ test('constructor options are validated', () => {
   throwsCode(() => new LtvDecoder({ onFrame: () => {}, onRawFrame: () => {} }), ErrorCode.INVALID_OPTION);
   throwsCode(() => new LtvDecoder({ onFrame: 5 as never }), ErrorCode.INVALID_OPTION);
   throwsCode(() => new LtvDecoder({ onFrame: () => {}, allocate: 'x' as never }), ErrorCode.INVALID_OPTION);
+  throwsCode(() => new LtvDecoder({ onFrame: () => {}, retainChunks: 'yes' as never }), ErrorCode.INVALID_OPTION);
   throwsCode(() => new LtvDecoder({ onFrame: () => {}, layout: { lengthBytes: 5 as never } }), ErrorCode.INVALID_OPTION);
   assert.is(new LtvDecoder({ onFrame: () => {} }).layout.maxFrameLength, 16 * 1024 * 1024);
   const layout = ltvLayout('cellnet');
