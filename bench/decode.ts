@@ -5,7 +5,10 @@
  *
  * netloop is measured twice: with `onFrame(type, value)`, which creates a
  * Buffer view per frame (what most handlers use), and with the fast path
- * `onRawFrame(type, source, start, end)`, which creates none.
+ * `onRawFrame(type, source, start, end)`, which creates none. Both may keep
+ * views of the chunks while a frame cut across them arrives (`retainChunks`,
+ * the default with `onFrame`; the framing layer sets it for its raw decoder,
+ * as Node never reuses a `'data'` chunk): the chunks here are never rewritten.
  *
  * Payloads: 64-byte values, fed
  * - in socket-like chunks (sizes drawn from 1 B to 64 KiB),
@@ -146,6 +149,7 @@ async function timeOnce(impl: Impl, w: Workload): Promise<number> {
       const decoder = new LtvDecoder({
         layout: { preset: 'netloop', maxFrameLength: w.maxFrameLength },
         onRawFrame: sink.onRawFrame,
+        retainChunks: true,
       });
       for (const chunk of w.ltv) decoder.feed(chunk);
       break;

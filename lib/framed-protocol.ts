@@ -202,6 +202,8 @@ export interface FramedStats {
   paused: boolean;
   /** Bytes of the partial frame the decoder holds. */
   bufferedBytes: number;
+  /** Bytes the decoder has set aside for the partial frame (grows with the bytes received, not with the length declared). */
+  reservedBytes: number;
   /** Frames decoded so far. */
   frames: number;
   /** The frame length limit in force: `preAuthMaxFrameLength` until authenticated, then `maxFrameLength`. */
@@ -711,6 +713,7 @@ export class FramedConnection implements ClientProtocol {
       pendingBytes: this.#inFlightBytes + this.#backBytes,
       paused: this.#paused,
       bufferedBytes: this.#decoder.bufferedBytes,
+      reservedBytes: this.#decoder.reservedBytes,
       frames: this.#frames,
       maxFrameLength: this.#decoder.layout.maxFrameLength,
       heldBytes: this.#heldBytes,
@@ -748,6 +751,8 @@ export class FramedConnection implements ClientProtocol {
       layout: this.#full ? proto.layout : proto.preAuthLayout,
       onRawFrame: this.#onRawFrame,
       isKnownType: proto._isKnownType,
+      // Node never writes to a 'data' chunk once emitted: a frame cut across reads is held as views of them.
+      retainChunks: true,
     });
   }
 

@@ -12,10 +12,30 @@
  * decoder in a failed state: `feed()` throws the coded error now and on every
  * later call, and the connection that owns it is expected to close.
  *
+ * Memory follows the bytes received, not the bytes a header claims: a value
+ * cut across chunks is held as the pieces that have arrived, and the buffer
+ * handed out is allocated at the value's exact length only once its last
+ * byte is there (a header that declares 16 MiB and is followed by nothing
+ * holds nothing). A piece is either
+ * - a view of the chunk it arrived in, when the decoder may keep views of
+ *   the chunks it is fed ({@link LtvDecoderOptions.retainChunks}) and the
+ *   piece is large (at least {@link RETAIN_MIN} bytes and half its chunk, so a
+ *   view keeps alive at most twice the bytes it holds); the bytes are copied
+ *   once, into the value, when it completes;
+ * - or a copy in a segment of the decoder's own: the first is at least
+ *   {@link RESERVE_START} bytes, each next one as large as all the bytes
+ *   copied into segments before it (capacities double, as Netty's
+ *   cumulation buffer grows: `AbstractByteBufAllocator.calculateNewCapacity`),
+ *   never past what the value still lacks. A segment is filled before any
+ *   later piece is taken, so what is reserved is what arrived plus the room
+ *   of one segment, which is no larger than what arrived or RESERVE_START;
+ *   a byte is copied at most twice (into a segment, then into the value).
+ *   A value no larger than RESERVE_START that arrives in small pieces fills
+ *   one segment of its exact length, which is handed out as it is.
+ *
  * Speed: frames that lie inside one chunk are handed out as views of it (no
- * copy); a frame that spans chunks is assembled into ONE buffer, allocated
- * once at its exact length after the checks. The hot loop walks offsets with
- * no closure and no object per frame.
+ * copy); a frame that spans chunks is assembled as above, in O(n) copying.
+ * The hot loop walks offsets with no closure and no object per frame.
  *
  * State (only the partial frame is held; an idle decoder holds no buffer):
  *
@@ -25,7 +45,13 @@
  *     │                                    no allocation
  *     │                                        │ header complete, checked
  *     │                                        ▼
- *     └──(value complete: emit)──────── body: Buffer(valueLength), bodyFilled, bodyType
+ *     └──(last byte: one exact buffer)── pieces[], bodyFilled, bodyLength, bodyType
+ *
+ *   pieces while a value is assembled (bodyLength from the header, already checked):
+ *
+ *     0                                    bodyFilled            bodyLength
+ *     ├─ view ──┼─ segment ─┼── view ──┼─ seg ──┤░░ room ░░┤· · · · · · ·┤
+ *       (chunk)   (own, full)  (chunk)   (own: ownFilled of own.length)
  * ```
  *
  * @module
@@ -75,6 +101,17 @@ export interface LtvDecoderOptions {
    */
   copy?: boolean;
   /**
+   * Whether the decoder may keep views of the chunks it is fed after `feed()`
+   * returns: true only if their producer never writes to a chunk once fed
+   * (Node's `'data'` chunks qualify: each read gets a buffer of its own). A
+   * value cut across chunks is then assembled from views of them and copied
+   * once, when it completes; otherwise its bytes are copied into buffers of
+   * the decoder's own as they arrive, and again into the value. Default: true
+   * with `onFrame` unless `copy` is set (values are views of the chunks then,
+   * which already asks that chunks are not reused), false otherwise.
+   */
+  retainChunks?: boolean;
+  /**
    * Strict type check: called with each frame's type as soon as its header is
    * read, before its value is buffered; false fails the decoder with
    * `NETLOOP_UNKNOWN_TYPE`. Default: every type is accepted.
@@ -97,6 +134,23 @@ const defaultAllocate = (size: number): Buffer => Buffer.allocUnsafe(size);
  */
 const SCRATCH = Buffer.alloc(8);
 
+/**
+ * The smallest segment, in bytes, the decoder copies the pieces of a cut
+ * value into (less when the value lacks fewer bytes). A value up to this size
+ * gets one segment at its exact length at once, as small messages are the
+ * common case; later segments double. It bounds what a header and a few bytes
+ * can make the decoder reserve: 100 clients that each send a header
+ * declaring a huge frame and a byte hold 1.6 MiB between them.
+ */
+export const RESERVE_START = 16 * 1024;
+
+/**
+ * The smallest piece of a cut value kept as a view of its chunk (with
+ * {@link LtvDecoderOptions.retainChunks}); smaller ones are copied, so that a
+ * peer sending a byte per packet costs a few bytes each, not a view object.
+ */
+export const RETAIN_MIN = 4 * 1024;
+
 /** Below this many bytes a JS loop copies faster than `Buffer.copy`'s native call. */
 const SMALL_COPY = 64;
 
@@ -117,6 +171,7 @@ export class LtvDecoder {
   readonly #onFrame: FrameHandler | null;
   readonly #onRawFrame: RawFrameHandler | null;
   readonly #copy: boolean;
+  readonly #retain: boolean;
   readonly #isKnownType: ((type: number) => boolean) | null;
   readonly #allocate: (size: number) => Buffer;
   // Hot-path copies of layout fields (private fields are faster than a nested read).
@@ -137,10 +192,26 @@ export class LtvDecoder {
   #headLen = 0;
   #headLo = 0;
   #headHi = 0;
-  /** A value cut by the end of a chunk: its own buffer, at its exact length. */
-  #body: Buffer | null = null;
+  /**
+   * A value cut by the end of a chunk (see the module comment): whether one
+   * is started, its pieces in order (the first in a field, the others in an
+   * array made only for them, so that a small frame cut in two allocates
+   * nothing but its segment), how many of its bytes arrived, its length and
+   * type. `#own` is the last piece when it is a segment of the decoder's own
+   * with room left (`#ownFilled` of it used), else null; `#ownHeld` counts the
+   * bytes copied into segments (it sizes the next one); `#reserved` the
+   * segments' capacity plus the bytes of the views.
+   */
+  #inBody = false;
+  #first: Buffer | null = null;
+  #rest: Buffer[] | null = null;
   #bodyFilled = 0;
+  #bodyLength = 0;
   #bodyType = 0;
+  #own: Buffer | null = null;
+  #ownFilled = 0;
+  #ownHeld = 0;
+  #reserved = 0;
   #error: NetloopError | null = null;
 
   constructor(options: LtvDecoderOptions) {
@@ -166,6 +237,10 @@ export class LtvDecoder {
     this.#onFrame = onFrame;
     this.#onRawFrame = onRawFrame;
     this.#copy = options.copy === true;
+    if (options.retainChunks !== undefined && typeof options.retainChunks !== 'boolean') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'retainChunks must be a boolean', { details: { option: 'retainChunks' } });
+    }
+    this.#retain = options.retainChunks ?? (onFrame !== null && !this.#copy);
     this.#isKnownType = options.isKnownType ?? null;
     this.#allocate = options.allocate ?? defaultAllocate;
     this.#headerBytes = layout.headerBytes;
@@ -185,19 +260,31 @@ export class LtvDecoder {
 
   /** True while a frame has been started but not completed (for a frame-completion deadline). */
   get inFrame(): boolean {
-    return this.#headLen !== 0 || this.#body !== null;
+    return this.#headLen !== 0 || this.#inBody;
   }
 
   /** Bytes of the partial frame held (0 when idle). */
   get bufferedBytes(): number {
-    return this.#headLen !== 0 ? this.#headLen : this.#body !== null ? this.#bodyFilled : 0;
+    return this.#headLen !== 0 ? this.#headLen : this.#bodyFilled;
+  }
+
+  /**
+   * Bytes of memory the partial frame keeps: the capacity of the decoder's
+   * own segments plus the bytes it keeps views of (a view keeps its chunk
+   * alive, which is at most twice the view). At least
+   * {@link bufferedBytes}, and at most that plus the larger of
+   * {@link bufferedBytes} and {@link RESERVE_START} (the room left in one
+   * segment); 0 when idle, while only a cut header is held (its bytes take no
+   * buffer), and after a header whose value has not started.
+   */
+  get reservedBytes(): number {
+    return this.#reserved;
   }
 
   /** Drops any partial frame and clears a failure, as for a fresh stream. */
   reset(): void {
     this.#headLen = 0;
-    this.#body = null;
-    this.#bodyFilled = 0;
+    this.#dropBody();
     this.#error = null;
   }
 
@@ -240,7 +327,7 @@ export class LtvDecoder {
   #decode(buf: Buffer): void {
     const end = buf.length;
     let off = 0;
-    if (this.#headLen !== 0 || this.#body !== null) {
+    if (this.#headLen !== 0 || this.#inBody) {
       off = this.#resume(buf);
       if (off < 0) return;
     }
@@ -328,25 +415,117 @@ export class LtvDecoder {
       this.#deliver(type, buf, off, off + length, false);
       return off + length;
     }
-    const body = this.#body!;
-    const take = Math.min(body.length - this.#bodyFilled, end);
-    copyBytes(buf, 0, take, body, this.#bodyFilled);
-    this.#bodyFilled += take;
-    if (this.#bodyFilled < body.length) return -1;
-    this.#body = null;
-    this.#bodyFilled = 0;
-    this.#deliver(this.#bodyType, body, 0, body.length, true);
+    const take = Math.min(this.#bodyLength - this.#bodyFilled, end);
+    if (this.#bodyFilled + take < this.#bodyLength) {
+      this.#hold(buf, 0, take);
+      return -1;
+    }
+    this.#complete(buf, take);
     return take;
   }
 
-  /** Allocates the value of a frame cut by the end of `buf` (length already checked) and copies its start. */
+  /**
+   * Starts the value of a frame cut by the end of `buf` (`length` already
+   * checked) with the bytes of it that `buf` holds, if any.
+   */
   #startBody(type: number, buf: Buffer, start: number, length: number): void {
-    const body = this.#allocate(length);
-    const have = buf.length - start;
-    copyBytes(buf, start, buf.length, body, 0);
-    this.#body = body;
-    this.#bodyFilled = have;
+    this.#inBody = true;
+    this.#bodyLength = length;
     this.#bodyType = type;
+    if (start < buf.length) this.#hold(buf, start, buf.length);
+  }
+
+  /**
+   * Adds `buf[start, end)`, bytes of the value that do not complete it, to its
+   * pieces: into the room of the current segment first, then as a view of
+   * `buf` if the rest may be kept so, else into a new segment.
+   */
+  #hold(buf: Buffer, start: number, end: number): void {
+    this.#bodyFilled += end - start;
+    const own = this.#own;
+    if (own !== null) {
+      const at = this.#ownFilled;
+      const k = Math.min(own.length - at, end - start);
+      copyBytes(buf, start, start + k, own, at);
+      this.#ownFilled = at + k;
+      this.#ownHeld += k;
+      start += k;
+      if (at + k === own.length) this.#own = null;
+      if (start === end) return;
+    }
+    const n = end - start;
+    if (this.#retain && n >= RETAIN_MIN && 2 * n >= buf.length) {
+      this.#push(Buffer.from(buf.buffer, buf.byteOffset + start, n));
+      this.#reserved += n;
+      return;
+    }
+    // What the value lacks beyond these bytes bounds the segment: it never reaches past the value.
+    const lacking = this.#bodyLength - this.#bodyFilled + n;
+    const seg = this.#allocate(Math.min(lacking, Math.max(n, RESERVE_START, this.#ownHeld)));
+    copyBytes(buf, start, end, seg, 0);
+    this.#push(seg);
+    this.#reserved += seg.length;
+    this.#ownHeld += n;
+    this.#ownFilled = n;
+    this.#own = n < seg.length ? seg : null;
+  }
+
+  /** Appends a piece (see `#first`). */
+  #push(piece: Buffer): void {
+    if (this.#first === null) this.#first = piece;
+    else if (this.#rest === null) this.#rest = [piece];
+    else this.#rest.push(piece);
+  }
+
+  /**
+   * Completes the value with `buf[0, take)`, its last bytes, and hands it out:
+   * the one segment that already is the value, a view of `buf` when the value
+   * has no earlier piece, or else one buffer of its exact length with every
+   * piece copied in.
+   */
+  #complete(buf: Buffer, take: number): void {
+    const first = this.#first;
+    const rest = this.#rest;
+    const length = this.#bodyLength;
+    const type = this.#bodyType;
+    if (first === null) {
+      this.#dropBody();
+      this.#deliver(type, buf, 0, take, false);
+      return;
+    }
+    let value: Buffer;
+    const own = this.#own;
+    if (rest === null && own !== null && own.length === length) {
+      // A small value that arrived in small pieces: its one segment is exactly the value.
+      value = own;
+      copyBytes(buf, 0, take, value, this.#ownFilled);
+    } else {
+      // Only the last piece can be a segment with room left (`own`); the others are full.
+      value = this.#allocate(length);
+      let at = 0;
+      const count = rest === null ? 1 : rest.length + 1;
+      for (let i = 0; i < count; i++) {
+        const p = i === 0 ? first : rest![i - 1]!;
+        const used = i === count - 1 && own !== null ? this.#ownFilled : p.length;
+        copyBytes(p, 0, used, value, at);
+        at += used;
+      }
+      copyBytes(buf, 0, take, value, at);
+    }
+    this.#dropBody();
+    this.#deliver(type, value, 0, length, true);
+  }
+
+  /** Forgets the value being assembled (its pieces are left to the garbage collector). */
+  #dropBody(): void {
+    this.#inBody = false;
+    this.#first = null;
+    this.#rest = null;
+    this.#bodyFilled = 0;
+    this.#own = null;
+    this.#ownFilled = 0;
+    this.#ownHeld = 0;
+    this.#reserved = 0;
   }
 
   #deliver(type: number, buf: Buffer, start: number, stop: number, owned: boolean): void {
@@ -365,8 +544,7 @@ export class LtvDecoder {
   #fail(err: NetloopError): NetloopError {
     this.#error = err;
     this.#headLen = 0;
-    this.#body = null;
-    this.#bodyFilled = 0;
+    this.#dropBody();
     return err;
   }
 

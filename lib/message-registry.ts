@@ -228,7 +228,10 @@ export class MessageRegistry {
    * and comes back as `{ type: null, payload: value }` otherwise.
    *
    * @throws NetloopError UNKNOWN_TYPE (strict); BAD_PAYLOAD when the
-   *   serializer throws (its error as `cause`).
+   *   serializer throws (`details.type`, `details.id`, `details.length`,
+   *   `details.error`, `details.offset` when known). The error never holds
+   *   the value's bytes: a serializer's NetloopError is its `cause`, any other
+   *   error only by its class name and stack frames (see {@link Serializer.decode}).
    */
   decode(id: number, value: Buffer): DecodedMessage {
     const type = this.#byId.get(id);
@@ -242,13 +245,53 @@ export class MessageRegistry {
     try {
       payload = type.serializer.decode(value);
     } catch (err) {
-      throw new NetloopError(ErrorCode.BAD_PAYLOAD, `payload of ${type.name} could not be decoded: ${errorMessage(err)}`, {
-        cause: err,
-        details: { type: type.name, id, length: value.length },
-      });
+      throw badPayload(type.name, id, value.length, err);
     }
     return { id, type, payload };
   }
+}
+
+/**
+ * The BAD_PAYLOAD error for a value its serializer refused. It says which
+ * type, how long, and (when the serializer's own NetloopError gave one) at
+ * which offset; never what the peer sent. A NetloopError from the serializer
+ * (the built-in ones and cellnet's binary reader throw these, in words of
+ * their own) is kept as the cause. Any other error is replaced by
+ * {@link withheldCause}: a parser's message may quote its input, and a
+ * BAD_PAYLOAD error is logged by whoever closes the client.
+ */
+function badPayload(name: string, id: number, length: number, err: unknown): NetloopError {
+  const inner = isNetloopError(err) ? err : null;
+  // `error` names the failure's class: the one a serializer's NetloopError reports
+  // (the JSON serializer's says SyntaxError), else the class of what was thrown.
+  const reported = inner?.details['error'];
+  const error = typeof reported === 'string' ? reported : err instanceof Error ? String(err.name) : typeof err;
+  const details: Record<string, unknown> = { type: name, id, length, error };
+  const offset = inner?.details['offset'];
+  if (typeof offset === 'number') details['offset'] = offset;
+  const where = typeof offset === 'number' ? ` at byte ${offset}` : '';
+  return new NetloopError(ErrorCode.BAD_PAYLOAD, `payload of ${name} (type ${id}, ${length} bytes) could not be decoded${where}`, {
+    cause: inner ?? withheldCause(err),
+    details,
+  });
+}
+
+/**
+ * Stands in for an error whose message may quote the peer's bytes: an Error
+ * naming its class, with its stack frames (where the serializer failed) but
+ * not its message. The frames are kept only when the stack starts with the
+ * `name: message` line V8 writes, which is cut off whole, however many lines
+ * the message spans; otherwise the stand-in keeps its own stack.
+ */
+function withheldCause(err: unknown): Error {
+  const name = err instanceof Error ? String(err.name) : typeof err;
+  const out = new Error(`a ${name} from the serializer (its message is withheld: it may quote the peer's bytes)`);
+  if (err instanceof Error && typeof err.stack === 'string') {
+    const message = String(err.message);
+    const head = message === '' ? name : `${name}: ${message}`;
+    if (err.stack.startsWith(head)) out.stack = `Error: ${out.message}${err.stack.slice(head.length)}`;
+  }
+  return out;
 }
 
 function errorMessage(err: unknown): string {

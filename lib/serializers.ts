@@ -7,6 +7,13 @@
  * its `decode` throws on bytes it cannot decode; the message registry turns
  * those into `NETLOOP_INVALID_VALUE` and `NETLOOP_BAD_PAYLOAD`.
  *
+ * The bytes a serializer decodes come from a peer, so an error about them
+ * says where and how long (the value's length, an offset when one is known,
+ * the class of the failure), never what the peer sent: an error message ends
+ * up in logs, and a peer must not be able to write into them. `JSON.parse`
+ * quotes its input in its messages (`Unexpected token 'x', "x..." is not
+ * valid JSON`), so the JSON serializer reports its failures in its own words.
+ *
  * @module
  */
 
@@ -19,6 +26,12 @@ export interface Serializer<T> {
   /**
    * The payload carried by `bytes`; throws when they are malformed. `bytes`
    * may be a view of a received chunk: keep a copy if the payload holds it.
+   *
+   * The message registry reports what this throws as `NETLOOP_BAD_PAYLOAD`.
+   * A {@link NetloopError} thrown here is kept as its `cause`, as written:
+   * give it a message and details free of the peer's bytes (offsets and
+   * lengths). Any other error is kept only as its class name and stack
+   * frames, because its message may quote the bytes (as `JSON.parse`'s do).
    */
   decode(bytes: Buffer): T;
 }
@@ -80,10 +93,49 @@ export const jsonSerializer: Serializer<unknown> = Object.freeze({
     }
     return Buffer.from(text, 'utf8');
   },
+  /** @throws NetloopError BAD_PAYLOAD (`details.length`, `details.offset` when known) for text that is not JSON. */
   decode(bytes: Buffer): unknown {
-    return JSON.parse(bytes.toString('utf8')) as unknown;
+    const text = bytes.toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      // The SyntaxError is dropped, not kept as the cause: its message quotes the text.
+      throw jsonError(text, bytes.length, err);
+    }
   },
 });
+
+/**
+ * Where `JSON.parse` says it failed, from the end of its message only (`... in
+ * JSON at position N`, `... after JSON at position N`, optionally followed by `(line L column C)`): anchored at
+ * the end so that text quoted earlier in the message, which the peer wrote,
+ * cannot pose as a position. `Unexpected end of JSON input` is at the end.
+ */
+const JSON_POSITION = /\bJSON at position (\d+)(?: \(line \d+ column \d+\))?$/;
+const JSON_END = 'Unexpected end of JSON input';
+
+/**
+ * The BAD_PAYLOAD error for text that `JSON.parse` refused: the value's byte
+ * length, the error's class, and the byte offset of the failure when the
+ * parser gave its position (a character index, converted here to bytes of
+ * the decoded text; malformed UTF-8 before it, which decodes to U+FFFD, can
+ * shift it by a byte or two).
+ */
+function jsonError(text: string, length: number, err: unknown): NetloopError {
+  const message = err instanceof Error ? err.message : '';
+  let offset: number | undefined;
+  const at = JSON_POSITION.exec(message);
+  if (at !== null) {
+    const position = Number(at[1]);
+    if (position <= text.length) offset = Buffer.byteLength(text.slice(0, position), 'utf8');
+  } else if (message === JSON_END) {
+    offset = length;
+  }
+  const details: Record<string, unknown> = { serializer: 'json', length, error: err instanceof Error ? err.name : typeof err };
+  if (offset !== undefined) details['offset'] = offset;
+  const where = offset === undefined ? '' : ` (at byte ${offset})`;
+  return new NetloopError(ErrorCode.BAD_PAYLOAD, `a value of ${length} bytes is not valid JSON${where}`, { details });
+}
 
 /** The built-in serializer of each name. */
 export const SERIALIZERS: Readonly<Record<SerializerName, Serializer<never>>> = Object.freeze({

@@ -2,7 +2,7 @@ import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { ErrorCode, isNetloopError } from '../lib/errors.js';
-import { LtvDecoder, decodeFrames } from '../lib/ltv-decoder.js';
+import { LtvDecoder, RESERVE_START, decodeFrames } from '../lib/ltv-decoder.js';
 import { LtvEncoder } from '../lib/ltv-encoder.js';
 import { ltvLayout } from '../lib/ltv-layout.js';
 import type { LtvLayout } from '../lib/ltv-layout.js';
@@ -283,7 +283,7 @@ test('item 6: a NUL then a flood (desync) is refused or bounded by the limit', (
 
 // ------------------------------------------------ zero copy, copy mode, raw handler
 
-test('values inside one chunk are views of it; a frame spanning chunks gets one buffer of its exact length', () => {
+test('values inside one chunk are views of it; a frame spanning chunks is handed out in a buffer of its exact length', () => {
   const layout = ltvLayout('netloop');
   const enc = new LtvEncoder({ layout });
   const chunk = Buffer.concat([enc.encode(1, Buffer.from('abc')), enc.encode(2, Buffer.from('defg'))]);
@@ -293,11 +293,28 @@ test('values inside one chunk are views of it; a frame spanning chunks gets one 
   assert.is(h.values[1]!.byteOffset, chunk.byteOffset + 9 + 6);
   assert.equal(h.allocations, []);
 
-  // 1 MiB in 1 KiB chunks: one allocation (no concatenation per chunk).
+  // 1 MiB in 1 KiB chunks (each too small to keep a view of): copied into segments that
+  // double from RESERVE_START, not concatenated per chunk, then once into one buffer of
+  // the value's exact length.
   const big = enc.encode(3, Buffer.alloc(1 << 20, 7));
-  const b = new Harness({ layout }).feedAll(split(big, Array.from({ length: 1024 }, (_, i) => i * 1024 + 7)));
-  assert.equal(b.allocations, [1 << 20]);
+  const cuts = Array.from({ length: 1024 }, (_, i) => i * 1024 + 7);
+  const b = new Harness({ layout }).feedAll(split(big, cuts));
+  assert.equal(b.allocations, [16, 16, 32, 64, 128, 256, 512, 1024].map((k) => k * 1024));
+  assert.is(b.values[0]!.length, 1 << 20);
   assert.ok(b.values[0]!.equals(Buffer.alloc(1 << 20, 7)));
+  // In 64 KiB chunks it is held as views of them: one allocation, the value, when it completes.
+  const chunks64 = split(big, Array.from({ length: 16 }, (_, i) => (i + 1) * 65536));
+  const v = new Harness({ layout }).feedAll(chunks64);
+  assert.equal(v.allocations, [1 << 20]);
+  assert.ok(v.values[0]!.equals(Buffer.alloc(1 << 20, 7)));
+  // Unless the chunks may be reused by their producer: then they are copied as they come,
+  // into segments that double (65530, 65536, 131066, ...), then into the value.
+  const r = new Harness({ layout, retainChunks: false }).feedAll(chunks64);
+  assert.equal(r.allocations.slice(0, 3), [65530, 65536, 131066]);
+  assert.ok(r.allocations.length <= 8);
+  assert.is(r.allocations.reduce((a, n) => a + n, 0), 2 << 20, 'segments hold the value once, the value once more');
+  assert.is(r.allocations.at(-1), 1 << 20);
+  assert.ok(r.values[0]!.equals(Buffer.alloc(1 << 20, 7)));
 
   // A split header whose value then lies inside the next chunk: still a view of that chunk.
   const frame = enc.encode(4, Buffer.from('view'));
@@ -305,6 +322,130 @@ test('values inside one chunk are views of it; a frame spanning chunks gets one 
   const s = new Harness({ layout }).feedAll([frame.subarray(0, 3), second]);
   assert.is(s.values[0]!.buffer, second.buffer);
   assert.equal(s.allocations, []);
+});
+
+// ------------------------------------------------ memory follows bytes received
+
+test('a header declaring 16 MiB and a few bytes reserve RESERVE_START, not 16 MiB', () => {
+  const MiB16 = 16 * 1024 * 1024;
+  const layout = ltvLayout({ preset: 'netloop', maxFrameLength: MiB16 });
+  for (const options of [{}, { copy: true }, { retainChunks: true }, { retainChunks: false }]) {
+    const h = new Harness({ layout, ...options });
+    h.decoder.feed(header(layout, MiB16 - 6, 1));
+    // The header alone: the value is started, and nothing is set aside for it.
+    assert.is(h.decoder.inFrame, true);
+    assert.equal([h.decoder.bufferedBytes, h.decoder.reservedBytes], [0, 0]);
+    h.decoder.feed(Buffer.from('a few bytes'));
+    assert.is(h.decoder.bufferedBytes, 11);
+    assert.is(h.decoder.reservedBytes, RESERVE_START);
+    // What was allocated, through the seam: one segment of RESERVE_START (16 KiB), far from the 16 MiB claimed.
+    assert.equal(h.allocations, [RESERVE_START]);
+    h.decoder.feed(Buffer.alloc(RESERVE_START - 11));
+    assert.equal([h.decoder.bufferedBytes, h.decoder.reservedBytes], [RESERVE_START, RESERVE_START]);
+  }
+  assert.ok(RESERVE_START <= 64 * 1024);
+  // The same with the header cut in two: a held header reserves nothing.
+  const cut = new Harness({ layout });
+  cut.decoder.feed(header(layout, MiB16 - 6, 1).subarray(0, 3));
+  assert.is(cut.decoder.bufferedBytes, 3);
+  assert.is(cut.decoder.reservedBytes, 0);
+  cut.decoder.feed(Buffer.concat([header(layout, MiB16 - 6, 1).subarray(3), Buffer.from('xyz')]));
+  assert.equal([cut.decoder.bufferedBytes, cut.decoder.reservedBytes], [3, RESERVE_START]);
+  assert.equal(cut.allocations, [RESERVE_START]);
+  // Reset releases the reservation.
+  cut.decoder.reset();
+  assert.equal([cut.decoder.bufferedBytes, cut.decoder.reservedBytes, cut.decoder.inFrame], [0, 0, false]);
+});
+
+test('a large value is reserved as its bytes arrive: at most twice them, O(n) bytes allocated and copied', () => {
+  // An odd length (not a power of two) in chunks of random sizes, small and large, in every mode.
+  const length = 3_000_017;
+  const value = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) value[i] = (i * 31 + 7) & 0xff;
+  const layout = ltvLayout({ preset: 'netloop', maxFrameLength: 4 * 1024 * 1024 });
+  const bytes = new LtvEncoder({ layout }).encode(9, value);
+  for (const [max, options] of [
+    [200_000, {}],
+    [200_000, { retainChunks: false }],
+    [9_000, {}],
+    [9_000, { copy: true }],
+  ] as const) {
+    const sizes = fc.sample(fc.integer({ min: 1, max }), { numRuns: 2000, seed: 7 });
+    const h = new Harness({ layout, ...options });
+    let off = 0;
+    for (let i = 0; off < bytes.length; i++) {
+      const n = Math.min(sizes[i % sizes.length]!, bytes.length - off);
+      h.decoder.feed(bytes.subarray(off, off + n));
+      off += n;
+      if (!h.decoder.inFrame) break;
+      const { bufferedBytes: held, reservedBytes: reserved } = h.decoder;
+      const what = `${JSON.stringify(options)}: reserved ${reserved} for ${held} bytes held`;
+      assert.ok(reserved >= held, what);
+      // At most what arrived, plus the room of one segment (no larger than what arrived, or RESERVE_START).
+      assert.ok(reserved <= held + Math.max(held, RESERVE_START), what);
+    }
+    assert.is(h.frames.length, 1);
+    assert.is(h.values[0]!.length, length);
+    assert.ok(h.values[0]!.equals(value));
+    // Segments are filled in order and never reach past the value, so together they hold
+    // at most its length; the value's own buffer is the last allocation. So at most twice
+    // the value is allocated, and each byte is copied at most twice. A buffer grown by one
+    // chunk at a time (or a concatenation per chunk) would fail this.
+    const total = h.allocations.reduce((a, b) => a + b, 0);
+    assert.ok(total <= 2 * length, `${JSON.stringify(options)}: allocated ${total} bytes for a ${length}-byte value`);
+    assert.is(h.allocations.at(-1), length);
+    // Segments double: a few dozen allocations at most, not one per chunk.
+    assert.ok(h.allocations.length < 40, `${h.allocations.length} allocations`);
+    assert.is(h.decoder.reservedBytes, 0);
+  }
+});
+
+test('property: large values cut anywhere decode intact as views or copies; a producer that reuses its chunk is safe unless retainChunks', () => {
+  const layout = ltvLayout({ preset: 'netloop', maxFrameLength: 1 << 20 });
+  const enc = new LtvEncoder({ layout });
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 60_000 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 30 }),
+      (specs, sizes) => {
+        const values = specs.map(([n, seed]) => {
+          const v = Buffer.allocUnsafe(n);
+          for (let i = 0; i < n; i++) v[i] = (i * 7 + seed) & 0xff;
+          return v;
+        });
+        const stream = Buffer.concat(values.map((v, i) => enc.encode(i, v)));
+        const chunks: Buffer[] = [];
+        for (let off = 0, i = 0; off < stream.length; i++) {
+          const n = sizes[i % sizes.length]!;
+          chunks.push(stream.subarray(off, off + n));
+          off += n;
+        }
+        // Chunks that stay as they are: views are kept where they may be.
+        const kept = new Harness({ layout }).feedAll(chunks);
+        assert.is(kept.error, null);
+        assert.equal(kept.values.length, values.length);
+        kept.values.forEach((v, i) => assert.ok(v.equals(values[i]!), `value ${i} (views)`));
+        // One scratch buffer, rewritten after every feed: with retainChunks false, or in raw
+        // mode (copying the value in the handler), nothing the decoder kept is damaged.
+        const scratch = Buffer.alloc(70_000);
+        const reused = new Harness({ layout, copy: true });
+        const raw: Buffer[] = [];
+        const rawDecoder = new LtvDecoder({ layout, onRawFrame: (_t, src, a, b) => void raw.push(Buffer.from(src.subarray(a, b))) });
+        for (const c of chunks) {
+          c.copy(scratch);
+          reused.decoder.feed(scratch.subarray(0, c.length));
+          scratch.fill(0xee);
+          c.copy(scratch);
+          rawDecoder.feed(scratch.subarray(0, c.length));
+          scratch.fill(0xdd);
+        }
+        reused.values.forEach((v, i) => assert.ok(v.equals(values[i]!), `value ${i} (copy mode, reused chunk)`));
+        raw.forEach((v, i) => assert.ok(v.equals(values[i]!), `value ${i} (raw mode, reused chunk)`));
+        assert.equal([reused.values.length, raw.length], [values.length, values.length]);
+      },
+    ),
+    { numRuns: 60 },
+  );
 });
 
 test('copy mode hands out buffers of their own', () => {
@@ -390,6 +531,7 @@ test('constructor options are validated', () => {
   throwsCode(() => new LtvDecoder({ onFrame: () => {}, onRawFrame: () => {} }), ErrorCode.INVALID_OPTION);
   throwsCode(() => new LtvDecoder({ onFrame: 5 as never }), ErrorCode.INVALID_OPTION);
   throwsCode(() => new LtvDecoder({ onFrame: () => {}, allocate: 'x' as never }), ErrorCode.INVALID_OPTION);
+  throwsCode(() => new LtvDecoder({ onFrame: () => {}, retainChunks: 'yes' as never }), ErrorCode.INVALID_OPTION);
   throwsCode(() => new LtvDecoder({ onFrame: () => {}, layout: { lengthBytes: 5 as never } }), ErrorCode.INVALID_OPTION);
   assert.is(new LtvDecoder({ onFrame: () => {} }).layout.maxFrameLength, 16 * 1024 * 1024);
   const layout = ltvLayout('cellnet');

@@ -1,12 +1,14 @@
 import { test } from './helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
+import { inspect } from 'node:util';
 import { ErrorCode } from '../lib/errors.js';
 import { LtvDecoder } from '../lib/ltv-decoder.js';
 import { LtvEncoder } from '../lib/ltv-encoder.js';
 import { MessageRegistry } from '../lib/message-registry.js';
 import type { Serializer } from '../lib/serializers.js';
 import { cellnetStringHash } from '../lib/cellnet-hash.js';
+import { CELLNET_CHAT_NAMES, CellnetBinaryWriter, cellnetChatREQ } from '../lib/cellnet-binary.js';
 import { throwsCode } from './helpers/ltv.js';
 
 test('register by id and name; look up by either; built-in serializers', () => {
@@ -84,7 +86,7 @@ test('strict mode: unknown types are UNKNOWN_TYPE; lenient mode hands back the r
   assert.equal(lenient.decode(5, v), { id: 5, type: null, payload: v });
 });
 
-test('serializer failures: INVALID_VALUE on encode, BAD_PAYLOAD on decode, with the cause', () => {
+test('serializer failures: INVALID_VALUE on encode, BAD_PAYLOAD on decode, with the cause (withheld on decode)', () => {
   const r = new MessageRegistry();
   const boom = new Error('nope');
   const picky: Serializer<number> = {
@@ -102,13 +104,73 @@ test('serializer failures: INVALID_VALUE on encode, BAD_PAYLOAD on decode, with 
   r.register(3, 'json', 'json');
   assert.is(r.decode(1, Buffer.from([9])).payload, 9);
   assert.is(throwsCode(() => r.encode('byte', -1), ErrorCode.INVALID_VALUE).cause, boom);
-  assert.is(throwsCode(() => r.decode(1, Buffer.alloc(2)), ErrorCode.BAD_PAYLOAD).cause, boom);
+  // On decode the serializer's own error is not the cause: its message might quote the value.
+  const cause = throwsCode(() => r.decode(1, Buffer.alloc(2)), ErrorCode.BAD_PAYLOAD).cause as Error;
+  assert.instance(cause, Error);
+  assert.is.not(cause, boom);
+  assert.not.match(cause.message, 'nope');
   throwsCode(() => r.encode('bad', 1), ErrorCode.INVALID_VALUE);
   throwsCode(() => r.decode(3, Buffer.from('{')), ErrorCode.BAD_PAYLOAD);
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   throwsCode(() => r.encode('json', cyclic), ErrorCode.INVALID_VALUE);
   throwsCode(() => r.encode('json', undefined), ErrorCode.INVALID_VALUE);
+});
+
+test("BAD_PAYLOAD says which type, how long and where, never what the peer sent", () => {
+  // A marker no error text could contain by chance: if any part of an error
+  // (message, stack, details, cause chain) repeats the peer's bytes, it shows.
+  const MARK = 'PEERBYTES-7f3a';
+  const r = new MessageRegistry();
+  r.register(1, 'json', 'json');
+  r.register(2, 'quoting', {
+    encode: (s: string) => Buffer.from(s),
+    // A user's serializer that quotes its input, over several lines (as parsers do).
+    decode: (b: Buffer) => {
+      throw new TypeError(`cannot read\n${b.toString()}\n    at fake (${b.toString()}:1:1)`);
+    },
+  });
+  r.register(3, 'throws-a-string', { encode: (s: string) => Buffer.from(s), decode: (b: Buffer) => { throw `bad ${b.toString()}`; } });
+  r.registerCellnet(CELLNET_CHAT_NAMES.REQ, cellnetChatREQ);
+  const reqId = cellnetStringHash(CELLNET_CHAT_NAMES.REQ);
+  const cases: Array<[number, Buffer, number | undefined]> = [
+    // JSON.parse quotes these ("Unexpected token ..., "..." is not valid JSON").
+    [1, Buffer.from(`{"${MARK}": }`), undefined],
+    [1, Buffer.from(MARK), undefined],
+    [1, Buffer.from(`[1, 2, ${MARK.repeat(20)}]`), undefined],
+    // A position is given only by the end of the message: quoted text cannot pose as one.
+    [1, Buffer.from(`${MARK} in JSON at position 3`), undefined],
+    // These it reports by position: the offset in bytes, after a two-byte character.
+    [1, Buffer.from(`{"é":1}${MARK}`), 8],
+    [1, Buffer.from(`{"k":"${MARK}" x}`), 22],
+    [1, Buffer.from(`"${MARK}`), 15],
+    [2, Buffer.from(MARK), undefined],
+    [3, Buffer.from(MARK), undefined],
+    // cellnet's binary reader: a string that claims 300 bytes, 14 there (from offset 2); trailing bytes.
+    [reqId, Buffer.concat([Buffer.from([44, 1]), Buffer.from(MARK)]), 2],
+    [reqId, Buffer.concat([new CellnetBinaryWriter().string(MARK).finish(), Buffer.from(MARK)]), undefined],
+  ];
+  for (const [id, value, offset] of cases) {
+    const err = throwsCode(() => r.decode(id, value), ErrorCode.BAD_PAYLOAD) as unknown as Error & { details: Record<string, unknown> };
+    const everything = inspect(err, { depth: 20, showHidden: true });
+    assert.not.ok(everything.includes(MARK), `the peer's bytes in ${everything}`);
+    assert.not.ok(everything.includes(MARK.slice(0, 9)), `a part of the peer's bytes in ${everything}`);
+    assert.is(err.details['id'], id);
+    assert.is(err.details['length'], value.length);
+    assert.is(typeof err.details['type'], 'string');
+    assert.is(typeof err.details['error'], 'string');
+    assert.is(err.details['offset'], offset, `offset for ${id}`);
+  }
+  // The JSON failure keeps the parser's class, not its message.
+  const json = throwsCode(() => r.decode(1, Buffer.from(`{"${MARK}": }`)), ErrorCode.BAD_PAYLOAD);
+  assert.is(json.details['error'], 'SyntaxError');
+  assert.is((json.cause as { code?: string }).code, ErrorCode.BAD_PAYLOAD);
+  // A user's error keeps its class name and where it was thrown (its stack frames), not its message.
+  const quoted = throwsCode(() => r.decode(2, Buffer.from(MARK)), ErrorCode.BAD_PAYLOAD);
+  assert.is(quoted.details['error'], 'TypeError');
+  const stack = String((quoted.cause as Error).stack);
+  assert.match(stack, /TypeError/);
+  assert.match(stack, /message-registry\.test\.js/);
 });
 
 test('registration arguments are validated', () => {

@@ -35,6 +35,19 @@ test('json round-trips JSON values and refuses what JSON cannot hold', () => {
   assert.throws(() => jsonSerializer.decode(Buffer.from('{')));
 });
 
+test('json decode failures are BAD_PAYLOAD with the length and offset, not the text', () => {
+  const text = '{"token":"s3cr3t-value", oops}';
+  const err = throwsCode(() => jsonSerializer.decode(Buffer.from(text)), ErrorCode.BAD_PAYLOAD);
+  assert.equal(err.details, { serializer: 'json', length: text.length, error: 'SyntaxError', offset: text.indexOf('oops') });
+  assert.is(err.cause, undefined);
+  assert.not.ok((err as unknown as Error).message.includes('s3cr3t'));
+  const end = throwsCode(() => jsonSerializer.decode(Buffer.from('[1,')), ErrorCode.BAD_PAYLOAD);
+  assert.is(end.details['offset'], 3);
+  const quoted = throwsCode(() => jsonSerializer.decode(Buffer.from('s3cr3t')), ErrorCode.BAD_PAYLOAD);
+  assert.equal(quoted.details, { serializer: 'json', length: 6, error: 'SyntaxError' });
+  assert.not.ok((quoted as unknown as Error).message.includes('s3cr3t'));
+});
+
 test('the named serializers and the shape check', () => {
   assert.is(SERIALIZERS.raw, rawSerializer as never);
   assert.ok(isSerializer(jsonSerializer));
