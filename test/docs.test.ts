@@ -120,7 +120,7 @@ const LAYOUT_OPTIONS = {
   lengthIncludesLength: true,
   maxFrameLength: true,
 } satisfies Record<keyof LtvLayoutOptions, true>;
-const DECODER_OPTIONS = { layout: true, onFrame: true, onRawFrame: true, copy: true, isKnownType: true, allocate: true } satisfies Record<
+const DECODER_OPTIONS = { layout: true, onFrame: true, onRawFrame: true, copy: true, isKnownType: true, allocate: true, retainChunks: true } satisfies Record<
   keyof LtvDecoderOptions,
   true
 >;
@@ -149,6 +149,7 @@ const FRAMED_STATS = {
   frames: true,
   maxFrameLength: true,
   heldBytes: true,
+  reservedBytes: true,
 } satisfies Record<keyof FramedStats, true>;
 const REGISTRY_OPTIONS = {
   store: true,
