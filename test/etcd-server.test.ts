@@ -132,6 +132,12 @@ if (server !== null) {
     }
   });
 
+  s('grants a one-second lease as asked (raft timing lowers the minimum TTL)', async () => {
+    const { status, body } = await etcdHttp(server.url, '/v3/lease/grant', { body: JSON.stringify({ TTL: '1' }) });
+    assert.is(status, 200, body);
+    assert.is((JSON.parse(body) as { TTL: string }).TTL, '1');
+  });
+
   s('restart after SIGKILL keeps committed data, ports and health', async () => {
     await gatewayPut(server, 'harness/durable', 'kept');
     const { clientPort, peerPort, pid } = server;
