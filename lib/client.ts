@@ -908,8 +908,9 @@ export class Client {
   /**
    * @internal Application code run for this client threw `err` (or its
    * promise rejected with it): the client is closed with `'handler-error'`
-   * and a `NETLOOP_HANDLER_ERROR` carrying `cause` and `details.clientId`,
-   * published on `netloop:handler:error`. When no open client can answer for
+   * and a `NETLOOP_HANDLER_ERROR` carrying `cause`, `details.clientId` and
+   * `details.source`, published on `netloop:handler:error` (by the close, or
+   * here when it goes elsewhere). When no open client can answer for
    * it (the client is already closed, or its close keeps another reason), the
    * error goes to the owner's `'error'` path instead; a `NETLOOP_CLIENT_CLOSED`
    * rejection from a client already closed is not reported again (its close
@@ -917,13 +918,14 @@ export class Client {
    */
   _handlerFault(err: unknown, source: string): void {
     const error = handlerError(err, source, this.id);
-    noteHandlerError(this.id, source, error);
     if ((this._flags & (F.CLOSED | F.DESTROYED)) === 0) {
+      // The close publishes it (diagnostics' noteClose), as it does the framing layer's handler faults.
       this.forceClose('handler-error', error);
       if (this.#reason === 'handler-error') return;
     } else if (this.#reason === 'handler-error' || (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED)) {
       return;
     }
+    noteHandlerError(this.id, source, error);
     this._owner._fault(error);
   }
 

@@ -18,6 +18,7 @@
  *                                                 limit reasons/codes └▶ netloop:limit
  *   TLS handshake failure ───▶ noteTlsError ▶ counters.tlsErrors++ ▶ netloop:tls:error
  *   application code threw / rejected ▶ noteHandlerError ─────────────▶ netloop:handler:error
+ *     (a handler-error close, or a fault sent to the owner's 'error' path)
  *   SessionRegistry 'expired' ▶ observeSessions ─────────────────────▶ netloop:session:expire
  *   anything else (inbound pause, ...) ▶ publishLimit ───────────────▶ netloop:limit
  * ```
@@ -159,7 +160,11 @@ export interface SessionExpireMessage {
 export interface HandlerErrorMessage {
   /** The client the code ran for, or null (a `'drop'` listener, a connector's `'connect-error'` listener, ...). */
   clientId: number | null;
-  /** What was called: `"'data' listener"`, `'write-complete callback'`, `'onMessage'`, ... */
+  /**
+   * What was called: `"'data' listener"`, `'write-complete callback'`,
+   * `"'drop' listener"`, ...; `'handler'` for the framing layer's handler
+   * (`onMessage`, `onRawFrame` or a `'message'` listener).
+   */
   source: string;
   /** Always `NETLOOP_HANDLER_ERROR`. */
   code: string;
@@ -259,6 +264,10 @@ export function noteClose(client: Client, reason: CloseReason, error: NetloopErr
       syscallCode: typeof sys === 'string' ? sys : undefined,
     };
     channels.close.publish(m);
+  }
+  if (reason === 'handler-error' && error !== undefined && channels.handlerError.hasSubscribers) {
+    const source = error.details['source'];
+    noteHandlerError(client.id, typeof source === 'string' ? source : 'handler', error);
   }
   if (channels.limit.hasSubscribers) {
     let limit: LimitName | null = LIMIT_REASONS.has(reason) ? reason : null;

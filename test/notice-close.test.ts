@@ -24,7 +24,9 @@ import * as net from 'node:net';
 import { EventLoop } from '../lib/event-loop.js';
 import type { Client } from '../lib/client.js';
 import type { CloseReason } from '../lib/close-reason.js';
+import { ErrorCode, isNetloopError } from '../lib/errors.js';
 import type { NetloopError } from '../lib/errors.js';
+import { ManualClock } from '../lib/clock.js';
 import { SessionRegistry } from '../lib/session-registry.js';
 import { bindSessions, connectionProbe } from '../lib/session-binding.js';
 import { LtvDecoder } from '../lib/ltv-decoder.js';
@@ -231,6 +233,53 @@ N('(c) the chat example: a talking client whose session expires gets its queued 
     for (let i = 0; i < TRIES; i++) await handle.waitForLine(/^close client=\d+ reason=session-expired$/, 5_000, 'a session-expired close');
   } finally {
     await handle.kill();
+  }
+});
+
+N("removeClient's deadline: a peer that never closes is destroyed after timeoutMs, the caller's reason kept with NETLOOP_CLOSE_TIMEOUT; forceClose stays the immediate destroy", async () => {
+  const clock = new ManualClock();
+  const loop = new EventLoop({ clock });
+  const server = await loop.listen({ shutdownTimeoutMs: 60_000 });
+  const closes: Closed[] = [];
+  server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
+  const accepted: Client[] = [];
+  server.on('connection', (c: Client) => accepted.push(c));
+  // Peers that read everything but never close their side.
+  const peers = [
+    net.connect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true }),
+    net.connect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true }),
+  ];
+  const got = peers.map(() => ({ bytes: 0, eof: false }));
+  peers.forEach((p, i) => {
+    p.on('data', (c: Buffer) => (got[i]!.bytes += c.length));
+    p.on('end', () => (got[i]!.eof = true));
+    p.on('error', () => undefined);
+  });
+  try {
+    await until(() => accepted.length === 2, 'two clients');
+    const [a, b] = accepted as [Client, Client];
+    a.write(pattern(100_000));
+    assert.ok(loop.removeClient(a.id, 'session-expired', { timeoutMs: 1_000 }));
+    assert.not.ok(a.writable);
+    assert.throws(() => loop.removeClient(b.id, 'removed', { timeoutMs: -1 }), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION));
+    await until(() => got[0]!.eof, 'the FIN after every queued byte');
+    assert.is(got[0]!.bytes, 100_000);
+    assert.not.ok(a.closed, 'still open: the peer has not closed');
+    clock.advance(1_000);
+    loop.runDueTimers();
+    await until(() => closes.length === 1, 'the close at the deadline');
+    assert.is(closes[0]!.reason, 'session-expired');
+    assert.is(closes[0]!.error?.code, ErrorCode.CLOSE_TIMEOUT);
+    // forceClose: queued output dropped, no FIN first.
+    b.disableWriting();
+    b.appendToOutputBuffer(pattern(100_000));
+    b.forceClose('removed');
+    await until(() => closes.length === 2, 'the forced close');
+    assert.is(closes[1]!.reason, 'removed');
+    assert.is(got[1]!.bytes, 0);
+  } finally {
+    for (const p of peers) p.destroy();
+    await loop.close({ flushTimeoutMs: 100 });
   }
 });
 
