@@ -236,6 +236,43 @@ N('(c) the chat example: a talking client whose session expires gets its queued 
   }
 });
 
+N('a close of ours reads and discards even when the application or the framing layer paused reading: the peer gets every byte and EOF, and the close is reported when it closes', async () => {
+  const loop = new EventLoop();
+  const raw = await loop.listen({ shutdownTimeoutMs: 60_000 });
+  // A handler that never settles: the framing layer pauses reading after one message.
+  const framed = await loop.listen({ shutdownTimeoutMs: 60_000, framing: { maxPendingMessages: 1, onMessage: () => new Promise<void>(() => undefined) } });
+  const closes: Closed[] = [];
+  for (const s of [raw, framed]) s.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
+  try {
+    const reply = pattern(1024 * 1024, 9);
+    const input = Buffer.from([0, 0, 0, 0, 0, 1]); // one empty netloop frame of type 1, again and again
+    const make = async (port: number): Promise<{ client: Client; peer: ReturnType<typeof slowPeer> }> => {
+      const server = port === raw.port ? raw : framed;
+      const accepted = new Promise<Client>((r) => server.once('connection', r));
+      const peer = slowPeer(port, 2 * 1024 * 1024, 2, () => input);
+      return { client: await accepted, peer };
+    };
+    const a = await make(raw.port);
+    const b = await make(framed.port);
+    a.client.pauseReading();
+    await until(() => !b.client.isReading(), 'the framing layer to pause reading');
+    for (const x of [a, b]) {
+      x.client.write(reply);
+      x.client.shutdown();
+    }
+    const results = await Promise.all([a.peer.result, b.peer.result]);
+    for (const r of results) {
+      assert.is(r.error, null);
+      assert.ok(r.eof);
+      assert.is(digest(r.data), digest(reply));
+    }
+    await until(() => closes.length === 2, 'both closes, reported as the peers closed (well before the 60 s deadline)');
+    assert.ok(closes.every((c) => c.reason === 'shutdown' && c.error === undefined), JSON.stringify(closes.map((c) => [c.reason, c.error?.code])));
+  } finally {
+    await loop.close({ flushTimeoutMs: 100 });
+  }
+});
+
 N("removeClient's deadline: a peer that never closes is destroyed after timeoutMs, the caller's reason kept with NETLOOP_CLOSE_TIMEOUT; forceClose stays the immediate destroy", async () => {
   const clock = new ManualClock();
   const loop = new EventLoop({ clock });
