@@ -234,8 +234,8 @@ export class EventLoop {
   }
 
   /**
-   * Closes the client gracefully, the close of the seed flow (a notice
-   * queued, then `setWriteCompleteCallback(() => loop.removeClient(id))`):
+   * Closes the client gracefully, as the notice-then-close pattern needs (a
+   * notice queued, then `setWriteCompleteCallback(() => loop.removeClient(id))`):
    * what is queued is sent, then FIN, then input is read and discarded
    * (nothing more reaches the application) until the peer closes, so every
    * byte queued reaches the peer; the close is then reported with `reason`
