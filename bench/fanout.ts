@@ -2,7 +2,9 @@
  * Broadcast fan-out: one chat server, N connected clients (1,000; quick:
  * 200), one of them a sender whose 100-byte messages are broadcast to all;
  * deliveries per second. netloop's chat server (`examples/chat/server.ts`,
- * unchanged) beside two bare `node:net` servers measured in the same run:
+ * its messages of each loop turn concatenated and sent with
+ * `server.broadcast`, the reactor's own fan-out) beside two bare `node:net`
+ * servers measured in the same run:
  *
  * - `bare-each`: for each message, `socket.write(ack)` on each socket;
  * - `bare-batched`: the ACKs of one read concatenated, one `socket.write` per socket.
@@ -149,7 +151,33 @@ async function serve(impl: FanoutImpl): Promise<void> {
   let netloopStats: (() => Record<string, number>) | null = null;
   if (impl === 'netloop') {
     const { ChatServer } = await import('../examples/chat/server.js');
-    const chat = await ChatServer.start({ host: '127.0.0.1', port: 0, ...FANOUT_LIMITS, log: null });
+    // The frames of one loop turn leave together: one broadcast (one append,
+    // so one socket write, per client) of their concatenation, queued by
+    // reference to every open client.
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let queued = false;
+    const flush = (): void => {
+      queued = false;
+      const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes);
+      batch = [];
+      batchBytes = 0;
+      chat.server.broadcast(buf);
+    };
+    const chat = await ChatServer.start({
+      host: '127.0.0.1',
+      port: 0,
+      ...FANOUT_LIMITS,
+      log: null,
+      publish: (frame) => {
+        batch.push(frame);
+        batchBytes += frame.length;
+        if (!queued) {
+          queued = true;
+          chat.loop.queueInLoop(flush);
+        }
+      },
+    });
     port = chat.port;
     netloopStats = () => chat.stats().closes as Record<string, number>;
   } else {

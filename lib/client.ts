@@ -25,6 +25,27 @@
  * socket's `'close'` event is the one place a close is reported, so it is
  * reported exactly once and never from inside a call of the application.
  *
+ * A close this side starts (shutdown, removeClient, a server or loop close,
+ * a session notice) also sets DISCARD: from then on input is read and
+ * dropped, whatever paused reading, and nothing more reaches the
+ * application. A peer that keeps sending while it slowly reads the last
+ * bytes would otherwise have unread input pending when the socket is
+ * destroyed, and the kernel answers that with a reset that throws away what
+ * it still holds for the peer (the notice's tail). Reading on until the
+ * peer closes (or the deadline) is what lets the FIN, and everything before
+ * it, arrive.
+ *
+ * Reading is paused for reasons, one bit each; the socket reads while no
+ * reason holds it (or while DISCARD is set):
+ *
+ * ```
+ *   PAUSE_APP      pauseReading() / resumeReading()
+ *   PAUSE_FRAMING  the framing layer's inbound backpressure
+ *   PAUSE_OUTPUT   queued output of this client (readPauseOutputBytes) or of a
+ *                  linked consumer (linkBackpressure) at or above its high mark
+ *   READING        the socket's actual state, derived from the three
+ * ```
+ *
  * @module
  */
 
@@ -37,7 +58,8 @@ import type { CloseReason } from './close-reason.js';
 import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
 import { ErrorCode, NetloopError } from './errors.js';
 import type { MessageTypeRef } from './message-registry.js';
-import { noteClose } from './diagnostics.js';
+import type { FramedProtocol } from './framed-protocol.js';
+import { noteClose, noteHandlerError } from './diagnostics.js';
 
 /**
  * @internal What {@link Client._appendFrame} writes a frame with (the LTV
@@ -76,9 +98,34 @@ export const ClientFlag = {
   AUTHENTICATED: 2048,
   /** Inside the client's own read callback: an update marks it dirty, and the callback's end flushes it. */
   IN_READ: 4096,
+  /** The shared 'drain' listener is on the socket (what others attach there does not count). */
+  DRAIN_LISTENING: 8192,
+  /** A close of ours is under way: input is read and dropped, nothing reaches the application. */
+  DISCARD: 16384,
+  /** Reading paused by the application. */
+  PAUSE_APP: 32768,
+  /** Reading paused by the framing layer (inbound backpressure). */
+  PAUSE_FRAMING: 65536,
+  /** Reading paused because queued output (own or a linked consumer's) is at or above its high mark. */
+  PAUSE_OUTPUT: 131072,
+  /** This client's queued output holds producers paused (its own reading, or linked producers'). */
+  HOLDING: 262144,
+  /** This client's own reading is held by its queued output (`readPauseOutputBytes`). */
+  SELF_HOLD: 524288,
 } as const;
 
 const F = ClientFlag;
+
+/** Any reason to pause reading. */
+const PAUSED = F.PAUSE_APP | F.PAUSE_FRAMING | F.PAUSE_OUTPUT;
+/** States in which appends return false and queue nothing. */
+const UNWRITABLE = F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE;
+
+/** @internal The reasons a layer of netloop pauses a client's reading for ({@link Client._pauseReading}). */
+export const PauseReason = {
+  /** The framing layer's inbound backpressure. */
+  FRAMING: F.PAUSE_FRAMING,
+} as const;
 
 /** Called with the client once its output drained to the kernel. */
 export type WriteCompleteCallback = (client: Client) => void;
@@ -86,6 +133,16 @@ export type WriteCompleteCallback = (client: Client) => void;
 export type HighWaterMarkCallback = (client: Client, queuedBytes: number) => void;
 /** Called once when the client closes. */
 export type CloseCallback = (client: Client, reason: CloseReason, error?: NetloopError) => void;
+// Each callback may return a promise (an async function): a rejection is
+// handled as a throw is (see Client._handlerFault); the value is ignored.
+
+/** Queued-output marks for pausing reading: pause at `high` queued bytes or more, resume at `low` or fewer (or once the output drained). */
+export interface ReadPauseMarks {
+  /** Queued output bytes at or above which reading pauses. */
+  high: number;
+  /** Queued output bytes at or below which reading resumes (below `high`). */
+  low: number;
+}
 
 /**
  * The framing seam: when a client's `_protocol` is set, every chunk read goes
@@ -101,15 +158,25 @@ export interface ClientProtocol {
   sendRaw?(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean;
   /** Hears {@link Client.markAuthenticated} (the framing layer lifts its pre-authentication limit). */
   onAuthenticated?(client: Client): void;
+  /** A close of ours began: nothing more may be handed to the application (input is discarded). */
+  onClosing?(client: Client): void;
 }
 
 /** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
 export interface ClientOwner {
   /** The loop of the owner and of each of its clients. */
   readonly loop: EventLoop;
+  /** The framing every client of the owner speaks, or null for raw bytes. */
+  readonly _framing: FramedProtocol | null;
   _clientData(client: Client, chunk: Buffer): void;
   _clientEnd(client: Client): void;
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void;
+  /**
+   * A fault of application code that no open client can answer for (the
+   * client is already closed, or its close keeps another reason): reported on
+   * the owner's `'error'` path, never thrown.
+   */
+  _fault(error: NetloopError): void;
 }
 
 /** The limits every client of one server or connector shares (internal, validated by the owner). */
@@ -126,6 +193,33 @@ export interface ClientConfig {
   readonly halfOpen: boolean;
   /** How long a graceful close may take (flush, FIN, the peer's FIN) before the socket is destroyed. */
   readonly shutdownTimeoutMs: number;
+  /** Pause a client's reading while its own queued output is at or above this (`readPauseOutputBytes.high`), or +Infinity when off. */
+  readonly readPauseHigh: number;
+  /** Resume it at or below this (`readPauseOutputBytes.low`). */
+  readonly readPauseLow: number;
+  /**
+   * The smallest queued size at which an append has more to check (the soft
+   * limit, the read-pause mark), or +Infinity: one comparison per append
+   * whatever is configured.
+   */
+  readonly watchBytes: number;
+}
+
+/**
+ * A producer whose reading follows a consumer's queued output
+ * ({@link linkBackpressure}). Listed in the extras of both clients.
+ *
+ * ```
+ *   producer ──reads──▶ application ──writes──▶ consumer (queued >= high ? hold : queued <= low ? release)
+ * ```
+ */
+interface BackpressureLink {
+  readonly producer: Client;
+  readonly consumer: Client;
+  readonly high: number;
+  readonly low: number;
+  /** The consumer holds the producer paused. */
+  holding: boolean;
 }
 
 /**
@@ -133,7 +227,8 @@ export interface ClientConfig {
  *
  * ```
  *   { writeComplete, highWater, highWaterBytes, onClose, waiters,
- *     softSince, softTimer, linger, completeFn, error }
+ *     softSince, softTimer, linger, lingerMs, completeFn, error,
+ *     holds, links }
  * ```
  */
 interface ClientExtras {
@@ -149,6 +244,12 @@ interface ClientExtras {
   completeFn: (() => void) | null;
   /** The error reported with the close, if any. */
   error: NetloopError | undefined;
+  /** The deadline of the graceful close under way, in ms from its start. */
+  lingerMs: number;
+  /** How many queued outputs hold this client's reading paused (PAUSE_OUTPUT while > 0). */
+  holds: number;
+  /** Backpressure links this client is the producer or the consumer of. */
+  links: BackpressureLink[] | null;
 }
 
 /** The zero-length write that reports when every byte written before it has reached the kernel. */
@@ -246,27 +347,36 @@ export class Client {
   }
 
   /**
+   * True while the client takes output: open, and no close asked for. Once
+   * false, appends, `write`, `send` and `sendRaw` return false and queue
+   * nothing.
+   */
+  get writable(): boolean {
+    return (this._flags & UNWRITABLE) === 0;
+  }
+
+  /**
    * Queues `data` (held by reference: do not modify it afterwards; a string is
    * encoded as UTF-8). Nothing is sent until writing is enabled and the loop
    * is updated ({@link Client.write} does all three).
    *
-   * @returns true when queued; false when the append would pass the hard
-   *   output limit (nothing is queued, and the client is closed from the loop
-   *   with `'output-limit'` / `NETLOOP_OUTPUT_LIMIT`) or such a close is pending.
-   * @throws NetloopError `NETLOOP_CLIENT_CLOSED` once the client is closed or closing.
+   * @returns true when queued; false, queuing nothing, when the client is
+   *   closing or closed (see {@link Client.writable}: a send to a client on
+   *   its way out is not the sender's fault), or when the append would pass
+   *   the hard output limit (the client is then closed from the loop with
+   *   `'output-limit'` / `NETLOOP_OUTPUT_LIMIT`).
+   * @throws NetloopError `NETLOOP_INVALID_VALUE` when `data` is neither a
+   *   string nor a Uint8Array, whatever the client's state.
    */
   appendToOutputBuffer(data: Uint8Array | string): boolean {
-    const f = this._flags;
-    if ((f & (F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE)) !== 0) {
-      if ((f & (F.LIMIT_CLOSE | F.CLOSED | F.DESTROYED)) === F.LIMIT_CLOSE) return false;
-      throw this.#closedError('append to');
-    }
-    const buf =
-      typeof data === 'string'
-        ? Buffer.from(data, 'utf8')
-        : Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const isString = typeof data === 'string';
+    if (!isString && !(data instanceof Uint8Array)) throw invalidData('appendToOutputBuffer', data);
+    if ((this._flags & UNWRITABLE) !== 0) return false;
+    const buf = isString
+      ? Buffer.from(data, 'utf8')
+      : Buffer.isBuffer(data)
+        ? data
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const n = buf.length;
     if (n === 0) return true;
     const old = this.queuedBytes;
@@ -285,14 +395,10 @@ export class Client {
    * @internal Queues one frame of `frameLength` bytes that `writer` writes in
    * place into the output buffer (no intermediate Buffer): the framing
    * layer's path for small replies. The frame must already be checked by the
-   * writer's owner. Same result and errors as {@link appendToOutputBuffer}.
+   * writer's owner. Same result as {@link appendToOutputBuffer}.
    */
   _appendFrame(writer: InPlaceFrameWriter, type: number, value: Uint8Array, start: number, end: number, frameLength: number): boolean {
-    const f = this._flags;
-    if ((f & (F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE)) !== 0) {
-      if ((f & (F.LIMIT_CLOSE | F.CLOSED | F.DESTROYED)) === F.LIMIT_CLOSE) return false;
-      throw this.#closedError('append to');
-    }
+    if ((this._flags & UNWRITABLE) !== 0) return false;
     const old = this.queuedBytes;
     if (old + frameLength > this._cfg.maxOutputBytes) return this.#refuse(old, frameLength);
     let out = this._out;
@@ -312,36 +418,45 @@ export class Client {
     return false;
   }
 
-  /** After an append took the queued bytes from `old` to `now`: the high-water crossing and the soft limit. */
+  /**
+   * After an append took the queued bytes from `old` to `now`: the high-water
+   * crossing, the soft limit, the read-pause marks. With none of them set this
+   * is two loads and two comparisons.
+   */
   #appended(old: number, now: number): void {
     const ext = this.#ext;
-    if (ext !== null && ext.highWater !== null && old < ext.highWaterBytes && now >= ext.highWaterBytes) {
-      const cb = ext.highWater;
-      this.loop.queueInLoop(() => {
-        if ((this._flags & F.CLOSED) === 0) cb(this, now);
-      });
+    if (ext !== null) {
+      if (ext.highWater !== null && old < ext.highWaterBytes && now >= ext.highWaterBytes) {
+        const cb = ext.highWater;
+        this.loop.queueInLoop(() => {
+          if ((this._flags & F.CLOSED) === 0) this._invoke('high-water callback', () => cb(this, now));
+        });
+      }
+      if (ext.links !== null) this.#holdLinked(ext.links, now);
     }
-    const soft = this._cfg.softOutputBytes;
-    if (soft > 0 && now >= soft) this.#softUpdate();
+    const cfg = this._cfg;
+    if (now >= cfg.watchBytes) {
+      if (cfg.softOutputBytes > 0 && now >= cfg.softOutputBytes) this.#softUpdate();
+      if (now >= cfg.readPauseHigh && (this._flags & F.SELF_HOLD) === 0) {
+        this._flags |= F.SELF_HOLD | F.HOLDING;
+        this._hold();
+      }
+    }
   }
 
   /**
    * Appends two pieces (a frame's header and its uncopied value) all or
    * nothing with respect to the hard output limit: their total is checked
-   * before either is queued. Same result and errors as {@link appendToOutputBuffer}.
+   * before either is queued. Same result as {@link appendToOutputBuffer};
+   * throws `NETLOOP_INVALID_VALUE` unless both are Uint8Arrays.
    */
   appendPairToOutputBuffer(first: Uint8Array, second: Uint8Array): boolean {
-    if ((this._flags & (F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE)) === 0) {
-      const old = this.queuedBytes;
-      const n = first.byteLength + second.byteLength;
-      const max = this._cfg.maxOutputBytes;
-      if (old + n > max) {
-        this._flags |= F.LIMIT_CLOSE;
-        const err = outputLimitError(old, n, max);
-        this.loop.queueInLoop(() => this.forceClose('output-limit', err));
-        return false;
-      }
-    }
+    if (!(first instanceof Uint8Array)) throw invalidData('appendPairToOutputBuffer', first);
+    if (!(second instanceof Uint8Array)) throw invalidData('appendPairToOutputBuffer', second);
+    if ((this._flags & UNWRITABLE) !== 0) return false;
+    const old = this.queuedBytes;
+    const n = first.byteLength + second.byteLength;
+    if (old + n > this._cfg.maxOutputBytes) return this.#refuse(old, n);
     // The total fits, so the second append cannot pass the limit once the first is queued.
     return this.appendToOutputBuffer(first) && this.appendToOutputBuffer(second);
   }
@@ -353,12 +468,14 @@ export class Client {
    * registered type's id or name (with a registry) or a numeric type id (raw
    * framing, `payload` a Buffer or Uint8Array).
    *
-   * @returns as {@link appendToOutputBuffer}: false when the hard output
-   *   limit refused the frame (nothing queued; the client is closing).
-   * @throws NetloopError, synchronously and with nothing queued:
+   * @returns as {@link appendToOutputBuffer}: false, queuing nothing, when
+   *   the client is closing or closed, or when the hard output limit refused
+   *   the frame (the client is then closing).
+   * @throws NetloopError, synchronously and with nothing queued, for a
+   *   mistake of the caller (checked first, whatever the client's state):
    *   `NETLOOP_INVALID_OPTION` when the client has no framing;
    *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
-   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`); `NETLOOP_CLIENT_CLOSED`.
+   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
    */
   send(ref: MessageTypeRef, payload: unknown): boolean {
     return this.#framing().send!(this, ref, payload);
@@ -384,12 +501,12 @@ export class Client {
    * is written). The counterpart of the framing option `onRawFrame`: a relay or
    * an echo passes the received range straight on. With a registry, `type`
    * must be registered. Returns false, queuing nothing, when the client is
-   * past its hard output limit (as {@link send}).
+   * closing or closed or past its hard output limit (as {@link send}).
    *
-   * @throws NetloopError INVALID_OPTION (no framing), INVALID_VALUE (`bytes`
-   *   not a Uint8Array, a range outside it, a type the layout cannot carry),
-   *   UNKNOWN_TYPE (a type the registry does not know), FRAME_TOO_LARGE,
-   *   CLIENT_CLOSED.
+   * @throws NetloopError, whatever the client's state: INVALID_OPTION (no
+   *   framing), INVALID_VALUE (`bytes` not a Uint8Array, a range outside it,
+   *   a type the layout cannot carry), UNKNOWN_TYPE (a type the registry does
+   *   not know), FRAME_TOO_LARGE.
    */
   sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
     const p = this.#framing();
@@ -457,7 +574,8 @@ export class Client {
   /**
    * Sets the callback run (queued in the loop, never synchronously) each time
    * the queued output drains to empty after data was sent: own buffer empty
-   * and the socket's buffer empty, every byte handed to the kernel.
+   * and the socket's buffer empty, every byte handed to the kernel. A throw
+   * or a rejected promise closes the client with `'handler-error'`.
    */
   setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
     this.#extras().writeComplete = cb;
@@ -466,7 +584,8 @@ export class Client {
 
   /**
    * Sets the callback run (queued) when the queued bytes cross `bytes` upward:
-   * once per crossing (before < bytes <= after), as muduo does.
+   * once per crossing (before < bytes <= after), as muduo does. A throw or a
+   * rejected promise closes the client with `'handler-error'`.
    */
   setHighWaterMarkCallback(cb: HighWaterMarkCallback | null, bytes: number): void {
     if (cb !== null && (!Number.isInteger(bytes) || bytes < 1)) {
@@ -479,7 +598,11 @@ export class Client {
     ext.highWaterBytes = cb === null ? 0 : bytes;
   }
 
-  /** Sets the callback run once when the client closes, before the owner's `'close'` event. */
+  /**
+   * Sets the callback run once when the client closes, before the owner's
+   * `'close'` event. The client is closed by then, so a throw or a rejected
+   * promise is reported on the owner's `'error'` path (see {@link Server}).
+   */
   setCloseCallback(cb: CloseCallback | null): void {
     this.#extras().onClose = cb;
   }
@@ -499,45 +622,159 @@ export class Client {
   }
 
   /**
-   * Closes gracefully: sends everything queued, then FIN; the close is
-   * reported (`'shutdown'`) once the peer has closed its side too, or
-   * destroyed after the owner's `shutdownTimeoutMs`. Appends throw from now on.
+   * Closes gracefully: sends everything queued, then FIN, then reads and
+   * discards input (nothing more reaches the application) until the peer
+   * closes its side; the close is then reported (`'shutdown'`), or the socket
+   * is destroyed after the owner's `shutdownTimeoutMs`. Appends return false
+   * from now on.
    */
   shutdown(): void {
     this._beginGracefulClose('shutdown', this._cfg.shutdownTimeoutMs);
   }
 
-  /** Destroys the connection now; queued output is dropped. The close is reported from the loop. */
+  /**
+   * Destroys the connection now; queued output is dropped (bytes already in
+   * the kernel may be lost too: the kernel resets a connection closed with
+   * unread input). The close is reported from the loop. For a close that
+   * delivers what is queued, see {@link Client.shutdown} and
+   * {@link EventLoop.removeClient}.
+   */
   forceClose(reason: CloseReason = 'force-close', error?: NetloopError): void {
     const f = this._flags;
     if ((f & (F.CLOSED | F.DESTROYED)) !== 0) return;
     this._flags = f | F.DESTROYED;
-    if (this.#reason === null || isGracefulReason(this.#reason)) {
+    const current = this.#reason;
+    if (current === null || isGracefulReason(current)) {
       this.#reason = reason;
+      this.#setError(error);
+    } else if (current === reason && error !== undefined && this.#ext?.error === undefined) {
+      // The deadline of a graceful close that keeps its caller's reason
+      // (removeClient, a session notice): the reason stays, the error says why.
       this.#setError(error);
     }
     this.#dropOutput();
     this.socket.destroy();
   }
 
-  /** Stops reading from the socket (backpressure); the idle timeout does not run while paused. */
+  /**
+   * Stops reading from the socket (the application's backpressure); the idle
+   * timeout does not run while reading is paused. Other layers pause reading
+   * for reasons of their own (the framing layer's inbound limits,
+   * `readPauseOutputBytes`, {@link linkBackpressure}); each reason is kept
+   * apart, so none resumes reading another still holds paused.
+   */
   pauseReading(): void {
-    if ((this._flags & F.READING) === 0) return;
-    this._flags &= ~F.READING;
-    this.socket.pause();
+    this._pauseReading(F.PAUSE_APP);
   }
 
-  /** Resumes reading. */
+  /** Lifts the application's pause; the socket reads again once no other reason holds it paused. */
   resumeReading(): void {
-    if ((this._flags & F.READING) !== 0) return;
-    this._flags |= F.READING;
-    this.#lastReadAt = this.loop.now();
-    this.socket.resume();
+    this._resumeReading(F.PAUSE_APP);
   }
 
-  /** True unless reading is paused. */
+  /** True while the socket reads: no reason holds it paused (or a close of ours discards input). */
   isReading(): boolean {
     return (this._flags & F.READING) !== 0;
+  }
+
+  /** @internal Pauses reading for `reason` (a {@link PauseReason} bit). */
+  _pauseReading(reason: number): void {
+    if ((this._flags & reason) !== 0) return;
+    this._flags |= reason;
+    this.#applyReading();
+  }
+
+  /** @internal Lifts the pause of `reason`. */
+  _resumeReading(reason: number): void {
+    if ((this._flags & reason) === 0) return;
+    this._flags &= ~reason;
+    this.#applyReading();
+  }
+
+  /** Pauses or resumes the socket to match the pause reasons (a close of ours always reads, to discard). */
+  #applyReading(): void {
+    const f = this._flags;
+    const want = (f & PAUSED) === 0 || (f & F.DISCARD) !== 0;
+    if (want === ((f & F.READING) !== 0)) return;
+    if (want) {
+      this._flags = f | F.READING;
+      this.#lastReadAt = this.loop.now();
+      this.socket.resume();
+    } else {
+      this._flags = f & ~F.READING;
+      this.socket.pause();
+    }
+  }
+
+  /** @internal One more queued output holds this client's reading paused. */
+  _hold(): void {
+    const ext = this.#extras();
+    if (ext.holds++ === 0) this._pauseReading(F.PAUSE_OUTPUT);
+  }
+
+  /** @internal One queued output less holds it. */
+  _unhold(): void {
+    const ext = this.#ext;
+    if (ext === null || ext.holds === 0) return;
+    if (--ext.holds === 0) this._resumeReading(F.PAUSE_OUTPUT);
+  }
+
+  /** Links of which this client is the consumer: hold their producers once `now` queued bytes reach a link's high mark. */
+  #holdLinked(links: BackpressureLink[], now: number): void {
+    for (const l of links) {
+      if (l.consumer === this && !l.holding && now >= l.high) {
+        l.holding = true;
+        this._flags |= F.HOLDING;
+        l.producer._hold();
+      }
+    }
+  }
+
+  /** Queued output drained some: release the producers held by marks whose low mark it is now at or below. */
+  #releaseHolds(): void {
+    const queued = this.queuedBytes;
+    let still = false;
+    if ((this._flags & F.SELF_HOLD) !== 0) {
+      if (queued <= this._cfg.readPauseLow) {
+        this._flags &= ~F.SELF_HOLD;
+        this._unhold();
+      } else still = true;
+    }
+    const links = this.#ext?.links;
+    if (links != null) {
+      for (const l of links) {
+        if (l.consumer !== this || !l.holding) continue;
+        if (queued <= l.low) {
+          l.holding = false;
+          l.producer._unhold();
+        } else still = true;
+      }
+    }
+    if (!still) this._flags &= ~F.HOLDING;
+  }
+
+  /** @internal A link was just made: hold its producer if the output is already at its mark. */
+  _checkLinks(): void {
+    const links = this.#ext?.links;
+    if (links != null) this.#holdLinked(links, this.queuedBytes);
+  }
+
+  /** @internal Adds a backpressure link (see {@link linkBackpressure}). */
+  _link(link: BackpressureLink): void {
+    (this.#extras().links ??= []).push(link);
+  }
+
+  /** @internal Removes a backpressure link, releasing its producer if it held it. */
+  _unlink(link: BackpressureLink): void {
+    const links = this.#ext?.links;
+    if (links == null) return;
+    const i = links.indexOf(link);
+    if (i < 0) return;
+    links.splice(i, 1);
+    if (link.holding) {
+      link.holding = false;
+      link.producer._unhold();
+    }
   }
 
   // ─── internals (called by the loop and the owners) ──────────────────────────
@@ -545,17 +782,27 @@ export class Client {
   /**
    * @internal Starts a graceful close with `reason`: flush, FIN, then wait for
    * the peer's FIN; destroyed after `lingerMs`. Does nothing when a close is
-   * already under way.
+   * already under way. With `discard` (a close of ours, as opposed to the
+   * answer to the peer's FIN), input is read and dropped from now on, even
+   * if reading was paused, and nothing more is handed to the application:
+   * the peer's unread bytes would otherwise make the kernel reset the
+   * connection and drop what it still holds for the peer.
    */
-  _beginGracefulClose(reason: CloseReason, lingerMs: number): void {
+  _beginGracefulClose(reason: CloseReason, lingerMs: number, discard = true): void {
     const f = this._flags;
     if ((f & (F.CLOSED | F.DESTROYED | F.ENDING)) !== 0) return;
     if (this.#reason === null) this.#reason = reason;
-    this._flags = f | F.ENDING | F.WRITING;
+    this._flags = f | F.ENDING | F.WRITING | (discard ? F.DISCARD : 0);
     const ext = this.#extras();
+    ext.lingerMs = lingerMs;
     const deadline = this.loop.now() + lingerMs;
     if (ext.linger === null) ext.linger = this.loop._timers.schedule(deadline, lingerExpired, this);
     else this.loop._timers.reschedule(ext.linger, deadline);
+    if (discard) {
+      const p = this._protocol;
+      if (p !== null && p.onClosing !== undefined) p.onClosing(this);
+      this.#applyReading();
+    }
     if (this._out === null) this.#end();
     else this.loop.updateClient(this);
   }
@@ -603,10 +850,13 @@ export class Client {
         this._out = null;
         this.loop._releaseOutput(out);
       }
-      if (!ok) {
-        if ((this._flags & F.AWAIT_DRAIN) === 0) {
-          this._flags |= F.AWAIT_DRAIN;
-          if (s.listenerCount('drain') === 0) s.on('drain', onSocketDrain);
+      if (!ok && (this._flags & F.AWAIT_DRAIN) === 0) {
+        this._flags |= F.AWAIT_DRAIN;
+        // Our own state bit, not the socket's listener count: a 'drain'
+        // listener the application adds to the socket must not keep ours off.
+        if ((this._flags & F.DRAIN_LISTENING) === 0) {
+          this._flags |= F.DRAIN_LISTENING;
+          s.on('drain', onSocketDrain);
         }
       }
     }
@@ -618,17 +868,24 @@ export class Client {
     }
     const ext = this.#ext;
     if (ext !== null && ext.softSince >= 0) this.#softUpdate();
+    if ((this._flags & F.HOLDING) !== 0) this.#releaseHolds();
   }
 
   /** @internal The socket drained after a write that returned false. */
   _onDrain(): void {
+    if ((this._flags & F.AWAIT_DRAIN) === 0) return;
     this._flags &= ~F.AWAIT_DRAIN;
     if (this._out !== null) this._flush();
-    else this.#checkComplete();
+    else {
+      this.#checkComplete();
+      if ((this._flags & F.HOLDING) !== 0) this.#releaseHolds();
+    }
   }
 
   /** @internal A chunk arrived. */
   _onData(chunk: Buffer): void {
+    // A close of ours is under way: the input is read only to be dropped.
+    if ((this._flags & F.DISCARD) !== 0) return;
     if (this._cfg.idleTimeoutMs > 0) this.#lastReadAt = this.loop.now();
     this._flags |= F.IN_READ;
     try {
@@ -644,13 +901,58 @@ export class Client {
       if ((this._flags & F.DIRTY) !== 0) this.loop._flushNow(this);
     } catch (err) {
       this._flags &= ~(F.IN_READ | F.DIRTY);
-      this.forceClose(
-        'handler-error',
-        new NetloopError(ErrorCode.HANDLER_ERROR, `a data handler threw: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-          details: { clientId: this.id },
-        }),
-      );
+      this._handlerFault(err, "'data' listener");
+    }
+  }
+
+  /**
+   * @internal Application code run for this client threw `err` (or its
+   * promise rejected with it): the client is closed with `'handler-error'`
+   * and a `NETLOOP_HANDLER_ERROR` carrying `cause`, `details.clientId` and
+   * `details.source`, published on `netloop:handler:error` (by the close, or
+   * here when it goes elsewhere). When no open client can answer for
+   * it (the client is already closed, or its close keeps another reason), the
+   * error goes to the owner's `'error'` path instead; a `NETLOOP_CLIENT_CLOSED`
+   * rejection from a client already closed is not reported again (its close
+   * says why), nor are faults after the first handler error of a client.
+   */
+  _handlerFault(err: unknown, source: string): void {
+    const error = handlerError(err, source, this.id);
+    if ((this._flags & (F.CLOSED | F.DESTROYED)) === 0) {
+      // The close publishes it (diagnostics' noteClose), as it does the framing layer's handler faults.
+      this.forceClose('handler-error', error);
+      if (this.#reason === 'handler-error') return;
+    } else if (this.#reason === 'handler-error' || (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED)) {
+      return;
+    }
+    noteHandlerError(this.id, source, error);
+    this._owner._fault(error);
+  }
+
+  /** @internal Runs application code `fn` for this client under the guard of {@link Client._handlerFault}. */
+  _invoke(source: string, fn: () => unknown): void {
+    let result: unknown;
+    try {
+      result = fn();
+    } catch (err) {
+      this._handlerFault(err, source);
+      return;
+    }
+    this._callApp(source, result);
+  }
+
+  /**
+   * @internal What application code called for this client returned: a
+   * promise (any thenable) that rejects is a handler fault of `source`.
+   * Costs one comparison for a function that returns nothing.
+   */
+  _callApp(source: string, result: unknown): void {
+    if (result === undefined || result === null) return;
+    try {
+      const then = (result as PromiseLike<unknown>).then;
+      if (typeof then === 'function') then.call(result, undefined, (err: unknown) => this._handlerFault(err, source));
+    } catch (err) {
+      this._handlerFault(err, source);
     }
   }
 
@@ -662,8 +964,10 @@ export class Client {
       this._owner._clientEnd(this);
       return;
     }
-    // muduo #130: the peer's FIN does not throw queued output away; flush it, then close.
-    this._beginGracefulClose('peer-closed', this._cfg.shutdownTimeoutMs);
+    // muduo #130: the peer's FIN does not throw queued output away; flush it,
+    // then close. Nothing more will be read, and what was read before the FIN
+    // (frames the framing layer holds for a later turn) is still handled.
+    this._beginGracefulClose('peer-closed', this._cfg.shutdownTimeoutMs, false);
   }
 
   /** @internal A socket error: it becomes the close reason (the socket closes by itself next). */
@@ -671,6 +975,9 @@ export class Client {
     const { reason, error } = closeReasonOfSocketError(err);
     if (this.#reason === null || isGracefulReason(this.#reason)) {
       this.#reason = reason;
+      this.#setError(error);
+    } else if ((this._flags & F.ENDING) !== 0 && this.#ext?.error === undefined) {
+      // A graceful close that keeps its caller's reason failed: the error says how.
       this.#setError(error);
     }
     this._flags |= F.DESTROYED;
@@ -695,9 +1002,13 @@ export class Client {
     }
     this.loop._removeClient(this);
     noteClose(this, reason, error);
-    // Every user callback runs even if an earlier one throws; the first error
-    // is rethrown afterwards, as an EventEmitter would.
-    let thrown: { err: unknown } | null = null;
+    if (ext !== null && ext.links !== null) {
+      // Producers this client held are released; links end with either side.
+      for (const l of [...ext.links]) unlinkBoth(l);
+    }
+    // Every callback runs even if an earlier one throws; none throws out of
+    // here (this runs from the socket's 'close' event, where a throw would
+    // end the process): a fault goes to the owner's 'error' path.
     const waiters = ext?.waiters;
     if (ext !== null && waiters != null) {
       ext.waiters = null;
@@ -709,29 +1020,22 @@ export class Client {
       try {
         p.onClose(this, reason, error);
       } catch (err) {
-        thrown ??= { err };
+        this._handlerFault(err, 'framing close');
       }
     }
     if (ext !== null && ext.onClose !== null) {
-      try {
-        ext.onClose(this, reason, error);
-      } catch (err) {
-        thrown ??= { err };
-      }
+      const cb = ext.onClose;
+      this._invoke('close callback', () => cb(this, reason, error));
     }
-    try {
-      this._owner._clientClosed(this, reason, error);
-    } catch (err) {
-      thrown ??= { err };
-    }
-    if (thrown !== null) throw thrown.err;
+    this._owner._clientClosed(this, reason, error);
   }
 
   /** @internal The idle deadline passed: close unless there was a read since (then re-arm lazily). */
   _onIdle(): void {
     const f = this._flags;
     const timeout = this._cfg.idleTimeoutMs;
-    if ((f & (F.CLOSED | F.DESTROYED)) !== 0 || timeout === 0) return;
+    // A graceful close under way is bounded by its own deadline.
+    if ((f & (F.CLOSED | F.DESTROYED | F.ENDING)) !== 0 || timeout === 0) return;
     const now = this.loop.now();
     if ((f & F.READING) === 0) {
       this.loop._timers.reschedule(this, now + timeout);
@@ -768,7 +1072,8 @@ export class Client {
   /** @internal The soft-limit deadline passed: close if the output stayed above the soft limit. */
   _onSoftLimit(): void {
     const ext = this.#ext;
-    if (ext === null || (this._flags & (F.CLOSED | F.DESTROYED)) !== 0 || ext.softSince < 0) return;
+    // A graceful close under way (its output can only shrink) is bounded by its own deadline.
+    if (ext === null || (this._flags & (F.CLOSED | F.DESTROYED | F.ENDING)) !== 0 || ext.softSince < 0) return;
     const cfg = this._cfg;
     const queued = this.queuedBytes;
     if (queued < cfg.softOutputBytes) {
@@ -791,17 +1096,18 @@ export class Client {
   }
 
   /**
-   * @internal The graceful close took too long: destroy. The graceful reason
-   * stays (forceClose replaces a graceful reason by the one given, here the
-   * same), now with a `NETLOOP_CLOSE_TIMEOUT` error.
+   * @internal The graceful close took too long: destroy. The reason stays
+   * (forceClose keeps a reason given again), now with a
+   * `NETLOOP_CLOSE_TIMEOUT` error.
    */
   _onLinger(): void {
     if ((this._flags & (F.CLOSED | F.DESTROYED)) !== 0) return;
     const reason = this.#reason ?? 'shutdown';
+    const ms = this.#ext?.lingerMs ?? this._cfg.shutdownTimeoutMs;
     this.forceClose(
       reason,
-      new NetloopError(ErrorCode.CLOSE_TIMEOUT, `graceful close did not finish in ${this._cfg.shutdownTimeoutMs} ms`, {
-        details: { clientId: this.id, queuedBytes: this.queuedBytes },
+      new NetloopError(ErrorCode.CLOSE_TIMEOUT, `graceful close did not finish in ${ms} ms`, {
+        details: { clientId: this.id, queuedBytes: this.queuedBytes, timeoutMs: ms, finSent: (this._flags & F.ENDED) !== 0 },
       }),
     );
   }
@@ -811,14 +1117,19 @@ export class Client {
     this.socket.end();
   }
 
-  /** True when a write-complete callback or a `flushed()` waiter is registered. */
+  /** True when a write-complete callback or a `flushed()` waiter is registered, or queued output holds reading paused. */
   #completionObserved(): boolean {
+    if ((this._flags & F.HOLDING) !== 0) return true;
     const ext = this.#ext;
     return ext !== null && (ext.writeComplete !== null || ext.waiters !== null);
   }
 
   #writtenFn(): () => void {
-    return (this.#onWritten ??= () => this.#checkComplete());
+    return (this.#onWritten ??= () => {
+      this.#checkComplete();
+      // Write-complete (or the low mark) releases what the output held.
+      if ((this._flags & F.HOLDING) !== 0) this.#releaseHolds();
+    });
   }
 
   /**
@@ -863,7 +1174,8 @@ export class Client {
       ext.waiters = null;
       for (const w of waiters) w.resolve();
     }
-    if (ext.writeComplete !== null) ext.writeComplete(this);
+    const cb = ext.writeComplete;
+    if (cb !== null) this._invoke('write-complete callback', () => cb(this));
   }
 
   #softUpdate(): void {
@@ -907,6 +1219,9 @@ export class Client {
       linger: null,
       completeFn: null,
       error: undefined,
+      lingerMs: 0,
+      holds: 0,
+      links: null,
     });
   }
 
@@ -974,4 +1289,84 @@ function softExpired(client: Client): void {
 }
 function lingerExpired(client: Client): void {
   client._onLinger();
+}
+
+/**
+ * @internal The `NETLOOP_HANDLER_ERROR` for a fault of application code:
+ * `source` names what was called (`"'data' listener"`, `'write-complete
+ * callback'`, ...), `cause` is what it threw or rejected with.
+ */
+export function handlerError(err: unknown, source: string, clientId: number | null): NetloopError {
+  return new NetloopError(ErrorCode.HANDLER_ERROR, `${source} failed: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+    details: { clientId, source },
+  });
+}
+
+function invalidData(what: string, data: unknown): NetloopError {
+  return new NetloopError(ErrorCode.INVALID_VALUE, `${what} takes a string or a Uint8Array`, {
+    details: { got: data === null ? 'null' : typeof data },
+  });
+}
+
+function unlinkBoth(link: BackpressureLink): void {
+  link.consumer._unlink(link);
+  link.producer._unlink(link);
+}
+
+/**
+ * Makes `producer`'s reading follow `consumer`'s queued output, for a relay
+ * or a proxy that writes to `consumer` what it reads from `producer`:
+ * reading `producer` pauses while `consumer` has `marks.high` bytes or more
+ * queued, and resumes once they drain to `marks.low` or fewer (or all of
+ * them reached the kernel). muduo's relay does the same from its high-water
+ * and write-complete callbacks; Netty's `autoRead` follows a channel's
+ * writability. Link both ways for a two-way proxy. The link ends when
+ * either client closes, or when the returned function is called (which
+ * releases the producer if the link held it).
+ *
+ * ```ts
+ * const stop = linkBackpressure(inbound, outbound, { high: 1 << 20, low: 256 << 10 });
+ * ```
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` for marks out of range
+ *   (`high` in [1, consumer's `maxOutputBytes`], `low` in [0, high)),
+ *   `NETLOOP_CLIENT_CLOSED` when either client is closed.
+ */
+export function linkBackpressure(producer: Client, consumer: Client, marks: ReadPauseMarks): () => void {
+  const { high, low } = checkReadPauseMarks('marks', marks, consumer._cfg.maxOutputBytes);
+  for (const c of [producer, consumer]) {
+    if (c.closed) {
+      throw new NetloopError(ErrorCode.CLIENT_CLOSED, `cannot link client ${c.id}: it is closed`, { details: { clientId: c.id } });
+    }
+  }
+  const link: BackpressureLink = { producer, consumer, high, low, holding: false };
+  consumer._link(link);
+  if (producer !== consumer) producer._link(link);
+  // Output already queued at or above the mark holds the producer at once.
+  if (consumer.queuedBytes >= high) consumer._checkLinks();
+  return () => unlinkBoth(link);
+}
+
+/**
+ * @internal Validates read-pause marks: `high` an integer in [1, `max`],
+ * `low` an integer in [0, high). Throws `NETLOOP_INVALID_OPTION`.
+ */
+export function checkReadPauseMarks(name: string, marks: unknown, max: number): ReadPauseMarks {
+  const m = marks as ReadPauseMarks | null;
+  const ok =
+    typeof m === 'object' &&
+    m !== null &&
+    Number.isInteger(m.high) &&
+    Number.isInteger(m.low) &&
+    m.high >= 1 &&
+    m.high <= max &&
+    m.low >= 0 &&
+    m.low < m.high;
+  if (!ok) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be { high, low } with 1 <= high <= ${max} and 0 <= low < high`, {
+      details: { option: name },
+    });
+  }
+  return { high: m.high, low: m.low };
 }

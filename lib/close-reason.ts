@@ -3,13 +3,16 @@
  * these reasons and, where the reason is a fault, a {@link NetloopError}.
  *
  * ```
- *   graceful (all queued output handed to the kernel first)
- *     peer-closed   shutdown   server-close
+ *   graceful: queued output sent, FIN, then (a close of ours) input read and
+ *   discarded until the peer closes, or a deadline (NETLOOP_CLOSE_TIMEOUT)
+ *     peer-closed   shutdown   server-close      a later fault replaces the reason
+ *     removed   session-expired   session-replaced   the reason stays; a fault
+ *                                                    adds its error
  *   faults (queued output dropped)
  *     reset  error  output-limit  output-soft-limit  idle-timeout  frame-timeout
  *     handshake-timeout  protocol-error  handler-error
  *   decisions of the application (queued output dropped)
- *     force-close  removed  session-expired  session-replaced
+ *     force-close   (and any reason given to forceClose)
  * ```
  *
  * @module
@@ -46,7 +49,7 @@ export const CLOSE_REASONS = [
  * - `output-limit`: queued output passed the hard limit (`NETLOOP_OUTPUT_LIMIT`);
  * - `output-soft-limit`: queued output stayed above the soft limit too long (`NETLOOP_OUTPUT_SOFT_LIMIT`);
  * - `shutdown`: local `shutdown()`: everything queued was sent, then FIN;
- * - `force-close`: `forceClose()`; `removed`: `loop.removeClient(id)`;
+ * - `force-close`: `forceClose()`; `removed`: `loop.removeClient(id)` (graceful);
  * - `server-close`: the server, connector or loop was closed;
  * - `idle-timeout`, `frame-timeout`, `handshake-timeout`: a deadline passed;
  * - `protocol-error`: the framing layer refused the input;
@@ -63,9 +66,12 @@ export function isCloseReason(value: unknown): value is CloseReason {
 }
 
 /**
- * True for the reasons of a graceful close: queued output is sent before the
- * connection ends. A socket error during a graceful close replaces its reason,
- * since the output was then not delivered.
+ * True for the reasons of a graceful close that a fault replaces: queued
+ * output is sent before the connection ends, and a socket error (or a
+ * forced close) during it becomes the reason, since the output was then not
+ * delivered. The graceful closes an application asks for by name
+ * (`removed`, `session-expired`, `session-replaced`) keep their reason and
+ * carry the fault's error instead.
  */
 export function isGracefulReason(reason: CloseReason): boolean {
   return reason === 'peer-closed' || reason === 'shutdown' || reason === 'server-close';

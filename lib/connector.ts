@@ -17,7 +17,7 @@
  * @module
  */
 
-import { EventEmitter } from 'node:events';
+import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import * as net from 'node:net';
 import type { EventLoop } from './event-loop.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS } from './event-loop.js';
@@ -25,7 +25,7 @@ import { Client } from './client.js';
 import type { ClientConfig, ClientOwner } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import type { TimerEntry } from './timer-queue.js';
-import { checkBoolean, clientConfig } from './server.js';
+import { checkBoolean, clientConfig, emitForClient, emitUnowned, onListenerRejection, reportFault } from './server.js';
 import type { ClientLimitOptions } from './server.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber } from './errors.js';
 import { FramedProtocol } from './framed-protocol.js';
@@ -91,7 +91,14 @@ const MAX_MS = 2 ** 31 - 1;
  * - `'end'` `(client)`: the peer sent FIN and `halfOpen` is set;
  * - `'close'` `(client, reason, error?)`: exactly once per connection;
  * - `'connect-error'` `(error: NetloopError CONNECT_FAILED, info: ConnectErrorInfo)`;
- * - `'give-up'` `(error: NetloopError RECONNECT_EXHAUSTED)`: no more attempts; the connector is stopped.
+ * - `'give-up'` `(error: NetloopError RECONNECT_EXHAUSTED)`: no more attempts; the connector is stopped;
+ * - `'error'` `(NetloopError HANDLER_ERROR)`: a listener or callback failed
+ *   when no open client answers for it (a `'connect-error'`, `'give-up'` or
+ *   `'close'` listener, a close callback); nobody listening, a process warning.
+ *
+ * As on a {@link Server}, every listener may be `async`: a throw or a
+ * rejected promise closes only the connection concerned (`'handler-error'`)
+ * and never the process.
  */
 export class Connector extends EventEmitter implements ClientOwner {
   /** The loop this connector belongs to. */
@@ -116,7 +123,7 @@ export class Connector extends EventEmitter implements ClientOwner {
 
   /** @internal Use {@link EventLoop.connect}. */
   constructor(loop: EventLoop, options: ConnectorOptions) {
-    super();
+    super({ captureRejections: true });
     this.loop = loop;
     this.#host = options.host ?? '127.0.0.1';
     if (typeof this.#host !== 'string') {
@@ -142,6 +149,21 @@ export class Connector extends EventEmitter implements ClientOwner {
     }
     this.#random = options.random ?? Math.random;
     this.#attempt();
+  }
+
+  /** @internal Node's capture of a listener's rejected promise: the client concerned answers for it. */
+  override [captureRejectionSymbol](err: unknown, event: string | symbol, ...args: unknown[]): void {
+    onListenerRejection(this, err, event, args);
+  }
+
+  /** @internal A fault no open client answers for: the `'error'` path. */
+  _fault(error: NetloopError): void {
+    reportFault(this, error);
+  }
+
+  /** @internal The framing of every connection, or null for raw bytes. */
+  get _framing(): FramedProtocol | null {
+    return this.#framing;
   }
 
   /** The connected client, or null between connections. */
@@ -181,7 +203,7 @@ export class Connector extends EventEmitter implements ClientOwner {
 
   /** @internal */
   _clientEnd(client: Client): void {
-    this.emit('end', client);
+    emitForClient(this, 'end', client, [client]);
   }
 
   /** @internal */
@@ -192,7 +214,7 @@ export class Connector extends EventEmitter implements ClientOwner {
       if (this.#reconnect !== null) this.#scheduleRetry(this.#reconnect.initialDelayMs);
       else this.#finish();
     }
-    this.emit('close', client, reason, error);
+    emitForClient(this, 'close', client, [client, reason, error]);
   }
 
   #attempt(): void {
@@ -222,7 +244,7 @@ export class Connector extends EventEmitter implements ClientOwner {
       if (this.#framing !== null) client._protocol = this.#framing;
       this.#client = client;
       noteConnect(client);
-      this.emit('connected', client);
+      emitForClient(this, 'connected', client, [client]);
     };
     socket.once('error', onError);
     socket.once(readyEvent, onConnect);
@@ -241,16 +263,15 @@ export class Connector extends EventEmitter implements ClientOwner {
     });
     const info: ConnectErrorInfo = { attempt, nextDelayMs };
     if (nextDelayMs !== null) this.#scheduleRetry(nextDelayMs);
-    this.emit('connect-error', error, info);
+    emitUnowned(this, 'connect-error', [error, info]);
     if (nextDelayMs === null && this.#stopping === null) {
       this.#finish();
-      this.emit(
-        'give-up',
+      emitUnowned(this, 'give-up', [
         new NetloopError(ErrorCode.RECONNECT_EXHAUSTED, `gave up connecting to ${this.#host}:${this.#port} after ${attempt} attempts`, {
           cause: error,
           details: { host: this.#host, port: this.#port, attempts: attempt },
         }),
-      );
+      ]);
     }
   }
 

@@ -17,6 +17,8 @@
  *   Client close (exactly once) ▶ noteClose ▶ counters.closed[reason]++ ▶ netloop:client:close
  *                                                 limit reasons/codes └▶ netloop:limit
  *   TLS handshake failure ───▶ noteTlsError ▶ counters.tlsErrors++ ▶ netloop:tls:error
+ *   application code threw / rejected ▶ noteHandlerError ─────────────▶ netloop:handler:error
+ *     (a handler-error close, or a fault sent to the owner's 'error' path)
  *   SessionRegistry 'expired' ▶ observeSessions ─────────────────────▶ netloop:session:expire
  *   anything else (inbound pause, ...) ▶ publishLimit ───────────────▶ netloop:limit
  * ```
@@ -44,6 +46,7 @@ export const CHANNEL_NAMES = {
   limit: 'netloop:limit',
   tlsError: 'netloop:tls:error',
   sessionExpire: 'netloop:session:expire',
+  handlerError: 'netloop:handler:error',
 } as const;
 
 /**
@@ -65,6 +68,8 @@ export const channels = {
   tlsError: dc.channel(CHANNEL_NAMES.tlsError),
   /** {@link SessionExpireMessage}: a session expired (see {@link observeSessions}). */
   sessionExpire: dc.channel(CHANNEL_NAMES.sessionExpire),
+  /** {@link HandlerErrorMessage}: application code called from the network threw or rejected. */
+  handlerError: dc.channel(CHANNEL_NAMES.handlerError),
 } as const;
 
 /** The message of `netloop:client:accept` and `netloop:client:connect`. */
@@ -141,6 +146,30 @@ export interface SessionExpireMessage {
   connectionId: string | null;
   /** Why: `'ttl'`, `'resume-window'`, `'store'`, ... */
   reason: string;
+}
+
+/**
+ * The message of `netloop:handler:error`: application code called from the
+ * network (an event listener, a callback, a handler) threw or its promise
+ * rejected. Published once per fault, whether it closed a client (that
+ * client's close then reports `handler-error` too) or went to its owner's
+ * `'error'` path. The error itself (whose message may quote anything) is
+ * not in it: it is the `cause` of the `NETLOOP_HANDLER_ERROR` that the
+ * client's `'close'` event or the owner's `'error'` event carries.
+ */
+export interface HandlerErrorMessage {
+  /** The client the code ran for, or null (a `'drop'` listener, a connector's `'connect-error'` listener, ...). */
+  clientId: number | null;
+  /**
+   * What was called: `"'data' listener"`, `'write-complete callback'`,
+   * `"'drop' listener"`, ...; `'handler'` for the framing layer's handler
+   * (`onMessage`, `onRawFrame` or a `'message'` listener).
+   */
+  source: string;
+  /** Always `NETLOOP_HANDLER_ERROR`. */
+  code: string;
+  /** The class name of what was thrown (`'TypeError'`, `'NetloopError'`, ...), or its type for a non-object. */
+  causeName: string;
 }
 
 /**
@@ -236,6 +265,10 @@ export function noteClose(client: Client, reason: CloseReason, error: NetloopErr
     };
     channels.close.publish(m);
   }
+  if (reason === 'handler-error' && error !== undefined && channels.handlerError.hasSubscribers) {
+    const source = error.details['source'];
+    noteHandlerError(client.id, typeof source === 'string' ? source : 'handler', error);
+  }
   if (channels.limit.hasSubscribers) {
     let limit: LimitName | null = LIMIT_REASONS.has(reason) ? reason : null;
     if (limit === null && error?.code === ErrorCode.FRAME_TOO_LARGE) limit = 'frame-length';
@@ -254,6 +287,15 @@ export function noteTlsError(loop: object, err: unknown, remoteAddress: string |
     const m: TlsErrorMessage = { code: typeof code === 'string' ? code : undefined, remoteAddress, remotePort };
     channels.tlsError.publish(m);
   }
+}
+
+/** @internal Application code called for `clientId` (or for no client) failed; `error` is the `NETLOOP_HANDLER_ERROR` made of it. */
+export function noteHandlerError(clientId: number | null, source: string, error: NetloopError): void {
+  if (!channels.handlerError.hasSubscribers) return;
+  const cause = error.cause;
+  const causeName = typeof cause === 'object' && cause !== null ? ((cause as { constructor?: { name?: unknown } }).constructor?.name ?? 'Object') : typeof cause;
+  const m: HandlerErrorMessage = { clientId, source, code: error.code, causeName: String(causeName) };
+  channels.handlerError.publish(m);
 }
 
 /**

@@ -27,8 +27,8 @@ import { TimerQueue } from './timer-queue.js';
 import type { TimerDriver, TimerEntry } from './timer-queue.js';
 import { Client, ClientFlag } from './client.js';
 import type { CloseReason } from './close-reason.js';
-import { Server } from './server.js';
-import type { ServerOptions } from './server.js';
+import { Server, broadcastTo } from './server.js';
+import type { BroadcastMessage, BroadcastOptions, ServerOptions } from './server.js';
 import { Connector } from './connector.js';
 import { checkNotice, checkSettle, settleAll } from './graceful-close.js';
 import type { CloseNotice } from './graceful-close.js';
@@ -233,17 +233,48 @@ export class EventLoop {
     this.#schedule();
   }
 
-  /** Destroys the client now (queued output dropped); its close reports `reason` (default `'removed'`). False when no live client has this id. */
-  removeClient(id: number, reason: CloseReason = 'removed'): boolean {
+  /**
+   * Closes the client gracefully, as the notice-then-close pattern needs (a
+   * notice queued, then `setWriteCompleteCallback(() => loop.removeClient(id))`):
+   * what is queued is sent, then FIN, then input is read and discarded
+   * (nothing more reaches the application) until the peer closes, so every
+   * byte queued reaches the peer; the close is then reported with `reason`
+   * (default `'removed'`). Past `options.timeoutMs` (default: the owner's
+   * `shutdownTimeoutMs`) the socket is destroyed, the close keeping `reason`
+   * with a `NETLOOP_CLOSE_TIMEOUT` error. From the call on, appends return
+   * false. A client already closing keeps its own close. For the immediate
+   * destroy (queued output dropped), use `client.forceClose(reason)`.
+   *
+   * @returns false when no live client has this id.
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad `timeoutMs`.
+   */
+  removeClient(id: number, reason: CloseReason = 'removed', options: { timeoutMs?: number } = {}): boolean {
+    const timeoutMs = options.timeoutMs === undefined ? undefined : checkNumber('timeoutMs', options.timeoutMs, 0, MAX_DELAY_MS);
     const client = this.#clients.get(id);
     if (client === undefined || client.closed) return false;
-    client.forceClose(reason);
+    client._beginGracefulClose(reason, timeoutMs ?? client._cfg.shutdownTimeoutMs);
     return true;
   }
 
-  /** The live clients of every server and connector. */
+  /**
+   * The live clients of every server and connector, including those closing
+   * (until their close is reported); `client.writable` tells them apart.
+   */
   clients(): IterableIterator<Client> {
     return this.#clients.values();
+  }
+
+  /**
+   * Sends `message` to every open client of every server and connector of
+   * the loop (closing clients are skipped), except `options.except`, and only
+   * those passing `options.filter`: raw bytes (a string is UTF-8) to all, or
+   * `{ type, payload }` to the clients whose owner has framing, encoded once
+   * per distinct framing. See {@link Server.broadcast}.
+   *
+   * @returns how many clients queued it.
+   */
+  broadcast(message: BroadcastMessage, options: BroadcastOptions = {}): number {
+    return broadcastTo(() => this.#clients.values(), message, options, (c) => c._owner._framing, null);
   }
 
   /**

@@ -11,9 +11,9 @@
  *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
  *                     or, with onRawFrame: onRawFrame(client, type, source, start, end), no view
  *               : backlog.push(type, source, start, end)     (rest of this chunk only)
- *        pending >= a limit ──▶ client.pauseReading()
+ *        pending >= a limit ──▶ pause reading (the framing's own reason)
  *        a handler's promise settles ──▶ dispatch from the backlog;
- *            pending <= half of both limits ──▶ client.resumeReading()
+ *            pending <= half of both limits ──▶ lift the framing's pause
  *        decoder.inFrame after the chunk ──▶ frame deadline (the loop's timer queue)
  *
  *   client.send(ref, payload) ──▶ registry.encode → encoder → output buffer
@@ -39,6 +39,7 @@
  */
 
 import type { EventEmitter } from 'node:events';
+import { PauseReason } from './client.js';
 import type { Client, ClientProtocol } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber, isNetloopError } from './errors.js';
@@ -653,7 +654,8 @@ export class FramedConnection implements ClientProtocol {
   /**
    * Pauses reading while messages pending or bytes held are over the limits,
    * and resumes once pending work is back to half of both and nothing is held.
-   * Reading the application paused itself is left alone.
+   * The pause is the framing layer's own reason: the client reads again only
+   * once no other reason (the application's, the output's) holds it paused.
    */
   #updateReading(): void {
     if (this.#dead) return;
@@ -662,14 +664,23 @@ export class FramedConnection implements ClientProtocol {
     const messages = this.#inFlight + this.#backlogCount();
     const bytes = this.#inFlightBytes + this.#backBytes;
     if (!this.#paused) {
-      if ((this.#held.length > 0 || messages >= proto.maxPendingMessages || bytes >= proto.maxPendingBytes) && client.isReading()) {
+      if (this.#held.length > 0 || messages >= proto.maxPendingMessages || bytes >= proto.maxPendingBytes) {
         this.#paused = true;
-        client.pauseReading();
+        client._pauseReading(PauseReason.FRAMING);
       }
     } else if (this.#held.length === 0 && messages <= proto.maxPendingMessages >> 1 && bytes <= proto.maxPendingBytes / 2) {
       this.#paused = false;
-      client.resumeReading();
+      client._resumeReading(PauseReason.FRAMING);
     }
+  }
+
+  /**
+   * @internal A close of ours began (shutdown, removeClient, a server close,
+   * a session notice): nothing more is handed to the application, neither
+   * frames still to decode nor messages waiting for a handler slot.
+   */
+  onClosing(client: Client): void {
+    this.onClose(client);
   }
 
   /** @internal The client closed: forget pending work; late settlements are ignored. */

@@ -6,7 +6,8 @@
  * ```
  *   close({ notice, flushTimeoutMs, settle })
  *     1. stop accepting
- *     2. every client: sendNotice(client, notice) ─▶ graceful close (flush, FIN)
+ *     2. every client: sendNotice(client, notice) ─▶ graceful close (flush, FIN,
+ *        then read and discard until the peer closes)
  *     3. deadline flushTimeoutMs ─▶ destroy what remains (NETLOOP_CLOSE_TIMEOUT)
  *     4. settleAll(settle, flushTimeoutMs): close() (or flush()) each, in parallel
  *     5. resolve, once
@@ -60,19 +61,13 @@ export function checkSettle(settle: unknown): readonly Flushable[] {
  * closes that client with `'handler-error'` and the shutdown goes on.
  */
 export function sendNotice(client: Client, notice: CloseNotice): void {
-  if (client.closed || client.closing) return;
+  if (!client.writable) return;
   try {
     const bytes = typeof notice === 'function' ? notice(client) : notice;
-    if (bytes !== undefined && bytes !== null && !client.closing && !client.closed) client.write(bytes);
+    // A notice function may close the client itself: write() then queues nothing.
+    if (bytes !== undefined && bytes !== null) client.write(bytes);
   } catch (err) {
-    if (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED) return;
-    client.forceClose(
-      'handler-error',
-      new NetloopError(ErrorCode.HANDLER_ERROR, `a close notice threw: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-        details: { clientId: client.id },
-      }),
-    );
+    client._handlerFault(err, 'close notice');
   }
 }
 

@@ -14,10 +14,10 @@ export type { Clock } from './clock.js';
 // The reactor: loop, servers, clients, connectors, timers, TLS.
 export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './event-loop.js';
 export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './event-loop.js';
-export { Client } from './client.js';
-export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol } from './client.js';
+export { Client, linkBackpressure } from './client.js';
+export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol, ReadPauseMarks } from './client.js';
 export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './server.js';
-export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo } from './server.js';
+export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo, BroadcastMessage, BroadcastOptions } from './server.js';
 export { Connector } from './connector.js';
 export type { ConnectorOptions, ReconnectOptions, ConnectErrorInfo } from './connector.js';
 export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './close-reason.js';
@@ -43,6 +43,7 @@ export type {
   LimitName,
   TlsErrorMessage,
   SessionExpireMessage,
+  HandlerErrorMessage,
   LoopCounters,
   ExpiringSessions,
 } from './diagnostics.js';

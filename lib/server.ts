@@ -7,28 +7,40 @@
  *   net.Server (allowHalfOpen, noDelay) ── accept ──▶ clientCount < max ? new Client : destroy + 'drop'
  *   Client ── chunk ──▶ server._clientData ──▶ 'data' (client, chunk)
  *   Client ── close ──▶ server._clientClosed ──▶ 'close' (client, reason, error?)   exactly once
- *   clients: Set<Client>   (this server's live clients)
+ *   clients: counted here, held by the loop (this server's are those whose owner it is)
  * ```
+ *
+ * Application code is never trusted not to fail. Every listener of an event
+ * that comes from the network runs under a guard: a throw, or a returned
+ * promise that rejects (an `async` listener), closes only the client it
+ * concerns (`'handler-error'`, `NETLOOP_HANDLER_ERROR` with `cause`); a
+ * fault that concerns no open client goes to the `'error'` path, which
+ * warns (`process.emitWarning`) when nobody listens. The hot events
+ * (`'data'`, `'message'`) go through `emit` itself, whose rejections Node
+ * hands to {@link Server}'s `captureRejectionSymbol` method, so a
+ * synchronous listener costs nothing more; the others call each listener
+ * in turn, so one that fails does not keep the next from running.
  *
  * @module
  */
 
-import { EventEmitter } from 'node:events';
+import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import * as net from 'node:net';
 import type { EventLoop, CloseOptions } from './event-loop.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS, closeTimeoutError } from './event-loop.js';
-import { Client } from './client.js';
-import type { ClientConfig, ClientOwner } from './client.js';
+import { Client, checkReadPauseMarks, handlerError } from './client.js';
+import type { ClientConfig, ClientOwner, ReadPauseMarks } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber, toSocketError } from './errors.js';
 import { FramedProtocol } from './framed-protocol.js';
 import type { FramingOptions } from './framed-protocol.js';
 import { createListener } from './tls-transport.js';
 import type { TlsServerOptions } from './tls-transport.js';
-import { noteAccept, noteDrop, noteTlsError } from './diagnostics.js';
+import { noteAccept, noteDrop, noteHandlerError, noteTlsError } from './diagnostics.js';
 import { checkNotice, checkSettle, sendNotice, settleAll } from './graceful-close.js';
 import type { CloseNotice } from './graceful-close.js';
 import type { Flushable } from './flush-on-signals.js';
+import type { MessageTypeRef } from './message-registry.js';
 
 /** A soft output limit: close a client whose queued output stays at or above `bytes` for `forMs` (Redis's pubsub soft limit). */
 export interface SoftOutputLimit {
@@ -52,6 +64,17 @@ export interface ClientLimitOptions {
   halfOpen?: boolean;
   /** How long a graceful close (flush, FIN, the peer's FIN) may take before the socket is destroyed; default 30_000 ms. */
   shutdownTimeoutMs?: number;
+  /**
+   * Backpressure from a client's output to its input, for echoes and relays
+   * that answer a client with what it sends: reading the client pauses while
+   * its queued output is `high` bytes or more, and resumes once it drained
+   * to `low` or fewer (or entirely). A client that sends without reading is
+   * then held by TCP flow control instead of being closed at the hard
+   * output limit. `high` at most `maxOutputBytes`, `low` below `high`.
+   * Default `null` (off: such a client meets the output limits). Between
+   * two clients, see `linkBackpressure`.
+   */
+  readPauseOutputBytes?: ReadPauseMarks | null;
 }
 
 /** Options of {@link EventLoop.listen}. */
@@ -113,6 +136,11 @@ export function clientConfig(options: ClientLimitOptions, defaultIdleMs: number)
     softOutputBytes = checkInteger('softOutputLimit.bytes', soft.bytes, 1, maxOutputBytes);
     softOutputForMs = checkNumber('softOutputLimit.forMs', soft.forMs, 0, MAX_MS);
   }
+  const readPause =
+    options.readPauseOutputBytes === undefined || options.readPauseOutputBytes === null
+      ? null
+      : checkReadPauseMarks('readPauseOutputBytes', options.readPauseOutputBytes, maxOutputBytes);
+  const readPauseHigh = readPause === null ? Number.POSITIVE_INFINITY : readPause.high;
   return {
     maxOutputBytes,
     softOutputBytes,
@@ -120,7 +148,204 @@ export function clientConfig(options: ClientLimitOptions, defaultIdleMs: number)
     idleTimeoutMs: checkNumber('idleTimeoutMs', options.idleTimeoutMs ?? defaultIdleMs, 0, MAX_MS),
     halfOpen: checkBoolean('halfOpen', options.halfOpen ?? CLIENT_DEFAULTS.halfOpen),
     shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', options.shutdownTimeoutMs ?? CLIENT_DEFAULTS.shutdownTimeoutMs, 0, MAX_MS),
+    readPauseHigh,
+    readPauseLow: readPause === null ? 0 : readPause.low,
+    watchBytes: Math.min(softOutputBytes > 0 ? softOutputBytes : Number.POSITIVE_INFINITY, readPauseHigh),
   };
+}
+
+/** What {@link Server.broadcast} and `EventLoop.broadcast` send: raw bytes (a string is UTF-8), or a message for the receivers' framing. */
+export type BroadcastMessage = Uint8Array | string | { type: MessageTypeRef; payload: unknown };
+
+/** Options of {@link Server.broadcast} and `EventLoop.broadcast`. */
+export interface BroadcastOptions {
+  /** A client, or clients, left out (the sender, typically). */
+  except?: Client | Iterable<Client> | null;
+  /** Only the clients for which this returns true. */
+  filter?: ((client: Client) => boolean) | null;
+}
+
+/**
+ * @internal Sends `message` to every writable client `clients()` lists that
+ * passes `options`: the bytes are made once (per distinct framing, for a
+ * framed message: `framingOf` names a client's) and queued by reference to
+ * each; a client closing or closed is skipped. Returns how many clients
+ * queued it. Arguments are checked first: a mistake throws whatever the
+ * clients' states.
+ */
+export function broadcastTo(
+  clients: () => Iterable<Client>,
+  message: BroadcastMessage,
+  options: BroadcastOptions,
+  framingOf: (client: Client) => FramedProtocol | null,
+  known: FramedProtocol | null,
+): number {
+  let raw: Buffer | null = null;
+  let framed: { type: MessageTypeRef; payload: unknown } | null = null;
+  if (typeof message === 'string') raw = Buffer.from(message, 'utf8');
+  else if (message instanceof Uint8Array) raw = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  else if (typeof message === 'object' && message !== null && (typeof message.type === 'number' || typeof message.type === 'string')) framed = message;
+  else {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'broadcast takes bytes, a string or { type, payload }', {
+      details: { got: message === null ? 'null' : typeof message },
+    });
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'broadcast options must be an object', { details: { option: 'options' } });
+  }
+  const except = options.except ?? null;
+  const filter = options.filter ?? null;
+  if (filter !== null && typeof filter !== 'function') {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'broadcast filter must be a function', { details: { option: 'filter' } });
+  }
+  let skipOne: Client | null = null;
+  let skip: Set<Client> | null = null;
+  if (except instanceof Client) skipOne = except;
+  else if (except !== null) {
+    if (typeof (except as Iterable<Client>)[Symbol.iterator] !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'broadcast except must be a client or clients', { details: { option: 'except' } });
+    }
+    skip = new Set(except);
+  }
+  // One frame per framing: the first up front, the others on first need.
+  let lastFraming: FramedProtocol | null = framed === null ? null : known;
+  let lastFrame: Buffer | null = lastFraming === null ? null : encodeFor(lastFraming, framed!);
+  let frames: Map<FramedProtocol, Buffer> | null = null;
+  if (framed !== null && lastFraming === null) {
+    // Encoded before any client is sent to, so that a mistake (an unknown
+    // type, a wrong payload) throws before anything is queued: with the
+    // server's framing (whoever would receive), or the first framed client's.
+    for (const c of clients()) {
+      const f = framingOf(c);
+      if (f !== null) {
+        lastFraming = f;
+        lastFrame = encodeFor(f, framed);
+        break;
+      }
+    }
+  }
+  let n = 0;
+  for (const c of clients()) {
+    if (!c.writable || c === skipOne || (skip !== null && skip.has(c)) || (filter !== null && !filter(c))) continue;
+    let bytes = raw;
+    if (framed !== null) {
+      const f = framingOf(c);
+      if (f === null) continue;
+      if (f !== lastFraming) {
+        frames ??= new Map<FramedProtocol, Buffer>([[lastFraming!, lastFrame!]]);
+        let b = frames.get(f);
+        if (b === undefined) frames.set(f, (b = encodeFor(f, framed)));
+        lastFraming = f;
+        lastFrame = b;
+      }
+      bytes = lastFrame;
+    }
+    if (c.write(bytes!)) n++;
+  }
+  return n;
+}
+
+/** One frame of `message` through `framing` (its registry, then its encoder), with every check `send` makes. */
+function encodeFor(framing: FramedProtocol, message: { type: MessageTypeRef; payload: unknown }): Buffer {
+  const registry = framing.registry;
+  if (registry !== null) {
+    const encoded = registry.encode(message.type, message.payload);
+    return framing.encoder.encode(encoded.id, encoded.value);
+  }
+  if (typeof message.type !== 'number') {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, a framed broadcast takes a numeric type id', {
+      details: { type: typeof message.type },
+    });
+  }
+  if (!(message.payload instanceof Uint8Array)) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, a framed broadcast takes bytes as its payload', {
+      details: { got: message.payload === null ? 'null' : typeof message.payload },
+    });
+  }
+  return framing.encoder.encode(message.type, message.payload);
+}
+
+/**
+ * @internal The `'error'` path of a Server or Connector: every `'error'`
+ * listener gets `error` (one that fails is reported as a warning itself);
+ * with none, `error` becomes a process warning (`process.emitWarning`, its
+ * code in brackets), printed once per fault and never fatal.
+ */
+export function reportFault(emitter: EventEmitter, error: NetloopError): void {
+  if (emitter.listenerCount('error') === 0) {
+    process.emitWarning(error);
+    return;
+  }
+  emitEach(emitter, 'error', [error], (err) => {
+    const e = handlerError(err, "'error' listener", null);
+    noteHandlerError(null, "'error' listener", e);
+    process.emitWarning(e);
+  });
+}
+
+/**
+ * @internal Calls each listener of `event` with `args`, in order, each under
+ * a guard: a throw or a rejected promise goes to `fault`, and the next
+ * listener still runs. For the events that are not on the hot path.
+ */
+export function emitEach(emitter: EventEmitter, event: string, args: unknown[], fault: (err: unknown) => void): void {
+  // rawListeners is a copy (a listener may come or go meanwhile) and keeps `once` wrappers, which remove themselves.
+  for (const l of emitter.rawListeners(event) as Array<(...a: unknown[]) => unknown>) {
+    let r: unknown;
+    try {
+      r = l.apply(emitter, args);
+    } catch (err) {
+      fault(err);
+      continue;
+    }
+    if (r !== undefined && r !== null) {
+      try {
+        const then = (r as PromiseLike<unknown>).then;
+        if (typeof then === 'function') then.call(r, undefined, fault);
+      } catch (err) {
+        fault(err);
+      }
+    }
+  }
+}
+
+/**
+ * @internal Emits `event` whose listeners act for `client`: a listener that
+ * fails closes that client (or, once it is closed, reports on `owner`'s
+ * `'error'` path).
+ */
+export function emitForClient(owner: EventEmitter, event: string, client: Client, args: unknown[]): void {
+  const source = `'${event}' listener`;
+  emitEach(owner, event, args, (err) => client._handlerFault(err, source));
+}
+
+/** @internal Emits `event` whose listeners act for no client: a listener that fails is reported on `owner`'s `'error'` path. */
+export function emitUnowned(owner: EventEmitter & { _fault(error: NetloopError): void }, event: string, args: unknown[]): void {
+  const source = `'${event}' listener`;
+  emitEach(owner, event, args, (err) => {
+    const e = handlerError(err, source, null);
+    noteHandlerError(null, source, e);
+    owner._fault(e);
+  });
+}
+
+/**
+ * @internal Node's capture of a rejected promise returned by a listener of
+ * an event emitted with `emit` (`'data'`, `'message'`): the client it was
+ * emitted for (the first argument) answers for it; an `'error'` listener's
+ * rejection is a warning; any other goes to the `'error'` path.
+ */
+export function onListenerRejection(owner: EventEmitter & { _fault(error: NetloopError): void }, err: unknown, event: string | symbol, args: unknown[]): void {
+  const source = `'${String(event)}' listener`;
+  const client = args[0];
+  if (client instanceof Client) {
+    client._handlerFault(err, source);
+    return;
+  }
+  const e = handlerError(err, source, null);
+  noteHandlerError(null, source, e);
+  if (event === 'error') process.emitWarning(e);
+  else owner._fault(e);
 }
 
 /** @internal Throws `NETLOOP_INVALID_OPTION` unless `value` is a boolean. */
@@ -146,7 +371,16 @@ export function checkBoolean(name: string, value: unknown): boolean {
  *   `framing` option and no `framing.onMessage` (a fault of the framing layer
  *   closes the client with `'protocol-error'`, `'frame-timeout'` or
  *   `'handler-error'` and its coded error, reported by `'close'`);
- * - `'error'` `(NetloopError)`: an accept error (emitted only when listened for).
+ * - `'error'` `(NetloopError)`: an accept error (emitted only when listened
+ *   for), or a `NETLOOP_HANDLER_ERROR` (`cause`, `details.clientId`,
+ *   `details.source`) for a listener or callback that failed when no open
+ *   client answers for it: a `'drop'` or `'close'` listener, a close
+ *   callback. Nobody listening, it becomes a process warning.
+ *
+ * Every listener may be `async`: a throw, or a returned promise that
+ * rejects, closes only the client the event is about (`'handler-error'`,
+ * `NETLOOP_HANDLER_ERROR` with the `cause`, also published on
+ * `netloop:handler:error`); the process never dies of it.
  */
 export class Server extends EventEmitter implements ClientOwner {
   /** The loop this server belongs to. */
@@ -172,7 +406,7 @@ export class Server extends EventEmitter implements ClientOwner {
 
   /** @internal Use {@link EventLoop.listen}. */
   constructor(loop: EventLoop, options: ServerOptions) {
-    super();
+    super({ captureRejections: true });
     this.loop = loop;
     this._cfg = clientConfig(options, DEFAULT_IDLE_TIMEOUT_MS);
     this._framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'server');
@@ -191,8 +425,18 @@ export class Server extends EventEmitter implements ClientOwner {
       (err, socket) => noteTlsError(loop, err, socket.remoteAddress, socket.remotePort),
     );
     this.#net.on('error', (err) => {
-      if (this.#address !== null && this.listenerCount('error') > 0) this.emit('error', toSocketError(err));
+      if (this.#address !== null && this.listenerCount('error') > 0) reportFault(this, toSocketError(err));
     });
+  }
+
+  /** @internal Node's capture of a listener's rejected promise (see the module comment). */
+  override [captureRejectionSymbol](err: unknown, event: string | symbol, ...args: unknown[]): void {
+    onListenerRejection(this, err, event, args);
+  }
+
+  /** @internal A fault no open client answers for: the `'error'` path. */
+  _fault(error: NetloopError): void {
+    reportFault(this, error);
   }
 
   /** The bound address (once listening). */
@@ -213,9 +457,37 @@ export class Server extends EventEmitter implements ClientOwner {
     return this.#clientCount;
   }
 
-  /** This server's live clients. */
+  /**
+   * This server's live clients, in accept order, including those closing
+   * (until their close is reported); `client.writable` tells them apart.
+   */
   clients(): IterableIterator<Client> {
     return this.#ownClients();
+  }
+
+  /**
+   * Sends `message` to every client of this server that is open (closing
+   * clients are skipped), except `options.except`, and only those passing
+   * `options.filter`: raw bytes (a string is UTF-8), or `{ type, payload }`
+   * encoded once through the server's framing. The same bytes are queued by
+   * reference to each client (a slow one holds them until it reads, within
+   * its output limits), and leave with that client's next flush.
+   *
+   * @returns how many clients queued it (a client past its hard output
+   *   limit is not counted, and closes).
+   * @throws NetloopError `NETLOOP_INVALID_VALUE` for a message that is none
+   *   of these, or a framed message on a server without framing (and what
+   *   `client.send` throws for a bad type or payload);
+   *   `NETLOOP_INVALID_OPTION` for bad options.
+   */
+  broadcast(message: BroadcastMessage, options: BroadcastOptions = {}): number {
+    const framing = this._framing;
+    if (framing === null && typeof message === 'object' && message !== null && !(message instanceof Uint8Array)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'a framed broadcast needs a server with the framing option', {
+        details: { option: 'framing' },
+      });
+    }
+    return broadcastTo(() => this.#ownClients(), message, options, () => framing, framing);
   }
 
   /** True once {@link Server.close} was called. */
@@ -262,14 +534,15 @@ export class Server extends EventEmitter implements ClientOwner {
 
   /** @internal */
   _clientEnd(client: Client): void {
-    this.emit('end', client);
+    emitForClient(this, 'end', client, [client]);
   }
 
   /** @internal */
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void {
     this.#clientCount--;
     if (this.#clientCount === 0 && this.#emptyWaiter !== null) this.#emptyWaiter();
-    this.emit('close', client, reason, error);
+    // The client is closed: a listener's fault goes to the 'error' path, and the other listeners still run.
+    emitForClient(this, 'close', client, [client, reason, error]);
   }
 
   #onConnection(socket: net.Socket): void {
@@ -281,7 +554,7 @@ export class Server extends EventEmitter implements ClientOwner {
       socket.destroy();
       if (this.#closing === null) {
         noteDrop(this.loop, info.remoteAddress, info.remotePort, this.#maxConnections);
-        this.emit('drop', info);
+        emitUnowned(this, 'drop', [info]);
       }
       return;
     }
@@ -289,17 +562,7 @@ export class Server extends EventEmitter implements ClientOwner {
     if (this._framing !== null) client._protocol = this._framing;
     this.#clientCount++;
     noteAccept(client);
-    try {
-      this.emit('connection', client);
-    } catch (err) {
-      client.forceClose(
-        'handler-error',
-        new NetloopError(ErrorCode.HANDLER_ERROR, `a connection handler threw: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-          details: { clientId: client.id },
-        }),
-      );
-    }
+    emitForClient(this, 'connection', client, [client]);
   }
 
   /** This server's clients among the loop's, in accept order. */

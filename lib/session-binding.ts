@@ -838,14 +838,6 @@ export class SessionBinding {
     this.#track(this.registry.audit(), 'audit');
   };
 
-  /** The write-complete callback of a client being notified: everything it was sent reached the kernel. */
-  readonly #onNoticeFlushed = (client: Client): void => {
-    const slot = this.#slots.get(client.id);
-    // Output appended after the notice (or a completion queued before it) is not the end yet.
-    if (slot === undefined || slot.client !== client || client.queuedBytes > 0) return;
-    this.loop.removeClient(client.id, slot.closeReason);
-  };
-
   /** A session ended in the registry: notify and close its client when it is one of ours. */
   #onEnded<E extends 'expired' | 'replaced' | 'closed' | 'deleted'>(kind: E, p: SessionEvents[E] & SessionEndEvent): void {
     const slot = this.#slots.get(clientIdOf(p.connectionId, this.options.connectionPrefix));
@@ -933,14 +925,12 @@ export class SessionBinding {
   }
 
   /**
-   * Notice, then close, on the write-complete callback (muduo's
-   * `TcpConnection::setWriteCompleteCallback`): append the notice to the
-   * client's output buffer, enable writing, set a write-complete callback
-   * that removes the client, update the loop. The connection closes only once every byte
-   * queued (the notice last) was handed to the kernel, which delivers it
-   * before the FIN; the notice deadline and the hard output limit guard a
-   * peer that never reads. The callback replaces any write-complete callback
-   * the application had set on this client: the client is on its way out.
+   * The notice, then the close: append the notice to the client's output
+   * buffer and close gracefully at once (flush, FIN, read and discard until
+   * the peer closes). The connection closes only once every byte queued (the
+   * notice last) reached the peer; from the notice on, the client takes no
+   * more output and its input reaches nobody. The notice deadline and the
+   * hard output limit guard a peer that never reads.
    */
   #kick(slot: ClientSlot, kind: SessionEndKind, reason: string, session: SessionInfo | null): void {
     const client = slot.client;
@@ -965,20 +955,18 @@ export class SessionBinding {
     }
     slot.flags |= NOTIFYING;
     this.#notifying++;
-    if (bytes !== null && bytes.length > 0) {
-      // false: past the hard output limit; the reactor closes the client ('output-limit').
-      if (!client.appendToOutputBuffer(bytes)) return;
-    } else if (client.queuedBytes === 0) {
-      this.loop.removeClient(client.id, slot.closeReason);
-      return;
-    }
+    // false: past the hard output limit; the reactor closes the client ('output-limit').
+    if (bytes !== null && bytes.length > 0 && !client.appendToOutputBuffer(bytes)) return;
     // With or without a notice, what was already queued (replies of this
-    // turn) reaches the kernel before the close.
-    client.enableWriting();
-    client.setWriteCompleteCallback(this.#onNoticeFlushed);
-    this.loop.updateClient(client);
+    // turn) reaches the peer before the close: a graceful close sends it all,
+    // then FIN, and reads and discards the peer's input (the application
+    // hears nothing more from it) until the peer closes, so the kernel never
+    // resets the connection over unread input and drops the notice's tail.
+    // The notice deadline bounds it all; it fires before the reactor's own.
     slot.fn = onNoticeDeadline;
-    this.loop._timers.reschedule(slot, this.loop.now() + this.options.noticeTimeoutMs);
+    const ms = this.options.noticeTimeoutMs;
+    this.loop._timers.reschedule(slot, this.loop.now() + ms);
+    client._beginGracefulClose(slot.closeReason, ms);
   }
 
   #deliver(slot: ClientSlot, h: SessionHandle, bytes: Uint8Array): boolean {

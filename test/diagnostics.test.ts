@@ -36,6 +36,7 @@ D('channel names are stable and nobody subscribes by default (publishing costs n
     limit: 'netloop:limit',
     tlsError: 'netloop:tls:error',
     sessionExpire: 'netloop:session:expire',
+    handlerError: 'netloop:handler:error',
   });
   for (const ch of Object.values(channels)) assert.is(ch.hasSubscribers, false);
   assert.is(dc.channel('netloop:client:close'), channels.close, 'the same channel object by name');

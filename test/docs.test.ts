@@ -90,6 +90,7 @@ const SERVER_OPTIONS = {
   shutdownTimeoutMs: true,
   framing: true,
   tls: true,
+  readPauseOutputBytes: true,
 } satisfies Record<keyof ServerOptions, true>;
 const CONNECTOR_OPTIONS = {
   host: true,
@@ -105,6 +106,7 @@ const CONNECTOR_OPTIONS = {
   shutdownTimeoutMs: true,
   framing: true,
   tls: true,
+  readPauseOutputBytes: true,
 } satisfies Record<keyof ConnectorOptions, true>;
 const RECONNECT_OPTIONS = { initialDelayMs: true, maxDelayMs: true, factor: true, jitter: true, maxAttempts: true } satisfies Record<
   keyof ReconnectOptions,

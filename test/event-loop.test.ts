@@ -122,6 +122,8 @@ test('getClient, removeClient, clients() and stats', async () => {
   const server = await loop.listen();
   const peers = [await connectRaw(server.port), await connectRaw(server.port)];
   try {
+    // removeClient is a graceful close: it completes once each peer reads our FIN and closes too.
+    for (const p of peers) p.resume();
     await until(() => loop.clientCount === 2, 'two clients');
     const [a, b] = [...loop.clients()] as [Client, Client];
     assert.is(loop.getClient(a.id), a);

@@ -395,6 +395,8 @@ test("traffic refreshes a session; with refreshOn 'heartbeat' only heartbeats do
     const r = await rig({ registry: { ttlMs: 1_000 }, binding: { refreshOn } });
     try {
       const { peer, client } = await r.connect();
+      // A reading peer: it sees the notice's FIN and closes, which ends the (graceful) close.
+      peer.resume();
       const { handle } = await r.binding.login(client);
       let pings = 0;
       for (let i = 0; i < 3; i++) {

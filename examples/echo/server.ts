@@ -11,6 +11,15 @@
  * Prints where it listens; stops cleanly (flushing, then closing every
  * connection) on SIGINT or SIGTERM.
  *
+ * Backpressure from output to input: a client that sends without reading
+ * would make its echoes pile up in the server until the hard output limit
+ * closed it. Instead, reading that client pauses while its queued echoes
+ * are at {@link ECHO_READ_PAUSE}`.high` bytes or more, and resumes once they
+ * drained to `.low` (muduo's echo and relay examples stop reading at the
+ * high-water mark and resume at write-complete): the client is slowed down
+ * by TCP flow control, and the server holds at most about the high mark
+ * per client.
+ *
  * @module
  */
 
@@ -19,11 +28,14 @@ import { pathToFileURL } from 'node:url';
 import { closeOnSignals } from '../../lib/close-on-signals.js';
 import { EventLoop } from '../../lib/event-loop.js';
 import type { Server } from '../../lib/server.js';
-import type { Client } from '../../lib/client.js';
+import type { Client, ReadPauseMarks } from '../../lib/client.js';
 import { ErrorCode, NetloopError } from '../../lib/errors.js';
 
 /** The port the example listens on when none is given (muduo's echo examples use it too). */
 export const DEFAULT_ECHO_PORT = 2007;
+
+/** The echo server's read-pause marks: queued output bytes at which a client's reading pauses, and resumes. */
+export const ECHO_READ_PAUSE: ReadPauseMarks = { high: 1024 * 1024, low: 256 * 1024 };
 
 /** Options of {@link startEchoServer}. */
 export interface EchoServerOptions {
@@ -33,6 +45,8 @@ export interface EchoServerOptions {
   port?: number;
   /** Default 10_000. */
   maxConnections?: number;
+  /** Default {@link ECHO_READ_PAUSE}. */
+  readPauseOutputBytes?: ReadPauseMarks;
 }
 
 /** Starts the echo server on its own loop. */
@@ -43,6 +57,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     port: options.port ?? DEFAULT_ECHO_PORT,
     maxConnections: options.maxConnections ?? 10_000,
     backlog: 4096,
+    readPauseOutputBytes: options.readPauseOutputBytes ?? ECHO_READ_PAUSE,
   });
   // The chunk Node read is ours: it is queued by reference, and every chunk
   // read in this turn leaves in one write.
