@@ -1067,11 +1067,12 @@ export class SessionBinding {
 
   /**
    * Closes a live client for a handler's fault; false when there is none to
-   * close (a destroyed client would not take the fault's reason, which would
-   * then be lost: it goes to the `error` event instead).
+   * close. A client already closing (its session's notice is on its way, or
+   * it is destroyed) keeps its close and its reason, so the fault would be
+   * lost there: it goes to the `error` event instead.
    */
   #closeForFault(client: Client | null, error: NetloopError): boolean {
-    if (client === null || client.closed || client.socket.destroyed) return false;
+    if (client === null || client.closed || client.closing) return false;
     client.forceClose('handler-error', error);
     return true;
   }

@@ -151,7 +151,7 @@ S("an async 'data' listener that rejects (the README's bindSessions login, the s
     await until(() => sessions.sessionOf(secondClient) !== undefined, 'the first login');
     second.write('alice\n'); // the same login line again: sessions.login rejects
     const c = await closeOf(closes, () => secondClient);
-    assertHandlerError(c, ErrorCode.INVALID_VALUE);
+    assertHandlerError(c, ErrorCode.ALREADY_BOUND);
     await got;
     // The server lives: another client logs in.
     first.write('bob\n');

@@ -886,13 +886,21 @@ test('a binding listener that throws or rejects closes only the client its event
     assert.is(error.details['event'], 'created');
     const b = await loginClosedPeer(r, 'async');
     await closedByHandlerError(r, b.client, 'async listener failed');
-    // An expiry whose listener throws: that client is closed with handler-error too.
+    // An expiry whose listener throws: that client is already closing with its
+    // notice, so it keeps its close and its reason; the fault goes to 'error'.
     r.binding.on('expired', () => {
       throw new Error('expired listener failed');
     });
+    const faultSeen = r.event('error');
     const c = await loginPeer(r, 'ttl');
+    c.peer.resume(); // it reads its notice and the FIN, and closes its side
     await r.advance(61_000);
-    await closedByHandlerError(r, c.client, 'expired listener failed');
+    assert.is((await r.closed(c.client)).reason, 'session-expired');
+    const fault = await faultSeen;
+    assert.is(fault.operation, 'listener');
+    assert.is(fault.event, 'expired');
+    assert.ok(isNetloopError(fault.error, ErrorCode.HANDLER_ERROR), String(fault.error));
+    assert.is(((fault.error as NetloopError).cause as Error).message, 'expired listener failed');
     assert.equal(others.slice(0, 3), ['sync', 'async', 'ttl']);
     await stillServes(r);
     faults.assertClean();

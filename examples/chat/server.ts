@@ -590,11 +590,11 @@ export function chatStoreKind(spec: string): 'memory' | 'file' | 'redis' {
 }
 
 /**
- * Asks `store` one real question, a lookup of an id no session has, and
+ * Asks `store` whether it answers (its `ping()`: one `PING` for Redis), and
  * resolves with null once it answered, or with the coded error when it
  * failed or did not answer within `timeoutMs` (`NETLOOP_STORE_UNAVAILABLE`).
- * Never rejects. A lookup is in every store's interface and costs one
- * round trip (one `HMGET` for Redis), so it says what the first login would meet.
+ * Never rejects. A store without `ping()` is asked for a lookup of an id no
+ * session has, which every store answers.
  */
 export async function probeChatStore(store: SessionStore, timeoutMs = STORE_PROBE_TIMEOUT_MS): Promise<NetloopError | null> {
   let timer: NodeJS.Timeout | undefined;
@@ -604,7 +604,7 @@ export async function probeChatStore(store: SessionStore, timeoutMs = STORE_PROB
       timeoutMs,
     );
   });
-  const ask = store.get('00000000-0000-7000-8000-000000000000');
+  const ask = store.ping !== undefined ? store.ping() : store.get('00000000-0000-7000-8000-000000000000');
   ask.catch(() => undefined); // the deadline may win; the lookup's own failure must not go unhandled
   try {
     await Promise.race([ask, deadline]);
