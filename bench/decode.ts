@@ -46,9 +46,9 @@ import { decode as lpDecode, encode as lpEncode } from 'it-length-prefixed';
 import { measurement } from './scenario.js';
 import type { Measurement, Scenario, ScenarioOptions } from './scenario.js';
 import { isMain } from './processes.js';
-import { LtvDecoder } from '../lib/ltv-decoder.js';
-import { LtvEncoder } from '../lib/ltv-encoder.js';
-import { ltvLayout } from '../lib/ltv-layout.js';
+import { LtvDecoder } from '../lib/codec/ltv-decoder.js';
+import { LtvEncoder } from '../lib/codec/ltv-encoder.js';
+import { ltvLayout } from '../lib/codec/ltv-layout.js';
 
 const require = createRequire(import.meta.url);
 /** `length-prefixed-stream` ships CommonJS without types: its decoder is a Transform stream. */

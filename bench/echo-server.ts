@@ -36,7 +36,7 @@ import {
   stringFlag,
 } from './processes.js';
 import type { ServerChild } from './processes.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** Size of the length prefix. */
 export const HEADER_BYTES = 4;

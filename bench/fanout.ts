@@ -50,8 +50,8 @@ import {
   startServer,
   stringFlag,
 } from './processes.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
-import { LtvDecoder } from '../lib/ltv-decoder.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
+import { LtvDecoder } from '../lib/codec/ltv-decoder.js';
 import { createChatProtocol } from '../examples/chat/protocol.js';
 
 /** The three servers compared. */

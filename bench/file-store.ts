@@ -30,11 +30,11 @@ import { randomBytes } from 'node:crypto';
 import { measurement } from './scenario.js';
 import type { Measurement, Scenario, ScenarioOptions } from './scenario.js';
 import { isMain } from './processes.js';
-import { FileStore } from '../lib/file-store.js';
-import type { FileStoreDurability } from '../lib/file-store.js';
-import { MemoryStore } from '../lib/memory-store.js';
-import { countingFs } from '../lib/fs-facade.js';
-import type { SessionRecord, SessionStore } from '../lib/session-store.js';
+import { FileStore } from '../lib/store/file/file-store.js';
+import type { FileStoreDurability } from '../lib/store/file/file-store.js';
+import { MemoryStore } from '../lib/store/memory-store.js';
+import { countingFs } from '../lib/store/file/fs-facade.js';
+import type { SessionRecord, SessionStore } from '../lib/store/contract.js';
 
 const TTL = 3_600_000;
 

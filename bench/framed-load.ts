@@ -22,7 +22,7 @@
 
 import * as net from 'node:net';
 import { emitJson, intFlag, isMain, parseFlags, runChildMain, runToResult, siblingScript } from './processes.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** What the generator prints when it is done. */
 export interface LoadResult {

@@ -17,7 +17,7 @@
  *   session (both then pay Node's cached peer name, about 100 bytes), held to
  *   the same target.
  * The session pairs are measured once netloop's session registry
- * (`lib/session-registry.ts`) exists; until then only the baseline figures
+ * (`lib/session/session-registry.ts`) exists; until then only the baseline figures
  * appear in the progress output.
  *
  * Each connection costs a file descriptor in each process: when `ulimit -n` is
@@ -35,7 +35,7 @@ import type { IdleLoadResult } from './idle-load.js';
 import { capConnections } from './idle-load.js';
 import { isMain, siblingScript, spawnChild, startServer } from './processes.js';
 import { fdLimit } from './system.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 const PLAN = {
   full: { connections: 10_000, runs: 3 },

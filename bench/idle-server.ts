@@ -31,7 +31,7 @@
 import * as net from 'node:net';
 import { announceListening, emitJson, intFlag, isMain, onControl, parseFlags, runChildMain, stringFlag } from './processes.js';
 import { listenOn } from './echo-server.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** The implementations this script can serve. */
 export const IDLE_IMPLS = ['bare', 'bare-session', 'bare-session-addr', 'netloop', 'netloop-session', 'netloop-session-addr'] as const;

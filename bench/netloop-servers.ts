@@ -9,9 +9,9 @@
  * @module
  */
 
-import { EventLoop } from '../lib/event-loop.js';
-import type { Client } from '../lib/client.js';
-import type { FramedMessage, FramingOptions } from '../lib/framed-protocol.js';
+import { EventLoop } from '../lib/reactor/event-loop.js';
+import type { Client } from '../lib/reactor/client.js';
+import type { FramedMessage, FramingOptions } from '../lib/framing/framed-protocol.js';
 import { ConnectionCounter } from './idle-server.js';
 import type { IdleServer } from './idle-server.js';
 
@@ -61,7 +61,7 @@ export async function startNetloopEcho(port: number, api: EchoApi = 'raw'): Prom
  */
 export async function supportsSessions(): Promise<boolean> {
   try {
-    await import('../lib/session-registry.js');
+    await import('../lib/session/session-registry.js');
     return true;
   } catch {
     return false;
@@ -84,7 +84,7 @@ export async function startNetloopIdle(withSessions: boolean, maxConnections: nu
     server.on('close', () => counter.closed());
     return { port: server.port, counter };
   }
-  const { SessionRegistry } = await import('../lib/session-registry.js');
+  const { SessionRegistry } = await import('../lib/session/session-registry.js');
   const registry = new SessionRegistry({ clock: loop.clock, maxSessions: Math.max(maxConnections, 1) });
   server.on('connection', (client: Client) => {
     registry

@@ -36,7 +36,7 @@ import {
   startServer,
   stringFlag,
 } from './processes.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** The two servers compared. */
 export const PINGPONG_IMPLS = ['netloop', 'bare'] as const;

@@ -26,7 +26,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as path from 'node:path';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** How to start one child process. */
 export interface SpawnOptions {

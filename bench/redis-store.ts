@@ -31,9 +31,9 @@ import { createClient } from 'redis';
 import { measurement } from './scenario.js';
 import type { Measurement, Scenario, ScenarioOptions } from './scenario.js';
 import { isMain } from './processes.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
-import { RedisStore } from '../lib/redis-store.js';
-import type { SessionRecord } from '../lib/session-store.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
+import { RedisStore } from '../lib/store/redis/redis-store.js';
+import type { SessionRecord } from '../lib/store/contract.js';
 import { findExecutable, startRedisServer } from '../test/helpers/redis-server.js';
 import type { RedisServer } from '../test/helpers/redis-server.js';
 

@@ -13,7 +13,7 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as path from 'node:path';
 import type { Scenario } from './scenario.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** One scenario module of the suite. */
 export interface RegistryEntry {

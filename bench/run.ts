@@ -38,7 +38,7 @@ import type { RunContext, ScenarioFailure } from './report.js';
 import { renderChart } from './chart.js';
 import { describeSystem, loadAverage, systemFacts } from './system.js';
 import { isMain } from './processes.js';
-import { ErrorCode, NetloopError } from '../lib/errors.js';
+import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** The repository's `bench/out/` folder, resolved from the compiled file (`dist/bench/run.js`). */
 export const DEFAULT_OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url));

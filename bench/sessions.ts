@@ -33,9 +33,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ManualClock } from '../lib/clock.js';
-import { SessionRegistry } from '../lib/session-registry.js';
-import type { SessionHandle } from '../lib/session-registry.js';
+import { ManualClock } from '../lib/core/clock.js';
+import { SessionRegistry } from '../lib/session/session-registry.js';
+import type { SessionHandle } from '../lib/session/session-registry.js';
 import type { Measurement, Scenario, ScenarioOptions } from './scenario.js';
 import { measurement } from './scenario.js';
 import { emitJson, isMain, runChildMain, runToResult, siblingScript } from './processes.js';

@@ -6,35 +6,35 @@
  */
 
 // Errors and clocks.
-export { ErrorCode, NetloopError, isNetloopError } from './errors.js';
-export type { ErrorCodeValue, NetloopErrorOptions } from './errors.js';
-export { systemClock, ManualClock } from './clock.js';
-export type { Clock } from './clock.js';
+export { ErrorCode, NetloopError, isNetloopError } from './core/errors.js';
+export type { ErrorCodeValue, NetloopErrorOptions } from './core/errors.js';
+export { systemClock, ManualClock } from './core/clock.js';
+export type { Clock } from './core/clock.js';
 
 // The reactor: loop, servers, clients, connectors, timers, TLS.
-export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './event-loop.js';
-export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './event-loop.js';
-export { Client, linkBackpressure } from './client.js';
-export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol, ReadPauseMarks } from './client.js';
-export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './server.js';
-export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo, BroadcastMessage, BroadcastOptions } from './server.js';
-export { Connector } from './connector.js';
-export type { ConnectorOptions, ReconnectOptions, ConnectErrorInfo } from './connector.js';
-export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './close-reason.js';
-export type { CloseReason } from './close-reason.js';
-export { TimerQueue, nodeTimerDriver } from './timer-queue.js';
-export type { TimerDriver, TimerEntry } from './timer-queue.js';
-export { OutputBuffer } from './output-buffer.js';
-export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './tls-transport.js';
-export type { TlsServerOptions, TlsConnectOptions } from './tls-transport.js';
+export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
+export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './reactor/event-loop.js';
+export { Client, linkBackpressure } from './reactor/client.js';
+export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol, ReadPauseMarks } from './reactor/client.js';
+export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/server.js';
+export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo, BroadcastMessage, BroadcastOptions } from './reactor/server.js';
+export { Connector } from './reactor/connector.js';
+export type { ConnectorOptions, ReconnectOptions, ConnectErrorInfo } from './reactor/connector.js';
+export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './reactor/close-reason.js';
+export type { CloseReason } from './reactor/close-reason.js';
+export { TimerQueue, nodeTimerDriver } from './reactor/timer-queue.js';
+export type { TimerDriver, TimerEntry } from './reactor/timer-queue.js';
+export { OutputBuffer } from './reactor/output-buffer.js';
+export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './reactor/tls-transport.js';
+export type { TlsServerOptions, TlsConnectOptions } from './reactor/tls-transport.js';
 
 // Graceful shutdown and observability.
-export type { CloseNotice } from './graceful-close.js';
-export { closeOnSignals } from './close-on-signals.js';
-export type { CloseOnSignalsOptions, GracefullyClosable } from './close-on-signals.js';
-export { flushOnSignals } from './flush-on-signals.js';
-export type { Flushable, FlushOnSignalsOptions } from './flush-on-signals.js';
-export { channels, CHANNEL_NAMES, publishLimit, observeSessions } from './diagnostics.js';
+export type { CloseNotice } from './reactor/graceful-close.js';
+export { closeOnSignals } from './reactor/close-on-signals.js';
+export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
+export { flushOnSignals } from './core/flush-on-signals.js';
+export type { Flushable, FlushOnSignalsOptions } from './core/flush-on-signals.js';
+export { channels, CHANNEL_NAMES, publishLimit, observeSessions } from './reactor/diagnostics.js';
 export type {
   AcceptMessage,
   DropMessage,
@@ -46,33 +46,33 @@ export type {
   HandlerErrorMessage,
   LoopCounters,
   ExpiringSessions,
-} from './diagnostics.js';
+} from './reactor/diagnostics.js';
 
 // LTV framing: layouts, decoder, encoder, message registry, cellnet compatibility, the server/connector glue.
-export { LTV_PRESETS, DEFAULT_MAX_FRAME_LENGTH, ltvLayout } from './ltv-layout.js';
-export type { LtvLayout, LtvLayoutOptions, LtvPresetName, ByteOrder, FieldOrder } from './ltv-layout.js';
-export { LtvDecoder, decodeFrames } from './ltv-decoder.js';
-export type { FrameHandler, RawFrameHandler, LtvFrame, LtvDecoderOptions } from './ltv-decoder.js';
-export { LtvEncoder } from './ltv-encoder.js';
-export type { FrameSink, LtvEncoderOptions } from './ltv-encoder.js';
-export { MessageRegistry } from './message-registry.js';
-export type { MessageType, DecodedMessage, MessageRegistryOptions, MessageTypeRef } from './message-registry.js';
-export { rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS, isSerializer } from './serializers.js';
-export type { Serializer, SerializerName } from './serializers.js';
-export { cellnetStringHash } from './cellnet-hash.js';
+export { LTV_PRESETS, DEFAULT_MAX_FRAME_LENGTH, ltvLayout } from './codec/ltv-layout.js';
+export type { LtvLayout, LtvLayoutOptions, LtvPresetName, ByteOrder, FieldOrder } from './codec/ltv-layout.js';
+export { LtvDecoder, decodeFrames } from './codec/ltv-decoder.js';
+export type { FrameHandler, RawFrameHandler, LtvFrame, LtvDecoderOptions } from './codec/ltv-decoder.js';
+export { LtvEncoder } from './codec/ltv-encoder.js';
+export type { FrameSink, LtvEncoderOptions } from './codec/ltv-encoder.js';
+export { MessageRegistry } from './codec/message-registry.js';
+export type { MessageType, DecodedMessage, MessageRegistryOptions, MessageTypeRef } from './codec/message-registry.js';
+export { rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS, isSerializer } from './codec/serializers.js';
+export type { Serializer, SerializerName } from './codec/serializers.js';
+export { cellnetStringHash } from './codec/cellnet/hash.js';
 export {
   CellnetBinaryWriter,
   CellnetBinaryReader,
   CELLNET_CHAT_NAMES,
   cellnetChatREQ,
   cellnetChatACK,
-} from './cellnet-binary.js';
-export type { CellnetChatREQ, CellnetChatACK } from './cellnet-binary.js';
-export { FramedProtocol, FramedConnection, FRAMING_DEFAULTS, framedStats } from './framed-protocol.js';
-export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FramingOptions, FramedStats } from './framed-protocol.js';
+} from './codec/cellnet/binary.js';
+export type { CellnetChatREQ, CellnetChatACK } from './codec/cellnet/binary.js';
+export { FramedProtocol, FramedConnection, FRAMING_DEFAULTS, framedStats } from './framing/framed-protocol.js';
+export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FramingOptions, FramedStats } from './framing/framed-protocol.js';
 
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
-export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session-registry.js';
+export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';
 export type {
   LoginPolicy,
   SessionInfo,
@@ -86,7 +86,7 @@ export type {
   RegistryErrorEvent,
   RegistryCounters,
   RegistryStats,
-} from './session-registry.js';
+} from './session/session-registry.js';
 export {
   bindSessions,
   SessionBinding,
@@ -95,7 +95,7 @@ export {
   httpUnauthorizedNotice,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_NOTICE_TIMEOUT_MS,
-} from './session-binding.js';
+} from './binding/session-binding.js';
 export type {
   SessionBindingOptions,
   SessionBindingEvents,
@@ -110,7 +110,7 @@ export type {
   LoginInput,
   WithClient,
   HttpNoticeOptions,
-} from './session-binding.js';
+} from './binding/session-binding.js';
 export {
   createToken,
   hashToken,
@@ -122,14 +122,14 @@ export {
   TOKEN_SECRET_LENGTH,
   TOKEN_HASH_BYTES,
   TOKEN_HASH_LENGTH,
-} from './session-token.js';
-export type { TokenPair } from './session-token.js';
-export { uuidv7, uuidv7Timestamp, UUID_V7_PATTERN } from './uuid-v7.js';
-export { TimingWheel, WheelEntry } from './timing-wheel.js';
-export type { TimingWheelOptions } from './timing-wheel.js';
+} from './session/token.js';
+export type { TokenPair } from './session/token.js';
+export { uuidv7, uuidv7Timestamp, UUID_V7_PATTERN } from './session/uuid-v7.js';
+export { TimingWheel, WheelEntry } from './session/timing-wheel.js';
+export type { TimingWheelOptions } from './session/timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES, copySessionRecord } from './session-store.js';
+export { SESSION_STATES, copySessionRecord } from './store/contract.js';
 export type {
   SessionState,
   SessionStats,
@@ -139,10 +139,10 @@ export type {
   SessionPage,
   CreateOptions,
   SessionStore,
-} from './session-store.js';
-export { MemoryStore } from './memory-store.js';
-export type { MemoryStoreOptions } from './memory-store.js';
-export { FileStore, openFileStore, systemScheduler, validateSessionRecord, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './file-store.js';
+} from './store/contract.js';
+export { MemoryStore } from './store/memory-store.js';
+export type { MemoryStoreOptions } from './store/memory-store.js';
+export { FileStore, openFileStore, systemScheduler, validateSessionRecord, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './store/file/file-store.js';
 export type {
   FileStoreOptions,
   FileStoreDurability,
@@ -152,10 +152,10 @@ export type {
   FileStoreSaveInfo,
   StoreScheduler,
   StoreTimer,
-} from './file-store.js';
-export { JournalDecoder, parseJournal, encodeJournalRecord, crc32, JOURNAL_HEADER_BYTES } from './journal.js';
-export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from './journal.js';
-export { realFs, countingFs } from './fs-facade.js';
-export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './fs-facade.js';
-export { RedisStore } from './redis-store.js';
-export type { RedisStoreOptions, RedisClientLike } from './redis-store.js';
+} from './store/file/file-store.js';
+export { JournalDecoder, parseJournal, encodeJournalRecord, crc32, JOURNAL_HEADER_BYTES } from './store/file/journal.js';
+export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from './store/file/journal.js';
+export { realFs, countingFs } from './store/file/fs-facade.js';
+export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
+export { RedisStore } from './store/redis/redis-store.js';
+export type { RedisStoreOptions, RedisClientLike } from './store/redis/redis-store.js';

@@ -6,4 +6,4 @@
  * @module
  */
 
-export { ManualClock } from './clock.js';
+export { ManualClock } from './core/clock.js';

@@ -35,14 +35,14 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/event-loop.js';
-import type { TimerId } from '../../lib/event-loop.js';
-import type { Connector, ConnectErrorInfo } from '../../lib/connector.js';
-import type { Client } from '../../lib/client.js';
-import type { CloseReason } from '../../lib/close-reason.js';
-import type { FramedMessage } from '../../lib/framed-protocol.js';
-import { ErrorCode, NetloopError } from '../../lib/errors.js';
-import type { CellnetChatACK } from '../../lib/cellnet-binary.js';
+import { EventLoop } from '../../lib/reactor/event-loop.js';
+import type { TimerId } from '../../lib/reactor/event-loop.js';
+import type { Connector, ConnectErrorInfo } from '../../lib/reactor/connector.js';
+import type { Client } from '../../lib/reactor/client.js';
+import type { CloseReason } from '../../lib/reactor/close-reason.js';
+import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
+import type { CellnetChatACK } from '../../lib/codec/cellnet/binary.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
 import type { ChatProtocol, ErrorNotice, Expired, Welcome } from './protocol.js';
 

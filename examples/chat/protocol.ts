@@ -30,20 +30,20 @@
  * @module
  */
 
-import { MessageRegistry } from '../../lib/message-registry.js';
-import type { MessageType } from '../../lib/message-registry.js';
-import { LtvEncoder } from '../../lib/ltv-encoder.js';
-import { ltvLayout } from '../../lib/ltv-layout.js';
-import type { LtvLayout } from '../../lib/ltv-layout.js';
+import { MessageRegistry } from '../../lib/codec/message-registry.js';
+import type { MessageType } from '../../lib/codec/message-registry.js';
+import { LtvEncoder } from '../../lib/codec/ltv-encoder.js';
+import { ltvLayout } from '../../lib/codec/ltv-layout.js';
+import type { LtvLayout } from '../../lib/codec/ltv-layout.js';
 import {
   CELLNET_CHAT_NAMES,
   CellnetBinaryReader,
   CellnetBinaryWriter,
   cellnetChatACK,
   cellnetChatREQ,
-} from '../../lib/cellnet-binary.js';
-import type { CellnetChatACK, CellnetChatREQ } from '../../lib/cellnet-binary.js';
-import type { Serializer } from '../../lib/serializers.js';
+} from '../../lib/codec/cellnet/binary.js';
+import type { CellnetChatACK, CellnetChatREQ } from '../../lib/codec/cellnet/binary.js';
+import type { Serializer } from '../../lib/codec/serializers.js';
 
 /** The host and port of cellnet's chat example, the defaults of the chat server and client. */
 export const CHAT_DEFAULT_HOST = '127.0.0.1';

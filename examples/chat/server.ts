@@ -61,18 +61,18 @@
 
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/event-loop.js';
-import type { CloseOptions } from '../../lib/event-loop.js';
-import type { Server, SoftOutputLimit } from '../../lib/server.js';
-import type { Client } from '../../lib/client.js';
-import type { CloseReason } from '../../lib/close-reason.js';
-import type { FramedMessage } from '../../lib/framed-protocol.js';
-import { SessionRegistry } from '../../lib/session-registry.js';
-import type { SessionStore } from '../../lib/session-store.js';
-import { bindSessions, connectionProbe } from '../../lib/session-binding.js';
-import type { NoticeBuilder, SessionBinding } from '../../lib/session-binding.js';
-import { closeOnSignals } from '../../lib/close-on-signals.js';
-import { ErrorCode, NetloopError, checkInteger, isNetloopError } from '../../lib/errors.js';
+import { EventLoop } from '../../lib/reactor/event-loop.js';
+import type { CloseOptions } from '../../lib/reactor/event-loop.js';
+import type { Server, SoftOutputLimit } from '../../lib/reactor/server.js';
+import type { Client } from '../../lib/reactor/client.js';
+import type { CloseReason } from '../../lib/reactor/close-reason.js';
+import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
+import { SessionRegistry } from '../../lib/session/session-registry.js';
+import type { SessionStore } from '../../lib/store/contract.js';
+import { bindSessions, connectionProbe } from '../../lib/binding/session-binding.js';
+import type { NoticeBuilder, SessionBinding } from '../../lib/binding/session-binding.js';
+import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
+import { ErrorCode, NetloopError, checkInteger, isNetloopError } from '../../lib/core/errors.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, NETLOOP_CHAT_NAMES, createChatProtocol } from './protocol.js';
 import type { ChatProtocol, Hello } from './protocol.js';
 
@@ -574,10 +574,10 @@ function usageError(message: string, option: string): NetloopError {
 export async function openChatStore(spec: string): Promise<SessionStore | null> {
   if (spec === 'memory') return null;
   if (spec.startsWith('file:')) {
-    const { FileStore } = await import('../../lib/file-store.js');
+    const { FileStore } = await import('../../lib/store/file/file-store.js');
     return FileStore.open({ path: path.resolve(spec.slice('file:'.length)) });
   }
-  const { RedisStore } = await import('../../lib/redis-store.js');
+  const { RedisStore } = await import('../../lib/store/redis/redis-store.js');
   return new RedisStore({ url: spec });
 }
 

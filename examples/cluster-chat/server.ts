@@ -57,10 +57,10 @@ import { createClient } from 'redis';
 import type { RedisClientOptions } from 'redis';
 import { ChatServer } from '../chat/server.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from '../chat/protocol.js';
-import { RedisStore } from '../../lib/redis-store.js';
-import type { RedisClientLike } from '../../lib/redis-store.js';
-import { closeOnSignals } from '../../lib/close-on-signals.js';
-import { ErrorCode, NetloopError } from '../../lib/errors.js';
+import { RedisStore } from '../../lib/store/redis/redis-store.js';
+import type { RedisClientLike } from '../../lib/store/redis/redis-store.js';
+import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
 /** The pub/sub channel of the chat messages (the ChatACK frames, as bytes). */
 export const CLUSTER_CHAT_CHANNEL = 'netloop:chat:broadcast';

@@ -25,11 +25,11 @@
 
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { closeOnSignals } from '../../lib/close-on-signals.js';
-import { EventLoop } from '../../lib/event-loop.js';
-import type { Server } from '../../lib/server.js';
-import type { Client, ReadPauseMarks } from '../../lib/client.js';
-import { ErrorCode, NetloopError } from '../../lib/errors.js';
+import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
+import { EventLoop } from '../../lib/reactor/event-loop.js';
+import type { Server } from '../../lib/reactor/server.js';
+import type { Client, ReadPauseMarks } from '../../lib/reactor/client.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
 /** The port the example listens on when none is given (muduo's echo examples use it too). */
 export const DEFAULT_ECHO_PORT = 2007;

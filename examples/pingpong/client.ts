@@ -15,9 +15,9 @@
 
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/event-loop.js';
-import type { Client } from '../../lib/client.js';
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../../lib/errors.js';
+import { EventLoop } from '../../lib/reactor/event-loop.js';
+import type { Client } from '../../lib/reactor/client.js';
+import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../../lib/core/errors.js';
 
 /** Options of {@link runPingpong}. */
 export interface PingpongOptions {

@@ -25,14 +25,14 @@
 
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/event-loop.js';
-import type { Server } from '../../lib/server.js';
-import type { Client } from '../../lib/client.js';
-import type { CloseReason } from '../../lib/close-reason.js';
-import { ErrorCode, NetloopError, isNetloopError } from '../../lib/errors.js';
-import { SessionRegistry } from '../../lib/session-registry.js';
-import { bindSessions, connectionProbe, httpUnauthorizedNotice } from '../../lib/session-binding.js';
-import type { NoticeBuilder, SessionBinding } from '../../lib/session-binding.js';
+import { EventLoop } from '../../lib/reactor/event-loop.js';
+import type { Server } from '../../lib/reactor/server.js';
+import type { Client } from '../../lib/reactor/client.js';
+import type { CloseReason } from '../../lib/reactor/close-reason.js';
+import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
+import { SessionRegistry } from '../../lib/session/session-registry.js';
+import { bindSessions, connectionProbe, httpUnauthorizedNotice } from '../../lib/binding/session-binding.js';
+import type { NoticeBuilder, SessionBinding } from '../../lib/binding/session-binding.js';
 
 /** The port the example listens on when none is given. */
 export const DEFAULT_SESSION_EXPIRY_PORT = 2009;

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnChild } from '../../bench/processes.js';
 import type { ChildHandle } from '../../bench/processes.js';
-import { LtvDecoder } from '../../lib/ltv-decoder.js';
+import { LtvDecoder } from '../../lib/codec/ltv-decoder.js';
 import { createChatProtocol } from '../../examples/chat/protocol.js';
 import type { ChatProtocol } from '../../examples/chat/protocol.js';
 import { connectRaw, until } from './net.js';

@@ -11,8 +11,8 @@
  */
 
 import * as path from 'node:path';
-import type { FsFacade, FsFileHandle } from '../../lib/fs-facade.js';
-import { realFs } from '../../lib/fs-facade.js';
+import type { FsFacade, FsFileHandle } from '../../lib/store/file/fs-facade.js';
+import { realFs } from '../../lib/store/file/fs-facade.js';
 
 /** The calls that can be counted and failed. */
 export type FsOp = 'open' | 'write' | 'sync' | 'truncate' | 'close' | 'rename' | 'readFile' | 'unlink' | 'readdir' | 'mkdir';

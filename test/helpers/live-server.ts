@@ -13,13 +13,13 @@
  */
 
 import type * as net from 'node:net';
-import { EventLoop } from '../../lib/event-loop.js';
-import type { Client } from '../../lib/client.js';
-import type { CloseReason } from '../../lib/close-reason.js';
-import type { NetloopError } from '../../lib/errors.js';
-import type { Server, ServerOptions } from '../../lib/server.js';
-import type { FramingOptions } from '../../lib/framed-protocol.js';
-import { LtvEncoder } from '../../lib/ltv-encoder.js';
+import { EventLoop } from '../../lib/reactor/event-loop.js';
+import type { Client } from '../../lib/reactor/client.js';
+import type { CloseReason } from '../../lib/reactor/close-reason.js';
+import type { NetloopError } from '../../lib/core/errors.js';
+import type { Server, ServerOptions } from '../../lib/reactor/server.js';
+import type { FramingOptions } from '../../lib/framing/framed-protocol.js';
+import { LtvEncoder } from '../../lib/codec/ltv-encoder.js';
 import { connectRaw, readBytes, waitFor } from './net.js';
 
 /** The frame header of the `netloop` layout: uint32 BE value length, uint16 BE type. */

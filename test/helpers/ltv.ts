@@ -6,11 +6,11 @@
 
 import * as fc from 'fast-check';
 import * as assert from 'uvu/assert';
-import { isNetloopError } from '../../lib/errors.js';
-import { LtvDecoder } from '../../lib/ltv-decoder.js';
-import type { LtvDecoderOptions } from '../../lib/ltv-decoder.js';
-import { ltvLayout } from '../../lib/ltv-layout.js';
-import type { LtvLayout, LtvLayoutOptions } from '../../lib/ltv-layout.js';
+import { isNetloopError } from '../../lib/core/errors.js';
+import { LtvDecoder } from '../../lib/codec/ltv-decoder.js';
+import type { LtvDecoderOptions } from '../../lib/codec/ltv-decoder.js';
+import { ltvLayout } from '../../lib/codec/ltv-layout.js';
+import type { LtvLayout, LtvLayoutOptions } from '../../lib/codec/ltv-layout.js';
 
 /** A frame as plain data, comparable with `assert.equal`. */
 export interface PlainFrame {

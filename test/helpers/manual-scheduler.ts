@@ -10,8 +10,8 @@
  * @module
  */
 
-import { ManualClock } from '../../lib/clock.js';
-import type { StoreScheduler, StoreTimer } from '../../lib/file-store.js';
+import { ManualClock } from '../../lib/core/clock.js';
+import type { StoreScheduler, StoreTimer } from '../../lib/store/file/file-store.js';
 
 interface Entry {
   at: number;

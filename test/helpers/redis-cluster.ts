@@ -44,7 +44,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ErrorCode, NetloopError } from '../../lib/errors.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 import { findExecutable, freePort } from './redis-server.js';
 import { PROBE_INTERVAL_MS, launchServer, quoteArg, terminateServer } from './server-process.js';
 

@@ -32,7 +32,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ErrorCode, NetloopError } from '../../lib/errors.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
 /** Options of {@link startRedisServer}. */
 export interface RedisServerOptions {

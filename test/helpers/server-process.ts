@@ -26,7 +26,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ErrorCode, NetloopError } from '../../lib/errors.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
 /** How a server process is started and how its readiness shows. */
 export interface LaunchSpec {

@@ -7,7 +7,7 @@
  *
  * ```ts
  * // test/my-store.test.ts
- * import { ManualClock } from '../lib/clock.js';
+ * import { ManualClock } from '../lib/core/clock.js';
  * import { storeConformance } from './helpers/store-conformance.js';
  *
  * storeConformance('my store', async () => {
@@ -52,9 +52,9 @@ import { suite } from './uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import type { ManualClock } from '../../lib/clock.js';
-import { ErrorCode, isNetloopError } from '../../lib/errors.js';
-import type { SessionRecord, SessionState, SessionStore } from '../../lib/session-store.js';
+import type { ManualClock } from '../../lib/core/clock.js';
+import { ErrorCode, isNetloopError } from '../../lib/core/errors.js';
+import type { SessionRecord, SessionState, SessionStore } from '../../lib/store/contract.js';
 
 /** What `makeStore` returns for each test. */
 export interface StoreFixture {

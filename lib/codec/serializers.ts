@@ -1,0 +1,151 @@
+/**
+ * Serializers turn a message payload into the bytes of a frame's value and
+ * back. The built-in ones cover raw bytes, UTF-8 text and JSON; a user's own
+ * is any object with `encode` and `decode`.
+ *
+ * A serializer's `encode` throws (anything) on a payload it cannot encode and
+ * its `decode` throws on bytes it cannot decode; the message registry turns
+ * those into `NETLOOP_INVALID_VALUE` and `NETLOOP_BAD_PAYLOAD`.
+ *
+ * The bytes a serializer decodes come from a peer, so an error about them
+ * says where and how long (the value's length, an offset when one is known,
+ * the class of the failure), never what the peer sent: an error message ends
+ * up in logs, and a peer must not be able to write into them. `JSON.parse`
+ * quotes its input in its messages (`Unexpected token 'x', "x..." is not
+ * valid JSON`), so the JSON serializer reports its failures in its own words.
+ *
+ * @module
+ */
+
+import { ErrorCode, NetloopError } from '../core/errors.js';
+
+/** Converts payloads of type `T` to bytes and back. */
+export interface Serializer<T> {
+  /** Bytes of `payload`; throws when `payload` has the wrong type. */
+  encode(payload: T): Uint8Array;
+  /**
+   * The payload carried by `bytes`; throws when they are malformed. `bytes`
+   * may be a view of a received chunk: keep a copy if the payload holds it.
+   *
+   * The message registry reports what this throws as `NETLOOP_BAD_PAYLOAD`.
+   * A {@link NetloopError} thrown here is kept as its `cause`, as written:
+   * give it a message and details free of the peer's bytes (offsets and
+   * lengths). Any other error is kept only as its class name and stack
+   * frames, because its message may quote the bytes (as `JSON.parse`'s do).
+   */
+  decode(bytes: Buffer): T;
+}
+
+/** Names of the built-in serializers. */
+export type SerializerName = 'raw' | 'utf8' | 'json';
+
+/**
+ * Raw bytes, unchanged. `decode` returns the value as handed out by the
+ * decoder (a view of the received chunk unless the decoder copies).
+ */
+export const rawSerializer: Serializer<Buffer> = Object.freeze({
+  encode(payload: Buffer): Uint8Array {
+    if (!(payload instanceof Uint8Array)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'a raw payload must be a Buffer or Uint8Array', {
+        details: { got: typeof payload },
+      });
+    }
+    return payload;
+  },
+  decode(bytes: Buffer): Buffer {
+    return bytes;
+  },
+});
+
+/** UTF-8 text. Malformed bytes decode to U+FFFD, as `Buffer.toString` does. */
+export const utf8Serializer: Serializer<string> = Object.freeze({
+  encode(payload: string): Uint8Array {
+    if (typeof payload !== 'string') {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'a utf8 payload must be a string', {
+        details: { got: typeof payload },
+      });
+    }
+    return Buffer.from(payload, 'utf8');
+  },
+  decode(bytes: Buffer): string {
+    return bytes.toString('utf8');
+  },
+});
+
+/**
+ * JSON text in UTF-8. `encode` refuses what JSON cannot represent
+ * (`undefined`, functions, symbols, BigInt, cycles).
+ */
+export const jsonSerializer: Serializer<unknown> = Object.freeze({
+  encode(payload: unknown): Uint8Array {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(payload);
+    } catch (err) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `payload is not JSON-serializable: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (text === undefined) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'payload is not JSON-serializable', {
+        details: { got: typeof payload },
+      });
+    }
+    return Buffer.from(text, 'utf8');
+  },
+  /** @throws NetloopError BAD_PAYLOAD (`details.length`, `details.offset` when known) for text that is not JSON. */
+  decode(bytes: Buffer): unknown {
+    const text = bytes.toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      // The SyntaxError is dropped, not kept as the cause: its message quotes the text.
+      throw jsonError(text, bytes.length, err);
+    }
+  },
+});
+
+/**
+ * Where `JSON.parse` says it failed, from the end of its message only (`... in
+ * JSON at position N`, `... after JSON at position N`, optionally followed by `(line L column C)`): anchored at
+ * the end so that text quoted earlier in the message, which the peer wrote,
+ * cannot pose as a position. `Unexpected end of JSON input` is at the end.
+ */
+const JSON_POSITION = /\bJSON at position (\d+)(?: \(line \d+ column \d+\))?$/;
+const JSON_END = 'Unexpected end of JSON input';
+
+/**
+ * The BAD_PAYLOAD error for text that `JSON.parse` refused: the value's byte
+ * length, the error's class, and the byte offset of the failure when the
+ * parser gave its position (a character index, converted here to bytes of
+ * the decoded text; malformed UTF-8 before it, which decodes to U+FFFD, can
+ * shift it by a byte or two).
+ */
+function jsonError(text: string, length: number, err: unknown): NetloopError {
+  const message = err instanceof Error ? err.message : '';
+  let offset: number | undefined;
+  const at = JSON_POSITION.exec(message);
+  if (at !== null) {
+    const position = Number(at[1]);
+    if (position <= text.length) offset = Buffer.byteLength(text.slice(0, position), 'utf8');
+  } else if (message === JSON_END) {
+    offset = length;
+  }
+  const details: Record<string, unknown> = { serializer: 'json', length, error: err instanceof Error ? err.name : typeof err };
+  if (offset !== undefined) details['offset'] = offset;
+  const where = offset === undefined ? '' : ` (at byte ${offset})`;
+  return new NetloopError(ErrorCode.BAD_PAYLOAD, `a value of ${length} bytes is not valid JSON${where}`, { details });
+}
+
+/** The built-in serializer of each name. */
+export const SERIALIZERS: Readonly<Record<SerializerName, Serializer<never>>> = Object.freeze({
+  raw: rawSerializer as Serializer<never>,
+  utf8: utf8Serializer as Serializer<never>,
+  json: jsonSerializer as Serializer<never>,
+});
+
+/** True when `value` has the shape of a {@link Serializer}. */
+export function isSerializer(value: unknown): value is Serializer<unknown> {
+  const s = value as Partial<Serializer<unknown>> | null;
+  return typeof s === 'object' && s !== null && typeof s.encode === 'function' && typeof s.decode === 'function';
+}

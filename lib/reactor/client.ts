@@ -1,0 +1,1372 @@
+/**
+ * One TCP connection of the reactor, accepted by a {@link Server} or opened by
+ * a {@link Connector}, with its own output buffer (muduo's `TcpConnection`).
+ *
+ * A client is lean on purpose, since a server may hold very many idle ones:
+ * it is not an EventEmitter, it registers shared (not per-client) listener
+ * functions on its socket, it holds no output buffer while nothing is
+ * pending, its rarely used callbacks live in a side object created on first
+ * use, and its idle deadline is one entry of the loop's shared timer queue.
+ *
+ * ```
+ *   appendToOutputBuffer(data) ──▶ OutputBuffer (only while data is pending)
+ *   enableWriting(); loop.updateClient(c)      ── marks c dirty, once per turn
+ *   end of c's own read callback, if c is dirty ──▶ c._flush()  (muduo writes from its read callback)
+ *   loop turn (setImmediate) ──▶ c._flush():   (appends made anywhere else)
+ *        room = writableHighWaterMark - writableLength
+ *        socket.write(take(room, or headBytes if <= WHOLE_WRITE_MAX))  ── one write
+ *                                    for any number of appends; a shared batch goes whole
+ *        write() returned false ──▶ wait for 'drain' ──▶ _flush() again
+ *   own buffer empty && writableLength == 0 ──▶ write-complete callback (queued)
+ * ```
+ *
+ * States (bits of `_flags`): open → [ENDING: flush, then FIN] → [ENDED: FIN
+ * sent] → CLOSED; or open → DESTROYED (forced, error, limit) → CLOSED. The
+ * socket's `'close'` event is the one place a close is reported, so it is
+ * reported exactly once and never from inside a call of the application.
+ *
+ * A close this side starts (shutdown, removeClient, a server or loop close,
+ * a session notice) also sets DISCARD: from then on input is read and
+ * dropped, whatever paused reading, and nothing more reaches the
+ * application. A peer that keeps sending while it slowly reads the last
+ * bytes would otherwise have unread input pending when the socket is
+ * destroyed, and the kernel answers that with a reset that throws away what
+ * it still holds for the peer (the notice's tail). Reading on until the
+ * peer closes (or the deadline) is what lets the FIN, and everything before
+ * it, arrive.
+ *
+ * Reading is paused for reasons, one bit each; the socket reads while no
+ * reason holds it (or while DISCARD is set):
+ *
+ * ```
+ *   PAUSE_APP      pauseReading() / resumeReading()
+ *   PAUSE_FRAMING  the framing layer's inbound backpressure
+ *   PAUSE_OUTPUT   queued output of this client (readPauseOutputBytes) or of a
+ *                  linked consumer (linkBackpressure) at or above its high mark
+ *   READING        the socket's actual state, derived from the three
+ * ```
+ *
+ * @module
+ */
+
+import type * as net from 'node:net';
+import type { EventLoop } from './event-loop.js';
+import type { OutputBuffer } from './output-buffer.js';
+import { SLAB_COPY_MAX, WHOLE_WRITE_MAX } from './output-buffer.js';
+import type { TimerEntry } from './timer-queue.js';
+import type { CloseReason } from './close-reason.js';
+import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import type { MessageTypeRef } from '../codec/message-registry.js';
+import type { FramedProtocol } from '../framing/framed-protocol.js';
+import { noteClose, noteHandlerError } from './diagnostics.js';
+
+/**
+ * @internal What {@link Client._appendFrame} writes a frame with (the LTV
+ * encoder): it writes a frame it has already checked at `target[offset]`,
+ * the value being `value[start, end)`.
+ */
+export interface InPlaceFrameWriter {
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void;
+}
+
+/** The state bits of a client (internal). */
+export const ClientFlag = {
+  /** The application asked for its queued output to be sent. */
+  WRITING: 1,
+  /** Reading is not paused. */
+  READING: 2,
+  /** Queued in the loop's list of clients to flush this turn. */
+  DIRTY: 4,
+  /** A socket write returned false; the next write waits for 'drain'. */
+  AWAIT_DRAIN: 8,
+  /** The close has been reported. */
+  CLOSED: 16,
+  /** A graceful close was asked for: flush, then FIN. */
+  ENDING: 32,
+  /** `socket.end()` was called. */
+  ENDED: 64,
+  /** The socket is being destroyed (forced close, error). */
+  DESTROYED: 128,
+  /** The peer sent FIN. */
+  PEER_ENDED: 256,
+  /** Bytes were handed to the socket and the write-complete check is still due. */
+  COMPLETE_PENDING: 512,
+  /** An output limit was passed; the forced close is queued. */
+  LIMIT_CLOSE: 1024,
+  /** The application marked the client authenticated ({@link Client.markAuthenticated}). */
+  AUTHENTICATED: 2048,
+  /** Inside the client's own read callback: an update marks it dirty, and the callback's end flushes it. */
+  IN_READ: 4096,
+  /** The shared 'drain' listener is on the socket (what others attach there does not count). */
+  DRAIN_LISTENING: 8192,
+  /** A close of ours is under way: input is read and dropped, nothing reaches the application. */
+  DISCARD: 16384,
+  /** Reading paused by the application. */
+  PAUSE_APP: 32768,
+  /** Reading paused by the framing layer (inbound backpressure). */
+  PAUSE_FRAMING: 65536,
+  /** Reading paused because queued output (own or a linked consumer's) is at or above its high mark. */
+  PAUSE_OUTPUT: 131072,
+  /** This client's queued output holds producers paused (its own reading, or linked producers'). */
+  HOLDING: 262144,
+  /** This client's own reading is held by its queued output (`readPauseOutputBytes`). */
+  SELF_HOLD: 524288,
+} as const;
+
+const F = ClientFlag;
+
+/** Any reason to pause reading. */
+const PAUSED = F.PAUSE_APP | F.PAUSE_FRAMING | F.PAUSE_OUTPUT;
+/** States in which appends return false and queue nothing. */
+const UNWRITABLE = F.CLOSED | F.DESTROYED | F.ENDING | F.LIMIT_CLOSE;
+
+/** @internal The reasons a layer of netloop pauses a client's reading for ({@link Client._pauseReading}). */
+export const PauseReason = {
+  /** The framing layer's inbound backpressure. */
+  FRAMING: F.PAUSE_FRAMING,
+} as const;
+
+/** Called with the client once its output drained to the kernel. */
+export type WriteCompleteCallback = (client: Client) => void;
+/** Called with the client and its queued bytes when they cross the high-water mark upward. */
+export type HighWaterMarkCallback = (client: Client, queuedBytes: number) => void;
+/** Called once when the client closes. */
+export type CloseCallback = (client: Client, reason: CloseReason, error?: NetloopError) => void;
+// Each callback may return a promise (an async function): a rejection is
+// handled as a throw is (see Client._handlerFault); the value is ignored.
+
+/** Queued-output marks for pausing reading: pause at `high` queued bytes or more, resume at `low` or fewer (or once the output drained). */
+export interface ReadPauseMarks {
+  /** Queued output bytes at or above which reading pauses. */
+  high: number;
+  /** Queued output bytes at or below which reading resumes (below `high`). */
+  low: number;
+}
+
+/**
+ * The framing seam: when a client's `_protocol` is set, every chunk read goes
+ * to `onData` instead of the owner's `'data'` event, and `onClose` hears the
+ * close before the owner's `'close'` event.
+ */
+export interface ClientProtocol {
+  onData(client: Client, chunk: Buffer): void;
+  onClose?(client: Client, reason: CloseReason, error?: NetloopError): void;
+  /** Encodes and queues one message ({@link Client.send}); absent for raw bytes. */
+  send?(client: Client, ref: MessageTypeRef, payload: unknown): boolean;
+  /** Queues one frame whose value is `bytes[start, end)` ({@link Client.sendRaw}); absent for raw bytes. */
+  sendRaw?(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean;
+  /** Hears {@link Client.markAuthenticated} (the framing layer lifts its pre-authentication limit). */
+  onAuthenticated?(client: Client): void;
+  /** A close of ours began: nothing more may be handed to the application (input is discarded). */
+  onClosing?(client: Client): void;
+}
+
+/** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
+export interface ClientOwner {
+  /** The loop of the owner and of each of its clients. */
+  readonly loop: EventLoop;
+  /** The framing every client of the owner speaks, or null for raw bytes. */
+  readonly _framing: FramedProtocol | null;
+  _clientData(client: Client, chunk: Buffer): void;
+  _clientEnd(client: Client): void;
+  _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void;
+  /**
+   * A fault of application code that no open client can answer for (the
+   * client is already closed, or its close keeps another reason): reported on
+   * the owner's `'error'` path, never thrown.
+   */
+  _fault(error: NetloopError): void;
+}
+
+/** The limits every client of one server or connector shares (internal, validated by the owner). */
+export interface ClientConfig {
+  /** Hard limit on queued bytes. */
+  readonly maxOutputBytes: number;
+  /** Soft limit on queued bytes, or 0 when disabled. */
+  readonly softOutputBytes: number;
+  /** How long queued output may stay at or above the soft limit. */
+  readonly softOutputForMs: number;
+  /** Read-idle timeout, or 0 when disabled. */
+  readonly idleTimeoutMs: number;
+  /** Keep the connection writable after the peer's FIN. */
+  readonly halfOpen: boolean;
+  /** How long a graceful close may take (flush, FIN, the peer's FIN) before the socket is destroyed. */
+  readonly shutdownTimeoutMs: number;
+  /** Pause a client's reading while its own queued output is at or above this (`readPauseOutputBytes.high`), or +Infinity when off. */
+  readonly readPauseHigh: number;
+  /** Resume it at or below this (`readPauseOutputBytes.low`). */
+  readonly readPauseLow: number;
+  /**
+   * The smallest queued size at which an append has more to check (the soft
+   * limit, the read-pause mark), or +Infinity: one comparison per append
+   * whatever is configured.
+   */
+  readonly watchBytes: number;
+}
+
+/**
+ * A producer whose reading follows a consumer's queued output
+ * ({@link linkBackpressure}). Listed in the extras of both clients.
+ *
+ * ```
+ *   producer ──reads──▶ application ──writes──▶ consumer (queued >= high ? hold : queued <= low ? release)
+ * ```
+ */
+interface BackpressureLink {
+  readonly producer: Client;
+  readonly consumer: Client;
+  readonly high: number;
+  readonly low: number;
+  /** The consumer holds the producer paused. */
+  holding: boolean;
+}
+
+/**
+ * What a client rarely needs, created on first use.
+ *
+ * ```
+ *   { writeComplete, highWater, highWaterBytes, onClose, waiters,
+ *     softSince, softTimer, linger, lingerMs, completeFn, error,
+ *     holds, links }
+ * ```
+ */
+interface ClientExtras {
+  writeComplete: WriteCompleteCallback | null;
+  highWater: HighWaterMarkCallback | null;
+  highWaterBytes: number;
+  onClose: CloseCallback | null;
+  waiters: Array<{ resolve: () => void; reject: (err: NetloopError) => void }> | null;
+  /** When queued output reached the soft limit (monotonic ms), or -1. */
+  softSince: number;
+  softTimer: TimerEntry | null;
+  linger: TimerEntry | null;
+  completeFn: (() => void) | null;
+  /** The error reported with the close, if any. */
+  error: NetloopError | undefined;
+  /** The deadline of the graceful close under way, in ms from its start. */
+  lingerMs: number;
+  /** How many queued outputs hold this client's reading paused (PAUSE_OUTPUT while > 0). */
+  holds: number;
+  /** Backpressure links this client is the producer or the consumer of. */
+  links: BackpressureLink[] | null;
+}
+
+/** The zero-length write that reports when every byte written before it has reached the kernel. */
+const EMPTY_PROBE = Buffer.alloc(0);
+
+/** The socket property that leads the shared listeners back to their client. */
+const kClient = Symbol('netloop.client');
+type ClientSocket = net.Socket & { [kClient]?: Client };
+
+let nextId = 1;
+
+/**
+ * One connection. Created by a {@link Server} or a {@link Connector}; never
+ * constructed by the application. See the module comment.
+ */
+export class Client {
+  /** Process-unique and never reused; stands in for the file descriptor. */
+  readonly id: number;
+  /** The underlying socket (half-open allowed internally; do not write to it directly). */
+  readonly socket: net.Socket;
+  /** Per-client user data (muduo's context); netloop never reads it. */
+  context: unknown = undefined;
+  /** @internal The framing seam; null for raw bytes. */
+  _protocol: ClientProtocol | null = null;
+  /** @internal */
+  _flags: number = F.READING;
+  /** @internal Bytes not yet handed to the socket; null while nothing is pending. */
+  _out: OutputBuffer | null = null;
+  /** @internal */
+  readonly _owner: ClientOwner;
+  /** @internal */
+  readonly _cfg: ClientConfig;
+  #reason: CloseReason | null = null;
+  #ext: ClientExtras | null = null;
+  #lastReadAt = 0;
+  /**
+   * @internal The client is its own read-idle entry in the loop's timer queue
+   * (intrusive, as the session binding's slots are): no separate entry object
+   * per connection. `interval`, `fn` and `arg` come from the prototype.
+   */
+  deadline = 0;
+  /** @internal Timer-queue insertion order. */
+  seq = 0;
+  /** @internal Position in the timer queue's heap, or -1 while the idle deadline is not queued. */
+  index = -1;
+  #onWritten: (() => void) | null = null;
+
+  /** @internal Use {@link EventLoop.listen} or {@link EventLoop.connect}. */
+  constructor(loop: EventLoop, socket: net.Socket, owner: ClientOwner, cfg: ClientConfig) {
+    this.id = nextId++;
+    this.socket = socket;
+    this._owner = owner;
+    this._cfg = cfg;
+    (socket as ClientSocket)[kClient] = this;
+    socket.on('data', onSocketData);
+    listenForEnd(socket);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    if (cfg.idleTimeoutMs > 0) {
+      this.#lastReadAt = loop.now();
+      this.deadline = this.#lastReadAt + cfg.idleTimeoutMs;
+      loop._timers.insert(this);
+    }
+    loop._addClient(this);
+  }
+
+  /** The loop this client belongs to (its owner's: one field less per connection). */
+  get loop(): EventLoop {
+    return this._owner.loop;
+  }
+
+  /** The peer's address, as the socket reports it. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  /** The peer's port, as the socket reports it. */
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  /** True once the close has been reported. */
+  get closed(): boolean {
+    return (this._flags & F.CLOSED) !== 0;
+  }
+
+  /** True when a close was asked for (shutdown, forced, limit, error) but not reported yet. */
+  get closing(): boolean {
+    return (this._flags & F.CLOSED) === 0 && (this._flags & (F.ENDING | F.DESTROYED | F.LIMIT_CLOSE)) !== 0;
+  }
+
+  /** Bytes not yet handed to the kernel: the client's own buffer plus the socket's. */
+  get queuedBytes(): number {
+    return (this._out === null ? 0 : this._out.bytes) + this.socket.writableLength;
+  }
+
+  /**
+   * True while the client takes output: open, and no close asked for. Once
+   * false, appends, `write`, `send` and `sendRaw` return false and queue
+   * nothing.
+   */
+  get writable(): boolean {
+    return (this._flags & UNWRITABLE) === 0;
+  }
+
+  /**
+   * Queues `data` (held by reference: do not modify it afterwards; a string is
+   * encoded as UTF-8). Nothing is sent until writing is enabled and the loop
+   * is updated ({@link Client.write} does all three).
+   *
+   * @returns true when queued; false, queuing nothing, when the client is
+   *   closing or closed (see {@link Client.writable}: a send to a client on
+   *   its way out is not the sender's fault), or when the append would pass
+   *   the hard output limit (the client is then closed from the loop with
+   *   `'output-limit'` / `NETLOOP_OUTPUT_LIMIT`).
+   * @throws NetloopError `NETLOOP_INVALID_VALUE` when `data` is neither a
+   *   string nor a Uint8Array, whatever the client's state.
+   */
+  appendToOutputBuffer(data: Uint8Array | string): boolean {
+    const isString = typeof data === 'string';
+    if (!isString && !(data instanceof Uint8Array)) throw invalidData('appendToOutputBuffer', data);
+    if ((this._flags & UNWRITABLE) !== 0) return false;
+    const buf = isString
+      ? Buffer.from(data, 'utf8')
+      : Buffer.isBuffer(data)
+        ? data
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const n = buf.length;
+    if (n === 0) return true;
+    const old = this.queuedBytes;
+    if (old + n > this._cfg.maxOutputBytes) return this.#refuse(old, n);
+    let out = this._out;
+    if (out === null) out = this._out = this.loop._acquireOutput();
+    // Small chunks are copied into the output buffer's slab, so the many small
+    // writes of a turn already sit in one contiguous region when it is flushed.
+    if (n <= SLAB_COPY_MAX) out.copyIn(buf);
+    else out.push(buf);
+    this.#appended(old, old + n);
+    return true;
+  }
+
+  /**
+   * @internal Queues one frame of `frameLength` bytes that `writer` writes in
+   * place into the output buffer (no intermediate Buffer): the framing
+   * layer's path for small replies. The frame must already be checked by the
+   * writer's owner. Same result as {@link appendToOutputBuffer}.
+   */
+  _appendFrame(writer: InPlaceFrameWriter, type: number, value: Uint8Array, start: number, end: number, frameLength: number): boolean {
+    if ((this._flags & UNWRITABLE) !== 0) return false;
+    const old = this.queuedBytes;
+    if (old + frameLength > this._cfg.maxOutputBytes) return this.#refuse(old, frameLength);
+    let out = this._out;
+    if (out === null) out = this._out = this.loop._acquireOutput();
+    const target = out.reserve(frameLength);
+    writer._writeChecked(target, out.reservedOffset, type, value, start, end);
+    out.commit(frameLength);
+    this.#appended(old, old + frameLength);
+    return true;
+  }
+
+  /** An append of `n` bytes would pass the hard limit: nothing is queued, the forced close is queued. */
+  #refuse(old: number, n: number): false {
+    this._flags |= F.LIMIT_CLOSE;
+    const err = outputLimitError(old, n, this._cfg.maxOutputBytes);
+    this.loop.queueInLoop(() => this.forceClose('output-limit', err));
+    return false;
+  }
+
+  /**
+   * After an append took the queued bytes from `old` to `now`: the high-water
+   * crossing, the soft limit, the read-pause marks. With none of them set this
+   * is two loads and two comparisons.
+   */
+  #appended(old: number, now: number): void {
+    const ext = this.#ext;
+    if (ext !== null) {
+      if (ext.highWater !== null && old < ext.highWaterBytes && now >= ext.highWaterBytes) {
+        const cb = ext.highWater;
+        this.loop.queueInLoop(() => {
+          if ((this._flags & F.CLOSED) === 0) this._invoke('high-water callback', () => cb(this, now));
+        });
+      }
+      if (ext.links !== null) this.#holdLinked(ext.links, now);
+    }
+    const cfg = this._cfg;
+    if (now >= cfg.watchBytes) {
+      if (cfg.softOutputBytes > 0 && now >= cfg.softOutputBytes) this.#softUpdate();
+      if (now >= cfg.readPauseHigh && (this._flags & F.SELF_HOLD) === 0) {
+        this._flags |= F.SELF_HOLD | F.HOLDING;
+        this._hold();
+      }
+    }
+  }
+
+  /**
+   * Appends two pieces (a frame's header and its uncopied value) all or
+   * nothing with respect to the hard output limit: their total is checked
+   * before either is queued. Same result as {@link appendToOutputBuffer};
+   * throws `NETLOOP_INVALID_VALUE` unless both are Uint8Arrays.
+   */
+  appendPairToOutputBuffer(first: Uint8Array, second: Uint8Array): boolean {
+    if (!(first instanceof Uint8Array)) throw invalidData('appendPairToOutputBuffer', first);
+    if (!(second instanceof Uint8Array)) throw invalidData('appendPairToOutputBuffer', second);
+    if ((this._flags & UNWRITABLE) !== 0) return false;
+    const old = this.queuedBytes;
+    const n = first.byteLength + second.byteLength;
+    if (old + n > this._cfg.maxOutputBytes) return this.#refuse(old, n);
+    // The total fits, so the second append cannot pass the limit once the first is queued.
+    return this.appendToOutputBuffer(first) && this.appendToOutputBuffer(second);
+  }
+
+  /**
+   * Encodes a message through the framing of the client's server or
+   * connector (its `framing` option) and queues it; it is sent this loop
+   * turn, in one write with everything else queued meanwhile. `ref` is a
+   * registered type's id or name (with a registry) or a numeric type id (raw
+   * framing, `payload` a Buffer or Uint8Array).
+   *
+   * @returns as {@link appendToOutputBuffer}: false, queuing nothing, when
+   *   the client is closing or closed, or when the hard output limit refused
+   *   the frame (the client is then closing).
+   * @throws NetloopError, synchronously and with nothing queued, for a
+   *   mistake of the caller (checked first, whatever the client's state):
+   *   `NETLOOP_INVALID_OPTION` when the client has no framing;
+   *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
+   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
+   */
+  send(ref: MessageTypeRef, payload: unknown): boolean {
+    return this.#framing().send!(this, ref, payload);
+  }
+
+  /** The client's framing layer; throws `NETLOOP_INVALID_OPTION` for a client without one. */
+  #framing(): ClientProtocol {
+    const p = this._protocol;
+    if (p === null || p.send === undefined || p.sendRaw === undefined) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
+        details: { clientId: this.id, option: 'framing' },
+      });
+    }
+    return p;
+  }
+
+  /**
+   * Sends one frame of the numeric `type` whose value is `bytes[start, end)`
+   * (default: all of `bytes`), with no serializer and no intermediate view:
+   * a value up to the framing's `copyThreshold` is copied once, behind its
+   * header, into the output buffer, so `bytes` may be reused as soon as the
+   * call returns; a larger one is queued uncopied (do not modify it until it
+   * is written). The counterpart of the framing option `onRawFrame`: a relay or
+   * an echo passes the received range straight on. With a registry, `type`
+   * must be registered. Returns false, queuing nothing, when the client is
+   * closing or closed or past its hard output limit (as {@link send}).
+   *
+   * @throws NetloopError, whatever the client's state: INVALID_OPTION (no
+   *   framing), INVALID_VALUE (`bytes` not a Uint8Array, a range outside it,
+   *   a type the layout cannot carry), UNKNOWN_TYPE (a type the registry does
+   *   not know), FRAME_TOO_LARGE.
+   */
+  sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
+    const p = this.#framing();
+    if (!(bytes instanceof Uint8Array)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'sendRaw takes a Buffer or Uint8Array', {
+        details: { got: bytes === null ? 'null' : typeof bytes },
+      });
+    }
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > bytes.byteLength) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `the range [${String(start)}, ${String(end)}) is not inside the ${bytes.byteLength} bytes given`, {
+        details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
+      });
+    }
+    return p.sendRaw!(this, type, bytes, start, end);
+  }
+
+  /**
+   * Marks the client authenticated (the session layer calls this once a
+   * session is created or resumed for it). The framing layer then accepts
+   * frames up to `maxFrameLength` instead of `preAuthMaxFrameLength`, from the
+   * frame after the one being handled. Idempotent; it cannot be undone.
+   */
+  markAuthenticated(): void {
+    if ((this._flags & F.AUTHENTICATED) !== 0) return;
+    this._flags |= F.AUTHENTICATED;
+    const p = this._protocol;
+    if (p !== null && p.onAuthenticated !== undefined) p.onAuthenticated(this);
+  }
+
+  /** True once {@link Client.markAuthenticated} was called. */
+  get authenticated(): boolean {
+    return (this._flags & F.AUTHENTICATED) !== 0;
+  }
+
+  /** Appends, enables writing and updates the loop: the data is sent this turn. Same result as {@link appendToOutputBuffer}. */
+  write(data: Uint8Array | string): boolean {
+    const ok = this.appendToOutputBuffer(data);
+    if (ok) {
+      this._flags |= F.WRITING;
+      this.loop.updateClient(this);
+    }
+    return ok;
+  }
+
+  /** Asks for queued output to be sent; takes effect at the next {@link EventLoop.updateClient}. Cleared once the buffer is empty. */
+  enableWriting(): void {
+    this._flags |= F.WRITING;
+  }
+
+  /** Holds queued output back (it stays queued and counts against the limits). */
+  disableWriting(): void {
+    this._flags &= ~F.WRITING;
+  }
+
+  /** True when writing is enabled. */
+  isWriting(): boolean {
+    return (this._flags & F.WRITING) !== 0;
+  }
+
+  /** True while the client's own buffer holds bytes not yet handed to the socket. */
+  hasDataToWrite(): boolean {
+    return this._out !== null;
+  }
+
+  /**
+   * Sets the callback run (queued in the loop, never synchronously) each time
+   * the queued output drains to empty after data was sent: own buffer empty
+   * and the socket's buffer empty, every byte handed to the kernel. A throw
+   * or a rejected promise closes the client with `'handler-error'`.
+   */
+  setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
+    this.#extras().writeComplete = cb;
+    if (cb !== null) this.#observeCompletion(false);
+  }
+
+  /**
+   * Sets the callback run (queued) when the queued bytes cross `bytes` upward:
+   * once per crossing (before < bytes <= after), as muduo does. A throw or a
+   * rejected promise closes the client with `'handler-error'`.
+   */
+  setHighWaterMarkCallback(cb: HighWaterMarkCallback | null, bytes: number): void {
+    if (cb !== null && (!Number.isInteger(bytes) || bytes < 1)) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, `high-water mark must be a positive integer, got ${String(bytes)}`, {
+        details: { option: 'bytes', value: bytes },
+      });
+    }
+    const ext = this.#extras();
+    ext.highWater = cb;
+    ext.highWaterBytes = cb === null ? 0 : bytes;
+  }
+
+  /**
+   * Sets the callback run once when the client closes, before the owner's
+   * `'close'` event. The client is closed by then, so a throw or a rejected
+   * promise is reported on the owner's `'error'` path (see {@link Server}).
+   */
+  setCloseCallback(cb: CloseCallback | null): void {
+    this.#extras().onClose = cb;
+  }
+
+  /**
+   * Resolves once everything queued so far has been handed to the kernel;
+   * rejects with `NETLOOP_CLIENT_CLOSED` if the client closes first. Settles once.
+   */
+  flushed(): Promise<void> {
+    if ((this._flags & F.CLOSED) !== 0) return Promise.reject(this.#closedError('wait on'));
+    if (this._out === null && (this._flags & F.COMPLETE_PENDING) === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const ext = this.#extras();
+      (ext.waiters ??= []).push({ resolve, reject });
+      this.#observeCompletion(true);
+    });
+  }
+
+  /**
+   * Closes gracefully: sends everything queued, then FIN, then reads and
+   * discards input (nothing more reaches the application) until the peer
+   * closes its side; the close is then reported (`'shutdown'`), or the socket
+   * is destroyed after the owner's `shutdownTimeoutMs`. Appends return false
+   * from now on.
+   */
+  shutdown(): void {
+    this._beginGracefulClose('shutdown', this._cfg.shutdownTimeoutMs);
+  }
+
+  /**
+   * Destroys the connection now; queued output is dropped (bytes already in
+   * the kernel may be lost too: the kernel resets a connection closed with
+   * unread input). The close is reported from the loop. For a close that
+   * delivers what is queued, see {@link Client.shutdown} and
+   * {@link EventLoop.removeClient}.
+   */
+  forceClose(reason: CloseReason = 'force-close', error?: NetloopError): void {
+    const f = this._flags;
+    if ((f & (F.CLOSED | F.DESTROYED)) !== 0) return;
+    this._flags = f | F.DESTROYED;
+    const current = this.#reason;
+    if (current === null || isGracefulReason(current)) {
+      this.#reason = reason;
+      this.#setError(error);
+    } else if (current === reason && error !== undefined && this.#ext?.error === undefined) {
+      // The deadline of a graceful close that keeps its caller's reason
+      // (removeClient, a session notice): the reason stays, the error says why.
+      this.#setError(error);
+    }
+    this.#dropOutput();
+    this.socket.destroy();
+  }
+
+  /**
+   * Stops reading from the socket (the application's backpressure); the idle
+   * timeout does not run while reading is paused. Other layers pause reading
+   * for reasons of their own (the framing layer's inbound limits,
+   * `readPauseOutputBytes`, {@link linkBackpressure}); each reason is kept
+   * apart, so none resumes reading another still holds paused.
+   */
+  pauseReading(): void {
+    this._pauseReading(F.PAUSE_APP);
+  }
+
+  /** Lifts the application's pause; the socket reads again once no other reason holds it paused. */
+  resumeReading(): void {
+    this._resumeReading(F.PAUSE_APP);
+  }
+
+  /** True while the socket reads: no reason holds it paused (or a close of ours discards input). */
+  isReading(): boolean {
+    return (this._flags & F.READING) !== 0;
+  }
+
+  /** @internal Pauses reading for `reason` (a {@link PauseReason} bit). */
+  _pauseReading(reason: number): void {
+    if ((this._flags & reason) !== 0) return;
+    this._flags |= reason;
+    this.#applyReading();
+  }
+
+  /** @internal Lifts the pause of `reason`. */
+  _resumeReading(reason: number): void {
+    if ((this._flags & reason) === 0) return;
+    this._flags &= ~reason;
+    this.#applyReading();
+  }
+
+  /** Pauses or resumes the socket to match the pause reasons (a close of ours always reads, to discard). */
+  #applyReading(): void {
+    const f = this._flags;
+    const want = (f & PAUSED) === 0 || (f & F.DISCARD) !== 0;
+    if (want === ((f & F.READING) !== 0)) return;
+    if (want) {
+      this._flags = f | F.READING;
+      this.#lastReadAt = this.loop.now();
+      this.socket.resume();
+    } else {
+      this._flags = f & ~F.READING;
+      this.socket.pause();
+    }
+  }
+
+  /** @internal One more queued output holds this client's reading paused. */
+  _hold(): void {
+    const ext = this.#extras();
+    if (ext.holds++ === 0) this._pauseReading(F.PAUSE_OUTPUT);
+  }
+
+  /** @internal One queued output less holds it. */
+  _unhold(): void {
+    const ext = this.#ext;
+    if (ext === null || ext.holds === 0) return;
+    if (--ext.holds === 0) this._resumeReading(F.PAUSE_OUTPUT);
+  }
+
+  /** Links of which this client is the consumer: hold their producers once `now` queued bytes reach a link's high mark. */
+  #holdLinked(links: BackpressureLink[], now: number): void {
+    for (const l of links) {
+      if (l.consumer === this && !l.holding && now >= l.high) {
+        l.holding = true;
+        this._flags |= F.HOLDING;
+        l.producer._hold();
+      }
+    }
+  }
+
+  /** Queued output drained some: release the producers held by marks whose low mark it is now at or below. */
+  #releaseHolds(): void {
+    const queued = this.queuedBytes;
+    let still = false;
+    if ((this._flags & F.SELF_HOLD) !== 0) {
+      if (queued <= this._cfg.readPauseLow) {
+        this._flags &= ~F.SELF_HOLD;
+        this._unhold();
+      } else still = true;
+    }
+    const links = this.#ext?.links;
+    if (links != null) {
+      for (const l of links) {
+        if (l.consumer !== this || !l.holding) continue;
+        if (queued <= l.low) {
+          l.holding = false;
+          l.producer._unhold();
+        } else still = true;
+      }
+    }
+    if (!still) this._flags &= ~F.HOLDING;
+  }
+
+  /** @internal A link was just made: hold its producer if the output is already at its mark. */
+  _checkLinks(): void {
+    const links = this.#ext?.links;
+    if (links != null) this.#holdLinked(links, this.queuedBytes);
+  }
+
+  /** @internal Adds a backpressure link (see {@link linkBackpressure}). */
+  _link(link: BackpressureLink): void {
+    (this.#extras().links ??= []).push(link);
+  }
+
+  /** @internal Removes a backpressure link, releasing its producer if it held it. */
+  _unlink(link: BackpressureLink): void {
+    const links = this.#ext?.links;
+    if (links == null) return;
+    const i = links.indexOf(link);
+    if (i < 0) return;
+    links.splice(i, 1);
+    if (link.holding) {
+      link.holding = false;
+      link.producer._unhold();
+    }
+  }
+
+  // ─── internals (called by the loop and the owners) ──────────────────────────
+
+  /**
+   * @internal Starts a graceful close with `reason`: flush, FIN, then wait for
+   * the peer's FIN; destroyed after `lingerMs`. Does nothing when a close is
+   * already under way. With `discard` (a close of ours, as opposed to the
+   * answer to the peer's FIN), input is read and dropped from now on, even
+   * if reading was paused, and nothing more is handed to the application:
+   * the peer's unread bytes would otherwise make the kernel reset the
+   * connection and drop what it still holds for the peer.
+   */
+  _beginGracefulClose(reason: CloseReason, lingerMs: number, discard = true): void {
+    const f = this._flags;
+    if ((f & (F.CLOSED | F.DESTROYED | F.ENDING)) !== 0) return;
+    if (this.#reason === null) this.#reason = reason;
+    this._flags = f | F.ENDING | F.WRITING | (discard ? F.DISCARD : 0);
+    const ext = this.#extras();
+    ext.lingerMs = lingerMs;
+    const deadline = this.loop.now() + lingerMs;
+    if (ext.linger === null) ext.linger = this.loop._timers.schedule(deadline, lingerExpired, this);
+    else this.loop._timers.reschedule(ext.linger, deadline);
+    if (discard) {
+      const p = this._protocol;
+      if (p !== null && p.onClosing !== undefined) p.onClosing(this);
+      this.#applyReading();
+    }
+    if (this._out === null) this.#end();
+    else this.loop.updateClient(this);
+  }
+
+  /**
+   * @internal Hands queued bytes to the socket, never past its writable
+   * high-water mark: at most `writableHighWaterMark - writableLength` bytes,
+   * or the next queued piece whole when it alone is larger and at most
+   * {@link WHOLE_WRITE_MAX} (it is not sliced): the socket holds at most
+   * `writableHighWaterMark + WHOLE_WRITE_MAX` bytes,
+   * so `write()` returns false exactly when the socket is full, and only then
+   * is 'drain' awaited ('drain' never follows a write that returned true).
+   */
+  _flush(): void {
+    const f = this._flags;
+    if ((f & (F.CLOSED | F.DESTROYED | F.AWAIT_DRAIN)) !== 0 || (f & F.WRITING) === 0) return;
+    const s = this.socket;
+    const out = this._out;
+    if (out !== null) {
+      let ok = true;
+      while (out.bytes > 0) {
+        const room = s.writableHighWaterMark - s.writableLength;
+        if (room <= 0) {
+          ok = false;
+          break;
+        }
+        // A piece larger than the room, up to WHOLE_WRITE_MAX (a broadcast
+        // batch shared by every client, held by reference), goes whole: one write per client instead
+        // of one per high-water mark's worth, and no slice or copy. write()
+        // then returns false and 'drain' follows, as for a full socket; nothing
+        // escapes the limits, since bytes in the socket count as queued.
+        const head = out.headBytes;
+        const chunk = out.take(head > room && head <= WHOLE_WRITE_MAX ? head : room);
+        this._flags |= F.COMPLETE_PENDING;
+        // The last write of a flush carries a completion callback only when
+        // someone waits for completion (a write-complete callback or a
+        // `flushed()` promise): a callback on every write costs the echo path
+        // about a tenth of its throughput here. An observer that arrives while
+        // bytes are still in the socket sends a probe (#observeCompletion).
+        ok = out.bytes === 0 && this.#completionObserved() ? s.write(chunk, this.#writtenFn()) : s.write(chunk);
+        if (s.destroyed) return;
+        if (!ok) break;
+      }
+      if (out.bytes === 0) {
+        this._out = null;
+        this.loop._releaseOutput(out);
+      }
+      if (!ok && (this._flags & F.AWAIT_DRAIN) === 0) {
+        this._flags |= F.AWAIT_DRAIN;
+        // Our own state bit, not the socket's listener count: a 'drain'
+        // listener the application adds to the socket must not keep ours off.
+        if ((this._flags & F.DRAIN_LISTENING) === 0) {
+          this._flags |= F.DRAIN_LISTENING;
+          s.on('drain', onSocketDrain);
+        }
+      }
+    }
+    if (this._out === null) {
+      // muduo disables writing once the buffer is empty; the next write enables it again.
+      this._flags &= ~F.WRITING;
+      if ((this._flags & (F.ENDING | F.ENDED)) === F.ENDING) this.#end();
+      this.#checkComplete();
+    }
+    const ext = this.#ext;
+    if (ext !== null && ext.softSince >= 0) this.#softUpdate();
+    if ((this._flags & F.HOLDING) !== 0) this.#releaseHolds();
+  }
+
+  /** @internal The socket drained after a write that returned false. */
+  _onDrain(): void {
+    if ((this._flags & F.AWAIT_DRAIN) === 0) return;
+    this._flags &= ~F.AWAIT_DRAIN;
+    if (this._out !== null) this._flush();
+    else {
+      this.#checkComplete();
+      if ((this._flags & F.HOLDING) !== 0) this.#releaseHolds();
+    }
+  }
+
+  /** @internal A chunk arrived. */
+  _onData(chunk: Buffer): void {
+    // A close of ours is under way: the input is read only to be dropped.
+    if ((this._flags & F.DISCARD) !== 0) return;
+    if (this._cfg.idleTimeoutMs > 0) this.#lastReadAt = this.loop.now();
+    this._flags |= F.IN_READ;
+    try {
+      const p = this._protocol;
+      if (p !== null) p.onData(this, chunk);
+      else this._owner._clientData(this, chunk);
+      // What the handlers of this read queued for this client leaves now, in
+      // one write, as muduo writes from inside its read callback: the reply
+      // does not wait for the end of the turn (the other clients' reads), no
+      // loop turn is scheduled for it, and appends made elsewhere in the turn
+      // still coalesce at the turn's flush.
+      this._flags &= ~F.IN_READ;
+      if ((this._flags & F.DIRTY) !== 0) this.loop._flushNow(this);
+    } catch (err) {
+      this._flags &= ~(F.IN_READ | F.DIRTY);
+      this._handlerFault(err, "'data' listener");
+    }
+  }
+
+  /**
+   * @internal Application code run for this client threw `err` (or its
+   * promise rejected with it): the client is closed with `'handler-error'`
+   * and a `NETLOOP_HANDLER_ERROR` carrying `cause`, `details.clientId` and
+   * `details.source`, published on `netloop:handler:error` (by the close, or
+   * here when it goes elsewhere). When no open client can answer for
+   * it (the client is already closed, or its close keeps another reason), the
+   * error goes to the owner's `'error'` path instead; a `NETLOOP_CLIENT_CLOSED`
+   * rejection from a client already closed is not reported again (its close
+   * says why), nor are faults after the first handler error of a client.
+   */
+  _handlerFault(err: unknown, source: string): void {
+    const error = handlerError(err, source, this.id);
+    if ((this._flags & (F.CLOSED | F.DESTROYED)) === 0) {
+      // The close publishes it (diagnostics' noteClose), as it does the framing layer's handler faults.
+      this.forceClose('handler-error', error);
+      if (this.#reason === 'handler-error') return;
+    } else if (this.#reason === 'handler-error' || (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED)) {
+      return;
+    }
+    noteHandlerError(this.id, source, error);
+    this._owner._fault(error);
+  }
+
+  /** @internal Runs application code `fn` for this client under the guard of {@link Client._handlerFault}. */
+  _invoke(source: string, fn: () => unknown): void {
+    let result: unknown;
+    try {
+      result = fn();
+    } catch (err) {
+      this._handlerFault(err, source);
+      return;
+    }
+    this._callApp(source, result);
+  }
+
+  /**
+   * @internal What application code called for this client returned: a
+   * promise (any thenable) that rejects is a handler fault of `source`.
+   * Costs one comparison for a function that returns nothing.
+   */
+  _callApp(source: string, result: unknown): void {
+    if (result === undefined || result === null) return;
+    try {
+      const then = (result as PromiseLike<unknown>).then;
+      if (typeof then === 'function') then.call(result, undefined, (err: unknown) => this._handlerFault(err, source));
+    } catch (err) {
+      this._handlerFault(err, source);
+    }
+  }
+
+  /** @internal The peer sent FIN. */
+  _onEnd(): void {
+    this._flags |= F.PEER_ENDED;
+    if ((this._flags & (F.ENDING | F.DESTROYED | F.CLOSED)) !== 0) return;
+    if (this._cfg.halfOpen) {
+      this._owner._clientEnd(this);
+      return;
+    }
+    // muduo #130: the peer's FIN does not throw queued output away; flush it,
+    // then close. Nothing more will be read, and what was read before the FIN
+    // (frames the framing layer holds for a later turn) is still handled.
+    this._beginGracefulClose('peer-closed', this._cfg.shutdownTimeoutMs, false);
+  }
+
+  /** @internal A socket error: it becomes the close reason (the socket closes by itself next). */
+  _onError(err: unknown): void {
+    const { reason, error } = closeReasonOfSocketError(err);
+    if (this.#reason === null || isGracefulReason(this.#reason)) {
+      this.#reason = reason;
+      this.#setError(error);
+    } else if ((this._flags & F.ENDING) !== 0 && this.#ext?.error === undefined) {
+      // A graceful close that keeps its caller's reason failed: the error says how.
+      this.#setError(error);
+    }
+    this._flags |= F.DESTROYED;
+    this.#dropOutput();
+  }
+
+  /** @internal The socket closed: report the close, exactly once. */
+  _onClose(): void {
+    const f = this._flags;
+    if ((f & F.CLOSED) !== 0) return;
+    this._flags = (f | F.CLOSED) & ~(F.WRITING | F.DIRTY | F.AWAIT_DRAIN | F.COMPLETE_PENDING);
+    const reason: CloseReason = this.#reason ?? ((f & F.PEER_ENDED) !== 0 ? 'peer-closed' : 'force-close');
+    this.#reason = reason;
+    const error = this.#ext?.error;
+    this.#dropOutput();
+    const timers = this.loop._timers;
+    timers.remove(this);
+    const ext = this.#ext;
+    if (ext !== null) {
+      if (ext.softTimer !== null) timers.remove(ext.softTimer);
+      if (ext.linger !== null) timers.remove(ext.linger);
+    }
+    this.loop._removeClient(this);
+    noteClose(this, reason, error);
+    if (ext !== null && ext.links !== null) {
+      // Producers this client held are released; links end with either side.
+      for (const l of [...ext.links]) unlinkBoth(l);
+    }
+    // Every callback runs even if an earlier one throws; none throws out of
+    // here (this runs from the socket's 'close' event, where a throw would
+    // end the process): a fault goes to the owner's 'error' path.
+    const waiters = ext?.waiters;
+    if (ext !== null && waiters != null) {
+      ext.waiters = null;
+      const err = this.#closedError('wait on');
+      for (const w of waiters) w.reject(err);
+    }
+    const p = this._protocol;
+    if (p !== null && p.onClose !== undefined) {
+      try {
+        p.onClose(this, reason, error);
+      } catch (err) {
+        this._handlerFault(err, 'framing close');
+      }
+    }
+    if (ext !== null && ext.onClose !== null) {
+      const cb = ext.onClose;
+      this._invoke('close callback', () => cb(this, reason, error));
+    }
+    this._owner._clientClosed(this, reason, error);
+  }
+
+  /** @internal The idle deadline passed: close unless there was a read since (then re-arm lazily). */
+  _onIdle(): void {
+    const f = this._flags;
+    const timeout = this._cfg.idleTimeoutMs;
+    // A graceful close under way is bounded by its own deadline.
+    if ((f & (F.CLOSED | F.DESTROYED | F.ENDING)) !== 0 || timeout === 0) return;
+    const now = this.loop.now();
+    if ((f & F.READING) === 0) {
+      this.loop._timers.reschedule(this, now + timeout);
+      return;
+    }
+    const due = this.#lastReadAt + timeout;
+    if (due > now) {
+      this.loop._timers.reschedule(this, due);
+      return;
+    }
+    this.forceClose(
+      'idle-timeout',
+      new NetloopError(ErrorCode.IDLE_TIMEOUT, `no byte arrived for ${timeout} ms`, {
+        details: { clientId: this.id, idleTimeoutMs: timeout },
+      }),
+    );
+  }
+
+  /** @internal Timer-queue entry: the idle deadline never repeats. */
+  get interval(): number {
+    return 0;
+  }
+
+  /** @internal Timer-queue entry: the argument of {@link Client.fn}, the client itself. */
+  get arg(): Client {
+    return this;
+  }
+
+  /** @internal Timer-queue entry: runs when the idle deadline is due. */
+  fn(client: Client): void {
+    client._onIdle();
+  }
+
+  /** @internal The soft-limit deadline passed: close if the output stayed above the soft limit. */
+  _onSoftLimit(): void {
+    const ext = this.#ext;
+    // A graceful close under way (its output can only shrink) is bounded by its own deadline.
+    if (ext === null || (this._flags & (F.CLOSED | F.DESTROYED | F.ENDING)) !== 0 || ext.softSince < 0) return;
+    const cfg = this._cfg;
+    const queued = this.queuedBytes;
+    if (queued < cfg.softOutputBytes) {
+      ext.softSince = -1;
+      return;
+    }
+    const due = ext.softSince + cfg.softOutputForMs;
+    if (due > this.loop.now()) {
+      this.loop._timers.reschedule(ext.softTimer!, due);
+      return;
+    }
+    this.forceClose(
+      'output-soft-limit',
+      new NetloopError(
+        ErrorCode.OUTPUT_SOFT_LIMIT,
+        `queued output stayed at or above ${cfg.softOutputBytes} bytes for ${cfg.softOutputForMs} ms`,
+        { details: { clientId: this.id, queuedBytes: queued, limit: cfg.softOutputBytes, forMs: cfg.softOutputForMs } },
+      ),
+    );
+  }
+
+  /**
+   * @internal The graceful close took too long: destroy. The reason stays
+   * (forceClose keeps a reason given again), now with a
+   * `NETLOOP_CLOSE_TIMEOUT` error.
+   */
+  _onLinger(): void {
+    if ((this._flags & (F.CLOSED | F.DESTROYED)) !== 0) return;
+    const reason = this.#reason ?? 'shutdown';
+    const ms = this.#ext?.lingerMs ?? this._cfg.shutdownTimeoutMs;
+    this.forceClose(
+      reason,
+      new NetloopError(ErrorCode.CLOSE_TIMEOUT, `graceful close did not finish in ${ms} ms`, {
+        details: { clientId: this.id, queuedBytes: this.queuedBytes, timeoutMs: ms, finSent: (this._flags & F.ENDED) !== 0 },
+      }),
+    );
+  }
+
+  #end(): void {
+    this._flags |= F.ENDED;
+    this.socket.end();
+  }
+
+  /** True when a write-complete callback or a `flushed()` waiter is registered, or queued output holds reading paused. */
+  #completionObserved(): boolean {
+    if ((this._flags & F.HOLDING) !== 0) return true;
+    const ext = this.#ext;
+    return ext !== null && (ext.writeComplete !== null || ext.waiters !== null);
+  }
+
+  #writtenFn(): () => void {
+    return (this.#onWritten ??= () => {
+      this.#checkComplete();
+      // Write-complete (or the low mark) releases what the output held.
+      if ((this._flags & F.HOLDING) !== 0) this.#releaseHolds();
+    });
+  }
+
+  /**
+   * A completion observer was just registered. Bytes handed to the socket
+   * without a completion callback (nobody observed then) may still be in it:
+   * a zero-length write with the callback completes after them (the
+   * socket's writes complete in order); after `end()` the socket's
+   * `'finish'` says the same. If they already reached the kernel, that
+   * completion happened before this observer: a new write-complete callback
+   * is not run for it (`settle` false), a `flushed()` waiter is resolved
+   * (queued, never synchronously).
+   */
+  #observeCompletion(settle: boolean): void {
+    const f = this._flags;
+    if ((f & F.COMPLETE_PENDING) === 0 || this._out !== null || (f & (F.CLOSED | F.DESTROYED)) !== 0) return;
+    const s = this.socket;
+    if (s.writableLength === 0) {
+      if (settle) this.#checkComplete();
+      else this._flags &= ~F.COMPLETE_PENDING;
+    } else if (s.writableEnded) {
+      s.once('finish', this.#writtenFn());
+    } else {
+      s.write(EMPTY_PROBE, this.#writtenFn());
+    }
+  }
+
+  #checkComplete(): void {
+    const f = this._flags;
+    if ((f & F.COMPLETE_PENDING) === 0 || (f & (F.CLOSED | F.DESTROYED)) !== 0) return;
+    if (this._out !== null || this.socket.writableLength !== 0) return;
+    this._flags = f & ~F.COMPLETE_PENDING;
+    const ext = this.#ext;
+    if (ext === null || (ext.writeComplete === null && ext.waiters === null)) return;
+    this.loop.queueInLoop((ext.completeFn ??= () => this.#runWriteComplete()));
+  }
+
+  #runWriteComplete(): void {
+    const ext = this.#ext;
+    if (ext === null || (this._flags & F.CLOSED) !== 0) return;
+    const waiters = ext.waiters;
+    if (waiters !== null) {
+      ext.waiters = null;
+      for (const w of waiters) w.resolve();
+    }
+    const cb = ext.writeComplete;
+    if (cb !== null) this._invoke('write-complete callback', () => cb(this));
+  }
+
+  #softUpdate(): void {
+    const cfg = this._cfg;
+    if (cfg.softOutputBytes === 0) return;
+    const queued = this.queuedBytes;
+    const ext = this.#extras();
+    if (queued < cfg.softOutputBytes) {
+      ext.softSince = -1;
+      return;
+    }
+    if (ext.softSince >= 0) return;
+    ext.softSince = this.loop.now();
+    const deadline = ext.softSince + cfg.softOutputForMs;
+    if (ext.softTimer === null) ext.softTimer = this.loop._timers.schedule(deadline, softExpired, this);
+    else this.loop._timers.reschedule(ext.softTimer, deadline);
+  }
+
+  #dropOutput(): void {
+    const out = this._out;
+    if (out !== null) {
+      this._out = null;
+      this.loop._releaseOutput(out);
+    }
+  }
+
+  /** The error reported with the close; kept in the extras (a close is rare per connection), so clean closes allocate nothing. */
+  #setError(error: NetloopError | undefined): void {
+    if (error !== undefined || this.#ext !== null) this.#extras().error = error;
+  }
+
+  #extras(): ClientExtras {
+    return (this.#ext ??= {
+      writeComplete: null,
+      highWater: null,
+      highWaterBytes: 0,
+      onClose: null,
+      waiters: null,
+      softSince: -1,
+      softTimer: null,
+      linger: null,
+      completeFn: null,
+      error: undefined,
+      lingerMs: 0,
+      holds: 0,
+      links: null,
+    });
+  }
+
+  #closedError(what: string): NetloopError {
+    return new NetloopError(ErrorCode.CLIENT_CLOSED, `cannot ${what} client ${this.id}: it is ${this.closed ? 'closed' : 'closing'}`, {
+      details: { clientId: this.id, reason: this.#reason },
+    });
+  }
+}
+
+// Shared listeners: `this` is the socket; one function for every client, not a closure each.
+function onSocketData(this: ClientSocket, chunk: Buffer): void {
+  this[kClient]!._onData(chunk);
+}
+function onSocketEnd(this: ClientSocket): void {
+  this[kClient]!._onEnd();
+}
+
+/**
+ * Node's own `'end'` listener of a socket (net's `onReadableStreamEnd`) and
+ * one shared function that runs it and then {@link onSocketEnd}, learnt from
+ * the first socket seen.
+ */
+let nodeEnd: { readonly own: (this: net.Socket) => void; readonly both: (this: ClientSocket) => void } | null = null;
+
+/**
+ * Listens for the peer's FIN. A socket comes with exactly one `'end'`
+ * listener of Node's own; adding a second turns that slot of its event table
+ * into an array (about 76 bytes per connection). When the slot holds Node's
+ * listener, it is replaced by a shared function calling Node's listener and
+ * then ours, in the order two listeners would run; otherwise ours is added.
+ */
+function listenForEnd(socket: net.Socket): void {
+  const events = (socket as unknown as { _events?: Record<string, unknown> })._events;
+  const own = events === undefined ? undefined : events['end'];
+  if (typeof own === 'function') {
+    if (nodeEnd === null) {
+      const node = own as (this: net.Socket) => void;
+      nodeEnd = {
+        own: node,
+        both(this: ClientSocket): void {
+          node.call(this);
+          onSocketEnd.call(this);
+        },
+      };
+    }
+    if (own === nodeEnd.own) {
+      events!['end'] = nodeEnd.both;
+      return;
+    }
+  }
+  socket.on('end', onSocketEnd);
+}
+function onSocketError(this: ClientSocket, err: Error): void {
+  this[kClient]!._onError(err);
+}
+function onSocketClose(this: ClientSocket): void {
+  this[kClient]!._onClose();
+}
+function onSocketDrain(this: ClientSocket): void {
+  this[kClient]!._onDrain();
+}
+function softExpired(client: Client): void {
+  client._onSoftLimit();
+}
+function lingerExpired(client: Client): void {
+  client._onLinger();
+}
+
+/**
+ * @internal The `NETLOOP_HANDLER_ERROR` for a fault of application code:
+ * `source` names what was called (`"'data' listener"`, `'write-complete
+ * callback'`, ...), `cause` is what it threw or rejected with.
+ */
+export function handlerError(err: unknown, source: string, clientId: number | null): NetloopError {
+  return new NetloopError(ErrorCode.HANDLER_ERROR, `${source} failed: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+    details: { clientId, source },
+  });
+}
+
+function invalidData(what: string, data: unknown): NetloopError {
+  return new NetloopError(ErrorCode.INVALID_VALUE, `${what} takes a string or a Uint8Array`, {
+    details: { got: data === null ? 'null' : typeof data },
+  });
+}
+
+function unlinkBoth(link: BackpressureLink): void {
+  link.consumer._unlink(link);
+  link.producer._unlink(link);
+}
+
+/**
+ * Makes `producer`'s reading follow `consumer`'s queued output, for a relay
+ * or a proxy that writes to `consumer` what it reads from `producer`:
+ * reading `producer` pauses while `consumer` has `marks.high` bytes or more
+ * queued, and resumes once they drain to `marks.low` or fewer (or all of
+ * them reached the kernel). muduo's relay does the same from its high-water
+ * and write-complete callbacks; Netty's `autoRead` follows a channel's
+ * writability. Link both ways for a two-way proxy. The link ends when
+ * either client closes, or when the returned function is called (which
+ * releases the producer if the link held it).
+ *
+ * ```ts
+ * const stop = linkBackpressure(inbound, outbound, { high: 1 << 20, low: 256 << 10 });
+ * ```
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` for marks out of range
+ *   (`high` in [1, consumer's `maxOutputBytes`], `low` in [0, high)),
+ *   `NETLOOP_CLIENT_CLOSED` when either client is closed.
+ */
+export function linkBackpressure(producer: Client, consumer: Client, marks: ReadPauseMarks): () => void {
+  const { high, low } = checkReadPauseMarks('marks', marks, consumer._cfg.maxOutputBytes);
+  for (const c of [producer, consumer]) {
+    if (c.closed) {
+      throw new NetloopError(ErrorCode.CLIENT_CLOSED, `cannot link client ${c.id}: it is closed`, { details: { clientId: c.id } });
+    }
+  }
+  const link: BackpressureLink = { producer, consumer, high, low, holding: false };
+  consumer._link(link);
+  if (producer !== consumer) producer._link(link);
+  // Output already queued at or above the mark holds the producer at once.
+  if (consumer.queuedBytes >= high) consumer._checkLinks();
+  return () => unlinkBoth(link);
+}
+
+/**
+ * @internal Validates read-pause marks: `high` an integer in [1, `max`],
+ * `low` an integer in [0, high). Throws `NETLOOP_INVALID_OPTION`.
+ */
+export function checkReadPauseMarks(name: string, marks: unknown, max: number): ReadPauseMarks {
+  const m = marks as ReadPauseMarks | null;
+  const ok =
+    typeof m === 'object' &&
+    m !== null &&
+    Number.isInteger(m.high) &&
+    Number.isInteger(m.low) &&
+    m.high >= 1 &&
+    m.high <= max &&
+    m.low >= 0 &&
+    m.low < m.high;
+  if (!ok) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be { high, low } with 1 <= high <= ${max} and 0 <= low < high`, {
+      details: { option: name },
+    });
+  }
+  return { high: m.high, low: m.low };
+}

@@ -1,0 +1,106 @@
+/**
+ * The pieces of a graceful shutdown that servers and the loop share: a
+ * notice sent to every client before the flush, and the settling of stores
+ * (anything with `close()` or `flush()`) once every client has closed.
+ *
+ * ```
+ *   close({ notice, flushTimeoutMs, settle })
+ *     1. stop accepting
+ *     2. every client: sendNotice(client, notice) ─▶ graceful close (flush, FIN,
+ *        then read and discard until the peer closes)
+ *     3. deadline flushTimeoutMs ─▶ destroy what remains (NETLOOP_CLOSE_TIMEOUT)
+ *     4. settleAll(settle, flushTimeoutMs): close() (or flush()) each, in parallel
+ *     5. resolve, once
+ * ```
+ *
+ * @module
+ */
+
+import type { Client } from './client.js';
+import type { Flushable } from '../core/flush-on-signals.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+
+/**
+ * What a graceful close sends each client first: bytes (the same for all;
+ * a string is UTF-8), or a function of the client that returns its bytes,
+ * or sends a framed message itself (`client.send(...)`) and returns nothing.
+ */
+export type CloseNotice = Uint8Array | string | ((client: Client) => Uint8Array | string | null | undefined | void);
+
+/** @internal Throws `NETLOOP_INVALID_OPTION` unless `notice` is a {@link CloseNotice} or undefined. */
+export function checkNotice(notice: unknown): CloseNotice | undefined {
+  if (notice === undefined || notice === null) return undefined;
+  if (typeof notice === 'string' || typeof notice === 'function' || notice instanceof Uint8Array) return notice as CloseNotice;
+  throw new NetloopError(ErrorCode.INVALID_OPTION, 'notice must be bytes, a string or a function of the client', {
+    details: { option: 'notice' },
+  });
+}
+
+/** @internal Throws `NETLOOP_INVALID_OPTION` unless `settle` is a list of objects with `close()` or `flush()`. */
+export function checkSettle(settle: unknown): readonly Flushable[] {
+  if (settle === undefined || settle === null) return [];
+  const ok =
+    Array.isArray(settle) &&
+    settle.every(
+      (t: unknown) =>
+        typeof t === 'object' &&
+        t !== null &&
+        (typeof (t as Flushable).close === 'function' || typeof (t as Flushable).flush === 'function'),
+    );
+  if (!ok) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'settle must be an array of objects with close() or flush()', {
+      details: { option: 'settle' },
+    });
+  }
+  return settle as readonly Flushable[];
+}
+
+/**
+ * @internal Queues the notice on `client` (sent with the flush that follows).
+ * A client already closing gets nothing; a notice function that throws
+ * closes that client with `'handler-error'` and the shutdown goes on.
+ */
+export function sendNotice(client: Client, notice: CloseNotice): void {
+  if (!client.writable) return;
+  try {
+    const bytes = typeof notice === 'function' ? notice(client) : notice;
+    // A notice function may close the client itself: write() then queues nothing.
+    if (bytes !== undefined && bytes !== null) client.write(bytes);
+  } catch (err) {
+    client._handlerFault(err, 'close notice');
+  }
+}
+
+/**
+ * Settles every target in parallel: `close()` where there is one, else
+ * `flush()`. Resolves once all are settled; rejects after all are settled
+ * with the first failure, or with `NETLOOP_CLOSE_TIMEOUT` when they take
+ * longer than `timeoutMs` (the targets are not waited for further).
+ */
+export function settleAll(targets: readonly Flushable[], timeoutMs: number): Promise<void> {
+  if (targets.length === 0) return Promise.resolve();
+  const runs = targets.map((t) => {
+    const fn = t.close ?? t.flush;
+    try {
+      return Promise.resolve(fn?.call(t));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new NetloopError(ErrorCode.CLOSE_TIMEOUT, `stores did not settle within ${timeoutMs} ms`, {
+          details: { flushTimeoutMs: timeoutMs, targets: targets.length },
+        }),
+      );
+    }, timeoutMs);
+  });
+  const all = Promise.allSettled(runs).then((results) => {
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  });
+  // A failure after the deadline has nobody left to hear it; it must not become an unhandled rejection.
+  all.catch(() => undefined);
+  return Promise.race([all, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,584 @@
+/**
+ * RedisStore against a real `redis-server` started on a free loopback port:
+ * the shared store conformance suite, then what only Redis can show — TTLs
+ * (`PTTL`), keys that never outlive their session (`SCAN`), atomic
+ * `maxPerUser` across clients and processes, a server that hangs or restarts
+ * mid-command, and prefix isolation.
+ *
+ * Without `redis-server` on the PATH the whole file is skipped with a loud
+ * notice, except under CI (`CI=true`), where that is a failure.
+ */
+
+import { suite } from '../../../helpers/uvu.js';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import * as readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import { ManualClock, systemClock } from '../../../../lib/core/clock.js';
+import { ErrorCode, isNetloopError } from '../../../../lib/core/errors.js';
+import { RedisStore } from '../../../../lib/store/redis/redis-store.js';
+import type { RedisStoreOptions } from '../../../../lib/store/redis/redis-store.js';
+import type { SessionRecord } from '../../../../lib/store/contract.js';
+import { freePort, redisServerForTests, startRedisServer } from '../../../helpers/redis-server.js';
+import type { RedisServer } from '../../../helpers/redis-server.js';
+import { makeRecord, storeConformance } from '../../../helpers/store-conformance.js';
+import { watchProcessFaults } from '../../../helpers/process-faults.js';
+
+type Admin = ReturnType<typeof createClient>;
+
+const server = await redisServerForTests('RedisStore tests (test/redis-store.test.ts)');
+
+/** Every key under `prefix`, via SCAN (which also drops keys that have expired). */
+async function keysOf(admin: Admin, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = (await admin.sendCommand(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
+    cursor = String(next);
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys.sort();
+}
+
+async function pttl(admin: Admin, key: string): Promise<number> {
+  return Number(await admin.sendCommand(['PTTL', key]));
+}
+
+/**
+ * Resolves after node-redis has written the commands issued so far: it writes
+ * its queue in a `setImmediate` callback scheduled when the first command is
+ * queued, so two check phases from now that write has happened.
+ */
+async function commandsWritten(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Polls `check` until it returns true, failing clearly after `ms`. */
+async function eventually(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) assert.unreachable(`${what}: not true within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string, what: string): Promise<void> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(isNetloopError(err), `${what}: expected a NetloopError, got ${String(err)}`);
+    assert.is((err as { code: string }).code, code, `${what}: ${(err as Error).message}`);
+    return;
+  }
+  assert.unreachable(`${what}: expected a rejection with ${code}`);
+}
+
+/**
+ * Checks every key under `prefix` against every other: each session hash is
+ * indexed by its token, connection, user and the global sets, each index
+ * entry points at an existing session that agrees, and every key has a TTL.
+ */
+async function assertConsistent(admin: Admin, prefix: string): Promise<number> {
+  const keys = await keysOf(admin, prefix);
+  const sessions = new Map<string, Record<string, string>>();
+  for (const key of keys) {
+    if (key.startsWith(`${prefix}s:`)) {
+      const flat = (await admin.sendCommand(['HGETALL', key])) as string[];
+      const h: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+      sessions.set(key.slice(prefix.length + 2), h);
+    }
+  }
+  for (const key of keys) {
+    assert.ok((await pttl(admin, key)) > 0, `${key} has a TTL`);
+    const rest = key.slice(prefix.length);
+    if (rest.startsWith('t:') || rest.startsWith('c:')) {
+      const id = String(await admin.sendCommand(['GET', key]));
+      const h = sessions.get(id);
+      assert.ok(h !== undefined, `${key} points at a stored session`);
+      assert.is(rest.startsWith('t:') ? h.tok : h.conn, rest.slice(2), `${key} agrees with its session`);
+    } else if (rest.startsWith('u:') || rest.startsWith('i:')) {
+      const members = (await admin.sendCommand(['ZRANGE', key, '0', '-1'])) as string[];
+      for (const id of members) {
+        const h = sessions.get(id);
+        assert.ok(h !== undefined, `${key} member ${id} is a stored session`);
+        if (rest.startsWith('u:')) assert.is(h.uid, rest.slice(2), `${key} member ${id} belongs to the user`);
+        if (rest.startsWith('i:state:')) assert.is(h.st, rest.slice(8), `${key} member ${id} has that state`);
+      }
+    } else {
+      assert.ok(rest.startsWith('s:'), `unexpected key ${key}`);
+    }
+  }
+  for (const [id, h] of sessions) {
+    const rec = JSON.parse(h.rec!) as SessionRecord;
+    assert.is(rec.id, id);
+    assert.is(String(await admin.sendCommand(['GET', `${prefix}t:${h.tok}`])), id, `token index of ${id}`);
+    if (h.conn !== undefined) assert.is(String(await admin.sendCommand(['GET', `${prefix}c:${h.conn}`])), id, `connection index of ${id}`);
+    if (h.uid !== undefined) assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}u:${h.uid}`, id])), Number(h.exp), `user index of ${id}`);
+    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:created`, id])), Number(h.cr), `created index of ${id}`);
+    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:expires`, id])), Number(h.exp), `expiry index of ${id}`);
+    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:state:${h.st}`, id])), Number(h.cr), `state index of ${id}`);
+  }
+  return sessions.size;
+}
+
+/** A record stamped by the real clock with a TTL of `ttl` ms. */
+function liveRecord(ttl: number, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const clock = new ManualClock(0, Date.now());
+  return makeRecord(clock, { expiresAt: clock.wallNow() + ttl, ttl, ...overrides });
+}
+
+/** The peer process of the two-process tests, speaking JSON lines. */
+class Peer {
+  readonly #child: ChildProcess;
+  readonly #waiting: Array<(reply: { ok: boolean; result?: unknown; code?: string }) => void> = [];
+
+  constructor(url: string, prefix: string) {
+    const script = fileURLToPath(new URL('../../../fixtures/redis-peer.js', import.meta.url));
+    this.#child = spawn(process.execPath, [script, url, prefix], { stdio: ['pipe', 'pipe', 'inherit'] });
+    readline.createInterface({ input: this.#child.stdout! }).on('line', (line) => {
+      this.#waiting.shift()?.(JSON.parse(line) as { ok: boolean; result?: unknown; code?: string });
+    });
+  }
+
+  async call<T>(request: object): Promise<T> {
+    const reply = await new Promise<{ ok: boolean; result?: unknown; code?: string }>((resolve) => {
+      this.#waiting.push(resolve);
+      this.#child.stdin!.write(`${JSON.stringify(request)}\n`);
+    });
+    if (!reply.ok) throw new Error(`peer failed: ${JSON.stringify(reply)}`);
+    return reply.result as T;
+  }
+
+  /** Closes its stdin and awaits its exit (killing it after a bound). */
+  async end(): Promise<number | null> {
+    const exit = new Promise<number | null>((resolve) => this.#child.once('exit', (code) => resolve(code)));
+    this.#child.stdin!.end();
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5_000);
+    const code = await exit;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+if (server !== null) {
+  const url = server.url;
+  let serial = 0;
+  const nextPrefix = (tag: string): string => `${tag}${++serial}:`;
+
+  storeConformance(
+    'redis',
+    async () => {
+      const clock = new ManualClock();
+      // The suite's clock stands still while real time runs, and its model test touches
+      // records with TTLs down to 1 ms: a grace keeps Redis from removing, in real time,
+      // a record the virtual clock still holds live. Liveness itself follows the clock.
+      const store = new RedisStore({ url, prefix: nextPrefix('conf'), clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 });
+      return {
+        store,
+        clock,
+        async cleanup(): Promise<void> {
+          await store.purgeKeys().catch(() => undefined);
+          await store.close();
+        },
+      };
+    },
+    { propertyRuns: 8 },
+  );
+
+  interface Ctx {
+    admin: Admin;
+    stores: RedisStore[];
+  }
+  const s = suite<Ctx>('redis-store', { admin: undefined as unknown as Admin, stores: [] });
+  const open = (ctx: Ctx, options: RedisStoreOptions = {}): RedisStore => {
+    // Generous timeouts where timing is not the point: a loaded machine must not fail these tests.
+    const store = new RedisStore({ url, prefix: nextPrefix('t'), reconnectMaxDelayMs: 100, commandTimeoutMs: 10_000, ...options });
+    ctx.stores.push(store);
+    return store;
+  };
+
+  s.before(async (ctx) => {
+    ctx.admin = createClient({ url, socket: { reconnectStrategy: 50 } });
+    ctx.admin.on('error', () => undefined);
+    await ctx.admin.connect();
+  });
+  s.after.each(async (ctx) => {
+    for (const store of ctx.stores.splice(0)) await store.close();
+  });
+  s.after(async (ctx) => {
+    await ctx.admin.close();
+  });
+
+  s('create sets PX from expiresAt on the session and every index; touch refreshes them all', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const rec = liveRecord(5_000, { userId: 'alice', connectionId: 'c-ttl', state: 'ACTIVE' });
+    assert.is(await store.create(rec), true);
+    const keys = [`${p}s:${rec.id}`, `${p}t:${rec.tokenHash}`, `${p}c:c-ttl`, `${p}u:alice`, `${p}i:created`, `${p}i:expires`, `${p}i:state:ACTIVE`];
+    assert.equal(await keysOf(ctx.admin, p), [...keys].sort(), 'exactly these keys');
+    // The session and its one-to-one keys carry the TTL exactly; the shared sorted sets,
+    // when they must be extended, get an eighth more (so heartbeats re-extend them rarely).
+    const within = async (ttl: number, what: string): Promise<void> => {
+      for (const key of keys) {
+        const ms = await pttl(ctx.admin, key);
+        const exact = /:[stc]:/.test(key.slice(p.length - 1));
+        const most = exact ? ttl : ttl + ttl / 8;
+        assert.ok(ms > ttl - 1_000 && ms <= most, `${key} PTTL ${ms} ${what} (${ttl} ms${exact ? '' : ' + 1/8'})`);
+      }
+    };
+    await within(5_000, 'within the 5 s TTL');
+    assert.is(await store.touch(rec.id, Date.now() + 60_000, Date.now()), true);
+    await within(60_000, 'refreshed to 60 s');
+    assert.is(await store.touch(rec.id, Date.now() + 3_000, Date.now()), true);
+    for (const key of keys) {
+      const ms = await pttl(ctx.admin, key);
+      assert.ok(ms > 2_000 && ms <= 3_000, `${key} PTTL ${ms} shortened exactly to 3 s`);
+    }
+    const got = await store.get(rec.id);
+    assert.ok(got !== null && got.expiresAt > Date.now());
+
+    const graced = open(ctx, { expiryGraceMs: 10_000 });
+    const g = liveRecord(5_000, { userId: 'alice' });
+    await graced.create(g);
+    for (const key of [`${graced.prefix}s:${g.id}`, `${graced.prefix}u:alice`, `${graced.prefix}i:expires`]) {
+      const ms = await pttl(ctx.admin, key);
+      assert.ok(ms > 14_000 && ms <= 15_000 * 1.125, `${key} PTTL ${ms} = TTL + grace`);
+    }
+  });
+
+  s('a user index lives as long as its latest session', async (ctx) => {
+    const store = open(ctx);
+    const shortOne = liveRecord(2_000, { userId: 'bob' });
+    const longOne = liveRecord(9_000, { userId: 'bob' });
+    await store.create(shortOne);
+    await store.create(longOne);
+    const ms = await pttl(ctx.admin, `${store.prefix}u:bob`);
+    assert.ok(ms > 8_000 && ms <= 9_000 * 1.125, `user index PTTL ${ms} follows the latest session`);
+    await store.delete(longOne.id);
+    const after = await pttl(ctx.admin, `${store.prefix}u:bob`);
+    assert.ok(after > 1_000 && after <= 2_000, `user index PTTL ${after} shrinks with it`);
+  });
+
+  s('no key under the prefix outlives its session: after expiry and after delete', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    // Short real TTLs that Redis itself expires: nothing of ours removes these keys.
+    await store.create(liveRecord(200, { userId: 'alice', connectionId: 'c-a' }));
+    await store.create(liveRecord(250, { userId: 'alice', connectionId: null, state: 'IDLE' }));
+    await store.create(liveRecord(300, { userId: null, connectionId: 'c-b' }));
+    assert.ok((await keysOf(ctx.admin, p)).length >= 9);
+    await eventually('every key expired by Redis', 5_000, async () => (await keysOf(ctx.admin, p)).length === 0);
+
+    const recs = [
+      liveRecord(60_000, { userId: 'carol', connectionId: 'c-1' }),
+      liveRecord(60_000, { userId: 'carol', connectionId: 'c-2', state: 'IDLE' }),
+      liveRecord(60_000, { userId: null, connectionId: null }),
+    ];
+    for (const r of recs) await store.create(r);
+    await store.set({ ...recs[0]!, tokenHash: 'f'.repeat(64), userId: 'dave', connectionId: 'c-9', state: 'CLOSED' });
+    assert.is(await assertConsistent(ctx.admin, p), 3);
+    for (const r of recs) assert.is(await store.delete(r.id), true);
+    assert.equal(await keysOf(ctx.admin, p), [], 'delete leaves no key behind');
+  });
+
+  s('maxPerUser is atomic across two clients under concurrent creates', async (ctx) => {
+    const a = open(ctx);
+    const b = open(ctx, { prefix: a.prefix });
+    const recs = Array.from({ length: 60 }, () => liveRecord(60_000, { userId: 'alice' }));
+    const results = await Promise.all(recs.map((r, i) => (i % 2 === 0 ? a : b).create(r, { maxPerUser: 5 })));
+    assert.is(results.filter(Boolean).length, 5, 'exactly the limit accepted');
+    assert.is(await a.count({ userId: 'alice' }), 5);
+    assert.is(await b.count(), 5);
+    assert.is(Number(await ctx.admin.sendCommand(['ZCARD', `${a.prefix}u:alice`])), 5);
+    assert.is(await assertConsistent(ctx.admin, a.prefix), 5);
+  });
+
+  s('two processes share sessions; a login policy holds across them', async (ctx) => {
+    const store = open(ctx);
+    const peer = new Peer(url, store.prefix);
+    try {
+      const first = liveRecord(60_000, { userId: 'alice' });
+      assert.is(await peer.call<boolean>({ op: 'create', record: first, max: 2 }), true, 'created in the peer');
+      assert.equal(await store.getByTokenHash(first.tokenHash), first, 'found here by token hash');
+
+      const expiresAt = Date.now() + 120_000;
+      assert.is(await store.touch(first.id, expiresAt, Date.now()), true, 'heartbeat from here');
+      assert.ok((await pttl(ctx.admin, `${store.prefix}s:${first.id}`)) > 119_000, 'TTL refreshed');
+      assert.is((await peer.call<SessionRecord>({ op: 'get', id: first.id })).expiresAt, expiresAt, 'the peer sees the heartbeat');
+
+      assert.is(await store.create(liveRecord(60_000, { userId: 'alice' }), { maxPerUser: 2 }), true, 'second login here');
+      const third = liveRecord(60_000, { userId: 'alice' });
+      assert.is(await peer.call<boolean>({ op: 'create', record: third, max: 2 }), false, 'the peer is refused a third');
+      assert.is(await store.delete(first.id), true, 'deleted from here');
+      assert.is(await peer.call<unknown>({ op: 'get', id: first.id }), null, 'gone for the peer');
+      assert.is(await peer.call<boolean>({ op: 'create', record: third, max: 2 }), true, 'room again for the peer');
+
+      // Both processes race for the same user: the limit holds in total.
+      const mine = Array.from({ length: 30 }, () => liveRecord(60_000, { userId: 'bob' }));
+      const theirs = Array.from({ length: 30 }, () => liveRecord(60_000, { userId: 'bob' }));
+      const [here, there] = await Promise.all([
+        Promise.all(mine.map((r) => store.create(r, { maxPerUser: 3 }))),
+        peer.call<boolean[]>({ op: 'burst', records: theirs, max: 3 }),
+      ]);
+      assert.is([...here, ...there].filter(Boolean).length, 3, 'exactly 3 for bob across both processes');
+      assert.is(await store.count({ userId: 'bob' }), 3);
+      assert.is(await assertConsistent(ctx.admin, store.prefix), 5);
+    } finally {
+      assert.is(await peer.end(), 0, 'the peer exits cleanly');
+    }
+  });
+
+  s('a hung server: operations fail with NETLOOP_STORE_UNAVAILABLE within commandTimeoutMs, then recover', async (ctx) => {
+    const store = open(ctx, { commandTimeoutMs: 300 });
+    const rec = liveRecord(60_000);
+    await store.create(rec);
+    server.pause();
+    try {
+      const started = performance.now();
+      const outcomes = await Promise.allSettled([store.get(rec.id), store.create(liveRecord(60_000)), store.count()]);
+      const elapsed = performance.now() - started;
+      for (const o of outcomes) {
+        assert.is(o.status, 'rejected');
+        const err = (o as PromiseRejectedResult).reason as unknown;
+        assert.ok(isNetloopError(err, ErrorCode.STORE_UNAVAILABLE), String(err));
+      }
+      assert.ok(elapsed >= 250 && elapsed < 2_000, `settled after ${elapsed.toFixed(0)} ms`);
+    } finally {
+      server.resume();
+    }
+    assert.equal(await store.get(rec.id), rec, 'answers again once the server runs');
+  });
+
+  s('Redis restarted mid-command: in-flight operations fail fast, the store reconnects, the registry is consistent', async (ctx) => {
+    const store = open(ctx, { commandTimeoutMs: 1_000 });
+    const other = open(ctx, { prefix: store.prefix, commandTimeoutMs: 1_000 });
+    for (let i = 0; i < 5; i++) await store.create(liveRecord(60_000, { userId: 'alice' }));
+    assert.is(await other.count(), 5, 'both clients connected before the freeze');
+    // Freeze the server so that every command below is sent and never answered, then kill it.
+    server.pause();
+    const started = performance.now();
+    const inflight = Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store.create(liveRecord(60_000, { userId: 'alice' }), { maxPerUser: 8 }) : other.count())),
+    );
+    await commandsWritten();
+    await server.restart('SIGKILL');
+    const outcomes = await inflight;
+    const elapsed = performance.now() - started;
+    for (const o of outcomes) {
+      assert.is(o.status, 'rejected', 'never answered, so never reported done');
+      const err = (o as PromiseRejectedResult).reason as unknown;
+      assert.ok(isNetloopError(err, ErrorCode.STORE_UNAVAILABLE), String(err));
+    }
+    assert.ok(elapsed < 5_000, `all settled after ${elapsed.toFixed(0)} ms`);
+
+    // The client reconnects by itself; the first operations may still fail while it does.
+    await eventually('the store answers again', 5_000, async () => {
+      try {
+        await store.count();
+        return true;
+      } catch (err) {
+        assert.ok(isNetloopError(err, ErrorCode.STORE_UNAVAILABLE), String(err));
+        return false;
+      }
+    });
+    // No persistence: the restarted server is empty, and the store says so consistently.
+    assert.is(await store.count(), 0);
+    assert.is(await other.count({ userId: 'alice' }), 0);
+    // The scripts were forgotten with the restart; they are sent again transparently.
+    const again = Array.from({ length: 4 }, () => liveRecord(60_000, { userId: 'alice' }));
+    const results = await Promise.all(again.map((r, i) => (i % 2 === 0 ? store : other).create(r, { maxPerUser: 3 })));
+    assert.is(results.filter(Boolean).length, 3);
+    assert.is(await assertConsistent(ctx.admin, store.prefix), 3);
+  });
+
+  s('connections killed mid-burst: every session is whole or absent, and accepted ones are kept', async (ctx) => {
+    const store = open(ctx, { commandTimeoutMs: 1_000 });
+    const recs = Array.from({ length: 200 }, (_, i) =>
+      liveRecord(60_000, { userId: `u${i % 7}`, connectionId: i % 3 === 0 ? null : `c-${i}`, state: i % 2 === 0 ? 'ACTIVE' : 'IDLE' }),
+    );
+    const burst = Promise.allSettled(recs.map((r) => store.create(r, { maxPerUser: 20 })));
+    await ctx.admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']);
+    const outcomes = await burst;
+    for (const o of outcomes) {
+      if (o.status === 'rejected') assert.ok(isNetloopError(o.reason, ErrorCode.STORE_UNAVAILABLE), String(o.reason));
+    }
+    await eventually('the store answers again', 5_000, async () => store.count().then(() => true, () => false));
+    const stored = await assertConsistent(ctx.admin, store.prefix);
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status === 'fulfilled' && o.value) assert.ok((await store.get(recs[i]!.id)) !== null, `accepted record ${i} is stored`);
+    }
+    assert.is(await store.count(), stored);
+  });
+
+  s('an unreachable server: operations fail within commandTimeoutMs and close does not hang', async (ctx) => {
+    const port = await freePort();
+    const store = open(ctx, { url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 200, connectTimeoutMs: 200 });
+    const errors: unknown[] = [];
+    let sawError: () => void = () => undefined;
+    const firstError = new Promise<void>((resolve) => (sawError = resolve));
+    const quiet = new RedisStore({
+      url: `redis://127.0.0.1:${port}`,
+      commandTimeoutMs: 200,
+      onError: (e) => {
+        errors.push(e);
+        sawError();
+      },
+    });
+    ctx.stores.push(quiet);
+    const started = performance.now();
+    await rejectsWith(store.count(), ErrorCode.STORE_UNAVAILABLE, 'count');
+    await rejectsWith(store.get('x'), ErrorCode.STORE_UNAVAILABLE, 'get');
+    await rejectsWith(quiet.get('x'), ErrorCode.STORE_UNAVAILABLE, 'get');
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed >= 550 && elapsed < 3_000, `three timeouts took ${elapsed.toFixed(0)} ms`);
+    await firstError;
+    assert.ok(errors.length > 0 && errors.every((e) => isNetloopError(e, ErrorCode.STORE_UNAVAILABLE)), 'onError saw coded errors');
+    await store.close();
+  });
+
+  s('a dead Redis: create() and ping() reject with NETLOOP_STORE_UNAVAILABLE within commandTimeoutMs; once a server listens there, ping() succeeds', async (ctx) => {
+    const port = await freePort();
+    const store = open(ctx, { url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 300, connectTimeoutMs: 200, reconnectMaxDelayMs: 100 });
+    for (const [what, op] of [
+      ['create', () => store.create(liveRecord(60_000, { userId: 'dead' }), { maxPerUser: 1 })],
+      ['ping', () => store.ping()],
+    ] as const) {
+      const started = performance.now();
+      await rejectsWith(op(), ErrorCode.STORE_UNAVAILABLE, what);
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 1_500, `${what} failed after ${elapsed.toFixed(0)} ms (commandTimeoutMs 300)`);
+    }
+    const late = await startRedisServer({ port });
+    try {
+      // The store's client reconnects by itself (backoff at most 100 ms); ping waits at most 300 ms per try.
+      await eventually('ping to succeed against the new server', 5_000, () => store.ping().then(() => true, () => false));
+      assert.is(await store.create(liveRecord(60_000, { userId: 'alive' }), { maxPerUser: 1 }), true);
+      await store.purgeKeys();
+    } finally {
+      await store.close();
+      await late.stop();
+    }
+  });
+
+  s('an onError callback that throws or rejects is reported as a process warning, never an uncaught exception', async (ctx) => {
+    const faults = watchProcessFaults();
+    try {
+      const port = await freePort();
+      for (const onError of [
+        () => {
+          throw new Error('onError threw');
+        },
+        async () => {
+          throw new Error('onError rejected');
+        },
+      ]) {
+        const store = open(ctx, { url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 200, connectTimeoutMs: 200, onError });
+        await rejectsWith(store.get('x'), ErrorCode.STORE_UNAVAILABLE, 'get');
+      }
+      await faults.warning(ErrorCode.HANDLER_ERROR, /onError threw/);
+      await faults.warning(ErrorCode.HANDLER_ERROR, /onError rejected/);
+      faults.assertClean();
+    } finally {
+      faults.stop();
+    }
+  });
+
+  s('prefix isolation: same ids, tokens and users under two prefixes never meet', async (ctx) => {
+    const a = open(ctx);
+    const b = open(ctx);
+    const rec = liveRecord(60_000, { userId: 'alice', connectionId: 'c-same' });
+    assert.is(await a.create(rec, { maxPerUser: 1 }), true);
+    assert.is(await b.create(rec, { maxPerUser: 1 }), true, 'the other prefix has its own limit and indexes');
+    assert.is(await b.delete(rec.id), true);
+    assert.equal(await a.get(rec.id), rec, 'untouched by the other prefix');
+    assert.equal(await a.getByConnection('c-same'), rec);
+    await b.create(liveRecord(60_000));
+    await b.clear();
+    assert.is(await a.count(), 1);
+    assert.is(await b.count(), 0);
+    for (const key of await keysOf(ctx.admin, a.prefix.slice(0, -1))) assert.ok(key.startsWith(a.prefix) || key.startsWith(b.prefix));
+    assert.equal(await keysOf(ctx.admin, b.prefix), []);
+  });
+
+  s('a client passed in is used and left open; a closed one gives NETLOOP_STORE_UNAVAILABLE', async (ctx) => {
+    const client = createClient({ url });
+    client.on('error', () => undefined);
+    await client.connect();
+    const store = new RedisStore({ client, prefix: nextPrefix('own'), clock: systemClock });
+    const rec = liveRecord(60_000);
+    assert.is(await store.create(rec), true);
+    assert.equal(await store.getByTokenHash(rec.tokenHash), rec);
+    await store.close();
+    assert.ok(client.isOpen, 'close leaves a caller client open');
+    assert.is(await client.sendCommand(['PING']), 'PONG');
+    await client.close();
+    const orphan = new RedisStore({ client, prefix: store.prefix });
+    await rejectsWith(orphan.get(rec.id), ErrorCode.STORE_UNAVAILABLE, 'closed client');
+    await orphan.close();
+    const cleaner = open(ctx, { prefix: store.prefix });
+    assert.ok((await cleaner.purgeKeys()) > 0);
+    assert.equal(await keysOf(ctx.admin, store.prefix), []);
+  });
+
+  s('duplicates are refused with NETLOOP_INVALID_VALUE; foreign data is NETLOOP_STORE_CORRUPT', async (ctx) => {
+    const store = open(ctx);
+    const rec = liveRecord(60_000, { connectionId: 'c-dup' });
+    await store.create(rec);
+    await rejectsWith(store.create({ ...rec }), ErrorCode.INVALID_VALUE, 'same id');
+    await rejectsWith(store.create(liveRecord(60_000, { tokenHash: rec.tokenHash })), ErrorCode.INVALID_VALUE, 'same token hash');
+    await rejectsWith(store.create(liveRecord(60_000, { connectionId: 'c-dup' })), ErrorCode.INVALID_VALUE, 'same connection');
+    const other = liveRecord(60_000);
+    await store.create(other);
+    await rejectsWith(store.set({ ...other, connectionId: 'c-dup' }), ErrorCode.INVALID_VALUE, 'set onto a bound connection');
+    await rejectsWith(store.set({ ...other, tokenHash: rec.tokenHash }), ErrorCode.INVALID_VALUE, 'set onto a used token');
+    await rejectsWith(store.create({ ...other, id: '' }), ErrorCode.INVALID_VALUE, 'empty id');
+    await rejectsWith(store.touch(rec.id, Number.NaN, 0), ErrorCode.INVALID_VALUE, 'NaN expiry');
+    await rejectsWith(store.list({ state: 'NOPE' as never }), ErrorCode.INVALID_OPTION, 'unknown state');
+    assert.is(await assertConsistent(ctx.admin, store.prefix), 2);
+
+    await ctx.admin.sendCommand(['HSET', `${store.prefix}s:${rec.id}`, 'rec', '{not json']);
+    await rejectsWith(store.get(rec.id), ErrorCode.STORE_CORRUPT, 'unparseable record');
+    await ctx.admin.sendCommand(['SET', `${store.prefix}u:mallory`, 'x']);
+    await rejectsWith(store.create(liveRecord(60_000, { userId: 'mallory' }), { maxPerUser: 1 }), ErrorCode.STORE_CORRUPT, 'wrong type');
+    await store.purgeKeys();
+  });
+
+  s('touch to an expiry already past removes the session; options are validated', async (ctx) => {
+    const store = open(ctx);
+    const rec = liveRecord(60_000, { userId: 'zed' });
+    await store.create(rec);
+    assert.is(await store.touch(rec.id, Date.now() - 1, Date.now()), true);
+    assert.is(await store.get(rec.id), null);
+    assert.equal(await keysOf(ctx.admin, store.prefix), []);
+    const invalid = [
+      { url, client: createClient() },
+      { commandTimeoutMs: 0 },
+      { maxPageSize: 0 },
+      { defaultPageSize: 5, maxPageSize: 2 },
+      { prefix: 5 as unknown as string },
+    ] as RedisStoreOptions[];
+    for (const options of invalid) {
+      try {
+        new RedisStore(options);
+        assert.unreachable(`accepted ${JSON.stringify(Object.keys(options))}`);
+      } catch (err) {
+        assert.ok(isNetloopError(err, ErrorCode.INVALID_OPTION), String(err));
+      }
+    }
+    await rejectsWith(store.create(liveRecord(1_000), { maxPerUser: 0 }), ErrorCode.INVALID_OPTION, 'maxPerUser 0');
+    const paged = await store.list({}, { limit: 50_000 });
+    assert.equal(paged, { sessions: [], total: 0 });
+  });
+
+  s.run();
+
+  const teardown = suite('redis-store: teardown');
+  teardown('stop the redis server', async () => {
+    await (server as RedisServer).stop();
+  });
+  teardown.run();
+}
