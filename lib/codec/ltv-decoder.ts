@@ -77,7 +77,9 @@ export type RawFrameHandler = (type: number, source: Buffer, start: number, end:
 
 /** One decoded frame, for the object form ({@link decodeFrames}). */
 export interface LtvFrame {
+  /** The frame's type id (0 for a layout without a type field). */
   type: number;
+  /** The frame's value: a view of the decoded bytes, or a copy with `copy: true`. */
   value: Buffer;
 }
 
@@ -163,7 +165,21 @@ function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: num
   }
 }
 
-/** See the module comment. */
+/**
+ * A streaming LTV frame decoder: feed it chunks as they arrive, in any sizes,
+ * and it hands every complete frame, in order, to `onFrame` (a Buffer per
+ * value) or `onRawFrame` (offsets into the chunk, no object per frame).
+ *
+ * A frame's length and type are checked from its header alone, before a byte
+ * of its value is buffered; the first bad frame fails the decoder for good
+ * (`feed()` throws the same coded error on every later call). Memory follows
+ * the bytes received, never the length a header claims.
+ *
+ * ```ts
+ * const decoder = new LtvDecoder({ layout: 'netloop', onFrame: (type, value) => handle(type, value) });
+ * socket.on('data', (chunk) => decoder.feed(chunk));
+ * ```
+ */
 export class LtvDecoder {
   /** The layout frames are read with. */
   readonly layout: LtvLayout;
@@ -273,7 +289,7 @@ export class LtvDecoder {
    * own segments plus the bytes it keeps views of (a view keeps its chunk
    * alive, which is at most twice the view). At least
    * {@link bufferedBytes}, and at most that plus the larger of
-   * {@link bufferedBytes} and {@link RESERVE_START} (the room left in one
+   * {@link bufferedBytes} and the first segment's size, 16 KiB (the room left in one
    * segment); 0 when idle, while only a cut header is held (its bytes take no
    * buffer), and after a header whose value has not started.
    */

@@ -29,6 +29,10 @@ import type { LtvLayout, LtvLayoutOptions, LtvPresetName } from './ltv-layout.js
  * refuses the bytes (nothing of them queued).
  */
 export interface FrameSink {
+  /**
+   * Queues `data` (held by reference: the encoder never writes to it again);
+   * true when queued, false when refused with nothing of it queued.
+   */
   appendToOutputBuffer(data: Uint8Array): boolean;
 }
 
@@ -45,7 +49,12 @@ export interface LtvEncoderOptions {
   copyThreshold?: number;
 }
 
-/** See the module comment. */
+/**
+ * Writes LTV frames for one layout: `encode` (one new Buffer), `encodeInto`
+ * (into a buffer the caller owns) and `encodeTo` (queued into a client's
+ * output buffer, a large value by reference, never copied). Every method
+ * checks the whole frame first and throws a coded error with nothing written.
+ */
 export class LtvEncoder {
   /** The layout frames are written with. */
   readonly layout: LtvLayout;

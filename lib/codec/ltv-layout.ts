@@ -66,12 +66,19 @@ export interface LtvLayoutOptions {
 
 /** A validated, frozen layout with the fields the codec derives from it. */
 export interface LtvLayout {
+  /** Width of the length field in bytes (see {@link LtvLayoutOptions.lengthBytes}). */
   readonly lengthBytes: 1 | 2 | 3 | 4;
+  /** Width of the type field in bytes; 0 when frames carry no type (see {@link LtvLayoutOptions.typeBytes}). */
   readonly typeBytes: 0 | 1 | 2 | 4;
+  /** Byte order of both header fields. */
   readonly byteOrder: ByteOrder;
+  /** Which header field comes first. */
   readonly fieldOrder: FieldOrder;
+  /** Whether the declared length counts the type field. */
   readonly lengthIncludesType: boolean;
+  /** Whether the declared length counts the length field itself. */
   readonly lengthIncludesLength: boolean;
+  /** The largest frame accepted or produced, header included, in bytes. */
   readonly maxFrameLength: number;
   /** `lengthBytes + typeBytes`. */
   readonly headerBytes: number;

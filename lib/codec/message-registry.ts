@@ -59,7 +59,14 @@ export interface MessageRegistryOptions {
 /** Anything that names a message type: its id, its name, or the type itself. */
 export type MessageTypeRef<T = unknown> = number | string | MessageType<T>;
 
-/** See the module comment. */
+/**
+ * Message types by numeric id (the frame's type field) and by name, each with
+ * the serializer of its payload. A duplicate id or name is refused at
+ * registration (`NETLOOP_DUPLICATE_TYPE`, which also catches a collision of
+ * cellnet's 16-bit name hashes); in strict mode a frame of an unregistered
+ * type is `NETLOOP_UNKNOWN_TYPE`, refused from its header when
+ * {@link MessageRegistry.isKnownType} is given to the decoder.
+ */
 export class MessageRegistry {
   /** See {@link MessageRegistryOptions.strict}. */
   readonly strict: boolean;
@@ -190,7 +197,15 @@ export class MessageRegistry {
    *   when the serializer refuses the payload (its error as `cause`) or
    *   returns something other than bytes.
    */
-  encode<T>(ref: MessageTypeRef<T>, payload: T): { id: number; value: Uint8Array } {
+  encode<T>(
+    ref: MessageTypeRef<T>,
+    payload: T,
+  ): {
+    /** The registered type id, for the frame's type field. */
+    id: number;
+    /** The serialized payload, the frame's value. */
+    value: Uint8Array;
+  } {
     const type = this.resolve(ref);
     let value: unknown;
     try {

@@ -18,7 +18,9 @@ import { checkNumber } from './errors.js';
 
 /** Something that can be flushed or closed: every netloop store qualifies. */
 export interface Flushable {
+  /** Writes what is held in memory to durable storage; used when `method` is `'flush'`, or when there is no `close()`. */
   flush?(): Promise<unknown>;
+  /** Flushes, then releases the target's resources; used by default (`method: 'close'`). */
   close?(): Promise<unknown>;
 }
 

@@ -57,11 +57,11 @@ import { uuidv7 } from '../../lib/session/uuid-v7.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /**
- * The files that document the API, searched together by heading. When the
- * README is split into `docs/`, list the new files here; every heading used
- * below must stay unique across them.
+ * The files that document the API, searched together by heading. When a
+ * section of the README moves into `docs/`, list its new file here; every
+ * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md'];
+const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md'];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -433,7 +433,7 @@ test('closeOnSignals: every option named where it is described', () => {
 
 // ─── tokens ───────────────────────────────────────────────────────────────────
 
-test("tokens: the README states lib/session/token.ts's lengths, encoding and lookup, and none of the old claims", () => {
+test("tokens: the documentation states lib/session/token.ts's lengths, encoding and lookup, and none of the old claims", () => {
   // The facts, from the code itself.
   const { token, hash } = createToken(uuidv7());
   assert.is(token.length, TOKEN_LENGTH);
@@ -457,7 +457,7 @@ test("tokens: the README states lib/session/token.ts's lengths, encoding and loo
   ]) {
     assert.ok(tokens.includes(fact), `the Tokens section says "${fact}"`);
   }
-  // What the README once said, and the code never did.
+  // What the documentation once said, and the code never did.
   assert.not.ok(/\bhex\b/i.test(tokens), 'no hex hash');
   assert.not.ok(/lookups go by hash/i.test(tokens), 'no lookup by hash');
   assert.ok(section('The model').replace(/\s+/g, ' ').includes(`${TOKEN_LENGTH} characters`), 'the model gives the token length');

@@ -42,7 +42,11 @@ function toBigInt(field: string, value: bigint | number, min: bigint, max: bigin
   return big;
 }
 
-/** Writes goobjfmt binary fields into a growing buffer. */
+/**
+ * Writes goobjfmt binary fields into a growing buffer. Each method appends one
+ * field and returns the writer (calls chain); a value of the wrong type or out
+ * of the field's range throws `NETLOOP_INVALID_VALUE` with nothing written.
+ */
 export class CellnetBinaryWriter {
   #buf: Buffer;
   #len = 0;
@@ -67,42 +71,49 @@ export class CellnetBinaryWriter {
     return at;
   }
 
+  /** A Go `bool`: one byte, 1 for true, 0 for false. */
   bool(value: boolean): this {
     if (typeof value !== 'boolean') throw badValue('a bool field must be a boolean', { got: typeof value });
     const at = this.#room(1);
     this.#buf[at] = value ? 1 : 0;
     return this;
   }
+  /** A Go `int8`: one byte, an integer in [-128, 127]. */
   int8(value: number): this {
     checkInt('int8', value, -0x80, 0x7f);
     const at = this.#room(1);
     this.#buf.writeInt8(value, at);
     return this;
   }
+  /** A Go `uint8`: one byte, an integer in [0, 255]. */
   uint8(value: number): this {
     checkInt('uint8', value, 0, 0xff);
     const at = this.#room(1);
     this.#buf.writeUInt8(value, at);
     return this;
   }
+  /** A Go `int16`: 2 bytes little-endian, an integer in [-32,768, 32,767]. */
   int16(value: number): this {
     checkInt('int16', value, -0x8000, 0x7fff);
     const at = this.#room(2);
     this.#buf.writeInt16LE(value, at);
     return this;
   }
+  /** A Go `uint16`: 2 bytes little-endian, an integer in [0, 65,535]. */
   uint16(value: number): this {
     checkInt('uint16', value, 0, 0xffff);
     const at = this.#room(2);
     this.#buf.writeUInt16LE(value, at);
     return this;
   }
+  /** A Go `int32`: 4 bytes little-endian, a 32-bit signed integer. */
   int32(value: number): this {
     checkInt('int32', value, -0x80000000, 0x7fffffff);
     const at = this.#room(4);
     this.#buf.writeInt32LE(value, at);
     return this;
   }
+  /** A Go `uint32`: 4 bytes little-endian, a 32-bit unsigned integer. */
   uint32(value: number): this {
     checkInt('uint32', value, 0, 0xffffffff);
     const at = this.#room(4);
@@ -123,12 +134,14 @@ export class CellnetBinaryWriter {
     this.#buf.writeBigUInt64LE(big, at);
     return this;
   }
+  /** A Go `float32`: 4 bytes, IEEE 754 little-endian (the number rounded to single precision). */
   float32(value: number): this {
     if (typeof value !== 'number') throw badValue('a float32 field must be a number', { got: typeof value });
     const at = this.#room(4);
     this.#buf.writeFloatLE(value, at);
     return this;
   }
+  /** A Go `float64`: 8 bytes, IEEE 754 little-endian. */
   float64(value: number): this {
     if (typeof value !== 'number') throw badValue('a float64 field must be a number', { got: typeof value });
     const at = this.#room(8);
@@ -188,36 +201,47 @@ export class CellnetBinaryReader {
     return at;
   }
 
+  /** A Go `bool`: one byte; any value but 0 reads as true. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   bool(): boolean {
     return this.#buf[this.#take(1, 'bool')] !== 0;
   }
+  /** A Go `int8`: one byte. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   int8(): number {
     return this.#buf.readInt8(this.#take(1, 'int8'));
   }
+  /** A Go `uint8`: one byte. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   uint8(): number {
     return this.#buf.readUInt8(this.#take(1, 'uint8'));
   }
+  /** A Go `int16`: 2 bytes little-endian. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   int16(): number {
     return this.#buf.readInt16LE(this.#take(2, 'int16'));
   }
+  /** A Go `uint16`: 2 bytes little-endian. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   uint16(): number {
     return this.#buf.readUInt16LE(this.#take(2, 'uint16'));
   }
+  /** A Go `int32`: 4 bytes little-endian. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   int32(): number {
     return this.#buf.readInt32LE(this.#take(4, 'int32'));
   }
+  /** A Go `uint32`: 4 bytes little-endian. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   uint32(): number {
     return this.#buf.readUInt32LE(this.#take(4, 'uint32'));
   }
+  /** A Go `int64`: 8 bytes little-endian, as a bigint. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   int64(): bigint {
     return this.#buf.readBigInt64LE(this.#take(8, 'int64'));
   }
+  /** A Go `uint64`: 8 bytes little-endian, as a bigint. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   uint64(): bigint {
     return this.#buf.readBigUInt64LE(this.#take(8, 'uint64'));
   }
+  /** A Go `float32`: 4 bytes, IEEE 754 little-endian. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   float32(): number {
     return this.#buf.readFloatLE(this.#take(4, 'float32'));
   }
+  /** A Go `float64`: 8 bytes, IEEE 754 little-endian. Throws `NETLOOP_BAD_PAYLOAD` when the value ends first. */
   float64(): number {
     return this.#buf.readDoubleLE(this.#take(8, 'float64'));
   }
@@ -245,16 +269,24 @@ export class CellnetBinaryReader {
 }
 
 /** The full names of the chat example's messages; their ids are `cellnetStringHash(name)`. */
-export const CELLNET_CHAT_NAMES = Object.freeze({ REQ: 'proto.ChatREQ', ACK: 'proto.ChatACK' } as const);
+export const CELLNET_CHAT_NAMES = Object.freeze({
+  /** The request a chat client sends: `proto.ChatREQ`. */
+  REQ: 'proto.ChatREQ',
+  /** The acknowledgement the server broadcasts: `proto.ChatACK`. */
+  ACK: 'proto.ChatACK',
+} as const);
 
 /** cellnet's `proto.ChatREQ { Content string }`. */
 export interface CellnetChatREQ {
+  /** The line the user typed (cellnet's `Content`). */
   content: string;
 }
 
 /** cellnet's `proto.ChatACK { Content string; Id int64 }`. */
 export interface CellnetChatACK {
+  /** The chat line, as the request carried it (cellnet's `Content`). */
   content: string;
+  /** The sender's connection id (cellnet's `Id`, an int64). */
   id: bigint;
 }
 
