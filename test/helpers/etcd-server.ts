@@ -40,7 +40,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 import { findExecutable, freePort } from './redis-server.js';
-import { launchServer, quoteArg, terminateServer } from './server-process.js';
+import { freezeProcess, launchServer, quoteArg, terminateServer } from './server-process.js';
 
 /** Options of {@link startEtcdServer}. */
 export interface EtcdServerOptions {
@@ -247,7 +247,7 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
       current = await launch(clientPort, peerPort);
     },
     pause(): void {
-      current.kill('SIGSTOP');
+      freezeProcess(current);
     },
     resume(): void {
       current.kill('SIGCONT');

@@ -46,7 +46,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 import { findExecutable, freePort } from './redis-server.js';
-import { PROBE_INTERVAL_MS, launchServer, quoteArg, terminateServer } from './server-process.js';
+import { PROBE_INTERVAL_MS, freezeProcess, launchServer, quoteArg, terminateServer } from './server-process.js';
 
 /** The number of hash slots of a Redis Cluster. */
 export const CLUSTER_SLOTS = 16_384;
@@ -408,7 +408,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       await cluster.startNode(index);
     },
     pauseNode(index: number): void {
-      nodeAt(index).child?.kill('SIGSTOP');
+      const child = nodeAt(index).child;
+      if (child !== undefined && child !== null) freezeProcess(child);
     },
     resumeNode(index: number): void {
       nodeAt(index).child?.kill('SIGCONT');

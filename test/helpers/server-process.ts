@@ -201,3 +201,29 @@ export function processAlive(pid: number): boolean {
     return process.platform !== 'linux';
   }
 }
+
+/**
+ * Freezes a child process (SIGSTOP) and returns once the kernel reports it
+ * stopped (state `T` in `/proc/<pid>/stat`): a signal is delivered
+ * asynchronously, and on a loaded machine a request sent right after
+ * `kill()` could still be answered. Bounded: gives up after about a second
+ * (then the caller's own assertion fails and says so).
+ */
+export function freezeProcess(child: { pid?: number | undefined; kill(signal: NodeJS.Signals): boolean }): void {
+  child.kill('SIGSTOP');
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 1000; i++) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return; // no procfs here, or the process is gone: nothing more to wait for
+    }
+    // The state follows the parenthesised command name, which may itself hold spaces or parentheses.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'T' || state === 't') return;
+    Atomics.wait(tick, 0, 0, 1);
+  }
+}
