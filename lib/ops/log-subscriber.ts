@@ -9,7 +9,7 @@
  *   netloop:client:close ───┤                      info  connection accepted   {event, clientId, remoteAddress, ...}
  *   netloop:client:drop ────┤                      info  connection closed     {event, clientId, reason}  (graceful)
  *   netloop:limit ──────────┼─▶ createLogSubscriber ─▶ warn  connection closed {..., reason, code}     (fault, limit)
- *   netloop:handler:error ──┤      (guarded)        warn  limit hit            {event, limit, clientId, code, sizes}
+ *   netloop:handler:error ──┤      (guarded)        warn  limit hit            {event, limit, clientId, code, details: sizes}
  *   netloop:tls:error ──────┤                      error handler failed        {event, clientId, source, code, causeName}
  *   netloop:session:expire ─┘                      error store failed          {event, store, code, syscallCode}
  *   store 'error' / 'recovered', registry 'error' ─▶     info  store recovered  {event, store}
@@ -158,7 +158,8 @@ export function createLogSubscriber(logger: Logger, options: LogSubscriberOption
     } catch (err) {
       if (warned) return;
       warned = true;
-      process.emitWarning(`netloop log subscriber: the logger threw (${codesOf(err).causeName ?? typeof err}); further faults are not reported`, {
+      const name = typeof err === 'object' && err !== null ? String((err as { constructor?: { name?: unknown } }).constructor?.name ?? 'Object') : typeof err;
+      process.emitWarning(`netloop log subscriber: the logger threw (${name}); further faults are not reported`, {
         code: ErrorCode.HANDLER_ERROR,
       });
     }
@@ -197,7 +198,7 @@ export function createLogSubscriber(logger: Logger, options: LogSubscriberOption
   if (on.limit) {
     sub(CHANNEL_NAMES.limit, (m) => {
       const l = m as LimitMessage;
-      write('warn', { event: 'limit', limit: l.limit, clientId: l.clientId, code: l.code, ...sizesOf(l.details) }, 'limit hit');
+      write('warn', { event: 'limit', limit: l.limit, clientId: l.clientId, code: l.code, details: sizesOf(l.details) }, 'limit hit');
     });
   }
   if (on.handlerError) {

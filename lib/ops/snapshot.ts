@@ -6,8 +6,8 @@
  *   OpsSources ──sample()──▶ OpsSnapshot (plain data, JSON-safe)
  *                               ├─▶ metrics.ts: each metric's get() reads its part
  *                               └─▶ ops-server.ts: sent to the page once a second
- *   one reading is shared for `cacheMs`: a scrape asks every metric at once,
- *   and the page and a scrape in the same moment do not read twice
+ *   a reading in progress is shared: a scrape asks every metric at once and
+ *   reads once (a finished reading is reused only within `cacheMs`, default 0)
  * ```
  *
  * Per-client work happens here and only here, once per reading: one pass
@@ -81,7 +81,11 @@ export interface OpsSamplerOptions {
   queueBuckets?: readonly number[];
   /** Message types reported by name (the most frequent); the rest are summed as `other`. Default 20, at most 200. */
   maxFrameTypes?: number;
-  /** How long one reading is reused, in ms; default 200 (0: never). */
+  /**
+   * How long a finished reading is reused, in ms; default 0: a reading in
+   * progress is shared (every metric of one scrape asks at once), a finished
+   * one is not, so two scrapes never see the same numbers.
+   */
   cacheMs?: number;
 }
 
@@ -150,14 +154,14 @@ export class OpsSampler {
     this.topClients = checkInteger('topClients', options.topClients ?? 10, 0, 1_000);
     this.queueBuckets = checkBuckets('queueBuckets', options.queueBuckets ?? DEFAULT_QUEUE_BUCKETS, 32);
     this.maxFrameTypes = checkInteger('maxFrameTypes', options.maxFrameTypes ?? 20, 1, 200);
-    this.cacheMs = checkNumber('cacheMs', options.cacheMs ?? 200, 0, 60_000);
+    this.cacheMs = checkNumber('cacheMs', options.cacheMs ?? 0, 0, 60_000);
   }
 
   /** The current reading (shared while in progress or younger than `cacheMs`). */
   sample(): Promise<OpsSnapshot> {
     if (this.#pending !== null) return this.#pending;
     const last = this.#last;
-    if (last !== null && performance.now() - last.at < this.cacheMs) return Promise.resolve(last.snapshot);
+    if (last !== null && this.cacheMs > 0 && performance.now() - last.at < this.cacheMs) return Promise.resolve(last.snapshot);
     const p = this.#read().finally(() => {
       this.#pending = null;
     });
