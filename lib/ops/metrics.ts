@@ -269,7 +269,7 @@ export function registerNetloopMetrics(registry: MetricsRegistry, sources: OpsSo
   };
 }
 
-/** What `import('prom-client')` provides that {@link loadPromClient} needs. */
+/** What prom-client's module provides that {@link loadPromClient} needs. */
 export interface PromClientModule {
   Registry: new () => MetricsRegistry & { metrics(): Promise<string>; readonly contentType: string };
 }
