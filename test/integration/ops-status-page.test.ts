@@ -147,8 +147,8 @@ maybe('the status page in Chromium: numbers follow a load, a slow consumer shows
     assert.is(row[2], `127.0.0.1:${slow.localPort}`);
     assert.match(row[3]!, /MiB$/, `queued bytes in MiB (${row[3]})`);
 
-    // Closes: two peers leave cleanly, one resets; the recent-closes table says so.
-    load.sockets[0]!.destroy();
+    // Closes: one peer resets (RST), one leaves cleanly (FIN); the recent-closes table says so.
+    load.sockets[0]!.resetAndDestroy();
     load.sockets[1]!.end();
     await page.waitForFunction(`[...document.querySelectorAll('#closes .pill')].some((p) => p.textContent === 'reset')`, { timeout: 10_000 });
     // For the picture in the docs, let the charts fill for a few seconds more.
