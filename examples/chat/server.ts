@@ -72,7 +72,8 @@ import type { SessionStore } from '../../lib/store/contract.js';
 import { bindSessions, connectionProbe } from '../../lib/binding/session-binding.js';
 import type { NoticeBuilder, SessionBinding } from '../../lib/binding/session-binding.js';
 import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
-import { ErrorCode, NetloopError, checkInteger, isNetloopError } from '../../lib/core/errors.js';
+import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
+import { checkInteger } from '../../lib/core/validate.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, NETLOOP_CHAT_NAMES, createChatProtocol } from './protocol.js';
 import type { ChatProtocol, Hello } from './protocol.js';
 

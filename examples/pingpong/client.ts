@@ -17,7 +17,8 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { Client } from '../../lib/reactor/client.js';
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../../lib/core/errors.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
+import { checkInteger, checkNumber } from '../../lib/core/validate.js';
 
 /** Options of {@link runPingpong}. */
 export interface PingpongOptions {

@@ -20,7 +20,8 @@ import type { CloseNotice } from './graceful-close.js';
 import { checkNotice, checkSettle } from './graceful-close.js';
 import { flushOnSignals } from '../core/flush-on-signals.js';
 import type { Flushable } from '../core/flush-on-signals.js';
-import { ErrorCode, NetloopError, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkNumber } from '../core/validate.js';
 
 /** Something that closes gracefully: a {@link Server} or an {@link EventLoop}. */
 export interface GracefullyClosable {

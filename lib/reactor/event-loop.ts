@@ -21,7 +21,8 @@
 
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { ErrorCode, NetloopError, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkNumber } from '../core/validate.js';
 import { OutputBuffer } from './output-buffer.js';
 import { TimerQueue } from './timer-queue.js';
 import type { TimerDriver, TimerEntry } from './timer-queue.js';

@@ -31,7 +31,8 @@ import { DEFAULT_FLUSH_TIMEOUT_MS, closeTimeoutError } from './event-loop.js';
 import { Client, checkReadPauseMarks, handlerError } from './client.js';
 import type { ClientConfig, ClientOwner, ReadPauseMarks } from './client.js';
 import type { CloseReason } from './close-reason.js';
-import { ErrorCode, NetloopError, checkInteger, checkNumber, toSocketError } from '../core/errors.js';
+import { ErrorCode, NetloopError, toSocketError } from '../core/errors.js';
+import { checkBoolean, checkInteger, checkNumber } from '../core/validate.js';
 import { FramedProtocol } from '../framing/framed-protocol.js';
 import type { FramingOptions } from '../framing/framed-protocol.js';
 import { createListener } from './tls-transport.js';
@@ -346,16 +347,6 @@ export function onListenerRejection(owner: EventEmitter & { _fault(error: Netloo
   noteHandlerError(null, source, e);
   if (event === 'error') process.emitWarning(e);
   else owner._fault(e);
-}
-
-/** @internal Throws `NETLOOP_INVALID_OPTION` unless `value` is a boolean. */
-export function checkBoolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a boolean, got ${String(value)}`, {
-      details: { option: name, value },
-    });
-  }
-  return value;
 }
 
 /**
