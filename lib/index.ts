@@ -15,11 +15,22 @@ export type { Clock } from './core/clock.js';
 export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
 export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './reactor/event-loop.js';
 export { Client, linkBackpressure } from './reactor/client.js';
-export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol, ReadPauseMarks } from './reactor/client.js';
+export type { ClientProtocol, ReadPauseMarks } from './reactor/client.js';
+export type {
+  WriteCompleteCallback,
+  HighWaterMarkCallback,
+  CloseCallback,
+  DropInfo,
+  ConnectErrorInfo,
+  ServerBaseEvents,
+  ServerEvents,
+  ConnectorBaseEvents,
+  ConnectorEvents,
+} from './reactor/callbacks.js';
 export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/server.js';
-export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo, BroadcastMessage, BroadcastOptions } from './reactor/server.js';
+export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, BroadcastMessage, BroadcastOptions } from './reactor/server.js';
 export { Connector } from './reactor/connector.js';
-export type { ConnectorOptions, ReconnectOptions, ConnectErrorInfo } from './reactor/connector.js';
+export type { ConnectorOptions, ReconnectOptions } from './reactor/connector.js';
 export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './reactor/close-reason.js';
 export type { CloseReason } from './reactor/close-reason.js';
 export { TimerQueue, nodeTimerDriver } from './reactor/timer-queue.js';

@@ -38,7 +38,6 @@
  * @module
  */
 
-import type { EventEmitter } from 'node:events';
 import { PauseReason } from '../reactor/client.js';
 import type { Client, ClientProtocol } from '../reactor/client.js';
 import type { CloseReason } from '../reactor/close-reason.js';
@@ -216,6 +215,11 @@ export interface FramedStats {
 
 const MAX_MS = 2 ** 31 - 1;
 
+/** @internal What emits a framing's `'message'` events: its Server or Connector. */
+export interface MessageEmitter {
+  _emitMessage(client: Client, message: FramedMessage): void;
+}
+
 /**
  * The shared framing of one Server or Connector (see the module comment).
  * Created by the owner from its `framing` option; the application uses it
@@ -256,8 +260,8 @@ export class FramedProtocol implements ClientProtocol {
    * whole (never mutated) when an observer is added or removed.
    */
   _frameObservers: readonly FrameObserver[] | null = null;
-  /** @internal */
-  readonly _emitter: EventEmitter;
+  /** @internal The owner, whose `'message'` listeners hear messages when there is no `onMessage`. */
+  readonly _emitter: MessageEmitter;
   /** @internal The decoder's strict type check, or null. */
   readonly _isKnownType: ((type: number) => boolean) | null;
   /**
@@ -271,7 +275,7 @@ export class FramedProtocol implements ClientProtocol {
    * @internal Built by a Server or Connector from its `framing` option.
    * @throws NetloopError INVALID_OPTION for a bad option.
    */
-  constructor(emitter: EventEmitter, options: FramingOptions, side: 'server' | 'connector') {
+  constructor(emitter: MessageEmitter, options: FramingOptions, side: 'server' | 'connector') {
     if (typeof options !== 'object' || options === null) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'framing must be an object', { details: { option: 'framing' } });
     }
@@ -872,7 +876,10 @@ export class FramedConnection implements ClientProtocol {
     const handler = proto._handler;
     try {
       if (handler === null) {
-        proto._emitter.emit('message', client, message);
+        // The owner's emit guards each listener: a fault closes the client
+        // (handler-error), after which nothing more is dispatched.
+        proto._emitter._emitMessage(client, message);
+        if (client.socket.destroyed) this.#dead = true;
         return;
       }
       const r = handler(client, message);

@@ -60,6 +60,7 @@ import { ErrorCode, NetloopError } from '../core/errors.js';
 import type { MessageTypeRef } from '../codec/message-registry.js';
 import type { FramedProtocol } from '../framing/framed-protocol.js';
 import { noteClose, noteHandlerError } from './diagnostics.js';
+import { reportFault } from '../core/emitter.js';
 
 /**
  * @internal What {@link Client._appendFrame} writes a frame with (the LTV
@@ -127,14 +128,14 @@ export const PauseReason = {
   FRAMING: F.PAUSE_FRAMING,
 } as const;
 
-/** Called with the client once its output drained to the kernel. */
-export type WriteCompleteCallback = (client: Client) => void;
-/** Called with the client and its queued bytes when they cross the high-water mark upward. */
-export type HighWaterMarkCallback = (client: Client, queuedBytes: number) => void;
-/** Called once when the client closes. */
-export type CloseCallback = (client: Client, reason: CloseReason, error?: NetloopError) => void;
-// Each callback may return a promise (an async function): a rejection is
-// handled as a throw is (see Client._handlerFault); the value is ignored.
+// The callbacks below are typed inline with the client's own class (`this`);
+// callbacks.ts names them (WriteCompleteCallback, HighWaterMarkCallback,
+// CloseCallback) for applications, and sits above this module so that no
+// import goes both ways. Each may return a promise (an async function): a
+// rejection is handled as a throw is (see Client._handlerFault).
+
+/** A callback stored in a client's extras: the client's own class is erased there. */
+type StoredCallback = (client: Client, ...args: unknown[]) => unknown;
 
 /** Queued-output marks for pausing reading: pause at `high` queued bytes or more, resume at `low` or fewer (or once the output drained). */
 export interface ReadPauseMarks {
@@ -232,10 +233,10 @@ interface BackpressureLink {
  * ```
  */
 interface ClientExtras {
-  writeComplete: WriteCompleteCallback | null;
-  highWater: HighWaterMarkCallback | null;
+  writeComplete: StoredCallback | null;
+  highWater: StoredCallback | null;
   highWaterBytes: number;
-  onClose: CloseCallback | null;
+  onClose: StoredCallback | null;
   waiters: Array<{ resolve: () => void; reject: (err: NetloopError) => void }> | null;
   /** When queued output reached the soft limit (monotonic ms), or -1. */
   softSince: number;
@@ -575,36 +576,40 @@ export class Client {
    * Sets the callback run (queued in the loop, never synchronously) each time
    * the queued output drains to empty after data was sent: own buffer empty
    * and the socket's buffer empty, every byte handed to the kernel. A throw
-   * or a rejected promise closes the client with `'handler-error'`.
+   * or a rejected promise closes the client with `'handler-error'`. See
+   * {@link WriteCompleteCallback}. Part of the low-level batching API
+   * (with {@link Client.appendToOutputBuffer}, {@link Client.enableWriting}
+   * and `loop.updateClient`).
    */
-  setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
-    this.#extras().writeComplete = cb;
+  setWriteCompleteCallback(cb: ((client: this) => unknown) | null): void {
+    this.#extras().writeComplete = cb as StoredCallback | null;
     if (cb !== null) this.#observeCompletion(false);
   }
 
   /**
    * Sets the callback run (queued) when the queued bytes cross `bytes` upward:
    * once per crossing (before < bytes <= after), as muduo does. A throw or a
-   * rejected promise closes the client with `'handler-error'`.
+   * rejected promise closes the client with `'handler-error'`. See
+   * {@link HighWaterMarkCallback}.
    */
-  setHighWaterMarkCallback(cb: HighWaterMarkCallback | null, bytes: number): void {
+  setHighWaterMarkCallback(cb: ((client: this, queuedBytes: number) => unknown) | null, bytes: number): void {
     if (cb !== null && (!Number.isInteger(bytes) || bytes < 1)) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `high-water mark must be a positive integer, got ${String(bytes)}`, {
         details: { option: 'bytes', value: bytes },
       });
     }
     const ext = this.#extras();
-    ext.highWater = cb;
+    ext.highWater = cb as StoredCallback | null;
     ext.highWaterBytes = cb === null ? 0 : bytes;
   }
 
   /**
    * Sets the callback run once when the client closes, before the owner's
    * `'close'` event. The client is closed by then, so a throw or a rejected
-   * promise is reported on the owner's `'error'` path (see {@link Server}).
+   * promise is reported on the owner's `'error'` path. See {@link CloseCallback}.
    */
-  setCloseCallback(cb: CloseCallback | null): void {
-    this.#extras().onClose = cb;
+  setCloseCallback(cb: ((client: this, reason: CloseReason, error?: NetloopError) => unknown) | null): void {
+    this.#extras().onClose = cb as StoredCallback | null;
   }
 
   /**
@@ -1301,6 +1306,27 @@ export function handlerError(err: unknown, source: string, clientId: number | nu
     cause: err,
     details: { clientId, source },
   });
+}
+
+/**
+ * @internal Where a listener fault of an owner's event goes (a Server's or
+ * a Connector's `_listenerFault`): an event about one of the owner's clients
+ * (its first argument) makes that client answer for it (closed with
+ * `'handler-error'`, or, once closed, the owner's `'error'` path); a failing
+ * `'error'` listener is reported (a process warning, never a throw); any
+ * other fault is a `NETLOOP_HANDLER_ERROR` on the owner's `'error'` path.
+ */
+export function routeListenerFault(owner: ClientOwner, fault: unknown, name: string, args: readonly unknown[]): void {
+  const source = `'${name}' listener`;
+  const first = args[0];
+  if (name !== 'error' && first instanceof Client && first._owner === owner) {
+    first._handlerFault(fault, source);
+    return;
+  }
+  const error = handlerError(fault, source, null);
+  noteHandlerError(null, source, error);
+  if (name === 'error') reportFault(error, owner.constructor.name);
+  else owner._fault(error);
 }
 
 function invalidData(what: string, data: unknown): NetloopError {

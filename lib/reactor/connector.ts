@@ -17,15 +17,17 @@
  * @module
  */
 
-import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import * as net from 'node:net';
 import type { EventLoop } from './event-loop.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS } from './event-loop.js';
-import { Client } from './client.js';
+import { Client, routeListenerFault } from './client.js';
 import type { ClientConfig, ClientOwner } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import type { TimerEntry } from './timer-queue.js';
-import { clientConfig, emitForClient, emitUnowned, onListenerRejection, reportFault } from './server.js';
+import { clientConfig } from './server.js';
+import { TypedEmitter, reportFault } from '../core/emitter.js';
+import type { ConnectErrorInfo, ConnectorEvents } from './callbacks.js';
+import type { FramedMessage } from '../framing/framed-protocol.js';
 import type { ClientLimitOptions } from './server.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkBoolean, checkInteger, checkNumber } from '../core/validate.js';
@@ -71,14 +73,6 @@ export interface ConnectorOptions extends ClientLimitOptions {
   tls?: TlsConnectOptions | null;
 }
 
-/** The second argument of `'connect-error'`. */
-export interface ConnectErrorInfo {
-  /** The attempt that failed (1 for the first of a series). */
-  attempt: number;
-  /** Delay before the next attempt, or null when there is none. */
-  nextDelayMs: number | null;
-}
-
 const RECONNECT_DEFAULTS = { initialDelayMs: 100, maxDelayMs: 30_000, factor: 2, jitter: 0.5, maxAttempts: 20 } as const;
 const MAX_MS = 2 ** 31 - 1;
 
@@ -101,7 +95,7 @@ const MAX_MS = 2 ** 31 - 1;
  * rejected promise closes only the connection concerned (`'handler-error'`)
  * and never the process.
  */
-export class Connector extends EventEmitter implements ClientOwner {
+export class Connector extends TypedEmitter<ConnectorEvents & { message: (client: Client, message: FramedMessage) => void }> implements ClientOwner {
   /** The loop this connector belongs to. */
   readonly loop: EventLoop;
   readonly #host: string;
@@ -124,7 +118,7 @@ export class Connector extends EventEmitter implements ClientOwner {
 
   /** @internal Use {@link EventLoop.connect}. */
   constructor(loop: EventLoop, options: ConnectorOptions) {
-    super({ captureRejections: true });
+    super();
     this.loop = loop;
     this.#host = options.host ?? '127.0.0.1';
     if (typeof this.#host !== 'string') {
@@ -152,14 +146,20 @@ export class Connector extends EventEmitter implements ClientOwner {
     this.#attempt();
   }
 
-  /** @internal Node's capture of a listener's rejected promise: the client concerned answers for it. */
-  override [captureRejectionSymbol](err: unknown, event: string | symbol, ...args: unknown[]): void {
-    onListenerRejection(this, err, event, args);
+  /** A listener failed: the connection its event is about answers for it; any other fault goes to the `'error'` path. */
+  protected override _listenerFault(fault: unknown, name: string, args: readonly unknown[]): void {
+    routeListenerFault(this, fault, name, args);
   }
 
-  /** @internal A fault no open client answers for: the `'error'` path. */
+  /** @internal A fault no open client answers for: the `'error'` listeners, or a process warning when there are none. */
   _fault(error: NetloopError): void {
-    reportFault(this, error);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else reportFault(error, this.constructor.name);
+  }
+
+  /** @internal A decoded message of a connection, for the `'message'` listeners. */
+  _emitMessage(client: Client, message: FramedMessage): void {
+    this.emit('message', client, message);
   }
 
   /** @internal The framing of every connection, or null for raw bytes. */
@@ -204,7 +204,7 @@ export class Connector extends EventEmitter implements ClientOwner {
 
   /** @internal */
   _clientEnd(client: Client): void {
-    emitForClient(this, 'end', client, [client]);
+    this.emit('end', client);
   }
 
   /** @internal */
@@ -215,7 +215,7 @@ export class Connector extends EventEmitter implements ClientOwner {
       if (this.#reconnect !== null) this.#scheduleRetry(this.#reconnect.initialDelayMs);
       else this.#finish();
     }
-    emitForClient(this, 'close', client, [client, reason, error]);
+    this.emit('close', client, reason, error);
   }
 
   #attempt(): void {
@@ -245,7 +245,7 @@ export class Connector extends EventEmitter implements ClientOwner {
       if (this.#framing !== null) client._protocol = this.#framing;
       this.#client = client;
       noteConnect(client);
-      emitForClient(this, 'connected', client, [client]);
+      this.emit('connected', client);
     };
     socket.once('error', onError);
     socket.once(readyEvent, onConnect);
@@ -264,15 +264,16 @@ export class Connector extends EventEmitter implements ClientOwner {
     });
     const info: ConnectErrorInfo = { attempt, nextDelayMs };
     if (nextDelayMs !== null) this.#scheduleRetry(nextDelayMs);
-    emitUnowned(this, 'connect-error', [error, info]);
+    this.emit('connect-error', error, info);
     if (nextDelayMs === null && this.#stopping === null) {
       this.#finish();
-      emitUnowned(this, 'give-up', [
+      this.emit(
+        'give-up',
         new NetloopError(ErrorCode.RECONNECT_EXHAUSTED, `gave up connecting to ${this.#host}:${this.#port} after ${attempt} attempts`, {
           cause: error,
           details: { host: this.#host, port: this.#port, attempts: attempt },
         }),
-      ]);
+      );
     }
   }
 

@@ -15,20 +15,19 @@
  * promise that rejects (an `async` listener), closes only the client it
  * concerns (`'handler-error'`, `NETLOOP_HANDLER_ERROR` with `cause`); a
  * fault that concerns no open client goes to the `'error'` path, which
- * warns (`process.emitWarning`) when nobody listens. The hot events
- * (`'data'`, `'message'`) go through `emit` itself, whose rejections Node
- * hands to {@link Server}'s `captureRejectionSymbol` method, so a
- * synchronous listener costs nothing more; the others call each listener
- * in turn, so one that fails does not keep the next from running.
+ * warns (`process.emitWarning`) when nobody listens. The server is a
+ * {@link TypedEmitter} (its events are typed by `ServerEvents` in
+ * `callbacks.ts`): every listener is called in turn under the emitter's
+ * guard, so one that fails does not keep the next from running, and a lone
+ * listener (the raw `'data'` path) is called directly.
  *
  * @module
  */
 
-import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import * as net from 'node:net';
 import type { EventLoop, CloseOptions } from './event-loop.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS, closeTimeoutError } from './event-loop.js';
-import { Client, checkReadPauseMarks, handlerError } from './client.js';
+import { Client, checkReadPauseMarks, routeListenerFault } from './client.js';
 import type { ClientConfig, ClientOwner, ReadPauseMarks } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode, NetloopError, toSocketError } from '../core/errors.js';
@@ -37,7 +36,10 @@ import { FramedProtocol } from '../framing/framed-protocol.js';
 import type { FramingOptions } from '../framing/framed-protocol.js';
 import { createListener } from './tls-transport.js';
 import type { TlsServerOptions } from './tls-transport.js';
-import { noteAccept, noteDrop, noteHandlerError, noteTlsError } from './diagnostics.js';
+import { noteAccept, noteDrop, noteTlsError } from './diagnostics.js';
+import { TypedEmitter, reportFault } from '../core/emitter.js';
+import type { DropInfo, ServerEvents } from './callbacks.js';
+import type { FramedMessage } from '../framing/framed-protocol.js';
 import { checkNotice, checkSettle, sendNotice, settleAll } from './graceful-close.js';
 import type { CloseNotice } from './graceful-close.js';
 import type { Flushable } from '../core/flush-on-signals.js';
@@ -96,13 +98,6 @@ export interface ServerOptions extends ClientLimitOptions {
   framing?: FramingOptions;
   /** Serve TLS through `node:tls` with these options (`key`, `cert`, ...); default: plain TCP. See {@link TlsServerOptions}. */
   tls?: TlsServerOptions | null;
-}
-
-/** The payload of a server's `'drop'` event. */
-export interface DropInfo {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  reason: 'max-connections';
 }
 
 /** Defaults of the per-client limits. */
@@ -267,89 +262,6 @@ function encodeFor(framing: FramedProtocol, message: { type: MessageTypeRef; pay
 }
 
 /**
- * @internal The `'error'` path of a Server or Connector: every `'error'`
- * listener gets `error` (one that fails is reported as a warning itself);
- * with none, `error` becomes a process warning (`process.emitWarning`, its
- * code in brackets), printed once per fault and never fatal.
- */
-export function reportFault(emitter: EventEmitter, error: NetloopError): void {
-  if (emitter.listenerCount('error') === 0) {
-    process.emitWarning(error);
-    return;
-  }
-  emitEach(emitter, 'error', [error], (err) => {
-    const e = handlerError(err, "'error' listener", null);
-    noteHandlerError(null, "'error' listener", e);
-    process.emitWarning(e);
-  });
-}
-
-/**
- * @internal Calls each listener of `event` with `args`, in order, each under
- * a guard: a throw or a rejected promise goes to `fault`, and the next
- * listener still runs. For the events that are not on the hot path.
- */
-export function emitEach(emitter: EventEmitter, event: string, args: unknown[], fault: (err: unknown) => void): void {
-  // rawListeners is a copy (a listener may come or go meanwhile) and keeps `once` wrappers, which remove themselves.
-  for (const l of emitter.rawListeners(event) as Array<(...a: unknown[]) => unknown>) {
-    let r: unknown;
-    try {
-      r = l.apply(emitter, args);
-    } catch (err) {
-      fault(err);
-      continue;
-    }
-    if (r !== undefined && r !== null) {
-      try {
-        const then = (r as PromiseLike<unknown>).then;
-        if (typeof then === 'function') then.call(r, undefined, fault);
-      } catch (err) {
-        fault(err);
-      }
-    }
-  }
-}
-
-/**
- * @internal Emits `event` whose listeners act for `client`: a listener that
- * fails closes that client (or, once it is closed, reports on `owner`'s
- * `'error'` path).
- */
-export function emitForClient(owner: EventEmitter, event: string, client: Client, args: unknown[]): void {
-  const source = `'${event}' listener`;
-  emitEach(owner, event, args, (err) => client._handlerFault(err, source));
-}
-
-/** @internal Emits `event` whose listeners act for no client: a listener that fails is reported on `owner`'s `'error'` path. */
-export function emitUnowned(owner: EventEmitter & { _fault(error: NetloopError): void }, event: string, args: unknown[]): void {
-  const source = `'${event}' listener`;
-  emitEach(owner, event, args, (err) => {
-    const e = handlerError(err, source, null);
-    noteHandlerError(null, source, e);
-    owner._fault(e);
-  });
-}
-
-/**
- * @internal Node's capture of a rejected promise returned by a listener of
- * an event emitted with `emit` (`'data'`, `'message'`): the client it was
- * emitted for (the first argument) answers for it; an `'error'` listener's
- * rejection is a warning; any other goes to the `'error'` path.
- */
-export function onListenerRejection(owner: EventEmitter & { _fault(error: NetloopError): void }, err: unknown, event: string | symbol, args: unknown[]): void {
-  const source = `'${String(event)}' listener`;
-  const client = args[0];
-  if (client instanceof Client) {
-    client._handlerFault(err, source);
-    return;
-  }
-  const e = handlerError(err, source, null);
-  noteHandlerError(null, source, e);
-  if (event === 'error') process.emitWarning(e);
-  else owner._fault(e);
-}
-
-/**
  * A listening server; created by {@link EventLoop.listen}.
  *
  * Events:
@@ -373,7 +285,7 @@ export function onListenerRejection(owner: EventEmitter & { _fault(error: Netloo
  * `NETLOOP_HANDLER_ERROR` with the `cause`, also published on
  * `netloop:handler:error`); the process never dies of it.
  */
-export class Server extends EventEmitter implements ClientOwner {
+export class Server extends TypedEmitter<ServerEvents & { message: (client: Client, message: FramedMessage) => void }> implements ClientOwner {
   /** The loop this server belongs to. */
   readonly loop: EventLoop;
   /** @internal */
@@ -397,7 +309,7 @@ export class Server extends EventEmitter implements ClientOwner {
 
   /** @internal Use {@link EventLoop.listen}. */
   constructor(loop: EventLoop, options: ServerOptions) {
-    super({ captureRejections: true });
+    super();
     this.loop = loop;
     this._cfg = clientConfig(options, DEFAULT_IDLE_TIMEOUT_MS);
     this._framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'server');
@@ -416,18 +328,28 @@ export class Server extends EventEmitter implements ClientOwner {
       (err, socket) => noteTlsError(loop, err, socket.remoteAddress, socket.remotePort),
     );
     this.#net.on('error', (err) => {
-      if (this.#address !== null && this.listenerCount('error') > 0) reportFault(this, toSocketError(err));
+      if (this.#address !== null && this.listenerCount('error') > 0) this.emit('error', toSocketError(err));
     });
   }
 
-  /** @internal Node's capture of a listener's rejected promise (see the module comment). */
-  override [captureRejectionSymbol](err: unknown, event: string | symbol, ...args: unknown[]): void {
-    onListenerRejection(this, err, event, args);
+  /**
+   * A listener failed: the client its event is about answers for it (see
+   * the module comment); a fault no open client answers for goes to the
+   * `'error'` path.
+   */
+  protected override _listenerFault(fault: unknown, name: string, args: readonly unknown[]): void {
+    routeListenerFault(this, fault, name, args);
   }
 
-  /** @internal A fault no open client answers for: the `'error'` path. */
+  /** @internal A fault no open client answers for: the `'error'` listeners, or a process warning when there are none. */
   _fault(error: NetloopError): void {
-    reportFault(this, error);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else reportFault(error, this.constructor.name);
+  }
+
+  /** @internal A decoded message of a client, for the `'message'` listeners (the framing layer's `onMessage` absent). */
+  _emitMessage(client: Client, message: FramedMessage): void {
+    this.emit('message', client, message);
   }
 
   /** The bound address (once listening). */
@@ -525,7 +447,7 @@ export class Server extends EventEmitter implements ClientOwner {
 
   /** @internal */
   _clientEnd(client: Client): void {
-    emitForClient(this, 'end', client, [client]);
+    this.emit('end', client);
   }
 
   /** @internal */
@@ -533,7 +455,7 @@ export class Server extends EventEmitter implements ClientOwner {
     this.#clientCount--;
     if (this.#clientCount === 0 && this.#emptyWaiter !== null) this.#emptyWaiter();
     // The client is closed: a listener's fault goes to the 'error' path, and the other listeners still run.
-    emitForClient(this, 'close', client, [client, reason, error]);
+    this.emit('close', client, reason, error);
   }
 
   #onConnection(socket: net.Socket): void {
@@ -545,7 +467,7 @@ export class Server extends EventEmitter implements ClientOwner {
       socket.destroy();
       if (this.#closing === null) {
         noteDrop(this.loop, info.remoteAddress, info.remotePort, this.#maxConnections);
-        emitUnowned(this, 'drop', [info]);
+        this.emit('drop', info);
       }
       return;
     }
@@ -553,7 +475,7 @@ export class Server extends EventEmitter implements ClientOwner {
     if (this._framing !== null) client._protocol = this._framing;
     this.#clientCount++;
     noteAccept(client);
-    emitForClient(this, 'connection', client, [client]);
+    this.emit('connection', client);
   }
 
   /** This server's clients among the loop's, in accept order. */

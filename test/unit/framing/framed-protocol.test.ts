@@ -2,7 +2,6 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import type * as net from 'node:net';
-import { EventEmitter } from 'node:events';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
@@ -1111,7 +1110,7 @@ test('framing options are validated at listen and connect', async () => {
     }
     throwsCode(() => loop.connect({ port: 1, framing: { maxPendingMessages: 0 } }), ErrorCode.INVALID_OPTION);
     throwsCode(() => loop.connect({ port: 1, framing: { requireAuthentication: 'yes' as unknown as boolean } }), ErrorCode.INVALID_OPTION);
-    throwsCode(() => new FramedProtocol(new EventEmitter(), null as unknown as FramingOptions, 'server'), ErrorCode.INVALID_OPTION);
+    throwsCode(() => new FramedProtocol({ _emitMessage: () => undefined }, null as unknown as FramingOptions, 'server'), ErrorCode.INVALID_OPTION);
     // Defaults: finite everywhere; a connector trusts its server's frame size.
     const s = new FramedProtocol(await loop.listen(), {}, 'server');
     assert.equal(

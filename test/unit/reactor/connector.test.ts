@@ -2,7 +2,7 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
-import type { ConnectErrorInfo } from '../../../lib/reactor/connector.js';
+import type { ConnectErrorInfo } from '../../../lib/reactor/callbacks.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import type { NetloopError } from '../../../lib/core/errors.js';
 import { refusedPort, until, waitFor } from '../../helpers/net.js';

@@ -80,16 +80,25 @@ interface Closed {
   error: NetloopError | undefined;
 }
 
-/** A server whose raw 'data' echoes every chunk except those containing `boom`, recording every close. */
-async function echoServer(loop: EventLoop, options: ServerOptions = {}): Promise<{ server: Server; closes: Closed[] }> {
+/** The 'data' listener of {@link echoServer}: echoes every chunk except those containing `boom`. */
+function echo(c: Client, chunk: Buffer): void {
+  if (!chunk.includes('boom')) c.write(chunk);
+}
+
+/**
+ * A server whose raw 'data' echoes ({@link echo}), recording every close.
+ * `firstClose` is a 'close' listener registered before the recording one.
+ */
+async function echoServer(
+  loop: EventLoop,
+  options: ServerOptions = {},
+  firstClose?: (client: Client, reason: CloseReason, error?: NetloopError) => void,
+): Promise<{ server: Server; closes: Closed[] }> {
   const server = await loop.listen(options);
   const closes: Closed[] = [];
+  if (firstClose !== undefined) server.on('close', firstClose);
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
-  if (options.framing === undefined) {
-    server.on('data', (c: Client, chunk: Buffer) => {
-      if (!chunk.includes('boom')) c.write(chunk);
-    });
-  }
+  if (options.framing === undefined) server.on('data', echo);
   return { server, closes };
 }
 
@@ -134,7 +143,7 @@ S("an async 'data' listener that rejects (the README's bindSessions login, the s
   const loop = new EventLoop();
   const registry = new SessionRegistry({ ttlMs: 60_000, autoAudit: false, isConnectionAlive: connectionProbe(loop) });
   const { server, closes } = await echoServer(loop, { framing: undefined });
-  server.removeAllListeners('data');
+  server.off('data', echo);
   const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
   server.on('data', async (client: Client, chunk: Buffer) => {
     const { token } = await sessions.login(client, { userId: String(chunk).trim() });
@@ -227,8 +236,7 @@ S("a 'close' listener that throws or rejects goes to the server's 'error' event;
   for (const kind of ['throw', 'reject'] as const) {
     const t = trap();
     const loop = new EventLoop();
-    const { server, closes } = await echoServer(loop);
-    server.prependListener('close', async () => {
+    const { server, closes } = await echoServer(loop, {}, async () => {
       if (kind === 'reject') await Promise.resolve();
       throw new Error(`close listener ${kind}`);
     });
@@ -416,9 +424,11 @@ C("a close callback that rejects goes to the server's 'error' path; without a li
     c.forceClose();
     await closeOf(closes, () => c);
     await until(() => t.warnings.length === 1, 'the warning');
-    const w = t.warnings[0] as NetloopError;
+    const w = t.warnings[0] as Error & { code?: string };
     assert.is(w.code, ErrorCode.HANDLER_ERROR);
-    assert.is(w.details['clientId'], c.id);
+    // The warning carries the fault itself as its cause, with the client it concerned.
+    assert.ok(isNetloopError(w.cause, ErrorCode.HANDLER_ERROR));
+    assert.is(w.cause.details['clientId'], c.id);
     await assertEchoes(server.port);
     await settle();
     clean(t);
@@ -542,13 +552,16 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
   const errors: NetloopError[] = [];
   let gaveUp = false;
   connector.on('give-up', () => (gaveUp = true));
-  connector.on('error', (e: NetloopError) => errors.push(e));
+  const onError = (e: NetloopError): void => {
+    errors.push(e);
+  };
+  connector.on('error', onError);
   try {
     await until(() => gaveUp && errors.length === 3, 'two connect-errors and a give-up, each reported');
     assert.ok(errors.every((e) => e.code === ErrorCode.HANDLER_ERROR && e.details['clientId'] === null));
     assert.equal(errors.map((e) => e.details['source']), ["'connect-error' listener", "'connect-error' listener", "'give-up' listener"]);
     // The same with nobody on 'error': warnings, one per fault.
-    connector.removeAllListeners('error');
+    connector.off('error', onError);
     const { server } = await echoServer(loop);
     const second = loop.connect({ port: server.port, reconnect: false });
     second.on('close', () => {
@@ -557,7 +570,7 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
     const [c] = await waitFor<[Client]>(second, 'connected');
     c.forceClose();
     await until(() => t.warnings.length === 1, 'the warning');
-    assert.is((t.warnings[0] as NetloopError).code, ErrorCode.HANDLER_ERROR);
+    assert.is((t.warnings[0] as Error & { code?: string }).code, ErrorCode.HANDLER_ERROR);
     await assertEchoes(server.port);
     await settle();
     clean(t);

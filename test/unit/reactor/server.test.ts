@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
-import type { DropInfo } from '../../../lib/reactor/server.js';
+import type { DropInfo } from '../../../lib/reactor/callbacks.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { collectAll, connectRaw, destroyAll, readBytes, until, waitFor } from '../../helpers/net.js';
 
@@ -166,12 +166,15 @@ test('an accept error is reported on the server only when listened for', async (
   try {
     const errors: unknown[] = [];
     // An accept failure, emitted the way net.Server reports one.
-    server.on('error', (e) => errors.push(e));
+    const onError = (e: unknown): void => {
+      errors.push(e);
+    };
+    server.on('error', onError);
     const netServer = findNetServer(server);
     netServer.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }));
     assert.is(errors.length, 1);
     assert.ok(isNetloopError(errors[0], ErrorCode.SOCKET_ERROR));
-    server.removeAllListeners('error');
+    server.off('error', onError);
     netServer.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }));
   } finally {
     await loop.close();
