@@ -97,7 +97,7 @@ export async function startNetloopIdle(withSessions: boolean, maxConnections: nu
         },
         (err: unknown) => {
           process.stderr.write(`session create failed: ${err instanceof Error ? err.message : String(err)}\n`);
-          client.forceClose();
+          client.destroy();
         },
       );
   });

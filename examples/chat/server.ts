@@ -437,7 +437,7 @@ export class ChatServer {
     this.#logLine(`refused client=${peer.id} code=${code}`);
     if (client.closing || client.closed) return;
     client.send(this.protocol.Error, { code, message: refusalMessage(code) });
-    client.shutdown();
+    client.end();
   }
 
   /**

@@ -111,7 +111,7 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
     }
     if (buf.length > MAX_LINE) {
       client.write('ERR line too long\n');
-      client.shutdown();
+      client.end();
       buf = '';
     }
     client.context = buf;

@@ -14,7 +14,7 @@
  *   loop.runEvery(granularityMs) ──────────────────────────────────────▶ audit()
  *   kick ◀── expired / replaced / deleted / closed event with a connection of ours
  *     append notice ▶ enableWriting ▶ setWriteCompleteCallback(remove) ▶ updateClient
- *     notice deadline (noticeTimeoutMs) ▶ forceClose if the peer never reads
+ *     notice deadline (noticeTimeoutMs) ▶ destroy if the peer never reads
  * ```
  *
  * Per connection the binding keeps ONE object, its {@link ClientSlot}, which
@@ -771,7 +771,7 @@ export class SessionBinding {
     const client = slot.client;
     if (slot.handle !== null || (slot.flags & (GONE | NOTIFYING)) !== 0 || client.closed) return;
     const ms = this.options.handshakeTimeoutMs;
-    client.forceClose(
+    client.destroy(
       'handshake-timeout',
       new NetloopError(ErrorCode.HANDSHAKE_TIMEOUT, `no session was created or resumed within ${ms} ms`, {
         details: { clientId: client.id, handshakeTimeoutMs: ms },
@@ -784,7 +784,7 @@ export class SessionBinding {
     const client = slot.client;
     if (client.closed) return;
     const ms = this.options.noticeTimeoutMs;
-    client.forceClose(
+    client.destroy(
       slot.closeReason,
       new NetloopError(ErrorCode.CLOSE_TIMEOUT, `the session notice did not flush within ${ms} ms`, {
         details: { clientId: client.id, queuedBytes: client.queuedBytes, noticeTimeoutMs: ms },
@@ -944,7 +944,7 @@ export class SessionBinding {
         if (msg !== null && msg !== undefined) bytes = this.#encode(msg);
       } catch (err) {
         // A faulty builder costs this client its notice, never the caller's path.
-        client.forceClose(
+        client.destroy(
           'handler-error',
           new NetloopError(ErrorCode.HANDLER_ERROR, `the session notice builder failed: ${err instanceof Error ? err.message : String(err)}`, {
             cause: err,
@@ -1074,7 +1074,7 @@ export class SessionBinding {
    */
   #closeForFault(client: Client | null, error: NetloopError): boolean {
     if (client === null || client.closed || client.closing) return false;
-    client.forceClose('handler-error', error);
+    client.destroy('handler-error', error);
     return true;
   }
 }

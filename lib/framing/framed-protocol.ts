@@ -642,7 +642,7 @@ export class FramedConnection implements ClientProtocol {
   /** A turn of the loop after bytes were held: feed them with a fresh budget, until it is spent again. */
   #feedHeld(): void {
     this.#heldQueued = false;
-    // A client destroyed meanwhile (forceClose, a limit, an error) gets nothing more; its close clears the rest.
+    // A client destroyed meanwhile (destroy, a limit, an error) gets nothing more; its close clears the rest.
     if (this.#client.socket.destroyed) return;
     const posBefore = this.#pos;
     const held = this.#held;
@@ -680,7 +680,7 @@ export class FramedConnection implements ClientProtocol {
   }
 
   /**
-   * @internal A close of ours began (shutdown, removeClient, a server close,
+   * @internal A close of ours began (end(), removeClient, a server close,
    * a session notice): nothing more is handed to the application, neither
    * frames still to decode nor messages waiting for a handler slot.
    */
@@ -947,7 +947,7 @@ export class FramedConnection implements ClientProtocol {
           cause: err,
           details: { clientId: this.#client.id },
         });
-    this.#client.forceClose(reason, error);
+    this.#client.destroy(reason, error);
   }
 }
 

@@ -25,7 +25,7 @@
  * socket's `'close'` event is the one place a close is reported, so it is
  * reported exactly once and never from inside a call of the application.
  *
- * A close this side starts (shutdown, removeClient, a server or loop close,
+ * A close this side starts (end(), removeClient, a server or loop close,
  * a session notice) also sets DISCARD: from then on input is read and
  * dropped, whatever paused reading, and nothing more reaches the
  * application. A peer that keeps sending while it slowly reads the last
@@ -39,7 +39,7 @@
  * reason holds it (or while DISCARD is set):
  *
  * ```
- *   PAUSE_APP      pauseReading() / resumeReading()
+ *   PAUSE_APP      pause() / resume()
  *   PAUSE_FRAMING  the framing layer's inbound backpressure
  *   PAUSE_OUTPUT   queued output of this client (readPauseOutputBytes) or of a
  *                  linked consumer (linkBackpressure) at or above its high mark
@@ -337,7 +337,7 @@ export class Client {
     return (this._flags & F.CLOSED) !== 0;
   }
 
-  /** True when a close was asked for (shutdown, forced, limit, error) but not reported yet. */
+  /** True when a close was asked for (end(), destroy(), a limit, an error) but not reported yet. */
   get closing(): boolean {
     return (this._flags & F.CLOSED) === 0 && (this._flags & (F.ENDING | F.DESTROYED | F.LIMIT_CLOSE)) !== 0;
   }
@@ -415,7 +415,7 @@ export class Client {
   #refuse(old: number, n: number): false {
     this._flags |= F.LIMIT_CLOSE;
     const err = outputLimitError(old, n, this._cfg.maxOutputBytes);
-    this.loop.queueInLoop(() => this.forceClose('output-limit', err));
+    this.loop.queueInLoop(() => this.destroy('output-limit', err));
     return false;
   }
 
@@ -627,24 +627,30 @@ export class Client {
   }
 
   /**
-   * Closes gracefully: sends everything queued, then FIN, then reads and
-   * discards input (nothing more reaches the application) until the peer
-   * closes its side; the close is then reported (`'shutdown'`), or the socket
-   * is destroyed after the owner's `shutdownTimeoutMs`. Appends return false
-   * from now on.
+   * Closes gracefully (Node's `socket.end()`, muduo's `shutdown()`): sends
+   * everything queued, then FIN, then reads and discards input (nothing more
+   * reaches the application) until the peer closes its side; the close is
+   * then reported (`'shutdown'`), or the socket is destroyed after the
+   * owner's `shutdownTimeoutMs` (`NETLOOP_CLOSE_TIMEOUT`). Appends return
+   * false from now on. A client already closing keeps its own close. For a
+   * graceful close with a reason of the caller's and a deadline of its own,
+   * see `loop.removeClient`; for the immediate close, {@link Client.destroy}.
    */
-  shutdown(): void {
+  end(): void {
     this._beginGracefulClose('shutdown', this._cfg.shutdownTimeoutMs);
   }
 
   /**
-   * Destroys the connection now; queued output is dropped (bytes already in
-   * the kernel may be lost too: the kernel resets a connection closed with
-   * unread input). The close is reported from the loop. For a close that
-   * delivers what is queued, see {@link Client.shutdown} and
-   * {@link EventLoop.removeClient}.
+   * Destroys the connection now (Node's `socket.destroy()`); queued output is
+   * dropped (bytes already in the kernel may be lost too: the kernel resets a
+   * connection closed with unread input). The close is reported from the
+   * loop, with `reason` (default `'force-close'`) and `error`; a graceful
+   * close under way is replaced by it (its reason too, unless the graceful
+   * close keeps its caller's reason: then `error` says why it ended early).
+   * Nothing happens once the client is destroyed or closed. For a close that
+   * delivers what is queued, see {@link Client.end} and `loop.removeClient`.
    */
-  forceClose(reason: CloseReason = 'force-close', error?: NetloopError): void {
+  destroy(reason: CloseReason = 'force-close', error?: NetloopError): void {
     const f = this._flags;
     if ((f & (F.CLOSED | F.DESTROYED)) !== 0) return;
     this._flags = f | F.DESTROYED;
@@ -662,18 +668,19 @@ export class Client {
   }
 
   /**
-   * Stops reading from the socket (the application's backpressure); the idle
+   * Stops reading from the socket (the application's backpressure; Node's
+   * `socket.pause()`); the idle
    * timeout does not run while reading is paused. Other layers pause reading
    * for reasons of their own (the framing layer's inbound limits,
    * `readPauseOutputBytes`, {@link linkBackpressure}); each reason is kept
    * apart, so none resumes reading another still holds paused.
    */
-  pauseReading(): void {
+  pause(): void {
     this._pauseReading(F.PAUSE_APP);
   }
 
   /** Lifts the application's pause; the socket reads again once no other reason holds it paused. */
-  resumeReading(): void {
+  resume(): void {
     this._resumeReading(F.PAUSE_APP);
   }
 
@@ -925,7 +932,7 @@ export class Client {
     const error = handlerError(err, source, this.id);
     if ((this._flags & (F.CLOSED | F.DESTROYED)) === 0) {
       // The close publishes it (diagnostics' noteClose), as it does the framing layer's handler faults.
-      this.forceClose('handler-error', error);
+      this.destroy('handler-error', error);
       if (this.#reason === 'handler-error') return;
     } else if (this.#reason === 'handler-error' || (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED)) {
       return;
@@ -1051,7 +1058,7 @@ export class Client {
       this.loop._timers.reschedule(this, due);
       return;
     }
-    this.forceClose(
+    this.destroy(
       'idle-timeout',
       new NetloopError(ErrorCode.IDLE_TIMEOUT, `no byte arrived for ${timeout} ms`, {
         details: { clientId: this.id, idleTimeoutMs: timeout },
@@ -1090,7 +1097,7 @@ export class Client {
       this.loop._timers.reschedule(ext.softTimer!, due);
       return;
     }
-    this.forceClose(
+    this.destroy(
       'output-soft-limit',
       new NetloopError(
         ErrorCode.OUTPUT_SOFT_LIMIT,
@@ -1102,14 +1109,14 @@ export class Client {
 
   /**
    * @internal The graceful close took too long: destroy. The reason stays
-   * (forceClose keeps a reason given again), now with a
+   * (destroy keeps a reason given again), now with a
    * `NETLOOP_CLOSE_TIMEOUT` error.
    */
   _onLinger(): void {
     if ((this._flags & (F.CLOSED | F.DESTROYED)) !== 0) return;
     const reason = this.#reason ?? 'shutdown';
     const ms = this.#ext?.lingerMs ?? this._cfg.shutdownTimeoutMs;
-    this.forceClose(
+    this.destroy(
       reason,
       new NetloopError(ErrorCode.CLOSE_TIMEOUT, `graceful close did not finish in ${ms} ms`, {
         details: { clientId: this.id, queuedBytes: this.queuedBytes, timeoutMs: ms, finSent: (this._flags & F.ENDED) !== 0 },

@@ -244,7 +244,7 @@ export class EventLoop {
    * `shutdownTimeoutMs`) the socket is destroyed, the close keeping `reason`
    * with a `NETLOOP_CLOSE_TIMEOUT` error. From the call on, appends return
    * false. A client already closing keeps its own close. For the immediate
-   * destroy (queued output dropped), use `client.forceClose(reason)`.
+   * destroy (queued output dropped), use `client.destroy(reason)`.
    *
    * @returns false when no live client has this id.
    * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad `timeoutMs`.
@@ -476,7 +476,7 @@ export class EventLoop {
       await new Promise<void>((resolve) => {
         const deadline = this._timers.schedule(this.now() + flushTimeoutMs, () => {
           const err = closeTimeoutError(flushTimeoutMs);
-          for (const c of [...this.#clients.values()]) c.forceClose('server-close', err);
+          for (const c of [...this.#clients.values()]) c.destroy('server-close', err);
         });
         this.#emptyWaiters.push(() => {
           this._timers.remove(deadline);

@@ -492,7 +492,7 @@ export class Server extends TypedEmitter<ServerEvents & { message: (client: Clie
         const timers = this.loop._timers;
         const deadline = timers.schedule(this.loop.now() + flushTimeoutMs, () => {
           const err = closeTimeoutError(flushTimeoutMs);
-          for (const c of [...this.#ownClients()]) c.forceClose('server-close', err);
+          for (const c of [...this.#ownClients()]) c.destroy('server-close', err);
         });
         this.#emptyWaiter = () => {
           this.#emptyWaiter = null;

@@ -280,7 +280,7 @@ F('item 10: a peer that never reads: the hard limit closes at once, the soft lim
   }
 });
 
-F("item 11: write after the peer's FIN or RST, and forceClose() with writes queued: coded errors, each waiter settled once", async () => {
+F("item 11: write after the peer's FIN or RST, and destroy() with writes queued: coded errors, each waiter settled once", async () => {
   const loop = new EventLoop();
   const server = await loop.listen({ softOutputLimit: null });
   const peers: net.Socket[] = [];
@@ -308,7 +308,7 @@ F("item 11: write after the peer's FIN or RST, and forceClose() with writes queu
     assert.is(reason2, 'reset');
     assert.is(err2.details['syscallCode'], 'ECONNRESET');
     assert.is(c2.write('after'), false);
-    // forceClose with 8 MiB queued to a peer that does not read: the waiter rejects once, no write-complete.
+    // destroy with 8 MiB queued to a peer that does not read: the waiter rejects once, no write-complete.
     const c3p = waitFor<[Client]>(server, 'connection');
     const slow = await connectRaw(server.port);
     peers.push(slow);
@@ -324,7 +324,7 @@ F("item 11: write after the peer's FIN or RST, and forceClose() with writes queu
       (e: unknown) => settled.push((e as NetloopError).code),
     );
     const closed3 = waitFor<[Client, string]>(server, 'close', { filter: (c) => c === c3 });
-    c3.forceClose();
+    c3.destroy();
     const [, reason3] = await closed3;
     await waiter;
     assert.is(reason3, 'force-close');

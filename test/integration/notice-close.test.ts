@@ -254,11 +254,11 @@ N('a close of ours reads and discards even when the application or the framing l
     };
     const a = await make(raw.port);
     const b = await make(framed.port);
-    a.client.pauseReading();
+    a.client.pause();
     await until(() => !b.client.isReading(), 'the framing layer to pause reading');
     for (const x of [a, b]) {
       x.client.write(reply);
-      x.client.shutdown();
+      x.client.end();
     }
     const results = await Promise.all([a.peer.result, b.peer.result]);
     for (const r of results) {
@@ -273,7 +273,7 @@ N('a close of ours reads and discards even when the application or the framing l
   }
 });
 
-N("removeClient's deadline: a peer that never closes is destroyed after timeoutMs, the caller's reason kept with NETLOOP_CLOSE_TIMEOUT; forceClose stays the immediate destroy", async () => {
+N("removeClient's deadline: a peer that never closes is destroyed after timeoutMs, the caller's reason kept with NETLOOP_CLOSE_TIMEOUT; destroy stays the immediate destroy", async () => {
   const clock = new ManualClock();
   const loop = new EventLoop({ clock });
   const server = await loop.listen({ shutdownTimeoutMs: 60_000 });
@@ -307,10 +307,10 @@ N("removeClient's deadline: a peer that never closes is destroyed after timeoutM
     await until(() => closes.length === 1, 'the close at the deadline');
     assert.is(closes[0]!.reason, 'session-expired');
     assert.is(closes[0]!.error?.code, ErrorCode.CLOSE_TIMEOUT);
-    // forceClose: queued output dropped, no FIN first.
+    // destroy: queued output dropped, no FIN first.
     b.disableWriting();
     b.appendToOutputBuffer(pattern(100_000));
-    b.forceClose('removed');
+    b.destroy('removed');
     await until(() => closes.length === 2, 'the forced close');
     assert.is(closes[1]!.reason, 'removed');
     assert.is(got[1]!.bytes, 0);

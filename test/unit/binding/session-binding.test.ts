@@ -573,7 +573,7 @@ test("policy 'refuse': refused while alive, never locked out by a connection kil
     // And again with the close not yet processed: the probe reports the connection dead.
     const c = await r.connect();
     await rejectsCode(r.binding.login(c.client, { userId: 'u' }), ErrorCode.LOGIN_REFUSED);
-    b.client.forceClose();
+    b.client.destroy();
     const third = await r.binding.login(c.client, { userId: 'u' });
     assert.is(third.session.userId, 'u');
     await until(() => r.registry.localSizes().handles === 1, 'one session left');
@@ -794,7 +794,7 @@ test('kick: notice then close, the session deleted; login errors and a close dur
     const b = await r.connect();
     const pending = r.binding.login(b.client, { userId: 'h' });
     const twice = r.binding.login(b.client);
-    b.client.forceClose();
+    b.client.destroy();
     await rejectsCode(twice, ErrorCode.ALREADY_BOUND);
     await rejectsCode(pending, ErrorCode.CLIENT_CLOSED);
     await until(() => r.registry.localSizes().connections === 0, 'the detach after the failed login');

@@ -865,7 +865,7 @@ test('a connector exchanges framed messages again after it reconnects, with a fr
     serverSide.write(frame(1, 'cut off').subarray(0, 5));
     await until(() => first.socket.bytesRead > 0 && framedStats(first)!.bufferedBytes === 5, 'a partial frame at the connector');
     const again = waitFor<[Client]>(connector, 'connected');
-    serverSide.forceClose();
+    serverSide.destroy();
     const [second] = await again;
     assert.is.not(second, first);
     assert.is(framedStats(second), null, 'no framing state before the first byte');
@@ -1018,7 +1018,7 @@ test('maxMessagesPerTurn: a client closed while bytes are held hands out nothing
     maxMessagesPerTurn: 3,
     onMessage(client, msg) {
       got.push(msg.payload as string);
-      if (msg.payload === 'x2') client.forceClose();
+      if (msg.payload === 'x2') client.destroy();
     },
   });
   try {

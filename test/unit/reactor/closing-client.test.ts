@@ -79,13 +79,13 @@ W('write, appends, send and sendRaw on a closing or closed client return false a
     };
     mistakes('open');
     a.peer.pause(); // the peer does not read: the graceful close stays under way
-    c.shutdown();
-    r.client.shutdown();
+    c.end();
+    r.client.end();
     assert.ok(c.closing);
     refuses('closing (shutdown)');
     const closed = waitFor(framed, 'close');
-    c.forceClose();
-    r.client.forceClose();
+    c.destroy();
+    r.client.destroy();
     refuses('closing (destroyed)');
     await closed;
     assert.ok(c.closed);
@@ -158,7 +158,7 @@ B('server.broadcast: raw bytes and a framed message encoded once, to open client
     peers.push(...all.map((x) => x.peer));
     const [a, b, c, closing] = all as [(typeof all)[0], (typeof all)[0], (typeof all)[0], (typeof all)[0]];
     closing.peer.pause();
-    closing.client.shutdown();
+    closing.client.end();
     const got = all.map((x) => collectAll(x.peer));
     const expected = new LtvEncoder({ layout: 'cellnet' }).encode(1, Buffer.from(JSON.stringify({ n: 1 })));
     assert.is(server.broadcast({ type: 'chat', payload: { n: 1 } }, { except: a.client }), 2);
@@ -172,7 +172,7 @@ B('server.broadcast: raw bytes and a framed message encoded once, to open client
     assert.throws(() => raw.broadcast({ type: 1, payload: Buffer.alloc(1) }), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_VALUE));
     assert.throws(() => server.broadcast('x', { filter: 3 as unknown as () => boolean }), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION));
     assert.is(raw.broadcast('nobody'), 0);
-    for (const x of [a, b, c]) x.client.shutdown();
+    for (const x of [a, b, c]) x.client.end();
     const [ga, gb, gc, gClosing] = await Promise.all(got);
     assert.equal(ga!.data, Buffer.concat([Buffer.from('only-a'), Buffer.from('!')]));
     assert.equal(gb!.data, Buffer.concat([expected, Buffer.from('only-b'), Buffer.from('!')]));
@@ -204,7 +204,7 @@ B("loop.broadcast: raw bytes to every open client; a framed message to the frame
     assert.is(loop.broadcast({ type: 'chat', payload: { hi: true } }), 3);
     assert.is(encodes, 2, 'once per framing');
     assert.is(loop.broadcast('.', { except: xs[0]!.client }), 3);
-    for (const x of xs) x.client.shutdown();
+    for (const x of xs) x.client.end();
     const data = (await Promise.all(got)).map((g) => g.data);
     const value = Buffer.from(JSON.stringify({ hi: true }));
     const inCellnet = new LtvEncoder({ layout: 'cellnet' }).encode(1, value);

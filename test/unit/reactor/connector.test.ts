@@ -92,7 +92,7 @@ test('a server that comes back: the connector reconnects', async () => {
   const again = waitFor<[Client]>(connector, 'connected');
   await until(() => server.clientCount === 1, 'the server to see the client');
   const closedReason = waitFor<[Client, string]>(connector, 'close');
-  [...server.clients()][0]!.forceClose();
+  [...server.clients()][0]!.destroy();
   const [, reason] = await closedReason;
   assert.is(reason, 'peer-closed');
   const [client2] = await again;

@@ -183,7 +183,7 @@ test('flushSliceMs: a turn out of its flush budget leaves the rest for the next 
     });
     assert.is(pending[0], N - 32, 'each turn stopped at its first budget check');
     assert.is(pending[1], N);
-    for (const c of clients) c.shutdown();
+    for (const c of clients) c.end();
     for (const { data } of await Promise.all(got)) assert.is(data.toString(), 'first;second;');
   } finally {
     await destroyAll(...peers);

@@ -421,7 +421,7 @@ C("a close callback that rejects goes to the server's 'error' path; without a li
       await Promise.resolve();
       throw new Error('close callback rejected');
     });
-    c.forceClose();
+    c.destroy();
     await closeOf(closes, () => c);
     await until(() => t.warnings.length === 1, 'the warning');
     const w = t.warnings[0] as Error & { code?: string };
@@ -568,7 +568,7 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
       throw new Error('close listener failed');
     });
     const [c] = await waitFor<[Client]>(second, 'connected');
-    c.forceClose();
+    c.destroy();
     await until(() => t.warnings.length === 1, 'the warning');
     assert.is((t.warnings[0] as Error & { code?: string }).code, ErrorCode.HANDLER_ERROR);
     await assertEchoes(server.port);

@@ -49,7 +49,7 @@ D("a 'drain' listener the application adds to client.socket does not stop the cl
 
 const P = suite('reading paused for several reasons');
 
-P("the application's resumeReading does not resume what the framing layer or the queued output still holds", async () => {
+P("the application's resume() does not resume what the framing layer or the queued output still holds", async () => {
   const loop = new EventLoop();
   let release: () => void = () => undefined;
   const handled: number[] = [];
@@ -69,17 +69,17 @@ P("the application's resumeReading does not resume what the framing layer or the
     // One frame whose handler stays pending: the framing layer pauses reading.
     peer.write(Buffer.from([0, 0, 0, 0, 0, 1]));
     await until(() => handled.length === 1 && !client.isReading(), 'the framing pause');
-    client.pauseReading();
-    client.resumeReading();
+    client.pause();
+    client.resume();
     assert.not.ok(client.isReading(), 'the framing layer still holds reading paused');
     release();
     await until(() => client.isReading(), 'reading resumed once the handler settled');
     // The other way round: the application's pause outlives the framing's.
-    client.pauseReading();
+    client.pause();
     peer.write(Buffer.from([0, 0, 0, 0, 0, 2]));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(handled, [1], 'nothing read while the application holds reading');
-    client.resumeReading();
+    client.resume();
     await until(() => handled.length === 2, 'the second frame');
     release();
   } finally {
