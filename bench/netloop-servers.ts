@@ -4,7 +4,7 @@
  * `node:net` baselines never load the library.
  *
  * Each server is written the way a user of netloop would write it: an
- * {@link EventLoop}, `loop.listen()`, and the server's events.
+ * {@link EventLoop}, `new Server(loop).listen()`, and the server's events.
  *
  * @module
  */
@@ -14,6 +14,7 @@ import type { Client } from '../lib/reactor/client.js';
 import type { FramedMessage, FramingOptions } from '../lib/framing/framed-protocol.js';
 import { ConnectionCounter } from './idle-server.js';
 import type { IdleServer } from './idle-server.js';
+import { Server } from '../lib/reactor/server.js';
 
 /** The two ways an application receives frames: a message object per frame, or the raw range. */
 export type EchoApi = 'raw' | 'message';
@@ -50,7 +51,7 @@ function echoFraming(api: EchoApi): FramingOptions {
 /** Starts netloop's echo server on 127.0.0.1 and resolves with its port. */
 export async function startNetloopEcho(port: number, api: EchoApi = 'raw'): Promise<number> {
   const loop = new EventLoop();
-  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming(api) });
+  const server = await new Server(loop, { host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming(api) }).listen();
   return server.port;
 }
 
@@ -77,7 +78,7 @@ export async function supportsSessions(): Promise<boolean> {
  */
 export async function startNetloopIdle(withSessions: boolean, maxConnections: number, withAddress = false): Promise<IdleServer> {
   const loop = new EventLoop();
-  const server = await loop.listen({ host: '127.0.0.1', port: 0, backlog: 4096, maxConnections });
+  const server = await new Server(loop, { host: '127.0.0.1', port: 0, backlog: 4096, maxConnections }).listen();
   const counter = new ConnectionCounter();
   if (!withSessions) {
     server.on('connection', () => counter.opened());

@@ -12,14 +12,17 @@ export { systemClock, ManualClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';
 
 // The reactor: loop, servers, clients, connectors, timers, TLS.
-export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
-export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './reactor/event-loop.js';
+export { EventLoop } from './reactor/event-loop.js';
+export type { EventLoopOptions, LoopStats, TimerId } from './reactor/event-loop.js';
+export { DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
+export type { LoopClient, LoopClientOwner, LoopService, TypedMessage } from './reactor/loop-member.js';
 export { Client, linkBackpressure } from './reactor/client.js';
-export type { ClientProtocol, ReadPauseMarks } from './reactor/client.js';
+export type { ClientProtocol } from './reactor/client.js';
 export type {
   WriteCompleteCallback,
   HighWaterMarkCallback,
   CloseCallback,
+  ReadTap,
   DropInfo,
   ConnectErrorInfo,
   ServerBaseEvents,
@@ -27,8 +30,11 @@ export type {
   ConnectorBaseEvents,
   ConnectorEvents,
 } from './reactor/callbacks.js';
-export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/server.js';
-export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, BroadcastMessage, BroadcastOptions } from './reactor/server.js';
+export { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/client-limits.js';
+export type { ClientLimitOptions, SoftOutputLimit, ReadPauseMarks } from './reactor/client-limits.js';
+export { Server } from './reactor/server.js';
+export type { ServerOptions } from './reactor/server.js';
+export type { BroadcastMessage, BroadcastOptions } from './reactor/broadcast.js';
 export { Connector } from './reactor/connector.js';
 export type { ConnectorOptions, ReconnectOptions } from './reactor/connector.js';
 export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './reactor/close-reason.js';
@@ -40,7 +46,8 @@ export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './reactor/tls-transport.js';
 export type { TlsServerOptions, TlsConnectOptions } from './reactor/tls-transport.js';
 
 // Graceful shutdown and observability.
-export type { CloseNotice } from './reactor/graceful-close.js';
+export { DEFAULT_FLUSH_TIMEOUT_MS } from './reactor/graceful-close.js';
+export type { CloseNotice, CloseOptions } from './reactor/graceful-close.js';
 export { closeOnSignals } from './reactor/close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
 export { flushOnSignals } from './core/flush-on-signals.js';

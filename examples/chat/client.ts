@@ -37,7 +37,7 @@ import * as readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { TimerId } from '../../lib/reactor/event-loop.js';
-import type { Connector } from '../../lib/reactor/connector.js';
+import { Connector } from '../../lib/reactor/connector.js';
 import type { ConnectErrorInfo } from '../../lib/reactor/callbacks.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
@@ -92,14 +92,14 @@ export class ChatClient {
     this.#plain = options.plain ?? false;
     const host = options.host ?? CHAT_DEFAULT_HOST;
     const port = options.port ?? CHAT_DEFAULT_PORT;
-    this.connector = this.loop.connect({
+    this.connector = new Connector(this.loop, {
       host,
       port,
       reconnect: { initialDelayMs: options.reconnectDelayMs ?? 200, maxDelayMs: 5_000, maxAttempts: 1_000_000 },
       maxOutputBytes: 4 * 1024 * 1024,
       // The connector decodes and encodes (a strict registry: an unknown id closes with 'protocol-error').
       framing: { layout: this.protocol.layout, registry: this.protocol.registry, onMessage: (client, message) => this.#onMessage(client, message) },
-    });
+    }).connect();
     this.connector.on('connected', (client: Client) => this.#onConnected(client, host, port));
     this.connector.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => this.#onClose(client, reason, error));
     this.connector.on('connect-error', (error: NetloopError, info: ConnectErrorInfo) => {
@@ -142,7 +142,7 @@ export class ChatClient {
   stop(): Promise<void> {
     return (this.#stopping ??= (async () => {
       this.#stopHeartbeat();
-      await this.connector.stop({ flushTimeoutMs: 2_000 });
+      await this.connector.close({ flushTimeoutMs: 2_000 });
       await this.loop.close({ flushTimeoutMs: 2_000 });
     })());
   }

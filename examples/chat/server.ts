@@ -63,7 +63,8 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { CloseOptions } from '../../lib/reactor/event-loop.js';
-import type { Server, SoftOutputLimit } from '../../lib/reactor/server.js';
+import { Server } from '../../lib/reactor/server.js';
+import type { SoftOutputLimit } from '../../lib/reactor/client-limits.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
@@ -231,7 +232,7 @@ export class ChatServer {
     const protocol = createChatProtocol();
     let self: ChatServer | null = null;
     try {
-      const server = await loop.listen({
+      const server = await new Server(loop, {
         host: options.host ?? CHAT_DEFAULT_HOST,
         port: options.port ?? CHAT_DEFAULT_PORT,
         maxConnections: options.maxConnections ?? CHAT_SERVER_DEFAULTS.maxConnections,
@@ -247,7 +248,7 @@ export class ChatServer {
           // Accepting starts nothing: `self` is set before the first connection's first message.
           onMessage: (client, message) => self!.#onMessage(client, message),
         },
-      });
+      }).listen();
       self = new ChatServer(loop, server, registry, protocol, options);
       return self;
     } catch (err) {

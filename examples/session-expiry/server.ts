@@ -26,7 +26,7 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { Server } from '../../lib/reactor/server.js';
+import { Server } from '../../lib/reactor/server.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
@@ -89,11 +89,11 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
     autoAudit: false,
     isConnectionAlive: connectionProbe(loop),
   });
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     host: options.host ?? '127.0.0.1',
     port: options.port ?? DEFAULT_SESSION_EXPIRY_PORT,
     idleTimeoutMs: Math.max(ttlMs * 3, 60_000),
-  });
+  }).listen();
   const binding = bindSessions(server, registry, {
     handshakeTimeoutMs: options.handshakeMs ?? 30_000,
     noticeTimeoutMs: 30_000,

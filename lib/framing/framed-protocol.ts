@@ -360,6 +360,33 @@ export class FramedProtocol implements ClientProtocol {
     this._isKnownType = registry !== null && registry.strict ? registry.isKnownType : null;
   }
 
+  /**
+   * Encodes one message into the bytes of one frame, with every check
+   * `send` makes: through the registry (a type id or name), or, without
+   * one, a numeric type id and a byte payload. For a broadcast, which
+   * queues the same frame to every client.
+   *
+   * @throws NetloopError `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE`, `NETLOOP_FRAME_TOO_LARGE`.
+   */
+  encodeMessage(ref: MessageTypeRef, payload: unknown): Buffer {
+    const registry = this.registry;
+    if (registry !== null) {
+      const encoded = registry.encode(ref, payload);
+      return this.encoder.encode(encoded.id, encoded.value);
+    }
+    if (typeof ref !== 'number') {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, a framed message takes a numeric type id', {
+        details: { type: typeof ref },
+      });
+    }
+    if (!(payload instanceof Uint8Array)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, a framed message takes bytes as its payload', {
+        details: { got: payload === null ? 'null' : typeof payload },
+      });
+    }
+    return this.encoder.encode(ref, payload);
+  }
+
   /** @internal The client's first chunk: it gets its own framing state from now on. */
   onData(client: Client, chunk: Buffer): void {
     const conn = new FramedConnection(this, client);

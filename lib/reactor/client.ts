@@ -61,6 +61,12 @@ import type { MessageTypeRef } from '../codec/message-registry.js';
 import type { FramedProtocol } from '../framing/framed-protocol.js';
 import { noteClose, noteHandlerError } from './diagnostics.js';
 import { reportFault } from '../core/emitter.js';
+import { ClientFlag } from './loop-member.js';
+import type { LoopClient, LoopClientOwner } from './loop-member.js';
+import { checkReadPauseMarks } from './client-limits.js';
+import type { ClientConfig, ReadPauseMarks } from './client-limits.js';
+
+export { ClientFlag } from './loop-member.js';
 
 /**
  * @internal What {@link Client._appendFrame} writes a frame with (the LTV
@@ -70,50 +76,6 @@ import { reportFault } from '../core/emitter.js';
 export interface InPlaceFrameWriter {
   _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void;
 }
-
-/** The state bits of a client (internal). */
-export const ClientFlag = {
-  /** The application asked for its queued output to be sent. */
-  WRITING: 1,
-  /** Reading is not paused. */
-  READING: 2,
-  /** Queued in the loop's list of clients to flush this turn. */
-  DIRTY: 4,
-  /** A socket write returned false; the next write waits for 'drain'. */
-  AWAIT_DRAIN: 8,
-  /** The close has been reported. */
-  CLOSED: 16,
-  /** A graceful close was asked for: flush, then FIN. */
-  ENDING: 32,
-  /** `socket.end()` was called. */
-  ENDED: 64,
-  /** The socket is being destroyed (forced close, error). */
-  DESTROYED: 128,
-  /** The peer sent FIN. */
-  PEER_ENDED: 256,
-  /** Bytes were handed to the socket and the write-complete check is still due. */
-  COMPLETE_PENDING: 512,
-  /** An output limit was passed; the forced close is queued. */
-  LIMIT_CLOSE: 1024,
-  /** The application marked the client authenticated ({@link Client.markAuthenticated}). */
-  AUTHENTICATED: 2048,
-  /** Inside the client's own read callback: an update marks it dirty, and the callback's end flushes it. */
-  IN_READ: 4096,
-  /** The shared 'drain' listener is on the socket (what others attach there does not count). */
-  DRAIN_LISTENING: 8192,
-  /** A close of ours is under way: input is read and dropped, nothing reaches the application. */
-  DISCARD: 16384,
-  /** Reading paused by the application. */
-  PAUSE_APP: 32768,
-  /** Reading paused by the framing layer (inbound backpressure). */
-  PAUSE_FRAMING: 65536,
-  /** Reading paused because queued output (own or a linked consumer's) is at or above its high mark. */
-  PAUSE_OUTPUT: 131072,
-  /** This client's queued output holds producers paused (its own reading, or linked producers'). */
-  HOLDING: 262144,
-  /** This client's own reading is held by its queued output (`readPauseOutputBytes`). */
-  SELF_HOLD: 524288,
-} as const;
 
 const F = ClientFlag;
 
@@ -137,14 +99,6 @@ export const PauseReason = {
 /** A callback stored in a client's extras: the client's own class is erased there. */
 type StoredCallback = (client: Client, ...args: unknown[]) => unknown;
 
-/** Queued-output marks for pausing reading: pause at `high` queued bytes or more, resume at `low` or fewer (or once the output drained). */
-export interface ReadPauseMarks {
-  /** Queued output bytes at or above which reading pauses. */
-  high: number;
-  /** Queued output bytes at or below which reading resumes (below `high`). */
-  low: number;
-}
-
 /**
  * The framing seam: when a client's `_protocol` is set, every chunk read goes
  * to `onData` instead of the owner's `'data'` event, and `onClose` hears the
@@ -164,9 +118,11 @@ export interface ClientProtocol {
 }
 
 /** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
-export interface ClientOwner {
+export interface ClientOwner extends LoopClientOwner {
   /** The loop of the owner and of each of its clients. */
   readonly loop: EventLoop;
+  /** Called with each chunk a client reads, before it is delivered (a server's read taps); null when there is none. */
+  readonly _readTap: ((client: Client, chunk: Buffer) => void) | null;
   /** The framing every client of the owner speaks, or null for raw bytes. */
   readonly _framing: FramedProtocol | null;
   _clientData(client: Client, chunk: Buffer): void;
@@ -178,32 +134,6 @@ export interface ClientOwner {
    * the owner's `'error'` path, never thrown.
    */
   _fault(error: NetloopError): void;
-}
-
-/** The limits every client of one server or connector shares (internal, validated by the owner). */
-export interface ClientConfig {
-  /** Hard limit on queued bytes. */
-  readonly maxOutputBytes: number;
-  /** Soft limit on queued bytes, or 0 when disabled. */
-  readonly softOutputBytes: number;
-  /** How long queued output may stay at or above the soft limit. */
-  readonly softOutputForMs: number;
-  /** Read-idle timeout, or 0 when disabled. */
-  readonly idleTimeoutMs: number;
-  /** Keep the connection writable after the peer's FIN. */
-  readonly halfOpen: boolean;
-  /** How long a graceful close may take (flush, FIN, the peer's FIN) before the socket is destroyed. */
-  readonly shutdownTimeoutMs: number;
-  /** Pause a client's reading while its own queued output is at or above this (`readPauseOutputBytes.high`), or +Infinity when off. */
-  readonly readPauseHigh: number;
-  /** Resume it at or below this (`readPauseOutputBytes.low`). */
-  readonly readPauseLow: number;
-  /**
-   * The smallest queued size at which an append has more to check (the soft
-   * limit, the read-pause mark), or +Infinity: one comparison per append
-   * whatever is configured.
-   */
-  readonly watchBytes: number;
 }
 
 /**
@@ -266,7 +196,7 @@ let nextId = 1;
  * One connection. Created by a {@link Server} or a {@link Connector}; never
  * constructed by the application. See the module comment.
  */
-export class Client {
+export class Client implements LoopClient {
   /** Process-unique and never reused; stands in for the file descriptor. */
   readonly id: number;
   /** The underlying socket (half-open allowed internally; do not write to it directly). */
@@ -315,6 +245,11 @@ export class Client {
       loop._timers.insert(this);
     }
     loop._addClient(this);
+  }
+
+  /** @internal The owner's graceful-close deadline (`shutdownTimeoutMs`), for `loop.removeClient`. */
+  get _shutdownTimeoutMs(): number {
+    return this._cfg.shutdownTimeoutMs;
   }
 
   /** The loop this client belongs to (its owner's: one field less per connection). */
@@ -894,16 +829,20 @@ export class Client {
     }
   }
 
-  /** @internal A chunk arrived. */
+  /**
+   * @internal A chunk arrived: the owner's read taps see it, then
+   * {@link Client._handleData} delivers it, and what that queued for this
+   * client leaves in one write.
+   */
   _onData(chunk: Buffer): void {
     // A close of ours is under way: the input is read only to be dropped.
     if ((this._flags & F.DISCARD) !== 0) return;
     if (this._cfg.idleTimeoutMs > 0) this.#lastReadAt = this.loop.now();
     this._flags |= F.IN_READ;
     try {
-      const p = this._protocol;
-      if (p !== null) p.onData(this, chunk);
-      else this._owner._clientData(this, chunk);
+      const tap = this._owner._readTap;
+      if (tap !== null) tap(this, chunk);
+      this._handleData(chunk);
       // What the handlers of this read queued for this client leaves now, in
       // one write, as muduo writes from inside its read callback: the reply
       // does not wait for the end of the turn (the other clients' reads), no
@@ -915,6 +854,20 @@ export class Client {
       this._flags &= ~(F.IN_READ | F.DIRTY);
       this._handlerFault(err, "'data' listener");
     }
+  }
+
+  /**
+   * The seam of the layers above the reactor: delivers one chunk read from
+   * the socket. A raw client hands it to its owner's `'data'` event; a
+   * subclass that speaks a protocol (the framing layer's `FramedClient`
+   * decodes frames) overrides it. It runs inside the client's read callback:
+   * what it queues for this client is flushed once when it returns, and a
+   * throw closes the client with `'handler-error'`.
+   */
+  protected _handleData(chunk: Buffer): void {
+    const p = this._protocol;
+    if (p !== null) p.onData(this, chunk);
+    else this._owner._clientData(this, chunk);
   }
 
   /**
@@ -1379,27 +1332,4 @@ export function linkBackpressure(producer: Client, consumer: Client, marks: Read
   // Output already queued at or above the mark holds the producer at once.
   if (consumer.queuedBytes >= high) consumer._checkLinks();
   return () => unlinkBoth(link);
-}
-
-/**
- * @internal Validates read-pause marks: `high` an integer in [1, `max`],
- * `low` an integer in [0, high). Throws `NETLOOP_INVALID_OPTION`.
- */
-export function checkReadPauseMarks(name: string, marks: unknown, max: number): ReadPauseMarks {
-  const m = marks as ReadPauseMarks | null;
-  const ok =
-    typeof m === 'object' &&
-    m !== null &&
-    Number.isInteger(m.high) &&
-    Number.isInteger(m.low) &&
-    m.high >= 1 &&
-    m.high <= max &&
-    m.low >= 0 &&
-    m.low < m.high;
-  if (!ok) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be { high, low } with 1 <= high <= ${max} and 0 <= low < high`, {
-      details: { option: name },
-    });
-  }
-  return { high: m.high, low: m.low };
 }

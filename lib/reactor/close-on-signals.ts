@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { CloseOptions } from './event-loop.js';
+import type { CloseOptions } from './graceful-close.js';
 import type { CloseNotice } from './graceful-close.js';
 import { checkNotice, checkSettle } from './graceful-close.js';
 import { flushOnSignals } from '../core/flush-on-signals.js';
@@ -55,7 +55,7 @@ const GRACE_MS = 1_000;
  * (idempotent).
  *
  * ```ts
- * const server = await loop.listen({ port: 7000 });
+ * const server = await new Server(loop, { port: 7000 }).listen();
  * closeOnSignals(loop, { notice: 'server going down\n', flushTimeoutMs: 3000, stores: [store] });
  * ```
  */

@@ -32,7 +32,6 @@
  */
 
 import * as dc from 'node:diagnostics_channel';
-import type { Client } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode } from '../core/errors.js';
 import type { NetloopError } from '../core/errors.js';
@@ -216,12 +215,24 @@ interface CountingLoop {
   readonly _counters: LoopCounters;
 }
 
-function isTls(client: Client): boolean {
+/**
+ * What the diagnostics read of a client: a narrow view, so that this module
+ * (which the client itself calls) imports nothing above it.
+ */
+export interface ObservedClient {
+  readonly id: number;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly socket: object;
+  readonly loop: object;
+}
+
+function isTls(client: ObservedClient): boolean {
   return (client.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** @internal A server accepted `client`. */
-export function noteAccept(client: Client): void {
+export function noteAccept(client: ObservedClient): void {
   (client.loop as unknown as CountingLoop)._counters.accepted++;
   if (channels.accept.hasSubscribers) {
     const m: AcceptMessage = { clientId: client.id, remoteAddress: client.remoteAddress, remotePort: client.remotePort, tls: isTls(client) };
@@ -230,7 +241,7 @@ export function noteAccept(client: Client): void {
 }
 
 /** @internal A connector's `client` is connected. */
-export function noteConnect(client: Client): void {
+export function noteConnect(client: ObservedClient): void {
   (client.loop as unknown as CountingLoop)._counters.connected++;
   if (channels.connect.hasSubscribers) {
     const m: AcceptMessage = { clientId: client.id, remoteAddress: client.remoteAddress, remotePort: client.remotePort, tls: isTls(client) };
@@ -252,7 +263,7 @@ export function noteDrop(loop: object, remoteAddress: string | undefined, remote
 }
 
 /** @internal `client` closed (called exactly once per client, from its close path). */
-export function noteClose(client: Client, reason: CloseReason, error: NetloopError | undefined): void {
+export function noteClose(client: ObservedClient, reason: CloseReason, error: NetloopError | undefined): void {
   const closed = (client.loop as unknown as CountingLoop)._counters.closed;
   closed[reason] = (closed[reason] ?? 0) + 1;
   if (channels.close.hasSubscribers) {

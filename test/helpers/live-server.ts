@@ -17,7 +17,7 @@ import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import type { NetloopError } from '../../lib/core/errors.js';
-import type { Server, ServerOptions } from '../../lib/reactor/server.js';
+import { Server, type ServerOptions } from '../../lib/reactor/server.js';
 import type { FramingOptions } from '../../lib/framing/framed-protocol.js';
 import { LtvEncoder } from '../../lib/codec/ltv-encoder.js';
 import { connectRaw, readBytes, waitFor } from './net.js';
@@ -66,7 +66,7 @@ export interface LiveServer {
  */
 export async function startLive(options: ServerOptions = {}, framing: FramingOptions = {}): Promise<LiveServer> {
   const loop = new EventLoop();
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     ...options,
     framing: {
       layout: 'netloop',
@@ -75,7 +75,7 @@ export async function startLive(options: ServerOptions = {}, framing: FramingOpt
       },
       ...framing,
     },
-  });
+  }).listen();
   const closes = new Map<number, CloseRecord[]>();
   server.on('close', (c: Client, reason: CloseReason, err?: NetloopError) => {
     const list = closes.get(c.id) ?? [];

@@ -28,8 +28,8 @@ import { fileURLToPath } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { CloseOptions, EventLoopOptions, LoopStats } from '../../lib/reactor/event-loop.js';
 import type { LoopCounters } from '../../lib/reactor/diagnostics.js';
-import type { ServerOptions } from '../../lib/reactor/server.js';
-import type { ConnectorOptions, ReconnectOptions } from '../../lib/reactor/connector.js';
+import { Server, type ServerOptions } from '../../lib/reactor/server.js';
+import { Connector, type ConnectorOptions, type ReconnectOptions } from '../../lib/reactor/connector.js';
 import type { FramedStats, FramingOptions } from '../../lib/framing/framed-protocol.js';
 import type { LtvLayoutOptions } from '../../lib/codec/ltv-layout.js';
 import type { LtvDecoderOptions } from '../../lib/codec/ltv-decoder.js';
@@ -377,12 +377,12 @@ test('EventLoop: the options table and the close() row', () => {
 });
 
 test('Server: the options table lists every ServerOptions key, framing and tls included', () => {
-  assertOptionTable('loop.listen(options)', section('`Server`'), SERVER_OPTIONS);
+  assertOptionTable('new Server(loop, options).listen()', section('`Server`'), SERVER_OPTIONS);
 });
 
 test('Connector: the options table lists every ConnectorOptions key; the reconnect row every ReconnectOptions key', () => {
   const s = section('`Connector`');
-  assertOptionTable('loop.connect(options)', s, CONNECTOR_OPTIONS);
+  assertOptionTable('new Connector(loop, options).connect()', s, CONNECTOR_OPTIONS);
   assert.equal(unnamed(row(s, '`reconnect`'), RECONNECT_OPTIONS), []);
 });
 

@@ -32,6 +32,7 @@ import { FaultyFs } from '../helpers/faulty-fs.js';
 import { makeRecord } from '../helpers/store-conformance.js';
 import { HEADER, frame, header, startLive } from '../helpers/live-server.js';
 import { collectAll, connectRaw, destroyAll, pattern, readBytes, until, waitFor, withTimeout } from '../helpers/net.js';
+import { Server } from '../../lib/reactor/server.js';
 
 const F = suite('faults (twenty bad inputs and faults, items 1 to 20)');
 
@@ -282,7 +283,7 @@ F('item 10: a peer that never reads: the hard limit closes at once, the soft lim
 
 F("item 11: write after the peer's FIN or RST, and destroy() with writes queued: coded errors, each waiter settled once", async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ softOutputLimit: null });
+  const server = await new Server(loop, { softOutputLimit: null }).listen();
   const peers: net.Socket[] = [];
   try {
     // After FIN: the client flushes and closes (peer-closed); writes then return false, queuing nothing.

@@ -21,6 +21,7 @@ import { framedStats } from '../../lib/framing/framed-protocol.js';
 import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
 import { RESERVE_START } from '../../lib/codec/ltv-decoder.js';
 import { collectAll, connectRaw, destroyAll, digest, pattern, until, waitFor } from '../helpers/net.js';
+import { Server } from '../../lib/reactor/server.js';
 
 const MiB = 1024 * 1024;
 const PEERS = 100;
@@ -31,14 +32,14 @@ test('100 peers that each send a header declaring 16 MiB (and a byte) raise arra
   const got: FramedMessage[] = [];
   const loop = new EventLoop();
   // No sessions and no authentication: every peer may send a frame of the full 16 MiB at once.
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     maxConnections: PEERS + 10,
     framing: {
       layout: { preset: 'netloop', maxFrameLength },
       requireAuthentication: false,
       onMessage: (_c, m) => void got.push(m),
     },
-  });
+  }).listen();
   const peers: net.Socket[] = [];
   try {
     const clients: Client[] = [];
@@ -93,7 +94,7 @@ test('a malformed JSON payload closes the client with BAD_PAYLOAD that quotes no
   registry.register(1, 'json', 'json');
   const got: FramedMessage[] = [];
   const loop = new EventLoop();
-  const server = await loop.listen({ framing: { registry, onMessage: (_c, m) => void got.push(m) } });
+  const server = await new Server(loop, { framing: { registry, onMessage: (_c, m) => void got.push(m) } }).listen();
   try {
     const closed = waitFor<[Client, CloseReason, NetloopError | undefined]>(server, 'close');
     const peer = await connectRaw(server.port);

@@ -11,7 +11,7 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
+import { Server, type ServerOptions } from '../../../lib/reactor/server.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ManualClock, systemClock } from '../../../lib/core/clock.js';
@@ -73,7 +73,7 @@ async function rig(
     isConnectionAlive: connectionProbe(loop),
     ...opts.registry,
   });
-  const server = await loop.listen({ port: 0, ...opts.server });
+  const server = await new Server(loop, { port: 0, ...opts.server }).listen();
   const binding = bindSessions(server, registry, opts.binding);
   const accepted: Client[] = [];
   const closes: Rig['closes'] = [];
@@ -162,7 +162,7 @@ function throwsCode(fn: () => unknown, code: string): void {
 
 test('bindSessions validates the registry, the clock, the server and its options', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ port: 0 });
+  const server = await new Server(loop, { port: 0 }).listen();
   const auto = new SessionRegistry({ autoAudit: true });
   const other = new SessionRegistry({ autoAudit: false, clock: new ManualClock() });
   const ok = new SessionRegistry({ autoAudit: false });

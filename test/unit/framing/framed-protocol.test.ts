@@ -4,7 +4,7 @@ import * as fc from 'fast-check';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
+import { Server, type ServerOptions } from '../../../lib/reactor/server.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import type { NetloopError } from '../../../lib/core/errors.js';
@@ -15,6 +15,7 @@ import { FRAMING_DEFAULTS, FramedProtocol, framedStats } from '../../../lib/fram
 import type { FramedMessage, FramingOptions } from '../../../lib/framing/framed-protocol.js';
 import { ManualClock } from '../../../lib/core/clock.js';
 import { collectAll, connectRaw, countWrites, destroyAll, digest, pattern, readBytes, until, waitFor } from '../../helpers/net.js';
+import { Connector } from '../../../lib/reactor/connector.js';
 
 // ─── helpers ──────────────────────────────────────────────────────────────────
 
@@ -61,7 +62,7 @@ function closeOf(server: Server, client: Client): Promise<[Client, CloseReason, 
 async function echoServer(framing: FramingOptions = {}, extra: ServerOptions = {}): Promise<{ loop: EventLoop; server: Server; got: FramedMessage[] }> {
   const loop = new EventLoop();
   const got: FramedMessage[] = [];
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     ...extra,
     framing: {
       registry: chatRegistry(),
@@ -71,7 +72,7 @@ async function echoServer(framing: FramingOptions = {}, extra: ServerOptions = {
       },
       ...framing,
     },
-  });
+  }).listen();
   return { loop, server, got };
 }
 
@@ -111,11 +112,11 @@ test('connector and server exchange messages of 0 bytes to the maximum, in order
   server.on('connection', (c: Client) => c.markAuthenticated());
   try {
     const replies: FramedMessage[] = [];
-    const connector = loop.connect({
+    const connector = new Connector(loop, {
       port: server.port,
       reconnect: false,
       framing: { layout, registry: chatRegistry(), onMessage: (_c, m) => void replies.push(m) },
-    });
+    }).connect();
     const [client] = await waitFor<[Client]>(connector, 'connected');
     const maxValue = maxFrameLength - 6;
     const sizes = [0, 1, 63, 1024, 1025, 65535, 65536, 200_000, maxValue];
@@ -141,7 +142,7 @@ test('connector and server exchange messages of 0 bytes to the maximum, in order
     const err = throwsCode(() => client.send('bytes', Buffer.alloc(maxValue + 1)), ErrorCode.FRAME_TOO_LARGE);
     assert.is(err.details['max'], maxFrameLength);
     assert.is(client.queuedBytes, before);
-    await connector.stop();
+    await connector.close();
   } finally {
     await loop.close();
   }
@@ -238,7 +239,7 @@ test('values are views of the received chunk, or buffers of their own with copy'
 
 test('without onMessage, messages are emitted as the server event', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ framing: { registry: chatRegistry() } });
+  const server = await new Server(loop, { framing: { registry: chatRegistry() } }).listen();
   try {
     const seen = waitFor<[Client, FramedMessage]>(server, 'message');
     const { peer, client } = await accept(server);
@@ -386,7 +387,7 @@ test('a NUL then a flood (desync) and random bytes close only the offender with 
 
 test('send refuses oversize, wrong-type and unknown messages synchronously, with nothing queued', async () => {
   const { loop, server } = await echoServer({ layout: { maxFrameLength: 4096 } });
-  const raw = await loop.listen();
+  const raw = await new Server(loop).listen();
   try {
     const { peer, client } = await accept(server);
     const before = client.queuedBytes;
@@ -428,7 +429,7 @@ test('send refuses oversize, wrong-type and unknown messages synchronously, with
 async function rawEchoServer(framing: FramingOptions = {}): Promise<{ loop: EventLoop; server: Server; got: Array<[number, string]> }> {
   const loop = new EventLoop();
   const got: Array<[number, string]> = [];
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     framing: {
       onRawFrame(client, type, source, start, end) {
         assert.ok(Buffer.isBuffer(source));
@@ -437,7 +438,7 @@ async function rawEchoServer(framing: FramingOptions = {}): Promise<{ loop: Even
       },
       ...framing,
     },
-  });
+  }).listen();
   return { loop, server, got };
 }
 
@@ -467,7 +468,7 @@ test('onRawFrame hands out type and range without a message; sendRaw echoes rang
 
 test('sendRaw refuses a bad range, an unknown or oversize type, or no framing, with nothing queued', async () => {
   const { loop, server } = await rawEchoServer({ registry: chatRegistry(), layout: { maxFrameLength: 4096 } });
-  const raw = await loop.listen();
+  const raw = await new Server(loop).listen();
   try {
     const { peer, client } = await accept(server);
     const before = client.queuedBytes;
@@ -496,13 +497,13 @@ test('sendRaw refuses a bad range, an unknown or oversize type, or no framing, w
 test('a throwing onRawFrame closes only that client with handler-error; onRawFrame with onMessage is refused', async () => {
   const loop = new EventLoop();
   try {
-    const server = await loop.listen({
+    const server = await new Server(loop, {
       framing: {
         onRawFrame(_client, type) {
           if (type === 9) throw new Error('boom');
         },
       },
-    });
+    }).listen();
     const a = await accept(server);
     const b = await accept(server);
     const closed = closeOf(server, a.client);
@@ -514,7 +515,7 @@ test('a throwing onRawFrame closes only that client with handler-error; onRawFra
     await destroyAll(a.peer, b.peer);
     for (const bad of [{ onRawFrame: 42 }, { onRawFrame() {}, onMessage() {} }] as unknown as FramingOptions[]) {
       try {
-        await loop.listen({ framing: bad });
+        await new Server(loop, { framing: bad }).listen();
         assert.unreachable('accepted a bad onRawFrame option');
       } catch (err) {
         assert.ok(isCode(err, ErrorCode.INVALID_OPTION));
@@ -553,7 +554,7 @@ test('a tiny-frame flood against a handler that never settles: pending stops at 
   const loop = new EventLoop();
   let calls = 0;
   const maxPendingMessages = 16;
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     framing: {
       registry: chatRegistry(),
       maxPendingMessages,
@@ -562,7 +563,7 @@ test('a tiny-frame flood against a handler that never settles: pending stops at 
         return new Promise<void>(() => undefined);
       },
     },
-  });
+  }).listen();
   try {
     const { peer, client } = await accept(server);
     const one = frame(3, '');
@@ -591,7 +592,7 @@ test('reading resumes once pending drops to half (hysteresis), and waiting messa
   const loop = new EventLoop();
   const resolvers: Array<() => void> = [];
   const order: string[] = [];
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     framing: {
       registry: chatRegistry(),
       maxPendingMessages: 4,
@@ -600,7 +601,7 @@ test('reading resumes once pending drops to half (hysteresis), and waiting messa
         return new Promise<void>((resolve) => resolvers.push(resolve));
       },
     },
-  });
+  }).listen();
   try {
     const { peer, client } = await accept(server);
     peer.write(Buffer.concat(Array.from({ length: 6 }, (_, i) => frame(1, `p${i}`))));
@@ -630,13 +631,13 @@ test('reading resumes once pending drops to half (hysteresis), and waiting messa
 test('maxPendingBytes pauses on bytes alone', async () => {
   const loop = new EventLoop();
   const resolvers: Array<() => void> = [];
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     framing: {
       registry: chatRegistry(),
       maxPendingBytes: 1000,
       onMessage: () => new Promise<void>((resolve) => resolvers.push(resolve)),
     },
-  });
+  }).listen();
   try {
     const { peer, client } = await accept(server);
     peer.write(frame(3, pattern(1200)));
@@ -714,9 +715,9 @@ test('without requireAuthentication the pre-auth limit does not apply; giving pr
     await until(() => got.length === 1, 'a large frame from an unauthenticated client');
     assert.is(client.authenticated, false);
     assert.is(framedStats(client)!.maxFrameLength, 16 * 1024 * 1024);
-    const explicit = await loop.listen({ framing: { preAuthMaxFrameLength: 1024 } });
+    const explicit = await new Server(loop, { framing: { preAuthMaxFrameLength: 1024 } }).listen();
     assert.is(explicit._framing!.requireAuthentication, true);
-    const off = await loop.listen({ framing: { preAuthMaxFrameLength: 1024, requireAuthentication: false } });
+    const off = await new Server(loop, { framing: { preAuthMaxFrameLength: 1024, requireAuthentication: false } }).listen();
     assert.is(off._framing!.requireAuthentication, false);
     await destroyAll(peer);
   } finally {
@@ -727,7 +728,7 @@ test('without requireAuthentication the pre-auth limit does not apply; giving pr
 test('markAuthenticated while a pre-auth frame is half read switches limits after that frame', async () => {
   const got: FramedMessage[] = [];
   const loop = new EventLoop();
-  const server = await loop.listen({ framing: { registry: chatRegistry(), requireAuthentication: true, onMessage: (_c, m) => void got.push(m) } });
+  const server = await new Server(loop, { framing: { registry: chatRegistry(), requireAuthentication: true, onMessage: (_c, m) => void got.push(m) } }).listen();
   try {
     const { peer, client } = await accept(server);
     const small = frame(1, 'partial');
@@ -750,10 +751,10 @@ test('a peer dribbling one byte inside the idle timeout is closed by the frame d
   const clock = new ManualClock();
   const loop = new EventLoop({ clock });
   const got: FramedMessage[] = [];
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     idleTimeoutMs: 1000,
     framing: { registry: chatRegistry(), frameTimeoutMs: 3000, onMessage: (_c, m) => void got.push(m) },
-  });
+  }).listen();
   try {
     // Whole frames every 900 ms keep a client open indefinitely.
     const good = await accept(server);
@@ -795,7 +796,7 @@ test('a peer dribbling one byte inside the idle timeout is closed by the frame d
 
 test('a handler that throws or rejects closes only that client with handler-error; the server lives', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     framing: {
       registry: chatRegistry(),
       onMessage(client, msg) {
@@ -805,7 +806,7 @@ test('a handler that throws or rejects closes only that client with handler-erro
         return undefined;
       },
     },
-  });
+  }).listen();
   try {
     const { peer: bystander } = await accept(server);
     for (const [word, message] of [
@@ -830,7 +831,7 @@ test('a handler that throws or rejects closes only that client with handler-erro
   }
   // A throwing 'message' listener too.
   const loop2 = new EventLoop();
-  const server2 = await loop2.listen({ framing: { registry: chatRegistry() } });
+  const server2 = await new Server(loop2, { framing: { registry: chatRegistry() } }).listen();
   server2.on('message', () => {
     throw new Error('listener boom');
   });
@@ -852,11 +853,11 @@ test('a connector exchanges framed messages again after it reconnects, with a fr
   const { loop, server } = await echoServer();
   try {
     const replies: string[] = [];
-    const connector = loop.connect({
+    const connector = new Connector(loop, {
       port: server.port,
       reconnect: { initialDelayMs: 1, jitter: 0 },
       framing: { registry: chatRegistry(), onMessage: (_c, m) => void replies.push(m.payload as string) },
-    });
+    }).connect();
     const [first] = await waitFor<[Client]>(connector, 'connected');
     first.send('text', 'one');
     await until(() => replies.length === 1, 'the first reply');
@@ -872,7 +873,7 @@ test('a connector exchanges framed messages again after it reconnects, with a fr
     second.send('text', 'two');
     await until(() => replies.length === 2, 'the second reply');
     assert.equal(replies, ['one', 'two']);
-    await connector.stop();
+    await connector.close();
   } finally {
     await loop.close();
   }
@@ -1037,7 +1038,7 @@ test('maxMessagesPerTurn: a client closed while bytes are held hands out nothing
 test('a frame observer sees each frame\'s type and size before dispatch, even frames waiting behind a handler that has not settled; one that throws closes only that client with handler-error', async () => {
   const loop = new EventLoop();
   const handled: number[] = [];
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     framing: {
       registry: chatRegistry(),
       maxPendingMessages: 1,
@@ -1047,7 +1048,7 @@ test('a frame observer sees each frame\'s type and size before dispatch, even fr
         return new Promise<void>(() => undefined);
       },
     },
-  });
+  }).listen();
   const proto = server._framing!;
   assert.is(proto._frameObservers, null, 'nothing observes by default');
   const observed: Array<[number, number, number]> = [];
@@ -1086,7 +1087,7 @@ test('a frame observer sees each frame\'s type and size before dispatch, even fr
   }
 });
 
-test('framing options are validated at listen and connect', async () => {
+test('framing options are validated when a server or a connector is built', async () => {
   const loop = new EventLoop();
   try {
     const bad: FramingOptions[] = [
@@ -1103,21 +1104,18 @@ test('framing options are validated at listen and connect', async () => {
       { layout: 'nope' as LtvPresetName },
     ];
     for (const framing of bad) {
-      await loop.listen({ framing }).then(
-        () => assert.unreachable(JSON.stringify(framing)),
-        (e: unknown) => assert.ok(isCode(e, ErrorCode.INVALID_OPTION), String(e)),
-      );
+      throwsCode(() => new Server(loop, { framing }), ErrorCode.INVALID_OPTION);
     }
-    throwsCode(() => loop.connect({ port: 1, framing: { maxPendingMessages: 0 } }), ErrorCode.INVALID_OPTION);
-    throwsCode(() => loop.connect({ port: 1, framing: { requireAuthentication: 'yes' as unknown as boolean } }), ErrorCode.INVALID_OPTION);
+    throwsCode(() => new Connector(loop, { port: 1, framing: { maxPendingMessages: 0 } }).connect(), ErrorCode.INVALID_OPTION);
+    throwsCode(() => new Connector(loop, { port: 1, framing: { requireAuthentication: 'yes' as unknown as boolean } }).connect(), ErrorCode.INVALID_OPTION);
     throwsCode(() => new FramedProtocol({ _emitMessage: () => undefined }, null as unknown as FramingOptions, 'server'), ErrorCode.INVALID_OPTION);
     // Defaults: finite everywhere; a connector trusts its server's frame size.
-    const s = new FramedProtocol(await loop.listen(), {}, 'server');
+    const s = new FramedProtocol(await new Server(loop).listen(), {}, 'server');
     assert.equal(
       [s.maxPendingMessages, s.maxPendingBytes, s.maxMessagesPerTurn, s.frameTimeoutMs, s.preAuthLayout.maxFrameLength],
       [1024, 8 * 1024 * 1024, 512, 30_000, 65_536],
     );
-    const c = new FramedProtocol(await loop.listen(), {}, 'connector');
+    const c = new FramedProtocol(await new Server(loop).listen(), {}, 'connector');
     assert.is(c.preAuthLayout, c.layout);
   } finally {
     await loop.close();

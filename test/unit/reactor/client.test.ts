@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
+import { Server, type ServerOptions } from '../../../lib/reactor/server.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ManualClock } from '../../../lib/core/clock.js';
@@ -29,7 +29,7 @@ interface Pair {
 }
 
 async function pair(options: ServerOptions = {}, loop = new EventLoop(), peerHalfOpen = false): Promise<Pair> {
-  const server = await loop.listen(options);
+  const server = await new Server(loop, options).listen();
   const closes: Closed[] = [];
   let onClose: (c: Closed) => void = () => undefined;
   const closed = new Promise<Closed>((resolve) => (onClose = resolve));
@@ -706,7 +706,7 @@ idle('no buffer while idle, none after a write drained; the client is not an Eve
 
 idle('idle timeouts use the shared timer queue: no Node timer per client', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ idleTimeoutMs: 60_000 });
+  const server = await new Server(loop, { idleTimeoutMs: 60_000 }).listen();
   const peers: net.Socket[] = [];
   const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   try {

@@ -11,7 +11,7 @@ import { suite } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server } from '../../../lib/reactor/server.js';
+import { Server } from '../../../lib/reactor/server.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
@@ -44,8 +44,8 @@ const W = suite('writing to a closing client');
 
 W('write, appends, send and sendRaw on a closing or closed client return false and queue nothing; a mistake still throws its code', async () => {
   const loop = new EventLoop();
-  const framed = await loop.listen({ framing: { layout: 'cellnet', registry: chatRegistry() } });
-  const raw = await loop.listen();
+  const framed = await new Server(loop, { framing: { layout: 'cellnet', registry: chatRegistry() } }).listen();
+  const raw = await new Server(loop).listen();
   const peers: net.Socket[] = [];
   try {
     const a = await accept(framed);
@@ -99,7 +99,7 @@ W('write, appends, send and sendRaw on a closing or closed client return false a
 W('the obvious broadcast loop from inside a handler, with one receiver half-closed and far behind, never closes the sender', async () => {
   const loop = new EventLoop();
   let server!: Server;
-  server = await loop.listen({
+  server = await new Server(loop, {
     halfOpen: false,
     framing: {
       layout: 'cellnet',
@@ -107,7 +107,7 @@ W('the obvious broadcast loop from inside a handler, with one receiver half-clos
         for (const c of server.clients()) c.sendRaw(message.type, message.value);
       },
     },
-  });
+  }).listen();
   const closes: Array<{ client: Client; reason: CloseReason; error: NetloopError | undefined }> = [];
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
   const peers: net.Socket[] = [];
@@ -150,8 +150,8 @@ B('server.broadcast: raw bytes and a framed message encoded once, to open client
     encodes++;
     return encode(ref, payload);
   }) as MessageRegistry['encode'];
-  const server = await loop.listen({ framing: { layout: 'cellnet', registry } });
-  const raw = await loop.listen();
+  const server = await new Server(loop, { framing: { layout: 'cellnet', registry } }).listen();
+  const raw = await new Server(loop).listen();
   const peers: net.Socket[] = [];
   try {
     const all = [await accept(server), await accept(server), await accept(server), await accept(server)];
@@ -193,9 +193,9 @@ B("loop.broadcast: raw bytes to every open client; a framed message to the frame
     encodes++;
     return encode(ref, payload);
   }) as MessageRegistry['encode'];
-  const cellnet = await loop.listen({ framing: { layout: 'cellnet', registry } });
-  const netloop = await loop.listen({ framing: { layout: 'netloop', registry } });
-  const raw = await loop.listen();
+  const cellnet = await new Server(loop, { framing: { layout: 'cellnet', registry } }).listen();
+  const netloop = await new Server(loop, { framing: { layout: 'netloop', registry } }).listen();
+  const raw = await new Server(loop).listen();
   const peers: net.Socket[] = [];
   try {
     const xs = [await accept(cellnet), await accept(cellnet), await accept(netloop), await accept(raw)];

@@ -18,8 +18,8 @@ import * as assert from 'uvu/assert';
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
-import type { Connector } from '../../../lib/reactor/connector.js';
+import { Server, type ServerOptions } from '../../../lib/reactor/server.js';
+import { Connector } from '../../../lib/reactor/connector.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/errors.js';
@@ -94,7 +94,7 @@ async function echoServer(
   options: ServerOptions = {},
   firstClose?: (client: Client, reason: CloseReason, error?: NetloopError) => void,
 ): Promise<{ server: Server; closes: Closed[] }> {
-  const server = await loop.listen(options);
+  const server = await new Server(loop, options).listen();
   const closes: Closed[] = [];
   if (firstClose !== undefined) server.on('close', firstClose);
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
@@ -488,7 +488,7 @@ K("a 'connected' listener that rejects closes that connection; the connector rec
   const t = trap();
   const { loop, server } = await connectorRig();
   const closes: Closed[] = [];
-  const connector = loop.connect({ port: server.port, reconnect: { initialDelayMs: 10, jitter: 0 } });
+  const connector = new Connector(loop, { port: server.port, reconnect: { initialDelayMs: 10, jitter: 0 } }).connect();
   recordCloses(connector, closes);
   let n = 0;
   let first: Client | undefined;
@@ -516,7 +516,7 @@ K("an async 'data' listener that rejects closes that connection only", async () 
   const t = trap();
   const { loop, server } = await connectorRig();
   const closes: Closed[] = [];
-  const connector = loop.connect({ port: server.port, reconnect: false });
+  const connector = new Connector(loop, { port: server.port, reconnect: false }).connect();
   recordCloses(connector, closes);
   let failed: Client | undefined;
   connector.on('data', async (c: Client) => {
@@ -541,7 +541,7 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
   const t = trap();
   const loop = new EventLoop();
   const port = await refusedPort();
-  const connector = loop.connect({ port, reconnect: { initialDelayMs: 1, maxAttempts: 2, jitter: 0 } });
+  const connector = new Connector(loop, { port, reconnect: { initialDelayMs: 1, maxAttempts: 2, jitter: 0 } }).connect();
   connector.on('connect-error', () => {
     throw new Error('connect-error listener failed');
   });
@@ -563,7 +563,7 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
     // The same with nobody on 'error': warnings, one per fault.
     connector.off('error', onError);
     const { server } = await echoServer(loop);
-    const second = loop.connect({ port: server.port, reconnect: false });
+    const second = new Connector(loop, { port: server.port, reconnect: false }).connect();
     second.on('close', () => {
       throw new Error('close listener failed');
     });
