@@ -11,17 +11,19 @@
 
 import { EventLoop } from '../lib/reactor/event-loop.js';
 import type { Client } from '../lib/reactor/client.js';
-import type { FramedMessage, FramingOptions } from '../lib/framing/framed-protocol.js';
+import type { FramedClient, FramedMessage } from '../lib/framing/framed-client.js';
+import type { FramingOptions } from '../lib/framing/framing.js';
 import { ConnectionCounter } from './idle-server.js';
 import type { IdleServer } from './idle-server.js';
 import { Server } from '../lib/reactor/server.js';
+import { FramedServer } from '../lib/framing/framed-server.js';
 
 /** The two ways an application receives frames: a message object per frame, or the raw range. */
 export type EchoApi = 'raw' | 'message';
 
 /**
  * The echo framing: netloop's `muduo` preset (a 4-byte big-endian length,
- * then the value, no type field) through the server's `framing` option. This
+ * then the value, no type field) through a `FramedServer`'s options. This
  * is the one place where the framing codec is hooked up: each client gets a
  * decoder on its first chunk (an idle client holds none), the handler is
  * called directly (no event emission), and every reply is encoded into the
@@ -35,14 +37,14 @@ function echoFraming(api: EchoApi): FramingOptions {
   if (api === 'raw') {
     return {
       layout: 'muduo',
-      onRawFrame(client: Client, type: number, source: Buffer, start: number, end: number): void {
+      onRawFrame(client: FramedClient, type: number, source: Buffer, start: number, end: number): void {
         client.sendRaw(type, source, start, end);
       },
     };
   }
   return {
     layout: 'muduo',
-    onMessage(client: Client, message: FramedMessage): void {
+    onMessage(client: FramedClient, message: FramedMessage): void {
       client.send(0, message.value);
     },
   };
@@ -51,7 +53,7 @@ function echoFraming(api: EchoApi): FramingOptions {
 /** Starts netloop's echo server on 127.0.0.1 and resolves with its port. */
 export async function startNetloopEcho(port: number, api: EchoApi = 'raw'): Promise<number> {
   const loop = new EventLoop();
-  const server = await new Server(loop, { host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming(api) }).listen();
+  const server = await new FramedServer(loop, { host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, ...echoFraming(api) }).listen();
   return server.port;
 }
 

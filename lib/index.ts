@@ -17,7 +17,6 @@ export type { EventLoopOptions, LoopStats, TimerId } from './reactor/event-loop.
 export { DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
 export type { LoopClient, LoopClientOwner, LoopService, TypedMessage } from './reactor/loop-member.js';
 export { Client, linkBackpressure } from './reactor/client.js';
-export type { ClientProtocol } from './reactor/client.js';
 export type {
   WriteCompleteCallback,
   HighWaterMarkCallback,
@@ -33,7 +32,7 @@ export type {
 export { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/client-limits.js';
 export type { ClientLimitOptions, SoftOutputLimit, ReadPauseMarks } from './reactor/client-limits.js';
 export { Server } from './reactor/server.js';
-export type { ServerOptions } from './reactor/server.js';
+export type { ServerOptions, AnyServer } from './reactor/server.js';
 export type { BroadcastMessage, BroadcastOptions } from './reactor/broadcast.js';
 export { Connector } from './reactor/connector.js';
 export type { ConnectorOptions, ReconnectOptions } from './reactor/connector.js';
@@ -86,8 +85,14 @@ export {
   cellnetChatACK,
 } from './codec/cellnet/binary.js';
 export type { CellnetChatREQ, CellnetChatACK } from './codec/cellnet/binary.js';
-export { FramedProtocol, FramedConnection, FRAMING_DEFAULTS, framedStats } from './framing/framed-protocol.js';
-export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FramingOptions, FramedStats } from './framing/framed-protocol.js';
+export { FramedServer } from './framing/framed-server.js';
+export type { FramedServerOptions, FramedServerEvents } from './framing/framed-server.js';
+export { FramedConnector } from './framing/framed-connector.js';
+export type { FramedConnectorOptions, FramedConnectorEvents } from './framing/framed-connector.js';
+export { FramedClient } from './framing/framed-client.js';
+export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FrameObserver, FramedStats } from './framing/framed-client.js';
+export { FRAMING_DEFAULTS } from './framing/framing.js';
+export type { FramingOptions } from './framing/framing.js';
 
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
 export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';

@@ -40,8 +40,10 @@ import { observeSessions } from '../reactor/diagnostics.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import { callGuarded, listenerError, reportFault } from '../core/listener-guard.js';
-import type { FrameObserver } from '../framing/framed-protocol.js';
-import type { Server } from '../reactor/server.js';
+import { FramedClient } from '../framing/framed-client.js';
+import type { FrameObserver } from '../framing/framed-client.js';
+import { FramedServer } from '../framing/framed-server.js';
+import type { AnyServer } from '../reactor/server.js';
 import type {
   CreateSessionInput,
   CreatedSession,
@@ -67,7 +69,7 @@ export interface OutgoingFrame {
 
 /**
  * What the binding can send: raw bytes (a string is UTF-8), or an
- * {@link OutgoingFrame} for a server with the `framing` option (encoded by its
+ * {@link OutgoingFrame} for a `FramedServer` (encoded by its
  * codec: its message registry, then its LTV encoder).
  */
 export type OutboundMessage = Uint8Array | string | OutgoingFrame;
@@ -354,7 +356,7 @@ function onNoticeDeadline(slot: ClientSlot): void {
 }
 
 /** The servers already bound: one binding per server. */
-const boundServers = new WeakSet<Server>();
+const boundServers = new WeakSet<AnyServer>();
 
 // ── The binding ─────────────────────────────────────────────────────────────
 
@@ -366,7 +368,7 @@ const boundServers = new WeakSet<Server>();
  * ```ts
  * const loop = new EventLoop();
  * const registry = new SessionRegistry({ ttlMs: 60_000, autoAudit: false, isConnectionAlive: connectionProbe(loop) });
- * const server = await loop.listen({ port: 7000, idleTimeoutMs: 90_000 });
+ * const server = await new Server(loop, { port: 7000, idleTimeoutMs: 90_000 }).listen();
  * const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
  * server.on('data', async (client, chunk) => {
  *   if (sessions.sessionOf(client) !== undefined) return; // logged in: not a login line
@@ -385,7 +387,7 @@ const boundServers = new WeakSet<Server>();
  *   `autoAudit` on or on another clock, or a server already bound;
  *   `NETLOOP_REGISTRY_CLOSED` / `NETLOOP_LOOP_CLOSED` when either is closed.
  */
-export function bindSessions(server: Server, registry: SessionRegistry, options: SessionBindingOptions = {}): SessionBinding {
+export function bindSessions(server: AnyServer, registry: SessionRegistry, options: SessionBindingOptions = {}): SessionBinding {
   return new SessionBinding(server, registry, options);
 }
 
@@ -407,7 +409,7 @@ export function bindSessions(server: Server, registry: SessionRegistry, options:
  */
 export class SessionBinding {
   /** The server whose clients are bound. */
-  readonly server: Server;
+  readonly server: AnyServer;
   /** The registry sessions live in. */
   readonly registry: SessionRegistry;
   /** The server's loop. */
@@ -441,7 +443,7 @@ export class SessionBinding {
   #closing: Promise<void> | null = null;
 
   /** @internal Use {@link bindSessions}. */
-  constructor(server: Server, registry: SessionRegistry, options: SessionBindingOptions) {
+  constructor(server: AnyServer, registry: SessionRegistry, options: SessionBindingOptions) {
     const loop = server.loop;
     if (registry.closed) throw new NetloopError(ErrorCode.REGISTRY_CLOSED, 'cannot bind a closed session registry');
     if (server.closing || loop.closing) throw new NetloopError(ErrorCode.LOOP_CLOSED, 'cannot bind sessions to a closing server');
@@ -457,7 +459,7 @@ export class SessionBinding {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'this server already has a session binding', { details: { option: 'server' } });
     }
     // A peer without a session is held to the framing layer's smaller pre-authentication frame limit.
-    if (server._framing !== null) server._framing.requireAuthentication = true;
+    if (server instanceof FramedServer) server.requireAuthentication = true;
     const refreshOn = options.refreshOn ?? 'traffic';
     if (refreshOn !== 'traffic' && refreshOn !== 'heartbeat') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `refreshOn must be 'traffic' or 'heartbeat'`, {
@@ -498,8 +500,9 @@ export class SessionBinding {
     this.server = server;
     this.registry = registry;
     this.loop = loop;
-    this.#encodeFrame = options.encodeFrame ?? serverFrameEncoder(server);
-    const framed = serverHasFraming(server);
+    const framed = server instanceof FramedServer;
+    // The server's own codec: the registry serializes, the encoder builds one frame (once per broadcast).
+    this.#encodeFrame = options.encodeFrame ?? (framed ? (type, payload) => server.encodeMessage(type, payload) : null);
     this.#notice = options.notice !== undefined ? options.notice : framed ? null : jsonLineNotice;
     this.#heartbeatIds = new Set(heartbeatTypes.filter((t): t is number => typeof t === 'number'));
     this.#heartbeatNames = new Set(heartbeatTypes.filter((t): t is string => typeof t === 'string'));
@@ -508,13 +511,12 @@ export class SessionBinding {
 
     boundServers.add(server);
     server.on('connection', this.#onConnection);
-    const framing = server._framing;
-    if (framing !== null && (recordTraffic || (refreshOn === 'heartbeat' && heartbeatTypes.length > 0))) {
+    if (framed && (recordTraffic || (refreshOn === 'heartbeat' && heartbeatTypes.length > 0))) {
       // Frames are observed before dispatch, whatever handles them: the
       // 'message' event is not emitted when the framing has onMessage or onRawFrame.
       const observer: FrameObserver = (client, type) => this.#onFrame(client, type);
       this.#frameObserver = observer;
-      framing._frameObservers = [...(framing._frameObservers ?? []), observer];
+      server.addFrameObserver(observer);
     }
     server.on('close', this.#onClose);
     for (const client of server.clients()) this.#onConnection(client);
@@ -737,11 +739,7 @@ export class SessionBinding {
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe.length = 0;
     this.server.off('connection', this.#onConnection);
-    const framing = this.server._framing;
-    if (framing !== null && this.#frameObserver !== null && framing._frameObservers !== null) {
-      const rest = framing._frameObservers.filter((o) => o !== this.#frameObserver);
-      framing._frameObservers = rest.length === 0 ? null : rest;
-    }
+    if (this.server instanceof FramedServer && this.#frameObserver !== null) this.server.removeFrameObserver(this.#frameObserver);
     boundServers.delete(this.server);
     const timers = this.loop._timers;
     for (const slot of this.#slots.values()) {
@@ -893,7 +891,7 @@ export class SessionBinding {
       set.add(slot);
     }
     // The framing layer lifts its pre-authentication frame limit from the next frame on.
-    client.markAuthenticated();
+    if (client instanceof FramedClient) client.markAuthenticated();
     const ended = slot.endedDuringLogin;
     slot.endedDuringLogin = null;
     if (ended !== null && ended.session.id === handle.id) {
@@ -996,7 +994,7 @@ export class SessionBinding {
     if (this.#heartbeatIds.has(type)) return true;
     const names = this.#heartbeatNames;
     if (names.size === 0) return false;
-    const name = this.server._framing?.registry?.get(type)?.name;
+    const name = this.server instanceof FramedServer ? this.server.registry?.get(type)?.name : undefined;
     return name !== undefined && names.has(name);
   }
 
@@ -1087,32 +1085,4 @@ function detachSocket(client: Client): void {
   if (socket[kSlot] === undefined) return;
   socket.off('data', onSocketData);
   delete socket[kSlot];
-}
-
-function serverHasFraming(server: Server): boolean {
-  return server._framing !== null;
-}
-
-/**
- * The server's framing codec as a {@link FrameEncoder}: the message registry
- * serializes (a type id or name), the LTV encoder builds one frame; without a
- * registry the type must be a numeric id and the payload bytes. Encoding once
- * lets a broadcast append the same frame to every client.
- */
-function serverFrameEncoder(server: Server): FrameEncoder | null {
-  const framing = server._framing;
-  if (framing === null) return null;
-  const { registry, encoder } = framing;
-  return (type, payload) => {
-    if (registry !== null) {
-      const { id, value } = registry.encode(type, payload);
-      return encoder.encode(id, value);
-    }
-    if (typeof type !== 'number' || !(payload instanceof Uint8Array)) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a message registry, a frame needs a numeric type and a byte payload', {
-        details: { type: typeof type },
-      });
-    }
-    return encoder.encode(type, payload);
-  };
 }

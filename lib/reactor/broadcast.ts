@@ -27,8 +27,12 @@ export type BroadcastMessage = Uint8Array | string | TypedMessage;
 export interface BroadcastOptions<C extends LoopClient = LoopClient> {
   /** A client, or clients, left out (the sender, typically). */
   except?: C | Iterable<C> | null;
-  /** Only the clients for which this returns true. */
-  filter?: ((client: C) => boolean) | null;
+  /**
+   * Only the clients for which this returns true. (A method signature, so
+   * that the options of a server of framed clients are those of a server of
+   * clients too.)
+   */
+  filter?(client: C): boolean;
 }
 
 function isIterable(value: unknown): value is Iterable<unknown> {

@@ -29,7 +29,6 @@
 import type { Client } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import type { NetloopError } from '../core/errors.js';
-import type { FramedMessage } from '../framing/framed-protocol.js';
 
 /** Called with the client once its queued output drained to the kernel ({@link Client.setWriteCompleteCallback}). */
 export type WriteCompleteCallback<C extends Client = Client> = (client: C) => void;
@@ -75,8 +74,6 @@ export interface ConnectErrorInfo {
  *   listening, it becomes a process warning.
  */
 export interface ServerBaseEvents<C extends Client = Client> {
-  /** A decoded message (with the `framing` option and no `onMessage`). */
-  message: (client: C, message: FramedMessage) => void;
   connection: (client: C) => void;
   end: (client: C) => void;
   close: (client: C, reason: CloseReason, error?: NetloopError) => void;
@@ -103,8 +100,6 @@ export interface ServerEvents<C extends Client = Client> extends ServerBaseEvent
  *   a process warning.
  */
 export interface ConnectorBaseEvents<C extends Client = Client> {
-  /** A decoded message (with the `framing` option and no `onMessage`). */
-  message: (client: C, message: FramedMessage) => void;
   connected: (client: C) => void;
   end: (client: C) => void;
   close: (client: C, reason: CloseReason, error?: NetloopError) => void;

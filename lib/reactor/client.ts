@@ -8,6 +8,10 @@
  * pending, its rarely used callbacks live in a side object created on first
  * use, and its idle deadline is one entry of the loop's shared timer queue.
  *
+ * This module is one cohesive state machine (the write path, the close
+ * states and the read-pause reasons all read and set the same state bits,
+ * `_flags`, in the same calls), so it stays in one file past the usual size.
+ *
  * ```
  *   appendToOutputBuffer(data) ──▶ OutputBuffer (only while data is pending)
  *   enableWriting(); loop.updateClient(c)      ── marks c dirty, once per turn
@@ -57,8 +61,6 @@ import type { TimerEntry } from './timer-queue.js';
 import type { CloseReason } from './close-reason.js';
 import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
-import type { MessageTypeRef } from '../codec/message-registry.js';
-import type { FramedProtocol } from '../framing/framed-protocol.js';
 import { noteClose, noteHandlerError } from './diagnostics.js';
 import { reportFault } from '../core/emitter.js';
 import { ClientFlag } from './loop-member.js';
@@ -99,32 +101,12 @@ export const PauseReason = {
 /** A callback stored in a client's extras: the client's own class is erased there. */
 type StoredCallback = (client: Client, ...args: unknown[]) => unknown;
 
-/**
- * The framing seam: when a client's `_protocol` is set, every chunk read goes
- * to `onData` instead of the owner's `'data'` event, and `onClose` hears the
- * close before the owner's `'close'` event.
- */
-export interface ClientProtocol {
-  onData(client: Client, chunk: Buffer): void;
-  onClose?(client: Client, reason: CloseReason, error?: NetloopError): void;
-  /** Encodes and queues one message ({@link Client.send}); absent for raw bytes. */
-  send?(client: Client, ref: MessageTypeRef, payload: unknown): boolean;
-  /** Queues one frame whose value is `bytes[start, end)` ({@link Client.sendRaw}); absent for raw bytes. */
-  sendRaw?(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean;
-  /** Hears {@link Client.markAuthenticated} (the framing layer lifts its pre-authentication limit). */
-  onAuthenticated?(client: Client): void;
-  /** A close of ours began: nothing more may be handed to the application (input is discarded). */
-  onClosing?(client: Client): void;
-}
-
 /** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
 export interface ClientOwner extends LoopClientOwner {
   /** The loop of the owner and of each of its clients. */
   readonly loop: EventLoop;
   /** Called with each chunk a client reads, before it is delivered (a server's read taps); null when there is none. */
   readonly _readTap: ((client: Client, chunk: Buffer) => void) | null;
-  /** The framing every client of the owner speaks, or null for raw bytes. */
-  readonly _framing: FramedProtocol | null;
   _clientData(client: Client, chunk: Buffer): void;
   _clientEnd(client: Client): void;
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void;
@@ -193,8 +175,11 @@ type ClientSocket = net.Socket & { [kClient]?: Client };
 let nextId = 1;
 
 /**
- * One connection. Created by a {@link Server} or a {@link Connector}; never
- * constructed by the application. See the module comment.
+ * One connection. Created by a `Server` or a `Connector` (their client
+ * factory); never constructed by the application. See the module comment.
+ * The reactor's client knows no codec and no authentication: a layer above
+ * extends it (the framing layer's `FramedClient` overrides
+ * {@link Client._handleData}).
  */
 export class Client implements LoopClient {
   /** Process-unique and never reused; stands in for the file descriptor. */
@@ -203,8 +188,6 @@ export class Client implements LoopClient {
   readonly socket: net.Socket;
   /** Per-client user data (muduo's context); netloop never reads it. */
   context: unknown = undefined;
-  /** @internal The framing seam; null for raw bytes. */
-  _protocol: ClientProtocol | null = null;
   /** @internal */
   _flags: number = F.READING;
   /** @internal Bytes not yet handed to the socket; null while nothing is pending. */
@@ -228,7 +211,10 @@ export class Client implements LoopClient {
   index = -1;
   #onWritten: (() => void) | null = null;
 
-  /** @internal Use {@link EventLoop.listen} or {@link EventLoop.connect}. */
+  /**
+   * @internal Made by a server's or a connector's client factory (a subclass
+   * of Server or Connector that makes clients of its own class calls it).
+   */
   constructor(loop: EventLoop, socket: net.Socket, owner: ClientOwner, cfg: ClientConfig) {
     this.id = nextId++;
     this.socket = socket;
@@ -284,7 +270,8 @@ export class Client implements LoopClient {
 
   /**
    * True while the client takes output: open, and no close asked for. Once
-   * false, appends, `write`, `send` and `sendRaw` return false and queue
+   * false, appends and `write` (and a framed client's `send` and
+   * `sendRaw`) return false and queue
    * nothing.
    */
   get writable(): boolean {
@@ -395,86 +382,6 @@ export class Client implements LoopClient {
     if (old + n > this._cfg.maxOutputBytes) return this.#refuse(old, n);
     // The total fits, so the second append cannot pass the limit once the first is queued.
     return this.appendToOutputBuffer(first) && this.appendToOutputBuffer(second);
-  }
-
-  /**
-   * Encodes a message through the framing of the client's server or
-   * connector (its `framing` option) and queues it; it is sent this loop
-   * turn, in one write with everything else queued meanwhile. `ref` is a
-   * registered type's id or name (with a registry) or a numeric type id (raw
-   * framing, `payload` a Buffer or Uint8Array).
-   *
-   * @returns as {@link appendToOutputBuffer}: false, queuing nothing, when
-   *   the client is closing or closed, or when the hard output limit refused
-   *   the frame (the client is then closing).
-   * @throws NetloopError, synchronously and with nothing queued, for a
-   *   mistake of the caller (checked first, whatever the client's state):
-   *   `NETLOOP_INVALID_OPTION` when the client has no framing;
-   *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
-   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
-   */
-  send(ref: MessageTypeRef, payload: unknown): boolean {
-    return this.#framing().send!(this, ref, payload);
-  }
-
-  /** The client's framing layer; throws `NETLOOP_INVALID_OPTION` for a client without one. */
-  #framing(): ClientProtocol {
-    const p = this._protocol;
-    if (p === null || p.send === undefined || p.sendRaw === undefined) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
-        details: { clientId: this.id, option: 'framing' },
-      });
-    }
-    return p;
-  }
-
-  /**
-   * Sends one frame of the numeric `type` whose value is `bytes[start, end)`
-   * (default: all of `bytes`), with no serializer and no intermediate view:
-   * a value up to the framing's `copyThreshold` is copied once, behind its
-   * header, into the output buffer, so `bytes` may be reused as soon as the
-   * call returns; a larger one is queued uncopied (do not modify it until it
-   * is written). The counterpart of the framing option `onRawFrame`: a relay or
-   * an echo passes the received range straight on. With a registry, `type`
-   * must be registered. Returns false, queuing nothing, when the client is
-   * closing or closed or past its hard output limit (as {@link send}).
-   *
-   * @throws NetloopError, whatever the client's state: INVALID_OPTION (no
-   *   framing), INVALID_VALUE (`bytes` not a Uint8Array, a range outside it,
-   *   a type the layout cannot carry), UNKNOWN_TYPE (a type the registry does
-   *   not know), FRAME_TOO_LARGE.
-   */
-  sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
-    const p = this.#framing();
-    if (!(bytes instanceof Uint8Array)) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'sendRaw takes a Buffer or Uint8Array', {
-        details: { got: bytes === null ? 'null' : typeof bytes },
-      });
-    }
-    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > bytes.byteLength) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `the range [${String(start)}, ${String(end)}) is not inside the ${bytes.byteLength} bytes given`, {
-        details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
-      });
-    }
-    return p.sendRaw!(this, type, bytes, start, end);
-  }
-
-  /**
-   * Marks the client authenticated (the session layer calls this once a
-   * session is created or resumed for it). The framing layer then accepts
-   * frames up to `maxFrameLength` instead of `preAuthMaxFrameLength`, from the
-   * frame after the one being handled. Idempotent; it cannot be undone.
-   */
-  markAuthenticated(): void {
-    if ((this._flags & F.AUTHENTICATED) !== 0) return;
-    this._flags |= F.AUTHENTICATED;
-    const p = this._protocol;
-    if (p !== null && p.onAuthenticated !== undefined) p.onAuthenticated(this);
-  }
-
-  /** True once {@link Client.markAuthenticated} was called. */
-  get authenticated(): boolean {
-    return (this._flags & F.AUTHENTICATED) !== 0;
   }
 
   /** Appends, enables writing and updates the loop: the data is sent this turn. Same result as {@link appendToOutputBuffer}. */
@@ -746,8 +653,7 @@ export class Client implements LoopClient {
     if (ext.linger === null) ext.linger = this.loop._timers.schedule(deadline, lingerExpired, this);
     else this.loop._timers.reschedule(ext.linger, deadline);
     if (discard) {
-      const p = this._protocol;
-      if (p !== null && p.onClosing !== undefined) p.onClosing(this);
+      this._closing();
       this.#applyReading();
     }
     if (this._out === null) this.#end();
@@ -865,10 +771,23 @@ export class Client implements LoopClient {
    * throw closes the client with `'handler-error'`.
    */
   protected _handleData(chunk: Buffer): void {
-    const p = this._protocol;
-    if (p !== null) p.onData(this, chunk);
-    else this._owner._clientData(this, chunk);
+    this._owner._clientData(this, chunk);
   }
+
+  /**
+   * The seam's hook for a close of ours that began (`end()`,
+   * `loop.removeClient`, a server or loop close, a session notice): from
+   * now on input is discarded, and a subclass hands nothing more to the
+   * application (frames it still holds included). Nothing for a raw client.
+   */
+  protected _closing(): void {}
+
+  /**
+   * The seam's hook for the close, called once, before the close callback
+   * and the owner's `'close'` event: a subclass releases what it holds for
+   * the connection. A throw is a handler fault (the owner's `'error'` path).
+   */
+  protected _closed(_reason: CloseReason, _error: NetloopError | undefined): void {}
 
   /**
    * @internal Application code run for this client threw `err` (or its
@@ -980,13 +899,10 @@ export class Client implements LoopClient {
       const err = this.#closedError('wait on');
       for (const w of waiters) w.reject(err);
     }
-    const p = this._protocol;
-    if (p !== null && p.onClose !== undefined) {
-      try {
-        p.onClose(this, reason, error);
-      } catch (err) {
-        this._handlerFault(err, 'framing close');
-      }
+    try {
+      this._closed(reason, error);
+    } catch (err) {
+      this._handlerFault(err, 'close hook');
     }
     if (ext !== null && ext.onClose !== null) {
       const cb = ext.onClose;

@@ -28,18 +28,15 @@ import type { TimerEntry } from './timer-queue.js';
 import { TypedEmitter, reportFault } from '../core/emitter.js';
 import type { EventMap } from '../core/emitter.js';
 import type { ConnectErrorInfo, ConnectorBaseEvents, ConnectorEvents, ReadTap } from './callbacks.js';
-import type { FramedMessage } from '../framing/framed-protocol.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkBoolean, checkInteger, checkNumber, checkString } from '../core/validate.js';
-import { FramedProtocol } from '../framing/framed-protocol.js';
-import type { FramingOptions } from '../framing/framed-protocol.js';
 import { openSocket } from './tls-transport.js';
 import type { TlsConnectOptions } from './tls-transport.js';
 import { noteConnect } from './diagnostics.js';
 import { clientConfig } from './client-limits.js';
 import type { ClientConfig, ClientLimitOptions } from './client-limits.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS } from './graceful-close.js';
-import type { LoopService, TypedMessage } from './loop-member.js';
+import type { LoopService } from './loop-member.js';
 
 /** Backoff between connection attempts. */
 export interface ReconnectOptions {
@@ -67,12 +64,6 @@ export interface ConnectorOptions extends ClientLimitOptions {
   reconnect?: boolean | ReconnectOptions;
   /** The random source of the jitter, returning [0, 1); default `Math.random`. A seam for tests. */
   random?: () => number;
-  /**
-   * LTV framing for every connection (see {@link FramingOptions}; before
-   * `markAuthenticated()` a connector accepts frames up to `maxFrameLength`
-   * unless `preAuthMaxFrameLength` is given). Default: raw bytes.
-   */
-  framing?: FramingOptions;
   /** Connect over TLS through `node:tls` with these options (`ca`, `servername`, ...); default: plain TCP. The connection counts as made once the certificate is verified. */
   tls?: TlsConnectOptions | null;
 }
@@ -106,12 +97,6 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
   readonly loop: EventLoop;
   /** @internal Connectors have no read taps (see `Server.addReadTap`). */
   readonly _readTap: ReadTap<Client> | null = null;
-  /**
-   * @internal Encodes a typed message once for a broadcast to this owner's
-   * clients; present only with framing (the loop skips the clients of an
-   * owner without it).
-   */
-  readonly _encodeMessage: ((message: TypedMessage) => Uint8Array) | undefined;
   /** @internal For `loop.stats()`. */
   readonly _serviceKind = 'connector' as const;
   /** @internal The limits every connection shares. */
@@ -122,7 +107,6 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
   readonly #noDelay: boolean;
   readonly #reconnect: Required<ReconnectOptions> | null;
   readonly #random: () => number;
-  readonly #framing: FramedProtocol | null;
   readonly #tls: TlsConnectOptions | null;
   #client: C | null = null;
   #socket: net.Socket | null = null;
@@ -150,8 +134,6 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
     this.#connectTimeoutMs = checkNumber('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1, MAX_MS);
     this.#noDelay = checkBoolean('noDelay', options.noDelay ?? true);
     this._cfg = clientConfig(options, 0);
-    const framing = (this.#framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'connector'));
-    this._encodeMessage = framing === null ? undefined : (m) => framing.encodeMessage(m.type, m.payload);
     this.#tls = options.tls ?? null;
     const r = options.reconnect ?? true;
     if (r === false) this.#reconnect = null;
@@ -198,17 +180,7 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
     else reportFault(error, this.constructor.name);
   }
 
-  /** @internal A decoded message of a connection, for the `'message'` listeners. */
-  _emitMessage(client: Client, message: FramedMessage): void {
-    this.#emit('message', client, message);
-  }
 
-
-
-  /** @internal The framing of every connection, or null for raw bytes. */
-  get _framing(): FramedProtocol | null {
-    return this.#framing;
-  }
 
   /**
    * The client factory: makes the {@link Client} of a connected socket. A
@@ -269,7 +241,7 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
   }
 
   /** Emits one of the events every connector has (E extends them; the cast is for the compiler alone). */
-  #emit(name: string, ...args: unknown[]): void {
+  #emit(name: keyof ConnectorBaseEvents<C> & string, ...args: unknown[]): void {
     (this.emit as (name: string, ...args: unknown[]) => boolean)(name, ...args);
   }
 
@@ -297,7 +269,6 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
       this.#socket = null;
       this.#attempts = 0;
       const client = this._createClient(socket);
-      if (this.#framing !== null) client._protocol = this.#framing;
       this.#client = client;
       noteConnect(client);
       this.#emit('connected', client);

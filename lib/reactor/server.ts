@@ -39,15 +39,12 @@ import type { ClientOwner } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode, NetloopError, toSocketError } from '../core/errors.js';
 import { checkBoolean, checkInteger, checkNumber, checkString } from '../core/validate.js';
-import { FramedProtocol } from '../framing/framed-protocol.js';
-import type { FramingOptions } from '../framing/framed-protocol.js';
 import { createListener } from './tls-transport.js';
 import type { TlsServerOptions } from './tls-transport.js';
 import { noteAccept, noteDrop, noteTlsError } from './diagnostics.js';
 import { TypedEmitter, reportFault } from '../core/emitter.js';
 import type { EventMap } from '../core/emitter.js';
 import type { DropInfo, ReadTap, ServerBaseEvents, ServerEvents } from './callbacks.js';
-import type { FramedMessage } from '../framing/framed-protocol.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS, checkNotice, checkSettle, closeTimeoutError, sendNotice, settleAll } from './graceful-close.js';
 import type { CloseNotice, CloseOptions } from './graceful-close.js';
 import type { Flushable } from '../core/flush-on-signals.js';
@@ -55,7 +52,7 @@ import { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, clientConfig } from './client
 import type { ClientConfig, ClientLimitOptions } from './client-limits.js';
 import { broadcastTo } from './broadcast.js';
 import type { BroadcastMessage, BroadcastOptions } from './broadcast.js';
-import type { LoopService, TypedMessage } from './loop-member.js';
+import type { LoopClientOwner, LoopService } from './loop-member.js';
 
 /** Options of a {@link Server}. */
 export interface ServerOptions extends ClientLimitOptions {
@@ -67,12 +64,6 @@ export interface ServerOptions extends ClientLimitOptions {
   backlog?: number;
   /** Live clients beyond which new sockets are destroyed and `'drop'` is emitted; default 10_000. */
   maxConnections?: number;
-  /**
-   * LTV framing for every client (see {@link FramingOptions}): messages are
-   * decoded and handed to `framing.onMessage` (or the `'message'` event)
-   * instead of raw `'data'`, and `client.send()` encodes. Default: raw bytes.
-   */
-  framing?: FramingOptions;
   /** Serve TLS through `node:tls` with these options (`key`, `cert`, ...); default: plain TCP. See {@link TlsServerOptions}. */
   tls?: TlsServerOptions | null;
 }
@@ -105,14 +96,6 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
   readonly loop: EventLoop;
   /** @internal The limits every client of this server shares. */
   readonly _cfg: ClientConfig;
-  /** @internal The framing shared by every client, or null for raw bytes. */
-  readonly _framing: FramedProtocol | null;
-  /**
-   * @internal Encodes a typed message once for a broadcast to this owner's
-   * clients; present only with framing (the loop skips the clients of an
-   * owner without it).
-   */
-  readonly _encodeMessage: ((message: TypedMessage) => Uint8Array) | undefined;
   /** @internal What a client calls with each chunk it reads, before it is delivered; null without read taps. */
   _readTap: ReadTap<Client> | null = null;
   /** @internal For `loop.stats()`. */
@@ -122,7 +105,8 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
   readonly #port: number;
   readonly #backlog: number;
   readonly #maxConnections: number;
-  #taps: ReadonlyArray<ReadTap<C>> = [];
+  /** The read taps, their client type erased (so a server of framed clients is still a server of clients). */
+  #taps: ReadonlyArray<ReadTap<Client>> = [];
   /**
    * Live clients of this server. The clients themselves are the loop's (one
    * map entry per connection, not one more in a set here); the server counts
@@ -143,8 +127,6 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
     super();
     this.loop = loop;
     this._cfg = clientConfig(options, DEFAULT_IDLE_TIMEOUT_MS);
-    const framing = (this._framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'server'));
-    this._encodeMessage = framing === null ? undefined : (m) => framing.encodeMessage(m.type, m.payload);
     this.#host = checkString('host', options.host ?? '127.0.0.1');
     this.#port = checkInteger('port', options.port ?? 0, 0, 65535);
     this.#backlog = checkInteger('backlog', options.backlog ?? 511, 1, 65535);
@@ -217,11 +199,6 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
     else reportFault(error, this.constructor.name);
   }
 
-  /** @internal A decoded message of a client, for the `'message'` listeners (the framing layer's `onMessage` absent). */
-  _emitMessage(client: Client, message: FramedMessage): void {
-    this.#emit('message', client, message);
-  }
-
 
 
   /**
@@ -249,28 +226,28 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
     if (typeof tap !== 'function') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'a read tap must be a function', { details: { option: 'tap' } });
     }
-    this.#setTaps([...this.#taps, tap]);
+    this.#setTaps([...this.#taps, tap as ReadTap<Client>]);
     return this;
   }
 
   /** Removes a read tap added by {@link Server.addReadTap} (the last one added, when added twice). */
   removeReadTap(tap: ReadTap<C>): this {
-    const i = this.#taps.lastIndexOf(tap);
+    const i = this.#taps.lastIndexOf(tap as ReadTap<Client>);
     if (i >= 0) this.#setTaps(this.#taps.filter((_, k) => k !== i));
     return this;
   }
 
   /** The taps are replaced as a whole (never mutated), so a tap removed while taps run does not disturb them. */
-  #setTaps(taps: ReadonlyArray<ReadTap<C>>): void {
+  #setTaps(taps: ReadonlyArray<ReadTap<Client>>): void {
     this.#taps = taps;
     const only = taps[0];
     this._readTap =
       taps.length === 0
         ? null
         : taps.length === 1
-          ? (only as ReadTap<Client>)
+          ? only!
           : (client: Client, chunk: Buffer): void => {
-              for (let i = 0; i < taps.length; i++) taps[i]!(client as C, chunk);
+              for (let i = 0; i < taps.length; i++) taps[i]!(client, chunk);
             };
   }
 
@@ -317,12 +294,7 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
    *   `NETLOOP_INVALID_OPTION` for bad options.
    */
   broadcast(message: BroadcastMessage, options: BroadcastOptions<C> = {}): number {
-    if (this._framing === null && typeof message === 'object' && message !== null && !(message instanceof Uint8Array)) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'a framed broadcast needs a server with the framing option', {
-        details: { option: 'framing' },
-      });
-    }
-    return broadcastTo(() => this.#ownClients(), message, options, this);
+    return broadcastTo(() => this.#ownClients(), message, options, this as LoopClientOwner);
   }
 
   /** True once {@link Server.close} was called. */
@@ -365,7 +337,7 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
   }
 
   /** Emits one of the events every server has (E extends them; the cast is for the compiler alone). */
-  #emit(name: string, ...args: unknown[]): void {
+  #emit(name: keyof ServerBaseEvents<C> & string, ...args: unknown[]): void {
     (this.emit as (name: string, ...args: unknown[]) => boolean)(name, ...args);
   }
 
@@ -383,7 +355,6 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
       return;
     }
     const client = this._createClient(socket);
-    if (this._framing !== null) client._protocol = this._framing;
     this.#clientCount++;
     noteAccept(client);
     this.#emit('connection', client);
@@ -422,5 +393,12 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
     await settleAll(settle, flushTimeoutMs);
   }
 }
+
+/**
+ * A server of any kind, raw or framed (`FramedServer`), as a layer that
+ * works with either takes one (the session binding): its events are those
+ * every server has, its clients are `Client`s.
+ */
+export type AnyServer = Server<Client, ServerBaseEvents<Client>>;
 
 function ignore(): void {}

@@ -30,7 +30,8 @@ import type { CloseOptions, EventLoopOptions, LoopStats } from '../../lib/reacto
 import type { LoopCounters } from '../../lib/reactor/diagnostics.js';
 import { Server, type ServerOptions } from '../../lib/reactor/server.js';
 import { Connector, type ConnectorOptions, type ReconnectOptions } from '../../lib/reactor/connector.js';
-import type { FramedStats, FramingOptions } from '../../lib/framing/framed-protocol.js';
+import type { FramedStats } from '../../lib/framing/framed-client.js';
+import type { FramingOptions } from '../../lib/framing/framing.js';
 import type { LtvLayoutOptions } from '../../lib/codec/ltv-layout.js';
 import type { LtvDecoderOptions } from '../../lib/codec/ltv-decoder.js';
 import type { LtvEncoderOptions } from '../../lib/codec/ltv-encoder.js';
@@ -88,7 +89,6 @@ const SERVER_OPTIONS = {
   idleTimeoutMs: true,
   halfOpen: true,
   shutdownTimeoutMs: true,
-  framing: true,
   tls: true,
   readPauseOutputBytes: true,
 } satisfies Record<keyof ServerOptions, true>;
@@ -104,7 +104,6 @@ const CONNECTOR_OPTIONS = {
   idleTimeoutMs: true,
   halfOpen: true,
   shutdownTimeoutMs: true,
-  framing: true,
   tls: true,
   readPauseOutputBytes: true,
 } satisfies Record<keyof ConnectorOptions, true>;
@@ -376,7 +375,7 @@ test('EventLoop: the options table and the close() row', () => {
   assert.equal(unnamed(row(s, '`close('), CLOSE_OPTIONS), [], 'CloseOptions missing from the close() row');
 });
 
-test('Server: the options table lists every ServerOptions key, framing and tls included', () => {
+test('Server: the options table lists every ServerOptions key, tls included', () => {
   assertOptionTable('new Server(loop, options).listen()', section('`Server`'), SERVER_OPTIONS);
 });
 

@@ -35,6 +35,7 @@ import type { Expired, HeartbeatAck } from '../../examples/chat/protocol.js';
 import { digest, pattern, until, withTimeout } from '../helpers/net.js';
 import { exampleScript, startChatChild } from '../helpers/chat.js';
 import { Server } from '../../lib/reactor/server.js';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 
 const TRIES = 8;
 const NOTICE_BYTES = 4 * 1024 * 1024;
@@ -241,7 +242,7 @@ N('a close of ours reads and discards even when the application or the framing l
   const loop = new EventLoop();
   const raw = await new Server(loop, { shutdownTimeoutMs: 60_000 }).listen();
   // A handler that never settles: the framing layer pauses reading after one message.
-  const framed = await new Server(loop, { shutdownTimeoutMs: 60_000, framing: { maxPendingMessages: 1, onMessage: () => new Promise<void>(() => undefined) } }).listen();
+  const framed = await new FramedServer(loop, { shutdownTimeoutMs: 60_000, maxPendingMessages: 1, onMessage: () => new Promise<void>(() => undefined) }).listen();
   const closes: Closed[] = [];
   for (const s of [raw, framed]) s.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
   try {

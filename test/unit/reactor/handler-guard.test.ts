@@ -25,7 +25,8 @@ import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/errors.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
-import type { FramedMessage } from '../../../lib/framing/framed-protocol.js';
+import type { FramedClient, FramedMessage } from '../../../lib/framing/framed-client.js';
+import { FramedServer } from '../../../lib/framing/framed-server.js';
 import { SessionRegistry } from '../../../lib/session/session-registry.js';
 import { bindSessions, connectionProbe } from '../../../lib/binding/session-binding.js';
 import { CHANNEL_NAMES } from '../../../lib/reactor/diagnostics.js';
@@ -98,7 +99,7 @@ async function echoServer(
   const closes: Closed[] = [];
   if (firstClose !== undefined) server.on('close', firstClose);
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
-  if (options.framing === undefined) server.on('data', echo);
+  server.on('data', echo);
   return { server, closes };
 }
 
@@ -142,7 +143,7 @@ S("an async 'data' listener that rejects (the README's bindSessions login, the s
   const t = trap();
   const loop = new EventLoop();
   const registry = new SessionRegistry({ ttlMs: 60_000, autoAudit: false, isConnectionAlive: connectionProbe(loop) });
-  const { server, closes } = await echoServer(loop, { framing: undefined });
+  const { server, closes } = await echoServer(loop);
   server.off('data', echo);
   const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
   server.on('data', async (client: Client, chunk: Buffer) => {
@@ -310,13 +311,15 @@ S("a 'message' listener that destructures a null payload (a JSON type, the peer 
     const registry = new MessageRegistry();
     registry.register(1, 'login', 'json');
     const loop = new EventLoop();
-    const { server, closes } = await echoServer(loop, { framing: { registry } });
-    const onLogin = (client: Client, message: FramedMessage): void => {
+    const server = await new FramedServer(loop, { registry }).listen();
+    const closes: Closed[] = [];
+    server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
+    const onLogin = (client: FramedClient, message: FramedMessage): void => {
       const { user } = message.payload as { user: string };
       client.send('login', { user, ok: true });
     };
     if (kind === 'sync') server.on('message', onLogin);
-    else server.on('message', async (client: Client, message: FramedMessage) => onLogin(client, message));
+    else server.on('message', async (client: FramedClient, message: FramedMessage) => onLogin(client, message));
     const encoder = new LtvEncoder({ layout: 'netloop' });
     const accepted = waitFor<[Client]>(server, 'connection');
     const bad = await connectRaw(server.port);

@@ -20,6 +20,7 @@ import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { startEchoServer, ECHO_READ_PAUSE } from '../../../examples/echo/server.js';
 import { connectRaw, destroyAll, digest, pattern, slowRead, until, waitFor, withTimeout } from '../../helpers/net.js';
 import { Server } from '../../../lib/reactor/server.js';
+import { FramedServer } from '../../../lib/framing/framed-server.js';
 
 /** The largest chunk one socket read hands over (libuv reads into 64 KiB). */
 const READ_CHUNK = 64 * 1024;
@@ -54,13 +55,11 @@ P("the application's resume() does not resume what the framing layer or the queu
   const loop = new EventLoop();
   let release: () => void = () => undefined;
   const handled: number[] = [];
-  const server = await new Server(loop, {
-    framing: {
-      maxPendingMessages: 1,
-      onMessage: (_c, m) => {
-        handled.push(m.type);
-        return new Promise<void>((r) => (release = r));
-      },
+  const server = await new FramedServer(loop, {
+    maxPendingMessages: 1,
+    onMessage: (_c, m) => {
+      handled.push(m.type);
+      return new Promise<void>((r) => (release = r));
     },
   }).listen();
   const accepted = waitFor<[Client]>(server, 'connection');

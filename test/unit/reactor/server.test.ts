@@ -2,7 +2,8 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Client } from '../../../lib/reactor/client.js';
+import { Client } from '../../../lib/reactor/client.js';
+import type { ServerBaseEvents } from '../../../lib/reactor/callbacks.js';
 import type { DropInfo } from '../../../lib/reactor/callbacks.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { collectAll, connectRaw, destroyAll, readBytes, until, waitFor } from '../../helpers/net.js';
@@ -270,6 +271,50 @@ test('read taps see every chunk before it is delivered, in the order added; remo
     const [c, reason] = await closed;
     assert.is(c, client);
     assert.is(reason, 'handler-error');
+    await destroyAll(peer);
+  } finally {
+    await loop.close();
+  }
+});
+
+/** A client of the seam test below: it splits its input into lines (a protocol layer in a few lines, as the framing layer's is). */
+class LineClient extends Client {
+  #rest = '';
+  lines: string[] = [];
+  protected override _handleData(chunk: Buffer): void {
+    const parts = (this.#rest + chunk.toString('utf8')).split('\n');
+    this.#rest = parts.pop()!;
+    for (const line of parts) {
+      this.lines.push(line);
+      this.write(`${line.length}\n`);
+    }
+  }
+}
+
+/** A server of LineClients: the client factory is the one thing it changes. */
+class LineServer extends Server<LineClient, ServerBaseEvents<LineClient>> {
+  protected override _createClient(socket: net.Socket): LineClient {
+    return new LineClient(this.loop, socket, this, this._cfg);
+  }
+}
+
+test("the seams: a subclass's client factory makes its own clients, whose _handleData gets every chunk (after the read taps); the socket keeps one 'data' listener; replies leave in the read's flush", async () => {
+  const loop = new EventLoop();
+  const server = await new LineServer(loop).listen();
+  try {
+    const tapped: number[] = [];
+    server.addReadTap((_c, chunk) => void tapped.push(chunk.length));
+    const accepted = waitFor<[LineClient]>(server, 'connection');
+    const peer = await connectRaw(server.port);
+    const [client] = await accepted;
+    assert.ok(client instanceof LineClient);
+    assert.is(client.socket.listenerCount('data'), 1, "the reactor's one shared listener");
+    const counts = readBytes(peer, 4);
+    peer.write('ab\ncde\n');
+    assert.is((await counts).toString(), '2\n3\n');
+    assert.equal(client.lines, ['ab', 'cde']);
+    assert.equal(tapped, [7]);
+    assert.is(loop.getClient(client.id), client);
     await destroyAll(peer);
   } finally {
     await loop.close();
