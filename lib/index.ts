@@ -51,7 +51,9 @@ export { closeOnSignals } from './reactor/close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
 export { flushOnSignals } from './core/flush-on-signals.js';
 export type { Flushable, FlushOnSignalsOptions } from './core/flush-on-signals.js';
-export { channels, CHANNEL_NAMES, publishLimit, observeSessions } from './reactor/diagnostics.js';
+export { channels, CHANNEL_NAMES, publishLimit } from './reactor/diagnostics.js';
+export { observeSessions } from './binding/observe-sessions.js';
+export type { ExpiringSessions, ExpiredSessionEvent } from './binding/observe-sessions.js';
 export type {
   AcceptMessage,
   DropMessage,
@@ -62,7 +64,6 @@ export type {
   SessionExpireMessage,
   HandlerErrorMessage,
   LoopCounters,
-  ExpiringSessions,
 } from './reactor/diagnostics.js';
 
 // LTV framing: layouts, decoder, encoder, message registry, cellnet compatibility, the server/connector glue.
@@ -110,30 +111,21 @@ export type {
   RegistryCounters,
   RegistryStats,
 } from './session/session-registry.js';
-export {
-  bindSessions,
-  SessionBinding,
-  connectionProbe,
-  jsonLineNotice,
-  httpUnauthorizedNotice,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_NOTICE_TIMEOUT_MS,
-} from './binding/session-binding.js';
+export { bindSessions, SessionBinding } from './binding/session-binding.js';
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_NOTICE_TIMEOUT_MS } from './binding/binding-types.js';
 export type {
   SessionBindingOptions,
   SessionBindingEvents,
+  SessionBindingPayloads,
   SessionBindingEventName,
   SessionBindingStats,
-  OutgoingFrame,
-  OutboundMessage,
-  SessionEndKind,
-  NoticeContext,
-  NoticeBuilder,
   FrameEncoder,
   LoginInput,
   WithClient,
-  HttpNoticeOptions,
-} from './binding/session-binding.js';
+} from './binding/binding-types.js';
+export { jsonLineNotice, httpUnauthorizedNotice } from './binding/notices.js';
+export type { OutgoingFrame, OutboundMessage, SessionEndKind, NoticeContext, NoticeBuilder, HttpNoticeOptions } from './binding/notices.js';
+export { connectionProbe } from './binding/connection-probe.js';
 export {
   createToken,
   hashToken,

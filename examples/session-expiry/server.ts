@@ -31,8 +31,11 @@ import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
-import { bindSessions, connectionProbe, httpUnauthorizedNotice } from '../../lib/binding/session-binding.js';
-import type { NoticeBuilder, SessionBinding } from '../../lib/binding/session-binding.js';
+import { bindSessions } from '../../lib/binding/session-binding.js';
+import { httpUnauthorizedNotice } from '../../lib/binding/notices.js';
+import { connectionProbe } from '../../lib/binding/connection-probe.js';
+import type { SessionBinding } from '../../lib/binding/session-binding.js';
+import type { NoticeBuilder } from '../../lib/binding/notices.js';
 
 /** The port the example listens on when none is given. */
 export const DEFAULT_SESSION_EXPIRY_PORT = 2009;

@@ -19,7 +19,7 @@
  *   TLS handshake failure ───▶ noteTlsError ▶ counters.tlsErrors++ ▶ netloop:tls:error
  *   application code threw / rejected ▶ noteHandlerError ─────────────▶ netloop:handler:error
  *     (a handler-error close, or a fault sent to the owner's 'error' path)
- *   SessionRegistry 'expired' ▶ observeSessions ─────────────────────▶ netloop:session:expire
+ *   SessionRegistry 'expired' ▶ observeSessions (binding/) ──────────▶ netloop:session:expire
  *   anything else (inbound pause, ...) ▶ publishLimit ───────────────▶ netloop:limit
  * ```
  *
@@ -65,7 +65,7 @@ export const channels = {
   limit: dc.channel(CHANNEL_NAMES.limit),
   /** {@link TlsErrorMessage}: a TLS handshake failed before a client existed. */
   tlsError: dc.channel(CHANNEL_NAMES.tlsError),
-  /** {@link SessionExpireMessage}: a session expired (see {@link observeSessions}). */
+  /** {@link SessionExpireMessage}: a session expired (published by the session binding's `observeSessions`). */
   sessionExpire: dc.channel(CHANNEL_NAMES.sessionExpire),
   /** {@link HandlerErrorMessage}: application code called from the network threw or rejected. */
   handlerError: dc.channel(CHANNEL_NAMES.handlerError),
@@ -319,25 +319,4 @@ export function publishLimit(limit: LimitName, clientId: number | null, details:
   if (!channels.limit.hasSubscribers) return;
   const m: LimitMessage = { limit, clientId, code, details };
   channels.limit.publish(m);
-}
-
-/** The slice of a `SessionRegistry` that {@link observeSessions} needs. */
-export interface ExpiringSessions {
-  on(
-    name: 'expired',
-    listener: (payload: { session: { id: string; userId: string | null }; connectionId: string | null; reason: string }) => void,
-  ): () => void;
-}
-
-/**
- * Publishes every session expiry of `registry` on `netloop:session:expire`
- * (ids and the reason only). Returns the unsubscribe function. A session
- * binding calls this once per registry; an application may too.
- */
-export function observeSessions(registry: ExpiringSessions): () => void {
-  return registry.on('expired', (p) => {
-    if (!channels.sessionExpire.hasSubscribers) return;
-    const m: SessionExpireMessage = { sessionId: p.session.id, userId: p.session.userId, connectionId: p.connectionId, reason: p.reason };
-    channels.sessionExpire.publish(m);
-  });
 }

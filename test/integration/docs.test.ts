@@ -37,7 +37,7 @@ import type { LtvDecoderOptions } from '../../lib/codec/ltv-decoder.js';
 import type { LtvEncoderOptions } from '../../lib/codec/ltv-encoder.js';
 import type { MessageRegistryOptions } from '../../lib/codec/message-registry.js';
 import type { RegistryCounters, RegistryStats, SessionRegistryOptions } from '../../lib/session/session-registry.js';
-import type { SessionBindingOptions, SessionBindingStats } from '../../lib/binding/session-binding.js';
+import type { SessionBindingOptions, SessionBindingStats } from '../../lib/binding/binding-types.js';
 import type { MemoryStoreOptions } from '../../lib/store/memory-store.js';
 import type { FileStoreOptions, FileStoreStats } from '../../lib/store/file/file-store.js';
 import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';

@@ -22,14 +22,12 @@ import type { Clock } from '../../../lib/core/clock.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/errors.js';
 import { SessionRegistry } from '../../../lib/session/session-registry.js';
 import type { CreatedSession, SessionRegistryOptions } from '../../../lib/session/session-registry.js';
-import {
-  bindSessions,
-  connectionProbe,
-  httpUnauthorizedNotice,
-  jsonLineNotice,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-} from '../../../lib/binding/session-binding.js';
-import type { SessionBinding, SessionBindingOptions, SessionBindingEvents, SessionBindingEventName } from '../../../lib/binding/session-binding.js';
+import { bindSessions } from '../../../lib/binding/session-binding.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../../../lib/binding/binding-types.js';
+import { httpUnauthorizedNotice, jsonLineNotice } from '../../../lib/binding/notices.js';
+import { connectionProbe } from '../../../lib/binding/connection-probe.js';
+import type { SessionBinding } from '../../../lib/binding/session-binding.js';
+import type { SessionBindingOptions, SessionBindingEvents, SessionBindingEventName, SessionBindingPayloads } from '../../../lib/binding/binding-types.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
 import { decodeFrames } from '../../../lib/codec/ltv-decoder.js';
@@ -58,7 +56,7 @@ interface Rig {
   connect(): Promise<{ peer: net.Socket; client: Client }>;
   /** Resolves with the close of `client`. */
   closed(client: Client): Promise<{ reason: CloseReason; error: NetloopError | undefined }>;
-  event<E extends SessionBindingEventName>(name: E, filter?: (p: SessionBindingEvents[E]) => boolean): Promise<SessionBindingEvents[E]>;
+  event<E extends SessionBindingEventName>(name: E, filter?: (p: SessionBindingPayloads[E]) => boolean): Promise<SessionBindingPayloads[E]>;
   dispose(): Promise<void>;
 }
 
@@ -122,11 +120,12 @@ async function rig(
     event(name, filter) {
       return withTimeout(
         new Promise((resolve) => {
-          const off = binding.on(name, (p) => {
+          const listener = ((p: SessionBindingPayloads[typeof name]) => {
             if (filter !== undefined && !filter(p)) return;
-            off();
+            binding.off(name, listener);
             resolve(p);
-          });
+          }) as SessionBindingEvents[typeof name];
+          binding.on(name, listener);
         }),
         WAIT_MS,
         `binding event '${name}'`,
@@ -424,6 +423,35 @@ test("traffic refreshes a session; with refreshOn 'heartbeat' only heartbeats do
         assert.is((await r.closed(client)).reason, 'session-expired');
         assert.is(r.binding.heartbeat(client), -1);
       }
+    } finally {
+      await r.dispose();
+    }
+  }
+});
+
+test('the binding attaches through the seams: a read tap and frame observers, no listener on any socket; close() removes them and traffic no longer counts', async () => {
+  const types = new MessageRegistry();
+  types.register(1, 'Ping', 'raw');
+  for (const framed of [false, true]) {
+    const r = await rig(framed ? { framing: { registry: types } } : {});
+    try {
+      const { peer, client } = await r.connect();
+      const { handle } = await r.binding.login(client, { userId: 'seams' });
+      assert.is(client.socket.listenerCount('data'), 1, "only the reactor's own 'data' listener");
+      assert.ok(r.server._readTap !== null, 'the binding reads through the read tap');
+      if (framed) assert.is((r.server as FramedServer)._framing._frameObservers?.length, 1, 'and a frame observer');
+      const ping = framed ? new LtvEncoder({ layout: 'netloop' }).encode(1, Buffer.alloc(2)) : Buffer.from('ping');
+      peer.write(ping);
+      await until(() => handle.snapshot().stats.bytesIn === ping.length, 'the bytes counted through the tap');
+      if (framed) assert.is(handle.snapshot().stats.messagesIn, 1, 'and the frame through the observer');
+      await r.binding.close();
+      assert.is(r.server._readTap, null, 'the tap is removed');
+      if (framed) assert.is((r.server as FramedServer)._framing._frameObservers, null, 'and the observer');
+      // The server still reads (and delivers) the peer's bytes; the binding no longer sees them.
+      const delivered = framed ? waitFor(r.server as FramedServer, 'message') : waitFor(r.server as Server, 'data');
+      peer.write(ping);
+      await delivered;
+      assert.is(handle.snapshot().stats.bytesIn, ping.length, 'nothing counted once unbound');
     } finally {
       await r.dispose();
     }
@@ -922,11 +950,13 @@ test("a binding listener's fault on an event with no live client goes to 'error'
   const faults = watchProcessFaults();
   const r = await rig({ registry: { resumeWindowMs: 5_000 } });
   try {
-    const offDetached = r.binding.on('detached', () => {
+    const failing = (): void => {
       throw new Error('detached listener failed');
-    });
-    const errors: SessionBindingEvents['error'][] = [];
-    const offError = r.binding.on('error', (p) => void errors.push(p));
+    };
+    r.binding.on('detached', failing);
+    const errors: SessionBindingPayloads['error'][] = [];
+    const onError = (p: SessionBindingPayloads['error']): void => void errors.push(p);
+    r.binding.on('error', onError);
     const a = await loginPeer(r, 'gone');
     a.peer.destroy();
     await r.closed(a.client);
@@ -937,13 +967,13 @@ test("a binding listener's fault on an event with no live client goes to 'error'
     assert.ok(isNetloopError(e.error, ErrorCode.HANDLER_ERROR), String(e.error));
     assert.is(((e.error as NetloopError).cause as Error).message, 'detached listener failed');
     // Without an 'error' listener: a warning with the code, never a throw.
-    offError();
+    r.binding.off('error', onError);
     const b = await loginPeer(r, 'gone-too');
     b.peer.destroy();
     const warned = await faults.warning(ErrorCode.HANDLER_ERROR, /detached listener failed/);
     assert.match(warned.message, /session binding/);
     // An 'error' listener that fails itself is reported the same way.
-    offDetached();
+    r.binding.off('detached', failing);
     r.binding.on('detached', async () => {
       throw new Error('async detached listener failed');
     });
@@ -971,7 +1001,7 @@ test('a registry listener that throws or rejects on an event of a bound client c
     r.registry.on('deleted', async () => {
       throw new Error('registry deleted listener failed');
     });
-    const errors: SessionBindingEvents['error'][] = [];
+    const errors: SessionBindingPayloads['error'][] = [];
     r.binding.on('error', (p) => void errors.push(p));
     const a = await loginClosedPeer(r, 'bad');
     const error = await closedByHandlerError(r, a.client, 'registry listener failed');
