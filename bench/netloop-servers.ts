@@ -13,8 +13,8 @@ import { EventLoop } from '../lib/reactor/event-loop.js';
 import type { Client } from '../lib/reactor/client.js';
 import type { FramedClient, FramedMessage } from '../lib/framing/framed-client.js';
 import type { FramingOptions } from '../lib/framing/framing.js';
-import { ConnectionCounter } from './idle-server.js';
-import type { IdleServer } from './idle-server.js';
+import { ConnectionCounter } from './connection-counter.js';
+import type { IdleServer } from './connection-counter.js';
 import { Server } from '../lib/reactor/server.js';
 import { FramedServer } from '../lib/framing/framed-server.js';
 
