@@ -180,6 +180,8 @@ export interface FramingConfig {
   readonly _isKnownType: ((type: number) => boolean) | null;
   /** The count of frames in one turn at which a client asks the loop for a turn (an eighth of the budget, at least 1). */
   readonly _turnMark: number;
+  /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
+  readonly _headerBytes: number;
 }
 
 /** @internal The owner of framed clients: a `FramedServer` or a `FramedConnector`. */
@@ -207,6 +209,11 @@ const DESTROYED_OR_CLOSED = ClientFlag.DESTROYED | ClientFlag.CLOSED;
  * by a `FramedServer` or a `FramedConnector`; never by the application.
  */
 export class FramedClient extends Client {
+  /**
+   * The framing the owner holds, read on every frame: one field here rather
+   * than two loads through the owner (whose class varies) per frame.
+   */
+  readonly #fr: FramingConfig;
   #state = 0;
   #decoder: LtvDecoder | null = null;
   #inFlight = 0;
@@ -242,11 +249,7 @@ export class FramedClient extends Client {
   /** @internal Made by a `FramedServer` or a `FramedConnector` (their client factory). */
   constructor(loop: EventLoop, socket: net.Socket, owner: FramedOwner, cfg: ClientConfig) {
     super(loop, socket, owner, cfg);
-  }
-
-  /** The framing this client's owner holds. */
-  get #framing(): FramingConfig {
-    return (this._owner as FramedOwner)._framing;
+    this.#fr = owner._framing;
   }
 
   // ─── sending ────────────────────────────────────────────────────────────────
@@ -266,7 +269,7 @@ export class FramedClient extends Client {
    *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
    */
   send(ref: MessageTypeRef, payload: unknown): boolean {
-    const fr = this.#framing;
+    const fr = this.#fr;
     return sendFrame(fr.encoder, fr.registry, this, ref, payload, (this.#state & FEEDING) === 0);
   }
 
@@ -296,7 +299,7 @@ export class FramedClient extends Client {
         details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
       });
     }
-    const fr = this.#framing;
+    const fr = this.#fr;
     return sendRawFrame(fr.encoder, fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0);
   }
 
@@ -390,7 +393,7 @@ export class FramedClient extends Client {
 
   /** The first chunk: the layout is fixed by the framing's rule now (`requireAuthentication` may change until then). */
   #start(): void {
-    const fr = this.#framing;
+    const fr = this.#fr;
     if (this.authenticated || !fr.requireAuthentication || fr.preAuthLayout === fr.layout) this.#state |= FULL;
     this.#onRawFrame = (type: number, source: Buffer, start: number, end: number): void => this.#frame(type, source, start, end);
     this.#decoder = this.#makeDecoder();
@@ -466,7 +469,7 @@ export class FramedClient extends Client {
       this.loop.updateClient(this);
     }
     this.#updateReading();
-    if (this.#framing.frameTimeoutMs > 0) {
+    if (this.#fr.frameTimeoutMs > 0) {
       if (this.#decoder!.inFrame) {
         if (this.#frameStart < 0 || this.#pos !== posBefore) this.#armFrameTimer();
       } else this.#frameStart = -1;
@@ -499,7 +502,7 @@ export class FramedClient extends Client {
   #updateReading(): void {
     const s = this.#state;
     if ((s & DEAD) !== 0) return;
-    const fr = this.#framing;
+    const fr = this.#fr;
     const messages = this.#inFlight + this.#backlogCount();
     const bytes = this.#inFlightBytes + this.#backBytes;
     const holding = this.#held !== null && this.#held.length > 0;
@@ -517,7 +520,7 @@ export class FramedClient extends Client {
   /** @internal The frame deadline passed: close unless the frame completed (then stay idle) or reading was paused. */
   _onFrameTimer(): void {
     if ((this.#state & DEAD) !== 0 || this.#frameStart < 0) return;
-    const timeout = this.#framing.frameTimeoutMs;
+    const timeout = this.#fr.frameTimeoutMs;
     const loop = this.loop;
     const now = loop.now();
     if (!this.isReading()) {
@@ -541,13 +544,13 @@ export class FramedClient extends Client {
 
   /** The layout frames are decoded with now. */
   #layoutNow(): LtvLayout {
-    const fr = this.#framing;
+    const fr = this.#fr;
     if (this.#decoder === null) return this.authenticated || !fr.requireAuthentication ? fr.layout : fr.preAuthLayout;
     return (this.#state & FULL) !== 0 ? fr.layout : fr.preAuthLayout;
   }
 
   #makeDecoder(): LtvDecoder {
-    const fr = this.#framing;
+    const fr = this.#fr;
     return new LtvDecoder({
       layout: (this.#state & FULL) !== 0 ? fr.layout : fr.preAuthLayout,
       onRawFrame: this.#onRawFrame!,
@@ -560,7 +563,7 @@ export class FramedClient extends Client {
   #armFrameTimer(): void {
     const loop = this.loop;
     const now = loop.now();
-    const timeout = this.#framing.frameTimeoutMs;
+    const timeout = this.#fr.frameTimeoutMs;
     this.#frameStart = now;
     const t = this.#frameTimer;
     if (t === null) this.#frameTimer = loop._timers.schedule(now + timeout, frameExpired, this);
@@ -584,7 +587,7 @@ export class FramedClient extends Client {
       this.#turnSeq = seq;
       this.#turnCount = 0;
     }
-    const fr = this.#framing;
+    const fr = this.#fr;
     if (this.#turnCount >= fr.maxMessagesPerTurn && this.#pos >= this.#chunkStart) {
       this.#holdAt = this.#pos;
       return;
@@ -595,7 +598,7 @@ export class FramedClient extends Client {
     // may carry fewer than the mark's frames over from earlier turns: a turn
     // then holds a little early, never late.
     if (++this.#turnCount === fr._turnMark) loop._requestTurn();
-    const size = fr.layout.headerBytes + (end - start);
+    const size = fr._headerBytes + (end - start);
     this.#pos += size;
     this.#frames++;
     if ((this.#state & DEAD) !== 0) return;
@@ -622,7 +625,7 @@ export class FramedClient extends Client {
   }
 
   #dispatch(type: number, source: Buffer, start: number, end: number, size: number): void {
-    const fr = this.#framing;
+    const fr = this.#fr;
     const raw = fr._frameHandler;
     if (raw !== null) {
       // The raw path: no view, no message object, nothing pending after the call.
@@ -688,10 +691,10 @@ export class FramedClient extends Client {
     if ((this.#state & DEAD) !== 0) return;
     this.#inFlight--;
     this.#inFlightBytes -= size;
-    const fr = this.#framing;
+    const fr = this.#fr;
     const backlog = this.#backlog;
     if (backlog !== null) {
-      const headerBytes = fr.layout.headerBytes;
+      const headerBytes = fr._headerBytes;
       while (this.#backHead < backlog.length && this.#inFlight < fr.maxPendingMessages && (this.#state & DEAD) === 0) {
         const i = this.#backHead;
         const type = backlog[i] as number;

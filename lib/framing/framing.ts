@@ -180,6 +180,8 @@ export class Framing implements FramingConfig {
   readonly _isKnownType: ((type: number) => boolean) | null;
   /** The count of frames in one turn at which a client asks the loop for a turn (an eighth of the budget, at least 1). */
   readonly _turnMark: number;
+  /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
+  readonly _headerBytes: number;
 
   /**
    * Validates `options` (only the framing ones are read).
@@ -224,6 +226,7 @@ export class Framing implements FramingConfig {
       layout.maxFrameLength,
     );
     this.layout = layout;
+    this._headerBytes = layout.headerBytes;
     this.preAuthLayout =
       preAuth === layout.maxFrameLength
         ? layout
