@@ -19,6 +19,7 @@
 import type * as net from 'node:net';
 import type { EventLoop } from '../reactor/event-loop.js';
 import { Server } from '../reactor/server.js';
+import { checkBoolean } from '../core/validate.js';
 import type { ServerOptions } from '../reactor/server.js';
 import type { ServerBaseEvents } from '../reactor/callbacks.js';
 import type { TypedMessage } from '../reactor/loop-member.js';
@@ -93,8 +94,9 @@ export class FramedServer extends Server<FramedClient, FramedServerEvents> imple
     return this._framing.requireAuthentication;
   }
 
+  /** @throws NetloopError `NETLOOP_INVALID_OPTION` unless `value` is a boolean. */
   set requireAuthentication(value: boolean) {
-    this._framing.requireAuthentication = value === true;
+    this._framing.requireAuthentication = checkBoolean('requireAuthentication', value);
   }
 
   /**

@@ -35,7 +35,9 @@ test('connector and server exchange messages of 0 bytes to the maximum, in order
     const connector = new FramedConnector(loop, {
       port: server.port,
       reconnect: false,
-      layout, registry: chatRegistry(), onMessage: (_c, m) => void replies.push(m),
+      layout,
+      registry: chatRegistry(),
+      onMessage: (_c, m) => void replies.push(m),
     }).connect();
     const [client] = await waitFor<[FramedClient]>(connector, 'connected');
     const maxValue = maxFrameLength - 6;
@@ -623,7 +625,8 @@ test('a connector exchanges framed messages again after it reconnects, with a fr
     const connector = new FramedConnector(loop, {
       port: server.port,
       reconnect: { initialDelayMs: 1, jitter: 0 },
-      registry: chatRegistry(), onMessage: (_c, m) => void replies.push(m.payload as string),
+      registry: chatRegistry(),
+      onMessage: (_c, m) => void replies.push(m.payload as string),
     }).connect();
     const [first] = await waitFor<[FramedClient]>(connector, 'connected');
     first.send('text', 'one');

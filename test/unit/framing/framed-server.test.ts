@@ -160,6 +160,7 @@ test('requireAuthentication is settable until a client sends: the pre-auth limit
     before.peer.write(frame(1, 'a'));
     await until(() => before.client.framingStats().frames === 1, 'the first frame');
     assert.is(before.client.framingStats().maxFrameLength, server.layout.maxFrameLength, 'no pre-auth limit');
+    assert.throws(() => (server.requireAuthentication = 'yes' as unknown as boolean), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION));
     server.requireAuthentication = true;
     const after = await accept(server);
     assert.is(after.client.framingStats().maxFrameLength, 64, 'the limit to come, before any byte');

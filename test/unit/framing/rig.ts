@@ -8,7 +8,7 @@
 import * as assert from 'uvu/assert';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import { type ServerOptions } from '../../../lib/reactor/server.js';
+import type { ServerOptions } from '../../../lib/reactor/server.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { isNetloopError } from '../../../lib/core/errors.js';
 import type { NetloopError } from '../../../lib/core/errors.js';
@@ -20,7 +20,7 @@ import type { FramingOptions } from '../../../lib/framing/framing.js';
 import { collectAll, connectRaw, destroyAll, readBytes, waitFor } from '../../helpers/net.js';
 import { FramedServer } from '../../../lib/framing/framed-server.js';
 
-
+/** One frame of `layout` (default: netloop's). */
 export function frame(type: number, value: Uint8Array | string, layout: LtvPresetName | LtvLayoutOptions = 'netloop'): Buffer {
   const v = typeof value === 'string' ? Buffer.from(value) : value;
   return new LtvEncoder({ layout }).encode(type, v);
@@ -34,6 +34,7 @@ export function netloopHeader(declared: number, type: number): Buffer {
   return h;
 }
 
+/** A registry of three types: 1 `text` (UTF-8), 2 `json`, 3 `bytes` (raw); strict unless told. */
 export function chatRegistry(strict = true): MessageRegistry {
   const r = new MessageRegistry({ strict });
   r.register(1, 'text', 'utf8');
@@ -42,6 +43,7 @@ export function chatRegistry(strict = true): MessageRegistry {
   return r;
 }
 
+/** A raw peer and the server's client for it. */
 export interface Accepted {
   peer: net.Socket;
   client: FramedClient;
@@ -87,10 +89,12 @@ export async function readFrames(peer: net.Socket, n: number): Promise<Array<{ t
   return out;
 }
 
+/** True when `err` is a NetloopError with `code`. */
 export function isCode(err: unknown, code: string): boolean {
   return isNetloopError(err) && err.code === code;
 }
 
+/** Asserts `fn` throws a NetloopError with `code`; returns it. */
 export function throwsCode(fn: () => unknown, code: string): NetloopError {
   try {
     fn();
@@ -103,6 +107,7 @@ export function throwsCode(fn: () => unknown, code: string): NetloopError {
   throw new Error('unreachable');
 }
 
+/** Asserts the echo server still answers `bystander`. */
 export async function stillEchoes(bystander: net.Socket): Promise<void> {
   bystander.write(frame(1, 'still here'));
   const [reply] = await readFrames(bystander, 1);
@@ -124,7 +129,7 @@ export async function expectProtocolError(server: FramedServer, bytes: Buffer, c
   return err!;
 }
 
-
+/** A framed echo server on the raw path: onRawFrame records each frame and sends it back with sendRaw. */
 export async function rawEchoServer(framing: FramingOptions = {}): Promise<{ loop: EventLoop; server: FramedServer; got: Array<[number, string]> }> {
   const loop = new EventLoop();
   const got: Array<[number, string]> = [];
