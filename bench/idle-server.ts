@@ -31,6 +31,8 @@
 import * as net from 'node:net';
 import { announceListening, emitJson, intFlag, isMain, onControl, parseFlags, runChildMain, stringFlag } from './processes.js';
 import { listenOn } from './echo-server.js';
+import { ConnectionCounter } from './connection-counter.js';
+import type { IdleServer } from './connection-counter.js';
 import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** The implementations this script can serve. */
@@ -46,49 +48,6 @@ export interface MemoryReport {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
-}
-
-/**
- * Counts open connections and resolves waiters once a count is reached.
- *
- * ```
- *   count: 1834    waiters: [ (2000, resolve) ]  ── resolved and removed when count >= 2000
- * ```
- */
-export class ConnectionCounter {
-  private value = 0;
-  private waiters: Array<{ wanted: number; resolve: () => void }> = [];
-
-  /** Connections open now. */
-  get count(): number {
-    return this.value;
-  }
-
-  /** One more connection is open. */
-  opened(): void {
-    this.value++;
-    if (this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.wanted <= this.value);
-    this.waiters = this.waiters.filter((w) => w.wanted > this.value);
-    for (const w of ready) w.resolve();
-  }
-
-  /** One connection closed. */
-  closed(): void {
-    this.value--;
-  }
-
-  /** Resolves once at least `wanted` connections are open. */
-  waitFor(wanted: number): Promise<void> {
-    if (this.value >= wanted) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ wanted, resolve }));
-  }
-}
-
-/** A held-connections server: its port and its connection counter. */
-export interface IdleServer {
-  port: number;
-  counter: ConnectionCounter;
 }
 
 /** The small object a session-holding server keeps per connection. */

@@ -4,23 +4,26 @@
  * `node:net` baselines never load the library.
  *
  * Each server is written the way a user of netloop would write it: an
- * {@link EventLoop}, `loop.listen()`, and the server's events.
+ * {@link EventLoop}, `new Server(loop).listen()`, and the server's events.
  *
  * @module
  */
 
 import { EventLoop } from '../lib/reactor/event-loop.js';
 import type { Client } from '../lib/reactor/client.js';
-import type { FramedMessage, FramingOptions } from '../lib/framing/framed-protocol.js';
-import { ConnectionCounter } from './idle-server.js';
-import type { IdleServer } from './idle-server.js';
+import type { FramedClient, FramedMessage } from '../lib/framing/framed-client.js';
+import type { FramingOptions } from '../lib/framing/framing.js';
+import { ConnectionCounter } from './connection-counter.js';
+import type { IdleServer } from './connection-counter.js';
+import { Server } from '../lib/reactor/server.js';
+import { FramedServer } from '../lib/framing/framed-server.js';
 
 /** The two ways an application receives frames: a message object per frame, or the raw range. */
 export type EchoApi = 'raw' | 'message';
 
 /**
  * The echo framing: netloop's `muduo` preset (a 4-byte big-endian length,
- * then the value, no type field) through the server's `framing` option. This
+ * then the value, no type field) through a `FramedServer`'s options. This
  * is the one place where the framing codec is hooked up: each client gets a
  * decoder on its first chunk (an idle client holds none), the handler is
  * called directly (no event emission), and every reply is encoded into the
@@ -34,14 +37,14 @@ function echoFraming(api: EchoApi): FramingOptions {
   if (api === 'raw') {
     return {
       layout: 'muduo',
-      onRawFrame(client: Client, type: number, source: Buffer, start: number, end: number): void {
+      onRawFrame(client: FramedClient, type: number, source: Buffer, start: number, end: number): void {
         client.sendRaw(type, source, start, end);
       },
     };
   }
   return {
     layout: 'muduo',
-    onMessage(client: Client, message: FramedMessage): void {
+    onMessage(client: FramedClient, message: FramedMessage): void {
       client.send(0, message.value);
     },
   };
@@ -50,7 +53,7 @@ function echoFraming(api: EchoApi): FramingOptions {
 /** Starts netloop's echo server on 127.0.0.1 and resolves with its port. */
 export async function startNetloopEcho(port: number, api: EchoApi = 'raw'): Promise<number> {
   const loop = new EventLoop();
-  const server = await loop.listen({ host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, framing: echoFraming(api) });
+  const server = await new FramedServer(loop, { host: '127.0.0.1', port, backlog: 4096, maxConnections: 100_000, ...echoFraming(api) }).listen();
   return server.port;
 }
 
@@ -77,7 +80,7 @@ export async function supportsSessions(): Promise<boolean> {
  */
 export async function startNetloopIdle(withSessions: boolean, maxConnections: number, withAddress = false): Promise<IdleServer> {
   const loop = new EventLoop();
-  const server = await loop.listen({ host: '127.0.0.1', port: 0, backlog: 4096, maxConnections });
+  const server = await new Server(loop, { host: '127.0.0.1', port: 0, backlog: 4096, maxConnections }).listen();
   const counter = new ConnectionCounter();
   if (!withSessions) {
     server.on('connection', () => counter.opened());
@@ -97,7 +100,7 @@ export async function startNetloopIdle(withSessions: boolean, maxConnections: nu
         },
         (err: unknown) => {
           process.stderr.write(`session create failed: ${err instanceof Error ? err.message : String(err)}\n`);
-          client.forceClose();
+          client.destroy();
         },
       );
   });

@@ -179,7 +179,8 @@ export const scenario: Scenario = {
 async function serve(workload: string, ops: boolean, opsPort: number): Promise<void> {
   const { EventLoop } = await import('../lib/reactor/event-loop.js');
   const loop = new EventLoop();
-  let server: import('../lib/reactor/server.js').Server;
+  const { FramedServer } = await import('../lib/framing/framed-server.js');
+  let server: import('../lib/reactor/server.js').AnyServer;
   if (workload === 'pingpong') {
     const { startEchoServer } = await import('../examples/echo/server.js');
     const started = await startEchoServer({ host: '127.0.0.1', port: 0 });
@@ -188,18 +189,16 @@ async function serve(workload: string, ops: boolean, opsPort: number): Promise<v
     if (ops) await watchWith(started.loop, server, opsPort);
   } else if (workload === 'pipelined') {
     // netloop's raw-frame echo, as in the pipelined scenario: onRawFrame + sendRaw on the muduo layout.
-    server = await loop.listen({
+    server = await new FramedServer(loop, {
       host: '127.0.0.1',
       port: 0,
       backlog: 4096,
       maxConnections: 100_000,
-      framing: {
-        layout: 'muduo',
-        onRawFrame(client, type, source, start, end): void {
-          client.sendRaw(type, source, start, end);
-        },
+      layout: 'muduo',
+      onRawFrame(client, type, source, start, end): void {
+        client.sendRaw(type, source, start, end);
       },
-    });
+    }).listen();
     if (ops) await watchWith(loop, server, opsPort);
   } else {
     throw new NetloopError(ErrorCode.INVALID_OPTION, `--serve must be pingpong or pipelined, got ${workload}`, { details: { workload } });
@@ -208,7 +207,7 @@ async function serve(workload: string, ops: boolean, opsPort: number): Promise<v
   onControl(() => undefined);
 }
 
-async function watchWith(loop: import('../lib/reactor/event-loop.js').EventLoop, server: import('../lib/reactor/server.js').Server, opsPort: number): Promise<void> {
+async function watchWith(loop: import('../lib/reactor/event-loop.js').EventLoop, server: import('../lib/reactor/server.js').AnyServer, opsPort: number): Promise<void> {
   const { reactorSource } = await import('../lib/ops/sources.js');
   const { startOpsServer } = await import('../lib/ops/ops-server.js');
   await startOpsServer({ sources: { reactor: reactorSource(loop, { servers: { echo: server } }) }, port: opsPort });

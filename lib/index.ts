@@ -12,14 +12,30 @@ export { systemClock, ManualClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';
 
 // The reactor: loop, servers, clients, connectors, timers, TLS.
-export { EventLoop, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
-export type { EventLoopOptions, CloseOptions, LoopStats, TimerId } from './reactor/event-loop.js';
+export { EventLoop } from './reactor/event-loop.js';
+export type { EventLoopOptions, LoopStats, TimerId } from './reactor/event-loop.js';
+export { DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
+export type { LoopClient, LoopClientOwner, LoopService, TypedMessage } from './reactor/loop-member.js';
 export { Client, linkBackpressure } from './reactor/client.js';
-export type { WriteCompleteCallback, HighWaterMarkCallback, CloseCallback, ClientProtocol, ReadPauseMarks } from './reactor/client.js';
-export { Server, CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/server.js';
-export type { ServerOptions, ClientLimitOptions, SoftOutputLimit, DropInfo, BroadcastMessage, BroadcastOptions } from './reactor/server.js';
+export type {
+  WriteCompleteCallback,
+  HighWaterMarkCallback,
+  CloseCallback,
+  ReadTap,
+  DropInfo,
+  ConnectErrorInfo,
+  ServerBaseEvents,
+  ServerEvents,
+  ConnectorBaseEvents,
+  ConnectorEvents,
+} from './reactor/callbacks.js';
+export { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/client-limits.js';
+export type { ClientLimitOptions, SoftOutputLimit, ReadPauseMarks } from './reactor/client-limits.js';
+export { Server } from './reactor/server.js';
+export type { ServerOptions, AnyServer } from './reactor/server.js';
+export type { BroadcastMessage, BroadcastOptions } from './reactor/broadcast.js';
 export { Connector } from './reactor/connector.js';
-export type { ConnectorOptions, ReconnectOptions, ConnectErrorInfo } from './reactor/connector.js';
+export type { ConnectorOptions, ReconnectOptions } from './reactor/connector.js';
 export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './reactor/close-reason.js';
 export type { CloseReason } from './reactor/close-reason.js';
 export { TimerQueue, nodeTimerDriver } from './reactor/timer-queue.js';
@@ -29,12 +45,15 @@ export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './reactor/tls-transport.js';
 export type { TlsServerOptions, TlsConnectOptions } from './reactor/tls-transport.js';
 
 // Graceful shutdown and observability.
-export type { CloseNotice } from './reactor/graceful-close.js';
+export { DEFAULT_FLUSH_TIMEOUT_MS } from './reactor/graceful-close.js';
+export type { CloseNotice, CloseOptions } from './reactor/graceful-close.js';
 export { closeOnSignals } from './reactor/close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
 export { flushOnSignals } from './core/flush-on-signals.js';
 export type { Flushable, FlushOnSignalsOptions } from './core/flush-on-signals.js';
-export { channels, CHANNEL_NAMES, publishLimit, observeSessions } from './reactor/diagnostics.js';
+export { channels, CHANNEL_NAMES, publishLimit } from './reactor/diagnostics.js';
+export { observeSessions } from './binding/observe-sessions.js';
+export type { ExpiringSessions, ExpiredSessionEvent } from './binding/observe-sessions.js';
 export type {
   AcceptMessage,
   DropMessage,
@@ -45,7 +64,6 @@ export type {
   SessionExpireMessage,
   HandlerErrorMessage,
   LoopCounters,
-  ExpiringSessions,
 } from './reactor/diagnostics.js';
 
 // LTV framing: layouts, decoder, encoder, message registry, cellnet compatibility, the server/connector glue.
@@ -68,8 +86,14 @@ export {
   cellnetChatACK,
 } from './codec/cellnet/binary.js';
 export type { CellnetChatREQ, CellnetChatACK } from './codec/cellnet/binary.js';
-export { FramedProtocol, FramedConnection, FRAMING_DEFAULTS, framedStats } from './framing/framed-protocol.js';
-export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FramingOptions, FramedStats } from './framing/framed-protocol.js';
+export { FramedServer } from './framing/framed-server.js';
+export type { FramedServerOptions, FramedServerEvents } from './framing/framed-server.js';
+export { FramedConnector } from './framing/framed-connector.js';
+export type { FramedConnectorOptions, FramedConnectorEvents } from './framing/framed-connector.js';
+export { FramedClient } from './framing/framed-client.js';
+export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FrameObserver, FramedStats } from './framing/framed-client.js';
+export { FRAMING_DEFAULTS } from './framing/framing.js';
+export type { FramingOptions } from './framing/framing.js';
 
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
 export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';
@@ -87,30 +111,21 @@ export type {
   RegistryCounters,
   RegistryStats,
 } from './session/session-registry.js';
-export {
-  bindSessions,
-  SessionBinding,
-  connectionProbe,
-  jsonLineNotice,
-  httpUnauthorizedNotice,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_NOTICE_TIMEOUT_MS,
-} from './binding/session-binding.js';
+export { bindSessions, SessionBinding } from './binding/session-binding.js';
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_NOTICE_TIMEOUT_MS } from './binding/binding-types.js';
 export type {
   SessionBindingOptions,
   SessionBindingEvents,
+  SessionBindingPayloads,
   SessionBindingEventName,
   SessionBindingStats,
-  OutgoingFrame,
-  OutboundMessage,
-  SessionEndKind,
-  NoticeContext,
-  NoticeBuilder,
   FrameEncoder,
   LoginInput,
   WithClient,
-  HttpNoticeOptions,
-} from './binding/session-binding.js';
+} from './binding/binding-types.js';
+export { jsonLineNotice, httpUnauthorizedNotice } from './binding/notices.js';
+export type { OutgoingFrame, OutboundMessage, SessionEndKind, NoticeContext, NoticeBuilder, HttpNoticeOptions } from './binding/notices.js';
+export { connectionProbe } from './binding/connection-probe.js';
 export {
   createToken,
   hashToken,

@@ -37,10 +37,11 @@ import * as readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { TimerId } from '../../lib/reactor/event-loop.js';
-import type { Connector, ConnectErrorInfo } from '../../lib/reactor/connector.js';
+import { FramedConnector } from '../../lib/framing/framed-connector.js';
+import type { ConnectErrorInfo } from '../../lib/reactor/callbacks.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
-import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
+import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 import type { CellnetChatACK } from '../../lib/codec/cellnet/binary.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
@@ -68,7 +69,7 @@ export interface ChatClientOptions {
 /** See the module comment. */
 export class ChatClient {
   readonly loop = new EventLoop();
-  readonly connector: Connector;
+  readonly connector: FramedConnector;
   readonly protocol: ChatProtocol = createChatProtocol();
   readonly #print: (line: string) => void;
   readonly #name: string;
@@ -80,7 +81,7 @@ export class ChatClient {
   #unconfirmed: string[] = [];
   /** True once this connection received `netloop.Error`: the server speaks netloop's messages, its close is no cellnet refusal. */
   #refused = false;
-  #client: Client | null = null;
+  #client: FramedClient | null = null;
   #heartbeat: TimerId | null = null;
   #outbox: string[] = [];
   #stopping: Promise<void> | null = null;
@@ -91,15 +92,17 @@ export class ChatClient {
     this.#plain = options.plain ?? false;
     const host = options.host ?? CHAT_DEFAULT_HOST;
     const port = options.port ?? CHAT_DEFAULT_PORT;
-    this.connector = this.loop.connect({
+    this.connector = new FramedConnector(this.loop, {
       host,
       port,
       reconnect: { initialDelayMs: options.reconnectDelayMs ?? 200, maxDelayMs: 5_000, maxAttempts: 1_000_000 },
       maxOutputBytes: 4 * 1024 * 1024,
       // The connector decodes and encodes (a strict registry: an unknown id closes with 'protocol-error').
-      framing: { layout: this.protocol.layout, registry: this.protocol.registry, onMessage: (client, message) => this.#onMessage(client, message) },
-    });
-    this.connector.on('connected', (client: Client) => this.#onConnected(client, host, port));
+      layout: this.protocol.layout,
+      registry: this.protocol.registry,
+      onMessage: (client, message) => this.#onMessage(client, message),
+    }).connect();
+    this.connector.on('connected', (client: FramedClient) => this.#onConnected(client, host, port));
     this.connector.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => this.#onClose(client, reason, error));
     this.connector.on('connect-error', (error: NetloopError, info: ConnectErrorInfo) => {
       const code = error.details['syscallCode'];
@@ -141,12 +144,12 @@ export class ChatClient {
   stop(): Promise<void> {
     return (this.#stopping ??= (async () => {
       this.#stopHeartbeat();
-      await this.connector.stop({ flushTimeoutMs: 2_000 });
+      await this.connector.close({ flushTimeoutMs: 2_000 });
       await this.loop.close({ flushTimeoutMs: 2_000 });
     })());
   }
 
-  #onConnected(client: Client, host: string, port: number): void {
+  #onConnected(client: FramedClient, host: string, port: number): void {
     this.#client = client;
     this.#refused = false;
     this.#print(`* connected to ${host}:${port}`);
@@ -158,7 +161,7 @@ export class ChatClient {
     this.#unconfirmed = this.#plain || this.#welcomed ? [] : queued;
   }
 
-  #onMessage(client: Client, msg: FramedMessage): void {
+  #onMessage(client: FramedClient, msg: FramedMessage): void {
     const p = this.protocol;
     if (msg.type === p.ChatACK.id) {
       const ack = msg.payload as CellnetChatACK;

@@ -63,18 +63,22 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { CloseOptions } from '../../lib/reactor/event-loop.js';
-import type { Server, SoftOutputLimit } from '../../lib/reactor/server.js';
-import type { Client } from '../../lib/reactor/client.js';
+import type { SoftOutputLimit } from '../../lib/reactor/client-limits.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
-import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
+import type { Client } from '../../lib/reactor/client.js';
+import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
 import type { SessionStore } from '../../lib/store/contract.js';
-import { bindSessions, connectionProbe } from '../../lib/binding/session-binding.js';
-import type { NoticeBuilder, SessionBinding } from '../../lib/binding/session-binding.js';
+import { bindSessions } from '../../lib/binding/session-binding.js';
+import { connectionProbe } from '../../lib/binding/connection-probe.js';
+import type { SessionBinding } from '../../lib/binding/session-binding.js';
+import type { NoticeBuilder } from '../../lib/binding/notices.js';
 import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
-import { ErrorCode, NetloopError, checkInteger, isNetloopError } from '../../lib/core/errors.js';
+import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
+import { checkInteger } from '../../lib/core/validate.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, NETLOOP_CHAT_NAMES, createChatProtocol } from './protocol.js';
 import type { ChatProtocol, Hello } from './protocol.js';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 
 /** Options of {@link ChatServer.start}. Every limit is finite and validated. */
 export interface ChatServerOptions {
@@ -164,7 +168,7 @@ export class ChatServer {
   /** The loop the server runs on (its own). */
   readonly loop: EventLoop;
   /** The listening server, framed with the chat protocol. */
-  readonly server: Server;
+  readonly server: FramedServer;
   /** The sessions of this process. */
   readonly registry: SessionRegistry;
   /** The registry bound to the server: logins, resumes, heartbeats, expiry notices. */
@@ -185,7 +189,7 @@ export class ChatServer {
   #closing: Promise<void> | null = null;
   readonly #flushBatch = (): void => this.#deliverBatch();
 
-  private constructor(loop: EventLoop, server: Server, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
+  private constructor(loop: EventLoop, server: FramedServer, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
     this.loop = loop;
     this.server = server;
     this.registry = registry;
@@ -207,8 +211,8 @@ export class ChatServer {
       if (client !== null) this.#logLine(`replaced client=${peerOf(client).id} session=${session.id} reason=${reason}`);
     });
     this.sessions.on('error', ({ error, operation }) => this.#logLine(`session-error ${operation} ${describe(error)}`));
-    server.on('connection', (client: Client) => this.#onConnection(client));
-    server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => {
+    server.on('connection', (client: FramedClient) => this.#onConnection(client));
+    server.on('close', (client: FramedClient, reason: CloseReason, error?: NetloopError) => {
       this.#closes[reason] = (this.#closes[reason] ?? 0) + 1;
       this.#logLine(`close client=${peerOf(client).id} reason=${reason}${error === undefined ? '' : ` code=${error.code}`}`);
     });
@@ -230,7 +234,7 @@ export class ChatServer {
     const protocol = createChatProtocol();
     let self: ChatServer | null = null;
     try {
-      const server = await loop.listen({
+      const server = await new FramedServer(loop, {
         host: options.host ?? CHAT_DEFAULT_HOST,
         port: options.port ?? CHAT_DEFAULT_PORT,
         maxConnections: options.maxConnections ?? CHAT_SERVER_DEFAULTS.maxConnections,
@@ -240,13 +244,11 @@ export class ChatServer {
         // a cellnet client that only listens is not closed by a read timeout.
         idleTimeoutMs: 0,
         backlog: 4096,
-        framing: {
-          layout: protocol.layout,
-          registry: protocol.registry,
-          // Accepting starts nothing: `self` is set before the first connection's first message.
-          onMessage: (client, message) => self!.#onMessage(client, message),
-        },
-      });
+        layout: protocol.layout,
+        registry: protocol.registry,
+        // Accepting starts nothing: `self` is set before the first connection's first message.
+        onMessage: (client, message) => self!.#onMessage(client, message),
+      }).listen();
       self = new ChatServer(loop, server, registry, protocol, options);
       return self;
     } catch (err) {
@@ -315,7 +317,7 @@ export class ChatServer {
     this.#deliveries += this.sessions.broadcast(buf) * frames.length;
   }
 
-  #onConnection(client: Client): void {
+  #onConnection(client: FramedClient): void {
     const id = this.#idBase + BigInt(client.id);
     const idBytes = Buffer.allocUnsafe(8);
     idBytes.writeBigInt64LE(id, 0);
@@ -342,7 +344,7 @@ export class ChatServer {
    * counts them as pending: read backpressure), so the sender is bound (it
    * receives its own ACKs) and its Welcome precedes what follows its Hello.
    */
-  #onMessage(client: Client, message: FramedMessage): void | Promise<void> {
+  #onMessage(client: FramedClient, message: FramedMessage): void | Promise<void> {
     const peer = client.context as ChatPeer;
     if (peer.gate !== null) return peer.gate.then(() => this.#onMessage(client, message));
     if (client.closing || client.closed) return;
@@ -383,7 +385,7 @@ export class ChatServer {
   }
 
   /** `netloop.Hello`: the client speaks netloop's messages; resume its session if it names one, then welcome it. */
-  #onHello(client: Client, peer: ChatPeer, hello: Hello): void {
+  #onHello(client: FramedClient, peer: ChatPeer, hello: Hello): void {
     peer.netloop = true;
     this.#gate(peer, async () => {
       // The login on connect failed (its store did not answer): say so and close, rather than
@@ -432,11 +434,11 @@ export class ChatServer {
    * client closes too (bounded by the server's shutdown timeout). Its
    * messages meanwhile are ignored (the client is closing).
    */
-  #refuse(client: Client, peer: ChatPeer, code: string): void {
+  #refuse(client: FramedClient, peer: ChatPeer, code: string): void {
     this.#logLine(`refused client=${peer.id} code=${code}`);
     if (client.closing || client.closed) return;
     client.send(this.protocol.Error, { code, message: refusalMessage(code) });
-    client.shutdown();
+    client.end();
   }
 
   /**

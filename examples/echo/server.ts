@@ -27,8 +27,9 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { Server } from '../../lib/reactor/server.js';
-import type { Client, ReadPauseMarks } from '../../lib/reactor/client.js';
+import { Server } from '../../lib/reactor/server.js';
+import type { Client } from '../../lib/reactor/client.js';
+import type { ReadPauseMarks } from '../../lib/reactor/client-limits.js';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
 /** The port the example listens on when none is given (muduo's echo examples use it too). */
@@ -52,13 +53,13 @@ export interface EchoServerOptions {
 /** Starts the echo server on its own loop. */
 export async function startEchoServer(options: EchoServerOptions = {}): Promise<{ loop: EventLoop; server: Server }> {
   const loop = new EventLoop();
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     host: options.host ?? '127.0.0.1',
     port: options.port ?? DEFAULT_ECHO_PORT,
     maxConnections: options.maxConnections ?? 10_000,
     backlog: 4096,
     readPauseOutputBytes: options.readPauseOutputBytes ?? ECHO_READ_PAUSE,
-  });
+  }).listen();
   // The chunk Node read is ours: it is queued by reference, and every chunk
   // read in this turn leaves in one write.
   server.on('data', (client: Client, chunk: Buffer) => {

@@ -17,7 +17,9 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { Client } from '../../lib/reactor/client.js';
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../../lib/core/errors.js';
+import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
+import { checkInteger, checkNumber } from '../../lib/core/validate.js';
+import { Connector } from '../../lib/reactor/connector.js';
 
 /** Options of {@link runPingpong}. */
 export interface PingpongOptions {
@@ -61,7 +63,7 @@ export async function runPingpong(options: PingpongOptions): Promise<PingpongRes
     const clients = await new Promise<Client[]>((resolve, reject) => {
       const up: Client[] = [];
       for (let i = 0; i < sessions; i++) {
-        const connector = loop.connect({ host, port, reconnect: false, maxOutputBytes: Math.max(bytes * 4, 1 << 20) });
+        const connector = new Connector(loop, { host, port, reconnect: false, maxOutputBytes: Math.max(bytes * 4, 1 << 20) }).connect();
         connector.on('connected', (client: Client) => {
           up.push(client);
           if (up.length === sessions) resolve(up);

@@ -26,13 +26,16 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { Server } from '../../lib/reactor/server.js';
+import { Server } from '../../lib/reactor/server.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
-import { bindSessions, connectionProbe, httpUnauthorizedNotice } from '../../lib/binding/session-binding.js';
-import type { NoticeBuilder, SessionBinding } from '../../lib/binding/session-binding.js';
+import { bindSessions } from '../../lib/binding/session-binding.js';
+import { httpUnauthorizedNotice } from '../../lib/binding/notices.js';
+import { connectionProbe } from '../../lib/binding/connection-probe.js';
+import type { SessionBinding } from '../../lib/binding/session-binding.js';
+import type { NoticeBuilder } from '../../lib/binding/notices.js';
 
 /** The port the example listens on when none is given. */
 export const DEFAULT_SESSION_EXPIRY_PORT = 2009;
@@ -89,11 +92,11 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
     autoAudit: false,
     isConnectionAlive: connectionProbe(loop),
   });
-  const server = await loop.listen({
+  const server = await new Server(loop, {
     host: options.host ?? '127.0.0.1',
     port: options.port ?? DEFAULT_SESSION_EXPIRY_PORT,
     idleTimeoutMs: Math.max(ttlMs * 3, 60_000),
-  });
+  }).listen();
   const binding = bindSessions(server, registry, {
     handshakeTimeoutMs: options.handshakeMs ?? 30_000,
     noticeTimeoutMs: 30_000,
@@ -111,7 +114,7 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
     }
     if (buf.length > MAX_LINE) {
       client.write('ERR line too long\n');
-      client.shutdown();
+      client.end();
       buf = '';
     }
     client.context = buf;

@@ -1,5 +1,5 @@
 /**
- * The binding of a {@link SessionRegistry} to a {@link Server}: logins and
+ * The binding of a {@link SessionRegistry} to a server (raw or framed): logins and
  * resumes bind sessions to clients, traffic refreshes them, every close
  * detaches them, and a session that ends while its client is connected is
  * told so in full before the connection closes.
@@ -7,15 +7,20 @@
  * ```
  *   Server events                         SessionBinding                         SessionRegistry
  *   'connection' ──▶ slot (handshake deadline in the loop's timer queue)
- *   socket 'data' ──▶ slot.handle.heartbeat(loop.now()), recordIn   (raw or framed)
- *   each frame, before dispatch ──▶ heartbeatTypes: heartbeat; recordIn(0, 1)   (framed)
+ *   read tap (each chunk, before delivery) ──▶ slot.handle.heartbeat(loop.now()), recordIn   (raw or framed)
+ *   frame observer (each frame, before dispatch) ──▶ heartbeatTypes: heartbeat; recordIn(0, 1)   (framed)
  *   login(client) / resume(client, token) ─────────────────────────────▶ create / resume
  *   'close' (every reason, once) ──▶ detach(connectionId, reason) ─────▶ kept for resume, or closed
  *   loop.runEvery(granularityMs) ──────────────────────────────────────▶ audit()
  *   kick ◀── expired / replaced / deleted / closed event with a connection of ours
  *     append notice ▶ enableWriting ▶ setWriteCompleteCallback(remove) ▶ updateClient
- *     notice deadline (noticeTimeoutMs) ▶ forceClose if the peer never reads
+ *     notice deadline (noticeTimeoutMs) ▶ destroy if the peer never reads
  * ```
+ *
+ * The binding attaches through the seams the server offers (its events, a
+ * read tap, a framed server's frame observers, a framed client's
+ * `markAuthenticated()`): it adds no listener to a client's socket and
+ * reads no internals of the server.
  *
  * Per connection the binding keeps ONE object, its {@link ClientSlot}, which
  * is at once the record of the client's session and its entry in the loop's
@@ -29,20 +34,52 @@
  *   ClientSlot { TimerEntry fields, client, handle | null, flags, closeReason }
  * ```
  *
+ * This module is one cohesive state machine (a slot's LOGGING_IN, NOTIFYING
+ * and GONE states, its one deadline entry, and the registry's events acting
+ * on them), so it stays in one file past the usual size; its public types
+ * are in `binding-types.ts`, the notices in `notices.ts`, the liveness probe
+ * in `connection-probe.ts`.
+ *
  * @module
  */
 
-import type * as net from 'node:net';
 import type { Client } from '../reactor/client.js';
 import type { CloseReason } from '../reactor/close-reason.js';
 import type { EventLoop, TimerId } from '../reactor/event-loop.js';
-import { observeSessions } from '../reactor/diagnostics.js';
-import { ErrorCode, NetloopError, checkInteger } from '../core/errors.js';
-import { callGuarded, listenerError, reportFault } from '../core/listener-guard.js';
-import type { FrameObserver } from '../framing/framed-protocol.js';
-import type { Server } from '../reactor/server.js';
+import { observeSessions } from './observe-sessions.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
+import { jsonLineNotice } from './notices.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_NOTICE_TIMEOUT_MS } from './binding-types.js';
 import type {
-  CreateSessionInput,
+  FrameEncoder,
+  LoginInput,
+  SessionBindingEventName,
+  SessionBindingEvents,
+  SessionBindingOptions,
+  SessionBindingPayloads,
+  SessionBindingStats,
+  WithClient,
+} from './binding-types.js';
+
+export type {
+  FrameEncoder,
+  LoginInput,
+  SessionBindingEventName,
+  SessionBindingEvents,
+  SessionBindingOptions,
+  SessionBindingPayloads,
+  SessionBindingStats,
+  WithClient,
+} from './binding-types.js';
+import type { NoticeBuilder, OutboundMessage, SessionEndKind } from './notices.js';
+import { clientIdOf } from './connection-probe.js';
+import { TypedEmitter, reportFault } from '../core/emitter.js';
+import { FramedClient } from '../framing/framed-client.js';
+import type { FrameObserver } from '../framing/framed-client.js';
+import { FramedServer } from '../framing/framed-server.js';
+import type { AnyServer } from '../reactor/server.js';
+import type {
   CreatedSession,
   RegistryErrorEvent,
   ResumedSession,
@@ -54,242 +91,7 @@ import type {
 } from '../session/session-registry.js';
 import type { TimerEntry } from '../reactor/timer-queue.js';
 
-// ── Public types ────────────────────────────────────────────────────────────
-
-/** A message sent through the server's framing codec: its type (id or registered name) and its payload. */
-export interface OutgoingFrame {
-  /** The message type: its numeric id or its registered name. */
-  type: number | string;
-  /** The payload, serialized by the type's serializer. */
-  payload: unknown;
-}
-
-/**
- * What the binding can send: raw bytes (a string is UTF-8), or an
- * {@link OutgoingFrame} for a server with the `framing` option (encoded by its
- * codec: its message registry, then its LTV encoder).
- */
-export type OutboundMessage = Uint8Array | string | OutgoingFrame;
-
-/**
- * Why a connected client is being told its session is over:
- * - `'expired'`: its TTL ran out (audit);
- * - `'replaced'`: a newer login of the same user took over (policy `'replace'`),
- *   or the session was resumed on another connection;
- * - `'deleted'`: the application deleted the session;
- * - `'closed'`: the session was closed (state set to CLOSED);
- * - `'kicked'`: {@link SessionBinding.kick} was called.
- */
-export type SessionEndKind = 'expired' | 'replaced' | 'deleted' | 'closed' | 'kicked';
-
-/** What a {@link NoticeBuilder} is given. */
-export interface NoticeContext {
-  kind: SessionEndKind;
-  /** The registry's reason (`'ttl'`, `'replaced'`, `'resumed-elsewhere'`, a caller's reason, ...). */
-  reason: string;
-  /** The session as it ended (never its token). */
-  session: SessionInfo;
-  /** The client about to receive the notice. */
-  client: Client;
-}
-
-/**
- * Builds the notice a client receives before its connection is closed. null
- * (or undefined) sends no notice: the client is still closed only after the
- * output already queued for it has reached the kernel.
- */
-export type NoticeBuilder = (ctx: NoticeContext) => OutboundMessage | null | undefined;
-
-/** Encodes a framed message into the bytes of one frame (the server's codec). */
-export type FrameEncoder = (type: number | string, payload: unknown) => Uint8Array;
-
-/** Options of {@link bindSessions}. Every limit is finite and validated at construction. */
-export interface SessionBindingOptions {
-  /**
-   * A connection that has neither created nor resumed a session this long
-   * after it was accepted is closed (`'handshake-timeout'`,
-   * `NETLOOP_HANDSHAKE_TIMEOUT`). Default 10,000 ms; 0 disables it; at most 2^31 - 1.
-   */
-  handshakeTimeoutMs?: number;
-  /**
-   * How long a notice may take to reach the kernel before the connection is
-   * destroyed anyway (`NETLOOP_CLOSE_TIMEOUT`), so that a peer that never reads
-   * cannot hold its connection open. Default 10,000 ms; range [1, 2^31 - 1].
-   * The server's hard output limit (`maxOutputBytes`) bounds the bytes held meanwhile.
-   */
-  noticeTimeoutMs?: number;
-  /**
-   * What refreshes a session: `'traffic'` (default), any bytes from its
-   * client; `'heartbeat'`, only {@link SessionBinding.heartbeat} calls and
-   * framed messages whose type is in `heartbeatTypes`. A framed message is
-   * counted as it is decoded, before it is dispatched, whatever the
-   * application handles it with (`onMessage`, `onRawFrame` or the
-   * `'message'` event), and even while it waits behind slow handlers.
-   */
-  refreshOn?: 'traffic' | 'heartbeat';
-  /**
-   * With `refreshOn: 'heartbeat'` and framing: the message types that count
-   * as heartbeats, by id (matched against the frame's type) or by registered
-   * name (looked up in the framing's message registry). Default none.
-   */
-  heartbeatTypes?: ReadonlyArray<number | string>;
-  /**
-   * The notice sent to a connected client whose session ends. Default
-   * {@link jsonLineNotice} on a raw server; on a framed server there is no
-   * default (raw bytes would corrupt the frame stream): give a builder that
-   * returns an {@link OutgoingFrame}, or null to close without a notice.
-   */
-  notice?: NoticeBuilder | null;
-  /** Count bytes (and framed messages) in and out in the session's stats. Default true. */
-  recordTraffic?: boolean;
-  /**
-   * Prepended to the client id to form the registry's connection id. Default
-   * `''`. Give each process its own prefix (e.g. `host:pid:`) when several
-   * processes share one store, so that connection ids never collide.
-   */
-  connectionPrefix?: string;
-  /**
-   * How framed messages are encoded. Default: the server's own framing codec
-   * when it has one; without either, sending an {@link OutgoingFrame} is
-   * `NETLOOP_INVALID_VALUE`.
-   */
-  encodeFrame?: FrameEncoder;
-}
-
-/** What {@link SessionBinding.login} accepts: {@link CreateSessionInput} without the connection, which is the client's. */
-export type LoginInput = Omit<CreateSessionInput, 'connectionId' | 'remoteAddress'>;
-
-/** The client (of this binding's server) a session event concerns, or null when none is connected here. */
-export interface WithClient {
-  client: Client | null;
-}
-
-/** The binding's events: the registry's, each with the client concerned. */
-export interface SessionBindingEvents {
-  created: SessionEvents['created'] & WithClient;
-  resumed: SessionEvents['resumed'] & WithClient;
-  detached: SessionEvents['detached'] & WithClient;
-  expired: SessionEvents['expired'] & WithClient;
-  replaced: SessionEvents['replaced'] & WithClient;
-  closed: SessionEvents['closed'] & WithClient;
-  deleted: SessionEvents['deleted'] & WithClient;
-  /**
-   * A fault no caller's promise reports: a registry call made by the binding
-   * on its own (`'detach'`, `'audit'`) failed, or a listener (of the binding,
-   * or of the registry) threw or rejected on an event that concerns no live
-   * client of this server (`'listener'`, a `NETLOOP_HANDLER_ERROR` with the
-   * fault as `cause`; `event` names the event). A listener's fault on an
-   * event that concerns a live client closes that client with
-   * `'handler-error'` instead. Without a listener, each is reported as a
-   * process warning (rate-limited), never thrown.
-   */
-  error: { error: unknown; operation: 'detach' | 'audit' | 'listener'; event?: string };
-}
-
-/** Names of {@link SessionBindingEvents}. */
-export type SessionBindingEventName = keyof SessionBindingEvents;
-
-/** A snapshot of what a binding holds (all 0 after every client closed, except `auditTimer`). */
-export interface SessionBindingStats {
-  /** Live clients of the server known to the binding. */
-  clients: number;
-  /** Clients bound to a session. */
-  bound: number;
-  /** Users with at least one bound client. */
-  users: number;
-  /** Deadlines queued in the loop's timer queue (handshakes and notices). */
-  deadlines: number;
-  /** Clients receiving their notice before their connection closes. */
-  notifying: number;
-  /** Registry calls (detaches, audits) not settled yet. */
-  pending: number;
-  /** True while the audit timer runs. */
-  auditTimer: boolean;
-}
-
-/** Default of {@link SessionBindingOptions.handshakeTimeoutMs}. */
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Default of {@link SessionBindingOptions.noticeTimeoutMs}. */
-export const DEFAULT_NOTICE_TIMEOUT_MS = 10_000;
-
 const MAX_MS = 2 ** 31 - 1;
-
-// ── Ready-made notices ──────────────────────────────────────────────────────
-
-/**
- * The default raw notice: one line of JSON, then `\n`:
- * `{"event":"session_expired","reason":"ttl","session":"<id>"}` (the event is
- * `session_<kind>`). The token is never included.
- */
-export const jsonLineNotice: NoticeBuilder = ({ kind, reason, session }) =>
-  `${JSON.stringify({ event: `session_${kind}`, reason, session: session.id })}\n`;
-
-/** Options of {@link httpUnauthorizedNotice}. */
-export interface HttpNoticeOptions {
-  /** The human message of the body. Default: "Your session has expired. Please login again." (or "...was replaced by a newer login..."). */
-  message?: (ctx: NoticeContext) => string;
-}
-
-/**
- * A builder of an HTTP 401 response, the notice an HTTP-speaking client
- * understands (it tells the client to log in again, then the connection closes):
- *
- * ```http
- * HTTP/1.1 401 Unauthorized
- * Content-Type: application/json
- * Content-Length: 98
- * Connection: close
- *
- * {"error":"session_expired","message":"Your session has expired. Please login again.","session":"..."}
- * ```
- *
- * The body names the session by id, never by its token (tokens are not
- * kept, logged or echoed). `Content-Length` counts UTF-8 bytes.
- */
-export function httpUnauthorizedNotice(options: HttpNoticeOptions = {}): NoticeBuilder {
-  const message = options.message ?? defaultHttpMessage;
-  return (ctx) => {
-    const body = Buffer.from(JSON.stringify({ error: `session_${ctx.kind}`, message: message(ctx), session: ctx.session.id }), 'utf8');
-    const head =
-      'HTTP/1.1 401 Unauthorized\r\n' +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${body.length}\r\n` +
-      'Connection: close\r\n\r\n';
-    return Buffer.concat([Buffer.from(head, 'latin1'), body]);
-  };
-}
-
-function defaultHttpMessage(ctx: NoticeContext): string {
-  return ctx.kind === 'replaced' ? 'Your session was replaced by a newer login.' : 'Your session has expired. Please login again.';
-}
-
-/**
- * The `isConnectionAlive` hook for a {@link SessionRegistry} whose sessions
- * are bound to the clients of `loop` (with the binding's `connectionPrefix`):
- * false for an id of ours with no live client, undefined (unknown) for an id
- * that is not ours. Pass it when creating the registry, so that a `'refuse'`
- * login is never blocked by a connection that died before its close was
- * processed:
- *
- * ```ts
- * const registry = new SessionRegistry({ autoAudit: false, isConnectionAlive: connectionProbe(loop) });
- * ```
- */
-export function connectionProbe(loop: EventLoop, connectionPrefix = ''): (connectionId: string) => boolean | undefined {
-  return (connectionId) => {
-    const id = clientIdOf(connectionId, connectionPrefix);
-    if (Number.isNaN(id)) return undefined;
-    // A client being destroyed (or closing) is dead for a login, though its close is not reported yet.
-    const client = loop.getClient(id);
-    return client !== undefined && !client.closed && !client.closing;
-  };
-}
-
-function clientIdOf(connectionId: string | null, prefix: string): number {
-  if (connectionId === null || !connectionId.startsWith(prefix)) return Number.NaN;
-  const rest = connectionId.slice(prefix.length);
-  return /^[1-9][0-9]{0,15}$/.test(rest) ? Number(rest) : Number.NaN;
-}
 
 // ── Per-connection slot ─────────────────────────────────────────────────────
 
@@ -331,19 +133,6 @@ class ClientSlot implements TimerEntry {
   }
 }
 
-/** The socket property that leads the shared traffic listener to its slot. */
-const kSlot = Symbol('netloop.sessionSlot');
-type SlotSocket = net.Socket & { [kSlot]?: ClientSlot };
-
-/**
- * One listener function shared by every socket (no closure per connection):
- * it sees every chunk read, raw or framed, whatever handles the messages.
- */
-function onSocketData(this: SlotSocket, chunk: Buffer): void {
-  const slot = this[kSlot];
-  if (slot !== undefined && slot.handle !== null) slot.binding._traffic(slot.handle, chunk.length);
-}
-
 function onHandshakeDeadline(slot: ClientSlot): void {
   slot.binding._handshakeExpired(slot);
 }
@@ -353,7 +142,7 @@ function onNoticeDeadline(slot: ClientSlot): void {
 }
 
 /** The servers already bound: one binding per server. */
-const boundServers = new WeakSet<Server>();
+const boundServers = new WeakSet<AnyServer>();
 
 // ── The binding ─────────────────────────────────────────────────────────────
 
@@ -365,7 +154,7 @@ const boundServers = new WeakSet<Server>();
  * ```ts
  * const loop = new EventLoop();
  * const registry = new SessionRegistry({ ttlMs: 60_000, autoAudit: false, isConnectionAlive: connectionProbe(loop) });
- * const server = await loop.listen({ port: 7000, idleTimeoutMs: 90_000 });
+ * const server = await new Server(loop, { port: 7000, idleTimeoutMs: 90_000 }).listen();
  * const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
  * server.on('data', async (client, chunk) => {
  *   if (sessions.sessionOf(client) !== undefined) return; // logged in: not a login line
@@ -384,18 +173,19 @@ const boundServers = new WeakSet<Server>();
  *   `autoAudit` on or on another clock, or a server already bound;
  *   `NETLOOP_REGISTRY_CLOSED` / `NETLOOP_LOOP_CLOSED` when either is closed.
  */
-export function bindSessions(server: Server, registry: SessionRegistry, options: SessionBindingOptions = {}): SessionBinding {
+export function bindSessions(server: AnyServer, registry: SessionRegistry, options: SessionBindingOptions = {}): SessionBinding {
   return new SessionBinding(server, registry, options);
 }
 
 /**
  * A registry bound to a server (create with {@link bindSessions}).
  *
- * Events (`on(name, listener)` returns an unsubscribe function): the
- * registry's `created`, `resumed`, `detached`, `expired`, `replaced`,
- * `closed` and `deleted`, each with `client` (the client of this server
- * concerned, or null), delivered after the binding has acted on them (the
- * notice is queued); and `error` (see {@link SessionBindingEvents.error}).
+ * Events ({@link SessionBindingEvents}; `on`, `once`, `off`, as every
+ * netloop emitter): the registry's `created`, `resumed`, `detached`,
+ * `expired`, `replaced`, `closed` and `deleted`, each with `client` (the
+ * client of this server concerned, or null), delivered after the binding has
+ * acted on them (the notice is queued); and `error` (see
+ * {@link SessionBindingPayloads.error}).
  * Every listener is called guarded, and so are the registry's listeners
  * while the binding is bound: a listener that throws or whose promise
  * rejects does not stop the others, and closes the client its event
@@ -404,9 +194,9 @@ export function bindSessions(server: Server, registry: SessionRegistry, options:
  * the `error` event; nothing is ever thrown into the loop or left as an
  * unhandled rejection.
  */
-export class SessionBinding {
+export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   /** The server whose clients are bound. */
-  readonly server: Server;
+  readonly server: AnyServer;
   /** The registry sessions live in. */
   readonly registry: SessionRegistry;
   /** The server's loop. */
@@ -422,7 +212,6 @@ export class SessionBinding {
 
   readonly #slots = new Map<number, ClientSlot>();
   readonly #byUser = new Map<string, Set<ClientSlot>>();
-  readonly #listeners = new Map<SessionBindingEventName, Set<(payload: never) => void>>();
   readonly #pending = new Set<Promise<unknown>>();
   readonly #unsubscribe: Array<() => void> = [];
   readonly #notice: NoticeBuilder | null;
@@ -440,7 +229,8 @@ export class SessionBinding {
   #closing: Promise<void> | null = null;
 
   /** @internal Use {@link bindSessions}. */
-  constructor(server: Server, registry: SessionRegistry, options: SessionBindingOptions) {
+  constructor(server: AnyServer, registry: SessionRegistry, options: SessionBindingOptions) {
+    super();
     const loop = server.loop;
     if (registry.closed) throw new NetloopError(ErrorCode.REGISTRY_CLOSED, 'cannot bind a closed session registry');
     if (server.closing || loop.closing) throw new NetloopError(ErrorCode.LOOP_CLOSED, 'cannot bind sessions to a closing server');
@@ -456,7 +246,7 @@ export class SessionBinding {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'this server already has a session binding', { details: { option: 'server' } });
     }
     // A peer without a session is held to the framing layer's smaller pre-authentication frame limit.
-    if (server._framing !== null) server._framing.requireAuthentication = true;
+    if (server instanceof FramedServer) server.requireAuthentication = true;
     const refreshOn = options.refreshOn ?? 'traffic';
     if (refreshOn !== 'traffic' && refreshOn !== 'heartbeat') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `refreshOn must be 'traffic' or 'heartbeat'`, {
@@ -497,8 +287,9 @@ export class SessionBinding {
     this.server = server;
     this.registry = registry;
     this.loop = loop;
-    this.#encodeFrame = options.encodeFrame ?? serverFrameEncoder(server);
-    const framed = serverHasFraming(server);
+    const framed = server instanceof FramedServer;
+    // The server's own codec: the registry serializes, the encoder builds one frame (once per broadcast).
+    this.#encodeFrame = options.encodeFrame ?? (framed ? (type, payload) => server.encodeMessage(type, payload) : null);
     this.#notice = options.notice !== undefined ? options.notice : framed ? null : jsonLineNotice;
     this.#heartbeatIds = new Set(heartbeatTypes.filter((t): t is number => typeof t === 'number'));
     this.#heartbeatNames = new Set(heartbeatTypes.filter((t): t is string => typeof t === 'string'));
@@ -507,13 +298,13 @@ export class SessionBinding {
 
     boundServers.add(server);
     server.on('connection', this.#onConnection);
-    const framing = server._framing;
-    if (framing !== null && (recordTraffic || (refreshOn === 'heartbeat' && heartbeatTypes.length > 0))) {
+    server.addReadTap(this.#onRead);
+    if (framed && (recordTraffic || (refreshOn === 'heartbeat' && heartbeatTypes.length > 0))) {
       // Frames are observed before dispatch, whatever handles them: the
       // 'message' event is not emitted when the framing has onMessage or onRawFrame.
       const observer: FrameObserver = (client, type) => this.#onFrame(client, type);
       this.#frameObserver = observer;
-      framing._frameObservers = [...(framing._frameObservers ?? []), observer];
+      server.addFrameObserver(observer);
     }
     server.on('close', this.#onClose);
     for (const client of server.clients()) this.#onConnection(client);
@@ -530,21 +321,6 @@ export class SessionBinding {
       observeSessions(registry),
     );
     this.#auditTimer = loop.runEvery(registry.options.granularityMs, this.#audit);
-  }
-
-  // ── Events ────────────────────────────────────────────────────────────────
-
-  /** Subscribes to an event; returns a function that unsubscribes. */
-  on<E extends SessionBindingEventName>(name: E, listener: (payload: SessionBindingEvents[E]) => void): () => void {
-    let set = this.#listeners.get(name);
-    if (set === undefined) this.#listeners.set(name, (set = new Set()));
-    set.add(listener as (payload: never) => void);
-    return () => this.off(name, listener);
-  }
-
-  /** Unsubscribes a listener. */
-  off<E extends SessionBindingEventName>(name: E, listener: (payload: SessionBindingEvents[E]) => void): void {
-    this.#listeners.get(name)?.delete(listener as (payload: never) => void);
   }
 
   // ── Login, resume, logout ─────────────────────────────────────────────────
@@ -736,15 +512,11 @@ export class SessionBinding {
     for (const off of this.#unsubscribe) off();
     this.#unsubscribe.length = 0;
     this.server.off('connection', this.#onConnection);
-    const framing = this.server._framing;
-    if (framing !== null && this.#frameObserver !== null && framing._frameObservers !== null) {
-      const rest = framing._frameObservers.filter((o) => o !== this.#frameObserver);
-      framing._frameObservers = rest.length === 0 ? null : rest;
-    }
+    this.server.removeReadTap(this.#onRead);
+    if (this.server instanceof FramedServer && this.#frameObserver !== null) this.server.removeFrameObserver(this.#frameObserver);
     boundServers.delete(this.server);
     const timers = this.loop._timers;
     for (const slot of this.#slots.values()) {
-      detachSocket(slot.client);
       if ((slot.flags & NOTIFYING) === 0) timers.remove(slot);
       if (slot.handle !== null) {
         this.#unbind(slot);
@@ -770,7 +542,7 @@ export class SessionBinding {
     const client = slot.client;
     if (slot.handle !== null || (slot.flags & (GONE | NOTIFYING)) !== 0 || client.closed) return;
     const ms = this.options.handshakeTimeoutMs;
-    client.forceClose(
+    client.destroy(
       'handshake-timeout',
       new NetloopError(ErrorCode.HANDSHAKE_TIMEOUT, `no session was created or resumed within ${ms} ms`, {
         details: { clientId: client.id, handshakeTimeoutMs: ms },
@@ -783,7 +555,7 @@ export class SessionBinding {
     const client = slot.client;
     if (client.closed) return;
     const ms = this.options.noticeTimeoutMs;
-    client.forceClose(
+    client.destroy(
       slot.closeReason,
       new NetloopError(ErrorCode.CLOSE_TIMEOUT, `the session notice did not flush within ${ms} ms`, {
         details: { clientId: client.id, queuedBytes: client.queuedBytes, noticeTimeoutMs: ms },
@@ -795,20 +567,28 @@ export class SessionBinding {
     if (this.#slots.has(client.id)) return;
     const slot = new ClientSlot(this, client);
     this.#slots.set(client.id, slot);
-    const socket = client.socket as SlotSocket;
-    socket[kSlot] = slot;
-    socket.on('data', onSocketData);
     this.#armHandshake(slot);
   };
 
   /**
-   * A frame of a client was decoded (the framing's observer, before
-   * dispatch): its bytes were counted by the socket listener; here it counts
+   * The server's read tap: every chunk a client reads, raw or framed, before
+   * it is delivered, whatever handles it. A bound client's session is
+   * refreshed (by traffic) and its bytes counted.
+   */
+  readonly #onRead = (client: Client, chunk: Buffer): void => {
+    const slot = this.#slots.get(client.id);
+    if (slot === undefined || slot.handle === null || slot.client !== client) return;
+    this._traffic(slot.handle, chunk.length);
+  };
+
+  /**
+   * A frame of a client was decoded (the framed server's frame observer,
+   * before dispatch): its bytes were counted by the read tap; here it counts
    * as a message, and as a heartbeat when its type is one of `heartbeatTypes`.
    */
   #onFrame(client: Client, type: number): void {
-    const slot = (client.socket as SlotSocket)[kSlot];
-    if (slot === undefined) return;
+    const slot = this.#slots.get(client.id);
+    if (slot === undefined || slot.client !== client) return;
     const h = slot.handle;
     if (h === null) return;
     if (!this.#onTraffic && this.#isHeartbeat(type)) h.heartbeat(this.loop.now());
@@ -819,7 +599,6 @@ export class SessionBinding {
     const slot = this.#slots.get(client.id);
     if (slot === undefined || slot.client !== client) return;
     this.#slots.delete(client.id);
-    detachSocket(client);
     slot.flags |= GONE;
     this.loop._timers.remove(slot);
     if ((slot.flags & NOTIFYING) !== 0) {
@@ -852,7 +631,7 @@ export class SessionBinding {
         slot.endedDuringLogin = { kind, reason: p.reason, session: p.session };
       }
     }
-    this.#emit(kind, { ...p, client } as SessionBindingEvents[E]);
+    this.#emit(kind, { ...p, client } as SessionBindingPayloads[E]);
   }
 
   #beginLogin(client: Client): ClientSlot {
@@ -892,7 +671,7 @@ export class SessionBinding {
       set.add(slot);
     }
     // The framing layer lifts its pre-authentication frame limit from the next frame on.
-    client.markAuthenticated();
+    if (client instanceof FramedClient) client.markAuthenticated();
     const ended = slot.endedDuringLogin;
     slot.endedDuringLogin = null;
     if (ended !== null && ended.session.id === handle.id) {
@@ -943,7 +722,7 @@ export class SessionBinding {
         if (msg !== null && msg !== undefined) bytes = this.#encode(msg);
       } catch (err) {
         // A faulty builder costs this client its notice, never the caller's path.
-        client.forceClose(
+        client.destroy(
           'handler-error',
           new NetloopError(ErrorCode.HANDLER_ERROR, `the session notice builder failed: ${err instanceof Error ? err.message : String(err)}`, {
             cause: err,
@@ -995,7 +774,7 @@ export class SessionBinding {
     if (this.#heartbeatIds.has(type)) return true;
     const names = this.#heartbeatNames;
     if (names.size === 0) return false;
-    const name = this.server._framing?.registry?.get(type)?.name;
+    const name = this.server instanceof FramedServer ? this.server.registry?.get(type)?.name : undefined;
     return name !== undefined && names.has(name);
   }
 
@@ -1025,14 +804,14 @@ export class SessionBinding {
     this.#emit('error', { error, operation });
   }
 
-  #emit<E extends SessionBindingEventName>(name: E, payload: SessionBindingEvents[E]): void {
-    const set = this.#listeners.get(name);
-    if (set === undefined || set.size === 0) {
+  #emit<E extends SessionBindingEventName>(name: E, payload: SessionBindingPayloads[E]): void {
+    if (name === 'error' && this.listenerCount('error') === 0) {
       // The safe default of the 'error' path: a report, never a throw.
-      if (name === 'error') reportFault(this, 'session binding', (payload as SessionBindingEvents['error']).error);
+      reportFault((payload as SessionBindingPayloads['error']).error, 'session binding');
       return;
     }
-    for (const fn of [...set]) callGuarded(fn, undefined, [payload], (err, rejected) => this.#listenerFault(name, payload, err, rejected));
+    // The emitter calls each listener guarded; a fault comes back to _listenerFault.
+    (this.emit as (name: E, payload: SessionBindingPayloads[E]) => boolean)(name, payload);
   }
 
   /**
@@ -1040,10 +819,14 @@ export class SessionBinding {
    * closed with `'handler-error'` when it is live; otherwise the fault goes
    * to the `error` event (and a failing `error` listener is reported).
    */
-  #listenerFault(name: SessionBindingEventName, payload: unknown, err: unknown, rejected: boolean): void {
-    const client = name === 'error' ? null : (payload as WithClient).client;
-    const error = listenerError(`a session binding '${name}' listener`, err, rejected, client === null ? { event: name } : { event: name, clientId: client.id });
-    if (name === 'error') reportFault(this, 'session binding error listener', error, false);
+  protected override _listenerFault(fault: unknown, name: string, args: readonly unknown[]): void {
+    const event = name as SessionBindingEventName;
+    const client = event === 'error' ? null : ((args[0] as WithClient | undefined)?.client ?? null);
+    const error = new NetloopError(ErrorCode.HANDLER_ERROR, `a session binding '${name}' listener failed: ${fault instanceof Error ? fault.message : String(fault)}`, {
+      cause: fault,
+      details: client === null ? { event: name } : { event: name, clientId: client.id },
+    });
+    if (event === 'error') reportFault(error, "session binding 'error' listener");
     else if (!this.#closeForFault(client, error)) this.#emit('error', { error, operation: 'listener', event: name });
   }
 
@@ -1073,45 +856,7 @@ export class SessionBinding {
    */
   #closeForFault(client: Client | null, error: NetloopError): boolean {
     if (client === null || client.closed || client.closing) return false;
-    client.forceClose('handler-error', error);
+    client.destroy('handler-error', error);
     return true;
   }
-}
-
-// ── Framing seam ────────────────────────────────────────────────────────────
-
-/** Stops hearing a client's socket (its close, or the binding's). */
-function detachSocket(client: Client): void {
-  const socket = client.socket as SlotSocket;
-  if (socket[kSlot] === undefined) return;
-  socket.off('data', onSocketData);
-  delete socket[kSlot];
-}
-
-function serverHasFraming(server: Server): boolean {
-  return server._framing !== null;
-}
-
-/**
- * The server's framing codec as a {@link FrameEncoder}: the message registry
- * serializes (a type id or name), the LTV encoder builds one frame; without a
- * registry the type must be a numeric id and the payload bytes. Encoding once
- * lets a broadcast append the same frame to every client.
- */
-function serverFrameEncoder(server: Server): FrameEncoder | null {
-  const framing = server._framing;
-  if (framing === null) return null;
-  const { registry, encoder } = framing;
-  return (type, payload) => {
-    if (registry !== null) {
-      const { id, value } = registry.encode(type, payload);
-      return encoder.encode(id, value);
-    }
-    if (typeof type !== 'number' || !(payload instanceof Uint8Array)) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a message registry, a frame needs a numeric type and a byte payload', {
-        details: { type: typeof type },
-      });
-    }
-    return encoder.encode(type, payload);
-  };
 }

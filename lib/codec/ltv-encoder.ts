@@ -19,7 +19,8 @@
  * @module
  */
 
-import { ErrorCode, NetloopError, checkInteger } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 import { ltvLayout, writeUint } from './ltv-layout.js';
 import type { LtvLayout, LtvLayoutOptions, LtvPresetName } from './ltv-layout.js';
 

@@ -25,7 +25,8 @@
  * @module
  */
 
-import { ErrorCode, NetloopError, checkInteger } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 
 /** Byte order of the header fields. */
 export type ByteOrder = 'BE' | 'LE';

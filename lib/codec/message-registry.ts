@@ -17,7 +17,8 @@
  * @module
  */
 
-import { ErrorCode, NetloopError, checkInteger, isNetloopError } from '../core/errors.js';
+import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
 import type { FrameSink, LtvEncoder } from './ltv-encoder.js';
 import { SERIALIZERS, isSerializer } from './serializers.js';
 import type { Serializer, SerializerName } from './serializers.js';

@@ -52,10 +52,19 @@ interface OnceWrapper {
   listener: (...args: unknown[]) => unknown;
 }
 
+/**
+ * The default report: a process warning named `NetloopWarning`, with the
+ * fault's code (or `NETLOOP_UNHANDLED_FAULT`) and the fault itself as its
+ * `cause`, so a `'warning'` listener can read the fault's details (the
+ * client it concerned, ...).
+ */
 function defaultReporter(fault: unknown, source: string): void {
   const code = typeof fault === 'object' && fault !== null && typeof (fault as { code?: unknown }).code === 'string' ? (fault as { code: string }).code : undefined;
   const message = fault instanceof Error ? fault.message : String(fault);
-  process.emitWarning(`${source}: ${message}`, { type: 'NetloopWarning', code: code ?? 'NETLOOP_UNHANDLED_FAULT' });
+  const warning = new Error(`${source}: ${message}`, { cause: fault }) as Error & { code: string };
+  warning.name = 'NetloopWarning';
+  warning.code = code ?? 'NETLOOP_UNHANDLED_FAULT';
+  process.emitWarning(warning);
 }
 
 let reporter: FaultReporter = defaultReporter;

@@ -152,11 +152,12 @@ export function toSocketError(err: unknown): NetloopError {
   });
 }
 
-/**
- * Throws a {@link ErrorCode.INVALID_OPTION} error unless `value` is a finite
- * integer within `[min, max]`. Used to validate every numeric limit before it
- * is used, so a bad option fails at construction rather than under load.
- */
+// The option validators (checkInteger, checkNumber, checkBoolean, ...) live in
+// validate.ts. The two below remain here, unchanged, only for the session and
+// store modules that still import them from this module; new code imports
+// validate.ts, and these go once nothing imports them from here.
+
+/** @deprecated Import {@link checkInteger} from `validate.ts`. @internal */
 export function checkInteger(name: string, value: number, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`, {
@@ -166,7 +167,7 @@ export function checkInteger(name: string, value: number, min: number, max: numb
   return value;
 }
 
-/** Like {@link checkInteger} for finite, non-integer quantities (durations in ms, factors). */
+/** @deprecated Import {@link checkNumber} from `validate.ts`. @internal */
 export function checkNumber(name: string, value: number, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a number in [${min}, ${max}], got ${String(value)}`, {

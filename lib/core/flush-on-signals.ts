@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkNumber } from './errors.js';
+import { checkNumber } from './validate.js';
 
 /** Something that can be flushed or closed: every netloop store qualifies. */
 export interface Flushable {

@@ -31,8 +31,7 @@
 import * as dc from 'node:diagnostics_channel';
 import { CHANNEL_NAMES } from '../reactor/diagnostics.js';
 import type { AcceptMessage, CloseMessage, HandlerErrorMessage, LimitMessage } from '../reactor/diagnostics.js';
-import { framedStats } from '../framing/framed-protocol.js';
-import type { Client } from '../reactor/client.js';
+import { FramedClient } from '../framing/framed-client.js';
 import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../core/errors.js';
 
 // ─── provider interfaces ──────────────────────────────────────────────────────
@@ -275,7 +274,7 @@ function socketBytes(client: ClientView): { bytesRead: number; bytesWritten: num
 
 function framesOf(client: ClientView): number {
   // Frames decoded so far by the client's framing, or 0 for a raw client (or a view that is no Client).
-  return framedStats(client as Client)?.frames ?? 0;
+  return client instanceof FramedClient ? client.framingStats().frames : 0;
 }
 
 function localPortOf(client: ClientView): number | undefined {

@@ -8,6 +8,10 @@
  * pending, its rarely used callbacks live in a side object created on first
  * use, and its idle deadline is one entry of the loop's shared timer queue.
  *
+ * This module is one cohesive state machine (the write path, the close
+ * states and the read-pause reasons all read and set the same state bits,
+ * `_flags`, in the same calls), so it stays in one file past the usual size.
+ *
  * ```
  *   appendToOutputBuffer(data) ──▶ OutputBuffer (only while data is pending)
  *   enableWriting(); loop.updateClient(c)      ── marks c dirty, once per turn
@@ -25,7 +29,7 @@
  * socket's `'close'` event is the one place a close is reported, so it is
  * reported exactly once and never from inside a call of the application.
  *
- * A close this side starts (shutdown, removeClient, a server or loop close,
+ * A close this side starts (end(), removeClient, a server or loop close,
  * a session notice) also sets DISCARD: from then on input is read and
  * dropped, whatever paused reading, and nothing more reaches the
  * application. A peer that keeps sending while it slowly reads the last
@@ -39,7 +43,7 @@
  * reason holds it (or while DISCARD is set):
  *
  * ```
- *   PAUSE_APP      pauseReading() / resumeReading()
+ *   PAUSE_APP      pause() / resume()
  *   PAUSE_FRAMING  the framing layer's inbound backpressure
  *   PAUSE_OUTPUT   queued output of this client (readPauseOutputBytes) or of a
  *                  linked consumer (linkBackpressure) at or above its high mark
@@ -57,9 +61,14 @@ import type { TimerEntry } from './timer-queue.js';
 import type { CloseReason } from './close-reason.js';
 import { closeReasonOfSocketError, isGracefulReason, outputLimitError } from './close-reason.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
-import type { MessageTypeRef } from '../codec/message-registry.js';
-import type { FramedProtocol } from '../framing/framed-protocol.js';
 import { noteClose, noteHandlerError } from './diagnostics.js';
+import { reportFault } from '../core/emitter.js';
+import { ClientFlag } from './loop-member.js';
+import type { LoopClient, LoopClientOwner } from './loop-member.js';
+import { checkReadPauseMarks } from './client-limits.js';
+import type { ClientConfig, ReadPauseMarks } from './client-limits.js';
+
+export { ClientFlag } from './loop-member.js';
 
 /**
  * @internal What {@link Client._appendFrame} writes a frame with (the LTV
@@ -69,50 +78,6 @@ import { noteClose, noteHandlerError } from './diagnostics.js';
 export interface InPlaceFrameWriter {
   _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void;
 }
-
-/** The state bits of a client (internal). */
-export const ClientFlag = {
-  /** The application asked for its queued output to be sent. */
-  WRITING: 1,
-  /** Reading is not paused. */
-  READING: 2,
-  /** Queued in the loop's list of clients to flush this turn. */
-  DIRTY: 4,
-  /** A socket write returned false; the next write waits for 'drain'. */
-  AWAIT_DRAIN: 8,
-  /** The close has been reported. */
-  CLOSED: 16,
-  /** A graceful close was asked for: flush, then FIN. */
-  ENDING: 32,
-  /** `socket.end()` was called. */
-  ENDED: 64,
-  /** The socket is being destroyed (forced close, error). */
-  DESTROYED: 128,
-  /** The peer sent FIN. */
-  PEER_ENDED: 256,
-  /** Bytes were handed to the socket and the write-complete check is still due. */
-  COMPLETE_PENDING: 512,
-  /** An output limit was passed; the forced close is queued. */
-  LIMIT_CLOSE: 1024,
-  /** The application marked the client authenticated ({@link Client.markAuthenticated}). */
-  AUTHENTICATED: 2048,
-  /** Inside the client's own read callback: an update marks it dirty, and the callback's end flushes it. */
-  IN_READ: 4096,
-  /** The shared 'drain' listener is on the socket (what others attach there does not count). */
-  DRAIN_LISTENING: 8192,
-  /** A close of ours is under way: input is read and dropped, nothing reaches the application. */
-  DISCARD: 16384,
-  /** Reading paused by the application. */
-  PAUSE_APP: 32768,
-  /** Reading paused by the framing layer (inbound backpressure). */
-  PAUSE_FRAMING: 65536,
-  /** Reading paused because queued output (own or a linked consumer's) is at or above its high mark. */
-  PAUSE_OUTPUT: 131072,
-  /** This client's queued output holds producers paused (its own reading, or linked producers'). */
-  HOLDING: 262144,
-  /** This client's own reading is held by its queued output (`readPauseOutputBytes`). */
-  SELF_HOLD: 524288,
-} as const;
 
 const F = ClientFlag;
 
@@ -127,47 +92,21 @@ export const PauseReason = {
   FRAMING: F.PAUSE_FRAMING,
 } as const;
 
-/** Called with the client once its output drained to the kernel. */
-export type WriteCompleteCallback = (client: Client) => void;
-/** Called with the client and its queued bytes when they cross the high-water mark upward. */
-export type HighWaterMarkCallback = (client: Client, queuedBytes: number) => void;
-/** Called once when the client closes. */
-export type CloseCallback = (client: Client, reason: CloseReason, error?: NetloopError) => void;
-// Each callback may return a promise (an async function): a rejection is
-// handled as a throw is (see Client._handlerFault); the value is ignored.
+// The callbacks below are typed inline with the client's own class (`this`);
+// callbacks.ts names them (WriteCompleteCallback, HighWaterMarkCallback,
+// CloseCallback) for applications, and sits above this module so that no
+// import goes both ways. Each may return a promise (an async function): a
+// rejection is handled as a throw is (see Client._handlerFault).
 
-/** Queued-output marks for pausing reading: pause at `high` queued bytes or more, resume at `low` or fewer (or once the output drained). */
-export interface ReadPauseMarks {
-  /** Queued output bytes at or above which reading pauses. */
-  high: number;
-  /** Queued output bytes at or below which reading resumes (below `high`). */
-  low: number;
-}
-
-/**
- * The framing seam: when a client's `_protocol` is set, every chunk read goes
- * to `onData` instead of the owner's `'data'` event, and `onClose` hears the
- * close before the owner's `'close'` event.
- */
-export interface ClientProtocol {
-  onData(client: Client, chunk: Buffer): void;
-  onClose?(client: Client, reason: CloseReason, error?: NetloopError): void;
-  /** Encodes and queues one message ({@link Client.send}); absent for raw bytes. */
-  send?(client: Client, ref: MessageTypeRef, payload: unknown): boolean;
-  /** Queues one frame whose value is `bytes[start, end)` ({@link Client.sendRaw}); absent for raw bytes. */
-  sendRaw?(client: Client, type: number, bytes: Uint8Array, start: number, end: number): boolean;
-  /** Hears {@link Client.markAuthenticated} (the framing layer lifts its pre-authentication limit). */
-  onAuthenticated?(client: Client): void;
-  /** A close of ours began: nothing more may be handed to the application (input is discarded). */
-  onClosing?(client: Client): void;
-}
+/** A callback stored in a client's extras: the client's own class is erased there. */
+type StoredCallback = (client: Client, ...args: unknown[]) => unknown;
 
 /** What owns a client (a Server or a Connector): it hears its data, half-close and close (internal). */
-export interface ClientOwner {
+export interface ClientOwner extends LoopClientOwner {
   /** The loop of the owner and of each of its clients. */
   readonly loop: EventLoop;
-  /** The framing every client of the owner speaks, or null for raw bytes. */
-  readonly _framing: FramedProtocol | null;
+  /** Called with each chunk a client reads, before it is delivered (a server's read taps); null when there is none. */
+  readonly _readTap: ((client: Client, chunk: Buffer) => void) | null;
   _clientData(client: Client, chunk: Buffer): void;
   _clientEnd(client: Client): void;
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void;
@@ -177,32 +116,6 @@ export interface ClientOwner {
    * the owner's `'error'` path, never thrown.
    */
   _fault(error: NetloopError): void;
-}
-
-/** The limits every client of one server or connector shares (internal, validated by the owner). */
-export interface ClientConfig {
-  /** Hard limit on queued bytes. */
-  readonly maxOutputBytes: number;
-  /** Soft limit on queued bytes, or 0 when disabled. */
-  readonly softOutputBytes: number;
-  /** How long queued output may stay at or above the soft limit. */
-  readonly softOutputForMs: number;
-  /** Read-idle timeout, or 0 when disabled. */
-  readonly idleTimeoutMs: number;
-  /** Keep the connection writable after the peer's FIN. */
-  readonly halfOpen: boolean;
-  /** How long a graceful close may take (flush, FIN, the peer's FIN) before the socket is destroyed. */
-  readonly shutdownTimeoutMs: number;
-  /** Pause a client's reading while its own queued output is at or above this (`readPauseOutputBytes.high`), or +Infinity when off. */
-  readonly readPauseHigh: number;
-  /** Resume it at or below this (`readPauseOutputBytes.low`). */
-  readonly readPauseLow: number;
-  /**
-   * The smallest queued size at which an append has more to check (the soft
-   * limit, the read-pause mark), or +Infinity: one comparison per append
-   * whatever is configured.
-   */
-  readonly watchBytes: number;
 }
 
 /**
@@ -232,10 +145,10 @@ interface BackpressureLink {
  * ```
  */
 interface ClientExtras {
-  writeComplete: WriteCompleteCallback | null;
-  highWater: HighWaterMarkCallback | null;
+  writeComplete: StoredCallback | null;
+  highWater: StoredCallback | null;
   highWaterBytes: number;
-  onClose: CloseCallback | null;
+  onClose: StoredCallback | null;
   waiters: Array<{ resolve: () => void; reject: (err: NetloopError) => void }> | null;
   /** When queued output reached the soft limit (monotonic ms), or -1. */
   softSince: number;
@@ -262,18 +175,19 @@ type ClientSocket = net.Socket & { [kClient]?: Client };
 let nextId = 1;
 
 /**
- * One connection. Created by a {@link Server} or a {@link Connector}; never
- * constructed by the application. See the module comment.
+ * One connection. Created by a `Server` or a `Connector` (their client
+ * factory); never constructed by the application. See the module comment.
+ * The reactor's client knows no codec and no authentication: a layer above
+ * extends it (the framing layer's `FramedClient` overrides
+ * {@link Client._handleData}).
  */
-export class Client {
+export class Client implements LoopClient {
   /** Process-unique and never reused; stands in for the file descriptor. */
   readonly id: number;
   /** The underlying socket (half-open allowed internally; do not write to it directly). */
   readonly socket: net.Socket;
   /** Per-client user data (muduo's context); netloop never reads it. */
   context: unknown = undefined;
-  /** @internal The framing seam; null for raw bytes. */
-  _protocol: ClientProtocol | null = null;
   /** @internal */
   _flags: number = F.READING;
   /** @internal Bytes not yet handed to the socket; null while nothing is pending. */
@@ -297,7 +211,10 @@ export class Client {
   index = -1;
   #onWritten: (() => void) | null = null;
 
-  /** @internal Use {@link EventLoop.listen} or {@link EventLoop.connect}. */
+  /**
+   * @internal Made by a server's or a connector's client factory (a subclass
+   * of Server or Connector that makes clients of its own class calls it).
+   */
   constructor(loop: EventLoop, socket: net.Socket, owner: ClientOwner, cfg: ClientConfig) {
     this.id = nextId++;
     this.socket = socket;
@@ -314,6 +231,11 @@ export class Client {
       loop._timers.insert(this);
     }
     loop._addClient(this);
+  }
+
+  /** @internal The owner's graceful-close deadline (`shutdownTimeoutMs`), for `loop.removeClient`. */
+  get _shutdownTimeoutMs(): number {
+    return this._cfg.shutdownTimeoutMs;
   }
 
   /** The loop this client belongs to (its owner's: one field less per connection). */
@@ -336,7 +258,7 @@ export class Client {
     return (this._flags & F.CLOSED) !== 0;
   }
 
-  /** True when a close was asked for (shutdown, forced, limit, error) but not reported yet. */
+  /** True when a close was asked for (end(), destroy(), a limit, an error) but not reported yet. */
   get closing(): boolean {
     return (this._flags & F.CLOSED) === 0 && (this._flags & (F.ENDING | F.DESTROYED | F.LIMIT_CLOSE)) !== 0;
   }
@@ -348,7 +270,8 @@ export class Client {
 
   /**
    * True while the client takes output: open, and no close asked for. Once
-   * false, appends, `write`, `send` and `sendRaw` return false and queue
+   * false, appends and `write` (and a framed client's `send` and
+   * `sendRaw`) return false and queue
    * nothing.
    */
   get writable(): boolean {
@@ -414,7 +337,7 @@ export class Client {
   #refuse(old: number, n: number): false {
     this._flags |= F.LIMIT_CLOSE;
     const err = outputLimitError(old, n, this._cfg.maxOutputBytes);
-    this.loop.queueInLoop(() => this.forceClose('output-limit', err));
+    this.loop.queueInLoop(() => this.destroy('output-limit', err));
     return false;
   }
 
@@ -461,86 +384,6 @@ export class Client {
     return this.appendToOutputBuffer(first) && this.appendToOutputBuffer(second);
   }
 
-  /**
-   * Encodes a message through the framing of the client's server or
-   * connector (its `framing` option) and queues it; it is sent this loop
-   * turn, in one write with everything else queued meanwhile. `ref` is a
-   * registered type's id or name (with a registry) or a numeric type id (raw
-   * framing, `payload` a Buffer or Uint8Array).
-   *
-   * @returns as {@link appendToOutputBuffer}: false, queuing nothing, when
-   *   the client is closing or closed, or when the hard output limit refused
-   *   the frame (the client is then closing).
-   * @throws NetloopError, synchronously and with nothing queued, for a
-   *   mistake of the caller (checked first, whatever the client's state):
-   *   `NETLOOP_INVALID_OPTION` when the client has no framing;
-   *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
-   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
-   */
-  send(ref: MessageTypeRef, payload: unknown): boolean {
-    return this.#framing().send!(this, ref, payload);
-  }
-
-  /** The client's framing layer; throws `NETLOOP_INVALID_OPTION` for a client without one. */
-  #framing(): ClientProtocol {
-    const p = this._protocol;
-    if (p === null || p.send === undefined || p.sendRaw === undefined) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, `client ${this.id} has no framing: pass the framing option to listen() or connect()`, {
-        details: { clientId: this.id, option: 'framing' },
-      });
-    }
-    return p;
-  }
-
-  /**
-   * Sends one frame of the numeric `type` whose value is `bytes[start, end)`
-   * (default: all of `bytes`), with no serializer and no intermediate view:
-   * a value up to the framing's `copyThreshold` is copied once, behind its
-   * header, into the output buffer, so `bytes` may be reused as soon as the
-   * call returns; a larger one is queued uncopied (do not modify it until it
-   * is written). The counterpart of the framing option `onRawFrame`: a relay or
-   * an echo passes the received range straight on. With a registry, `type`
-   * must be registered. Returns false, queuing nothing, when the client is
-   * closing or closed or past its hard output limit (as {@link send}).
-   *
-   * @throws NetloopError, whatever the client's state: INVALID_OPTION (no
-   *   framing), INVALID_VALUE (`bytes` not a Uint8Array, a range outside it,
-   *   a type the layout cannot carry), UNKNOWN_TYPE (a type the registry does
-   *   not know), FRAME_TOO_LARGE.
-   */
-  sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
-    const p = this.#framing();
-    if (!(bytes instanceof Uint8Array)) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'sendRaw takes a Buffer or Uint8Array', {
-        details: { got: bytes === null ? 'null' : typeof bytes },
-      });
-    }
-    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > bytes.byteLength) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `the range [${String(start)}, ${String(end)}) is not inside the ${bytes.byteLength} bytes given`, {
-        details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
-      });
-    }
-    return p.sendRaw!(this, type, bytes, start, end);
-  }
-
-  /**
-   * Marks the client authenticated (the session layer calls this once a
-   * session is created or resumed for it). The framing layer then accepts
-   * frames up to `maxFrameLength` instead of `preAuthMaxFrameLength`, from the
-   * frame after the one being handled. Idempotent; it cannot be undone.
-   */
-  markAuthenticated(): void {
-    if ((this._flags & F.AUTHENTICATED) !== 0) return;
-    this._flags |= F.AUTHENTICATED;
-    const p = this._protocol;
-    if (p !== null && p.onAuthenticated !== undefined) p.onAuthenticated(this);
-  }
-
-  /** True once {@link Client.markAuthenticated} was called. */
-  get authenticated(): boolean {
-    return (this._flags & F.AUTHENTICATED) !== 0;
-  }
-
   /** Appends, enables writing and updates the loop: the data is sent this turn. Same result as {@link appendToOutputBuffer}. */
   write(data: Uint8Array | string): boolean {
     const ok = this.appendToOutputBuffer(data);
@@ -575,36 +418,40 @@ export class Client {
    * Sets the callback run (queued in the loop, never synchronously) each time
    * the queued output drains to empty after data was sent: own buffer empty
    * and the socket's buffer empty, every byte handed to the kernel. A throw
-   * or a rejected promise closes the client with `'handler-error'`.
+   * or a rejected promise closes the client with `'handler-error'`. See
+   * {@link WriteCompleteCallback}. Part of the low-level batching API
+   * (with {@link Client.appendToOutputBuffer}, {@link Client.enableWriting}
+   * and `loop.updateClient`).
    */
-  setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
-    this.#extras().writeComplete = cb;
+  setWriteCompleteCallback(cb: ((client: this) => unknown) | null): void {
+    this.#extras().writeComplete = cb as StoredCallback | null;
     if (cb !== null) this.#observeCompletion(false);
   }
 
   /**
    * Sets the callback run (queued) when the queued bytes cross `bytes` upward:
    * once per crossing (before < bytes <= after), as muduo does. A throw or a
-   * rejected promise closes the client with `'handler-error'`.
+   * rejected promise closes the client with `'handler-error'`. See
+   * {@link HighWaterMarkCallback}.
    */
-  setHighWaterMarkCallback(cb: HighWaterMarkCallback | null, bytes: number): void {
+  setHighWaterMarkCallback(cb: ((client: this, queuedBytes: number) => unknown) | null, bytes: number): void {
     if (cb !== null && (!Number.isInteger(bytes) || bytes < 1)) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `high-water mark must be a positive integer, got ${String(bytes)}`, {
         details: { option: 'bytes', value: bytes },
       });
     }
     const ext = this.#extras();
-    ext.highWater = cb;
+    ext.highWater = cb as StoredCallback | null;
     ext.highWaterBytes = cb === null ? 0 : bytes;
   }
 
   /**
    * Sets the callback run once when the client closes, before the owner's
    * `'close'` event. The client is closed by then, so a throw or a rejected
-   * promise is reported on the owner's `'error'` path (see {@link Server}).
+   * promise is reported on the owner's `'error'` path. See {@link CloseCallback}.
    */
-  setCloseCallback(cb: CloseCallback | null): void {
-    this.#extras().onClose = cb;
+  setCloseCallback(cb: ((client: this, reason: CloseReason, error?: NetloopError) => unknown) | null): void {
+    this.#extras().onClose = cb as StoredCallback | null;
   }
 
   /**
@@ -622,24 +469,30 @@ export class Client {
   }
 
   /**
-   * Closes gracefully: sends everything queued, then FIN, then reads and
-   * discards input (nothing more reaches the application) until the peer
-   * closes its side; the close is then reported (`'shutdown'`), or the socket
-   * is destroyed after the owner's `shutdownTimeoutMs`. Appends return false
-   * from now on.
+   * Closes gracefully (Node's `socket.end()`, muduo's `shutdown()`): sends
+   * everything queued, then FIN, then reads and discards input (nothing more
+   * reaches the application) until the peer closes its side; the close is
+   * then reported (`'shutdown'`), or the socket is destroyed after the
+   * owner's `shutdownTimeoutMs` (`NETLOOP_CLOSE_TIMEOUT`). Appends return
+   * false from now on. A client already closing keeps its own close. For a
+   * graceful close with a reason of the caller's and a deadline of its own,
+   * see `loop.removeClient`; for the immediate close, {@link Client.destroy}.
    */
-  shutdown(): void {
+  end(): void {
     this._beginGracefulClose('shutdown', this._cfg.shutdownTimeoutMs);
   }
 
   /**
-   * Destroys the connection now; queued output is dropped (bytes already in
-   * the kernel may be lost too: the kernel resets a connection closed with
-   * unread input). The close is reported from the loop. For a close that
-   * delivers what is queued, see {@link Client.shutdown} and
-   * {@link EventLoop.removeClient}.
+   * Destroys the connection now (Node's `socket.destroy()`); queued output is
+   * dropped (bytes already in the kernel may be lost too: the kernel resets a
+   * connection closed with unread input). The close is reported from the
+   * loop, with `reason` (default `'force-close'`) and `error`; a graceful
+   * close under way is replaced by it (its reason too, unless the graceful
+   * close keeps its caller's reason: then `error` says why it ended early).
+   * Nothing happens once the client is destroyed or closed. For a close that
+   * delivers what is queued, see {@link Client.end} and `loop.removeClient`.
    */
-  forceClose(reason: CloseReason = 'force-close', error?: NetloopError): void {
+  destroy(reason: CloseReason = 'force-close', error?: NetloopError): void {
     const f = this._flags;
     if ((f & (F.CLOSED | F.DESTROYED)) !== 0) return;
     this._flags = f | F.DESTROYED;
@@ -657,18 +510,19 @@ export class Client {
   }
 
   /**
-   * Stops reading from the socket (the application's backpressure); the idle
+   * Stops reading from the socket (the application's backpressure; Node's
+   * `socket.pause()`); the idle
    * timeout does not run while reading is paused. Other layers pause reading
    * for reasons of their own (the framing layer's inbound limits,
    * `readPauseOutputBytes`, {@link linkBackpressure}); each reason is kept
    * apart, so none resumes reading another still holds paused.
    */
-  pauseReading(): void {
+  pause(): void {
     this._pauseReading(F.PAUSE_APP);
   }
 
   /** Lifts the application's pause; the socket reads again once no other reason holds it paused. */
-  resumeReading(): void {
+  resume(): void {
     this._resumeReading(F.PAUSE_APP);
   }
 
@@ -799,8 +653,7 @@ export class Client {
     if (ext.linger === null) ext.linger = this.loop._timers.schedule(deadline, lingerExpired, this);
     else this.loop._timers.reschedule(ext.linger, deadline);
     if (discard) {
-      const p = this._protocol;
-      if (p !== null && p.onClosing !== undefined) p.onClosing(this);
+      this._closing();
       this.#applyReading();
     }
     if (this._out === null) this.#end();
@@ -882,16 +735,20 @@ export class Client {
     }
   }
 
-  /** @internal A chunk arrived. */
+  /**
+   * @internal A chunk arrived: the owner's read taps see it, then
+   * {@link Client._handleData} delivers it, and what that queued for this
+   * client leaves in one write.
+   */
   _onData(chunk: Buffer): void {
     // A close of ours is under way: the input is read only to be dropped.
     if ((this._flags & F.DISCARD) !== 0) return;
     if (this._cfg.idleTimeoutMs > 0) this.#lastReadAt = this.loop.now();
     this._flags |= F.IN_READ;
     try {
-      const p = this._protocol;
-      if (p !== null) p.onData(this, chunk);
-      else this._owner._clientData(this, chunk);
+      const tap = this._owner._readTap;
+      if (tap !== null) tap(this, chunk);
+      this._handleData(chunk);
       // What the handlers of this read queued for this client leaves now, in
       // one write, as muduo writes from inside its read callback: the reply
       // does not wait for the end of the turn (the other clients' reads), no
@@ -904,6 +761,33 @@ export class Client {
       this._handlerFault(err, "'data' listener");
     }
   }
+
+  /**
+   * The seam of the layers above the reactor: delivers one chunk read from
+   * the socket. A raw client hands it to its owner's `'data'` event; a
+   * subclass that speaks a protocol (the framing layer's `FramedClient`
+   * decodes frames) overrides it. It runs inside the client's read callback:
+   * what it queues for this client is flushed once when it returns, and a
+   * throw closes the client with `'handler-error'`.
+   */
+  protected _handleData(chunk: Buffer): void {
+    this._owner._clientData(this, chunk);
+  }
+
+  /**
+   * The seam's hook for a close of ours that began (`end()`,
+   * `loop.removeClient`, a server or loop close, a session notice): from
+   * now on input is discarded, and a subclass hands nothing more to the
+   * application (frames it still holds included). Nothing for a raw client.
+   */
+  protected _closing(): void {}
+
+  /**
+   * The seam's hook for the close, called once, before the close callback
+   * and the owner's `'close'` event: a subclass releases what it holds for
+   * the connection. A throw is a handler fault (the owner's `'error'` path).
+   */
+  protected _closed(_reason: CloseReason, _error: NetloopError | undefined): void {}
 
   /**
    * @internal Application code run for this client threw `err` (or its
@@ -920,7 +804,7 @@ export class Client {
     const error = handlerError(err, source, this.id);
     if ((this._flags & (F.CLOSED | F.DESTROYED)) === 0) {
       // The close publishes it (diagnostics' noteClose), as it does the framing layer's handler faults.
-      this.forceClose('handler-error', error);
+      this.destroy('handler-error', error);
       if (this.#reason === 'handler-error') return;
     } else if (this.#reason === 'handler-error' || (err instanceof NetloopError && err.code === ErrorCode.CLIENT_CLOSED)) {
       return;
@@ -1015,13 +899,10 @@ export class Client {
       const err = this.#closedError('wait on');
       for (const w of waiters) w.reject(err);
     }
-    const p = this._protocol;
-    if (p !== null && p.onClose !== undefined) {
-      try {
-        p.onClose(this, reason, error);
-      } catch (err) {
-        this._handlerFault(err, 'framing close');
-      }
+    try {
+      this._closed(reason, error);
+    } catch (err) {
+      this._handlerFault(err, 'close hook');
     }
     if (ext !== null && ext.onClose !== null) {
       const cb = ext.onClose;
@@ -1046,7 +927,7 @@ export class Client {
       this.loop._timers.reschedule(this, due);
       return;
     }
-    this.forceClose(
+    this.destroy(
       'idle-timeout',
       new NetloopError(ErrorCode.IDLE_TIMEOUT, `no byte arrived for ${timeout} ms`, {
         details: { clientId: this.id, idleTimeoutMs: timeout },
@@ -1085,7 +966,7 @@ export class Client {
       this.loop._timers.reschedule(ext.softTimer!, due);
       return;
     }
-    this.forceClose(
+    this.destroy(
       'output-soft-limit',
       new NetloopError(
         ErrorCode.OUTPUT_SOFT_LIMIT,
@@ -1097,14 +978,14 @@ export class Client {
 
   /**
    * @internal The graceful close took too long: destroy. The reason stays
-   * (forceClose keeps a reason given again), now with a
+   * (destroy keeps a reason given again), now with a
    * `NETLOOP_CLOSE_TIMEOUT` error.
    */
   _onLinger(): void {
     if ((this._flags & (F.CLOSED | F.DESTROYED)) !== 0) return;
     const reason = this.#reason ?? 'shutdown';
     const ms = this.#ext?.lingerMs ?? this._cfg.shutdownTimeoutMs;
-    this.forceClose(
+    this.destroy(
       reason,
       new NetloopError(ErrorCode.CLOSE_TIMEOUT, `graceful close did not finish in ${ms} ms`, {
         details: { clientId: this.id, queuedBytes: this.queuedBytes, timeoutMs: ms, finSent: (this._flags & F.ENDED) !== 0 },
@@ -1303,6 +1184,27 @@ export function handlerError(err: unknown, source: string, clientId: number | nu
   });
 }
 
+/**
+ * @internal Where a listener fault of an owner's event goes (a Server's or
+ * a Connector's `_listenerFault`): an event about one of the owner's clients
+ * (its first argument) makes that client answer for it (closed with
+ * `'handler-error'`, or, once closed, the owner's `'error'` path); a failing
+ * `'error'` listener is reported (a process warning, never a throw); any
+ * other fault is a `NETLOOP_HANDLER_ERROR` on the owner's `'error'` path.
+ */
+export function routeListenerFault(owner: ClientOwner, fault: unknown, name: string, args: readonly unknown[]): void {
+  const source = `'${name}' listener`;
+  const first = args[0];
+  if (name !== 'error' && first instanceof Client && first._owner === owner) {
+    first._handlerFault(fault, source);
+    return;
+  }
+  const error = handlerError(fault, source, null);
+  noteHandlerError(null, source, error);
+  if (name === 'error') reportFault(error, owner.constructor.name);
+  else owner._fault(error);
+}
+
 function invalidData(what: string, data: unknown): NetloopError {
   return new NetloopError(ErrorCode.INVALID_VALUE, `${what} takes a string or a Uint8Array`, {
     details: { got: data === null ? 'null' : typeof data },
@@ -1346,27 +1248,4 @@ export function linkBackpressure(producer: Client, consumer: Client, marks: Read
   // Output already queued at or above the mark holds the producer at once.
   if (consumer.queuedBytes >= high) consumer._checkLinks();
   return () => unlinkBoth(link);
-}
-
-/**
- * @internal Validates read-pause marks: `high` an integer in [1, `max`],
- * `low` an integer in [0, high). Throws `NETLOOP_INVALID_OPTION`.
- */
-export function checkReadPauseMarks(name: string, marks: unknown, max: number): ReadPauseMarks {
-  const m = marks as ReadPauseMarks | null;
-  const ok =
-    typeof m === 'object' &&
-    m !== null &&
-    Number.isInteger(m.high) &&
-    Number.isInteger(m.low) &&
-    m.high >= 1 &&
-    m.high <= max &&
-    m.low >= 0 &&
-    m.low < m.high;
-  if (!ok) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be { high, low } with 1 <= high <= ${max} and 0 <= low < high`, {
-      details: { option: name },
-    });
-  }
-  return { high: m.high, low: m.low };
 }

@@ -15,12 +15,13 @@
  * @module
  */
 
-import type { CloseOptions } from './event-loop.js';
+import type { CloseOptions } from './graceful-close.js';
 import type { CloseNotice } from './graceful-close.js';
 import { checkNotice, checkSettle } from './graceful-close.js';
 import { flushOnSignals } from '../core/flush-on-signals.js';
 import type { Flushable } from '../core/flush-on-signals.js';
-import { ErrorCode, NetloopError, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkNumber } from '../core/validate.js';
 
 /** Something that closes gracefully: a {@link Server} or an {@link EventLoop}. */
 export interface GracefullyClosable {
@@ -54,7 +55,7 @@ const GRACE_MS = 1_000;
  * (idempotent).
  *
  * ```ts
- * const server = await loop.listen({ port: 7000 });
+ * const server = await new Server(loop, { port: 7000 }).listen();
  * closeOnSignals(loop, { notice: 'server going down\n', flushTimeoutMs: 3000, stores: [store] });
  * ```
  */

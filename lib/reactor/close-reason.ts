@@ -12,7 +12,7 @@
  *     reset  error  output-limit  output-soft-limit  idle-timeout  frame-timeout
  *     handshake-timeout  protocol-error  handler-error
  *   decisions of the application (queued output dropped)
- *     force-close   (and any reason given to forceClose)
+ *     force-close   (and any reason given to destroy)
  * ```
  *
  * @module
@@ -48,8 +48,8 @@ export const CLOSE_REASONS = [
  * - `error`: another socket error (EPIPE, ETIMEDOUT, ...), in `error.details.syscallCode`;
  * - `output-limit`: queued output passed the hard limit (`NETLOOP_OUTPUT_LIMIT`);
  * - `output-soft-limit`: queued output stayed above the soft limit too long (`NETLOOP_OUTPUT_SOFT_LIMIT`);
- * - `shutdown`: local `shutdown()`: everything queued was sent, then FIN;
- * - `force-close`: `forceClose()`; `removed`: `loop.removeClient(id)` (graceful);
+ * - `shutdown`: local `end()`: everything queued was sent, then FIN;
+ * - `force-close`: `destroy()`; `removed`: `loop.removeClient(id)` (graceful);
  * - `server-close`: the server, connector or loop was closed;
  * - `idle-timeout`, `frame-timeout`, `handshake-timeout`: a deadline passed;
  * - `protocol-error`: the framing layer refused the input;

@@ -1,9 +1,11 @@
 /**
  * An outbound connection that reconnects: muduo's `Connector` plus
- * `TcpClient`, with the jitter muduo lacks (PR #172) and a bound on attempts.
+ * `TcpClient(loop, ...)`, with the jitter muduo lacks (PR #172) and a bound
+ * on attempts. Built on a loop, then started: `new Connector(loop,
+ * options).connect()`.
  *
  * ```
- *          start / retry timer
+ *          connect() / retry timer
  *   idle ──────────────────────▶ connecting ── 'connect' ──▶ connected (client)
  *     ▲                             │ error / timeout            │ close
  *     │  delay = min(max, initial·factor^(n-1)) · (1 - jitter·rand)
@@ -17,22 +19,24 @@
  * @module
  */
 
-import { EventEmitter, captureRejectionSymbol } from 'node:events';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import type { EventLoop } from './event-loop.js';
-import { DEFAULT_FLUSH_TIMEOUT_MS } from './event-loop.js';
-import { Client } from './client.js';
-import type { ClientConfig, ClientOwner } from './client.js';
+import { Client, routeListenerFault } from './client.js';
+import type { ClientOwner } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import type { TimerEntry } from './timer-queue.js';
-import { checkBoolean, clientConfig, emitForClient, emitUnowned, onListenerRejection, reportFault } from './server.js';
-import type { ClientLimitOptions } from './server.js';
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../core/errors.js';
-import { FramedProtocol } from '../framing/framed-protocol.js';
-import type { FramingOptions } from '../framing/framed-protocol.js';
+import { TypedEmitter, reportFault } from '../core/emitter.js';
+import type { EventMap } from '../core/emitter.js';
+import type { ConnectErrorInfo, ConnectorBaseEvents, ConnectorEvents, ReadTap } from './callbacks.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkBoolean, checkInteger, checkNumber, checkString } from '../core/validate.js';
 import { openSocket } from './tls-transport.js';
 import type { TlsConnectOptions } from './tls-transport.js';
 import { noteConnect } from './diagnostics.js';
+import { clientConfig } from './client-limits.js';
+import type { ClientConfig, ClientLimitOptions } from './client-limits.js';
+import { DEFAULT_FLUSH_TIMEOUT_MS } from './graceful-close.js';
+import type { LoopService } from './loop-member.js';
 
 /** Backoff between connection attempts. */
 export interface ReconnectOptions {
@@ -48,7 +52,7 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-/** Options of {@link EventLoop.connect}. */
+/** Options of a {@link Connector}. */
 export interface ConnectorOptions extends ClientLimitOptions {
   /** Host to connect to; default `'127.0.0.1'`. */
   host?: string;
@@ -60,80 +64,76 @@ export interface ConnectorOptions extends ClientLimitOptions {
   reconnect?: boolean | ReconnectOptions;
   /** The random source of the jitter, returning [0, 1); default `Math.random`. A seam for tests. */
   random?: () => number;
-  /**
-   * LTV framing for every connection (see {@link FramingOptions}; before
-   * `markAuthenticated()` a connector accepts frames up to `maxFrameLength`
-   * unless `preAuthMaxFrameLength` is given). Default: raw bytes.
-   */
-  framing?: FramingOptions;
   /** Connect over TLS through `node:tls` with these options (`ca`, `servername`, ...); default: plain TCP. The connection counts as made once the certificate is verified. */
   tls?: TlsConnectOptions | null;
-}
-
-/** The second argument of `'connect-error'`. */
-export interface ConnectErrorInfo {
-  /** The attempt that failed (1 for the first of a series). */
-  attempt: number;
-  /** Delay before the next attempt, or null when there is none. */
-  nextDelayMs: number | null;
 }
 
 const RECONNECT_DEFAULTS = { initialDelayMs: 100, maxDelayMs: 30_000, factor: 2, jitter: 0.5, maxAttempts: 20 } as const;
 const MAX_MS = 2 ** 31 - 1;
 
 /**
- * An outbound client that (re)connects; created by {@link EventLoop.connect}.
+ * An outbound client that (re)connects (see the module comment).
  *
- * Events:
- * - `'connected'` `(client)`;
- * - `'message'` `(client, message: FramedMessage)`: with the `framing` option and no `framing.onMessage`;
- * - `'data'` `(client, chunk: Buffer)`;
- * - `'end'` `(client)`: the peer sent FIN and `halfOpen` is set;
- * - `'close'` `(client, reason, error?)`: exactly once per connection;
- * - `'connect-error'` `(error: NetloopError CONNECT_FAILED, info: ConnectErrorInfo)`;
- * - `'give-up'` `(error: NetloopError RECONNECT_EXHAUSTED)`: no more attempts; the connector is stopped;
- * - `'error'` `(NetloopError HANDLER_ERROR)`: a listener or callback failed
- *   when no open client answers for it (a `'connect-error'`, `'give-up'` or
- *   `'close'` listener, a close callback); nobody listening, a process warning.
+ * ```ts
+ * const connector = new Connector(loop, { port: 7000 });
+ * connector.on('connected', (client) => client.write('hello\n'));
+ * connector.connect();
+ * ```
  *
- * As on a {@link Server}, every listener may be `async`: a throw or a
- * rejected promise closes only the connection concerned (`'handler-error'`)
- * and never the process.
+ * Its events are {@link ConnectorEvents} (`'connected'`, `'data'`, `'end'`,
+ * `'close'`, `'connect-error'`, `'give-up'`, `'error'`). As on a `Server`,
+ * every listener may be `async`: a throw or a rejected promise closes only
+ * the connection concerned (`'handler-error'`) and never the process.
+ *
+ * `C` is the class of its connections and `E` its event map: a subclass
+ * with clients of its own (the framing layer's `FramedConnector`) sets both
+ * and overrides {@link Connector._createClient}.
  */
-export class Connector extends EventEmitter implements ClientOwner {
+export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<C> & EventMap<E> = ConnectorEvents<C>>
+  extends TypedEmitter<E>
+  implements ClientOwner, LoopService
+{
   /** The loop this connector belongs to. */
   readonly loop: EventLoop;
+  /** @internal Connectors have no read taps (see `Server.addReadTap`). */
+  readonly _readTap: ReadTap<Client> | null = null;
+  /** @internal For `loop.stats()`. */
+  readonly _serviceKind = 'connector' as const;
+  /** @internal The limits every connection shares. */
+  readonly _cfg: ClientConfig;
   readonly #host: string;
   readonly #port: number;
   readonly #connectTimeoutMs: number;
   readonly #noDelay: boolean;
   readonly #reconnect: Required<ReconnectOptions> | null;
   readonly #random: () => number;
-  readonly #cfg: ClientConfig;
-  readonly #framing: FramedProtocol | null;
   readonly #tls: TlsConnectOptions | null;
-  #client: Client | null = null;
+  #client: C | null = null;
   #socket: net.Socket | null = null;
   #attempts = 0;
   #timer: TimerEntry | null = null;
   #connectTimer: TimerEntry | null = null;
+  #started = false;
   #stopping: Promise<void> | null = null;
   #stopped = false;
   #stopWaiter: (() => void) | null = null;
 
-  /** @internal Use {@link EventLoop.connect}. */
+  /**
+   * Validates every option; connects nothing yet (see {@link Connector.connect}).
+   *
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad option.
+   */
   constructor(loop: EventLoop, options: ConnectorOptions) {
-    super({ captureRejections: true });
+    super();
     this.loop = loop;
-    this.#host = options.host ?? '127.0.0.1';
-    if (typeof this.#host !== 'string') {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'host must be a string', { details: { option: 'host' } });
+    if (typeof options !== 'object' || options === null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'a connector needs options with a port', { details: { option: 'port' } });
     }
+    this.#host = checkString('host', options.host ?? '127.0.0.1');
     this.#port = checkInteger('port', options.port, 1, 65535);
     this.#connectTimeoutMs = checkNumber('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1, MAX_MS);
     this.#noDelay = checkBoolean('noDelay', options.noDelay ?? true);
-    this.#cfg = clientConfig(options, 0);
-    this.#framing = options.framing === undefined ? null : new FramedProtocol(this, options.framing, 'connector');
+    this._cfg = clientConfig(options, 0);
     this.#tls = options.tls ?? null;
     const r = options.reconnect ?? true;
     if (r === false) this.#reconnect = null;
@@ -148,26 +148,50 @@ export class Connector extends EventEmitter implements ClientOwner {
       };
     }
     this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * Starts connecting (the first attempt begins now; the outcome is an
+   * event: `'connected'` or `'connect-error'`), and returns the connector.
+   * From then on the loop holds it, and `loop.close()` closes it. Calling it
+   * again while it runs does nothing.
+   *
+   * @throws NetloopError `NETLOOP_LOOP_CLOSED` once the loop or the connector is closing.
+   */
+  connect(): this {
+    if (this.#stopping !== null || this.#stopped) {
+      throw new NetloopError(ErrorCode.LOOP_CLOSED, 'cannot connect a closed connector', { details: { host: this.#host, port: this.#port } });
+    }
+    if (this.#started) return this;
+    this.loop._addService(this);
+    this.#started = true;
     this.#attempt();
+    return this;
   }
 
-  /** @internal Node's capture of a listener's rejected promise: the client concerned answers for it. */
-  override [captureRejectionSymbol](err: unknown, event: string | symbol, ...args: unknown[]): void {
-    onListenerRejection(this, err, event, args);
+  /** A listener failed: the connection its event is about answers for it; any other fault goes to the `'error'` path. */
+  protected override _listenerFault(fault: unknown, name: string, args: readonly unknown[]): void {
+    routeListenerFault(this, fault, name, args);
   }
 
-  /** @internal A fault no open client answers for: the `'error'` path. */
+  /** @internal A fault no open client answers for: the `'error'` listeners, or a process warning when there are none. */
   _fault(error: NetloopError): void {
-    reportFault(this, error);
+    if (this.listenerCount('error') > 0) this.#emit('error', error);
+    else reportFault(error, this.constructor.name);
   }
 
-  /** @internal The framing of every connection, or null for raw bytes. */
-  get _framing(): FramedProtocol | null {
-    return this.#framing;
+
+
+  /**
+   * The client factory: makes the {@link Client} of a connected socket. A
+   * subclass whose clients are of another class overrides it.
+   */
+  protected _createClient(socket: net.Socket): C {
+    return new Client(this.loop, socket, this, this._cfg) as C;
   }
 
   /** The connected client, or null between connections. */
-  get client(): Client | null {
+  get client(): C | null {
     return this.#client;
   }
 
@@ -176,34 +200,33 @@ export class Connector extends EventEmitter implements ClientOwner {
     return this.#attempts;
   }
 
-  /** True once stopped (by {@link Connector.stop}, the loop's close, or giving up). */
+  /** True once stopped: closed ({@link Connector.close} or the loop's close), or given up. */
   get stopped(): boolean {
     return this.#stopping !== null || this.#stopped;
   }
 
   /**
-   * Stops: no more attempts; an attempt under way is abandoned; the current
-   * client flushes its queued output and closes (`'shutdown'`), destroyed after
-   * `flushTimeoutMs` (default 5000). Resolves once, after its close.
+   * Closes: no more attempts; an attempt under way is abandoned; the current
+   * connection flushes its queued output and closes (`'server-close'`),
+   * destroyed after `flushTimeoutMs` (default 5000). Resolves once, after
+   * its close. A connector never connected closes at once.
+   *
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad option.
    */
-  stop(options: { flushTimeoutMs?: number } = {}): Promise<void> {
+  close(options: { flushTimeoutMs?: number } = {}): Promise<void> {
     const ms = checkNumber('flushTimeoutMs', options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS, 0, MAX_MS);
-    return this._stop('shutdown', ms);
-  }
-
-  /** @internal */
-  _stop(reason: CloseReason, flushTimeoutMs: number): Promise<void> {
-    return (this.#stopping ??= this.#doStop(reason, flushTimeoutMs));
+    return (this.#stopping ??= this.#doStop('server-close', ms));
   }
 
   /** @internal */
   _clientData(client: Client, chunk: Buffer): void {
-    this.emit('data', client, chunk);
+    // E extends the base events only: a raw connector's map has 'data' (a cast for the compiler alone).
+    (this as unknown as Connector<C, ConnectorEvents<C>>).emit('data', client as C, chunk);
   }
 
   /** @internal */
   _clientEnd(client: Client): void {
-    emitForClient(this, 'end', client, [client]);
+    this.#emit('end', client);
   }
 
   /** @internal */
@@ -214,7 +237,12 @@ export class Connector extends EventEmitter implements ClientOwner {
       if (this.#reconnect !== null) this.#scheduleRetry(this.#reconnect.initialDelayMs);
       else this.#finish();
     }
-    emitForClient(this, 'close', client, [client, reason, error]);
+    this.#emit('close', client, reason, error);
+  }
+
+  /** Emits one of the events every connector has (E extends them; the cast is for the compiler alone). */
+  #emit(name: keyof ConnectorBaseEvents<C> & string, ...args: unknown[]): void {
+    (this.emit as (name: string, ...args: unknown[]) => boolean)(name, ...args);
   }
 
   #attempt(): void {
@@ -240,11 +268,10 @@ export class Connector extends EventEmitter implements ClientOwner {
       socket.off('error', onError);
       this.#socket = null;
       this.#attempts = 0;
-      const client = new Client(this.loop, socket, this, this.#cfg);
-      if (this.#framing !== null) client._protocol = this.#framing;
+      const client = this._createClient(socket);
       this.#client = client;
       noteConnect(client);
-      emitForClient(this, 'connected', client, [client]);
+      this.#emit('connected', client);
     };
     socket.once('error', onError);
     socket.once(readyEvent, onConnect);
@@ -263,15 +290,16 @@ export class Connector extends EventEmitter implements ClientOwner {
     });
     const info: ConnectErrorInfo = { attempt, nextDelayMs };
     if (nextDelayMs !== null) this.#scheduleRetry(nextDelayMs);
-    emitUnowned(this, 'connect-error', [error, info]);
+    this.#emit('connect-error', error, info);
     if (nextDelayMs === null && this.#stopping === null) {
       this.#finish();
-      emitUnowned(this, 'give-up', [
+      this.#emit(
+        'give-up',
         new NetloopError(ErrorCode.RECONNECT_EXHAUSTED, `gave up connecting to ${this.#host}:${this.#port} after ${attempt} attempts`, {
           cause: error,
           details: { host: this.#host, port: this.#port, attempts: attempt },
         }),
-      ]);
+      );
     }
   }
 
@@ -288,7 +316,7 @@ export class Connector extends EventEmitter implements ClientOwner {
 
   #finish(): void {
     this.#stopped = true;
-    this.loop._connectorDone(this);
+    this.loop._removeService(this);
   }
 
   async #doStop(reason: CloseReason, flushTimeoutMs: number): Promise<void> {

@@ -19,7 +19,7 @@
  *   TLS handshake failure ───▶ noteTlsError ▶ counters.tlsErrors++ ▶ netloop:tls:error
  *   application code threw / rejected ▶ noteHandlerError ─────────────▶ netloop:handler:error
  *     (a handler-error close, or a fault sent to the owner's 'error' path)
- *   SessionRegistry 'expired' ▶ observeSessions ─────────────────────▶ netloop:session:expire
+ *   SessionRegistry 'expired' ▶ observeSessions (binding/) ──────────▶ netloop:session:expire
  *   anything else (inbound pause, ...) ▶ publishLimit ───────────────▶ netloop:limit
  * ```
  *
@@ -32,7 +32,6 @@
  */
 
 import * as dc from 'node:diagnostics_channel';
-import type { Client } from './client.js';
 import type { CloseReason } from './close-reason.js';
 import { ErrorCode } from '../core/errors.js';
 import type { NetloopError } from '../core/errors.js';
@@ -66,7 +65,7 @@ export const channels = {
   limit: dc.channel(CHANNEL_NAMES.limit),
   /** {@link TlsErrorMessage}: a TLS handshake failed before a client existed. */
   tlsError: dc.channel(CHANNEL_NAMES.tlsError),
-  /** {@link SessionExpireMessage}: a session expired (see {@link observeSessions}). */
+  /** {@link SessionExpireMessage}: a session expired (published by the session binding's `observeSessions`). */
   sessionExpire: dc.channel(CHANNEL_NAMES.sessionExpire),
   /** {@link HandlerErrorMessage}: application code called from the network threw or rejected. */
   handlerError: dc.channel(CHANNEL_NAMES.handlerError),
@@ -216,12 +215,24 @@ interface CountingLoop {
   readonly _counters: LoopCounters;
 }
 
-function isTls(client: Client): boolean {
+/**
+ * What the diagnostics read of a client: a narrow view, so that this module
+ * (which the client itself calls) imports nothing above it.
+ */
+export interface ObservedClient {
+  readonly id: number;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly socket: object;
+  readonly loop: object;
+}
+
+function isTls(client: ObservedClient): boolean {
   return (client.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** @internal A server accepted `client`. */
-export function noteAccept(client: Client): void {
+export function noteAccept(client: ObservedClient): void {
   (client.loop as unknown as CountingLoop)._counters.accepted++;
   if (channels.accept.hasSubscribers) {
     const m: AcceptMessage = { clientId: client.id, remoteAddress: client.remoteAddress, remotePort: client.remotePort, tls: isTls(client) };
@@ -230,7 +241,7 @@ export function noteAccept(client: Client): void {
 }
 
 /** @internal A connector's `client` is connected. */
-export function noteConnect(client: Client): void {
+export function noteConnect(client: ObservedClient): void {
   (client.loop as unknown as CountingLoop)._counters.connected++;
   if (channels.connect.hasSubscribers) {
     const m: AcceptMessage = { clientId: client.id, remoteAddress: client.remoteAddress, remotePort: client.remotePort, tls: isTls(client) };
@@ -252,7 +263,7 @@ export function noteDrop(loop: object, remoteAddress: string | undefined, remote
 }
 
 /** @internal `client` closed (called exactly once per client, from its close path). */
-export function noteClose(client: Client, reason: CloseReason, error: NetloopError | undefined): void {
+export function noteClose(client: ObservedClient, reason: CloseReason, error: NetloopError | undefined): void {
   const closed = (client.loop as unknown as CountingLoop)._counters.closed;
   closed[reason] = (closed[reason] ?? 0) + 1;
   if (channels.close.hasSubscribers) {
@@ -308,25 +319,4 @@ export function publishLimit(limit: LimitName, clientId: number | null, details:
   if (!channels.limit.hasSubscribers) return;
   const m: LimitMessage = { limit, clientId, code, details };
   channels.limit.publish(m);
-}
-
-/** The slice of a `SessionRegistry` that {@link observeSessions} needs. */
-export interface ExpiringSessions {
-  on(
-    name: 'expired',
-    listener: (payload: { session: { id: string; userId: string | null }; connectionId: string | null; reason: string }) => void,
-  ): () => void;
-}
-
-/**
- * Publishes every session expiry of `registry` on `netloop:session:expire`
- * (ids and the reason only). Returns the unsubscribe function. A session
- * binding calls this once per registry; an application may too.
- */
-export function observeSessions(registry: ExpiringSessions): () => void {
-  return registry.on('expired', (p) => {
-    if (!channels.sessionExpire.hasSubscribers) return;
-    const m: SessionExpireMessage = { sessionId: p.session.id, userId: p.session.userId, connectionId: p.connectionId, reason: p.reason };
-    channels.sessionExpire.publish(m);
-  });
 }

@@ -1,8 +1,11 @@
 /**
- * The reactor: one {@link EventLoop} owns servers, connectors, every live
- * {@link Client}, the queue of deferred functions and the one shared timer
- * queue. Node's own event loop does the polling; this class adds the
- * discipline of muduo's `EventLoop` on top of it.
+ * The reactor: one {@link EventLoop} holds the servers and connectors built
+ * on it, every live client, the queue of deferred functions and the one
+ * shared timer queue. Node's own event loop does the polling; this class
+ * adds the discipline of muduo's `EventLoop` on top of it. The loop builds
+ * nothing itself: `new Server(loop, options)` and `new Connector(loop,
+ * options)` register with it, and it knows them, and their clients, only
+ * through the small interfaces of `loop-member.ts`.
  *
  * ```
  *   Node I/O callbacks (data, drain, close, accept)
@@ -13,7 +16,7 @@
  *   │ dirty:    [c7, c3, ...]    each flushed once: one socket write per turn   │
  *   └──────────────────────────────────────────────────────────────────────────┘
  *   timers: TimerQueue (binary heap on the monotonic clock, ONE Node timer)
- *   clients: Map<id, Client>     pool: a few empty OutputBuffers for reuse
+ *   clients: Map<id, LoopClient>  services: Set<LoopService>  pool: a few empty OutputBuffers
  * ```
  *
  * @module
@@ -21,21 +24,24 @@
 
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { ErrorCode, NetloopError, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkNumber } from '../core/validate.js';
 import { OutputBuffer } from './output-buffer.js';
 import { TimerQueue } from './timer-queue.js';
 import type { TimerDriver, TimerEntry } from './timer-queue.js';
-import { Client, ClientFlag } from './client.js';
+import { ClientFlag } from './loop-member.js';
+import type { LoopClient, LoopService } from './loop-member.js';
 import type { CloseReason } from './close-reason.js';
-import { Server, broadcastTo } from './server.js';
-import type { BroadcastMessage, BroadcastOptions, ServerOptions } from './server.js';
-import { Connector } from './connector.js';
-import { checkNotice, checkSettle, settleAll } from './graceful-close.js';
-import type { CloseNotice } from './graceful-close.js';
+import { broadcastTo } from './broadcast.js';
+import type { BroadcastMessage, BroadcastOptions } from './broadcast.js';
+import { DEFAULT_FLUSH_TIMEOUT_MS, checkNotice, checkSettle, closeTimeoutError, settleAll } from './graceful-close.js';
+import type { CloseNotice, CloseOptions } from './graceful-close.js';
 import type { Flushable } from '../core/flush-on-signals.js';
 import { copyCounters, createCounters } from './diagnostics.js';
 import type { LoopCounters } from './diagnostics.js';
-import type { ConnectorOptions } from './connector.js';
+
+export { DEFAULT_FLUSH_TIMEOUT_MS, closeTimeoutError } from './graceful-close.js';
+export type { CloseOptions } from './graceful-close.js';
 
 /** Options of an {@link EventLoop}. */
 export interface EventLoopOptions {
@@ -58,26 +64,6 @@ export interface EventLoopOptions {
 /** Default of {@link EventLoopOptions.flushSliceMs}. */
 export const DEFAULT_FLUSH_SLICE_MS = 10;
 
-/** Options of {@link EventLoop.close} and {@link Server.close}. */
-export interface CloseOptions {
-  /** How long queued output may take to flush before the remaining clients are destroyed; default 5000 ms. */
-  flushTimeoutMs?: number;
-  /**
-   * Sent to every client of the closing server(s) before the flush: bytes,
-   * or a function of the client returning its bytes (or sending a framed
-   * message itself and returning nothing). Default: nothing. Connectors'
-   * clients get no notice.
-   */
-  notice?: CloseNotice;
-  /**
-   * Stores (anything with `close()` or `flush()`, such as every netloop
-   * store) settled once every client has closed, so that the last session
-   * writes are in them; each gets `close()` (else `flush()`), all within
-   * another `flushTimeoutMs`. Failures reject the close once all settled.
-   */
-  settle?: readonly Flushable[];
-}
-
 /** A snapshot of what a loop holds. */
 export interface LoopStats {
   /** Live clients, all servers and connectors. */
@@ -99,8 +85,6 @@ export interface LoopStats {
 /** The handle of a timer, for {@link EventLoop.cancel}. */
 export type TimerId = number;
 
-/** Default of {@link CloseOptions.flushTimeoutMs}. */
-export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 /** Longest accepted delay or interval: about 68 years, far above any real use, still exact in a double. */
 const MAX_DELAY_MS = 2 ** 41;
 /** Empty output buffers kept for reuse. */
@@ -122,11 +106,11 @@ function fireUserTimer(t: UserTimer): void {
 
 /**
  * The reactor. Create one per process (or per independent service), then
- * {@link EventLoop.listen} and {@link EventLoop.connect}.
+ * build servers and connectors on it.
  *
  * ```ts
  * const loop = new EventLoop();
- * const server = await loop.listen({ port: 7000 });
+ * const server = await new Server(loop, { port: 7000 }).listen();
  * server.on('data', (client, chunk) => client.write(chunk));   // echo
  * ```
  */
@@ -139,13 +123,12 @@ export class EventLoop {
   readonly _timerIds = new Map<number, UserTimer>();
   /** @internal Counters kept by the reactor (see `diagnostics.ts`). */
   readonly _counters: LoopCounters = createCounters();
-  readonly #clients = new Map<number, Client>();
-  readonly #servers = new Set<Server>();
-  readonly #connectors = new Set<Connector>();
+  readonly #clients = new Map<number, LoopClient>();
+  readonly #services = new Set<LoopService>();
   #functors: Array<() => void> = [];
   #spareFunctors: Array<() => void> = [];
-  #dirty: Client[] = [];
-  #spareDirty: Client[] = [];
+  #dirty: LoopClient[] = [];
+  #spareDirty: LoopClient[] = [];
   #scheduled = false;
   #nextTimerId = 1;
   readonly #pool: OutputBuffer[] = [];
@@ -186,34 +169,11 @@ export class EventLoop {
   }
 
   /**
-   * Starts a server; resolves once it listens. Rejects with
-   * `NETLOOP_INVALID_OPTION` for a bad option, `NETLOOP_SOCKET_ERROR`
-   * (`details.syscallCode`, e.g. EADDRINUSE) when it cannot listen, and
-   * `NETLOOP_LOOP_CLOSED` once the loop is closing.
+   * The live client with this id, if any (a `Client`; a framed server's are
+   * `FramedClient`s). Part of the low-level batching API, with
+   * {@link EventLoop.updateClient} and {@link EventLoop.removeClient}.
    */
-  async listen(options: ServerOptions = {}): Promise<Server> {
-    this.#assertOpen('listen on');
-    const server = new Server(this, options);
-    this.#servers.add(server);
-    try {
-      await server._listen();
-    } catch (err) {
-      this.#servers.delete(server);
-      throw err;
-    }
-    return server;
-  }
-
-  /** Starts a connector, which begins connecting at once. Throws `NETLOOP_LOOP_CLOSED` once the loop is closing. */
-  connect(options: ConnectorOptions): Connector {
-    this.#assertOpen('connect from');
-    const connector = new Connector(this, options);
-    this.#connectors.add(connector);
-    return connector;
-  }
-
-  /** The live client with this id, if any. */
-  getClient(id: number): Client | undefined {
+  getClient(id: number): LoopClient | undefined {
     return this.#clients.get(id);
   }
 
@@ -222,12 +182,12 @@ export class EventLoop {
    * client has queued output, it is flushed later in this turn, once, together
    * with everything else appended to it meanwhile.
    */
-  updateClient(client: Client): void {
+  updateClient(client: LoopClient): void {
     const f = client._flags;
     const mask = ClientFlag.WRITING | ClientFlag.DIRTY | ClientFlag.AWAIT_DRAIN | ClientFlag.CLOSED | ClientFlag.DESTROYED;
     if ((f & mask) !== ClientFlag.WRITING || client._out === null) return;
     client._flags = f | ClientFlag.DIRTY;
-    // Inside the client's own read callback, the callback's end flushes it (see Client._onData).
+    // Inside the client's own read callback, the callback's end flushes it (see the client's _onData).
     if ((f & ClientFlag.IN_READ) !== 0) return;
     this.#dirty.push(client);
     this.#schedule();
@@ -243,7 +203,9 @@ export class EventLoop {
    * `shutdownTimeoutMs`) the socket is destroyed, the close keeping `reason`
    * with a `NETLOOP_CLOSE_TIMEOUT` error. From the call on, appends return
    * false. A client already closing keeps its own close. For the immediate
-   * destroy (queued output dropped), use `client.forceClose(reason)`.
+   * destroy (queued output dropped), use `client.destroy(reason)`; for a
+   * graceful close with the reason `'shutdown'` and the owner's deadline,
+   * `client.end()`.
    *
    * @returns false when no live client has this id.
    * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad `timeoutMs`.
@@ -252,7 +214,7 @@ export class EventLoop {
     const timeoutMs = options.timeoutMs === undefined ? undefined : checkNumber('timeoutMs', options.timeoutMs, 0, MAX_DELAY_MS);
     const client = this.#clients.get(id);
     if (client === undefined || client.closed) return false;
-    client._beginGracefulClose(reason, timeoutMs ?? client._cfg.shutdownTimeoutMs);
+    client._beginGracefulClose(reason, timeoutMs ?? client._shutdownTimeoutMs);
     return true;
   }
 
@@ -260,7 +222,7 @@ export class EventLoop {
    * The live clients of every server and connector, including those closing
    * (until their close is reported); `client.writable` tells them apart.
    */
-  clients(): IterableIterator<Client> {
+  clients(): IterableIterator<LoopClient> {
     return this.#clients.values();
   }
 
@@ -268,13 +230,13 @@ export class EventLoop {
    * Sends `message` to every open client of every server and connector of
    * the loop (closing clients are skipped), except `options.except`, and only
    * those passing `options.filter`: raw bytes (a string is UTF-8) to all, or
-   * `{ type, payload }` to the clients whose owner has framing, encoded once
-   * per distinct framing. See {@link Server.broadcast}.
+   * `{ type, payload }` to the clients whose owner has a codec (a framed
+   * server or connector), encoded once per owner. See `Server.broadcast`.
    *
    * @returns how many clients queued it.
    */
-  broadcast(message: BroadcastMessage, options: BroadcastOptions = {}): number {
-    return broadcastTo(() => this.#clients.values(), message, options, (c) => c._owner._framing, null);
+  broadcast(message: BroadcastMessage, options: BroadcastOptions<LoopClient> = {}): number {
+    return broadcastTo(() => this.#clients.values(), message, options, null);
   }
 
   /**
@@ -318,12 +280,12 @@ export class EventLoop {
   }
 
   /**
-   * Closes everything: servers stop accepting, connectors stop reconnecting,
+   * Closes everything: connectors stop reconnecting, servers stop accepting,
    * every client flushes its queued output and closes (`'server-close'`);
    * those not done after `flushTimeoutMs` are destroyed (with a
    * `NETLOOP_CLOSE_TIMEOUT` error). Resolves once, after every client closed.
    */
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options: CloseOptions<LoopClient> = {}): Promise<void> {
     const ms = checkNumber('flushTimeoutMs', options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS, 0, MAX_DELAY_MS);
     return (this.#closing ??= this.#close(ms, checkNotice(options.notice), checkSettle(options.settle)));
   }
@@ -332,11 +294,13 @@ export class EventLoop {
   stats(): LoopStats {
     let queuedBytes = 0;
     for (const c of this.#clients.values()) queuedBytes += c.queuedBytes;
+    let servers = 0;
+    for (const s of this.#services) if (s._serviceKind === 'server') servers++;
     return {
       clients: this.#clients.size,
       timers: this._timers.size,
-      servers: this.#servers.size,
-      connectors: this.#connectors.size,
+      servers,
+      connectors: this.#services.size - servers,
       pendingFunctors: this.#functors.length,
       queuedBytes,
       counters: copyCounters(this._counters),
@@ -345,13 +309,13 @@ export class EventLoop {
 
   // ─── internals ──────────────────────────────────────────────────────────────
 
-  /** @internal */
-  _addClient(client: Client): void {
+  /** @internal A client was created (it registers itself). */
+  _addClient(client: LoopClient): void {
     this.#clients.set(client.id, client);
   }
 
-  /** @internal */
-  _removeClient(client: Client): void {
+  /** @internal A client's close was reported. */
+  _removeClient(client: LoopClient): void {
     this.#clients.delete(client.id);
     if (this.#clients.size === 0 && this.#emptyWaiters.length > 0) {
       const waiters = this.#emptyWaiters;
@@ -360,14 +324,19 @@ export class EventLoop {
     }
   }
 
-  /** @internal */
-  _serverClosed(server: Server): void {
-    this.#servers.delete(server);
+  /**
+   * @internal A server starts listening or a connector starts connecting:
+   * the loop closes it with everything else. Throws `NETLOOP_LOOP_CLOSED`
+   * once the loop is closing.
+   */
+  _addService(service: LoopService): void {
+    this.#assertOpen(service._serviceKind === 'server' ? 'listen on' : 'connect from');
+    this.#services.add(service);
   }
 
-  /** @internal */
-  _connectorDone(connector: Connector): void {
-    this.#connectors.delete(connector);
+  /** @internal A service is closed (or gave up, or failed to listen). */
+  _removeService(service: LoopService): void {
+    this.#services.delete(service);
   }
 
   /**
@@ -380,7 +349,7 @@ export class EventLoop {
   }
 
   /** @internal Flushes a dirty client now, ahead of the turn (its entry in the dirty list is skipped). */
-  _flushNow(client: Client): void {
+  _flushNow(client: LoopClient): void {
     client._flags &= ~ClientFlag.DIRTY;
     client._flush();
   }
@@ -466,16 +435,18 @@ export class EventLoop {
     if (this.#closing !== null) throw new NetloopError(ErrorCode.LOOP_CLOSED, `cannot ${what} a closed loop`);
   }
 
-  async #close(flushTimeoutMs: number, notice: CloseNotice | undefined, settle: readonly Flushable[]): Promise<void> {
+  async #close(flushTimeoutMs: number, notice: CloseNotice<LoopClient> | undefined, settle: readonly Flushable[]): Promise<void> {
     const tasks: Array<Promise<void>> = [];
-    for (const c of [...this.#connectors]) tasks.push(c._stop('server-close', flushTimeoutMs));
-    for (const s of [...this.#servers]) tasks.push(s.close({ flushTimeoutMs, notice }));
+    // Connectors first (no reconnection starts while servers close), then servers.
+    const services = [...this.#services];
+    for (const s of services) if (s._serviceKind === 'connector') tasks.push(s.close({ flushTimeoutMs }));
+    for (const s of services) if (s._serviceKind === 'server') tasks.push(s.close({ flushTimeoutMs, notice }));
     for (const c of [...this.#clients.values()]) c._beginGracefulClose('server-close', flushTimeoutMs);
     if (this.#clients.size > 0) {
       await new Promise<void>((resolve) => {
         const deadline = this._timers.schedule(this.now() + flushTimeoutMs, () => {
           const err = closeTimeoutError(flushTimeoutMs);
-          for (const c of [...this.#clients.values()]) c.forceClose('server-close', err);
+          for (const c of [...this.#clients.values()]) c.destroy('server-close', err);
         });
         this.#emptyWaiters.push(() => {
           this._timers.remove(deadline);
@@ -489,11 +460,4 @@ export class EventLoop {
     this._timers.clear();
     await settleAll(settle, flushTimeoutMs);
   }
-}
-
-/** The error of a client destroyed because a graceful close passed its deadline. */
-export function closeTimeoutError(flushTimeoutMs: number): NetloopError {
-  return new NetloopError(ErrorCode.CLOSE_TIMEOUT, `queued output did not flush within ${flushTimeoutMs} ms`, {
-    details: { flushTimeoutMs },
-  });
 }

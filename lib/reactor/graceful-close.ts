@@ -16,21 +16,50 @@
  * @module
  */
 
-import type { Client } from './client.js';
+import type { CloseNotice, LoopClient } from './loop-member.js';
 import type { Flushable } from '../core/flush-on-signals.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 
+export type { CloseNotice } from './loop-member.js';
+
+/** Default of {@link CloseOptions.flushTimeoutMs}. */
+export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
+
 /**
- * What a graceful close sends each client first: bytes (the same for all;
- * a string is UTF-8), or a function of the client that returns its bytes,
- * or sends a framed message itself (`client.send(...)`) and returns nothing.
+ * Options of `loop.close()`, `server.close()` and `connector.close()`. `C`
+ * is the class of the clients a notice function is given (a framed
+ * server's clients can `send`).
  */
-export type CloseNotice = Uint8Array | string | ((client: Client) => Uint8Array | string | null | undefined | void);
+export interface CloseOptions<C extends LoopClient = LoopClient> {
+  /** How long queued output may take to flush before the remaining clients are destroyed; default 5000 ms. */
+  flushTimeoutMs?: number;
+  /**
+   * Sent to every client of the closing server(s) before the flush: bytes,
+   * or a function of the client returning its bytes (or sending a framed
+   * message itself and returning nothing). Default: nothing. Connectors'
+   * clients get no notice.
+   */
+  notice?: CloseNotice<C>;
+  /**
+   * Stores (anything with `close()` or `flush()`, such as every netloop
+   * store) settled once every client has closed, so that the last session
+   * writes are in them; each gets `close()` (else `flush()`), all within
+   * another `flushTimeoutMs`. Failures reject the close once all settled.
+   */
+  settle?: readonly Flushable[];
+}
+
+/** The error of a client destroyed because a graceful close passed its deadline. */
+export function closeTimeoutError(flushTimeoutMs: number): NetloopError {
+  return new NetloopError(ErrorCode.CLOSE_TIMEOUT, `queued output did not flush within ${flushTimeoutMs} ms`, {
+    details: { flushTimeoutMs },
+  });
+}
 
 /** @internal Throws `NETLOOP_INVALID_OPTION` unless `notice` is a {@link CloseNotice} or undefined. */
-export function checkNotice(notice: unknown): CloseNotice | undefined {
+export function checkNotice<C extends LoopClient>(notice: CloseNotice<C> | null | undefined): CloseNotice<C> | undefined {
   if (notice === undefined || notice === null) return undefined;
-  if (typeof notice === 'string' || typeof notice === 'function' || notice instanceof Uint8Array) return notice as CloseNotice;
+  if (typeof notice === 'string' || typeof notice === 'function' || notice instanceof Uint8Array) return notice;
   throw new NetloopError(ErrorCode.INVALID_OPTION, 'notice must be bytes, a string or a function of the client', {
     details: { option: 'notice' },
   });
@@ -60,7 +89,7 @@ export function checkSettle(settle: unknown): readonly Flushable[] {
  * A client already closing gets nothing; a notice function that throws
  * closes that client with `'handler-error'` and the shutdown goes on.
  */
-export function sendNotice(client: Client, notice: CloseNotice): void {
+export function sendNotice<C extends LoopClient>(client: C, notice: CloseNotice<C>): void {
   if (!client.writable) return;
   try {
     const bytes = typeof notice === 'function' ? notice(client) : notice;

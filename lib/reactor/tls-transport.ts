@@ -23,7 +23,7 @@
 
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { ErrorCode, NetloopError, checkNumber } from '../core/errors.js';
+import { checkNumber, checkObject } from '../core/validate.js';
 
 /**
  * TLS options of a server: everything `tls.createServer` accepts (`key`,
@@ -42,12 +42,6 @@ export type TlsConnectOptions = Omit<tls.ConnectionOptions, 'host' | 'port' | 'p
 
 /** Default TLS handshake deadline of a server: 10 s (Node's own default is 120 s, a long time for a slowloris). */
 export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
-
-function checkObject(name: string, value: unknown): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be an options object`, { details: { option: name } });
-  }
-}
 
 /**
  * @internal Creates the listening socket of a server: TCP, or TLS when

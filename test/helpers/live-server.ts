@@ -14,13 +14,14 @@
 
 import type * as net from 'node:net';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import type { NetloopError } from '../../lib/core/errors.js';
-import type { Server, ServerOptions } from '../../lib/reactor/server.js';
-import type { FramingOptions } from '../../lib/framing/framed-protocol.js';
+import type { ServerOptions } from '../../lib/reactor/server.js';
+import type { FramedClient } from '../../lib/framing/framed-client.js';
+import type { FramingOptions } from '../../lib/framing/framing.js';
 import { LtvEncoder } from '../../lib/codec/ltv-encoder.js';
 import { connectRaw, readBytes, waitFor } from './net.js';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 
 /** The frame header of the `netloop` layout: uint32 BE value length, uint16 BE type. */
 export const HEADER = 6;
@@ -48,13 +49,13 @@ export interface CloseRecord {
 /** A running framed echo server. */
 export interface LiveServer {
   loop: EventLoop;
-  server: Server;
+  server: FramedServer;
   port: number;
   closes: Map<number, CloseRecord[]>;
   /** Connects a peer and resolves with it and its server-side client. */
-  connect(): Promise<{ peer: net.Socket; client: Client }>;
+  connect(): Promise<{ peer: net.Socket; client: FramedClient }>;
   /** Resolves with the close of `client`. */
-  closeOf(client: Client, ms?: number): Promise<CloseRecord>;
+  closeOf(client: FramedClient, ms?: number): Promise<CloseRecord>;
   /** Asserts, through a fresh peer, that the server still serves: a frame round-trips. */
   witness(): Promise<void>;
   stop(): Promise<void>;
@@ -62,22 +63,22 @@ export interface LiveServer {
 
 /**
  * Starts a framed echo server: each message is sent back with its type (the
- * application's handler, given by `framing.onMessage`, replaces the echo).
+ * application's handler, given by `framing.onMessage`, replaces the echo;
+ * `framing` holds the framing options, given to the `FramedServer` beside
+ * `options`).
  */
 export async function startLive(options: ServerOptions = {}, framing: FramingOptions = {}): Promise<LiveServer> {
   const loop = new EventLoop();
-  const server = await loop.listen({
+  const server = await new FramedServer(loop, {
     ...options,
-    framing: {
-      layout: 'netloop',
-      onMessage: (c, m) => {
-        if (!c.closing && !c.closed) c.send(m.type, m.value);
-      },
-      ...framing,
+    layout: 'netloop',
+    onMessage: (c, m) => {
+      if (!c.closing && !c.closed) c.send(m.type, m.value);
     },
-  });
+    ...framing,
+  }).listen();
   const closes = new Map<number, CloseRecord[]>();
-  server.on('close', (c: Client, reason: CloseReason, err?: NetloopError) => {
+  server.on('close', (c: FramedClient, reason: CloseReason, err?: NetloopError) => {
     const list = closes.get(c.id) ?? [];
     list.push({ reason, code: err?.code });
     closes.set(c.id, list);
@@ -89,7 +90,7 @@ export async function startLive(options: ServerOptions = {}, framing: FramingOpt
     port: server.port,
     closes,
     async connect() {
-      const conn = waitFor<[Client]>(server, 'connection');
+      const conn = waitFor<[FramedClient]>(server, 'connection');
       const peer = await connectRaw(server.port);
       peer.on('error', () => undefined);
       peers.push(peer);

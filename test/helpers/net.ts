@@ -9,7 +9,6 @@
  */
 
 import * as net from 'node:net';
-import type { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 
 /** Default deadline of the waits below. */
@@ -25,11 +24,18 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 }
 
 /**
+ * Anything with `on` and `off`: a Node EventEmitter (a socket) or one of
+ * netloop's typed emitters (a server, a connector).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Listenable = { on(event: any, listener: any): unknown; off(event: any, listener: any): unknown };
+
+/**
  * Resolves with the arguments of the next `event` on `emitter` (that passes
  * `filter`, if given); rejects after `ms`.
  */
 export function waitFor<A extends unknown[] = unknown[]>(
-  emitter: EventEmitter,
+  emitter: Listenable,
   event: string,
   options: { ms?: number; filter?: (...args: A) => boolean } = {},
 ): Promise<A> {

@@ -16,14 +16,15 @@
 
 import * as net from 'node:net';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../lib/reactor/server.js';
+import type { ServerOptions } from '../../lib/reactor/server.js';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 import { frame, HEADER } from './live-server.js';
 import { connectRaw, withTimeout } from './net.js';
 
 /** The echo server of the operations tests. */
 export interface OpsEchoServer {
   loop: EventLoop;
-  server: Server;
+  server: FramedServer;
   port: number;
   stop(): Promise<void>;
 }
@@ -32,12 +33,11 @@ const FLOOD_CHUNK = Buffer.alloc(64 * 1024, 0x5a);
 
 /** Starts the echo server (type 1 echoed, type 2 answered with its uint32 count of bytes). */
 export async function startOpsEcho(options: ServerOptions = {}, loop = new EventLoop()): Promise<OpsEchoServer> {
-  const server = await loop.listen({
+  const server = await new FramedServer(loop, {
     softOutputLimit: null,
     ...options,
-    framing: {
-      layout: 'netloop',
-      onRawFrame(client, type, source, start, end): void {
+    layout: 'netloop',
+    onRawFrame(client, type, source, start, end): void {
         if (type === 1) {
           client.sendRaw(1, source, start, end);
         } else if (type === 2 && end - start >= 4) {
@@ -48,9 +48,8 @@ export async function startOpsEcho(options: ServerOptions = {}, loop = new Event
             left -= n;
           }
         }
-      },
     },
-  });
+  }).listen();
   return {
     loop,
     server,

@@ -20,8 +20,7 @@ import type { Client } from '../../lib/reactor/client.js';
 import { ErrorCode, isNetloopError } from '../../lib/core/errors.js';
 import type { NetloopError } from '../../lib/core/errors.js';
 import { MessageRegistry } from '../../lib/codec/message-registry.js';
-import { framedStats } from '../../lib/framing/framed-protocol.js';
-import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
+import type { FramedMessage } from '../../lib/framing/framed-client.js';
 import { LtvDecoder } from '../../lib/codec/ltv-decoder.js';
 import { encodeJournalRecord, parseJournal } from '../../lib/store/file/journal.js';
 import { FileStore } from '../../lib/store/file/file-store.js';
@@ -32,6 +31,7 @@ import { FaultyFs } from '../helpers/faulty-fs.js';
 import { makeRecord } from '../helpers/store-conformance.js';
 import { HEADER, frame, header, startLive } from '../helpers/live-server.js';
 import { collectAll, connectRaw, destroyAll, pattern, readBytes, until, waitFor, withTimeout } from '../helpers/net.js';
+import { Server } from '../../lib/reactor/server.js';
 
 const F = suite('faults (twenty bad inputs and faults, items 1 to 20)');
 
@@ -205,9 +205,9 @@ F('item 8: a flood of tiny frames while the handler never keeps up: reading paus
     const tiny = frame(1, 'x');
     const flood = Buffer.concat(Array.from({ length: 20_000 }, () => tiny));
     for (let i = 0; i < 10; i++) peer.write(flood);
-    await until(() => framedStats(client)?.paused === true, 'reading to pause');
+    await until(() => client.framingStats().paused === true, 'reading to pause');
     await new Promise<void>((resolve) => setTimeout(resolve, 50));
-    const st = framedStats(client)!;
+    const st = client.framingStats();
     assert.ok(st.inFlight <= 16, `at most 16 handlers at once (${st.inFlight})`);
     assert.ok(handled <= 16, `no handler beyond the limit ran (${handled})`);
     assert.ok(st.pendingBytes <= 64 * 1024 + flood.length, `pending bytes bounded (${st.pendingBytes})`);
@@ -280,9 +280,9 @@ F('item 10: a peer that never reads: the hard limit closes at once, the soft lim
   }
 });
 
-F("item 11: write after the peer's FIN or RST, and forceClose() with writes queued: coded errors, each waiter settled once", async () => {
+F("item 11: write after the peer's FIN or RST, and destroy() with writes queued: coded errors, each waiter settled once", async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ softOutputLimit: null });
+  const server = await new Server(loop, { softOutputLimit: null }).listen();
   const peers: net.Socket[] = [];
   try {
     // After FIN: the client flushes and closes (peer-closed); writes then return false, queuing nothing.
@@ -308,7 +308,7 @@ F("item 11: write after the peer's FIN or RST, and forceClose() with writes queu
     assert.is(reason2, 'reset');
     assert.is(err2.details['syscallCode'], 'ECONNRESET');
     assert.is(c2.write('after'), false);
-    // forceClose with 8 MiB queued to a peer that does not read: the waiter rejects once, no write-complete.
+    // destroy with 8 MiB queued to a peer that does not read: the waiter rejects once, no write-complete.
     const c3p = waitFor<[Client]>(server, 'connection');
     const slow = await connectRaw(server.port);
     peers.push(slow);
@@ -324,7 +324,7 @@ F("item 11: write after the peer's FIN or RST, and forceClose() with writes queu
       (e: unknown) => settled.push((e as NetloopError).code),
     );
     const closed3 = waitFor<[Client, string]>(server, 'close', { filter: (c) => c === c3 });
-    c3.forceClose();
+    c3.destroy();
     const [, reason3] = await closed3;
     await waiter;
     assert.is(reason3, 'force-close');

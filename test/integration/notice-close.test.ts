@@ -28,12 +28,15 @@ import { ErrorCode, isNetloopError } from '../../lib/core/errors.js';
 import type { NetloopError } from '../../lib/core/errors.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
-import { bindSessions, connectionProbe } from '../../lib/binding/session-binding.js';
+import { bindSessions } from '../../lib/binding/session-binding.js';
+import { connectionProbe } from '../../lib/binding/connection-probe.js';
 import { LtvDecoder } from '../../lib/codec/ltv-decoder.js';
 import { createChatProtocol } from '../../examples/chat/protocol.js';
 import type { Expired, HeartbeatAck } from '../../examples/chat/protocol.js';
 import { digest, pattern, until, withTimeout } from '../helpers/net.js';
 import { exampleScript, startChatChild } from '../helpers/chat.js';
+import { Server } from '../../lib/reactor/server.js';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 
 const TRIES = 8;
 const NOTICE_BYTES = 4 * 1024 * 1024;
@@ -113,7 +116,7 @@ const N = suite('a notice reaches a slow reader that keeps sending');
 
 N('(a) the seed flow (append, enable writing, write-complete -> removeClient, update): the whole 4 MiB notice then EOF, 8 of 8', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   const notice = pattern(NOTICE_BYTES, 3);
   const closes: Closed[] = [];
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
@@ -153,7 +156,7 @@ N('(a) the seed flow (append, enable writing, write-complete -> removeClient, up
 N("(b) the session binding's expiry notice (4 MiB from the notice builder): whole, then EOF, 8 of 8", async () => {
   const loop = new EventLoop();
   const registry = new SessionRegistry({ ttlMs: 300, granularityMs: 50, autoAudit: false, isConnectionAlive: connectionProbe(loop) });
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   const notice = pattern(NOTICE_BYTES, 5);
   // Traffic does not refresh the session (only heartbeats would): it expires while the peer keeps sending.
   const sessions = bindSessions(server, registry, { refreshOn: 'heartbeat', notice: () => notice });
@@ -238,9 +241,9 @@ N('(c) the chat example: a talking client whose session expires gets its queued 
 
 N('a close of ours reads and discards even when the application or the framing layer paused reading: the peer gets every byte and EOF, and the close is reported when it closes', async () => {
   const loop = new EventLoop();
-  const raw = await loop.listen({ shutdownTimeoutMs: 60_000 });
+  const raw = await new Server(loop, { shutdownTimeoutMs: 60_000 }).listen();
   // A handler that never settles: the framing layer pauses reading after one message.
-  const framed = await loop.listen({ shutdownTimeoutMs: 60_000, framing: { maxPendingMessages: 1, onMessage: () => new Promise<void>(() => undefined) } });
+  const framed = await new FramedServer(loop, { shutdownTimeoutMs: 60_000, maxPendingMessages: 1, onMessage: () => new Promise<void>(() => undefined) }).listen();
   const closes: Closed[] = [];
   for (const s of [raw, framed]) s.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
   try {
@@ -254,11 +257,11 @@ N('a close of ours reads and discards even when the application or the framing l
     };
     const a = await make(raw.port);
     const b = await make(framed.port);
-    a.client.pauseReading();
+    a.client.pause();
     await until(() => !b.client.isReading(), 'the framing layer to pause reading');
     for (const x of [a, b]) {
       x.client.write(reply);
-      x.client.shutdown();
+      x.client.end();
     }
     const results = await Promise.all([a.peer.result, b.peer.result]);
     for (const r of results) {
@@ -273,10 +276,10 @@ N('a close of ours reads and discards even when the application or the framing l
   }
 });
 
-N("removeClient's deadline: a peer that never closes is destroyed after timeoutMs, the caller's reason kept with NETLOOP_CLOSE_TIMEOUT; forceClose stays the immediate destroy", async () => {
+N("removeClient's deadline: a peer that never closes is destroyed after timeoutMs, the caller's reason kept with NETLOOP_CLOSE_TIMEOUT; destroy stays the immediate destroy", async () => {
   const clock = new ManualClock();
   const loop = new EventLoop({ clock });
-  const server = await loop.listen({ shutdownTimeoutMs: 60_000 });
+  const server = await new Server(loop, { shutdownTimeoutMs: 60_000 }).listen();
   const closes: Closed[] = [];
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
   const accepted: Client[] = [];
@@ -307,10 +310,10 @@ N("removeClient's deadline: a peer that never closes is destroyed after timeoutM
     await until(() => closes.length === 1, 'the close at the deadline');
     assert.is(closes[0]!.reason, 'session-expired');
     assert.is(closes[0]!.error?.code, ErrorCode.CLOSE_TIMEOUT);
-    // forceClose: queued output dropped, no FIN first.
+    // destroy: queued output dropped, no FIN first.
     b.disableWriting();
     b.appendToOutputBuffer(pattern(100_000));
-    b.forceClose('removed');
+    b.destroy('removed');
     await until(() => closes.length === 2, 'the forced close');
     assert.is(closes[1]!.reason, 'removed');
     assert.is(got[1]!.bytes, 0);

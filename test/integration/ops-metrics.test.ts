@@ -12,6 +12,7 @@
 
 import { test } from '../helpers/uvu.js';
 import * as assert from 'uvu/assert';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import { ErrorCode } from '../../lib/core/errors.js';
 import { reactorSource, sessionSource, storeSource, framingSource } from '../../lib/ops/sources.js';
@@ -284,9 +285,11 @@ pendingHook('netloop_sent_frames_total equals the frames the load client got bac
 pendingHook('netloop_inbound_pauses_total counts the framing layer pausing a client at its inbound limit (loop counters: inboundPauses)', 'inboundPauses' in loopCounters, async () => {
   const loop = new EventLoop();
   const pending: Array<() => void> = [];
-  const server = await loop.listen({
-    framing: { layout: 'netloop', maxPendingMessages: 2, onMessage: () => new Promise<void>((resolve) => pending.push(resolve)) },
-  });
+  const server = await new FramedServer(loop, {
+    layout: 'netloop',
+    maxPendingMessages: 2,
+    onMessage: () => new Promise<void>((resolve) => pending.push(resolve)),
+  }).listen();
   const reactor = reactorSource(loop);
   const ops = await startOpsServer({ sources: { reactor } });
   try {
@@ -305,7 +308,7 @@ pendingHook('netloop_inbound_pauses_total counts the framing layer pausing a cli
 });
 
 const probeServerLoop = new EventLoop();
-const probeServer = await probeServerLoop.listen({ framing: { layout: 'netloop' } });
+const probeServer = await new FramedServer(probeServerLoop, { layout: 'netloop' }).listen();
 const serverCountsFrames = typeof (probeServer as unknown as FrameCountingView).frameCounts === 'function';
 await probeServerLoop.close();
 

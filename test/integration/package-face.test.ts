@@ -17,7 +17,7 @@ test('every layer is reachable from the package entry point', () => {
     // shutdown and observability
     'closeOnSignals', 'flushOnSignals', 'channels', 'CHANNEL_NAMES',
     // framing
-    'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedProtocol',
+    'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedServer', 'FramedConnector', 'FramedClient',
     // sessions
     'SessionRegistry', 'bindSessions', 'createToken', 'hashToken', 'tokenMatches', 'tokenSessionId', 'uuidv7', 'TimingWheel',
     // stores

@@ -17,10 +17,10 @@ import { ErrorCode, isNetloopError } from '../../lib/core/errors.js';
 import type { NetloopError } from '../../lib/core/errors.js';
 import { LtvEncoder } from '../../lib/codec/ltv-encoder.js';
 import { MessageRegistry } from '../../lib/codec/message-registry.js';
-import { framedStats } from '../../lib/framing/framed-protocol.js';
-import type { FramedMessage } from '../../lib/framing/framed-protocol.js';
+import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
 import { RESERVE_START } from '../../lib/codec/ltv-decoder.js';
 import { collectAll, connectRaw, destroyAll, digest, pattern, until, waitFor } from '../helpers/net.js';
+import { FramedServer } from '../../lib/framing/framed-server.js';
 
 const MiB = 1024 * 1024;
 const PEERS = 100;
@@ -31,18 +31,16 @@ test('100 peers that each send a header declaring 16 MiB (and a byte) raise arra
   const got: FramedMessage[] = [];
   const loop = new EventLoop();
   // No sessions and no authentication: every peer may send a frame of the full 16 MiB at once.
-  const server = await loop.listen({
+  const server = await new FramedServer(loop, {
     maxConnections: PEERS + 10,
-    framing: {
-      layout: { preset: 'netloop', maxFrameLength },
-      requireAuthentication: false,
-      onMessage: (_c, m) => void got.push(m),
-    },
-  });
+    layout: { preset: 'netloop', maxFrameLength },
+    requireAuthentication: false,
+    onMessage: (_c, m) => void got.push(m),
+  }).listen();
   const peers: net.Socket[] = [];
   try {
-    const clients: Client[] = [];
-    server.on('connection', (c: Client) => void clients.push(c));
+    const clients: FramedClient[] = [];
+    server.on('connection', (c: FramedClient) => void clients.push(c));
     for (let i = 0; i < PEERS; i++) peers.push(await connectRaw(server.port));
     await until(() => clients.length === PEERS, 'every peer accepted');
 
@@ -63,7 +61,7 @@ test('100 peers that each send a header declaring 16 MiB (and a byte) raise arra
     // The decoders' own accounting: each holds the first byte of a value in RESERVE_START bytes.
     let reserved = 0;
     for (const c of clients) {
-      const stats = framedStats(c)!;
+      const stats = c.framingStats();
       assert.is(stats.maxFrameLength, maxFrameLength);
       assert.is(stats.bufferedBytes, 1);
       assert.is(stats.reservedBytes, RESERVE_START);
@@ -80,7 +78,7 @@ test('100 peers that each send a header declaring 16 MiB (and a byte) raise arra
     await until(() => got.length === 1, 'the completed frame', 20_000);
     assert.is(got[0]!.value.length, value);
     assert.is(digest(got[0]!.value), digest(body));
-    assert.is(framedStats(first)!.reservedBytes, 0);
+    assert.is(first.framingStats().reservedBytes, 0);
   } finally {
     await destroyAll(...peers);
     await loop.close();
@@ -93,7 +91,7 @@ test('a malformed JSON payload closes the client with BAD_PAYLOAD that quotes no
   registry.register(1, 'json', 'json');
   const got: FramedMessage[] = [];
   const loop = new EventLoop();
-  const server = await loop.listen({ framing: { registry, onMessage: (_c, m) => void got.push(m) } });
+  const server = await new FramedServer(loop, { registry, onMessage: (_c, m) => void got.push(m) }).listen();
   try {
     const closed = waitFor<[Client, CloseReason, NetloopError | undefined]>(server, 'close');
     const peer = await connectRaw(server.port);

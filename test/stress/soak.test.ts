@@ -22,6 +22,7 @@ import type { Client } from '../../lib/reactor/client.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
 import { bindSessions } from '../../lib/binding/session-binding.js';
 import { until } from '../helpers/net.js';
+import { Server } from '../../lib/reactor/server.js';
 
 const SOAK_MS = Number(process.env['NETLOOP_SOAK_MS'] ?? 10_000);
 const SEED = Number(process.env['NETLOOP_SOAK_SEED'] ?? 20_240_601) >>> 0 || 1;
@@ -67,7 +68,7 @@ test(`soak: ${SLOTS} clients connect, send and disconnect at random for ${SOAK_M
   const rand = prng(SEED);
   const loop = new EventLoop();
   const registry = new SessionRegistry({ clock: loop.clock, ttlMs: 60_000, resumeWindowMs: 0, autoAudit: false });
-  const server = await loop.listen({ idleTimeoutMs: 1_000, maxConnections: SLOTS + 100, backlog: 1024 });
+  const server = await new Server(loop, { idleTimeoutMs: 1_000, maxConnections: SLOTS + 100, backlog: 1024 }).listen();
   const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 0 });
   server.on('data', (c: Client, chunk: Buffer) => {
     if (c.closing || c.closed) return;

@@ -11,7 +11,10 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
+import { Server, type AnyServer, type ServerOptions } from '../../../lib/reactor/server.js';
+import { FramedServer } from '../../../lib/framing/framed-server.js';
+import type { FramedClient } from '../../../lib/framing/framed-client.js';
+import type { FramingOptions } from '../../../lib/framing/framing.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ManualClock, systemClock } from '../../../lib/core/clock.js';
@@ -19,14 +22,12 @@ import type { Clock } from '../../../lib/core/clock.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/errors.js';
 import { SessionRegistry } from '../../../lib/session/session-registry.js';
 import type { CreatedSession, SessionRegistryOptions } from '../../../lib/session/session-registry.js';
-import {
-  bindSessions,
-  connectionProbe,
-  httpUnauthorizedNotice,
-  jsonLineNotice,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-} from '../../../lib/binding/session-binding.js';
-import type { SessionBinding, SessionBindingOptions, SessionBindingEvents, SessionBindingEventName } from '../../../lib/binding/session-binding.js';
+import { bindSessions } from '../../../lib/binding/session-binding.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../../../lib/binding/binding-types.js';
+import { httpUnauthorizedNotice, jsonLineNotice } from '../../../lib/binding/notices.js';
+import { connectionProbe } from '../../../lib/binding/connection-probe.js';
+import type { SessionBinding } from '../../../lib/binding/session-binding.js';
+import type { SessionBindingOptions, SessionBindingEvents, SessionBindingEventName, SessionBindingPayloads } from '../../../lib/binding/binding-types.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
 import { decodeFrames } from '../../../lib/codec/ltv-decoder.js';
@@ -43,7 +44,7 @@ interface Rig {
   manual: ManualClock | null;
   loop: EventLoop;
   registry: SessionRegistry;
-  server: Server;
+  server: AnyServer;
   binding: SessionBinding;
   /** Server-side clients by the order they were accepted. */
   accepted: Client[];
@@ -55,12 +56,12 @@ interface Rig {
   connect(): Promise<{ peer: net.Socket; client: Client }>;
   /** Resolves with the close of `client`. */
   closed(client: Client): Promise<{ reason: CloseReason; error: NetloopError | undefined }>;
-  event<E extends SessionBindingEventName>(name: E, filter?: (p: SessionBindingEvents[E]) => boolean): Promise<SessionBindingEvents[E]>;
+  event<E extends SessionBindingEventName>(name: E, filter?: (p: SessionBindingPayloads[E]) => boolean): Promise<SessionBindingPayloads[E]>;
   dispose(): Promise<void>;
 }
 
 async function rig(
-  opts: { registry?: SessionRegistryOptions; server?: ServerOptions; binding?: SessionBindingOptions; manual?: boolean } = {},
+  opts: { registry?: SessionRegistryOptions; server?: ServerOptions; framing?: FramingOptions; binding?: SessionBindingOptions; manual?: boolean } = {},
 ): Promise<Rig> {
   const manual = opts.manual === false ? null : new ManualClock(1_000);
   const clock: Clock = manual ?? systemClock;
@@ -73,7 +74,11 @@ async function rig(
     isConnectionAlive: connectionProbe(loop),
     ...opts.registry,
   });
-  const server = await loop.listen({ port: 0, ...opts.server });
+  // With framing options, a FramedServer; otherwise a raw one.
+  const server: AnyServer =
+    opts.framing === undefined
+      ? await new Server(loop, { port: 0, ...opts.server }).listen()
+      : await new FramedServer(loop, { port: 0, ...opts.server, ...opts.framing }).listen();
   const binding = bindSessions(server, registry, opts.binding);
   const accepted: Client[] = [];
   const closes: Rig['closes'] = [];
@@ -115,11 +120,12 @@ async function rig(
     event(name, filter) {
       return withTimeout(
         new Promise((resolve) => {
-          const off = binding.on(name, (p) => {
+          const listener = ((p: SessionBindingPayloads[typeof name]) => {
             if (filter !== undefined && !filter(p)) return;
-            off();
+            binding.off(name, listener);
             resolve(p);
-          });
+          }) as SessionBindingEvents[typeof name];
+          binding.on(name, listener);
         }),
         WAIT_MS,
         `binding event '${name}'`,
@@ -162,7 +168,7 @@ function throwsCode(fn: () => unknown, code: string): void {
 
 test('bindSessions validates the registry, the clock, the server and its options', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ port: 0 });
+  const server = await new Server(loop, { port: 0 }).listen();
   const auto = new SessionRegistry({ autoAudit: true });
   const other = new SessionRegistry({ autoAudit: false, clock: new ManualClock() });
   const ok = new SessionRegistry({ autoAudit: false });
@@ -206,7 +212,6 @@ test('an expired session: its large notice reaches a slow reader byte for byte b
     const { peer, client } = await r.connect();
     const { handle } = await r.binding.login(client, { userId: 'alice' });
     assert.is(r.binding.sessionOf(client), handle);
-    assert.ok(client.authenticated);
     // The peer does not read at first: the notice (larger than what the kernel buffers on
     // loopback, about 4 MiB) fills the socket buffers and the flush must wait.
     peer.pause();
@@ -424,6 +429,35 @@ test("traffic refreshes a session; with refreshOn 'heartbeat' only heartbeats do
   }
 });
 
+test('the binding attaches through the seams: a read tap and frame observers, no listener on any socket; close() removes them and traffic no longer counts', async () => {
+  const types = new MessageRegistry();
+  types.register(1, 'Ping', 'raw');
+  for (const framed of [false, true]) {
+    const r = await rig(framed ? { framing: { registry: types } } : {});
+    try {
+      const { peer, client } = await r.connect();
+      const { handle } = await r.binding.login(client, { userId: 'seams' });
+      assert.is(client.socket.listenerCount('data'), 1, "only the reactor's own 'data' listener");
+      assert.ok(r.server._readTap !== null, 'the binding reads through the read tap');
+      if (framed) assert.is((r.server as FramedServer)._framing._frameObservers?.length, 1, 'and a frame observer');
+      const ping = framed ? new LtvEncoder({ layout: 'netloop' }).encode(1, Buffer.alloc(2)) : Buffer.from('ping');
+      peer.write(ping);
+      await until(() => handle.snapshot().stats.bytesIn === ping.length, 'the bytes counted through the tap');
+      if (framed) assert.is(handle.snapshot().stats.messagesIn, 1, 'and the frame through the observer');
+      await r.binding.close();
+      assert.is(r.server._readTap, null, 'the tap is removed');
+      if (framed) assert.is((r.server as FramedServer)._framing._frameObservers, null, 'and the observer');
+      // The server still reads (and delivers) the peer's bytes; the binding no longer sees them.
+      const delivered = framed ? waitFor(r.server as FramedServer, 'message') : waitFor(r.server as Server, 'data');
+      peer.write(ping);
+      await delivered;
+      assert.is(handle.snapshot().stats.bytesIn, ping.length, 'nothing counted once unbound');
+    } finally {
+      await r.dispose();
+    }
+  }
+});
+
 // ── Resume ──────────────────────────────────────────────────────────────────
 
 test('resume: a valid token moves the session and the old connection gets a notice then closes', async () => {
@@ -573,7 +607,7 @@ test("policy 'refuse': refused while alive, never locked out by a connection kil
     // And again with the close not yet processed: the probe reports the connection dead.
     const c = await r.connect();
     await rejectsCode(r.binding.login(c.client, { userId: 'u' }), ErrorCode.LOGIN_REFUSED);
-    b.client.forceClose();
+    b.client.destroy();
     const third = await r.binding.login(c.client, { userId: 'u' });
     assert.is(third.session.userId, 'u');
     await until(() => r.registry.localSizes().handles === 1, 'one session left');
@@ -641,7 +675,7 @@ test('framed server: heartbeat types refresh, the notice and broadcasts are fram
   types.register(9, 'SessionEnded', 'json');
   const r = await rig({
     registry: { ttlMs: 1_000 },
-    server: { framing: { registry: types } },
+    framing: { registry: types },
     binding: {
       refreshOn: 'heartbeat',
       heartbeatTypes: ['Heartbeat'],
@@ -650,11 +684,13 @@ test('framed server: heartbeat types refresh, the notice and broadcasts are fram
   });
   const enc = new LtvEncoder({ layout: 'netloop' });
   try {
-    r.server.on('message', (client: Client, msg: { name?: string; payload: unknown }) => {
+    const server = r.server as FramedServer;
+    server.on('message', (client: FramedClient, msg: { name?: string; payload: unknown }) => {
       if (msg.name === 'Login') void r.binding.login(client, { userId: String(msg.payload) }).then(({ token }) => client.send('Chat', token));
     });
-    assert.ok(r.server._framing!.requireAuthentication, 'binding sessions holds peers without one to the pre-auth frame limit');
-    const { peer, client } = await r.connect();
+    assert.ok(server.requireAuthentication, 'binding sessions holds peers without one to the pre-auth frame limit');
+    const { peer, client: raw } = await r.connect();
+    const client = raw as FramedClient;
     const chunks: Buffer[] = [];
     peer.on('data', (d: Buffer) => chunks.push(d));
     const frames = (): Array<{ type: number; value: Buffer }> => decodeFrames(Buffer.concat(chunks), { layout: 'netloop' });
@@ -699,28 +735,28 @@ for (const api of ['onMessage', 'onRawFrame'] as const) {
     // Frames the handler saw, by client id: the test waits for each heartbeat to reach the server.
     const seen = new Map<number, number>();
     let binding: SessionBinding | null = null;
-    const onLogin = (client: Client, user: string): void => {
+    const onLogin = (client: FramedClient, user: string): void => {
       void binding!.login(client, { userId: user }).then(() => client.send('Welcome', user));
     };
     const framing =
       api === 'onMessage'
         ? {
             registry: types,
-            onMessage: (client: Client, msg: { name?: string; payload: unknown }) => {
+            onMessage: (client: FramedClient, msg: { name?: string; payload: unknown }) => {
               seen.set(client.id, (seen.get(client.id) ?? 0) + 1);
               if (msg.name === 'Login') onLogin(client, String(msg.payload));
             },
           }
         : {
             registry: types,
-            onRawFrame: (client: Client, type: number, source: Buffer, start: number, end: number) => {
+            onRawFrame: (client: FramedClient, type: number, source: Buffer, start: number, end: number) => {
               seen.set(client.id, (seen.get(client.id) ?? 0) + 1);
               if (type === 1) onLogin(client, source.toString('utf8', start, end));
             },
           };
     const r = await rig({
       registry: { ttlMs: 1_000, granularityMs: 100 },
-      server: { framing },
+      framing,
       binding: { refreshOn: 'heartbeat', heartbeatTypes: ['Heartbeat'] },
     });
     binding = r.binding;
@@ -794,7 +830,7 @@ test('kick: notice then close, the session deleted; login errors and a close dur
     const b = await r.connect();
     const pending = r.binding.login(b.client, { userId: 'h' });
     const twice = r.binding.login(b.client);
-    b.client.forceClose();
+    b.client.destroy();
     await rejectsCode(twice, ErrorCode.ALREADY_BOUND);
     await rejectsCode(pending, ErrorCode.CLIENT_CLOSED);
     await until(() => r.registry.localSizes().connections === 0, 'the detach after the failed login');
@@ -914,11 +950,13 @@ test("a binding listener's fault on an event with no live client goes to 'error'
   const faults = watchProcessFaults();
   const r = await rig({ registry: { resumeWindowMs: 5_000 } });
   try {
-    const offDetached = r.binding.on('detached', () => {
+    const failing = (): void => {
       throw new Error('detached listener failed');
-    });
-    const errors: SessionBindingEvents['error'][] = [];
-    const offError = r.binding.on('error', (p) => void errors.push(p));
+    };
+    r.binding.on('detached', failing);
+    const errors: SessionBindingPayloads['error'][] = [];
+    const onError = (p: SessionBindingPayloads['error']): void => void errors.push(p);
+    r.binding.on('error', onError);
     const a = await loginPeer(r, 'gone');
     a.peer.destroy();
     await r.closed(a.client);
@@ -929,13 +967,13 @@ test("a binding listener's fault on an event with no live client goes to 'error'
     assert.ok(isNetloopError(e.error, ErrorCode.HANDLER_ERROR), String(e.error));
     assert.is(((e.error as NetloopError).cause as Error).message, 'detached listener failed');
     // Without an 'error' listener: a warning with the code, never a throw.
-    offError();
+    r.binding.off('error', onError);
     const b = await loginPeer(r, 'gone-too');
     b.peer.destroy();
     const warned = await faults.warning(ErrorCode.HANDLER_ERROR, /detached listener failed/);
     assert.match(warned.message, /session binding/);
     // An 'error' listener that fails itself is reported the same way.
-    offDetached();
+    r.binding.off('detached', failing);
     r.binding.on('detached', async () => {
       throw new Error('async detached listener failed');
     });
@@ -963,7 +1001,7 @@ test('a registry listener that throws or rejects on an event of a bound client c
     r.registry.on('deleted', async () => {
       throw new Error('registry deleted listener failed');
     });
-    const errors: SessionBindingEvents['error'][] = [];
+    const errors: SessionBindingPayloads['error'][] = [];
     r.binding.on('error', (p) => void errors.push(p));
     const a = await loginClosedPeer(r, 'bad');
     const error = await closedByHandlerError(r, a.client, 'registry listener failed');
@@ -990,7 +1028,7 @@ test('a peer that sends its login line twice (the README example): the second lo
   const r = await rig();
   try {
     const outcomes: string[] = [];
-    r.server.on('data', (client: Client, chunk: Buffer) => {
+    (r.server as Server).on('data', (client: Client, chunk: Buffer) => {
       r.binding.login(client, { userId: String(chunk).trim() }).then(
         ({ token }) => {
           outcomes.push('ok');

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { pino } from 'pino';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Client } from '../../../lib/reactor/client.js';
+import { FramedServer } from '../../../lib/framing/framed-server.js';
+import type { FramedClient } from '../../../lib/framing/framed-client.js';
 import { ErrorCode } from '../../../lib/core/errors.js';
 import { SessionRegistry } from '../../../lib/session/session-registry.js';
 import { bindSessions } from '../../../lib/binding/session-binding.js';
@@ -87,10 +88,9 @@ test('never a payload byte, a token or its hash: a login, a handler that throws 
   const secrets: string[] = [];
   const PAYLOAD = 'PAYLOAD-SECRET-7f3a9c';
   let binding: ReturnType<typeof bindSessions>;
-  const server = await loop.listen({
-    framing: {
-      layout: 'netloop',
-      onMessage: async (client: Client, m) => {
+  const server = await new FramedServer(loop, {
+    layout: 'netloop',
+    onMessage: async (client: FramedClient, m) => {
         const text = m.value.toString();
         if (text.startsWith('login:')) {
           const { token } = await binding.login(client, { userId: text.slice(6) });
@@ -99,9 +99,8 @@ test('never a payload byte, a token or its hash: a login, a handler that throws 
           return;
         }
         throw new Error(`refused ${secrets.join(' ')} ${text}`);
-      },
     },
-  });
+  }).listen();
   const logs = createLogSubscriber(rec.logger, { registries: [registry] });
   try {
     binding = bindSessions(server, registry);

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
+import { Server, type ServerOptions } from '../../../lib/reactor/server.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ManualClock } from '../../../lib/core/clock.js';
@@ -29,7 +29,7 @@ interface Pair {
 }
 
 async function pair(options: ServerOptions = {}, loop = new EventLoop(), peerHalfOpen = false): Promise<Pair> {
-  const server = await loop.listen(options);
+  const server = await new Server(loop, options).listen();
   const closes: Closed[] = [];
   let onClose: (c: Closed) => void = () => undefined;
   const closed = new Promise<Closed>((resolve) => (onClose = resolve));
@@ -334,11 +334,11 @@ complete('an observer that arrives while unobserved bytes are in the socket is t
   }
 });
 
-complete('after shutdown() began, a flushed() waiter for unobserved bytes still in the socket resolves once they leave', async () => {
+complete('after end() began, a flushed() waiter for unobserved bytes still in the socket resolves once they leave', async () => {
   const p = await pair();
   try {
     const sent = await unobservedBytesInSocket(p);
-    p.client.shutdown();
+    p.client.end();
     assert.ok(p.client.socket.writableEnded, 'the socket was ended (FIN follows the queued bytes)');
     let flushed = false;
     const waiter = p.client.flushed().then(() => {
@@ -484,18 +484,18 @@ limits('output that drops below the soft limit in time keeps the client', async 
 // ─── 5. shutdown and the peer's FIN ──────────────────────────────────────────
 const fin = suite('5. shutdown and FIN');
 
-fin('shutdown() sends everything queued, then FIN; the peer gets every byte', async () => {
+fin('end() sends everything queued, then FIN; the peer gets every byte', async () => {
   const p = await pair();
   try {
     const big = pattern(5 << 20, 9);
     const collecting = collectAll(p.peer);
     p.client.write(big);
     p.client.appendToOutputBuffer('!');
-    p.client.shutdown();
+    p.client.end();
     assert.ok(p.client.closing);
     assert.not.ok(p.client.writable);
     assert.is(p.client.appendToOutputBuffer('late'), false, 'closing: nothing queued, nothing thrown');
-    p.client.shutdown(); // twice: no-op
+    p.client.end(); // twice: no-op
     const { data, reset } = await collecting;
     assert.not.ok(reset);
     assert.is(data.length, big.length + 1);
@@ -534,7 +534,7 @@ fin('with halfOpen, the client stays writable after the peer FIN and reports it'
     assert.is(c, p.client);
     assert.not.ok(p.client.closing);
     p.client.write('after your FIN');
-    p.client.shutdown();
+    p.client.end();
     const { data } = await collecting;
     assert.is(data.toString(), 'after your FIN');
     assert.is((await p.closed).reason, 'shutdown');
@@ -549,7 +549,7 @@ fin('a graceful close that cannot finish is destroyed after shutdownTimeoutMs', 
   try {
     p.peer.pause();
     p.client.write(pattern(16 << 20));
-    p.client.shutdown();
+    p.client.end();
     clock.advance(1000);
     p.loop.runDueTimers();
     const c = await p.closed;
@@ -626,8 +626,8 @@ once('after close: appends return false, pending callbacks settle once, a queued
         (e: unknown) => settled.push(isNetloopError(e, ErrorCode.CLIENT_CLOSED) ? 'rejected' : 'other'),
       ),
     );
-    p.client.forceClose();
-    p.client.forceClose('removed'); // twice: no-op, first reason kept
+    p.client.destroy();
+    p.client.destroy('removed'); // twice: no-op, first reason kept
     assert.ok(p.client.closing);
     assert.is(p.client.write('x'), false);
     const c = await p.closed;
@@ -674,7 +674,7 @@ once("a close callback that throws does not stop the server close event; its err
       throw new Error('user close callback failed');
     });
     const reported = waitFor<[NetloopError]>(p.server, 'error');
-    p.client.forceClose();
+    p.client.destroy();
     const c = await p.closed;
     assert.is(c.reason, 'force-close');
     const [err] = await reported;
@@ -706,7 +706,7 @@ idle('no buffer while idle, none after a write drained; the client is not an Eve
 
 idle('idle timeouts use the shared timer queue: no Node timer per client', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ idleTimeoutMs: 60_000 });
+  const server = await new Server(loop, { idleTimeoutMs: 60_000 }).listen();
   const peers: net.Socket[] = [];
   const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   try {
@@ -736,12 +736,12 @@ idle('the idle timeout closes a silent client, re-arming lazily after reads', as
     await new Promise<void>((r) => setImmediate(r));
     assert.not.ok(p.client.closing);
     assert.is(p.loop.stats().timers, entries, 're-armed, not duplicated');
-    p.client.pauseReading();
+    p.client.pause();
     assert.not.ok(p.client.isReading());
     clock.advance(5000);
     p.loop.runDueTimers();
     assert.not.ok(p.client.closing, 'no idle close while reading is paused');
-    p.client.resumeReading();
+    p.client.resume();
     assert.ok(p.client.isReading());
     clock.advance(1000);
     p.loop.runDueTimers();

@@ -6,6 +6,7 @@ import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { closeOnSignals } from '../../../lib/reactor/close-on-signals.js';
 import { collectAll, connectRaw, destroyAll, readBytes, withTimeout } from '../../helpers/net.js';
+import { Server } from '../../../lib/reactor/server.js';
 
 // In-process tests use SIGUSR2 with exit: false and emit the signal as an event, so nothing is
 // actually delivered to the test process.
@@ -13,7 +14,7 @@ const SIG = 'SIGUSR2' as const;
 
 test('a signal closes the loop once (notice, flush, settle), removes the handlers, then reports done', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({});
+  const server = await new Server(loop, {}).listen();
   let settled = 0;
   const before = process.listenerCount(SIG);
   let done!: (s: NodeJS.Signals) => void;

@@ -2,17 +2,19 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
-import type { ConnectErrorInfo } from '../../../lib/reactor/connector.js';
+import type { ConnectErrorInfo } from '../../../lib/reactor/callbacks.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import type { NetloopError } from '../../../lib/core/errors.js';
 import { refusedPort, until, waitFor } from '../../helpers/net.js';
 import { ManualClock } from '../../../lib/core/clock.js';
+import { Server } from '../../../lib/reactor/server.js';
+import { Connector } from '../../../lib/reactor/connector.js';
 
 test('connects, exchanges bytes, and reports connected and close', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   server.on('data', (c: Client, chunk: Buffer) => c.write(chunk));
-  const connector = loop.connect({ port: server.port, reconnect: false });
+  const connector = new Connector(loop, { port: server.port, reconnect: false }).connect();
   const [client] = await waitFor<[Client]>(connector, 'connected');
   assert.is(connector.client, client);
   assert.is(connector.attempts, 0);
@@ -22,11 +24,11 @@ test('connects, exchanges bytes, and reports connected and close', async () => {
   assert.is(chunk.toString(), 'ping');
   assert.is(loop.clientCount, 2);
   const closed = waitFor<[Client, string]>(connector, 'close');
-  const stopped = connector.stop();
-  assert.is(connector.stop(), stopped, 'resolves once: the same promise');
+  const stopped = connector.close();
+  assert.is(connector.close(), stopped, 'resolves once: the same promise');
   await stopped;
   const [, reason] = await closed;
-  assert.is(reason, 'shutdown');
+  assert.is(reason, 'server-close', "a connector's close closes its connection as a server's close does");
   assert.is(connector.client, null);
   assert.ok(connector.stopped);
   await loop.close();
@@ -38,11 +40,11 @@ test('a refusing port: exponential backoff with jitter, bounded attempts, then g
   const port = await refusedPort();
   const randoms = [0, 0.5, 1, 0.25];
   let r = 0;
-  const connector = loop.connect({
+  const connector = new Connector(loop, {
     port,
     reconnect: { initialDelayMs: 4, factor: 3, maxDelayMs: 30, jitter: 0.5, maxAttempts: 4 },
     random: () => randoms[r++ % randoms.length]!,
-  });
+  }).connect();
   const errors: Array<[NetloopError, ConnectErrorInfo]> = [];
   connector.on('connect-error', (e: NetloopError, info: ConnectErrorInfo) => errors.push([e, info]));
   const [giveUp] = await waitFor<[NetloopError]>(connector, 'give-up');
@@ -70,7 +72,7 @@ test('a refusing port: exponential backoff with jitter, bounded attempts, then g
 
 test('without reconnect, one failure gives up', async () => {
   const loop = new EventLoop();
-  const connector = loop.connect({ port: await refusedPort(), reconnect: false });
+  const connector = new Connector(loop, { port: await refusedPort(), reconnect: false }).connect();
   const failed = waitFor<[NetloopError, ConnectErrorInfo]>(connector, 'connect-error');
   const gaveUp = waitFor<[NetloopError]>(connector, 'give-up');
   const [, info] = await failed;
@@ -83,16 +85,16 @@ test('without reconnect, one failure gives up', async () => {
 test('a server that comes back: the connector reconnects', async () => {
   const loop = new EventLoop();
   const port = await refusedPort();
-  const connector = loop.connect({ port, reconnect: { initialDelayMs: 5, maxDelayMs: 20, maxAttempts: 1000 } });
+  const connector = new Connector(loop, { port, reconnect: { initialDelayMs: 5, maxDelayMs: 20, maxAttempts: 1000 } }).connect();
   await waitFor(connector, 'connect-error');
-  const server = await loop.listen({ port });
+  const server = await new Server(loop, { port }).listen();
   const [client] = await waitFor<[Client]>(connector, 'connected');
   assert.is(connector.attempts, 0, 'reset by the connection');
   // The server drops the connection: the connector connects again.
   const again = waitFor<[Client]>(connector, 'connected');
   await until(() => server.clientCount === 1, 'the server to see the client');
   const closedReason = waitFor<[Client, string]>(connector, 'close');
-  [...server.clients()][0]!.forceClose();
+  [...server.clients()][0]!.destroy();
   const [, reason] = await closedReason;
   assert.is(reason, 'peer-closed');
   const [client2] = await again;
@@ -105,8 +107,8 @@ test('a server that comes back: the connector reconnects', async () => {
 test('a connect timeout (on the loop clock) counts as a failed attempt', async () => {
   const clock = new ManualClock();
   const loop = new EventLoop({ clock });
-  const server = await loop.listen();
-  const connector = loop.connect({ port: server.port, connectTimeoutMs: 50, reconnect: false });
+  const server = await new Server(loop).listen();
+  const connector = new Connector(loop, { port: server.port, connectTimeoutMs: 50, reconnect: false }).connect();
   let connected = false;
   connector.on('connected', () => (connected = true));
   const failed = waitFor<[NetloopError]>(connector, 'connect-error');
@@ -129,32 +131,58 @@ test('options are validated', () => {
     { port: 1, reconnect: { jitter: 2 } },
     { port: 1, reconnect: { maxAttempts: 0 } },
   ]) {
-    assert.throws(() => loop.connect(bad), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION), JSON.stringify(bad));
+    assert.throws(() => new Connector(loop, bad).connect(), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION), JSON.stringify(bad));
   }
 });
 
-test('stop() during the backoff cancels the retry; no timer is left', async () => {
+test('close() during the backoff cancels the retry; no timer is left', async () => {
   const loop = new EventLoop();
-  const connector = loop.connect({ port: await refusedPort(), reconnect: { initialDelayMs: 60_000 } });
+  const connector = new Connector(loop, { port: await refusedPort(), reconnect: { initialDelayMs: 60_000 } }).connect();
   await waitFor(connector, 'connect-error');
   assert.is(loop.stats().timers, 1);
-  await connector.stop();
+  await connector.close();
   assert.is(loop.stats().timers, 0);
   assert.is(loop.stats().connectors, 0);
   await loop.close();
 });
 
-test('stop() while connecting abandons the attempt', async () => {
+test('close() while connecting abandons the attempt', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen();
-  const connector = loop.connect({ port: server.port });
+  const server = await new Server(loop).listen();
+  const connector = new Connector(loop, { port: server.port }).connect();
   let connected = false;
   connector.on('connected', () => (connected = true));
-  await connector.stop();
+  await connector.close();
   assert.is(connector.client, null);
   assert.is(loop.stats().timers, 0);
   await loop.close();
   assert.not.ok(connected);
+});
+
+test('built, then started: connect() begins the attempts and returns the connector; twice is one start; a closed connector refuses to start', async () => {
+  const loop = new EventLoop();
+  const server = await new Server(loop).listen();
+  try {
+    const connector = new Connector(loop, { port: server.port, reconnect: false });
+    assert.is(loop.stats().connectors, 0, 'nothing runs before connect()');
+    await new Promise<void>((r) => setImmediate(r));
+    assert.is(server.clientCount, 0, 'no attempt before connect()');
+    const connected = waitFor<[Client]>(connector, 'connected');
+    assert.is(connector.connect(), connector);
+    assert.is(connector.connect(), connector, 'a second connect() while running does nothing');
+    await connected;
+    assert.is(loop.stats().connectors, 1);
+    await until(() => server.clientCount === 1, 'one connection only');
+    await connector.close();
+    assert.is(loop.stats().connectors, 0);
+    assert.throws(() => connector.connect(), (e: unknown) => isNetloopError(e, ErrorCode.LOOP_CLOSED));
+    const idle = new Connector(loop, { port: server.port });
+    await idle.close();
+    assert.ok(idle.stopped);
+  } finally {
+    await loop.close();
+  }
+  assert.throws(() => new Connector(loop, { port: 1 }).connect(), (e: unknown) => isNetloopError(e, ErrorCode.LOOP_CLOSED), 'a closed loop');
 });
 
 test.run();

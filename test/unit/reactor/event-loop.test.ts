@@ -3,10 +3,13 @@ import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
+import type { LoopClient } from '../../../lib/reactor/loop-member.js';
 import { ManualClock } from '../../../lib/core/clock.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import type { NetloopError } from '../../../lib/core/errors.js';
 import { collectAll, connectRaw, destroyAll, until, waitFor, withTimeout } from '../../helpers/net.js';
+import { Server } from '../../../lib/reactor/server.js';
+import { Connector } from '../../../lib/reactor/connector.js';
 
 test('queueInLoop runs later, FIFO, never re-entrantly', async () => {
   const loop = new EventLoop();
@@ -119,7 +122,7 @@ test('timer arguments are validated', () => {
 
 test('getClient, removeClient, clients() and stats', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   const peers = [await connectRaw(server.port), await connectRaw(server.port)];
   try {
     // removeClient is a graceful close: it completes once each peer reads our FIN and closes too.
@@ -159,7 +162,7 @@ test('flushSliceMs: a turn out of its flush budget leaves the rest for the next 
     assert.throws(() => new EventLoop({ flushSliceMs: bad }), (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION), String(bad));
   }
   const loop = new EventLoop({ clock: new TickingClock(), flushSliceMs: 1 });
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   const N = 40;
   const peers: net.Socket[] = [];
   try {
@@ -183,7 +186,7 @@ test('flushSliceMs: a turn out of its flush budget leaves the rest for the next 
     });
     assert.is(pending[0], N - 32, 'each turn stopped at its first budget check');
     assert.is(pending[1], N);
-    for (const c of clients) c.shutdown();
+    for (const c of clients) c.end();
     for (const { data } of await Promise.all(got)) assert.is(data.toString(), 'first;second;');
   } finally {
     await destroyAll(...peers);
@@ -193,7 +196,7 @@ test('flushSliceMs: a turn out of its flush budget leaves the rest for the next 
 
 test('notice then close: append, enable writing, write-complete callback removes the client', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   const peer = await connectRaw(server.port);
   try {
     await until(() => loop.clientCount === 1, 'a client');
@@ -217,7 +220,7 @@ test('notice then close: append, enable writing, write-complete callback removes
 test('close(): stops accepting, flushes to a deadline, destroys the rest, resolves once', async () => {
   const clock = new ManualClock();
   const loop = new EventLoop({ clock });
-  const server = await loop.listen();
+  const server = await new Server(loop).listen();
   const port = server.port;
   const reader = await connectRaw(server.port);
   const stuck = await connectRaw(server.port);
@@ -225,9 +228,9 @@ test('close(): stops accepting, flushes to a deadline, destroys the rest, resolv
   // Ports read now: a closed socket no longer reports them.
   const readerPort = reader.localPort!;
   const stuckPort = stuck.localPort!;
-  const byPeer = new Map<number, Client>();
+  const byPeer = new Map<number, LoopClient>();
   for (const c of loop.clients()) byPeer.set(c.remotePort!, c);
-  const portOf = new Map<Client, number>([...byPeer].map(([port, c]) => [c, port]));
+  const portOf = new Map<LoopClient, number>([...byPeer].map(([port, c]) => [c, port]));
   const results = new Map<number, [string, NetloopError | undefined]>();
   server.on('close', (c: Client, reason: string, err?: NetloopError) => results.set(portOf.get(c)!, [reason, err]));
   const payload = Buffer.alloc(1 << 20, 1);
@@ -238,8 +241,8 @@ test('close(): stops accepting, flushes to a deadline, destroys the rest, resolv
   const p = loop.close({ flushTimeoutMs: 1000 });
   assert.is(loop.close(), p, 'the same promise');
   assert.ok(loop.closing);
-  assert.throws(() => loop.connect({ port }), (e: unknown) => isNetloopError(e, ErrorCode.LOOP_CLOSED));
-  await loop.listen().then(
+  assert.throws(() => new Connector(loop, { port }).connect(), (e: unknown) => isNetloopError(e, ErrorCode.LOOP_CLOSED));
+  await new Server(loop).listen().then(
     () => assert.unreachable('listen after close'),
     (e: unknown) => assert.ok(isNetloopError(e, ErrorCode.LOOP_CLOSED)),
   );
@@ -273,8 +276,8 @@ test('close(): stops accepting, flushes to a deadline, destroys the rest, resolv
 
 test('close() closes connector clients too', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen();
-  const connector = loop.connect({ port: server.port });
+  const server = await new Server(loop).listen();
+  const connector = new Connector(loop, { port: server.port }).connect();
   await waitFor(connector, 'connected');
   const closed = waitFor<[Client, string]>(connector, 'close');
   await loop.close({ flushTimeoutMs: 2000 });

@@ -9,6 +9,7 @@ import type { NetloopError } from '../../../lib/core/errors.js';
 import { MemoryStore } from '../../../lib/store/memory-store.js';
 import { settleAll } from '../../../lib/reactor/graceful-close.js';
 import { collectAll, connectRaw, destroyAll, pattern, until, withTimeout } from '../../helpers/net.js';
+import { Server } from '../../../lib/reactor/server.js';
 
 const G = suite('graceful-close');
 
@@ -28,7 +29,7 @@ async function connectPeers(server: import('../../../lib/reactor/server.js').Ser
 
 G('close() under traffic (faults.test.ts item 14): stop accepting, notice, drain to the deadline, destroy the rest, one close each, resolve once', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ softOutputLimit: null });
+  const server = await new Server(loop, { softOutputLimit: null }).listen();
   const closes = new Map<number, Array<{ reason: CloseReason; code: string | undefined }>>();
   server.on('close', (c: Client, reason: CloseReason, err?: NetloopError) => {
     const list = closes.get(c.id) ?? [];
@@ -115,7 +116,7 @@ G('close() under traffic (faults.test.ts item 14): stop accepting, notice, drain
 
 G('a notice function gets each client; one that throws closes only that client (handler-error)', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({});
+  const server = await new Server(loop, {}).listen();
   const { peers, clients } = await connectPeers(server, 3);
   const reasons = new Map<number, CloseReason>();
   server.on('close', (c: Client, reason: CloseReason) => reasons.set(c.id, reason));
@@ -143,8 +144,8 @@ G('a notice function gets each client; one that throws closes only that client (
 
 G('loop.close() passes the notice to its servers and settles its stores last', async () => {
   const loop = new EventLoop();
-  const a = await loop.listen({});
-  const b = await loop.listen({});
+  const a = await new Server(loop, {}).listen();
+  const b = await new Server(loop, {}).listen();
   const pa = await connectPeers(a, 1);
   const pb = await connectPeers(b, 1);
   let settled = 0;
@@ -213,7 +214,7 @@ G('settle failures reject once everything settled; a store slower than the deadl
 
 G('bad close options are refused with NETLOOP_INVALID_OPTION before anything closes', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({});
+  const server = await new Server(loop, {}).listen();
   try {
     for (const opts of [{ notice: 42 }, { settle: [{}] }, { settle: 'store' }] as unknown[]) {
       assert.throws(

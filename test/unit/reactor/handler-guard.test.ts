@@ -18,16 +18,18 @@ import * as assert from 'uvu/assert';
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
-import type { Server, ServerOptions } from '../../../lib/reactor/server.js';
-import type { Connector } from '../../../lib/reactor/connector.js';
+import { Server, type ServerOptions } from '../../../lib/reactor/server.js';
+import { Connector } from '../../../lib/reactor/connector.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/errors.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
-import type { FramedMessage } from '../../../lib/framing/framed-protocol.js';
+import type { FramedClient, FramedMessage } from '../../../lib/framing/framed-client.js';
+import { FramedServer } from '../../../lib/framing/framed-server.js';
 import { SessionRegistry } from '../../../lib/session/session-registry.js';
-import { bindSessions, connectionProbe } from '../../../lib/binding/session-binding.js';
+import { bindSessions } from '../../../lib/binding/session-binding.js';
+import { connectionProbe } from '../../../lib/binding/connection-probe.js';
 import { CHANNEL_NAMES } from '../../../lib/reactor/diagnostics.js';
 import type { HandlerErrorMessage } from '../../../lib/reactor/diagnostics.js';
 import { collectAll, connectRaw, destroyAll, readBytes, refusedPort, until, waitFor } from '../../helpers/net.js';
@@ -80,16 +82,25 @@ interface Closed {
   error: NetloopError | undefined;
 }
 
-/** A server whose raw 'data' echoes every chunk except those containing `boom`, recording every close. */
-async function echoServer(loop: EventLoop, options: ServerOptions = {}): Promise<{ server: Server; closes: Closed[] }> {
-  const server = await loop.listen(options);
+/** The 'data' listener of {@link echoServer}: echoes every chunk except those containing `boom`. */
+function echo(c: Client, chunk: Buffer): void {
+  if (!chunk.includes('boom')) c.write(chunk);
+}
+
+/**
+ * A server whose raw 'data' echoes ({@link echo}), recording every close.
+ * `firstClose` is a 'close' listener registered before the recording one.
+ */
+async function echoServer(
+  loop: EventLoop,
+  options: ServerOptions = {},
+  firstClose?: (client: Client, reason: CloseReason, error?: NetloopError) => void,
+): Promise<{ server: Server; closes: Closed[] }> {
+  const server = await new Server(loop, options).listen();
   const closes: Closed[] = [];
+  if (firstClose !== undefined) server.on('close', firstClose);
   server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
-  if (options.framing === undefined) {
-    server.on('data', (c: Client, chunk: Buffer) => {
-      if (!chunk.includes('boom')) c.write(chunk);
-    });
-  }
+  server.on('data', echo);
   return { server, closes };
 }
 
@@ -133,8 +144,8 @@ S("an async 'data' listener that rejects (the README's bindSessions login, the s
   const t = trap();
   const loop = new EventLoop();
   const registry = new SessionRegistry({ ttlMs: 60_000, autoAudit: false, isConnectionAlive: connectionProbe(loop) });
-  const { server, closes } = await echoServer(loop, { framing: undefined });
-  server.removeAllListeners('data');
+  const { server, closes } = await echoServer(loop);
+  server.off('data', echo);
   const sessions = bindSessions(server, registry, { handshakeTimeoutMs: 5_000 });
   server.on('data', async (client: Client, chunk: Buffer) => {
     const { token } = await sessions.login(client, { userId: String(chunk).trim() });
@@ -227,8 +238,7 @@ S("a 'close' listener that throws or rejects goes to the server's 'error' event;
   for (const kind of ['throw', 'reject'] as const) {
     const t = trap();
     const loop = new EventLoop();
-    const { server, closes } = await echoServer(loop);
-    server.prependListener('close', async () => {
+    const { server, closes } = await echoServer(loop, {}, async () => {
       if (kind === 'reject') await Promise.resolve();
       throw new Error(`close listener ${kind}`);
     });
@@ -302,13 +312,15 @@ S("a 'message' listener that destructures a null payload (a JSON type, the peer 
     const registry = new MessageRegistry();
     registry.register(1, 'login', 'json');
     const loop = new EventLoop();
-    const { server, closes } = await echoServer(loop, { framing: { registry } });
-    const onLogin = (client: Client, message: FramedMessage): void => {
+    const server = await new FramedServer(loop, { registry }).listen();
+    const closes: Closed[] = [];
+    server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => closes.push({ client, reason, error }));
+    const onLogin = (client: FramedClient, message: FramedMessage): void => {
       const { user } = message.payload as { user: string };
       client.send('login', { user, ok: true });
     };
     if (kind === 'sync') server.on('message', onLogin);
-    else server.on('message', async (client: Client, message: FramedMessage) => onLogin(client, message));
+    else server.on('message', async (client: FramedClient, message: FramedMessage) => onLogin(client, message));
     const encoder = new LtvEncoder({ layout: 'netloop' });
     const accepted = waitFor<[Client]>(server, 'connection');
     const bad = await connectRaw(server.port);
@@ -413,12 +425,14 @@ C("a close callback that rejects goes to the server's 'error' path; without a li
       await Promise.resolve();
       throw new Error('close callback rejected');
     });
-    c.forceClose();
+    c.destroy();
     await closeOf(closes, () => c);
     await until(() => t.warnings.length === 1, 'the warning');
-    const w = t.warnings[0] as NetloopError;
+    const w = t.warnings[0] as Error & { code?: string };
     assert.is(w.code, ErrorCode.HANDLER_ERROR);
-    assert.is(w.details['clientId'], c.id);
+    // The warning carries the fault itself as its cause, with the client it concerned.
+    assert.ok(isNetloopError(w.cause, ErrorCode.HANDLER_ERROR));
+    assert.is(w.cause.details['clientId'], c.id);
     await assertEchoes(server.port);
     await settle();
     clean(t);
@@ -478,7 +492,7 @@ K("a 'connected' listener that rejects closes that connection; the connector rec
   const t = trap();
   const { loop, server } = await connectorRig();
   const closes: Closed[] = [];
-  const connector = loop.connect({ port: server.port, reconnect: { initialDelayMs: 10, jitter: 0 } });
+  const connector = new Connector(loop, { port: server.port, reconnect: { initialDelayMs: 10, jitter: 0 } }).connect();
   recordCloses(connector, closes);
   let n = 0;
   let first: Client | undefined;
@@ -506,7 +520,7 @@ K("an async 'data' listener that rejects closes that connection only", async () 
   const t = trap();
   const { loop, server } = await connectorRig();
   const closes: Closed[] = [];
-  const connector = loop.connect({ port: server.port, reconnect: false });
+  const connector = new Connector(loop, { port: server.port, reconnect: false }).connect();
   recordCloses(connector, closes);
   let failed: Client | undefined;
   connector.on('data', async (c: Client) => {
@@ -531,7 +545,7 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
   const t = trap();
   const loop = new EventLoop();
   const port = await refusedPort();
-  const connector = loop.connect({ port, reconnect: { initialDelayMs: 1, maxAttempts: 2, jitter: 0 } });
+  const connector = new Connector(loop, { port, reconnect: { initialDelayMs: 1, maxAttempts: 2, jitter: 0 } }).connect();
   connector.on('connect-error', () => {
     throw new Error('connect-error listener failed');
   });
@@ -542,22 +556,25 @@ K("'connect-error', 'give-up' and 'close' listeners that throw go to the connect
   const errors: NetloopError[] = [];
   let gaveUp = false;
   connector.on('give-up', () => (gaveUp = true));
-  connector.on('error', (e: NetloopError) => errors.push(e));
+  const onError = (e: NetloopError): void => {
+    errors.push(e);
+  };
+  connector.on('error', onError);
   try {
     await until(() => gaveUp && errors.length === 3, 'two connect-errors and a give-up, each reported');
     assert.ok(errors.every((e) => e.code === ErrorCode.HANDLER_ERROR && e.details['clientId'] === null));
     assert.equal(errors.map((e) => e.details['source']), ["'connect-error' listener", "'connect-error' listener", "'give-up' listener"]);
     // The same with nobody on 'error': warnings, one per fault.
-    connector.removeAllListeners('error');
+    connector.off('error', onError);
     const { server } = await echoServer(loop);
-    const second = loop.connect({ port: server.port, reconnect: false });
+    const second = new Connector(loop, { port: server.port, reconnect: false }).connect();
     second.on('close', () => {
       throw new Error('close listener failed');
     });
     const [c] = await waitFor<[Client]>(second, 'connected');
-    c.forceClose();
+    c.destroy();
     await until(() => t.warnings.length === 1, 'the warning');
-    assert.is((t.warnings[0] as NetloopError).code, ErrorCode.HANDLER_ERROR);
+    assert.is((t.warnings[0] as Error & { code?: string }).code, ErrorCode.HANDLER_ERROR);
     await assertEchoes(server.port);
     await settle();
     clean(t);

@@ -19,6 +19,8 @@ import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { startEchoServer, ECHO_READ_PAUSE } from '../../../examples/echo/server.js';
 import { connectRaw, destroyAll, digest, pattern, slowRead, until, waitFor, withTimeout } from '../../helpers/net.js';
+import { Server } from '../../../lib/reactor/server.js';
+import { FramedServer } from '../../../lib/framing/framed-server.js';
 
 /** The largest chunk one socket read hands over (libuv reads into 64 KiB). */
 const READ_CHUNK = 64 * 1024;
@@ -27,7 +29,7 @@ const D = suite('output does not depend on what others attach to the socket');
 
 D("a 'drain' listener the application adds to client.socket does not stop the client's output: 16 MiB to a slow reader arrive whole", async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ softOutputLimit: null });
+  const server = await new Server(loop, { softOutputLimit: null }).listen();
   const accepted = waitFor<[Client]>(server, 'connection');
   const peer = await connectRaw(server.port);
   try {
@@ -49,19 +51,17 @@ D("a 'drain' listener the application adds to client.socket does not stop the cl
 
 const P = suite('reading paused for several reasons');
 
-P("the application's resumeReading does not resume what the framing layer or the queued output still holds", async () => {
+P("the application's resume() does not resume what the framing layer or the queued output still holds", async () => {
   const loop = new EventLoop();
   let release: () => void = () => undefined;
   const handled: number[] = [];
-  const server = await loop.listen({
-    framing: {
-      maxPendingMessages: 1,
-      onMessage: (_c, m) => {
-        handled.push(m.type);
-        return new Promise<void>((r) => (release = r));
-      },
+  const server = await new FramedServer(loop, {
+    maxPendingMessages: 1,
+    onMessage: (_c, m) => {
+      handled.push(m.type);
+      return new Promise<void>((r) => (release = r));
     },
-  });
+  }).listen();
   const accepted = waitFor<[Client]>(server, 'connection');
   const peer = await connectRaw(server.port);
   try {
@@ -69,17 +69,17 @@ P("the application's resumeReading does not resume what the framing layer or the
     // One frame whose handler stays pending: the framing layer pauses reading.
     peer.write(Buffer.from([0, 0, 0, 0, 0, 1]));
     await until(() => handled.length === 1 && !client.isReading(), 'the framing pause');
-    client.pauseReading();
-    client.resumeReading();
+    client.pause();
+    client.resume();
     assert.not.ok(client.isReading(), 'the framing layer still holds reading paused');
     release();
     await until(() => client.isReading(), 'reading resumed once the handler settled');
     // The other way round: the application's pause outlives the framing's.
-    client.pauseReading();
+    client.pause();
     peer.write(Buffer.from([0, 0, 0, 0, 0, 2]));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(handled, [1], 'nothing read while the application holds reading');
-    client.resumeReading();
+    client.resume();
     await until(() => handled.length === 2, 'the second frame');
     release();
   } finally {
@@ -94,12 +94,13 @@ E('readPauseOutputBytes and linkBackpressure marks are validated with coded erro
   const loop = new EventLoop();
   try {
     for (const bad of [{ high: 0, low: 0 }, { high: 10, low: 10 }, { high: 1.5, low: 0 }, { high: 10, low: -1 }, { high: 2 ** 30, low: 1 }, 'x']) {
-      await loop.listen({ maxOutputBytes: 1 << 20, readPauseOutputBytes: bad as never }).then(
-        () => assert.unreachable(JSON.stringify(bad)),
-        (e: unknown) => assert.ok(isNetloopError(e, ErrorCode.INVALID_OPTION), JSON.stringify(bad)),
+      assert.throws(
+        () => new Server(loop, { maxOutputBytes: 1 << 20, readPauseOutputBytes: bad as never }),
+        (e: unknown) => isNetloopError(e, ErrorCode.INVALID_OPTION),
+        JSON.stringify(bad),
       );
     }
-    const server = await loop.listen({ readPauseOutputBytes: null });
+    const server = await new Server(loop, { readPauseOutputBytes: null }).listen();
     const accepted = waitFor<[Client]>(server, 'connection');
     const peer = await connectRaw(server.port);
     const [c] = await accepted;
@@ -160,7 +161,7 @@ E('the echo example: 64 MiB from a client that reads nothing for 3 s come back b
 
 E('linkBackpressure: a relay stops reading its producer while the consumer is behind, resumes when it drains; byte-exact; the link ends with either client', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ softOutputLimit: null });
+  const server = await new Server(loop, { softOutputLimit: null }).listen();
   const accepted: Client[] = [];
   server.on('connection', (c: Client) => accepted.push(c));
   const producerPeer = await connectRaw(server.port);

@@ -5,8 +5,8 @@ import * as net from 'node:net';
 import * as dc from 'node:diagnostics_channel';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
 import type { Client } from '../../../lib/reactor/client.js';
-import type { Connector, ConnectErrorInfo } from '../../../lib/reactor/connector.js';
-import type { DropInfo } from '../../../lib/reactor/server.js';
+import { Connector } from '../../../lib/reactor/connector.js';
+import type { ConnectErrorInfo, DropInfo } from '../../../lib/reactor/callbacks.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import type { NetloopError } from '../../../lib/core/errors.js';
 import { CHANNEL_NAMES } from '../../../lib/reactor/diagnostics.js';
@@ -15,6 +15,7 @@ import { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from '../../../lib/reactor/tls-trans
 import { makeTestPki } from '../../helpers/tls-cert.js';
 import type { TestPki } from '../../helpers/tls-cert.js';
 import { collectAll, destroyAll, digest, pattern, readBytes, slowRead, until, waitFor, withTimeout } from '../../helpers/net.js';
+import { Server } from '../../../lib/reactor/server.js';
 
 const TLS = suite('tls-transport');
 let pki: TestPki;
@@ -44,7 +45,7 @@ function tlsPeer(port: number, ca: Buffer = pki.ca): Promise<tls.TLSSocket> {
 
 TLS('a TLS echo exchange: the client is a TLSSocket, bytes round-trip, close reason peer-closed', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert } });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert } }).listen();
   try {
     server.on('data', (c: Client, chunk: Buffer) => c.write(chunk));
     const conn = waitFor<[Client]>(server, 'connection');
@@ -69,7 +70,7 @@ TLS('a TLS echo exchange: the client is a TLSSocket, bytes round-trip, close rea
 
 TLS('a large transfer to a slow TLS reader arrives byte-exact; write-complete fires once, after the last byte', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert }, softOutputLimit: null });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert }, softOutputLimit: null }).listen();
   try {
     // Appends of mixed sizes, 1 byte to 1 MiB, 6 MiB in all: far beyond the socket's high-water mark.
     const sizes = [1, 1024 * 1024, 7, 65_536, 3 * 1024 * 1024, 100, 16_384, 2 * 1024 * 1024 - 65_536 - 16_384 - 108];
@@ -109,10 +110,10 @@ TLS('a large transfer to a slow TLS reader arrives byte-exact; write-complete fi
 
 TLS('a connector reaches a TLS server with the CA; a wrong CA is a coded connect error', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert } });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert } }).listen();
   try {
     server.on('data', (c: Client, chunk: Buffer) => c.write(Buffer.concat([Buffer.from('echo:'), chunk])));
-    const good: Connector = loop.connect({ port: server.port, tls: { ca: pki.ca, servername: 'localhost' }, reconnect: false });
+    const good: Connector = new Connector(loop, { port: server.port, tls: { ca: pki.ca, servername: 'localhost' }, reconnect: false }).connect();
     const [client] = await waitFor<[Client]>(good, 'connected');
     assert.ok(client.socket instanceof tls.TLSSocket);
     const reply = waitFor<[Client, Buffer]>(good, 'data');
@@ -121,12 +122,12 @@ TLS('a connector reaches a TLS server with the CA; a wrong CA is a coded connect
     assert.is(chunk.toString(), 'echo:ping');
     assert.is(loop.stats().counters.connected, 1);
 
-    const bad = loop.connect({ port: server.port, tls: { ca: pki.otherCa, servername: 'localhost' }, reconnect: false });
+    const bad = new Connector(loop, { port: server.port, tls: { ca: pki.otherCa, servername: 'localhost' }, reconnect: false }).connect();
     const [err, info] = await waitFor<[NetloopError, ConnectErrorInfo]>(bad, 'connect-error');
     assert.is(err.code, ErrorCode.CONNECT_FAILED);
     assert.is(info.nextDelayMs, null);
     assert.ok(typeof err.details['syscallCode'] === 'string', 'the OpenSSL verification code is kept');
-    await good.stop();
+    await good.close();
   } finally {
     await loop.close();
   }
@@ -134,7 +135,7 @@ TLS('a connector reaches a TLS server with the CA; a wrong CA is a coded connect
 
 TLS('maxConnections over TLS: the handshake completes, then the extra connection is dropped; the first is untouched', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert }, maxConnections: 1 });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert }, maxConnections: 1 }).listen();
   try {
     server.on('data', (c: Client, chunk: Buffer) => c.write(chunk));
     const first = await tlsPeer(server.port);
@@ -156,7 +157,7 @@ TLS('maxConnections over TLS: the handshake completes, then the extra connection
 
 TLS('a plain-text peer on a TLS port fails its handshake: counted, published, no client, the server lives', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert } });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert } }).listen();
   const seen: TlsErrorMessage[] = [];
   const onTls = (m: unknown): void => {
     seen.push(m as TlsErrorMessage);
@@ -184,7 +185,7 @@ TLS('a plain-text peer on a TLS port fails its handshake: counted, published, no
 
 TLS('the output hard limit over TLS closes only that client with NETLOOP_OUTPUT_LIMIT; accept messages say tls', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert }, maxOutputBytes: 256 * 1024, softOutputLimit: null });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert }, maxOutputBytes: 256 * 1024, softOutputLimit: null }).listen();
   const accepts: AcceptMessage[] = [];
   const onAccept = (m: unknown): void => {
     accepts.push(m as AcceptMessage);
@@ -229,7 +230,7 @@ TLS('bad TLS options are refused at construction with NETLOOP_INVALID_OPTION; th
     for (const tlsOpt of [42, 'cert', [1]] as unknown[]) {
       let code: unknown;
       try {
-        await loop.listen({ tls: tlsOpt as tls.TlsOptions });
+        await new Server(loop, { tls: tlsOpt as tls.TlsOptions }).listen();
       } catch (err) {
         code = (err as NetloopError).code;
       }
@@ -237,7 +238,7 @@ TLS('bad TLS options are refused at construction with NETLOOP_INVALID_OPTION; th
     }
     let code: unknown;
     try {
-      await loop.listen({ tls: { key: pki.key, cert: pki.cert, handshakeTimeout: 0 } });
+      await new Server(loop, { tls: { key: pki.key, cert: pki.cert, handshakeTimeout: 0 } }).listen();
     } catch (err) {
       code = (err as NetloopError).code;
     }
@@ -245,7 +246,7 @@ TLS('bad TLS options are refused at construction with NETLOOP_INVALID_OPTION; th
     assert.ok(DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS > 0 && DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS <= 30_000);
     let ccode: unknown;
     try {
-      loop.connect({ port: 1, tls: 7 as unknown as tls.ConnectionOptions, reconnect: false });
+      new Connector(loop, { port: 1, tls: 7 as unknown as tls.ConnectionOptions, reconnect: false }).connect();
     } catch (err) {
       ccode = (err as NetloopError).code;
     }
@@ -257,7 +258,7 @@ TLS('bad TLS options are refused at construction with NETLOOP_INVALID_OPTION; th
 
 TLS('a TLS peer that never finishes its handshake is cut at the handshake deadline', async () => {
   const loop = new EventLoop();
-  const server = await loop.listen({ tls: { key: pki.key, cert: pki.cert, handshakeTimeout: 200 } });
+  const server = await new Server(loop, { tls: { key: pki.key, cert: pki.cert, handshakeTimeout: 200 } }).listen();
   try {
     const raw = net.connect({ host: '127.0.0.1', port: server.port });
     raw.on('error', () => undefined);

@@ -1,0 +1,749 @@
+/**
+ * A client that speaks LTV frames: a {@link Client} of the reactor whose
+ * bytes are decoded into messages (its `_handleData` seam), and which sends
+ * messages (`send`) and raw frames (`sendRaw`). Created by a
+ * `FramedServer` or a `FramedConnector`, which hold the framing every one of
+ * their clients shares (layout, registry, encoder, limits, handler).
+ *
+ * This module is one cohesive state machine (the inbound half of a framed
+ * connection: decoding, backpressure, the per-turn budget, the
+ * pre-authentication switch and the frame deadline, which all act on the
+ * same stream offsets), so it stays in one file past the usual size.
+ *
+ * ```
+ *   socket chunk ──▶ Client._onData ──▶ read taps ──▶ FramedClient._handleData
+ *        decoder.feed(chunk) ──▶ #frame(type, source, start, end)
+ *            frame observers (type, size)   (before dispatch, whatever handles it)
+ *            in flight < maxPendingMessages && backlog empty ?
+ *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
+ *                     or, with onRawFrame: onRawFrame(client, type, source, start, end), no view
+ *               : backlog.push(type, source, start, end)     (rest of this chunk only)
+ *        pending >= a limit ──▶ pause reading (the framing's own reason)
+ *        a handler's promise settles ──▶ dispatch from the backlog;
+ *            pending <= half of both limits ──▶ lift the framing's pause
+ *        decoder.inFrame after the chunk ──▶ frame deadline (the loop's timer queue)
+ * ```
+ *
+ * Per-client state lives in the client itself (no second object per
+ * connection); the decoder, the backlog and the held bytes are made only
+ * when needed, so a connection that never sends holds none of them, and an
+ * idle connection's decoder holds no buffer.
+ *
+ * ```
+ *   decoder            LtvDecoder (pre-auth or full layout), made on the first chunk
+ *   inFlight, inFlightBytes      handlers whose promise has not settled
+ *   backlog  [type, source, start, end, type, source, ...]   from backHead on (null until needed)
+ *   pos / fed          stream offsets: end of the last frame / bytes fed
+ *   frameStart, frameTimer       the frame-completion deadline (lazy)
+ *   turnSeq, turnCount frames taken in the loop turn numbered turnSeq (maxMessagesPerTurn)
+ *   held     [rest of a chunk, later chunks...]   bytes read, not decoded yet (null until needed)
+ *   state    bits: DEAD, PAUSED, FEEDING, UPGRADE, HELD_QUEUED, FULL
+ * ```
+ *
+ * Pre-authentication. Until the application calls
+ * {@link FramedClient.markAuthenticated} (the session layer does so when it
+ * creates or resumes a session), frames are decoded with the smaller
+ * `preAuthMaxFrameLength` when the framing requires authentication, so an
+ * anonymous peer cannot make the server buffer a large frame (Redis does the
+ * same for unauthenticated clients). Frames after the one whose handling
+ * authenticated the client are read with the full `maxFrameLength`, even in
+ * the same chunk: the rest of the chunk is fed again to a new decoder.
+ *
+ * The per-turn budget. Frames are taken from the decoder until
+ * `maxMessagesPerTurn` of them were taken since the loop's last turn began
+ * (a client that takes an eighth of the budget in one turn makes sure a
+ * turn is scheduled, so the count restarts with the next turn of Node's
+ * event loop even when replies flushed from the read callback schedule
+ * none); the frame past the budget and every byte after it are then held
+ * undecoded (the decoder's view of the rest of that chunk is ignored, as on
+ * the pre-authentication switch), reading pauses, and a function queued in
+ * the loop feeds the held bytes to a fresh decoder in the next turn, with a
+ * fresh budget. Holding bytes rather than decoded frames keeps the
+ * pre-authentication rule exact: a frame is decoded with the limit in force
+ * when its turn comes. A frame that began in an earlier chunk is always
+ * taken (its first bytes are inside the decoder), so a turn may take one
+ * frame more per chunk than the budget.
+ *
+ * ```
+ *   chunk: [ f1 f2 ... f512 | f513 f514 ... ]      budget 512 spent at f513
+ *            dispatched now    held ──▶ next turn: fresh decoder, fresh budget
+ * ```
+ *
+ * @module
+ */
+
+import type * as net from 'node:net';
+import { Client, ClientFlag, PauseReason } from '../reactor/client.js';
+import type { ClientOwner } from '../reactor/client.js';
+import type { EventLoop } from '../reactor/event-loop.js';
+import type { ClientConfig } from '../reactor/client-limits.js';
+import type { CloseReason } from '../reactor/close-reason.js';
+import type { TimerEntry } from '../reactor/timer-queue.js';
+import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
+import { LtvDecoder } from '../codec/ltv-decoder.js';
+import type { LtvEncoder } from '../codec/ltv-encoder.js';
+import type { LtvLayout } from '../codec/ltv-layout.js';
+import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
+import { sendFrame, sendRawFrame } from './send.js';
+
+/** One decoded message, as handed to the `onMessage` handler or the owner's `'message'` event. */
+export interface FramedMessage<T = unknown> {
+  /** The frame's type id (0 when the layout has no type field). */
+  type: number;
+  /** The registered name of the type; undefined without a registry, or for an unknown type of a lenient one. */
+  name: string | undefined;
+  /**
+   * The frame's value. Unless `copy` is set, a value that lay inside one
+   * received chunk is a view of that chunk: it stays valid for as long as it
+   * is referenced (the reactor reads with `'data'` events, and Node gives each
+   * one a buffer of its own that it never reuses), but it keeps that chunk
+   * (up to 64 KiB) alive while it is.
+   */
+  value: Buffer;
+  /** The payload deserialized by the registry; the value itself without a registry. */
+  payload: T;
+}
+
+/**
+ * Handles one decoded message (the `onMessage` option). A returned promise
+ * (any thenable) keeps the message counted as pending until it settles
+ * (read-side backpressure); a throw or a rejection closes that client with
+ * `'handler-error'`.
+ */
+export type MessageHandler = (client: FramedClient, message: FramedMessage) => void | PromiseLike<unknown>;
+
+/**
+ * Handles one frame without a message (the `onRawFrame` option): its type
+ * and where its value lies, `source[start, end)`. No Buffer and no message
+ * object is made for it, and the registry (if any) only checks the type.
+ * `source` is the received chunk (or a buffer netloop assembled a cut frame
+ * in): read the value during the call, or copy it; do not keep `source` or
+ * write to it. The handler is synchronous (a returned value is ignored, so
+ * async work does not count toward `maxPendingMessages`); a throw closes
+ * that client with `'handler-error'`. {@link FramedClient.sendRaw} sends such
+ * a range on without making a view of it: a relay or an echo at the codec's
+ * speed.
+ */
+export type ClientRawFrameHandler = (client: FramedClient, type: number, source: Buffer, start: number, end: number) => void;
+
+/**
+ * Sees each frame's type and size (header and value) as it is decoded,
+ * before it is dispatched, whatever handles it (`onMessage`, `onRawFrame`
+ * or the `'message'` event) and even while it waits in the backlog
+ * (`FramedServer.addFrameObserver`): the session binding counts heartbeats
+ * and messages through it. It must be quick and must not throw (a throw
+ * closes the client with `'handler-error'`).
+ */
+export type FrameObserver = (client: FramedClient, type: number, size: number) => void;
+
+/** A snapshot of one client's framing state, from {@link FramedClient.framingStats}. */
+export interface FramedStats {
+  /** Handlers called whose promise has not settled. */
+  inFlight: number;
+  /** Decoded messages waiting for a handler slot (at most the frames of one chunk). */
+  backlog: number;
+  /** Bytes (header and value) of the in-flight and waiting messages. */
+  pendingBytes: number;
+  /** True while the framing layer holds reading paused. */
+  paused: boolean;
+  /** Bytes of the partial frame the decoder holds. */
+  bufferedBytes: number;
+  /** Bytes the decoder has set aside for the partial frame (grows with the bytes received, not with the length declared). */
+  reservedBytes: number;
+  /** Frames decoded so far. */
+  frames: number;
+  /** The frame length limit in force: `preAuthMaxFrameLength` until authenticated (when required), then `maxFrameLength`. */
+  maxFrameLength: number;
+  /** Bytes read but not decoded yet, held for a later turn by `maxMessagesPerTurn` (reading is paused meanwhile). */
+  heldBytes: number;
+}
+
+/**
+ * @internal What a framed client reads of the framing its owner holds (the
+ * `Framing` of `framing.ts`, validated once per owner).
+ */
+export interface FramingConfig {
+  readonly layout: LtvLayout;
+  readonly preAuthLayout: LtvLayout;
+  readonly registry: MessageRegistry | null;
+  readonly encoder: LtvEncoder;
+  readonly copy: boolean;
+  readonly requireAuthentication: boolean;
+  readonly maxPendingMessages: number;
+  readonly maxPendingBytes: number;
+  readonly maxMessagesPerTurn: number;
+  readonly frameTimeoutMs: number;
+  readonly _handler: MessageHandler | null;
+  readonly _frameHandler: ClientRawFrameHandler | null;
+  /** The frame observers, or null when there is none (one field check per frame). */
+  readonly _frameObservers: readonly FrameObserver[] | null;
+  readonly _isKnownType: ((type: number) => boolean) | null;
+  /** The count of frames in one turn at which a client asks the loop for a turn (an eighth of the budget, at least 1). */
+  readonly _turnMark: number;
+  /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
+  readonly _headerBytes: number;
+}
+
+/** @internal The owner of framed clients: a `FramedServer` or a `FramedConnector`. */
+export interface FramedOwner extends ClientOwner {
+  readonly _framing: FramingConfig;
+  /** Hands a decoded message to the owner's `'message'` listeners (no `onMessage` handler). */
+  _emitMessage(client: FramedClient, message: FramedMessage): void;
+}
+
+/** The bits of a framed client's `#state`. */
+const DEAD = 1;
+const PAUSED = 2;
+const FEEDING = 4;
+/** markAuthenticated() was called while the pre-auth decoder still had a frame to finish. */
+const UPGRADE = 8;
+const HELD_QUEUED = 16;
+/** The full layout is in force (authenticated, or none required). */
+const FULL = 32;
+
+const DESTROYED_OR_CLOSED = ClientFlag.DESTROYED | ClientFlag.CLOSED;
+
+/**
+ * A framed connection (see the module comment): a {@link Client} that
+ * decodes frames into messages and sends messages and raw frames. Created
+ * by a `FramedServer` or a `FramedConnector`; never by the application.
+ */
+export class FramedClient extends Client {
+  /**
+   * The framing the owner holds, read on every frame: one field here rather
+   * than two loads through the owner (whose class varies) per frame.
+   */
+  readonly #fr: FramingConfig;
+  #state = 0;
+  #decoder: LtvDecoder | null = null;
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  #backlog: Array<number | Buffer> | null = null;
+  #backHead = 0;
+  #backBytes = 0;
+  #frames = 0;
+  /** Stream offset of the end of the last complete frame. */
+  #pos = 0;
+  /** Stream offset of the end of the bytes fed so far. */
+  #fed = 0;
+  /** Stream offset where the pre-auth decoder's part of the stream ends, or -1. */
+  #retireAt = -1;
+  #frameStart = -1;
+  #frameTimer: TimerEntry | null = null;
+  /** The chunk frames are being cut from, and its memory (`.buffer` is a slow getter: read once per chunk). */
+  #source: Buffer | null = null;
+  #sourceAb: ArrayBufferLike | null = null;
+  /** Stream offset where the chunk being fed starts. */
+  #chunkStart = 0;
+  /** The loop turn the budget count belongs to, and the frames taken in it. */
+  #turnSeq = -1;
+  #turnCount = 0;
+  /** Stream offset past which the decoder's frames are held for a later turn, or -1. */
+  #holdAt = -1;
+  /** Bytes read and not decoded yet, in stream order (null while none); their total. */
+  #held: Buffer[] | null = null;
+  #heldBytes = 0;
+  /** The decoder's frame callback, made with the decoder. */
+  #onRawFrame: ((type: number, source: Buffer, start: number, end: number) => void) | null = null;
+
+  /** @internal Made by a `FramedServer` or a `FramedConnector` (their client factory). */
+  constructor(loop: EventLoop, socket: net.Socket, owner: FramedOwner, cfg: ClientConfig) {
+    super(loop, socket, owner, cfg);
+    this.#fr = owner._framing;
+  }
+
+  // ─── sending ────────────────────────────────────────────────────────────────
+
+  /**
+   * Encodes a message through the framing of the client's owner and queues
+   * it; it is sent this loop turn, in one write with everything else queued
+   * meanwhile. `ref` is a registered type's id or name (with a registry) or
+   * a numeric type id (without one, `payload` a Buffer or Uint8Array).
+   *
+   * @returns as `appendToOutputBuffer`: false, queuing nothing, when the
+   *   client is closing or closed, or when the hard output limit refused the
+   *   frame (the client is then closing).
+   * @throws NetloopError, synchronously and with nothing queued, for a
+   *   mistake of the caller (checked first, whatever the client's state):
+   *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
+   *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
+   */
+  send(ref: MessageTypeRef, payload: unknown): boolean {
+    const fr = this.#fr;
+    return sendFrame(fr.encoder, fr.registry, this, ref, payload, (this.#state & FEEDING) === 0);
+  }
+
+  /**
+   * Sends one frame of the numeric `type` whose value is `bytes[start, end)`
+   * (default: all of `bytes`), with no serializer and no intermediate view:
+   * a value up to the framing's `copyThreshold` is copied once, behind its
+   * header, into the output buffer, so `bytes` may be reused as soon as the
+   * call returns; a larger one is queued uncopied (do not modify it until it
+   * is written). The counterpart of the `onRawFrame` handler: a relay or an
+   * echo passes the received range straight on. With a registry, `type`
+   * must be registered. Returns false, queuing nothing, when the client is
+   * closing or closed or past its hard output limit (as {@link send}).
+   *
+   * @throws NetloopError, whatever the client's state: INVALID_VALUE
+   *   (`bytes` not a Uint8Array, a range outside it, a type the layout cannot
+   *   carry), UNKNOWN_TYPE (a type the registry does not know), FRAME_TOO_LARGE.
+   */
+  sendRaw(type: number, bytes: Uint8Array, start = 0, end: number = bytes?.byteLength): boolean {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'sendRaw takes a Buffer or Uint8Array', {
+        details: { got: bytes === null ? 'null' : typeof bytes },
+      });
+    }
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > bytes.byteLength) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, `the range [${String(start)}, ${String(end)}) is not inside the ${bytes.byteLength} bytes given`, {
+        details: { start: String(start), end: String(end), byteLength: bytes.byteLength },
+      });
+    }
+    const fr = this.#fr;
+    return sendRawFrame(fr.encoder, fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0);
+  }
+
+  /**
+   * Marks the client authenticated (the session layer calls this once a
+   * session is created or resumed for it). The framing layer then accepts
+   * frames up to `maxFrameLength` instead of `preAuthMaxFrameLength`, from
+   * the frame after the one being handled. Idempotent; it cannot be undone.
+   */
+  markAuthenticated(): void {
+    if ((this._flags & ClientFlag.AUTHENTICATED) !== 0) return;
+    this._flags |= ClientFlag.AUTHENTICATED;
+    const s = this.#state;
+    // Before the first chunk, the decoder made then reads the flag.
+    if ((s & (FULL | DEAD)) !== 0 || this.#decoder === null) return;
+    if ((s & FEEDING) !== 0 || this.#decoder.inFrame) {
+      // Switch at the end of the frame being handled (or the one being read).
+      this.#state = s | UPGRADE;
+      return;
+    }
+    this.#state = s | FULL;
+    this.#decoder = this.#makeDecoder();
+  }
+
+  /** True once {@link FramedClient.markAuthenticated} was called. */
+  get authenticated(): boolean {
+    return (this._flags & ClientFlag.AUTHENTICATED) !== 0;
+  }
+
+  /** A snapshot of the client's framing state (backpressure counters, the frame limit in force). */
+  framingStats(): FramedStats {
+    const d = this.#decoder;
+    return {
+      inFlight: this.#inFlight,
+      backlog: this.#backlogCount(),
+      pendingBytes: this.#inFlightBytes + this.#backBytes,
+      paused: (this.#state & PAUSED) !== 0,
+      bufferedBytes: d === null ? 0 : d.bufferedBytes,
+      reservedBytes: d === null ? 0 : d.reservedBytes,
+      frames: this.#frames,
+      maxFrameLength: d === null ? this.#layoutNow().maxFrameLength : d.layout.maxFrameLength,
+      heldBytes: this.#heldBytes,
+    };
+  }
+
+  // ─── the reactor's seams ────────────────────────────────────────────────────
+
+  /** A chunk read from the socket: decoded into frames (see the module comment). */
+  protected override _handleData(chunk: Buffer): void {
+    if ((this.#state & DEAD) !== 0) return;
+    if (this.#decoder === null) this.#start();
+    const held = this.#held;
+    if (held !== null && held.length > 0) {
+      // Bytes are already waiting for a later turn (the application resumed
+      // reading meanwhile): this chunk goes behind them, in stream order.
+      held.push(chunk);
+      this.#heldBytes += chunk.length;
+      this.#updateReading();
+      return;
+    }
+    const posBefore = this.#pos;
+    this.#feedChunk(chunk);
+    this.#afterFeed(posBefore);
+  }
+
+  /**
+   * A close of ours began (`end()`, `removeClient`, a server close, a
+   * session notice): nothing more is handed to the application, neither
+   * frames still to decode nor messages waiting for a handler slot.
+   */
+  protected override _closing(): void {
+    this.#forget();
+  }
+
+  /** The client closed: forget pending work; late settlements are ignored. */
+  protected override _closed(_reason: CloseReason, _error: NetloopError | undefined): void {
+    this.#forget();
+  }
+
+  #forget(): void {
+    this.#state |= DEAD;
+    this.#held = null;
+    this.#heldBytes = 0;
+    this.#backlog = null;
+    this.#backHead = 0;
+    this.#backBytes = 0;
+    if (this.#frameTimer !== null) this.loop._timers.remove(this.#frameTimer);
+  }
+
+  // ─── decoding ───────────────────────────────────────────────────────────────
+
+  /** The first chunk: the layout is fixed by the framing's rule now (`requireAuthentication` may change until then). */
+  #start(): void {
+    const fr = this.#fr;
+    if (this.authenticated || !fr.requireAuthentication || fr.preAuthLayout === fr.layout) this.#state |= FULL;
+    this.#onRawFrame = (type: number, source: Buffer, start: number, end: number): void => this.#frame(type, source, start, end);
+    this.#decoder = this.#makeDecoder();
+  }
+
+  /**
+   * Feeds one chunk (or the rest of one) to the decoder. On the switch to the
+   * full layout, the rest of the chunk is fed again to the new decoder; when
+   * the turn's budget is spent, the rest is held (at the head of `held`).
+   */
+  #feedChunk(chunk: Buffer): void {
+    let rest = chunk;
+    let restStart = this.#fed;
+    this.#fed += chunk.length;
+    for (;;) {
+      this.#chunkStart = restStart;
+      this.#state |= FEEDING;
+      try {
+        this.#decoder!.feed(rest);
+      } catch (err) {
+        if (this.#retireAt < 0 && this.#holdAt < 0) {
+          this.#state &= ~FEEDING;
+          this.#source = null;
+          this.#fail('protocol-error', err);
+          return;
+        }
+        // The discarded decoder's view of the stream past the cut does not count.
+      }
+      this.#state &= ~FEEDING;
+      this.#source = null;
+      if (this.#retireAt >= 0) {
+        // The client was authenticated by a frame of this chunk: the rest of the
+        // chunk is read again with the full layout, from the end of that frame.
+        const at = this.#retireAt - restStart;
+        this.#retireAt = -1;
+        this.#state |= FULL;
+        this.#decoder = this.#makeDecoder();
+        if (at < rest.length && (this.#state & DEAD) === 0) {
+          rest = at === 0 ? rest : rest.subarray(at);
+          restStart += at;
+          continue;
+        }
+        return;
+      }
+      if (this.#holdAt >= 0) {
+        // The budget of this turn is spent: the bytes from the held frame on
+        // wait, undecoded, for the next turn; the decoder starts afresh there
+        // (at a frame boundary), with the frame limit in force then.
+        const at = this.#holdAt - restStart;
+        this.#holdAt = -1;
+        this.#fed = restStart + at;
+        if ((this.#state & UPGRADE) !== 0) this.#state = (this.#state & ~UPGRADE) | FULL;
+        this.#decoder = this.#makeDecoder();
+        if ((this.#state & DEAD) === 0 && at < rest.length) {
+          const tail = at === 0 ? rest : rest.subarray(at);
+          (this.#held ??= []).unshift(tail);
+          this.#heldBytes += tail.length;
+          if ((this.#state & HELD_QUEUED) === 0) {
+            this.#state |= HELD_QUEUED;
+            this.loop.queueInLoop(() => this.#feedHeld());
+          }
+        }
+      }
+      return;
+    }
+  }
+
+  /** After a chunk was fed: flush what its handlers queued, apply backpressure, watch a started frame. */
+  #afterFeed(posBefore: number): void {
+    if ((this.#state & DEAD) !== 0) return;
+    if (this.hasDataToWrite()) {
+      this.enableWriting();
+      this.loop.updateClient(this);
+    }
+    this.#updateReading();
+    if (this.#fr.frameTimeoutMs > 0) {
+      if (this.#decoder!.inFrame) {
+        if (this.#frameStart < 0 || this.#pos !== posBefore) this.#armFrameTimer();
+      } else this.#frameStart = -1;
+    }
+  }
+
+  /** A turn of the loop after bytes were held: feed them with a fresh budget, until it is spent again. */
+  #feedHeld(): void {
+    this.#state &= ~HELD_QUEUED;
+    // A client destroyed meanwhile (destroy(), a limit, an error) gets nothing more; its close clears the rest.
+    if (this.socket.destroyed) return;
+    const posBefore = this.#pos;
+    const held = this.#held;
+    while (held !== null && held.length > 0 && (this.#state & DEAD) === 0) {
+      const chunk = held.shift()!;
+      this.#heldBytes -= chunk.length;
+      this.#feedChunk(chunk);
+      // A new hold put the rest of the chunk back at the head: wait for the next turn.
+      if ((this.#state & HELD_QUEUED) !== 0) break;
+    }
+    this.#afterFeed(posBefore);
+  }
+
+  /**
+   * Pauses reading while messages pending or bytes held are over the limits,
+   * and resumes once pending work is back to half of both and nothing is held.
+   * The pause is the framing layer's own reason: the client reads again only
+   * once no other reason (the application's, the output's) holds it paused.
+   */
+  #updateReading(): void {
+    const s = this.#state;
+    if ((s & DEAD) !== 0) return;
+    const fr = this.#fr;
+    const messages = this.#inFlight + this.#backlogCount();
+    const bytes = this.#inFlightBytes + this.#backBytes;
+    const holding = this.#held !== null && this.#held.length > 0;
+    if ((s & PAUSED) === 0) {
+      if (holding || messages >= fr.maxPendingMessages || bytes >= fr.maxPendingBytes) {
+        this.#state = s | PAUSED;
+        this._pauseReading(PauseReason.FRAMING);
+      }
+    } else if (!holding && messages <= fr.maxPendingMessages >> 1 && bytes <= fr.maxPendingBytes / 2) {
+      this.#state = s & ~PAUSED;
+      this._resumeReading(PauseReason.FRAMING);
+    }
+  }
+
+  /** @internal The frame deadline passed: close unless the frame completed (then stay idle) or reading was paused. */
+  _onFrameTimer(): void {
+    if ((this.#state & DEAD) !== 0 || this.#frameStart < 0) return;
+    const timeout = this.#fr.frameTimeoutMs;
+    const loop = this.loop;
+    const now = loop.now();
+    if (!this.isReading()) {
+      // The peer cannot finish a frame we do not read: its clock restarts when reading does.
+      this.#frameStart = now;
+      loop._timers.reschedule(this.#frameTimer!, now + timeout);
+      return;
+    }
+    const due = this.#frameStart + timeout;
+    if (due > now) {
+      loop._timers.reschedule(this.#frameTimer!, due);
+      return;
+    }
+    this.#fail(
+      'frame-timeout',
+      new NetloopError(ErrorCode.FRAME_TIMEOUT, `a frame was started but not completed within ${timeout} ms`, {
+        details: { clientId: this.id, frameTimeoutMs: timeout, bufferedBytes: this.#decoder?.bufferedBytes ?? 0 },
+      }),
+    );
+  }
+
+  /** The layout frames are decoded with now. */
+  #layoutNow(): LtvLayout {
+    const fr = this.#fr;
+    if (this.#decoder === null) return this.authenticated || !fr.requireAuthentication ? fr.layout : fr.preAuthLayout;
+    return (this.#state & FULL) !== 0 ? fr.layout : fr.preAuthLayout;
+  }
+
+  #makeDecoder(): LtvDecoder {
+    const fr = this.#fr;
+    return new LtvDecoder({
+      layout: (this.#state & FULL) !== 0 ? fr.layout : fr.preAuthLayout,
+      onRawFrame: this.#onRawFrame!,
+      isKnownType: fr._isKnownType,
+      // Node never writes to a 'data' chunk once emitted: a frame cut across reads is held as views of them.
+      retainChunks: true,
+    });
+  }
+
+  #armFrameTimer(): void {
+    const loop = this.loop;
+    const now = loop.now();
+    const timeout = this.#fr.frameTimeoutMs;
+    this.#frameStart = now;
+    const t = this.#frameTimer;
+    if (t === null) this.#frameTimer = loop._timers.schedule(now + timeout, frameExpired, this);
+    else if (t.index === -1) loop._timers.reschedule(t, now + timeout);
+    // A queued entry keeps its earlier deadline; it re-arms itself lazily from #frameStart.
+  }
+
+  #backlogCount(): number {
+    const b = this.#backlog;
+    return b === null ? 0 : (b.length - this.#backHead) >> 2;
+  }
+
+  /** One frame from the decoder: `source[start, end)`. */
+  #frame(type: number, source: Buffer, start: number, end: number): void {
+    if (this.#retireAt >= 0 || this.#holdAt >= 0) return;
+    // The turn's budget: a frame that began in an earlier chunk is taken
+    // anyway (its first bytes are inside the decoder, not in this chunk).
+    const loop = this.loop;
+    const seq = loop._turnSeq;
+    if (seq !== this.#turnSeq) {
+      this.#turnSeq = seq;
+      this.#turnCount = 0;
+    }
+    const fr = this.#fr;
+    if (this.#turnCount >= fr.maxMessagesPerTurn && this.#pos >= this.#chunkStart) {
+      this.#holdAt = this.#pos;
+      return;
+    }
+    // At the mark the loop is asked for a turn, which ends this count with the
+    // Node event loop's current turn. Below the mark nothing is asked (a
+    // request/response peer's lone frames cost no setImmediate), so a count
+    // may carry fewer than the mark's frames over from earlier turns: a turn
+    // then holds a little early, never late.
+    if (++this.#turnCount === fr._turnMark) loop._requestTurn();
+    const size = fr._headerBytes + (end - start);
+    this.#pos += size;
+    this.#frames++;
+    if ((this.#state & DEAD) !== 0) return;
+    const observers = fr._frameObservers;
+    if (observers !== null) {
+      try {
+        for (let i = 0; i < observers.length; i++) observers[i]!(this, type, size);
+      } catch (err) {
+        this.#handlerFault(err, false);
+        return;
+      }
+    }
+    const backlog = this.#backlog;
+    if ((backlog === null || this.#backHead === backlog.length) && this.#inFlight < fr.maxPendingMessages) {
+      this.#dispatch(type, source, start, end, size);
+    } else {
+      (this.#backlog ??= []).push(type, source, start, end);
+      this.#backBytes += size;
+    }
+    if ((this.#state & UPGRADE) !== 0) {
+      this.#state &= ~UPGRADE;
+      this.#retireAt = this.#pos;
+    }
+  }
+
+  #dispatch(type: number, source: Buffer, start: number, end: number, size: number): void {
+    const fr = this.#fr;
+    const raw = fr._frameHandler;
+    if (raw !== null) {
+      // The raw path: no view, no message object, nothing pending after the call.
+      try {
+        raw(this, type, source, start, end);
+      } catch (err) {
+        this.#handlerFault(err, false);
+      }
+      return;
+    }
+    let value: Buffer;
+    if (fr.copy && source.length !== end - start) {
+      value = Buffer.allocUnsafe(end - start);
+      source.copy(value, 0, start, end);
+    } else if (start === 0 && end === source.length) {
+      value = source;
+    } else {
+      if (source !== this.#source) {
+        this.#source = source;
+        this.#sourceAb = source.buffer;
+      }
+      value = Buffer.from(this.#sourceAb!, source.byteOffset + start, end - start);
+    }
+    const registry = fr.registry;
+    let message: FramedMessage;
+    if (registry === null) {
+      message = { type, name: undefined, value, payload: value };
+    } else {
+      let decoded;
+      try {
+        decoded = registry.decode(type, value);
+      } catch (err) {
+        this.#fail('protocol-error', err);
+        return;
+      }
+      message = { type, name: decoded.type === null ? undefined : decoded.type.name, value, payload: decoded.payload };
+    }
+    const handler = fr._handler;
+    if (handler === null) {
+      // The owner's emit guards each listener: a fault closes this client
+      // (handler-error), after which nothing more is dispatched.
+      (this._owner as FramedOwner)._emitMessage(this, message);
+      if ((this._flags & DESTROYED_OR_CLOSED) !== 0) this.#state |= DEAD;
+      return;
+    }
+    try {
+      const r = handler(this, message);
+      if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
+        this.#inFlight++;
+        this.#inFlightBytes += size;
+        (r as PromiseLike<unknown>).then(
+          () => this.#settled(size),
+          (err: unknown) => this.#handlerFault(err, true),
+        );
+      }
+    } catch (err) {
+      this.#handlerFault(err, false);
+    }
+  }
+
+  /** An async handler settled: hand out waiting messages, and resume reading once pending is back to half. */
+  #settled(size: number): void {
+    if ((this.#state & DEAD) !== 0) return;
+    this.#inFlight--;
+    this.#inFlightBytes -= size;
+    const fr = this.#fr;
+    const backlog = this.#backlog;
+    if (backlog !== null) {
+      const headerBytes = fr._headerBytes;
+      while (this.#backHead < backlog.length && this.#inFlight < fr.maxPendingMessages && (this.#state & DEAD) === 0) {
+        const i = this.#backHead;
+        const type = backlog[i] as number;
+        const source = backlog[i + 1] as Buffer;
+        const start = backlog[i + 2] as number;
+        const end = backlog[i + 3] as number;
+        // Let go of the chunk as soon as it is handed out.
+        backlog[i + 1] = 0;
+        this.#backHead = i + 4;
+        const frameSize = headerBytes + (end - start);
+        this.#backBytes -= frameSize;
+        this.#dispatch(type, source, start, end, frameSize);
+      }
+      this.#source = null;
+      if ((this.#state & DEAD) !== 0) return;
+      if (this.#backHead === backlog.length) {
+        backlog.length = 0;
+        this.#backHead = 0;
+      }
+    }
+    if ((this.#state & PAUSED) !== 0) this.#updateReading();
+  }
+
+  #handlerFault(err: unknown, rejected: boolean): void {
+    if ((this.#state & DEAD) !== 0) return;
+    const what = rejected ? 'rejected' : 'threw';
+    this.#fail(
+      'handler-error',
+      new NetloopError(ErrorCode.HANDLER_ERROR, `a message handler ${what}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        details: { clientId: this.id },
+      }),
+    );
+  }
+
+  /** Closes the client with `reason`; nothing more is dispatched. */
+  #fail(reason: CloseReason, err: unknown): void {
+    if ((this.#state & DEAD) !== 0) return;
+    this.#state |= DEAD;
+    const error = isNetloopError(err)
+      ? err
+      : new NetloopError(ErrorCode.HANDLER_ERROR, `framing failed: ${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+          details: { clientId: this.id },
+        });
+    this.destroy(reason, error);
+  }
+}
+
+function frameExpired(client: FramedClient): void {
+  client._onFrameTimer();
+}

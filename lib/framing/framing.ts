@@ -1,0 +1,304 @@
+/**
+ * The framing a `FramedServer` or a `FramedConnector` holds for all its
+ * clients: the LTV layout (and the smaller one before authentication), the
+ * message registry, the encoder, the limits and the handler, validated once
+ * from the {@link FramingOptions}. A client reads it through its owner; it
+ * holds no per-client state (that lives in each `FramedClient`).
+ *
+ * ```
+ *   FramingOptions ──new Framing(options, side)──▶ Framing
+ *     layout, registry, copy, copyThreshold,         layout, preAuthLayout, registry, encoder,
+ *     onMessage | onRawFrame, limits                 limits, _handler | _frameHandler,
+ *                                                    _frameObservers (replaced as a whole), _turnMark
+ * ```
+ *
+ * @module
+ */
+
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
+import { LtvEncoder } from '../codec/ltv-encoder.js';
+import { ltvLayout } from '../codec/ltv-layout.js';
+import type { LtvLayout, LtvLayoutOptions, LtvPresetName } from '../codec/ltv-layout.js';
+import { MessageRegistry } from '../codec/message-registry.js';
+import type { MessageTypeRef } from '../codec/message-registry.js';
+import type { ClientRawFrameHandler, FrameObserver, FramingConfig, MessageHandler } from './framed-client.js';
+import { encodeMessage } from './send.js';
+
+/**
+ * The framing options of a `FramedServer` or a `FramedConnector` (given
+ * beside their other options). Every limit has a finite default.
+ */
+export interface FramingOptions {
+  /** The frame layout: a preset name (`'netloop'`, `'cellnet'`, `'muduo'`, `'pomelo'`), layout options, or a built layout. Default `'netloop'`. */
+  layout?: LtvLayout | LtvLayoutOptions | LtvPresetName;
+  /**
+   * The message registry. With one, `client.send(typeOrName, payload)`
+   * serializes through it and received values are deserialized; a strict
+   * registry refuses an unknown type from the frame header (`protocol-error`,
+   * `NETLOOP_UNKNOWN_TYPE`). Without one, messages carry raw bytes and
+   * `send(typeId, bytes)` takes a numeric type.
+   */
+  registry?: MessageRegistry | null;
+  /** Hand every value out in a buffer of its own instead of a view of the received chunk. Default false. */
+  copy?: boolean;
+  /** Values up to this many bytes are copied behind their header in one piece by `send`; larger ones are queued uncopied. Default 1024. */
+  copyThreshold?: number;
+  /**
+   * The message handler. It runs directly on the hot path (no event
+   * emission) and may return a promise. Without it, each message is emitted
+   * as the owner's `'message'` event `(client, message)`, whose listeners'
+   * return values are ignored (so they do not count as pending).
+   */
+  onMessage?: MessageHandler;
+  /**
+   * The raw frame handler, instead of `onMessage` (giving both is refused):
+   * each frame's type and value range, with no Buffer or message object per
+   * frame (see {@link ClientRawFrameHandler}). For relays, routers and echoes that
+   * pass bytes on with {@link FramedClient.sendRaw}.
+   */
+  onRawFrame?: ClientRawFrameHandler;
+  /**
+   * Decoded messages not yet handled (handlers whose promise has not settled,
+   * plus messages waiting behind them) beyond which reading pauses; it resumes
+   * once the count is back to half. Handlers never run more than this many at
+   * once per client. Default 1024.
+   */
+  maxPendingMessages?: number;
+  /** Bytes (header and value) of decoded messages not yet handled beyond which reading pauses; resumes at half. Default 8 MiB. */
+  maxPendingBytes?: number;
+  /**
+   * The most messages of one client handed to the application in one turn of
+   * the loop (Netty's `maxMessagesPerRead`, Redis's bounded commands per
+   * client per event). One read may hold hundreds of small frames, and the
+   * work they cause (a broadcast of each to every client) is done before the
+   * loop runs anything else; past this count the client's remaining frames
+   * wait, in order, in its backlog and are handed out from the next turn,
+   * after the output of this one has been flushed and the other clients and
+   * timers have had their turn. They count as pending, so a peer that keeps
+   * sending is paused until its held bytes are consumed. Default 512 (about
+   * one 64 KiB read of 100-byte frames). A turn is one turn of Node's event
+   * loop, even when every reply is written from its own read callback (a
+   * client that takes an eighth of the budget in one turn has one
+   * `setImmediate` scheduled to close the count); frames counted below that
+   * mark may carry over to the next turn, so a turn may hold a little early,
+   * never late.
+   */
+  maxMessagesPerTurn?: number;
+  /**
+   * A frame that has started must complete within this many ms, or the client
+   * is closed with `'frame-timeout'` / `NETLOOP_FRAME_TIMEOUT` (slowloris: a
+   * peer dribbling bytes inside the read-idle timeout). The clock does not run
+   * against the peer while reading is paused. 0 disables it. Default 30,000.
+   */
+  frameTimeoutMs?: number;
+  /**
+   * The largest frame (header included) accepted before the application calls
+   * `client.markAuthenticated()`, while authentication is required (see
+   * {@link FramingOptions.requireAuthentication}). Default 65,536 for a server
+   * (or the layout's `maxFrameLength` when smaller); a connector's default is
+   * the layout's `maxFrameLength` (it trusts the server it chose).
+   */
+  preAuthMaxFrameLength?: number;
+  /**
+   * Whether clients must be marked authenticated before frames above
+   * `preAuthMaxFrameLength` are accepted (Redis applies its smaller
+   * unauthenticated limit only when a password is required). Default: true
+   * when `preAuthMaxFrameLength` is given, otherwise false; binding sessions to
+   * the server (`bindSessions`) turns it on, so a peer without a session is
+   * held to the smaller limit.
+   */
+  requireAuthentication?: boolean;
+}
+
+/** Defaults of {@link FramingOptions}. */
+export const FRAMING_DEFAULTS = {
+  maxPendingMessages: 1024,
+  maxPendingBytes: 8 * 1024 * 1024,
+  maxMessagesPerTurn: 512,
+  frameTimeoutMs: 30_000,
+  preAuthMaxFrameLength: 65_536,
+  copyThreshold: 1024,
+} as const;
+
+const MAX_MS = 2 ** 31 - 1;
+
+/** The keys of {@link FramingOptions}, to tell them from an owner's other options. */
+export const FRAMING_OPTION_KEYS = [
+  'layout',
+  'registry',
+  'copy',
+  'copyThreshold',
+  'onMessage',
+  'onRawFrame',
+  'maxPendingMessages',
+  'maxPendingBytes',
+  'maxMessagesPerTurn',
+  'frameTimeoutMs',
+  'preAuthMaxFrameLength',
+  'requireAuthentication',
+] as const satisfies ReadonlyArray<keyof FramingOptions>;
+
+/**
+ * @internal The validated framing of one owner (see the module comment).
+ * Built by a `FramedServer` or a `FramedConnector` from its options.
+ */
+export class Framing implements FramingConfig {
+  /** The layout after authentication. */
+  readonly layout: LtvLayout;
+  /** The layout before authentication (the same fields, `preAuthMaxFrameLength`). */
+  readonly preAuthLayout: LtvLayout;
+  /** The registry, or null for raw frames. */
+  readonly registry: MessageRegistry | null;
+  /** The encoder `send` writes with. */
+  readonly encoder: LtvEncoder;
+  /** See {@link FramingOptions.copy}. */
+  readonly copy: boolean;
+  /**
+   * See {@link FramingOptions.requireAuthentication}. Settable until the first
+   * byte of a client arrives: a client's limit is fixed when its first data
+   * arrives.
+   */
+  requireAuthentication: boolean;
+  /** See {@link FramingOptions.maxPendingMessages}. */
+  readonly maxPendingMessages: number;
+  /** See {@link FramingOptions.maxPendingBytes}. */
+  readonly maxPendingBytes: number;
+  /** See {@link FramingOptions.maxMessagesPerTurn}. */
+  readonly maxMessagesPerTurn: number;
+  /** See {@link FramingOptions.frameTimeoutMs}. */
+  readonly frameTimeoutMs: number;
+  readonly _handler: MessageHandler | null;
+  readonly _frameHandler: ClientRawFrameHandler | null;
+  /**
+   * The {@link FrameObserver}s, or null when there is none, so a framing
+   * nobody observes pays one field check per frame. Replaced as a whole
+   * (never mutated) when an observer is added or removed.
+   */
+  _frameObservers: readonly FrameObserver[] | null = null;
+  /** The decoder's strict type check, or null. */
+  readonly _isKnownType: ((type: number) => boolean) | null;
+  /** The count of frames in one turn at which a client asks the loop for a turn (an eighth of the budget, at least 1). */
+  readonly _turnMark: number;
+  /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
+  readonly _headerBytes: number;
+
+  /**
+   * Validates `options` (only the framing ones are read).
+   *
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad option.
+   */
+  constructor(options: FramingOptions, side: 'server' | 'connector') {
+    if (typeof options !== 'object' || options === null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'the framing options must be an object', { details: { option: 'options' } });
+    }
+    const layout = ltvLayout(options.layout ?? 'netloop');
+    const registry = options.registry ?? null;
+    if (registry !== null && !(registry instanceof MessageRegistry)) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'registry must be a MessageRegistry', {
+        details: { option: 'registry' },
+      });
+    }
+    if (options.onMessage !== undefined && typeof options.onMessage !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'onMessage must be a function', {
+        details: { option: 'onMessage' },
+      });
+    }
+    if (options.onRawFrame !== undefined && typeof options.onRawFrame !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'onRawFrame must be a function', {
+        details: { option: 'onRawFrame' },
+      });
+    }
+    if (options.onRawFrame !== undefined && options.onMessage !== undefined) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'give onMessage or onRawFrame, not both', {
+        details: { option: 'onRawFrame' },
+      });
+    }
+    if (options.copy !== undefined && typeof options.copy !== 'boolean') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'copy must be a boolean', { details: { option: 'copy' } });
+    }
+    const preAuthDefault =
+      side === 'server' ? Math.min(FRAMING_DEFAULTS.preAuthMaxFrameLength, layout.maxFrameLength) : layout.maxFrameLength;
+    const preAuth = checkInteger(
+      'preAuthMaxFrameLength',
+      options.preAuthMaxFrameLength ?? preAuthDefault,
+      layout.headerBytes,
+      layout.maxFrameLength,
+    );
+    this.layout = layout;
+    this._headerBytes = layout.headerBytes;
+    this.preAuthLayout =
+      preAuth === layout.maxFrameLength
+        ? layout
+        : ltvLayout({
+            lengthBytes: layout.lengthBytes,
+            typeBytes: layout.typeBytes,
+            byteOrder: layout.byteOrder,
+            fieldOrder: layout.fieldOrder,
+            lengthIncludesType: layout.lengthIncludesType,
+            lengthIncludesLength: layout.lengthIncludesLength,
+            maxFrameLength: preAuth,
+          });
+    this.registry = registry;
+    this.encoder = new LtvEncoder({ layout, copyThreshold: options.copyThreshold ?? FRAMING_DEFAULTS.copyThreshold });
+    this.copy = options.copy ?? false;
+    if (options.requireAuthentication !== undefined && typeof options.requireAuthentication !== 'boolean') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'requireAuthentication must be a boolean', {
+        details: { option: 'requireAuthentication' },
+      });
+    }
+    this.requireAuthentication = options.requireAuthentication ?? options.preAuthMaxFrameLength !== undefined;
+    this.maxPendingMessages = checkInteger(
+      'maxPendingMessages',
+      options.maxPendingMessages ?? FRAMING_DEFAULTS.maxPendingMessages,
+      1,
+      2 ** 31 - 1,
+    );
+    this.maxPendingBytes = checkInteger(
+      'maxPendingBytes',
+      options.maxPendingBytes ?? FRAMING_DEFAULTS.maxPendingBytes,
+      1,
+      2 ** 40,
+    );
+    this.maxMessagesPerTurn = checkInteger(
+      'maxMessagesPerTurn',
+      options.maxMessagesPerTurn ?? FRAMING_DEFAULTS.maxMessagesPerTurn,
+      1,
+      2 ** 31 - 1,
+    );
+    this._turnMark = Math.max(1, this.maxMessagesPerTurn >>> 3);
+    this.frameTimeoutMs = checkNumber('frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
+    this._handler = options.onMessage ?? null;
+    this._frameHandler = options.onRawFrame ?? null;
+    this._isKnownType = registry !== null && registry.strict ? registry.isKnownType : null;
+  }
+
+  /**
+   * Encodes one message into the bytes of one frame, with every check
+   * `send` makes: through the registry (a type id or name), or, without
+   * one, a numeric type id and a byte payload.
+   *
+   * @throws NetloopError `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE`, `NETLOOP_FRAME_TOO_LARGE`.
+   */
+  encodeMessage(ref: MessageTypeRef, payload: unknown): Buffer {
+    return encodeMessage(this.encoder, this.registry, ref, payload);
+  }
+
+  /** Adds a frame observer (see {@link FrameObserver}). */
+  addFrameObserver(observer: FrameObserver): void {
+    if (typeof observer !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'a frame observer must be a function', { details: { option: 'observer' } });
+    }
+    this._frameObservers = [...(this._frameObservers ?? []), observer];
+  }
+
+  /** Removes a frame observer (the last one added, when added twice). */
+  removeFrameObserver(observer: FrameObserver): void {
+    const list = this._frameObservers;
+    if (list === null) return;
+    const i = list.lastIndexOf(observer);
+    if (i < 0) return;
+    const rest = list.filter((_, k) => k !== i);
+    this._frameObservers = rest.length === 0 ? null : rest;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The send paths of the framing layer: a message (through the registry and
+ * the LTV encoder) or a raw frame (a type and a byte range) into a client's
+ * output buffer, every check made before anything is queued.
+ *
+ * ```
+ *   sendFrame(ref, payload) ── registry.encode ─┐
+ *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame
+ *        value <= copyThreshold: written in place into the output buffer's slab (one piece,
+ *                                no Buffer per reply: client._appendFrame)
+ *        larger: header + the value uncopied, all or nothing (appendPairToOutputBuffer)
+ *   ──▶ enableWriting + loop.updateClient, unless inside the client's own read
+ *       (then the read callback's end flushes it once, with everything else queued)
+ * ```
+ *
+ * @module
+ */
+
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import type { LtvEncoder } from '../codec/ltv-encoder.js';
+import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
+import type { Client } from '../reactor/client.js';
+
+/**
+ * Encodes one message into the client's output buffer and asks for it to be
+ * flushed this loop turn (`flush`; false inside the client's read, whose end
+ * flushes). Every check runs first; nothing partial is queued. Without a
+ * registry, `ref` must be a numeric type id and `payload` bytes.
+ */
+export function sendFrame(
+  encoder: LtvEncoder,
+  registry: MessageRegistry | null,
+  client: Client,
+  ref: MessageTypeRef,
+  payload: unknown,
+  flush: boolean,
+): boolean {
+  let type: number;
+  let value: Uint8Array;
+  if (registry !== null) {
+    const encoded = registry.encode(ref, payload);
+    type = encoded.id;
+    value = encoded.value;
+  } else {
+    if (typeof ref !== 'number') {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
+        details: { type: typeof ref },
+      });
+    }
+    type = ref;
+    value = payload as Uint8Array;
+  }
+  const length = encoder.check(type, value);
+  return queueFrame(client, encoder, type, value, 0, length, flush);
+}
+
+/**
+ * Encodes one frame whose value is `bytes[start, end)` (checked by the
+ * caller to lie inside `bytes`) into the client's output buffer, as
+ * {@link sendFrame} does for a message. With a registry, `type` must be
+ * registered.
+ */
+export function sendRawFrame(
+  encoder: LtvEncoder,
+  registry: MessageRegistry | null,
+  client: Client,
+  type: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  flush: boolean,
+): boolean {
+  // The type is checked as a number first, so the registry looks it up by id only.
+  encoder._checkLength(type, end - start);
+  registry?.resolve(type);
+  return queueFrame(client, encoder, type, bytes, start, end, flush);
+}
+
+/**
+ * Encodes one message into the bytes of one frame, with every check `send`
+ * makes (for a broadcast, which queues the same frame to every client).
+ */
+export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry | null, ref: MessageTypeRef, payload: unknown): Buffer {
+  if (registry !== null) {
+    const encoded = registry.encode(ref, payload);
+    return encoder.encode(encoded.id, encoded.value);
+  }
+  if (typeof ref !== 'number') {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, a framed message takes a numeric type id', {
+      details: { type: typeof ref },
+    });
+  }
+  if (!(payload instanceof Uint8Array)) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, a framed message takes bytes as its payload', {
+      details: { got: payload === null ? 'null' : typeof payload },
+    });
+  }
+  return encoder.encode(ref, payload);
+}
+
+/**
+ * Queues a checked frame whose value is `value[start, end)` into the
+ * client's output buffer and asks for it to be flushed this loop turn. Up to
+ * `copyThreshold` bytes the frame is written in place into the output
+ * buffer's slab, in one piece (no Buffer per reply); a larger value is queued
+ * uncopied after its header, the two accepted or refused as a whole.
+ */
+function queueFrame(client: Client, encoder: LtvEncoder, type: number, value: Uint8Array, start: number, end: number, flush: boolean): boolean {
+  const length = end - start;
+  const ok =
+    length <= encoder.copyThreshold
+      ? client._appendFrame(encoder, type, value, start, end, encoder.frameLength(length))
+      : client.appendPairToOutputBuffer(
+          encoder._headerChecked(type, length),
+          start === 0 && end === value.byteLength ? value : value.subarray(start, end),
+        );
+  // Inside a read, the client asks for the flush once after the whole
+  // chunk; the loop flushes once per turn either way.
+  if (ok && flush) {
+    client.enableWriting();
+    client.loop.updateClient(client);
+  }
+  return ok;
+}

@@ -1,0 +1,84 @@
+/**
+ * The import rules (`.dependency-cruiser.cjs`, run by `npm test` as
+ * `npm run check:deps`) catch what they are for: run on a small tree of
+ * their own, they report a cycle made only of type imports, an import
+ * against the layers' direction, the library importing a test, an example
+ * importing a path of the library instead of the package, and an example
+ * importing the test kit; and they pass the same tree once fixed.
+ *
+ * @module
+ */
+
+import { test } from '../helpers/uvu.js';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's root (this file runs from `dist/test/integration/`). */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = path.join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
+const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
+
+/** Writes `files` (path → source) under a fresh folder with a tsconfig like the project's; returns the folder. */
+async function tree(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'netloop-imports-'));
+  const tsconfig = { compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['**/*.ts'] };
+  await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+  for (const [file, source] of Object.entries(files)) {
+    await mkdir(path.join(dir, path.dirname(file)), { recursive: true });
+    await writeFile(path.join(dir, file), source);
+  }
+  return dir;
+}
+
+/** Runs the rules on `dir`: the exit status and the names of the rules broken. */
+function check(dir: string, folders: string[]): { status: number | null; rules: string[] } {
+  // The reporter npm test uses: one line per violation, and a non-zero exit status when there is an error.
+  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+  const r = spawnSync(process.execPath, [CLI, ...folders, '--config', CONFIG, '--output-type', 'err'], { cwd: dir, encoding: 'utf8', env });
+  // Colours, should a terminal setting still ask for them, are taken out before reading the lines.
+  const text = `${r.stdout}${r.stderr}`.replace(/\u001b\[[0-9;]*m/g, '');
+  const rules = [...text.matchAll(/^\s*error ([\w-]+):/gm)].map((m) => m[1]!);
+  return { status: r.status, rules: [...new Set(rules)].sort() };
+}
+
+test('a type-only cycle, an upward import, lib importing a test, an example importing lib/ or the test kit: each is reported; fixed, the tree passes', async () => {
+  const bad = await tree({
+    // A cycle of type imports only: nothing of it exists at run time, it is still a cycle.
+    'lib/reactor/a.ts': "import type { B } from './b.js';\nexport interface A { b: B }\n",
+    'lib/reactor/b.ts': "import type { A } from './a.js';\nexport interface B { a: A }\n",
+    // core imports nothing else; the reactor does not import the framing layer.
+    'lib/core/c.ts': "import type { A } from '../reactor/a.js';\nexport type C = A;\n",
+    'lib/framing/f.ts': 'export const F = 1;\n',
+    'lib/reactor/r.ts': "import { F } from '../framing/f.js';\nexport const R = F;\n",
+    'lib/reactor/t.ts': "import { T } from '../../test/t.js';\nexport const U = T;\n",
+    'test/t.ts': 'export const T = 1;\n',
+    'lib/testing.ts': 'export const K = 1;\n',
+    'examples/e.ts': "import { K } from '../lib/testing.js';\nexport const E = K;\n",
+    'examples/p.ts': "import type { A } from '../lib/reactor/a.js';\nexport type P = A;\n",
+  });
+  const good = await tree({
+    'lib/reactor/a.ts': 'export interface A { n: number }\n',
+    'lib/reactor/b.ts': "import type { A } from './a.js';\nexport interface B { a: A }\n",
+    'lib/core/c.ts': 'export type C = number;\n',
+    'lib/framing/f.ts': "import type { B } from '../reactor/b.js';\nimport type { C } from '../core/c.js';\nexport type F = [B, C];\n",
+    'lib/index.ts': "export type { F } from './framing/f.js';\n",
+    'test/t.ts': "import type { F } from '../lib/index.js';\nexport type T = F;\n",
+  });
+  try {
+    const found = check(bad, ['lib', 'test', 'examples']);
+    assert.is.not(found.status, 0, 'the check fails');
+    assert.equal(found.rules, ['examples-not-the-test-kit', 'examples-use-the-package', 'layer-core', 'layer-reactor', 'lib-not-from-outside', 'no-circular']);
+    const fixed = check(good, ['lib', 'test']);
+    assert.is(fixed.status, 0, 'the fixed tree passes');
+    assert.equal(fixed.rules, []);
+  } finally {
+    await rm(bad, { recursive: true, force: true });
+    await rm(good, { recursive: true, force: true });
+  }
+});
+
+test.run();
