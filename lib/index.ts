@@ -129,7 +129,8 @@ export { TimingWheel, WheelEntry } from './session/timing-wheel.js';
 export type { TimingWheelOptions } from './session/timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES, copySessionRecord } from './store/contract.js';
+export { SESSION_STATES } from './store/contract.js';
+export { copySessionRecord, validateSessionRecord } from './store/record.js';
 export type {
   SessionState,
   SessionStats,
@@ -142,7 +143,7 @@ export type {
 } from './store/contract.js';
 export { MemoryStore } from './store/memory-store.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
-export { FileStore, openFileStore, systemScheduler, validateSessionRecord, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './store/file/file-store.js';
+export { FileStore, openFileStore, systemScheduler, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './store/file/file-store.js';
 export type {
   FileStoreOptions,
   FileStoreDurability,
@@ -150,6 +151,7 @@ export type {
   FileStoreStats,
   FileStoreLoadReport,
   FileStoreSaveInfo,
+  FileStoreEvents,
   StoreScheduler,
   StoreTimer,
 } from './store/file/file-store.js';
@@ -158,4 +160,4 @@ export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from '
 export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
-export type { RedisStoreOptions, RedisClientLike } from './store/redis/redis-store.js';
+export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';

@@ -70,7 +70,8 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode, NetloopError, checkInteger } from '../core/errors.js';
 import { callGuarded, listenerError, reportFault } from '../core/listener-guard.js';
-import { EMPTY_METADATA, MemoryStore, assignFlatSession, flatSessionRecord, ownMetadata } from '../store/memory-store.js';
+import { EMPTY_METADATA, assignFlatSession, flatSessionRecord, ownMetadata } from '../store/flat-session.js';
+import { MemoryStore } from '../store/memory-store.js';
 import type { MemoryStoreOwner, OwnedEntry } from '../store/memory-store.js';
 import type {
   Page,
@@ -80,7 +81,7 @@ import type {
   SessionStats,
   SessionStore,
 } from '../store/contract.js';
-import { copySessionRecord } from '../store/contract.js';
+import { copySessionRecord } from '../store/record.js';
 import { createToken, tokenMatches, tokenSessionId } from './token.js';
 import { TimingWheel } from './timing-wheel.js';
 import type { WheelNode } from './timing-wheel.js';
