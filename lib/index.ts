@@ -83,6 +83,7 @@ export type {
   SessionEndEvent,
   SessionEvents,
   SessionEventName,
+  SessionRegistryEvents,
   RegistryErrorEvent,
   RegistryCounters,
   RegistryStats,

@@ -51,6 +51,7 @@ import type {
   SessionHandle,
   SessionInfo,
   SessionRegistry,
+  SessionRegistryEvents,
 } from '../session/session-registry.js';
 import type { TimerEntry } from '../reactor/timer-queue.js';
 
@@ -517,17 +518,22 @@ export class SessionBinding {
     }
     server.on('close', this.#onClose);
     for (const client of server.clients()) this.#onConnection(client);
+    // Each registry subscription is kept with its undo (registry.off), for close().
+    const sub = <E extends keyof SessionEvents>(name: E, fn: SessionRegistryEvents[E]): (() => void) => {
+      registry.on(name, fn);
+      return () => void registry.off(name, fn);
+    };
     this.#unsubscribe.push(
-      registry.on('created', (p) => this.#emit('created', { ...p, client: this.#clientOf(p.session.connectionId) })),
-      registry.on('resumed', (p) => this.#emit('resumed', { ...p, client: this.#clientOf(p.session.connectionId) })),
-      registry.on('detached', (p) => this.#emit('detached', { ...p, client: null })),
-      registry.on('expired', (p) => this.#onEnded('expired', p)),
-      registry.on('replaced', (p) => this.#onEnded('replaced', p)),
-      registry.on('closed', (p) => this.#onEnded('closed', p)),
-      registry.on('deleted', (p) => this.#onEnded('deleted', p)),
-      registry.on('error', this.#onRegistryError),
+      sub('created', (p) => this.#emit('created', { ...p, client: this.#clientOf(p.session.connectionId) })),
+      sub('resumed', (p) => this.#emit('resumed', { ...p, client: this.#clientOf(p.session.connectionId) })),
+      sub('detached', (p) => this.#emit('detached', { ...p, client: null })),
+      sub('expired', (p) => this.#onEnded('expired', p)),
+      sub('replaced', (p) => this.#onEnded('replaced', p)),
+      sub('closed', (p) => this.#onEnded('closed', p)),
+      sub('deleted', (p) => this.#onEnded('deleted', p)),
+      sub('error', this.#onRegistryError),
       // Expiries go to the `netloop:session:expire` diagnostics channel (a no-op without subscribers).
-      observeSessions(registry),
+      observeSessions({ on: sub }),
     );
     this.#auditTimer = loop.runEvery(registry.options.granularityMs, this.#audit);
   }

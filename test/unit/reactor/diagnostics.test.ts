@@ -167,7 +167,8 @@ D('counters count with nobody subscribed; stats() returns a copy', async () => {
 D('session expiry is published with ids and the reason only, never the token or its hash', async () => {
   const clock = new ManualClock();
   const reg = new SessionRegistry({ clock, ttlMs: 1_000, granularityMs: 100, autoAudit: false });
-  const stop = observeSessions(reg);
+  // The registry's on() returns the registry (TypedEmitter); observeSessions wants an undo function.
+  const stop = observeSessions({ on: (name, fn) => (reg.on(name, fn), () => void reg.off(name, fn)) });
   try {
     await observing<SessionExpireMessage>(CHANNEL_NAMES.sessionExpire, async (seen) => {
       const { session, token } = await reg.create({ userId: 'u1', connectionId: 'conn-9' });
