@@ -28,8 +28,7 @@ import { FileStore } from '../../lib/store/file/file-store.js';
 import { ManualClock } from '../../lib/core/clock.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
 import { bindSessions } from '../../lib/binding/session-binding.js';
-import { FaultyFs } from '../helpers/faulty-fs.js';
-import { makeRecord } from '../helpers/store-conformance.js';
+import { FaultyFs, makeRecord } from '../../lib/testing.js';
 import { HEADER, frame, header, startLive } from '../helpers/live-server.js';
 import { collectAll, connectRaw, destroyAll, pattern, readBytes, until, waitFor, withTimeout } from '../helpers/net.js';
 

@@ -13,9 +13,9 @@ import { FileStore, openFileStore } from '../../../../lib/store/file/file-store.
 import type { FileStoreEvents, FileStoreOptions } from '../../../../lib/store/file/file-store.js';
 import { encodeJournalRecord } from '../../../../lib/store/file/journal.js';
 import type { SessionRecord } from '../../../../lib/store/contract.js';
-import { FaultyFs } from '../../../helpers/faulty-fs.js';
-import { ManualScheduler } from '../../../helpers/manual-scheduler.js';
-import { makeRecord, storeConformance } from '../../../helpers/store-conformance.js';
+import { FaultyFs } from '../../../../lib/testing/faulty-fs.js';
+import { ManualScheduler } from '../../../../lib/testing/manual-scheduler.js';
+import { makeRecord } from '../../../../lib/testing/store-conformance.js';
 import { until } from '../../../helpers/net.js';
 import { watchProcessFaults } from '../../../helpers/process-faults.js';
 
@@ -73,24 +73,6 @@ async function drive(s: ManualScheduler, done: () => boolean, what: string): Pro
 }
 
 const tmpOpens = (ffs: FaultyFs): number => ffs.log.filter((l) => l === 'open sessions.json.tmp').length;
-
-// ─── conformance (both durability modes) ─────────────────────────────────────
-
-for (const durability of ['snapshot', 'journal'] as const) {
-  storeConformance(`file (${durability})`, async () => {
-    const dir = await tmpDir();
-    const sched = new ManualScheduler();
-    const store = await FileStore.open({ path: path.join(dir, 'sessions.json'), durability, clock: sched.clock, scheduler: sched });
-    return {
-      store,
-      clock: sched.clock,
-      cleanup: async () => {
-        await store.close();
-        await fs.rm(dir, { recursive: true, force: true });
-      },
-    };
-  });
-}
 
 // ─── snapshot mode: scheduling ───────────────────────────────────────────────
 
