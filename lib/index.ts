@@ -107,6 +107,7 @@ export type {
   SessionEndEvent,
   SessionEvents,
   SessionEventName,
+  SessionRegistryEvents,
   RegistryErrorEvent,
   RegistryCounters,
   RegistryStats,
@@ -144,7 +145,8 @@ export { TimingWheel, WheelEntry } from './session/timing-wheel.js';
 export type { TimingWheelOptions } from './session/timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES, copySessionRecord } from './store/contract.js';
+export { SESSION_STATES } from './store/contract.js';
+export { copySessionRecord, validateSessionRecord } from './store/record.js';
 export type {
   SessionState,
   SessionStats,
@@ -157,7 +159,7 @@ export type {
 } from './store/contract.js';
 export { MemoryStore } from './store/memory-store.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
-export { FileStore, openFileStore, systemScheduler, validateSessionRecord, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './store/file/file-store.js';
+export { FileStore, openFileStore, systemScheduler, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './store/file/file-store.js';
 export type {
   FileStoreOptions,
   FileStoreDurability,
@@ -165,6 +167,7 @@ export type {
   FileStoreStats,
   FileStoreLoadReport,
   FileStoreSaveInfo,
+  FileStoreEvents,
   StoreScheduler,
   StoreTimer,
 } from './store/file/file-store.js';
@@ -173,4 +176,4 @@ export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from '
 export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
-export type { RedisStoreOptions, RedisClientLike } from './store/redis/redis-store.js';
+export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';

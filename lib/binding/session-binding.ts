@@ -88,6 +88,7 @@ import type {
   SessionHandle,
   SessionInfo,
   SessionRegistry,
+  SessionRegistryEvents,
 } from '../session/session-registry.js';
 import type { TimerEntry } from '../reactor/timer-queue.js';
 
@@ -308,15 +309,20 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
     }
     server.on('close', this.#onClose);
     for (const client of server.clients()) this.#onConnection(client);
+    // Each registry subscription is kept with its undo (registry.off), for close().
+    const sub = <E extends keyof SessionEvents>(name: E, fn: SessionRegistryEvents[E]): (() => void) => {
+      registry.on(name, fn);
+      return () => void registry.off(name, fn);
+    };
     this.#unsubscribe.push(
-      registry.on('created', (p) => this.#emit('created', { ...p, client: this.#clientOf(p.session.connectionId) })),
-      registry.on('resumed', (p) => this.#emit('resumed', { ...p, client: this.#clientOf(p.session.connectionId) })),
-      registry.on('detached', (p) => this.#emit('detached', { ...p, client: null })),
-      registry.on('expired', (p) => this.#onEnded('expired', p)),
-      registry.on('replaced', (p) => this.#onEnded('replaced', p)),
-      registry.on('closed', (p) => this.#onEnded('closed', p)),
-      registry.on('deleted', (p) => this.#onEnded('deleted', p)),
-      registry.on('error', this.#onRegistryError),
+      sub('created', (p) => this.#emit('created', { ...p, client: this.#clientOf(p.session.connectionId) })),
+      sub('resumed', (p) => this.#emit('resumed', { ...p, client: this.#clientOf(p.session.connectionId) })),
+      sub('detached', (p) => this.#emit('detached', { ...p, client: null })),
+      sub('expired', (p) => this.#onEnded('expired', p)),
+      sub('replaced', (p) => this.#onEnded('replaced', p)),
+      sub('closed', (p) => this.#onEnded('closed', p)),
+      sub('deleted', (p) => this.#onEnded('deleted', p)),
+      sub('error', this.#onRegistryError),
       // Expiries go to the `netloop:session:expire` diagnostics channel (a no-op without subscribers).
       observeSessions(registry),
     );
@@ -807,7 +813,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   #emit<E extends SessionBindingEventName>(name: E, payload: SessionBindingPayloads[E]): void {
     if (name === 'error' && this.listenerCount('error') === 0) {
       // The safe default of the 'error' path: a report, never a throw.
-      reportFault((payload as SessionBindingPayloads['error']).error, 'session binding');
+      reportFault((payload as SessionBindingPayloads['error']).error, 'session binding', this);
       return;
     }
     // The emitter calls each listener guarded; a fault comes back to _listenerFault.
@@ -826,7 +832,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
       cause: fault,
       details: client === null ? { event: name } : { event: name, clientId: client.id },
     });
-    if (event === 'error') reportFault(error, "session binding 'error' listener");
+    if (event === 'error') reportFault(error, "session binding 'error' listener", this);
     else if (!this.#closeForFault(client, error)) this.#emit('error', { error, operation: 'listener', event: name });
   }
 

@@ -52,18 +52,52 @@ interface OnceWrapper {
   listener: (...args: unknown[]) => unknown;
 }
 
+/** The default report says the same thing (source and code) at most once in this many ms. */
+export const REPORT_INTERVAL_MS = 10_000;
+/** Distinct (source, code) pairs remembered for the rate limit before the memory is reset. */
+const MAX_REPORT_KEYS = 1024;
+
+/** Per reporting object: when each (source, code) pair was last reported, and how many reports were held back since. */
+const reportStates = new WeakMap<object, Map<string, { last: number; suppressed: number }>>();
+/** The reporting object of faults reported without one. */
+const NO_OWNER = {};
+
 /**
  * The default report: a process warning named `NetloopWarning`, with the
  * fault's code (or `NETLOOP_UNHANDLED_FAULT`) and the fault itself as its
  * `cause`, so a `'warning'` listener can read the fault's details (the
- * client it concerned, ...).
+ * client it concerned, ...). A fault that repeats (a store down fails every
+ * audit tick) is reported at most once per {@link REPORT_INTERVAL_MS} for
+ * each reporting object, source and code; the next report says how many were
+ * held back.
  */
-function defaultReporter(fault: unknown, source: string): void {
-  const code = typeof fault === 'object' && fault !== null && typeof (fault as { code?: unknown }).code === 'string' ? (fault as { code: string }).code : undefined;
+function defaultReporter(fault: unknown, source: string, owner: object = NO_OWNER): void {
+  const code =
+    (typeof fault === 'object' && fault !== null && typeof (fault as { code?: unknown }).code === 'string' ? (fault as { code: string }).code : undefined) ??
+    'NETLOOP_UNHANDLED_FAULT';
+  const key = `${source}\u0000${code}`;
+  const now = performance.now();
+  let states = reportStates.get(owner);
+  if (states === undefined) reportStates.set(owner, (states = new Map()));
+  let state = states.get(key);
+  if (state !== undefined && now - state.last < REPORT_INTERVAL_MS) {
+    state.suppressed++;
+    return;
+  }
+  const suppressed = state?.suppressed ?? 0;
+  if (state === undefined) {
+    if (states.size >= MAX_REPORT_KEYS) states.clear();
+    state = { last: now, suppressed: 0 };
+    states.set(key, state);
+  } else {
+    state.last = now;
+    state.suppressed = 0;
+  }
   const message = fault instanceof Error ? fault.message : String(fault);
-  const warning = new Error(`${source}: ${message}`, { cause: fault }) as Error & { code: string };
+  const more = suppressed > 0 ? ` (${suppressed} more like it in the last ${REPORT_INTERVAL_MS / 1000} s were not reported)` : '';
+  const warning = new Error(`${source}: ${message}${more}`, { cause: fault }) as Error & { code: string };
   warning.name = 'NetloopWarning';
-  warning.code = code ?? 'NETLOOP_UNHANDLED_FAULT';
+  warning.code = code;
   process.emitWarning(warning);
 }
 
@@ -78,10 +112,16 @@ export function setFaultReporter(fn: FaultReporter | null): void {
   reporter = fn ?? defaultReporter;
 }
 
-/** Reports a fault nobody handles (see {@link setFaultReporter}); never throws. */
-export function reportFault(fault: unknown, source: string): void {
+/**
+ * Reports a fault nobody handles (see {@link setFaultReporter}); never
+ * throws. `owner` is the object the fault belongs to (an emitter): the
+ * default report's rate limit counts each owner apart, so one server's
+ * repeated fault never hides another's.
+ */
+export function reportFault(fault: unknown, source: string, owner?: object): void {
   try {
-    reporter(fault, source);
+    if (reporter === defaultReporter) defaultReporter(fault, source, owner);
+    else reporter(fault, source);
   } catch {
     // A faulty reporter must not turn a reported fault into a crash.
   }
@@ -183,7 +223,7 @@ export class TypedEmitter<E extends EventMap<E>> {
   protected _reportError(fault: unknown, source: string): void {
     const slot = this.#slots['error'];
     if (source === 'error' || slot === undefined) {
-      reportFault(fault, `${this.constructor.name} '${source}' listener`);
+      reportFault(fault, `${this.constructor.name} '${source}' listener`, this);
       return;
     }
     (this.emit as (name: string, ...a: unknown[]) => boolean)('error', fault);

@@ -151,28 +151,3 @@ export function toSocketError(err: unknown): NetloopError {
     details: sys === undefined ? {} : { syscallCode: sys },
   });
 }
-
-// The option validators (checkInteger, checkNumber, checkBoolean, ...) live in
-// validate.ts. The two below remain here, unchanged, only for the session and
-// store modules that still import them from this module; new code imports
-// validate.ts, and these go once nothing imports them from here.
-
-/** @deprecated Import {@link checkInteger} from `validate.ts`. @internal */
-export function checkInteger(name: string, value: number, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be an integer in [${min}, ${max}], got ${String(value)}`, {
-      details: { option: name, value, min, max },
-    });
-  }
-  return value;
-}
-
-/** @deprecated Import {@link checkNumber} from `validate.ts`. @internal */
-export function checkNumber(name: string, value: number, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a number in [${min}, ${max}], got ${String(value)}`, {
-      details: { option: name, value, min, max },
-    });
-  }
-  return value;
-}

@@ -27,7 +27,8 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import { OpsSampler } from './snapshot.js';
 import type { OpsSamplerOptions, OpsSnapshot } from './snapshot.js';
 import type { OpsSources } from './sources.js';

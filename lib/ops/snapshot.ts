@@ -17,7 +17,8 @@
  * @module
  */
 
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import type { CloseRecord, FrameTypeCount, OpsSources, ReactorCounters, SessionSample, StoreSample } from './sources.js';
 
 /** A client with queued output, as the status page lists it. */

@@ -32,7 +32,8 @@ import * as dc from 'node:diagnostics_channel';
 import { CHANNEL_NAMES } from '../reactor/diagnostics.js';
 import type { AcceptMessage, CloseMessage, HandlerErrorMessage, LimitMessage } from '../reactor/diagnostics.js';
 import { FramedClient } from '../framing/framed-client.js';
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 
 // ─── provider interfaces ──────────────────────────────────────────────────────
 

@@ -1201,7 +1201,7 @@ export function routeListenerFault(owner: ClientOwner, fault: unknown, name: str
   }
   const error = handlerError(fault, source, null);
   noteHandlerError(null, source, error);
-  if (name === 'error') reportFault(error, owner.constructor.name);
+  if (name === 'error') reportFault(error, `${owner.constructor.name} 'error' listener`, owner);
   else owner._fault(error);
 }
 

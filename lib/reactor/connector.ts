@@ -177,7 +177,7 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
   /** @internal A fault no open client answers for: the `'error'` listeners, or a process warning when there are none. */
   _fault(error: NetloopError): void {
     if (this.listenerCount('error') > 0) this.#emit('error', error);
-    else reportFault(error, this.constructor.name);
+    else reportFault(error, this.constructor.name, this);
   }
 
 

@@ -196,7 +196,7 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
   /** @internal A fault no open client answers for: the `'error'` listeners, or a process warning when there are none. */
   _fault(error: NetloopError): void {
     if (this.listenerCount('error') > 0) this.#emit('error', error);
-    else reportFault(error, this.constructor.name);
+    else reportFault(error, this.constructor.name, this);
   }
 
 

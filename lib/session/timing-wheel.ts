@@ -53,7 +53,8 @@
  * @module
  */
 
-import { ErrorCode, NetloopError, checkInteger, checkNumber } from '../core/errors.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 
 const NOT_FILED = -1;
 

@@ -8,7 +8,10 @@
  *
  * TTL semantics are identical in every store: a record whose `expiresAt` is at
  * or before the store's current wall time is never returned, counted or listed,
- * even if it has not been physically removed yet.
+ * even if it has not been physically removed yet. Validation, liveness,
+ * ordering ("oldest first": by `createdAt`, then `id`) and paging are shared
+ * by every store through `record.ts`; the conformance suite of
+ * `netloop/testing` checks a store against this contract.
  *
  * Indexes kept by every store, always consistent with the records:
  *
@@ -73,34 +76,6 @@ export interface SessionRecord {
   ttl: number;
 }
 
-/**
- * A copy of a record holding only the fields of {@link SessionRecord}, with
- * its own `metadata` and `stats` objects: what a store persists or hands out,
- * so nothing foreign is kept and no caller shares a store's objects.
- */
-export function copySessionRecord(r: SessionRecord): SessionRecord {
-  return {
-    id: r.id,
-    tokenHash: r.tokenHash,
-    userId: r.userId,
-    connectionId: r.connectionId,
-    remoteAddress: r.remoteAddress,
-    state: r.state,
-    metadata: { ...r.metadata },
-    stats: {
-      bytesIn: r.stats.bytesIn,
-      bytesOut: r.stats.bytesOut,
-      messagesIn: r.stats.messagesIn,
-      messagesOut: r.stats.messagesOut,
-      heartbeats: r.stats.heartbeats,
-    },
-    createdAt: r.createdAt,
-    lastActiveAt: r.lastActiveAt,
-    expiresAt: r.expiresAt,
-    ttl: r.ttl,
-  };
-}
-
 /** A filter for {@link SessionStore.list} and {@link SessionStore.count}. */
 export interface SessionFilter {
   userId?: string;
@@ -122,9 +97,11 @@ export interface SessionPage {
 /** Options for {@link SessionStore.create}. */
 export interface CreateOptions {
   /**
-   * When set, the record is only inserted if the user has fewer than this
-   * many live sessions; the check and the insert are atomic within the store
-   * (across processes for a shared store).
+   * When set (an integer >= 1, else `NETLOOP_INVALID_OPTION`), the record is
+   * only inserted if its user has fewer than this many live sessions; the
+   * check and the insert are atomic within the store (across processes for a
+   * shared store). Expired sessions never count. Anonymous records (no
+   * `userId`) have no per-user limit.
    */
   maxPerUser?: number;
 }
@@ -132,20 +109,37 @@ export interface CreateOptions {
 /**
  * The interface every store implements. All methods are asynchronous because
  * a store may be remote; a closed store rejects with `NETLOOP_STORE_CLOSED`,
- * an unreachable one with `NETLOOP_STORE_UNAVAILABLE` (never hangs).
+ * an unreachable one with `NETLOOP_STORE_UNAVAILABLE` (never hangs). Records
+ * are copied in and out: no caller shares a store's objects. "Oldest first"
+ * is ascending `createdAt`, then `id`. The conformance suite of
+ * `netloop/testing` (`storeConformance`) checks every point below.
  */
 export interface SessionStore {
   /** A short name for diagnostics: 'memory', 'file', 'redis'. */
   readonly kind: string;
-  /** Inserts a new record and its indexes. Resolves false when `maxPerUser` refused it. */
+  /**
+   * Inserts a new record and its indexes. Resolves false when `maxPerUser`
+   * refused it (nothing stored). `NETLOOP_INVALID_VALUE` for a malformed
+   * record, or an id, token hash or connection a live record holds (an
+   * expired holder is evicted instead); `NETLOOP_INVALID_OPTION` for a bad
+   * `maxPerUser`. A record already expired is accepted and never seen.
+   */
   create(record: SessionRecord, options?: CreateOptions): Promise<boolean>;
   /** The live record with this id, or null. */
   get(id: string): Promise<SessionRecord | null>;
-  /** Replaces an existing live record (indexes follow its new token hash, user and connection). Resolves false if it is gone. */
+  /**
+   * Replaces an existing live record (indexes follow its new token hash, user
+   * and connection; an expiry in the past ends it). Resolves false if it is
+   * gone, storing nothing. `NETLOOP_INVALID_VALUE` like `create`.
+   */
   set(record: SessionRecord): Promise<boolean>;
-  /** Moves a live record's expiry (and last-active stamp); resolves false if it is gone. */
+  /**
+   * Moves a live record's expiry (either way; into the past ends it) and its
+   * last-active stamp; resolves false if it is gone (never revives it).
+   * `NETLOOP_INVALID_VALUE` for a time that is not a finite number.
+   */
   touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean>;
-  /** Removes a record and its indexes; resolves true if it existed. */
+  /** Removes a record and its indexes; resolves true if a live one existed. */
   delete(id: string): Promise<boolean>;
   /** The live record whose token hashes to `tokenHash`, or null. */
   getByTokenHash(tokenHash: string): Promise<SessionRecord | null>;
@@ -153,13 +147,17 @@ export interface SessionStore {
   getByConnection(connectionId: string): Promise<SessionRecord | null>;
   /** Every live record of a user, oldest first. */
   getByUser(userId: string): Promise<SessionRecord[]>;
-  /** Live records matching `filter`, oldest first, one page of them, with the total. */
+  /**
+   * Live records matching `filter`, oldest first, one page of them, with the
+   * total that matched. `NETLOOP_INVALID_OPTION` for a page whose offset or
+   * limit is not an integer >= 0, or a filter with an unknown state.
+   */
   list(filter?: SessionFilter, page?: Page): Promise<SessionPage>;
-  /** How many live records match `filter`. */
+  /** How many live records match `filter` (refused like `list`'s). */
   count(filter?: SessionFilter): Promise<number>;
   /** Removes every record. */
   clear(): Promise<void>;
-  /** Flushes what must be flushed and releases resources; idempotent. */
+  /** Flushes what must be flushed and releases resources; idempotent. Every later call rejects with `NETLOOP_STORE_CLOSED`. */
   close(): Promise<void>;
   /**
    * Asks whether the store answers now, so that a server can say at start-up
@@ -169,7 +167,7 @@ export interface SessionStore {
    * `NETLOOP_STORE_UNAVAILABLE` (unreachable, no answer in time),
    * `NETLOOP_STORE_CLOSED`, or `NETLOOP_STORE_IO` (a file store whose saves
    * are failing). Optional for stores written outside netloop:
-   * {@link SessionRegistry.ping} falls back to `count()`.
+   * the registry's `ping()` falls back to `count()`.
    */
   ping?(): Promise<void>;
 }

@@ -3,38 +3,32 @@
  * store of the session registry.
  *
  * ```
- *   records   Map<id, entry>                insertion order = creation order
- *   byToken   Map<tokenHash, entry>         unless indexTokens: false (the registry's own store)
- *   byConn    Map<connectionId, entry>      only while a connection is bound
- *   byUser    Map<userId, entry | Set>      only for sessions with a user; a bare entry for one
- *   expiry    indexed binary min-heap of the store's own records by heap key
- *   retired   [entry, connection] pairs an owner ended, still in the Maps above
- *             until a sweep (`sweepRetired`) takes them out
- *
- *             heap[0] = soonest key
- *            /                 \
- *       heap[1]              heap[2]       each record knows its slot (`heapIndex`)
+ *   MemoryIndex (memory-index.ts)       records by id; byToken, byConn, byUser
+ *   heap       ExpiryHeap               the store's own records by expiry key
+ *   retired    [entry, connection]      entries an owner ended, still in the
+ *                                       Maps until a sweep (`sweepRetired`)
  * ```
  *
  * An entry is either a record of the store's own (created through the
  * public interface, copied in and out, one flat object of a stable shape) or
  * an adopted entry: an owner's object held as it is ({@link MemoryStore.adopt},
- * the registry's in-process fast path). Adopted entries are not in the heap:
- * their owner expires them (and is asked to, through `_storeSettle`, before
- * the store counts or lists).
+ * the registry's in-process fast path; see `memory-entry.ts`). Adopted
+ * entries are not in the heap: their owner expires them (and is asked to,
+ * through `_storeSettle`, before the store counts or lists).
  *
  * Liveness follows the injected clock: a record is live while
- * `expiresAt > clock.wallNow()`. Reads check `expiresAt` directly, so an
- * expired record is never returned even before it is purged. Counting and
- * listing first purge: they pop every heap entry whose key has passed and
- * remove the record if it really expired, or re-file it under its current
- * `expiresAt` if it was extended meanwhile. The heap key of a record is
- * therefore always at or before its real expiry (extensions re-file lazily,
- * moves to an earlier expiry re-file at once), which makes `count()` after a
- * purge exact: every record left in the Map is live. Physical removal happens
- * on every count, list and create (amortised O(log n) per expired record), so
- * the store never keeps dead records beyond the next such call, and
- * {@link MemoryStore.purge} lets an owner sweep on its own schedule.
+ * `expiresAt > clock.wallNow()` (`record.ts`). Reads check `expiresAt`
+ * directly, so an expired record is never returned even before it is
+ * purged. Counting and listing first purge: they pop every heap entry whose
+ * key has passed and remove the record if it really expired, or re-file it
+ * under its current `expiresAt` if it was extended meanwhile. The heap key of
+ * a record is therefore always at or before its real expiry (extensions
+ * re-file lazily, moves to an earlier expiry re-file at once), which makes
+ * `count()` after a purge exact: every record left in the Map is live.
+ * Physical removal happens on every count, list and create (amortised
+ * O(log n) per expired record), so the store never keeps dead records beyond
+ * the next such call, and {@link MemoryStore.purge} lets an owner sweep on
+ * its own schedule.
  *
  * An owner may also end an adopted entry and leave its removal from the Maps
  * for later ({@link MemoryStore.retire}): taking a session out of four
@@ -53,16 +47,17 @@
 
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { ErrorCode, NetloopError, checkInteger } from '../core/errors.js';
-import type {
-  CreateOptions,
-  Page,
-  SessionFilter,
-  SessionPage,
-  SessionRecord,
-  SessionState,
-  SessionStore,
-} from './contract.js';
+import { ErrorCode, NetloopError } from '../core/errors.js';
+import { checkInteger } from '../core/validate.js';
+import type { CreateOptions, Page, SessionFilter, SessionPage, SessionRecord, SessionStore } from './contract.js';
+import { ExpiryHeap } from './expiry-heap.js';
+import { assignFlatSession, flatSessionRecord } from './flat-session.js';
+import type { Entry, MemoryStoreOwner, OwnedEntry } from './memory-entry.js';
+import { StoredRecord, isAlive } from './memory-entry.js';
+import { MemoryIndex } from './memory-index.js';
+import { checkFilter, checkMaxPerUser, checkPage, checkSessionRecord, checkTouch, compareSessions, matchesFilter, pageOf } from './record.js';
+
+export type { MemoryStoreOwner, OwnedEntry } from './memory-entry.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -84,194 +79,6 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * The owner of entries adopted with {@link MemoryStore.adopt} (the session
- * registry). The store calls it synchronously.
- */
-export interface MemoryStoreOwner {
-  /**
-   * The store removed one of this owner's entries on its own account: a
-   * public `delete`, `clear`, a `set`/`touch` to a past expiry, or an expired
-   * entry evicted because a new record claims its token or connection. The
-   * entry is already out of every index; the owner forgets it too.
-   */
-  _storeRemoved(entry: OwnedEntry): void;
-  /**
-   * Expire now every owned entry whose expiry is at or before wall time
-   * `now` (removing each with {@link MemoryStore.release}). Called before the
-   * store counts or lists, so that counts stay exact.
-   */
-  _storeSettle(now: number): void;
-}
-
-/**
- * The data of a session as one flat object (counters as plain numbers, no
- * nested `stats`): a record of the store's own, an adopted entry, and the
- * session registry's handle all have this shape, and
- * {@link flatSessionRecord} / {@link assignFlatSession} convert it to and
- * from the public {@link SessionRecord}.
- */
-export interface FlatSession {
-  readonly id: string;
-  tokenHash: string;
-  userId: string | null;
-  connectionId: string | null;
-  remoteAddress: string | null;
-  state: SessionState;
-  /** Never mutated in place: replaced as a whole. */
-  metadata: Record<string, string>;
-  bytesIn: number;
-  bytesOut: number;
-  messagesIn: number;
-  messagesOut: number;
-  heartbeats: number;
-  createdAt: number;
-  lastActiveAt: number;
-  expiresAt: number;
-  ttl: number;
-}
-
-/**
- * A session object owned by an in-process owner and held by the store
- * itself, without a copy: the same object is the store's record, the
- * owner's handle and (for the registry) its timing-wheel node. Counters are
- * flat numbers so that no nested object is allocated per session.
- * `expiresAt` and `lastActiveAt` may be accessors (the registry derives them
- * from its monotonic deadline); the store writes them only through
- * {@link MemoryStore.set} and {@link MemoryStore.touch}.
- */
-export interface OwnedEntry extends FlatSession {
-  /** The owner; never null for an adopted entry. */
-  readonly _owner: MemoryStoreOwner;
-  /**
-   * False once the owner ended the entry (see {@link MemoryStore.retire});
-   * the store then never reports it live. Absent means alive.
-   */
-  readonly alive?: boolean;
-}
-
-/**
- * A record created through the public interface: the same flat fields, a
- * stable shape (one hidden class), and its place in the expiry heap.
- */
-class StoredRecord {
-  readonly _owner: null = null;
-  id: string;
-  tokenHash: string;
-  userId: string | null;
-  connectionId: string | null;
-  remoteAddress: string | null;
-  state: SessionState;
-  metadata: Record<string, string>;
-  bytesIn: number;
-  bytesOut: number;
-  messagesIn: number;
-  messagesOut: number;
-  heartbeats: number;
-  createdAt: number;
-  lastActiveAt: number;
-  expiresAt: number;
-  ttl: number;
-  /** The expiry the record is filed under in the heap; never after `expiresAt`. */
-  heapKey: number;
-  /** Index in the heap array, or -1 once removed. */
-  heapIndex = -1;
-
-  constructor(r: SessionRecord) {
-    this.id = r.id;
-    this.tokenHash = r.tokenHash;
-    this.userId = r.userId;
-    this.connectionId = r.connectionId;
-    this.remoteAddress = r.remoteAddress;
-    this.state = r.state;
-    this.metadata = ownMetadata(r.metadata);
-    this.bytesIn = r.stats.bytesIn;
-    this.bytesOut = r.stats.bytesOut;
-    this.messagesIn = r.stats.messagesIn;
-    this.messagesOut = r.stats.messagesOut;
-    this.heartbeats = r.stats.heartbeats;
-    this.createdAt = r.createdAt;
-    this.lastActiveAt = r.lastActiveAt;
-    this.expiresAt = r.expiresAt;
-    this.ttl = r.ttl;
-    this.heapKey = r.expiresAt;
-  }
-}
-
-/** What the indexes hold: the store's own records and adopted entries. */
-type Entry = StoredRecord | OwnedEntry;
-
-/** Live at wall time `now`: not expired and, for an adopted entry, not ended by its owner. Pure. */
-function isAlive(r: Entry, now: number): boolean {
-  return r.expiresAt > now && (r._owner === null || r.alive !== false);
-}
-
-/** A copy of a flat session in the public {@link SessionRecord} form (own `metadata` and `stats` objects). */
-export function flatSessionRecord(r: Readonly<FlatSession>): SessionRecord {
-  return {
-    id: r.id,
-    tokenHash: r.tokenHash,
-    userId: r.userId,
-    connectionId: r.connectionId,
-    remoteAddress: r.remoteAddress,
-    state: r.state,
-    metadata: { ...r.metadata },
-    stats: { bytesIn: r.bytesIn, bytesOut: r.bytesOut, messagesIn: r.messagesIn, messagesOut: r.messagesOut, heartbeats: r.heartbeats },
-    createdAt: r.createdAt,
-    lastActiveAt: r.lastActiveAt,
-    expiresAt: r.expiresAt,
-    ttl: r.ttl,
-  };
-}
-
-/** Shared by every record with no metadata (never mutated: metadata is replaced, not edited). */
-export const EMPTY_METADATA: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
-/** `m` copied, or the shared empty object when it has no key. */
-export function ownMetadata(m: Record<string, string>): Record<string, string> {
-  for (const _ in m) return { ...m };
-  return EMPTY_METADATA;
-}
-
-/**
- * Writes the fields of a public record into a flat session, in place, all
- * but `id`, `expiresAt` and `lastActiveAt` (which its owner sets in its own
- * way: the store last, after the rest; the registry's handle derives them
- * from its monotonic clock).
- */
-export function assignFlatSession(r: FlatSession, from: SessionRecord): void {
-  r.tokenHash = from.tokenHash;
-  r.userId = from.userId;
-  r.connectionId = from.connectionId;
-  r.remoteAddress = from.remoteAddress;
-  r.state = from.state;
-  r.metadata = ownMetadata(from.metadata);
-  r.bytesIn = from.stats.bytesIn;
-  r.bytesOut = from.stats.bytesOut;
-  r.messagesIn = from.stats.messagesIn;
-  r.messagesOut = from.stats.messagesOut;
-  r.heartbeats = from.stats.heartbeats;
-  r.createdAt = from.createdAt;
-  r.ttl = from.ttl;
-}
-
-function checkRecord(r: SessionRecord): void {
-  if (r === null || typeof r !== 'object' || typeof r.id !== 'string' || r.id.length === 0 || typeof r.tokenHash !== 'string') {
-    throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session record needs a string id and token hash');
-  }
-  if (typeof r.expiresAt !== 'number' || Number.isNaN(r.expiresAt)) {
-    throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session record needs a numeric expiresAt', { details: { id: r.id } });
-  }
-}
-
-function checkPage(page: Page | undefined, def: number, max: number): { offset: number; limit: number } {
-  const offset = page?.offset ?? 0;
-  const limit = page?.limit ?? def;
-  checkInteger('page.offset', offset, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('page.limit', limit, 0, Number.MAX_SAFE_INTEGER);
-  return { offset, limit: Math.min(limit, max) };
-}
-
-/**
  * A {@link SessionStore} kept in this process's memory. Fast and exact, lost on
  * restart, not shared between processes.
  */
@@ -281,18 +88,14 @@ export class MemoryStore implements SessionStore {
   readonly #clock: Clock;
   readonly #defaultPage: number;
   readonly #maxPage: number;
-  readonly #records = new Map<string, Entry>();
-  readonly #byToken: Map<string, Entry> | null;
-  readonly #byConn = new Map<string, Entry>();
-  readonly #byUser = new Map<string, Entry | Set<Entry>>();
-  readonly #heap: StoredRecord[] = [];
+  readonly #ix: MemoryIndex;
+  readonly #heap = new ExpiryHeap<StoredRecord>();
   readonly #owners = new Set<MemoryStoreOwner>();
   /** Retired entries and the connection each was indexed under: `#retired[i]`, `#retiredConn[i]` for i >= `#retiredPos`. */
   #retired: OwnedEntry[] = [];
   #retiredConn: (string | null)[] = [];
   #retiredPos = 0;
   #owned = 0;
-  #ownedBound = 0;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -303,12 +106,12 @@ export class MemoryStore implements SessionStore {
     if (typeof indexTokens !== 'boolean') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'indexTokens must be a boolean', { details: { option: 'indexTokens' } });
     }
-    this.#byToken = indexTokens ? new Map() : null;
+    this.#ix = new MemoryIndex(indexTokens);
   }
 
   /** Records physically held, live or not yet purged (for leak checks and diagnostics). */
   get size(): number {
-    return this.#records.size;
+    return this.#ix.records.size;
   }
 
   /**
@@ -318,32 +121,32 @@ export class MemoryStore implements SessionStore {
    */
   indexSizes(): { records: number; tokens: number; connections: number; users: number; heap: number } {
     this.sweepRetired();
+    const ix = this.#ix;
     return {
-      records: this.#records.size,
-      tokens: this.#byToken === null ? 0 : this.#byToken.size,
-      connections: this.#byConn.size,
-      users: this.#byUser.size,
-      heap: this.#heap.length,
+      records: ix.records.size,
+      tokens: ix.byToken === null ? 0 : ix.byToken.size,
+      connections: ix.byConn.size,
+      users: ix.byUser.size,
+      heap: this.#heap.size,
     };
   }
 
   /** @inheritDoc */
   async create(record: SessionRecord, options: CreateOptions = {}): Promise<boolean> {
     this.#open();
-    checkRecord(record);
+    checkSessionRecord(record);
+    const max = checkMaxPerUser(options.maxPerUser);
     const now = this.#clock.wallNow();
     this.#purgeHeap(now);
-    const max = options.maxPerUser;
-    if (max !== undefined) checkInteger('maxPerUser', max, 0, Number.MAX_SAFE_INTEGER);
-    if (this.#records.has(record.id)) {
+    if (this.#ix.records.has(record.id)) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session with this id already exists', { details: { id: record.id } });
     }
     if (max !== undefined && record.userId !== null && this.#liveCountOfUser(record.userId, now) >= max) return false;
     this.#dropIndexHolders(record.id, record.tokenHash, record.connectionId, now);
     const stored = new StoredRecord(record);
-    this.#records.set(stored.id, stored);
-    this.#index(stored);
-    this.#heapPush(stored);
+    this.#ix.put(stored);
+    this.#ix.index(stored);
+    this.#heap.push(stored);
     return true;
   }
 
@@ -365,21 +168,23 @@ export class MemoryStore implements SessionStore {
    * held object in place (an adopted entry stays the same object).
    */
   setSync(record: SessionRecord): boolean {
-    checkRecord(record);
+    checkSessionRecord(record);
     const now = this.#clock.wallNow();
     const r = this.#live(record.id, now);
     if (r === undefined) return false;
-    this.#unindex(r);
+    const ix = this.#ix;
+    ix.unindex(r);
     try {
       this.#dropIndexHolders(record.id, record.tokenHash, record.connectionId, now);
     } catch (err) {
-      this.#index(r);
+      ix.index(r);
       throw err;
     }
+    if (record.createdAt !== r.createdAt) ix.reordered();
     assignFlatSession(r, record);
     r.lastActiveAt = record.lastActiveAt;
     this.#setExpiry(r, record.expiresAt);
-    this.#index(r);
+    ix.index(r);
     // An adopted entry set to a past expiry is left to its owner, which expires it (with its own reason).
     if (!(r.expiresAt > now) && r._owner === null) this.#remove(r);
     return true;
@@ -396,6 +201,7 @@ export class MemoryStore implements SessionStore {
    * allocate a promise per heartbeat.
    */
   touchSync(id: string, expiresAt: number, lastActiveAt: number): boolean {
+    checkTouch(id, expiresAt, lastActiveAt);
     const now = this.#clock.wallNow();
     const r = this.#live(id, now);
     if (r === undefined) return false;
@@ -413,7 +219,7 @@ export class MemoryStore implements SessionStore {
 
   /** Synchronous {@link MemoryStore.delete}; true if a live record was removed. */
   deleteSync(id: string): boolean {
-    const r = this.#records.get(id);
+    const r = this.#ix.records.get(id);
     if (r === undefined) return false;
     const wasLive = isAlive(r, this.#clock.wallNow());
     this.#evict(r);
@@ -423,19 +229,20 @@ export class MemoryStore implements SessionStore {
   /** @inheritDoc */
   async getByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     this.#open();
-    if (this.#byToken === null) {
+    const tokens = this.#ix.byToken;
+    if (tokens === null) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'this memory store was created with indexTokens: false; look the session up by the id its token names', {
         details: { option: 'indexTokens' },
       });
     }
-    const r = this.#byToken.get(tokenHash);
+    const r = tokens.get(tokenHash);
     return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : flatSessionRecord(r);
   }
 
   /** @inheritDoc */
   async getByConnection(connectionId: string): Promise<SessionRecord | null> {
     this.#open();
-    const r = this.#byConn.get(connectionId);
+    const r = this.#ix.byConn.get(connectionId);
     return r === undefined || !this.#isLive(r, this.#clock.wallNow()) ? null : flatSessionRecord(r);
   }
 
@@ -445,41 +252,43 @@ export class MemoryStore implements SessionStore {
     return this.#userRecords(userId, this.#clock.wallNow()).map(flatSessionRecord);
   }
 
-  /** @inheritDoc */
+  /**
+   * @inheritDoc
+   *
+   * Cost: O(n) over the records held (over the user's with a `userId`),
+   * copying only the page; O(n log n) while the records were not stored
+   * oldest first (see `MemoryIndex.inOrder`), which a registry creating its
+   * sessions as time goes never causes.
+   */
   async list(filter: SessionFilter = {}, page?: Page): Promise<SessionPage> {
     this.#open();
-    const { offset, limit } = checkPage(page, this.#defaultPage, this.#maxPage);
+    const f = checkFilter(filter);
+    const bounds = checkPage(page, this.#defaultPage, this.#maxPage);
     const now = this.#clock.wallNow();
     this.purge(now);
-    const sessions: SessionRecord[] = [];
-    let total = 0;
-    const consider = (r: Entry): void => {
-      if (filter.state !== undefined && r.state !== filter.state) return;
-      if (total >= offset && sessions.length < limit) sessions.push(flatSessionRecord(r));
-      total++;
-    };
-    if (filter.userId !== undefined) {
-      for (const r of this.#userRecords(filter.userId, now)) consider(r);
-    } else if (filter.state === undefined && limit === 0) {
-      total = this.#records.size;
-    } else {
-      for (const r of this.#records.values()) consider(r);
+    if (f.userId !== undefined) {
+      const mine = this.#userRecords(f.userId, now);
+      return pageOf(f.state === undefined ? mine : mine.filter((r) => r.state === f.state), bounds, flatSessionRecord, true);
     }
-    return { sessions, total };
+    const records = this.#ix.records;
+    if (f.state === undefined && bounds.limit === 0) return { sessions: [], total: records.size };
+    const matching = f.state === undefined ? records.values() : filtered(records.values(), f);
+    return pageOf(matching, bounds, flatSessionRecord, this.#ix.inOrder);
   }
 
   /** @inheritDoc */
   async count(filter: SessionFilter = {}): Promise<number> {
     this.#open();
+    const f = checkFilter(filter);
     const now = this.#clock.wallNow();
     this.purge(now);
-    if (filter.userId !== undefined) {
-      const mine = this.#userRecords(filter.userId, now);
-      return filter.state === undefined ? mine.length : mine.filter((r) => r.state === filter.state).length;
+    if (f.userId !== undefined) {
+      const mine = this.#userRecords(f.userId, now);
+      return f.state === undefined ? mine.length : mine.filter((r) => r.state === f.state).length;
     }
-    if (filter.state === undefined) return this.#records.size;
+    if (f.state === undefined) return this.#ix.records.size;
     let n = 0;
-    for (const r of this.#records.values()) if (r.state === filter.state) n++;
+    for (const r of this.#ix.records.values()) if (r.state === f.state) n++;
     return n;
   }
 
@@ -487,17 +296,13 @@ export class MemoryStore implements SessionStore {
   async clear(): Promise<void> {
     this.#open();
     const owned: OwnedEntry[] = [];
-    for (const r of this.#records.values()) if (r._owner !== null) owned.push(r);
-    this.#records.clear();
-    this.#byToken?.clear();
-    this.#byConn.clear();
-    this.#byUser.clear();
-    this.#heap.length = 0;
+    for (const r of this.#ix.records.values()) if (r._owner !== null) owned.push(r);
+    this.#ix.clear();
+    this.#heap.clear();
     this.#retired = [];
     this.#retiredConn = [];
     this.#retiredPos = 0;
     this.#owned = 0;
-    this.#ownedBound = 0;
     for (const r of owned) if (r.alive !== false) r._owner._storeRemoved(r);
   }
 
@@ -537,7 +342,7 @@ export class MemoryStore implements SessionStore {
     this.#open();
     const now = this.#clock.wallNow();
     this.#purgeHeap(now);
-    let existing = this.#records.get(entry.id);
+    let existing = this.#ix.records.get(entry.id);
     if (existing === entry) return true;
     if (existing !== undefined && existing._owner !== null && existing.alive === false) {
       // A retired entry still waiting for its sweep is no record any more.
@@ -547,38 +352,35 @@ export class MemoryStore implements SessionStore {
     if (existing !== undefined && options.replace !== true) {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session with this id already exists', { details: { id: entry.id } });
     }
-    const max = options.maxPerUser;
-    if (max !== undefined) {
-      checkInteger('maxPerUser', max, 0, Number.MAX_SAFE_INTEGER);
-      if (entry.userId !== null && this.#liveCountOfUser(entry.userId, now) >= max) return false;
-    }
+    const max = checkMaxPerUser(options.maxPerUser);
+    if (max !== undefined && entry.userId !== null && this.#liveCountOfUser(entry.userId, now) >= max) return false;
     if (existing !== undefined) {
       this.#remove(existing);
       if (existing._owner !== null) existing._owner._storeRemoved(existing);
     }
     this.#dropIndexHolders(entry.id, entry.tokenHash, entry.connectionId, now);
-    this.#records.set(entry.id, entry);
+    this.#ix.put(entry);
     this.#owners.add(entry._owner);
     this.#owned++;
-    this.#index(entry);
+    this.#ix.index(entry);
     return true;
   }
 
   /** The adopted entry with this id (live or not), or undefined: one Map lookup. */
   ownedById(id: string): OwnedEntry | undefined {
-    const r = this.#records.get(id);
+    const r = this.#ix.records.get(id);
     return r === undefined || r._owner === null ? undefined : r;
   }
 
   /** The adopted entry bound to this connection, or undefined. */
   ownedByConnection(connectionId: string): OwnedEntry | undefined {
-    const r = this.#byConn.get(connectionId);
+    const r = this.#ix.byConn.get(connectionId);
     return r === undefined || r._owner === null ? undefined : r;
   }
 
   /** Removes an adopted entry and its indexes without telling its owner; true if it was held. */
   release(entry: OwnedEntry): boolean {
-    if (this.#records.get(entry.id) !== entry) return false;
+    if (this.#ix.records.get(entry.id) !== entry) return false;
     this.#removeHeld(entry);
     return true;
   }
@@ -598,7 +400,7 @@ export class MemoryStore implements SessionStore {
     this.#retired.push(entry);
     this.#retiredConn.push(conn);
     this.#owned--;
-    if (conn !== null) this.#ownedBound--;
+    if (conn !== null) this.#ix.ownedBound--;
   }
 
   /** Retired entries not yet swept out of the Maps. */
@@ -616,14 +418,15 @@ export class MemoryStore implements SessionStore {
   sweepRetired(until: number = Number.POSITIVE_INFINITY): number {
     const list = this.#retired;
     const conns = this.#retiredConn;
+    const ix = this.#ix;
     let i = this.#retiredPos;
     while (i < list.length) {
       const r = list[i]!;
       const conn = conns[i]!;
       list[i] = undefined as unknown as OwnedEntry; // let it be collected now, not when the array is reset
       i++;
-      if (this.#records.get(r.id) === r) this.#records.delete(r.id);
-      this.#unindexKeys(r, conn);
+      ix.delete(r);
+      ix.unindexKeys(r, conn);
       if ((i & 63) === 0 && performance.now() >= until) break;
     }
     if (i >= list.length) {
@@ -642,19 +445,19 @@ export class MemoryStore implements SessionStore {
    * then manages. For an owner that goes away but leaves its sessions stored.
    */
   disown(entry: OwnedEntry): boolean {
-    if (this.#records.get(entry.id) !== entry) return false;
+    if (this.#ix.records.get(entry.id) !== entry) return false;
     const copy = new StoredRecord(flatSessionRecord(entry));
     this.#remove(entry);
-    this.#records.set(copy.id, copy);
-    this.#index(copy);
-    this.#heapPush(copy);
+    this.#ix.put(copy);
+    this.#ix.index(copy);
+    this.#heap.push(copy);
     return true;
   }
 
   /** Every adopted entry of `owner` (a scan: for an owner's close, not for hot paths). */
   ownedEntries(owner: MemoryStoreOwner): OwnedEntry[] {
     const out: OwnedEntry[] = [];
-    for (const r of this.#records.values()) if (r._owner === owner && r.alive !== false) out.push(r);
+    for (const r of this.#ix.records.values()) if (r._owner === owner && r.alive !== false) out.push(r);
     return out;
   }
 
@@ -665,7 +468,7 @@ export class MemoryStore implements SessionStore {
 
   /** Adopted entries held, and how many of them are bound to a connection. */
   ownedSizes(): { entries: number; bound: number } {
-    return { entries: this.#owned, bound: this.#ownedBound };
+    return { entries: this.#owned, bound: this.#ix.ownedBound };
   }
 
   /**
@@ -683,16 +486,14 @@ export class MemoryStore implements SessionStore {
   #purgeHeap(now: number): number {
     const heap = this.#heap;
     let removed = 0;
-    while (heap.length > 0) {
-      const top = heap[0]!;
-      if (top.heapKey > now) break;
+    for (let top = heap.peek(); top !== undefined && top.heapKey <= now; top = heap.peek()) {
       if (top.expiresAt <= now) {
         this.#remove(top);
         removed++;
       } else {
         // Extended in place since it was filed: re-file under its real expiry.
         top.heapKey = top.expiresAt;
-        this.#siftDown(0);
+        heap.topRaised();
       }
     }
     return removed;
@@ -715,22 +516,20 @@ export class MemoryStore implements SessionStore {
 
   /** The record if present and live. */
   #live(id: string, now: number): Entry | undefined {
-    const r = this.#records.get(id);
+    const r = this.#ix.records.get(id);
     return r !== undefined && this.#isLive(r, now) ? r : undefined;
   }
 
+  /** A user's live records, oldest first. */
   #userRecords(userId: string, now: number): Entry[] {
-    const entry = this.#byUser.get(userId);
-    if (entry === undefined) return [];
-    const all = entry instanceof Set ? [...entry] : [entry];
     const out: Entry[] = [];
-    for (const r of all) if (this.#isLive(r, now)) out.push(r);
-    if (out.length > 1) out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const r of this.#ix.userEntries(userId)) if (this.#isLive(r, now)) out.push(r);
+    if (out.length > 1) out.sort(compareSessions);
     return out;
   }
 
   #liveCountOfUser(userId: string, now: number): number {
-    const entry = this.#byUser.get(userId);
+    const entry = this.#ix.byUser.get(userId);
     if (entry === undefined) return 0;
     if (!(entry instanceof Set)) return this.#isLive(entry, now) ? 1 : 0;
     let n = 0;
@@ -745,7 +544,7 @@ export class MemoryStore implements SessionStore {
    * error.
    */
   #dropIndexHolders(id: string, tokenHash: string, connectionId: string | null, now: number): void {
-    const tokenHolder = this.#byToken?.get(tokenHash);
+    const tokenHolder = this.#ix.byToken?.get(tokenHash);
     if (tokenHolder !== undefined && tokenHolder.id !== id) {
       if (this.#isLive(tokenHolder, now)) {
         throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session has this token hash', { details: { id } });
@@ -753,7 +552,7 @@ export class MemoryStore implements SessionStore {
       this.#evict(tokenHolder);
     }
     if (connectionId !== null) {
-      const connHolder = this.#byConn.get(connectionId);
+      const connHolder = this.#ix.byConn.get(connectionId);
       if (connHolder !== undefined && connHolder.id !== id) {
         if (this.#isLive(connHolder, now)) {
           throw new NetloopError(ErrorCode.INVALID_VALUE, 'another live session is bound to this connection', {
@@ -765,64 +564,22 @@ export class MemoryStore implements SessionStore {
     }
   }
 
-  #index(r: Entry): void {
-    this.#byToken?.set(r.tokenHash, r);
-    if (r.connectionId !== null) {
-      this.#byConn.set(r.connectionId, r);
-      if (r._owner !== null) this.#ownedBound++;
-    }
-    if (r.userId !== null) {
-      const entry = this.#byUser.get(r.userId);
-      if (entry === undefined) this.#byUser.set(r.userId, r);
-      else if (entry instanceof Set) entry.add(r);
-      else this.#byUser.set(r.userId, new Set([entry, r]));
-    }
-  }
-
-  #unindex(r: Entry): void {
-    // A retired entry's bound connection was uncounted when it retired.
-    if (this.#unindexKeys(r, r.connectionId) && r._owner !== null && r.alive !== false) this.#ownedBound--;
-  }
-
-  /**
-   * Takes `r` out of the token, connection and user indexes, each only where
-   * it is the holder. The connection is passed in: a retired entry's owner may
-   * have cleared it, so the sweep passes the one it was indexed under.
-   * Returns whether a connection entry was removed.
-   */
-  #unindexKeys(r: Entry, conn: string | null): boolean {
-    const tokens = this.#byToken;
-    if (tokens !== null && tokens.get(r.tokenHash) === r) tokens.delete(r.tokenHash);
-    const connRemoved = conn !== null && this.#byConn.get(conn) === r && this.#byConn.delete(conn);
-    const userId = r.userId;
-    if (userId !== null) {
-      const entry = this.#byUser.get(userId);
-      if (entry === r) this.#byUser.delete(userId);
-      else if (entry instanceof Set) {
-        entry.delete(r);
-        if (entry.size === 1) this.#byUser.set(userId, entry.values().next().value as Entry);
-        else if (entry.size === 0) this.#byUser.delete(userId);
-      }
-    }
-    return connRemoved;
-  }
-
   /** Removes a record (no word to an owner). */
   #remove(r: Entry): void {
-    if (this.#records.get(r.id) === r) this.#removeHeld(r);
+    if (this.#ix.records.get(r.id) === r) this.#removeHeld(r);
   }
 
   /** Removes a record known to be held. */
   #removeHeld(r: Entry): void {
-    this.#records.delete(r.id);
-    this.#unindex(r);
-    if (r._owner === null) this.#heapRemove(r);
+    this.#ix.delete(r);
+    this.#ix.unindex(r);
+    if (r._owner === null) this.#heap.remove(r);
     else if (r.alive !== false) this.#owned--; // a retired entry was uncounted when it retired
   }
 
   /** Removes a record on the store's own account, telling the owner of an adopted one. */
   #evict(r: Entry): void {
-    if (this.#records.get(r.id) !== r) return;
+    if (this.#ix.records.get(r.id) !== r) return;
     this.#remove(r);
     if (r._owner !== null && r.alive !== false) r._owner._storeRemoved(r);
   }
@@ -832,60 +589,12 @@ export class MemoryStore implements SessionStore {
     r.expiresAt = expiresAt;
     if (r._owner === null && expiresAt < r.heapKey) {
       r.heapKey = expiresAt;
-      this.#siftUp(r.heapIndex);
+      this.#heap.keyLowered(r);
     }
   }
+}
 
-  #heapPush(r: StoredRecord): void {
-    r.heapIndex = this.#heap.length;
-    this.#heap.push(r);
-    this.#siftUp(r.heapIndex);
-  }
-
-  #heapRemove(r: StoredRecord): void {
-    const heap = this.#heap;
-    const i = r.heapIndex;
-    if (i < 0) return;
-    r.heapIndex = -1;
-    const last = heap.pop()!;
-    if (i === heap.length) return;
-    heap[i] = last;
-    last.heapIndex = i;
-    this.#siftUp(i);
-    this.#siftDown(last.heapIndex);
-  }
-
-  #siftUp(i: number): void {
-    const heap = this.#heap;
-    const r = heap[i]!;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p]!;
-      if (parent.heapKey <= r.heapKey) break;
-      heap[i] = parent;
-      parent.heapIndex = i;
-      i = p;
-    }
-    heap[i] = r;
-    r.heapIndex = i;
-  }
-
-  #siftDown(i: number): void {
-    const heap = this.#heap;
-    const n = heap.length;
-    const r = heap[i]!;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const rr = l + 1;
-      const c = rr < n && heap[rr]!.heapKey < heap[l]!.heapKey ? rr : l;
-      const child = heap[c]!;
-      if (child.heapKey >= r.heapKey) break;
-      heap[i] = child;
-      child.heapIndex = i;
-      i = c;
-    }
-    heap[i] = r;
-    r.heapIndex = i;
-  }
+/** The entries of `entries` that match `filter`, lazily. */
+function* filtered(entries: Iterable<Entry>, filter: SessionFilter): Iterable<Entry> {
+  for (const r of entries) if (matchesFilter(r, filter)) yield r;
 }

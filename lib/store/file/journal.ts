@@ -30,7 +30,8 @@
  */
 
 import * as zlib from 'node:zlib';
-import { ErrorCode, NetloopError, checkInteger } from '../../core/errors.js';
+import { ErrorCode, NetloopError } from '../../core/errors.js';
+import { checkInteger } from '../../core/validate.js';
 
 /** Bytes in a record header. */
 export const JOURNAL_HEADER_BYTES = 12;

@@ -170,4 +170,25 @@ test('a listener that is not a function is refused at once', () => {
   assert.throws(() => t.on('tick', 42 as unknown as (n: number) => void), /must be a function/);
 });
 
+test('the default reporter says the same source and code once per interval; another code still gets through', async () => {
+  const warnings: Array<Error & { code?: string }> = [];
+  const onWarning = (w: Error & { code?: string }): void => {
+    if (w.name === 'NetloopWarning' && w.message.startsWith('rate-limit test')) warnings.push(w);
+  };
+  process.on('warning', onWarning);
+  try {
+    for (let i = 0; i < 3; i++) reportFault(Object.assign(new Error(`store down ${i}`), { code: 'NETLOOP_STORE_UNAVAILABLE' }), 'rate-limit test');
+    reportFault(Object.assign(new Error('other'), { code: 'NETLOOP_STORE_IO' }), 'rate-limit test');
+    // process.emitWarning delivers on the next tick.
+    await new Promise((r) => setImmediate(r));
+    assert.equal(
+      warnings.map((w) => w.code),
+      ['NETLOOP_STORE_UNAVAILABLE', 'NETLOOP_STORE_IO'],
+    );
+    assert.match(warnings[0]!.message, /store down 0/);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 test.run();

@@ -26,7 +26,7 @@ import { consoleLogger } from '../../../lib/ops/logger.js';
 import { connectRaw, until, waitFor } from '../../helpers/net.js';
 import { frame } from '../../helpers/live-server.js';
 import { startOpsEcho, slowConsumer } from '../../helpers/ops-load.js';
-import { FaultyFs } from '../../helpers/faulty-fs.js';
+import { FaultyFs } from '../../../lib/testing/faulty-fs.js';
 import { throwsCode } from '../../helpers/ltv.js';
 
 /** A real pino logger writing JSON lines into an array. */
@@ -164,7 +164,7 @@ test('store failures and recoveries: a FileStore whose saves fail is logged with
     );
     assert.not.ok(rec.lines.join('').includes(dir), 'no file path (an error message would quote it)');
     ffs.heal();
-    const recovered = once(store, 'recovered');
+    const recovered = new Promise<void>((resolve) => store.once('recovered', () => resolve()));
     await store.flush();
     await recovered;
     const ok = rec.records().find((r) => r['event'] === 'store-recovered')!;

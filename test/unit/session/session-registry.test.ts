@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { ManualClock } from '../../../lib/core/clock.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/errors.js';
 import { MemoryStore } from '../../../lib/store/memory-store.js';
-import type { SessionEventName, SessionEvents, SessionRegistryOptions } from '../../../lib/session/session-registry.js';
+import type { SessionEventName, SessionEvents, SessionRegistryEvents, SessionRegistryOptions } from '../../../lib/session/session-registry.js';
 import { SessionRegistry, canTransition } from '../../../lib/session/session-registry.js';
 import type { SessionRecord, SessionStore } from '../../../lib/store/contract.js';
 import { TOKEN_LENGTH, createToken, tokenSessionId } from '../../../lib/session/token.js';
@@ -48,7 +48,8 @@ function make(options: SessionRegistryOptions = {}): { reg: SessionRegistry; clo
 function recorder(reg: SessionRegistry): { log: { name: SessionEventName; payload: SessionEvents[SessionEventName] }[]; of<E extends SessionEventName>(n: E): SessionEvents[E][] } {
   const log: { name: SessionEventName; payload: SessionEvents[SessionEventName] }[] = [];
   const names: SessionEventName[] = ['created', 'resumed', 'detached', 'expired', 'replaced', 'closed', 'deleted'];
-  for (const name of names) reg.on(name, (payload) => log.push({ name, payload }));
+  const listen = <E extends SessionEventName>(name: E): void => void reg.on(name, ((payload: SessionEvents[E]) => void log.push({ name, payload })) as SessionRegistryEvents[E]);
+  for (const name of names) listen(name);
   return { log, of: <E extends SessionEventName>(n: E) => log.filter((e) => e.name === n).map((e) => e.payload as SessionEvents[E]) };
 }
 
@@ -145,8 +146,9 @@ basics('events are delivered after the call, never inside it', async () => {
   await p;
   await flushEvents();
   assert.ok(seen);
-  const off = reg.on('deleted', () => assert.unreachable('unsubscribed'));
-  off();
+  const unreachable = (): void => assert.unreachable('unsubscribed');
+  assert.is(reg.on('deleted', unreachable), reg, 'on() returns the registry');
+  reg.off('deleted', unreachable);
   const { session } = await reg.create({});
   await reg.delete(session.id);
   await flushEvents();
@@ -205,7 +207,8 @@ basics("listeners are called guarded: a throw or a rejection stops no other list
     });
     reg.on('deleted', (p) => void seen.push(`deleted ${p.reason}`));
     const errors: SessionEvents['error'][] = [];
-    const off = reg.on('error', (p) => void errors.push(p));
+    const onError = (p: SessionEvents['error']): void => void errors.push(p);
+    reg.on('error', onError);
     const { session } = await reg.create({ userId: 'u', connectionId: 'c9' });
     await reg.delete(session.id, 'bye');
     await until(() => errors.length === 2, "both faults on 'error'");
@@ -219,7 +222,7 @@ basics("listeners are called guarded: a throw or a rejection stops no other list
     assert.is(deleted.event, 'deleted');
     assert.is((deleted.error.cause as Error).message, 'deleted listener failed');
     // Without an 'error' listener: a process warning with the code.
-    off();
+    reg.off('error', onError);
     await reg.create({ userId: 'v' });
     await faults.warning(ErrorCode.HANDLER_ERROR, /created listener failed/);
     // An 'error' listener that fails is reported the same way.
@@ -673,12 +676,13 @@ remote("an audit of the registry's own timer that fails (the store is down) goes
     const down = new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'redis is down');
     store.touch = () => Promise.reject(down);
     const errors: SessionEvents['error'][] = [];
-    const off = reg.on('error', (p) => void errors.push(p));
+    const onError = (p: SessionEvents['error']): void => void errors.push(p);
+    reg.on('error', onError);
     handle.heartbeat();
     await until(() => errors.length > 0, "the audit's 'error'");
     assert.is(errors[0]!.operation, 'audit');
     assert.is(errors[0]!.error, down);
-    off();
+    reg.off('error', onError);
     handle.heartbeat();
     await faults.warning(ErrorCode.STORE_UNAVAILABLE, /redis is down/);
     faults.assertClean();
@@ -744,6 +748,52 @@ remote('a session created elsewhere (store only) can be looked up, heartbeated, 
   await a.reg.close();
   await b.reg.close();
   await shared.close();
+});
+
+remote('local handles and the store stay in step through detach, resume (from detached and from bound), delete and expiry', async () => {
+  const clock = new ManualClock();
+  const inner = new MemoryStore({ clock });
+  const { reg } = make({ clock, store: new InterfaceOnlyStore(inner) });
+  const events = recorder(reg);
+  const a = await reg.create({ userId: 'u', connectionId: 'c1' });
+  const b = await reg.create({ userId: 'v', connectionId: 'c2' });
+  const c = await reg.create({ userId: 'w', connectionId: 'c3' });
+  // Detach: the connection leaves the local index and the store alike.
+  await reg.detach('c1');
+  assert.is(reg.handleByConnection('c1'), undefined);
+  assert.is(await inner.getByConnection('c1'), null);
+  assert.is((await inner.get(a.session.id))!.state, 'IDLE');
+  // Resume a detached session on a new connection: the same handle, indexed under it.
+  const ra = await reg.resume(a.token, 'c4');
+  assert.is(ra.handle, a.handle);
+  assert.is(ra.previousConnectionId, null);
+  assert.is(reg.handleByConnection('c4'), a.handle);
+  assert.is((await inner.getByConnection('c4'))!.id, a.session.id);
+  // Resume a session still bound elsewhere: the old connection is named and unindexed.
+  const rb = await reg.resume(b.token, 'c5');
+  assert.is(rb.previousConnectionId, 'c2');
+  assert.is(reg.handleByConnection('c2'), undefined);
+  assert.is(reg.handleByConnection('c5'), b.handle);
+  assert.is(await inner.getByConnection('c2'), null);
+  assert.is((await inner.getByConnection('c5'))!.id, b.session.id);
+  // Delete: gone locally and from the store.
+  assert.ok(await reg.delete(c.session.id));
+  assert.is(reg.handle(c.session.id), undefined);
+  assert.is(reg.handleByConnection('c3'), undefined);
+  assert.is(await inner.get(c.session.id), null);
+  assert.equal(reg.localSizes(), { handles: 2, connections: 2, timers: 2, dirty: 0 });
+  // Expiry: the audit ends both here and deletes them from the store before it resolves.
+  clock.advance(TTL + GRAN);
+  assert.is(await reg.audit(), 2);
+  assert.is(await inner.get(a.session.id), null);
+  assert.is(await inner.get(b.session.id), null);
+  assert.is(reg.handleByConnection('c4'), undefined);
+  assert.equal(reg.localSizes(), { handles: 0, connections: 0, timers: 0, dirty: 0 });
+  await flushEvents();
+  assert.equal(events.of('expired').map((e) => e.connectionId).sort(), ['c4', 'c5']);
+  assert.is(await inner.count(), 0);
+  await reg.close();
+  await inner.close();
 });
 
 remote('close() leaves a passed-in store with this process\'s sessions detached, never bound to dead connections', async () => {

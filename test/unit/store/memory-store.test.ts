@@ -5,13 +5,7 @@ import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { MemoryStore } from '../../../lib/store/memory-store.js';
 import type { MemoryStoreOptions, MemoryStoreOwner, OwnedEntry } from '../../../lib/store/memory-store.js';
 import type { SessionRecord } from '../../../lib/store/contract.js';
-import { CONFORMANCE_TTL_MS, makeRecord, storeConformance } from '../../helpers/store-conformance.js';
-
-storeConformance('memory', async () => {
-  const clock = new ManualClock();
-  const store = new MemoryStore({ clock });
-  return { store, clock, cleanup: () => store.close() };
-});
+import { CONFORMANCE_TTL_MS, makeRecord } from '../../../lib/testing/store-conformance.js';
 
 const t = suite('memory store specifics');
 

@@ -3,7 +3,6 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as fc from 'fast-check';
@@ -11,12 +10,12 @@ import { ManualClock } from '../../../../lib/core/clock.js';
 import { ErrorCode, isNetloopError } from '../../../../lib/core/errors.js';
 import type { NetloopError } from '../../../../lib/core/errors.js';
 import { FileStore, openFileStore } from '../../../../lib/store/file/file-store.js';
-import type { FileStoreOptions } from '../../../../lib/store/file/file-store.js';
+import type { FileStoreEvents, FileStoreOptions } from '../../../../lib/store/file/file-store.js';
 import { encodeJournalRecord } from '../../../../lib/store/file/journal.js';
 import type { SessionRecord } from '../../../../lib/store/contract.js';
-import { FaultyFs } from '../../../helpers/faulty-fs.js';
-import { ManualScheduler } from '../../../helpers/manual-scheduler.js';
-import { makeRecord, storeConformance } from '../../../helpers/store-conformance.js';
+import { FaultyFs } from '../../../../lib/testing/faulty-fs.js';
+import { ManualScheduler } from '../../../../lib/testing/manual-scheduler.js';
+import { makeRecord } from '../../../../lib/testing/store-conformance.js';
 import { until } from '../../../helpers/net.js';
 import { watchProcessFaults } from '../../../helpers/process-faults.js';
 
@@ -39,6 +38,11 @@ async function rejection(p: Promise<unknown>): Promise<NetloopError> {
   }
   assert.unreachable('expected a rejection');
   throw new Error('unreachable');
+}
+
+/** Resolves with the arguments of the store's next `name` event. */
+function nextEvent<K extends keyof FileStoreEvents>(store: FileStore, name: K): Promise<Parameters<FileStoreEvents[K]>> {
+  return new Promise((resolve) => store.once(name, ((...args: Parameters<FileStoreEvents[K]>) => resolve(args)) as FileStoreEvents[K]));
 }
 
 async function readSnapshot(file: string): Promise<{ seq: number; sessions: SessionRecord[] }> {
@@ -70,24 +74,6 @@ async function drive(s: ManualScheduler, done: () => boolean, what: string): Pro
 
 const tmpOpens = (ffs: FaultyFs): number => ffs.log.filter((l) => l === 'open sessions.json.tmp').length;
 
-// ─── conformance (both durability modes) ─────────────────────────────────────
-
-for (const durability of ['snapshot', 'journal'] as const) {
-  storeConformance(`file (${durability})`, async () => {
-    const dir = await tmpDir();
-    const sched = new ManualScheduler();
-    const store = await FileStore.open({ path: path.join(dir, 'sessions.json'), durability, clock: sched.clock, scheduler: sched });
-    return {
-      store,
-      clock: sched.clock,
-      cleanup: async () => {
-        await store.close();
-        await fs.rm(dir, { recursive: true, force: true });
-      },
-    };
-  });
-}
-
 // ─── snapshot mode: scheduling ───────────────────────────────────────────────
 
 const sched = suite('file store: delayed and batched saves');
@@ -104,7 +90,7 @@ sched('a change is saved after saveDelayMs, not before; later changes do not pus
   await store.touch(a.id, s.clock.wallNow() + 60_000, s.clock.wallNow());
   s.advance(1999);
   assert.is(tmpOpens(ffs), 0, 'nothing written before the delay');
-  const saved = once(store, 'save');
+  const saved = nextEvent(store, 'save');
   s.advance(1);
   const [info] = (await saved) as [{ kind: string; sessions: number; seq: number }];
   assert.is(info.kind, 'snapshot');
@@ -129,7 +115,7 @@ sched('heartbeats never trigger a batch save: 50 touches wait for the delay time
   // A real change still counts toward the batch on its own terms (1 of 10 here).
   await store.create(makeRecord(s.clock));
   assert.is(tmpOpens(ffs), 0);
-  const saved = once(store, 'save');
+  const saved = nextEvent(store, 'save');
   s.advance(5000);
   await saved;
   assert.is(tmpOpens(ffs), 1);
@@ -143,7 +129,7 @@ sched('the 10th pending change saves at once; 100 changes in a burst cost at mos
   const { store, sched: s, ffs, file } = await virtualStore();
   for (let i = 0; i < 9; i++) await store.create(makeRecord(s.clock));
   assert.is(tmpOpens(ffs), 0);
-  const saved = once(store, 'save');
+  const saved = nextEvent(store, 'save');
   await store.create(makeRecord(s.clock));
   assert.is(tmpOpens(ffs), 1, 'the threshold started a save without any timer');
   await saved;
@@ -411,7 +397,7 @@ for (const [step, code] of [['write', 'ENOSPC'], ['sync', 'EIO'], ['rename', 'EI
     assert.is((await rejection(store.flush())).details.syscallCode, code);
     // When the disk recovers, a flush succeeds and the error state clears.
     ffs.heal();
-    const recovered = once(store, 'recovered');
+    const recovered = nextEvent(store, 'recovered');
     await store.flush();
     await recovered;
     assert.is(store.status, 'open');
@@ -570,7 +556,7 @@ jr('group commit: one write and one fsync for every record since the last, after
   await new Promise((r) => setImmediate(r));
   assert.is(journalWrites(ffs), 0);
   assert.is(durable, false);
-  const saved = once(store, 'save');
+  const saved = nextEvent(store, 'save');
   s.advance(1);
   const [info] = (await saved) as [{ kind: string; seq: number }];
   await d;
@@ -583,6 +569,20 @@ jr('group commit: one write and one fsync for every record since the last, after
   await store.flush(); // nothing pending
   assert.is(journalWrites(ffs), 1);
   await store.close();
+});
+
+jr('a touch with a time that is not a finite number is refused: it never reaches the journal (as JSON null, which replay refuses), so the store reopens after a crash', async () => {
+  const { store, sched: s, file, clock, ffs } = await virtualStore({ durability: 'journal' });
+  const rec = makeRecord(clock);
+  await store.create(rec);
+  for (const [expiresAt, lastActiveAt] of [[Number.NaN, 0], [Number.POSITIVE_INFINITY, 0], [clock.wallNow() + 1, Number.NaN]] as const) {
+    assert.is((await rejection(store.touch(rec.id, expiresAt, lastActiveAt))).code, ErrorCode.INVALID_VALUE);
+  }
+  await store.flush();
+  await ffs.closeAll(); // a crash: close() is never called, the journal is replayed at open
+  const again = await FileStore.open({ path: file, durability: 'journal', clock: s.clock, scheduler: s });
+  assert.equal(await again.get(rec.id), rec, 'the record as it was before the refused touches');
+  await again.close();
 });
 
 /** Runs every kind of change, commits, then "crashes": handles closed, close() never called. */

@@ -1,6 +1,7 @@
 /**
  * RedisStore against a real `redis-server` started on a free loopback port:
- * the shared store conformance suite, then what only Redis can show — TTLs
+ * what only Redis can show (the shared conformance suite runs in
+ * test/conformance/redis.test.ts) — TTLs
  * (`PTTL`), keys that never outlive their session (`SCAN`), atomic
  * `maxPerUser` across clients and processes, a server that hangs or restarts
  * mid-command, and prefix isolation.
@@ -23,7 +24,7 @@ import type { RedisStoreOptions } from '../../../../lib/store/redis/redis-store.
 import type { SessionRecord } from '../../../../lib/store/contract.js';
 import { freePort, redisServerForTests, startRedisServer } from '../../../helpers/redis-server.js';
 import type { RedisServer } from '../../../helpers/redis-server.js';
-import { makeRecord, storeConformance } from '../../../helpers/store-conformance.js';
+import { makeRecord } from '../../../../lib/testing/store-conformance.js';
 import { watchProcessFaults } from '../../../helpers/process-faults.js';
 
 type Admin = ReturnType<typeof createClient>;
@@ -168,26 +169,6 @@ if (server !== null) {
   const url = server.url;
   let serial = 0;
   const nextPrefix = (tag: string): string => `${tag}${++serial}:`;
-
-  storeConformance(
-    'redis',
-    async () => {
-      const clock = new ManualClock();
-      // The suite's clock stands still while real time runs, and its model test touches
-      // records with TTLs down to 1 ms: a grace keeps Redis from removing, in real time,
-      // a record the virtual clock still holds live. Liveness itself follows the clock.
-      const store = new RedisStore({ url, prefix: nextPrefix('conf'), clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 });
-      return {
-        store,
-        clock,
-        async cleanup(): Promise<void> {
-          await store.purgeKeys().catch(() => undefined);
-          await store.close();
-        },
-      };
-    },
-    { propertyRuns: 8 },
-  );
 
   interface Ctx {
     admin: Admin;

@@ -1,6 +1,8 @@
 /**
  * A virtual-time scheduler for tests: timers fire only when the test advances
  * time, in due order, and the paired {@link ManualClock} moves with them.
+ * Pass it (and its clock) to the file store (`scheduler`, `clock`) to run
+ * save delays, retries and sweeps without sleeping.
  *
  * ```
  *   timers (sorted by due time, then creation)
@@ -10,8 +12,8 @@
  * @module
  */
 
-import { ManualClock } from '../../lib/core/clock.js';
-import type { StoreScheduler, StoreTimer } from '../../lib/store/file/file-store.js';
+import { ManualClock } from '../core/clock.js';
+import type { StoreScheduler, StoreTimer } from '../store/file/scheduler.js';
 
 interface Entry {
   at: number;
@@ -22,10 +24,12 @@ interface Entry {
 
 /** A {@link StoreScheduler} driven by {@link ManualScheduler.advance}. */
 export class ManualScheduler implements StoreScheduler {
+  /** The clock the scheduler moves; hand it to the code under test too. */
   readonly clock: ManualClock;
   #timers: Entry[] = [];
   #order = 0;
 
+  /** @param clock the clock to move (default a new {@link ManualClock}). */
   constructor(clock: ManualClock = new ManualClock()) {
     this.clock = clock;
   }

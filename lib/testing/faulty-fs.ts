@@ -1,18 +1,27 @@
 /**
- * A file-system facade for tests: real files underneath, with faults
- * (ENOSPC, EIO, ...) injected at chosen calls, partial writes, gates that hold
- * a call until released, and per-call counters.
+ * A fault-injecting file-system facade for tests: real files underneath,
+ * with faults (ENOSPC, EIO, ...) injected at chosen calls, torn (partial)
+ * writes, gates that hold a call until released, and per-call counters. Pass
+ * it as the file store's `fs` option to see what the store does when the
+ * disk fails at any step of a save.
  *
  * ```
- *   FileStore ──► FaultyFs ──(fault? gate? count)──► realFs
+ *   FileStore ──► FaultyFs ──(fault? gate? count)──► realFs (or another FsFacade)
+ *
+ *   const fs = new FaultyFs();
+ *   const store = await FileStore.open({ path, fs });
+ *   fs.fail('sync', 'EIO', { times: 1 });           // the next fsync fails
+ *   fs.fail('write', 'ENOSPC', { partial: 0.5 });   // half a write lands, then ENOSPC
+ *   const held = fs.gate('rename');                 // the next rename waits ...
+ *   await held.reached; held.release();             // ... until released
  * ```
  *
  * @module
  */
 
 import * as path from 'node:path';
-import type { FsFacade, FsFileHandle } from '../../lib/store/file/fs-facade.js';
-import { realFs } from '../../lib/store/file/fs-facade.js';
+import type { FsFacade, FsFileHandle } from '../store/file/fs-facade.js';
+import { realFs } from '../store/file/fs-facade.js';
 
 /** The calls that can be counted and failed. */
 export type FsOp = 'open' | 'write' | 'sync' | 'truncate' | 'close' | 'rename' | 'readFile' | 'unlink' | 'readdir' | 'mkdir';
@@ -27,13 +36,14 @@ interface Fault {
   partial: number;
 }
 
-/** Builds an errno-style error as Node's fs does. */
+/** Builds an errno-style error (`code`, `syscall`, `path`) as Node's fs does. */
 export function errnoError(code: string, syscall: string, file: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: injected fault, ${syscall} '${path.basename(file)}'`), { code, syscall, path: file });
 }
 
 /** See the module documentation. */
 export class FaultyFs implements FsFacade {
+  /** Calls made of each kind, failed ones included. */
   readonly counts: Record<FsOp, number> = {
     open: 0, write: 0, sync: 0, truncate: 0, close: 0, rename: 0, readFile: 0, unlink: 0, readdir: 0, mkdir: 0,
   };
@@ -41,9 +51,11 @@ export class FaultyFs implements FsFacade {
   readonly log: string[] = [];
   readonly #inner: FsFacade;
   #faults: Fault[] = [];
+  /** Held calls, one per kind. */
   #gates = new Map<FsOp, { match: (f: string) => boolean; promise: Promise<void>; release: () => void; entered: () => void; reached: Promise<void> }>();
   readonly #open = new Set<FsFileHandle>();
 
+  /** @param inner the facade the calls reach when no fault applies (default the real file system). */
   constructor(inner: FsFacade = realFs) {
     this.#inner = inner;
   }

@@ -1,0 +1,20 @@
+/**
+ * The delete script: removes a session and every index entry that points to
+ * it.
+ *
+ * ```
+ *   ARGV[4]   id
+ *   returns   1 a live session was removed | 0 none (an expired leftover is removed too)
+ * ```
+ *
+ * @module
+ */
+
+/** The delete script's body (after the common prelude); see the module documentation. */
+export const DELETE_SCRIPT = `
+local id = ARGV[4]
+local wasLive = liveExp(id)
+remove(id)
+if wasLive then shrinkGlobal(wasLive) end
+if wasLive then return 1 end
+return 0`;

@@ -1,0 +1,39 @@
+/**
+ * The list script: one page of all sessions, or of one state, oldest first,
+ * with the total, after pruning the sessions that expired.
+ *
+ * ```
+ *   ARGV[4]   a state, or '' for all
+ *   ARGV[5]   offset
+ *   ARGV[6]   limit (0: the total only)
+ *   ARGV[7]   prune batch
+ *   returns   {-1} when it pruned a full batch (call again: Redis is never blocked long),
+ *             else {total, rec, exp, la, rec, exp, la, ...}
+ * ```
+ *
+ * The page is a range of `i:created` (or `i:state:<STATE>`), scored by
+ * creation time; ties are ordered by id, as every store orders them.
+ *
+ * @module
+ */
+
+/** The list script's body (after the common prelude); see the module documentation. */
+export const LIST_SCRIPT = `
+local batch = tonumber(ARGV[7])
+if prune(batch) >= batch then return {-1} end
+local z = CREATED
+if ARGV[4] ~= '' then z = stkey(ARGV[4]) end
+local total = redis.call('ZCARD', z)
+local out = {total}
+local limit = tonumber(ARGV[6])
+if limit > 0 then
+  local offset = tonumber(ARGV[5])
+  local ids = redis.call('ZRANGE', z, offset, offset + limit - 1)
+  for _, id in ipairs(ids) do
+    if not load(id, out) then
+      remove(id)
+      out[1] = out[1] - 1
+    end
+  end
+end
+return out`;

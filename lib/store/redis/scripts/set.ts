@@ -1,0 +1,27 @@
+/**
+ * The set script: replaces a live session, its index entries following its
+ * new token hash, user, connection, state and expiry, in one atomic step.
+ *
+ * ```
+ *   ARGV[4..14]  the record's fields (see `fields()` in common.ts)
+ *   returns      1 replaced | 0 gone (expired or never there) | DUP_TOKEN | DUP_CONN
+ * ```
+ *
+ * A record set to an expiry already past is removed.
+ *
+ * @module
+ */
+
+import { DUP_CONN, DUP_TOKEN } from './common.js';
+
+/** The set script's body (after the common prelude); see the module documentation. */
+export const SET_SCRIPT = `
+local a = fields()
+local old = liveExp(a.id)
+if not old then return 0 end
+if not claim(tkey(a.tok), a.id) then return ${DUP_TOKEN} end
+if a.conn and not claim(ckey(a.conn), a.id) then return ${DUP_CONN} end
+remove(a.id)
+if a.px > 0 then insert(a) end
+if tonumber(a.exp) < tonumber(old) then shrinkGlobal(old) end
+return 1`;
