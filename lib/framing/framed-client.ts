@@ -136,6 +136,17 @@ export type ClientRawFrameHandler = (client: FramedClient, type: number, source:
  */
 export type FrameObserver = (client: FramedClient, type: number, size: number) => void;
 
+/**
+ * Takes every frame of one reserved type (`FramedServer.reserveType`) in
+ * place of the message path: no registry decode, no `onMessage`, no
+ * `'message'` event. The value is `source[start, end)`, valid during the call
+ * (copy what must be kept). Netloop's own protocols ride on reserved types
+ * (request/response, keep-alive pings, framed streams), beside the
+ * application's messages. Synchronous; a throw closes the client with
+ * `'handler-error'`.
+ */
+export type ReservedFrameHandler = (client: FramedClient, source: Buffer, start: number, end: number) => void;
+
 /** A snapshot of one client's framing state, from {@link FramedClient.framingStats}. */
 export interface FramedStats {
   /** Handlers called whose promise has not settled. */
@@ -177,6 +188,8 @@ export interface FramingConfig {
   readonly _frameHandler: ClientRawFrameHandler | null;
   /** The frame observers, or null when there is none (one field check per frame). */
   readonly _frameObservers: readonly FrameObserver[] | null;
+  /** The handlers of reserved frame types, or null when none is reserved (one field check per frame). */
+  readonly _reserved: ReadonlyMap<number, ReservedFrameHandler> | null;
   readonly _isKnownType: ((type: number) => boolean) | null;
   /** The count of frames in one turn at which a client asks the loop for a turn (an eighth of the budget, at least 1). */
   readonly _turnMark: number;
@@ -300,7 +313,7 @@ export class FramedClient extends Client {
       });
     }
     const fr = this.#fr;
-    return sendRawFrame(fr.encoder, fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0);
+    return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0);
   }
 
   /**
@@ -626,6 +639,18 @@ export class FramedClient extends Client {
 
   #dispatch(type: number, source: Buffer, start: number, end: number, size: number): void {
     const fr = this.#fr;
+    const reserved = fr._reserved;
+    if (reserved !== null) {
+      const take = reserved.get(type);
+      if (take !== undefined) {
+        try {
+          take(this, source, start, end);
+        } catch (err) {
+          this.#handlerFault(err, false);
+        }
+        return;
+      }
+    }
     const raw = fr._frameHandler;
     if (raw !== null) {
       // The raw path: no view, no message object, nothing pending after the call.

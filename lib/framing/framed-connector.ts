@@ -20,7 +20,7 @@ import type { ConnectorBaseEvents } from '../reactor/callbacks.js';
 import type { TypedMessage } from '../reactor/loop-member.js';
 import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
 import { FramedClient } from './framed-client.js';
-import type { FramedMessage, FramedOwner } from './framed-client.js';
+import type { FramedMessage, FramedOwner, ReservedFrameHandler } from './framed-client.js';
 import { Framing } from './framing.js';
 import type { FramingOptions } from './framing.js';
 
@@ -66,6 +66,21 @@ export class FramedConnector extends Connector<FramedClient, FramedConnectorEven
     return this._framing.encodeMessage(type, payload);
   }
 
+
+  /**
+   * Reserves frame type `type` for a protocol of its own (netloop's
+   * request/response, keep-alive pings and framed streams use this): its
+   * frames go to `handler` instead of the message path, and
+   * `client.sendRaw(type, ...)` sends them whatever the registry holds.
+   * Returns the function that gives the type back.
+   *
+   * @throws NetloopError `NETLOOP_DUPLICATE_TYPE` for a type the registry
+   *   holds or already reserved; `NETLOOP_INVALID_OPTION` for a type the
+   *   layout cannot carry.
+   */
+  reserveType(type: number, handler: ReservedFrameHandler): () => void {
+    return this._framing.reserveType(type, handler);
+  }
   /** Makes a {@link FramedClient} of each connected socket. */
   protected override _createClient(socket: net.Socket): FramedClient {
     return new FramedClient(this.loop, socket, this, this._cfg);

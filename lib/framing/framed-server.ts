@@ -26,7 +26,7 @@ import type { TypedMessage } from '../reactor/loop-member.js';
 import type { LtvLayout } from '../codec/ltv-layout.js';
 import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
 import { FramedClient } from './framed-client.js';
-import type { FrameObserver, FramedMessage, FramedOwner } from './framed-client.js';
+import type { FrameObserver, FramedMessage, FramedOwner, ReservedFrameHandler } from './framed-client.js';
 import { Framing } from './framing.js';
 import type { FramingOptions } from './framing.js';
 
@@ -131,6 +131,21 @@ export class FramedServer extends Server<FramedClient, FramedServerEvents> imple
     return this;
   }
 
+
+  /**
+   * Reserves frame type `type` for a protocol of its own (netloop's
+   * request/response, keep-alive pings and framed streams use this): its
+   * frames go to `handler` instead of the message path, and
+   * `client.sendRaw(type, ...)` sends them whatever the registry holds.
+   * Returns the function that gives the type back.
+   *
+   * @throws NetloopError `NETLOOP_DUPLICATE_TYPE` for a type the registry
+   *   holds or already reserved; `NETLOOP_INVALID_OPTION` for a type the
+   *   layout cannot carry.
+   */
+  reserveType(type: number, handler: ReservedFrameHandler): () => void {
+    return this._framing.reserveType(type, handler);
+  }
   /** Makes a {@link FramedClient} of each accepted socket. */
   protected override _createClient(socket: net.Socket): FramedClient {
     return new FramedClient(this.loop, socket, this, this._cfg);

@@ -22,7 +22,7 @@ import { ltvLayout } from '../codec/ltv-layout.js';
 import type { LtvLayout, LtvLayoutOptions, LtvPresetName } from '../codec/ltv-layout.js';
 import { MessageRegistry } from '../codec/message-registry.js';
 import type { MessageTypeRef } from '../codec/message-registry.js';
-import type { ClientRawFrameHandler, FrameObserver, FramingConfig, MessageHandler } from './framed-client.js';
+import type { ClientRawFrameHandler, FrameObserver, FramingConfig, MessageHandler, ReservedFrameHandler } from './framed-client.js';
 import { encodeMessage } from './send.js';
 
 /**
@@ -176,7 +176,9 @@ export class Framing implements FramingConfig {
    * (never mutated) when an observer is added or removed.
    */
   _frameObservers: readonly FrameObserver[] | null = null;
-  /** The decoder's strict type check, or null. */
+  /** The handlers of reserved frame types ({@link Framing.reserveType}), or null while none is reserved. */
+  _reserved: Map<number, ReservedFrameHandler> | null = null;
+  /** The decoder's strict type check (registered or reserved types), or null. */
   readonly _isKnownType: ((type: number) => boolean) | null;
   /** The count of frames in one turn at which a client asks the loop for a turn (an eighth of the budget, at least 1). */
   readonly _turnMark: number;
@@ -270,7 +272,37 @@ export class Framing implements FramingConfig {
     this.frameTimeoutMs = checkNumber('frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
     this._handler = options.onMessage ?? null;
     this._frameHandler = options.onRawFrame ?? null;
-    this._isKnownType = registry !== null && registry.strict ? registry.isKnownType : null;
+    this._isKnownType =
+      registry !== null && registry.strict ? (type: number) => registry.isKnownType(type) || (this._reserved !== null && this._reserved.has(type)) : null;
+  }
+
+  /**
+   * Reserves frame type `type` for a protocol of its own: every frame of
+   * that type goes to `handler` instead of the message path (see
+   * {@link ReservedFrameHandler}), and `client.sendRaw(type, ...)` sends it
+   * whatever the registry holds. Returns the function that gives it back.
+   *
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a type the layout cannot
+   *   carry or a handler that is not a function; `NETLOOP_DUPLICATE_TYPE` for
+   *   a type the registry holds or already reserved.
+   */
+  reserveType(type: number, handler: ReservedFrameHandler): () => void {
+    checkInteger('type', type, 0, this.layout.maxType);
+    if (typeof handler !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'a reserved type needs a handler function', { details: { option: 'handler' } });
+    }
+    const taken = this.registry?.get(type);
+    if (taken !== undefined || this._reserved?.has(type) === true) {
+      throw new NetloopError(ErrorCode.DUPLICATE_TYPE, `frame type ${type} is already ${taken !== undefined ? `registered as ${taken.name}` : 'reserved'}`, {
+        details: { id: type },
+      });
+    }
+    (this._reserved ??= new Map()).set(type, handler);
+    return () => {
+      if (this._reserved === null || this._reserved.get(type) !== handler) return;
+      this._reserved.delete(type);
+      if (this._reserved.size === 0) this._reserved = null;
+    };
   }
 
   /**

@@ -192,4 +192,60 @@ function catchOf(fn: () => unknown): unknown {
   return undefined;
 }
 
+test('a reserved type takes its frames in place of the message path, even with a strict registry, and sendRaw sends it; reserving a taken type is DUPLICATE_TYPE; given back, the type is unknown again', async () => {
+  const loop = new EventLoop();
+  const handled: string[] = [];
+  const server = await new FramedServer(loop, {
+    registry: chatRegistry(),
+    onMessage: (_c, m) => void handled.push(`${m.name}:${String(m.payload)}`),
+  }).listen();
+  assert.is(server._framing._reserved, null, 'nothing reserved by default: one field check per frame');
+  const taken: string[] = [];
+  const giveBack = server.reserveType(0xfff0, (client, source, start, end) => {
+    const text = source.toString('utf8', start, end);
+    taken.push(text);
+    if (text === 'boom') throw new Error('reserved handler failed');
+    client.sendRaw(0xfff0, Buffer.from(`ack ${text}`));
+  });
+  try {
+    for (const [type, code] of [
+      [1, ErrorCode.DUPLICATE_TYPE],
+      [0xfff0, ErrorCode.DUPLICATE_TYPE],
+      [0x10000, ErrorCode.INVALID_OPTION],
+    ] as const) {
+      try {
+        server.reserveType(type, () => undefined);
+        assert.unreachable(`reserving ${type}`);
+      } catch (err) {
+        assert.ok(isNetloopError(err, code), String(err));
+      }
+    }
+    const a = await accept(server);
+    const reply = readBytes(a.peer, 6 + 'ack ping'.length);
+    a.peer.write(Buffer.concat([frame(1, 'hello'), frame(0xfff0, 'ping'), frame(1, 'again')]));
+    assert.equal(await reply, frame(0xfff0, 'ack ping'));
+    await until(() => handled.length === 2, 'both messages');
+    assert.equal(handled, ['text:hello', 'text:again'], 'the reserved frame never reached onMessage');
+    assert.equal(taken, ['ping']);
+    // A throwing handler closes only its client with handler-error.
+    const closed = closeOf(server, a.client);
+    a.peer.write(frame(0xfff0, 'boom'));
+    const [, reason, error] = await closed;
+    assert.is(reason, 'handler-error');
+    assert.ok(isNetloopError(error, ErrorCode.HANDLER_ERROR));
+    // Given back, the type is unknown to the strict registry again: protocol-error.
+    giveBack();
+    assert.is(server._framing._reserved, null);
+    const b = await accept(server);
+    const closedB = closeOf(server, b.client);
+    b.peer.write(frame(0xfff0, 'late'));
+    const [, reasonB, errorB] = await closedB;
+    assert.is(reasonB, 'protocol-error');
+    assert.ok(isNetloopError(errorB, ErrorCode.UNKNOWN_TYPE));
+    await destroyAll(a.peer, b.peer);
+  } finally {
+    await loop.close({ flushTimeoutMs: 100 });
+  }
+});
+
 test.run();
