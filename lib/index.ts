@@ -177,3 +177,21 @@ export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';
+
+// Rooms and broadcast across processes (Redis pub/sub), and reaching Redis within a start-up bound.
+export { RoomsAdapter, createRoomsAdapter, ROOMS_DEFAULTS } from './cluster/rooms-adapter.js';
+export type {
+  RoomsAdapterOptions,
+  RoomsAdapterEvents,
+  RoomsAdapterStats,
+  RoomsBroadcastOptions,
+  RoomsBroadcastResult,
+  RoomsDropInfo,
+  RoomsMessage,
+  UserDirectory,
+  PubSubClientLike,
+  DropReason,
+  ConnectionName,
+} from './cluster/rooms-adapter.js';
+export { connectRedis, redisRetryDelay, REDIS_CONNECT_DEFAULTS } from './cluster/redis-connect.js';
+export type { ConnectRedisOptions, RedisAttemptFailure, RedisSocketStrategy, ConnectableClient } from './cluster/redis-connect.js';
