@@ -91,6 +91,7 @@ const SERVER_OPTIONS = {
   shutdownTimeoutMs: true,
   tls: true,
   readPauseOutputBytes: true,
+  tcpKeepAliveMs: true,
 } satisfies Record<keyof ServerOptions, true>;
 const CONNECTOR_OPTIONS = {
   host: true,
@@ -106,6 +107,7 @@ const CONNECTOR_OPTIONS = {
   shutdownTimeoutMs: true,
   tls: true,
   readPauseOutputBytes: true,
+  tcpKeepAliveMs: true,
 } satisfies Record<keyof ConnectorOptions, true>;
 const RECONNECT_OPTIONS = { initialDelayMs: true, maxDelayMs: true, factor: true, jitter: true, maxAttempts: true } satisfies Record<
   keyof ReconnectOptions,
