@@ -212,7 +212,7 @@ test('a peer that answers pings stays up for several intervals: the connector an
   }
 });
 
-test('the connector answers a ping frame with a pong frame, counts pongs, and ignores other values of the ping type (a plain node:net server as the peer)', async () => {
+test('the connector answers a ping frame with a pong frame, counts pongs, and ignores other values of the ping type (a plain node:net server as the peer); close() gives the type back', async () => {
   const loop = new EventLoop();
   const sockets: net.Socket[] = [];
   const raw = net.createServer((s) => sockets.push(s));
@@ -233,6 +233,12 @@ test('the connector answers a ping frame with a pong frame, counts pongs, and ig
     await until(() => alive.stats().pongsReceived === 1, 'the pong counted');
     assert.equal(alive.stats(), { peers: 0, pingsSent: 0, pongsReceived: 1, pingsAnswered: 2, timeouts: 0, heartbeatsSent: 0 });
     assert.equal(messages, []);
+    // Closed: the ping type is given back, and a ping is a message like any other.
+    alive.close();
+    s.write(PING_FRAME);
+    await until(() => messages.length === 1, 'the ping as a message');
+    assert.is(messages[0]!.type, PING_TYPE);
+    assert.is(alive.stats().pingsAnswered, 2);
   } finally {
     await loop.close();
     for (const s of sockets) s.destroy();
