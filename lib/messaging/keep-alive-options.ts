@@ -61,7 +61,8 @@ export interface KeepAliveOptions {
    * The frame type reserved for pings and pongs; default `0xfff1`. It must be
    * free (not registered, not reserved by another protocol) and fit the
    * layout's type field: with a 1-byte type field (types up to 0xff) it must
-   * be given.
+   * be given. At least 1: type 0 is every frame of a layout without a type
+   * field, which cannot carry pings.
    */
   pingType?: number;
   /** A connector's own heartbeat message (see {@link HeartbeatOptions}); default none. Refused on a server, which pings instead. */
@@ -108,7 +109,7 @@ export function keepAliveConfig(options: KeepAliveOptions, side: 'server' | 'con
   const interval = options.pingIntervalMs ?? KEEP_ALIVE_DEFAULTS.pingIntervalMs;
   const pingIntervalMs = interval === 0 ? 0 : checkInteger('pingIntervalMs', interval, MIN_MS, MAX_MS);
   const pingTimeoutMs = checkInteger('pingTimeoutMs', options.pingTimeoutMs ?? KEEP_ALIVE_DEFAULTS.pingTimeoutMs, MIN_MS, MAX_MS);
-  const pingType = checkInteger('pingType', options.pingType ?? KEEP_ALIVE_DEFAULTS.pingType, 0, 0xffff_ffff);
+  const pingType = checkInteger('pingType', options.pingType ?? KEEP_ALIVE_DEFAULTS.pingType, 1, 0xffff_ffff);
   const shorter = pingIntervalMs === 0 ? pingTimeoutMs : Math.min(pingIntervalMs, pingTimeoutMs);
   const sweepMs = Math.max(1, Math.min(MAX_SWEEP_MS, Math.floor(shorter / 10)));
   let heartbeat: HeartbeatOptions | null = null;
