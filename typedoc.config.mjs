@@ -27,8 +27,6 @@ const config = {
   readme: 'none',
   // `npm test` type-checks the whole project; TypeDoc only reads the types.
   skipErrorChecking: true,
-  // No links to a hosted source tree: the reference is read beside the sources.
-  disableSources: true,
   // `@internal` members are not part of the public surface.
   excludeInternal: true,
   excludePrivate: true,
