@@ -32,20 +32,13 @@
  * @module
  */
 
-import * as path from 'node:path';
-import * as readline from 'node:readline';
-import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { TimerId } from '../../lib/reactor/event-loop.js';
-import { FramedConnector } from '../../lib/framing/framed-connector.js';
-import type { ConnectErrorInfo } from '../../lib/reactor/callbacks.js';
-import type { Client } from '../../lib/reactor/client.js';
-import type { CloseReason } from '../../lib/reactor/close-reason.js';
-import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
-import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
-import type { CellnetChatACK } from '../../lib/codec/cellnet/binary.js';
+import { ErrorCode, EventLoop, FramedConnector, NetloopError } from 'netloop';
+import type { Client, CloseReason, ConnectErrorInfo, FramedClient, FramedMessage, TimerId } from 'netloop';
+import { defineCommand, isMain, parseCommandLine, runCommand } from '../shared/cli.js';
+import type { OptionValues } from '../shared/cli.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
-import type { ChatProtocol, ErrorNotice, Expired, Welcome } from './protocol.js';
+import type { ChatAck, ChatProtocol, ErrorNotice, Expired, Welcome } from './protocol.js';
+import { ChatTerminal } from './terminal.js';
 
 /** Lines kept while disconnected; older ones are dropped beyond it. */
 export const OUTBOX_LIMIT = 1_000;
@@ -164,7 +157,7 @@ export class ChatClient {
   #onMessage(client: FramedClient, msg: FramedMessage): void {
     const p = this.protocol;
     if (msg.type === p.ChatACK.id) {
-      const ack = msg.payload as CellnetChatACK;
+      const ack = msg.payload as ChatAck;
       this.#print(`sid${ack.id} say: ${ack.content}`);
     } else if (msg.type === p.Welcome.id) {
       const w = msg.payload as Welcome;
@@ -194,7 +187,8 @@ export class ChatClient {
     if (this.#client === client) this.#client = null;
     this.#stopHeartbeat();
     const why = error === undefined ? reason : `${reason}, ${error.code}`;
-    this.#print(`* disconnected (${why})${this.#stopping === null ? '; reconnecting' : ''}`);
+    // Stopping, the close is this client's own ('server-close' would only say that its connector closed it).
+    this.#print(this.#stopping === null ? `* disconnected (${why}); reconnecting` : '* disconnected');
     if (!this.#plain && !this.#welcomed && !this.#refused && (reason === 'peer-closed' || reason === 'reset')) {
       // A cellnet server closes on netloop.Hello (an id it does not know): from
       // now on speak cellnet's messages only, and resend what that close lost.
@@ -211,6 +205,21 @@ export class ChatClient {
   }
 }
 
+/** The client's command line. */
+export const CHAT_CLIENT_COMMAND = defineCommand({
+  name: 'chat-client',
+  usage: 'npm run chat -- [options]',
+  summary:
+    'The terminal chat client: type a line and press Enter to send it; every message shows as "sid<Id> say: <line>".\n' +
+    'Ctrl-D or Ctrl-C stops it. It reconnects on its own and resumes its session.',
+  options: {
+    port: { type: 'integer', default: CHAT_DEFAULT_PORT, min: 1, max: 65535, help: "the chat server's port" },
+    host: { type: 'string', default: CHAT_DEFAULT_HOST, arg: 'H', help: "the chat server's address" },
+    name: { type: 'string', default: '', arg: 'NAME', help: 'sent before each line ("NAME: line") and kept in the session' },
+    plain: { type: 'flag', help: "speak cellnet's messages only (for cellnet's own chat server)" },
+  },
+});
+
 /** What the command line selects. */
 export interface ChatClientArgs {
   host: string;
@@ -219,63 +228,46 @@ export interface ChatClientArgs {
   plain: boolean;
 }
 
-/** The usage line. */
-export const CHAT_CLIENT_USAGE = 'usage: npm run chat -- [--port N] [--host H] [--name NAME] [--plain]';
-
-/** Parses the client's command line; a bad argument is `NETLOOP_INVALID_OPTION`. */
+/**
+ * Parses the client's command line.
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` (`details.option`) for a bad argument.
+ */
 export function parseChatClientArgs(argv: readonly string[]): ChatClientArgs {
-  const args: ChatClientArgs = { host: CHAT_DEFAULT_HOST, port: CHAT_DEFAULT_PORT, name: '', plain: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = argv[i + 1];
-    if (arg === '--plain') args.plain = true;
-    else if (value === undefined) throw usageError(`${arg} needs a value`, arg);
-    else if (arg === '--port') {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw usageError(`--port must be an integer in [1, 65535], got ${value}`, arg);
-      args.port = n;
-      i++;
-    } else if (arg === '--host') {
-      args.host = value;
-      i++;
-    } else if (arg === '--name') {
-      args.name = value;
-      i++;
-    } else throw usageError(`unknown argument ${arg}`, arg);
-  }
-  return args;
+  return chatClientArgs(parseCommandLine(CHAT_CLIENT_COMMAND, argv));
 }
 
-function usageError(message: string, option: string): NetloopError {
-  return new NetloopError(ErrorCode.INVALID_OPTION, `${message}\n${CHAT_CLIENT_USAGE}`, { details: { option } });
+function chatClientArgs(v: OptionValues<typeof CHAT_CLIENT_COMMAND.options>): ChatClientArgs {
+  return { host: v.host, port: v.port, name: v.name, plain: v.plain };
 }
 
-function main(): void {
-  const args = parseChatClientArgs(process.argv.slice(2));
-  const chat = new ChatClient({ ...args, print: (line) => process.stdout.write(`${line}\n`) });
-  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+/**
+ * The program: a {@link ChatClient} whose lines show on a {@link ChatTerminal}
+ * (a prompt, and messages printed above the line being typed; plain lines
+ * when stdin or stdout is not a terminal).
+ */
+function main(args: ChatClientArgs): void {
+  let chat: ChatClient | null = null;
   let done = false;
   const finish = (why: string): void => {
     if (done) return;
     done = true;
-    rl.close();
-    process.stdout.write(`* ${why}: stopping\n`);
-    void chat.stop().then(() => process.exit(0));
+    terminal.close();
+    terminal.print(`* ${why}: stopping`);
+    void (chat?.stop() ?? Promise.resolve()).then(() => process.exit(0));
   };
-  rl.on('line', (line) => {
-    if (!done && line !== '') chat.say(line);
+  const terminal = new ChatTerminal({
+    input: process.stdin,
+    output: process.stdout,
+    prompt: args.name === '' ? '> ' : `${args.name}> `,
+    onLine: (line) => {
+      if (!done && line !== '') chat?.say(line);
+    },
+    onEnd: finish,
   });
-  rl.on('close', () => finish('end of input'));
+  chat = new ChatClient({ ...args, print: (line) => terminal.print(line) });
   process.on('SIGINT', () => finish('SIGINT'));
   process.on('SIGTERM', () => finish('SIGTERM'));
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  try {
-    main();
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  }
-}
+if (isMain(import.meta.url)) runCommand(CHAT_CLIENT_COMMAND, process.argv.slice(2), main, chatClientArgs);
