@@ -26,8 +26,9 @@
  *
  * Lines typed while disconnected wait in a bounded outbox (the oldest are
  * dropped past {@link OUTBOX_LIMIT}) and leave on the next connection. It
- * stops at the end of stdin (after sending what is queued) and on SIGINT or
- * SIGTERM.
+ * stops at the end of stdin, after sending what is queued (waiting up to
+ * {@link STOP_SEND_WAIT_MS} for a connection, so `printf 'hi\n' | npm run
+ * chat` sends its line), and at once on SIGINT or SIGTERM.
  *
  * @module
  */
@@ -42,6 +43,9 @@ import { ChatTerminal } from './terminal.js';
 
 /** Lines kept while disconnected; older ones are dropped beyond it. */
 export const OUTBOX_LIMIT = 1_000;
+
+/** How long {@link ChatClient.stop} waits by default for a connection to send the lines still queued. */
+export const STOP_SEND_WAIT_MS = 5_000;
 
 /** Options of {@link ChatClient}. */
 export interface ChatClientOptions {
@@ -77,6 +81,8 @@ export class ChatClient {
   #client: FramedClient | null = null;
   #heartbeat: TimerId | null = null;
   #outbox: string[] = [];
+  /** Called once a connection took the outbox (set while {@link ChatClient.stop} waits for one). */
+  #outboxSent: (() => void) | null = null;
   #stopping: Promise<void> | null = null;
 
   constructor(options: ChatClientOptions) {
@@ -108,6 +114,11 @@ export class ChatClient {
     });
   }
 
+  /** Lines queued while disconnected and not sent yet (after {@link ChatClient.stop}: those it dropped). */
+  get unsent(): number {
+    return this.#outbox.length;
+  }
+
   /** The session token (empty before the first welcome, or after an expiry). */
   get token(): string {
     return this.#token;
@@ -133,10 +144,31 @@ export class ChatClient {
     this.#outbox.push(content);
   }
 
-  /** Sends what is queued, closes the connection, stops reconnecting. Resolves once. */
-  stop(): Promise<void> {
+  /**
+   * Sends what is queued, closes the connection, stops reconnecting.
+   * Resolves once. Lines typed while disconnected are still queued: stop
+   * waits up to `sendWaitMs` (default {@link STOP_SEND_WAIT_MS}; 0 for no
+   * wait) for a connection to send them, and says how many it dropped when
+   * none came.
+   */
+  stop(sendWaitMs = STOP_SEND_WAIT_MS): Promise<void> {
     return (this.#stopping ??= (async () => {
       this.#stopHeartbeat();
+      if (this.#outbox.length > 0 && sendWaitMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = this.loop.runAfter(sendWaitMs, () => {
+            this.#outboxSent = null;
+            resolve();
+          });
+          this.#outboxSent = () => {
+            this.#outboxSent = null;
+            this.loop.cancel(timer);
+            resolve();
+          };
+        });
+        this.#stopHeartbeat(); // a welcome may have come meanwhile
+      }
+      if (this.#outbox.length > 0) this.#print(`* ${this.#outbox.length} line(s) not sent: no connection`);
       await this.connector.close({ flushTimeoutMs: 2_000 });
       await this.loop.close({ flushTimeoutMs: 2_000 });
     })());
@@ -152,6 +184,7 @@ export class ChatClient {
     this.#outbox = [];
     for (const content of queued) client.send(p.ChatREQ, { content });
     this.#unconfirmed = this.#plain || this.#welcomed ? [] : queued;
+    this.#outboxSent?.();
   }
 
   #onMessage(client: FramedClient, msg: FramedMessage): void {
@@ -166,6 +199,7 @@ export class ChatClient {
       this.#unconfirmed = [];
       this.#print(`* session ${w.session} ${w.resumed ? 'resumed' : 'new'} as sid${w.id} (server pid ${w.pid}, ttl ${w.ttlMs} ms)`);
       this.#stopHeartbeat();
+      if (this.#stopping !== null) return; // no heartbeat for a connection about to close
       this.#heartbeat = this.loop.runEvery(Math.max(1, w.heartbeatMs), () => {
         if (!client.closing && !client.closed) client.send(p.Heartbeat, {});
       });
@@ -250,11 +284,17 @@ function main(args: ChatClientArgs): void {
   let chat: ChatClient | null = null;
   let done = false;
   const finish = (why: string): void => {
-    if (done) return;
+    if (done) {
+      // A second signal while the queued lines wait for a connection: quit now.
+      if (why !== 'end of input') process.exit(1);
+      return;
+    }
     done = true;
     terminal.close();
     terminal.print(`* ${why}: stopping`);
-    void (chat?.stop() ?? Promise.resolve()).then(() => process.exit(0));
+    // At the end of input the lines queued while disconnected still leave if a connection comes soon; a signal does not wait.
+    // Exit status 1 when lines were dropped, so a script sees it.
+    void (chat?.stop(why === 'end of input' ? STOP_SEND_WAIT_MS : 0) ?? Promise.resolve()).then(() => process.exit(chat !== null && chat.unsent > 0 ? 1 : 0));
   };
   const terminal = new ChatTerminal({
     input: process.stdin,

@@ -8,9 +8,10 @@
 import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../../../lib/core/errors.js';
-import { ChatRig, acceptedId } from '../../helpers/chat.js';
+import { spawn } from 'node:child_process';
+import { CHAT_CLIENT, ChatRig, acceptedId } from '../../helpers/chat.js';
 import { waitForLog } from '../../helpers/log-lines.js';
-import { until } from '../../helpers/net.js';
+import { until, withTimeout } from '../../helpers/net.js';
 
 const rig = new ChatRig();
 test.after.each(() => rig.cleanup());
@@ -46,6 +47,25 @@ test('every client receives every message, in one order; the netloop client chat
   const ack = a.protocol.ChatACK.id;
   assert.ok(a.frames.every((f) => f.type === ack) && b.frames.every((f) => f.type === ack));
   await waitForLog(srv, { event: 'hello', clientId: cid, sessionId: /^\S+$/, resumed: false, userName: 'cli' }, 5_000, 'the hello log line');
+});
+
+test('piped input: the client sends every line, those read before it connected too, then exits 0 at the end of its input', async () => {
+  const { port } = await rig.server();
+  const peer = await rig.peer(port);
+  const child = spawn(process.execPath, [CHAT_CLIENT, '--port', String(port), '--name', 'bot'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  try {
+    // The whole input at once: its end is read before the connection is made.
+    child.stdin.end('hello\nworld\n');
+    assert.is(await withTimeout(exited, 15_000, 'the client to exit'), 0);
+    const acks = await peer.waitAcks(2);
+    assert.equal(
+      acks.map((a) => a.content),
+      ['bot: hello', 'bot: world'],
+    );
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 });
 
 test('a client that never reads: the others get everything; it is closed at the hard limit with a coded reason', async () => {
