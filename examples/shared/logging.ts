@@ -13,11 +13,16 @@
  * Every line carries fields (`event`, ids, reasons, stable codes, sizes),
  * never a payload byte, a token or an error's message.
  *
+ * pino writes synchronously here (its default destination is
+ * asynchronous): the program's own lines share stdout with the logs, and
+ * must appear in the order things happened ("stopped" after the last
+ * close).
+ *
  * @module
  */
 
 import { ErrorCode, NetloopError } from 'netloop';
-import { consoleLogger, quietLogger, tryPino } from 'netloop/ops';
+import { consoleLogger, quietLogger } from 'netloop/ops';
 import type { Logger } from 'netloop/ops';
 
 /** The values of the examples' `--log` option. */
@@ -41,11 +46,32 @@ export interface ExampleLogger {
 export async function exampleLogger(mode: LogMode, name: string): Promise<ExampleLogger> {
   if (mode === 'none') return { logger: quietLogger, kind: 'none' };
   if (mode !== 'plain') {
-    const pino = await tryPino({ name });
+    const pino = await loadPino(name);
     if (pino !== null) return { logger: pino, kind: 'pino' };
     if (mode === 'pino') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, '--log pino: pino is not installed (npm install pino)', { details: { option: '--log' } });
     }
   }
   return { logger: consoleLogger({ sink: process.stdout }), kind: 'plain' };
+}
+
+/** The part of pino's module used here. */
+interface PinoModule {
+  (options: { name: string }, destination: unknown): Logger;
+  destination(options: { fd: number; sync: boolean }): unknown;
+}
+
+/** A pino logger named `name` writing synchronously to stdout, or null when pino is not installed. */
+async function loadPino(name: string): Promise<Logger | null> {
+  let mod: { default?: unknown; pino?: unknown };
+  try {
+    // A specifier in a variable: TypeScript does not resolve it, so the examples compile without pino.
+    const specifier = 'pino';
+    mod = (await import(specifier)) as { default?: unknown; pino?: unknown };
+  } catch {
+    return null;
+  }
+  const pino = (typeof mod.default === 'function' ? mod.default : mod.pino) as PinoModule | undefined;
+  if (typeof pino !== 'function' || typeof pino.destination !== 'function') return null;
+  return pino({ name }, pino.destination({ fd: 1, sync: true }));
 }
