@@ -47,15 +47,10 @@ import type { Worker } from 'node:cluster';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient } from 'redis';
-import { ChatServer } from '../chat/server.js';
+import { ErrorCode, NetloopError, RedisStore, RoomsAdapter, REDIS_CONNECT_DEFAULTS, closeOnSignals, connectRedis } from 'netloop';
+import type { PubSubClientLike, RedisClientLike } from 'netloop';
+import { ChatServer } from '../chat/chat-server.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from '../chat/protocol.js';
-import { RedisStore } from '../../lib/store/redis/redis-store.js';
-import type { RedisClientLike } from '../../lib/store/redis/redis-store.js';
-import { RoomsAdapter } from '../../lib/cluster/rooms-adapter.js';
-import type { PubSubClientLike } from '../../lib/cluster/rooms-adapter.js';
-import { REDIS_CONNECT_DEFAULTS, connectRedis } from '../../lib/cluster/redis-connect.js';
-import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
-import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
 /** The key prefix of the shared sessions; the broadcasts travel on `<prefix>rooms:0`. */
 export const CLUSTER_CHAT_PREFIX = 'netloop:chat:';
