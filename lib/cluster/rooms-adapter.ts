@@ -57,7 +57,7 @@ import type { CloseReason } from '../reactor/close-reason.js';
 import { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { MessageRegistry } from '../codec/message-registry.js';
 import { FramedServer } from '../framing/framed-server.js';
-import { TARGET_ROOM, TARGET_USER, decodeEnvelope, encodeEnvelope, envelopeSize } from './envelope.js';
+import { ENVELOPE_VERSION, TARGET_ROOM, TARGET_USER, decodeEnvelope, encodeEnvelope, envelopeSize } from './envelope.js';
 import type { ClientRef, Target } from './envelope.js';
 import { Membership } from './membership.js';
 import { PubSubLink } from './pubsub-link.js';
@@ -229,8 +229,11 @@ const RECONNECT_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
 const NO_OPTIONS: RoomsBroadcastOptions = Object.freeze({});
 
+/** Shared by every broadcast that names no rooms, users or exceptions (never written to). */
+const NONE: readonly never[] = Object.freeze([]);
+
 function list(name: string, value: string | readonly string[] | undefined, maxBytes: number): readonly string[] {
-  if (value === undefined) return [];
+  if (value === undefined) return NONE;
   const items = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(items)) {
     throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a string or an array of strings`, { details: { option: name } });
@@ -278,6 +281,8 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
   readonly #clock: Clock;
   readonly #channels: number;
   readonly #seq: Uint32Array;
+  /** The envelope's origin field as this process writes it: its length byte, then its id. */
+  readonly #originBytes: Buffer;
   readonly #origins = new Map<string, Float64Array>();
   readonly #maxOrigins: number;
   readonly #maxMessageBytes: number;
@@ -357,6 +362,7 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     this.#clock = clock;
     this.#channels = channels;
     this.#seq = new Uint32Array(channels);
+    this.#originBytes = Buffer.concat([Buffer.from([processId.length]), Buffer.from(processId, 'latin1')]);
     this.#membership = new Membership(maxRooms);
     this.#link = new PubSubLink(
       {
@@ -521,10 +527,10 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     if (local) return 'local';
     this.#broadcasts++;
     const channel = targets.length === 0 || this.#channels === 1 ? 0 : hashTarget(targets[0]!) % this.#channels;
-    const head = { origin: this.processId, targets, except, exceptRooms, type };
     const seq = this.#seq[channel]!;
     this.#seq[channel] = seq + 1;
-    const bytes = encodeEnvelope({ ...head, seq, payload }, envelopeSize(head, payload.length));
+    const envelope = { origin: this.processId, seq, targets, except, exceptRooms, type, payload };
+    const bytes = encodeEnvelope(envelope, envelopeSize(envelope, payload.length));
     return this.#link.publish(channel, bytes);
   }
 
@@ -636,7 +642,7 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     const rooms = list('rooms', options.rooms, this.#maxNameBytes);
     const users = list('users', options.users, this.#maxNameBytes);
     const n = rooms.length + users.length;
-    if (n === 0) return [];
+    if (n === 0) return NONE;
     if (n > this.#maxTargets) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, `a broadcast names at most ${this.#maxTargets} rooms and users, got ${n}`, {
         details: { option: 'rooms', max: this.#maxTargets },
@@ -649,7 +655,7 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
   }
 
   #exceptRefs(except: RoomsBroadcastOptions['except']): readonly ClientRef[] {
-    if (except === null || except === undefined) return [];
+    if (except === null || except === undefined) return NONE;
     const items: Iterable<Client | string> = except instanceof Client || typeof except === 'string' ? [except] : except;
     if (typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'except must be a client, a client key, or several', { details: { option: 'except' } });
@@ -678,8 +684,9 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     if (this.#closing !== null) return;
     this.#received++;
     try {
+      // This process's own broadcasts come back too: skipped before they are decoded, unless delivered from here.
+      if (!this.loopback && isFrom(message, this.#originBytes)) return;
       const env = decodeEnvelope(message, this.processId);
-      if (env.origin === this.processId && !this.loopback) return;
       this.#track(env.origin, channel, env.seq);
       this.#deliver(env.targets, env.exceptIds, env.exceptRooms, env.type, env.payload);
     } catch (err) {
@@ -811,6 +818,11 @@ class Frames {
     this.#lastFrame = frame;
     return frame;
   }
+}
+
+/** True when `message` is an envelope whose origin field (from byte 2) is `origin`. */
+function isFrom(message: Buffer, origin: Buffer): boolean {
+  return message.length >= 2 + origin.length && message[0] === ENVELOPE_VERSION && message.compare(origin, 0, origin.length, 2, 2 + origin.length) === 0;
 }
 
 function safeEncode(encoder: LtvEncoder, type: number, value: Buffer): Buffer | null {
