@@ -25,10 +25,15 @@ import { WORKER_MESSAGES, isWorkerMessage } from './worker-messages.js';
 
 /** The IPC channel to the primary: `process` in a cluster worker (a seam for tests). */
 export interface WorkerChannel {
+  /** Sends a message to the primary; absent in a process without an IPC channel. */
   send?: ((message: unknown) => unknown) | undefined;
+  /** Listens to the primary's messages. */
   on(event: 'message', listener: (message: unknown) => void): unknown;
+  /** Listens for the end of the channel (the primary is gone). */
   on(event: 'disconnect', listener: () => void): unknown;
+  /** Stops listening to the primary's messages. */
   off(event: 'message', listener: (message: unknown) => void): unknown;
+  /** Stops listening for the end of the channel. */
   off(event: 'disconnect', listener: () => void): unknown;
 }
 

@@ -41,8 +41,11 @@ import { WORKER_GENERATION_ENV, WORKER_MESSAGES, WORKER_SLOT_ENV, isWorkerMessag
 
 /** Defaults of {@link WorkerPoolOptions}. */
 export const WORKER_POOL_DEFAULTS = Object.freeze({
+  /** See {@link WorkerPoolOptions.readyTimeoutMs}. */
   readyTimeoutMs: 30_000,
+  /** See {@link WorkerPoolOptions.drainTimeoutMs}. */
   drainTimeoutMs: 10_000,
+  /** See {@link WorkerPoolOptions.respawn}. */
   respawn: true,
 });
 
@@ -81,7 +84,9 @@ export interface PoolWorker {
 
 /** How a worker of the pool ended. */
 export interface PoolWorkerExit {
+  /** Its exit code, or null when a signal ended it. */
   code: number | null;
+  /** The signal that ended it, or null when it exited by itself. */
   signal: NodeJS.Signals | null;
   /** The pool asked it to go (a drain, a restart, close(), or a fresh worker that failed to become ready). */
   planned: boolean;
