@@ -223,7 +223,7 @@ export class FilePump implements OutputProducer {
         if (this.#settled) return;
         if (bytesRead < length) {
           // The file is shorter than it was: it ends here (reads past it are dropped).
-          this.#end = position + bytesRead;
+          this.#end = Math.min(this.#end, position + bytesRead);
           for (const [pos, r] of this.#reads) {
             if (pos >= this.#end) {
               this.#reads.delete(pos);

@@ -30,7 +30,7 @@ import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import { FramedClient } from '../framing/framed-client.js';
 import { abortedError, checkSignal, interruptedError, transferError } from './stream-options.js';
-import { abortOnSignal } from './stream-send.js';
+import { abortOnSignal, resetClient } from './stream-send.js';
 
 /** Options of {@link createClientReadable}. */
 export interface ClientReadableOptions {
@@ -143,9 +143,7 @@ export class ClientReadable extends Readable {
       this.client._unhold();
     }
     // Cut before the peer's end: a raw byte stream can only say so by closing.
-    if (!this.#eofSeen && !this.client.closed) {
-      this.client.destroy('force-close', error === null ? abortedError('local') : transferError(error));
-    }
+    if (!this.#eofSeen && !this.client.closed) resetClient(this.client, error === null ? abortedError('local') : transferError(error));
     cb(error);
   }
 

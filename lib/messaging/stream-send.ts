@@ -180,12 +180,35 @@ function checkRawClient(client: Client): void {
   }
 }
 
-/** @internal The raw bytes of a transfer: written to the client as they are; cut short, the connection is destroyed. */
+/**
+ * @internal The raw bytes of a transfer: written to the client as they are;
+ * cut short, the connection is reset and destroyed.
+ */
 export function rawSink(client: Client): StreamSink {
   return {
     write: (piece) => client.write(piece),
     finish: () => true,
-    abort: (error) => client.destroy('force-close', error),
+    abort: (error) => resetClient(client, error),
     release: () => {},
   };
+}
+
+/**
+ * @internal Destroys `client` with `'force-close'` and `error`, resetting
+ * the connection (RST) where the socket is plain TCP: a FIN would let the
+ * peer take a cut byte stream for a whole one. A TLS socket has no reset of
+ * its own; it is destroyed, and its peer sees the connection end without
+ * TLS's close_notify.
+ */
+export function resetClient(client: Client, error: NetloopError): void {
+  if (client.closed) return;
+  const socket = client.socket;
+  if (!socket.destroyed && typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+    } catch {
+      // Not a TCP handle (TLS): the destroy below closes it.
+    }
+  }
+  client.destroy('force-close', error);
 }
