@@ -10,7 +10,8 @@
  *   FramedStreams (one per owner)
  *     reserveType(type, onFrame)          owner 'close' ──▶ the client's streams end
  *     clients: Map<FramedClient, { incoming: Map<id, IncomingStream>,
- *                                  outgoing: Map<id, ClientWritable | FilePump>, nextId }>
+ *                                  outgoing: Map<id, ClientWritable | FilePump> }>
+ *     nextIds: WeakMap<FramedClient, id>   (outlives the entry above: ids are not reused soon)
  *   send ─▶ OPEN(meta) ─▶ ClientWritable (paced by the client's output) ─▶ DATA ... ─▶ END(length)
  *                         cut short ─▶ ABORT(code)
  *   receive: OPEN ──▶ over maxConcurrentStreams, or no 'stream' listener ──▶ CANCEL(REFUSED)
@@ -44,7 +45,7 @@ import type { StreamSink } from './stream-writable.js';
 import { abortOnSignal, closeThenThrow, toReadable, transfer } from './stream-send.js';
 import { FilePump, openForTransfer } from './stream-file.js';
 import type { StreamSource } from './stream-send.js';
-import { STREAM_DEFAULTS, abortedError, interruptedError, streamMarks, transferError } from './stream-options.js';
+import { STREAM_DEFAULTS, abortedError, failStream, interruptedError, streamMarks, transferError } from './stream-options.js';
 import type { StreamMarks, StreamSendOptions } from './stream-options.js';
 import {
   STREAM_FRAME_TYPE,
@@ -134,7 +135,6 @@ interface Outgoing {
 interface ClientStreams {
   readonly incoming: Map<number, IncomingStream>;
   readonly outgoing: Map<number, Outgoing>;
-  nextId: number;
 }
 
 /**
@@ -144,7 +144,9 @@ interface ClientStreams {
  * `details.remoteCode`) when the sender aborts it, and with
  * `NETLOOP_STREAM_INTERRUPTED` when the connection closes first. Destroying
  * it before its end tells the sender to stop (its transfer fails with
- * `NETLOOP_STREAM_ABORTED`, `by: 'peer'`).
+ * `NETLOOP_STREAM_ABORTED`, `by: 'peer'`). A failure with no `'error'`
+ * listener attached (no pipeline, no `for await`) is kept in `errored`
+ * rather than thrown: a peer cannot crash the process.
  */
 export class IncomingStream extends Readable {
   /** The sender's id of the stream on this connection. */
@@ -218,7 +220,7 @@ export class IncomingStream extends Readable {
   /** @internal The sender aborted, or the connection closed: fail with `error`, telling nobody. */
   _fail(error: NetloopError): void {
     this.#over = true;
-    this.destroy(error);
+    failStream(this, error);
   }
 }
 
@@ -249,6 +251,12 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
   /** The largest chunk a frame of the layout carries. */
   readonly #chunkCap: number;
   readonly #clients = new Map<FramedClient, ClientStreams>();
+  /**
+   * The next outgoing id of each client. Kept apart from {@link ClientStreams}
+   * (dropped once a client has no stream open) so that an id is not used
+   * again while a cancel of its previous stream may still be on the way.
+   */
+  readonly #nextIds = new WeakMap<FramedClient, number>();
   #giveBack: (() => void) | null;
 
   /**
@@ -268,14 +276,20 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
     }
     const framing = (owner as unknown as FramedOwner)._framing;
     const layout = framing.layout;
+    // Without a type field every frame is of type 0: stream frames could not be told from messages.
+    if (layout.typeBytes === 0) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, "the layout has no type field: framed streams need one beside the messages' types", {
+        details: { option: 'type', max: 0 },
+      });
+    }
     if (options.type === undefined && layout.maxType < STREAM_FRAME_TYPE) {
       throw new NetloopError(
         ErrorCode.INVALID_OPTION,
         `the layout's type field holds at most ${layout.maxType}: give the stream frame type (option type)`,
-        { details: { option: 'type', maxType: layout.maxType } },
+        { details: { option: 'type', max: layout.maxType } },
       );
     }
-    const type = checkInteger('type', options.type ?? STREAM_FRAME_TYPE, 0, layout.maxType);
+    const type = checkInteger('type', options.type ?? STREAM_FRAME_TYPE, 1, layout.maxType);
     this.#chunkCap = layout.maxValueLength - STREAM_HEADER_BYTES;
     if (this.#chunkCap < 1) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'the layout carries no frame large enough for a stream chunk', {
@@ -312,6 +326,11 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
    * closing already, `NETLOOP_INVALID_OPTION` for a bad option. Each failure
    * but the first and the last sends the receiver the abort marker; the
    * connection stays open. The source is closed before the promise settles.
+   *
+   * The receiver does not acknowledge a stream: a refusal or a cancel that
+   * arrives after the end marker left is not seen, so resolving means the
+   * stream was sent whole, not that the receiver kept it (an application
+   * that needs to know answers with a message of its own).
    */
   send(client: FramedClient, source: StreamSource, options: FramedStreamSendOptions = {}): Promise<FramedStreamResult> {
     let readable: Readable;
@@ -387,8 +406,8 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
     (this.#owner as unknown as OwnerCloseEvents).off('close', this.#onClose);
     const error = abortedError('local');
     for (const per of [...this.#clients.values()]) {
-      for (const s of [...per.incoming.values()]) s.destroy(error);
-      for (const w of [...per.outgoing.values()]) w.destroy(error);
+      for (const s of [...per.incoming.values()]) failStream(s, error);
+      for (const w of [...per.outgoing.values()]) failOutgoing(w, error);
     }
     this.#clients.clear();
   }
@@ -461,7 +480,7 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
       });
     }
     const per = known ?? this.#streamsOf(client);
-    const id = nextId(per);
+    const id = this.#nextId(client, per);
     let sender: T;
     try {
       sender = make(this.#sink(client, per, id), marks, id);
@@ -584,7 +603,8 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
         } else {
           const writable = per.outgoing.get(id);
           if (writable === undefined) return;
-          writable.destroy(
+          failOutgoing(
+            writable,
             code === ErrorCode.STREAM_REFUSED
               ? new NetloopError(ErrorCode.STREAM_REFUSED, `the peer refused stream ${id}`, { details: { by: 'peer', id } })
               : abortedError('peer', undefined, code),
@@ -628,10 +648,18 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
   #streamsOf(client: FramedClient): ClientStreams {
     let per = this.#clients.get(client);
     if (per === undefined) {
-      per = { incoming: new Map(), outgoing: new Map(), nextId: 1 };
+      per = { incoming: new Map(), outgoing: new Map() };
       this.#clients.set(client, per);
     }
     return per;
+  }
+
+  /** The client's next free outgoing id (1, 2, ..., wrapping past 2^32 - 1, skipping ids still open). */
+  #nextId(client: FramedClient, per: ClientStreams): number {
+    let id = this.#nextIds.get(client) ?? 1;
+    while (per.outgoing.has(id)) id = id >= 0xffff_ffff ? 1 : id + 1;
+    this.#nextIds.set(client, id >= 0xffff_ffff ? 1 : id + 1);
+    return id;
   }
 
   /** Drops the client's entry once it has no stream left. */
@@ -652,11 +680,8 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
 
 const EMPTY = new Uint8Array(0);
 
-/** The next free outgoing id of a connection (1, 2, ..., wrapping past 2^32 - 1, skipping ids still open). */
-function nextId(per: ClientStreams): number {
-  for (;;) {
-    const id = per.nextId;
-    per.nextId = id >= 0xffff_ffff ? 1 : id + 1;
-    if (!per.outgoing.has(id)) return id;
-  }
+/** Ends an outgoing stream with `error`: a Writable of the application without an 'error' listener keeps it in `errored`. */
+function failOutgoing(sender: Outgoing, error: NetloopError): void {
+  if (sender instanceof ClientWritable) failStream(sender, error);
+  else sender.destroy(error);
 }

@@ -24,6 +24,7 @@
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkBoolean, checkInteger } from '../core/validate.js';
+import type { Readable, Writable } from 'node:stream';
 import type { Client } from '../reactor/client.js';
 
 /** Options of every stream transfer (`sendStream`, `sendFile`, a client Writable, a framed stream). */
@@ -150,3 +151,17 @@ export function transferError(err: unknown): NetloopError {
   if (err instanceof Error && err.name === 'AbortError') return abortedError('signal', err);
   return sourceFailedError(err);
 }
+
+/**
+ * @internal Destroys `stream` with `error`, a failure that came from the
+ * network or from the owner (the peer's abort or cancel, the connection's
+ * close): with nobody listening for `'error'`, the error is kept in
+ * `stream.errored` instead of being thrown as an unhandled `'error'` event,
+ * so a peer can never crash the process.
+ */
+export function failStream(stream: Readable | Writable, error: NetloopError): void {
+  if (stream.listenerCount('error') === 0) stream.once('error', ignore);
+  stream.destroy(error);
+}
+
+function ignore(): void {}

@@ -29,7 +29,7 @@ import { Connector } from '../reactor/connector.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import { FramedClient } from '../framing/framed-client.js';
-import { abortedError, checkSignal, interruptedError, transferError } from './stream-options.js';
+import { abortedError, checkSignal, failStream, interruptedError, transferError } from './stream-options.js';
 import { abortOnSignal, resetClient } from './stream-send.js';
 
 /** Options of {@link createClientReadable}. */
@@ -170,7 +170,7 @@ export class ClientReadable extends Readable {
     if (reason === 'peer-closed') this._eof();
     else if (!this.#eofSeen && !this.destroyed) {
       this.#eofSeen = true;
-      this.destroy(interruptedError(this.client));
+      failStream(this, interruptedError(this.client));
     }
   }
 }

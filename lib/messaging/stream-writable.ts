@@ -31,7 +31,7 @@ import { Writable } from 'node:stream';
 import { _linkOutput } from '../reactor/client.js';
 import type { BackpressureLink, Client, OutputProducer } from '../reactor/client.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
-import { abortedError, interruptedError, transferError } from './stream-options.js';
+import { abortedError, failStream, interruptedError, transferError } from './stream-options.js';
 import type { StreamMarks } from './stream-options.js';
 
 /**
@@ -173,7 +173,7 @@ export class ClientWritable extends Writable implements OutputProducer {
     this.#undo = null;
     if (this.#over) return;
     // The client closed with the transfer under way; its close path must not run stream code.
-    process.nextTick(() => this.destroy(interruptedError(this.client)));
+    process.nextTick(() => failStream(this, interruptedError(this.client)));
   }
 
   /** Queues `chunk` from `offset`, piece by piece, until the high mark holds it; `cb` runs once all of it is queued. */
