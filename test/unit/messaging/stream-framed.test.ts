@@ -199,7 +199,7 @@ test("a stream the receiver does not read holds its connection's reading; the se
   }
 });
 
-test('sendFile and createWritable send framed streams; the descriptor is released; a missing file opens no stream', async () => {
+test('sendFile and createWritable send framed streams; the descriptor is released, after a signal cut the file too; a missing file opens no stream', async () => {
   const tmp = tempDir();
   const { loop, near, serverStreams, connectorStreams } = await streamsPair();
   try {
@@ -217,6 +217,22 @@ test('sendFile and createWritable send framed streams; the descriptor is release
     const err = await rejectsWith(serverStreams.sendFile(near, path.join(tmp.dir, 'missing')), ErrorCode.STREAM_SOURCE_FAILED, 'a missing file');
     assert.is(err.details['syscallCode'], 'ENOENT');
     assert.equal(serverStreams.openStreams(near), { incoming: 0, outgoing: 0 });
+
+    // A signal cuts a framed file transfer: both sides learn it, the descriptor is released, the connection lives.
+    const big = path.join(tmp.dir, 'big.bin');
+    makeSparseFile(big, 256 * MiB);
+    const controller = new AbortController();
+    const cutArrived = nextStream(connectorStreams);
+    const cut = rejectsWith(serverStreams.sendFile(near, big, { signal: controller.signal }), ErrorCode.STREAM_ABORTED, 'a cut file');
+    const cutStream = await cutArrived;
+    await until(() => cutStream.bytesReceived > 0, 'the first chunks of the file');
+    assert.is(fdsOn(big), 1, 'the file is open during the transfer');
+    controller.abort();
+    const cutGot = await drain(cutStream);
+    assert.is((await cut).details['by'], 'signal');
+    assert.is(fdsOn(big), 0, 'the descriptor is closed when the transfer rejects');
+    assert.is((cutGot.error as NetloopError).details['remoteCode'], ErrorCode.STREAM_ABORTED);
+    assert.ok(near.writable);
 
     const viaWritable = nextStream(connectorStreams);
     const writable = serverStreams.createWritable(near, { meta: 'w' });
