@@ -197,4 +197,5 @@ export type {
   FramedStreamSendOptions,
   FramedStreamResult,
   FramedStreamsEvents,
+  OpenStreams,
 } from './messaging/stream-framed.js';

@@ -85,14 +85,29 @@ export interface FramedStreamsOptions {
 
 /** Defaults of {@link FramedStreamsOptions}. */
 export const FRAMED_STREAMS_DEFAULTS = {
+  /** The reserved frame type, `0xfff2`. */
   type: STREAM_FRAME_TYPE,
+  /** Streams open at once per connection and direction. */
   maxConcurrentStreams: 16,
+  /** The largest chunk accepted (lowered to what the layout's frames carry). */
   maxChunkBytes: 64 * 1024,
+  /** The largest metadata of a stream. */
   maxMetaBytes: 4096,
+  /** Bytes an incoming stream buffers before its connection's reading pauses. */
   highWaterMark: 256 * 1024,
+  /** The window of outgoing streams. */
   windowBytes: STREAM_DEFAULTS.windowBytes,
+  /** The chunk of outgoing streams. */
   chunkBytes: STREAM_DEFAULTS.chunkBytes,
 } as const;
+
+/** The streams open on one connection ({@link FramedStreams.openStreams}). */
+export interface OpenStreams {
+  /** Streams the peer is sending here. */
+  incoming: number;
+  /** Streams being sent to the peer. */
+  outgoing: number;
+}
 
 /** Options of one outgoing framed stream. */
 export interface FramedStreamSendOptions extends StreamSendOptions {
@@ -180,6 +195,7 @@ export class IncomingStream extends Readable {
     return this.meta.toString('utf8');
   }
 
+  /** @internal Node asks for more: release the hold on the client's reading. */
   override _read(): void {
     if (this.#holding) {
       this.#holding = false;
@@ -187,6 +203,7 @@ export class IncomingStream extends Readable {
     }
   }
 
+  /** @internal Node destroys the stream: release what it holds, and tell the peer when it was cut before its end. */
   override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
     if (this.#holding) {
       this.#holding = false;
@@ -388,7 +405,7 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
   }
 
   /** The streams open on `client`: incoming and outgoing. */
-  openStreams(client: FramedClient): { incoming: number; outgoing: number } {
+  openStreams(client: FramedClient): OpenStreams {
     const per = this.#clients.get(client);
     return per === undefined ? { incoming: 0, outgoing: 0 } : { incoming: per.incoming.size, outgoing: per.outgoing.size };
   }

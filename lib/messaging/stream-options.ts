@@ -49,7 +49,9 @@ export interface StreamSendOptions {
 
 /** Defaults of {@link StreamSendOptions}. */
 export const STREAM_DEFAULTS = {
+  /** The most bytes of the source in memory at once. */
   windowBytes: 1024 * 1024,
+  /** The largest piece queued at once. */
   chunkBytes: 64 * 1024,
 } as const;
 

@@ -129,6 +129,7 @@ export class ClientReadable extends Readable {
     return this.#bytes;
   }
 
+  /** @internal Node asks for more: release the hold on the client's reading. */
   override _read(): void {
     if (this.#holding) {
       this.#holding = false;
@@ -136,6 +137,7 @@ export class ClientReadable extends Readable {
     }
   }
 
+  /** @internal Node destroys the stream: release what it holds, and tell the peer when it was cut before its end. */
   override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
     this.#hub.remove(this.client, this);
     if (this.#holding) {

@@ -29,7 +29,7 @@
 
 import { Writable } from 'node:stream';
 import { _linkOutput } from '../reactor/client.js';
-import type { BackpressureLink, Client, OutputProducer } from '../reactor/client.js';
+import type { BackpressureLink, Client } from '../reactor/client.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { abortedError, failStream, interruptedError, transferError } from './stream-options.js';
 import type { StreamMarks } from './stream-options.js';
@@ -74,7 +74,7 @@ const NOTHING = new Uint8Array(0);
  * destroys the connection, since a byte stream has no other way to tell a
  * cut transfer from a whole one.
  */
-export class ClientWritable extends Writable implements OutputProducer {
+export class ClientWritable extends Writable {
   /** The client written to. */
   readonly client: Client;
   /** The id of a framed stream (the receiver's `stream.id`); 0 for raw bytes. */
@@ -115,10 +115,12 @@ export class ClientWritable extends Writable implements OutputProducer {
     return this.#bytes;
   }
 
+  /** @internal Node hands over a chunk: queue it on the client, piece by piece, paced by the marks. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
     this.#offer(chunk, 0, cb);
   }
 
+  /** @internal Node ends the stream: queue its end, and finish once the client flushed it. */
   override _final(cb: (error?: Error | null) => void): void {
     if (!this.#sink.finish(this.#bytes)) {
       cb(interruptedError(this.client));
@@ -136,6 +138,7 @@ export class ClientWritable extends Writable implements OutputProducer {
     );
   }
 
+  /** @internal Node destroys the stream: release what it holds, and tell the peer when it was cut before its end. */
   override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
     const wasOver = this.#over;
     this.#over = true;
