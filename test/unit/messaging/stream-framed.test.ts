@@ -179,17 +179,21 @@ test('messages and a second stream interleave with a large stream: they arrive w
 test("a stream the receiver does not read holds its connection's reading; the sender holds at most its window; reading releases both", async () => {
   const { loop, near, far, serverStreams, connectorStreams } = await streamsPair({}, { highWaterMark: 64 * 1024 });
   try {
-    const total = 12 * MiB;
+    const total = 32 * MiB;
     const windowBytes = 1 * MiB;
     const source = generated(total, { chunk: 64 * 1024 });
     const arrived = nextStream(connectorStreams);
     const sent = serverStreams.send(near, source, { windowBytes });
     const stream = await arrived;
     await until(() => !far.isReading(), "the connector's reading to be held");
+    // The sender's queue climbs past its low mark only once the kernel's buffers are full: the pipe is stalled.
+    await until(() => near.queuedBytes > windowBytes / 2, "the sender's queue to fill", 20_000);
     // What left the source is the window, the kernel's socket buffers and the receiver's buffer.
-    const settledAt = source.produced;
-    assert.ok(settledAt < total / 2, `the source was not drained: ${settledAt} bytes produced`);
+    const stalledAt = source.produced;
+    assert.ok(stalledAt < total / 2, `the source was not drained: ${stalledAt} bytes produced`);
     assert.ok(near.queuedBytes <= windowBytes, `queued ${near.queuedBytes}`);
+    assert.is(stream.readableLength, stream.bytesReceived, 'nothing was read yet: the receiver holds what arrived');
+    assert.ok(stream.bytesReceived <= 2 * 64 * 1024, `the receiver holds its highWaterMark and one chunk at most: ${stream.bytesReceived}`);
     const got = await drain(stream);
     assert.is(got.bytes, total);
     assert.is((await sent).bytes, total);
