@@ -8,6 +8,7 @@
  * ```sh
  * npm run build
  * node dist/examples/workers/server.js --redis redis://127.0.0.1:6379 [--workers 2] [--port 7400] [--host H] [--reuse-port]
+ * node dist/examples/workers/server.js --help
  * kill -HUP <primary pid>     # rolling restart
  * kill -TERM <primary pid>    # drain every worker, then exit
  * ```
@@ -41,8 +42,6 @@
  */
 
 import cluster from 'node:cluster';
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   ErrorCode,
   EventLoop,
@@ -59,6 +58,8 @@ import {
   workerIdentity,
 } from 'netloop';
 import type { Client, CloseOptions } from 'netloop';
+import { defineCommand, isMain, parseCommandLine, runCommand, usageError } from '../shared/cli.js';
+import type { OptionValues } from '../shared/cli.js';
 
 /** What the command line selects. */
 export interface WorkersArgs {
@@ -76,41 +77,37 @@ export const WORKERS_PREFIX = 'netloop:workers:';
 /** How long a draining worker's clients may take to read their notice and close. */
 export const WORKERS_FLUSH_MS = 3_000;
 
-/** The usage line. */
-export const WORKERS_USAGE =
-  'usage: node dist/examples/workers/server.js --redis redis://HOST:PORT [--workers N] [--port N] [--host H] [--reuse-port]';
+/** The command line. */
+export const WORKERS_COMMAND = defineCommand({
+  name: 'workers-server',
+  usage: 'node dist/examples/workers/server.js --redis URL [options]',
+  summary:
+    'Worker processes behind one port with sessions in Redis (a node:cluster WorkerPool). SIGHUP restarts the workers one at a time; SIGINT or SIGTERM drains them all and exits.',
+  options: {
+    redis: {
+      type: 'string',
+      required: true,
+      arg: 'URL',
+      check: (v) => (/^rediss?:\/\//.test(v) ? null : 'must be a redis:// URL'),
+      help: 'the Redis server that holds the sessions',
+    },
+    workers: { type: 'integer', default: 2, min: 1, max: 64, help: 'worker processes sharing the port' },
+    port: { type: 'integer', default: WORKERS_DEFAULT_PORT, min: 0, max: 65535, help: 'port; 0 picks a free one (not with --reuse-port)' },
+    host: { type: 'string', default: '127.0.0.1', arg: 'H', help: 'address to bind' },
+    'reuse-port': { type: 'flag', help: 'every worker binds its own socket with SO_REUSEPORT (Node 22.12+ on Linux; needs a fixed --port)' },
+  },
+  notes: ['kill -HUP <primary pid>    restart the workers one at a time', 'kill -TERM <primary pid>   drain every worker, then exit'],
+});
 
 /** Parses the command line; a bad argument is `NETLOOP_INVALID_OPTION`. */
 export function parseWorkersArgs(argv: readonly string[]): WorkersArgs {
-  const args: WorkersArgs = { redis: '', workers: 2, host: '127.0.0.1', port: WORKERS_DEFAULT_PORT, reusePort: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--reuse-port') {
-      args.reusePort = true;
-      continue;
-    }
-    const value = argv[++i];
-    if (value === undefined) throw usageError(`${arg} needs a value`, arg);
-    if (arg === '--redis') {
-      if (!/^rediss?:\/\//.test(value)) throw usageError(`--redis must be a redis:// URL, got ${value}`, arg);
-      args.redis = value;
-    } else if (arg === '--host') args.host = value;
-    else if (arg === '--workers' || arg === '--port') {
-      const n = Number(value);
-      const [min, max] = arg === '--workers' ? [1, 64] : [0, 65535];
-      if (!Number.isInteger(n) || n < min || n > max) throw usageError(`${arg} must be an integer in [${min}, ${max}], got ${value}`, arg);
-      if (arg === '--workers') args.workers = n;
-      else args.port = n;
-    } else throw usageError(`unknown argument ${arg}`, arg);
-  }
-  if (args.redis === '') throw usageError('--redis is required', '--redis');
-  // Port 0 with SO_REUSEPORT would give every worker a port of its own.
-  if (args.reusePort && args.port === 0) throw usageError('--reuse-port needs a fixed --port', '--reuse-port');
-  return args;
+  return toWorkersArgs(parseCommandLine(WORKERS_COMMAND, argv));
 }
 
-function usageError(message: string, option: string): NetloopError {
-  return new NetloopError(ErrorCode.INVALID_OPTION, `${message}\n${WORKERS_USAGE}`, { details: { option } });
+function toWorkersArgs(v: OptionValues<typeof WORKERS_COMMAND.options>): WorkersArgs {
+  // Port 0 with SO_REUSEPORT would give every worker a port of its own.
+  if (v['reuse-port'] && v.port === 0) throw usageError('--reuse-port needs a fixed --port', '--reuse-port');
+  return { redis: v.redis, workers: v.workers, host: v.host, port: v.port, reusePort: v['reuse-port'] };
 }
 
 function out(line: string): void {
@@ -259,16 +256,6 @@ async function runWorker(args: WorkersArgs): Promise<void> {
   process.on('SIGINT', () => undefined);
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  const fail = (err: unknown): void => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  };
-  try {
-    const args = parseWorkersArgs(process.argv.slice(2));
-    (cluster.isPrimary ? runPrimary(args) : runWorker(args)).catch(fail);
-  } catch (err) {
-    fail(err);
-  }
+if (isMain(import.meta.url)) {
+  runCommand(WORKERS_COMMAND, process.argv.slice(2), (args) => (cluster.isPrimary ? runPrimary(args) : runWorker(args)), toWorkersArgs);
 }

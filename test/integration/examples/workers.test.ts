@@ -29,7 +29,15 @@ test('command line: --redis is required, values are checked, --reuse-port needs 
     reusePort: false,
   });
   assert.ok(parseWorkersArgs(['--redis', 'redis://x', '--reuse-port', '--port', '9000']).reusePort);
-  for (const bad of [[], ['--redis', 'http://x'], ['--redis', 'redis://x', '--workers', '0'], ['--redis', 'redis://x', '--port'], ['--redis', 'redis://x', '--reuse-port', '--port', '0'], ['--what', '1']]) {
+  for (const bad of [
+    [],
+    ['--redis', 'http://x'],
+    ['--redis', 'redis://x', '--workers', '0'],
+    ['--redis', 'redis://x', '--port'],
+    ['--redis', 'redis://x', '--reuse-port', '--port', '0'],
+    ['--redis', 'redis://x', '--reuse-port=yes'],
+    ['--what', '1'],
+  ]) {
     try {
       parseWorkersArgs(bad);
       assert.unreachable(bad.join(' '));
