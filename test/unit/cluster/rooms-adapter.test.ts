@@ -40,10 +40,14 @@ function registry(): MessageRegistry {
   return r;
 }
 
+/** The clients made by {@link redisClient}: the adapter never closes a client it is given, so each test's scope does. */
+const madeClients = new Set<Redis>();
+
 async function redisClient(url: string): Promise<Redis> {
   const c = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } });
   c.on('error', () => undefined);
   await c.connect();
+  madeClients.add(c);
   return c;
 }
 
@@ -56,6 +60,9 @@ class Scope {
   }
   async close(): Promise<void> {
     for (const u of this.#undo.reverse()) await Promise.resolve(u()).catch(() => undefined);
+    // A client left open would reconnect forever to the stopped server and keep the process alive.
+    for (const c of madeClients) if (c.isOpen) c.destroy();
+    madeClients.clear();
   }
 }
 
