@@ -206,13 +206,18 @@ test('Redis restarted mid-stream: each process says so, what is lost is counted 
     await B.handle.waitForLine(/"event":"reconnected","connection":"subscriber"/, 20_000, "B's subscriber back");
     await until(() => b.msgs.some((m) => (m.n ?? 0) > count - 20), 'delivery resumed', 20_000);
     // One more message on the channel lets B see any gap after the last one it received.
-    for (;;) {
-      const s = await stats(a);
-      if (s.publisherUp && s.queued === 0 && s.inFlight === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const settled = async (): Promise<void> => {
+      for (;;) {
+        const s = await stats(a);
+        if (s.publisherUp && s.queued === 0 && s.inFlight === 0) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await settled();
     await say(a, 'end', { rooms: ['r'] });
     await until(() => b.msgs.some((m) => m.text === 'end'), 'the end marker', 10_000);
+    // B may read the marker before A reads Redis's reply to its PUBLISH: A's count waits for that reply.
+    await settled();
     const got = b.msgs.filter((m) => m.text === 'stream').map((m) => m.n!);
     assert.equal(got, [...got].sort((x, y) => x - y), 'in order, none twice');
     assert.is(new Set(got).size, got.length);
