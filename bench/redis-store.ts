@@ -75,6 +75,7 @@ function records(n: number, run: number): SessionRecord[] {
       userId: `user-${i % 1_000}`,
       connectionId: `conn-${tag}`,
       remoteAddress: '127.0.0.1',
+      remotePort: 50_000,
       state: 'ACTIVE',
       metadata: { room: 'lobby' },
       stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },
