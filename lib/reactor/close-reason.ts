@@ -11,7 +11,7 @@
  *     session-closed
  *   faults (queued output dropped)
  *     reset  error  output-limit  output-soft-limit  idle-timeout  frame-timeout
- *     handshake-timeout  protocol-error  handler-error
+ *     handshake-timeout  ping-timeout  protocol-error  handler-error
  *   decisions of the application (queued output dropped)
  *     force-close   (and any reason given to destroy)
  * ```
@@ -39,6 +39,7 @@ export const CLOSE_REASONS = [
   'handler-error',
   'session-expired',
   'session-replaced',
+  'ping-timeout',
   'session-kicked',
   'session-deleted',
   'session-closed',
@@ -58,6 +59,8 @@ export const CLOSE_REASONS = [
  * - `idle-timeout`, `frame-timeout`, `handshake-timeout`: a deadline passed;
  * - `protocol-error`: the framing layer refused the input;
  * - `handler-error`: a user handler threw or rejected;
+ * - `ping-timeout`: the peer sent nothing, not even the answer to a
+ *   keep-alive ping, within the ping timeout (`NETLOOP_PING_TIMEOUT`);
  * - `session-expired`, `session-replaced`, `session-kicked`,
  *   `session-deleted`, `session-closed`: the client's session ended (its TTL
  *   or resume window ran out; a newer login or a resume elsewhere took over;

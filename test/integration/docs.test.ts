@@ -43,6 +43,10 @@ import type { FileStoreOptions, FileStoreStats } from '../../lib/store/file/file
 import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';
 import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.js';
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
+import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
+import type { FramedStreamsOptions } from '../../lib/messaging/stream-framed.js';
+import type { RawStreamOptions } from '../../lib/messaging/stream-send.js';
+import type { ClientReadableOptions } from '../../lib/messaging/stream-readable.js';
 import {
   TOKEN_BYTES,
   TOKEN_HASH_BYTES,
@@ -62,7 +66,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md'];
+const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md'];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -91,6 +95,8 @@ const SERVER_OPTIONS = {
   shutdownTimeoutMs: true,
   tls: true,
   readPauseOutputBytes: true,
+  tcpKeepAliveMs: true,
+  reusePort: true,
 } satisfies Record<keyof ServerOptions, true>;
 const CONNECTOR_OPTIONS = {
   host: true,
@@ -106,6 +112,7 @@ const CONNECTOR_OPTIONS = {
   shutdownTimeoutMs: true,
   tls: true,
   readPauseOutputBytes: true,
+  tcpKeepAliveMs: true,
 } satisfies Record<keyof ConnectorOptions, true>;
 const RECONNECT_OPTIONS = { initialDelayMs: true, maxDelayMs: true, factor: true, jitter: true, maxAttempts: true } satisfies Record<
   keyof ReconnectOptions,
@@ -141,6 +148,27 @@ const FRAMING_OPTIONS = {
   preAuthMaxFrameLength: true,
   requireAuthentication: true,
 } satisfies Record<keyof FramingOptions, true>;
+const KEEP_ALIVE_OPTIONS = { pingIntervalMs: true, pingTimeoutMs: true, pingType: true, heartbeat: true } satisfies Record<keyof KeepAliveOptions, true>;
+const HEARTBEAT_OPTIONS = { type: true, payload: true, intervalMs: true } satisfies Record<keyof HeartbeatOptions, true>;
+const KEEP_ALIVE_STATS = {
+  peers: true,
+  pingsSent: true,
+  pongsReceived: true,
+  pingsAnswered: true,
+  timeouts: true,
+  heartbeatsSent: true,
+} satisfies Record<keyof KeepAliveStats, true>;
+const TRANSFER_OPTIONS = { windowBytes: true, chunkBytes: true, signal: true, end: true } satisfies Record<keyof RawStreamOptions, true>;
+const CLIENT_READABLE_OPTIONS = { highWaterMark: true, signal: true } satisfies Record<keyof ClientReadableOptions, true>;
+const FRAMED_STREAMS_OPTIONS = {
+  type: true,
+  maxConcurrentStreams: true,
+  maxChunkBytes: true,
+  maxMetaBytes: true,
+  highWaterMark: true,
+  windowBytes: true,
+  chunkBytes: true,
+} satisfies Record<keyof FramedStreamsOptions, true>;
 const FRAMED_STATS = {
   inFlight: true,
   backlog: true,
@@ -404,6 +432,22 @@ test('framing: layout, decoder, encoder, registry and framing option tables; fra
   const statsLine = /`framedStats\(client\)` returns `\{([^}]*)\}`/.exec(framing.replace(/\n/g, ' '));
   assert.ok(statsLine !== null, 'framedStats(client) described');
   assert.equal(unnamed(statsLine[1]!, FRAMED_STATS), []);
+});
+
+// ─── messaging ────────────────────────────────────────────────────────────────
+
+test('keep-alive: the keepAlive options table, every heartbeat field, the stats() row', () => {
+  const s = section('Options of `keepAlive`');
+  assertOptionTable('keepAlive(owner, options)', s, KEEP_ALIVE_OPTIONS);
+  const fields = s.split('\n').filter((line) => cells(line) !== null && /^`(type|payload|intervalMs)`$/.test(cells(line)![0]!));
+  assert.equal(unnamed(fields.join('\n'), HEARTBEAT_OPTIONS), [], 'heartbeat fields missing from their table');
+  assert.equal(unnamed(row(s, '`stats()`'), KEEP_ALIVE_STATS), []);
+});
+
+test('streams: the options tables of a transfer, of createClientReadable and of FramedStreams', () => {
+  assertOptionTable('sendFile / sendStream / createClientWritable options', section('Options of a transfer'), TRANSFER_OPTIONS);
+  assertOptionTable('createClientReadable(client, options)', section('Options of `createClientReadable`'), CLIENT_READABLE_OPTIONS);
+  assertOptionTable('new FramedStreams(owner, options)', section('Options of `FramedStreams`'), FRAMED_STREAMS_OPTIONS);
 });
 
 // ─── sessions and stores ──────────────────────────────────────────────────────

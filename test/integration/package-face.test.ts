@@ -16,8 +16,12 @@ test('every layer is reachable from the package entry point', () => {
     'EventLoop', 'Client', 'Server', 'Connector', 'TimerQueue', 'OutputBuffer', 'CLOSE_REASONS',
     // shutdown and observability
     'closeOnSignals', 'flushOnSignals', 'channels', 'CHANNEL_NAMES',
+    // many processes behind one port
+    'WorkerPool', 'joinWorkerPool', 'workerIdentity', 'reusePortSupported',
     // framing
     'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedServer', 'FramedConnector', 'FramedClient',
+    // messaging
+    'keepAlive', 'KeepAlive', 'KEEP_ALIVE_DEFAULTS',
     // sessions
     'SessionRegistry', 'bindSessions', 'createToken', 'hashToken', 'tokenMatches', 'tokenSessionId', 'uuidv7', 'TimingWheel',
     // stores
