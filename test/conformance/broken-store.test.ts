@@ -272,6 +272,8 @@ const expectations: Array<[Bug, RegExp]> = [
   ['open-after-close', /close is idempotent, then every call rejects/],
   ['ignores-offset', /paging reports the total/],
   ['touch-revives', /revive nothing/],
+  ['lost-update', /concurrent updates of one record lose nothing/],
+  ['presence-counts-unbound', /online while a live record of theirs is bound/],
 ];
 
 for (const [bug, guard] of expectations) {
