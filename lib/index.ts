@@ -95,6 +95,15 @@ export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FrameObserve
 export { FRAMING_DEFAULTS } from './framing/framing.js';
 export type { FramingOptions } from './framing/framing.js';
 
+// Messaging: request/response over framed connections (netloop's envelope or cellnet's rpc).
+export { enableRpc, RPC_DEFAULTS } from './messaging/rpc.js';
+export type { Rpc, RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcEvents } from './messaging/rpc.js';
+export { defineCalls } from './messaging/rpc-calls.js';
+export type { RpcCalls, RpcApi, RpcApiOf, RpcApiOfSpecs, RpcCallSpec, RpcPayloadSpec, RpcPayloadOf, RpcRequestOf, RpcReplyOf } from './messaging/rpc-calls.js';
+export { RpcError } from './messaging/rpc-error.js';
+export type { RpcErrorOptions } from './messaging/rpc-error.js';
+export type { RpcCallInfo } from './messaging/rpc-peer.js';
+
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
 export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';
 export type {
