@@ -8,7 +8,8 @@
  *   RpcPeer (one per FramedClient)
  *     lastId                        the last call id given (1, 2, ..., 2^32 - 1, 1, ...)
  *     pending: Map<callId, PendingCall>   calls waiting for a reply (<= maxCallsInFlight)
- *        PendingCall is its own timer entry in the loop's timer queue (deadline = now + timeoutMs)
+ *        each also a link of the DeadlineList of its timeout (one per timeout, shared by every
+ *        connection of an RPC; one timer entry per list)
  *     active:  Map<callId, ActiveCall> | null   handlers whose promise has not settled (<= maxHandlersInFlight)
  *     closed                        the connection closed: late settlements send nothing
  * ```
@@ -17,7 +18,7 @@
  */
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
-import type { TimerEntry } from '../reactor/timer-queue.js';
+import type { TimerEntry, TimerQueue } from '../reactor/timer-queue.js';
 import type { EventLoop } from '../reactor/event-loop.js';
 import type { FramedClient } from '../framing/framed-client.js';
 import type { RpcCallDef } from './rpc-calls.js';
@@ -39,31 +40,27 @@ export interface RpcCallInfo {
   readonly signal: AbortSignal;
 }
 
-/** @internal A call this side made, waiting for its reply; its own entry in the loop's timer queue. */
-export class PendingCall implements TimerEntry {
-  deadline: number;
-  seq = 0;
-  index = -1;
-  interval = 0;
-  readonly fn: (call: PendingCall) => void;
-  readonly arg: PendingCall;
+/** @internal A call this side made, waiting for its reply; a link of the {@link DeadlineList} of its timeout. */
+export class PendingCall {
   readonly peer: RpcPeer;
   readonly id: number;
   readonly def: RpcCallDef;
-  readonly timeoutMs: number;
+  /** When the call times out, in ms of the loop's clock. */
+  readonly deadline: number;
+  readonly list: DeadlineList;
+  prev: PendingCall | null = null;
+  next: PendingCall | null = null;
   resolve!: (value: unknown) => void;
   reject!: (err: unknown) => void;
   signal: AbortSignal | null = null;
   onAbort: (() => void) | null = null;
 
-  constructor(peer: RpcPeer, id: number, def: RpcCallDef, deadline: number, timeoutMs: number, expired: (call: PendingCall) => void) {
+  constructor(peer: RpcPeer, id: number, def: RpcCallDef, list: DeadlineList, now: number) {
     this.peer = peer;
     this.id = id;
     this.def = def;
-    this.deadline = deadline;
-    this.timeoutMs = timeoutMs;
-    this.fn = expired;
-    this.arg = this;
+    this.list = list;
+    this.deadline = now + list.timeoutMs;
   }
 
   /** Stops listening to the caller's signal (the call is settled). */
@@ -73,6 +70,99 @@ export class PendingCall implements TimerEntry {
       this.onAbort = null;
     }
   }
+}
+
+/**
+ * @internal The calls waiting with one timeout, oldest first: made in order
+ * with the same timeout, their deadlines are in order too, so a call joins
+ * at the tail and leaves from anywhere in O(1), and the list is ONE entry
+ * of the loop's timer queue, due at its oldest call's deadline or earlier
+ * (Node keeps its own timers in lists by duration for the same reason). The
+ * entry is not touched when a call is answered, only when it fires: it then
+ * expires the calls past their deadline and moves to the deadline of the
+ * call then oldest, or, with none left, tells its owner it is empty. A call
+ * answered within its timeout (the common case) costs no timer work at all.
+ *
+ * ```
+ *   DeadlineList (timeoutMs = 30000) ── one TimerEntry, due at or before head.deadline
+ *     head ⇄ call ⇄ call ⇄ ... ⇄ tail      deadlines ascending
+ * ```
+ */
+export class DeadlineList implements TimerEntry {
+  deadline = 0;
+  seq = 0;
+  index = -1;
+  interval = 0;
+  readonly fn: (list: DeadlineList) => void;
+  readonly arg: DeadlineList;
+  readonly timeoutMs: number;
+  head: PendingCall | null = null;
+  tail: PendingCall | null = null;
+  readonly #timers: TimerQueue;
+  readonly #expired: (call: PendingCall) => void;
+  readonly #empty: (list: DeadlineList) => void;
+  readonly #loop: EventLoop;
+
+  /** `expired(call)` for each call past its deadline; `empty(list)` when the timer fires on an empty list. */
+  constructor(loop: EventLoop, timeoutMs: number, expired: (call: PendingCall) => void, empty: (list: DeadlineList) => void) {
+    this.#loop = loop;
+    this.#timers = loop._timers;
+    this.timeoutMs = timeoutMs;
+    this.#expired = expired;
+    this.#empty = empty;
+    this.fn = listDue;
+    this.arg = this;
+  }
+
+  /** Appends `call` (the newest, so the latest deadline). */
+  add(call: PendingCall): void {
+    const tail = this.tail;
+    if (tail === null) this.head = call;
+    else {
+      tail.next = call;
+      call.prev = tail;
+    }
+    this.tail = call;
+    if (this.index === -1) {
+      this.deadline = call.deadline;
+      this.#timers.insert(this);
+    }
+  }
+
+  /** Takes `call` out, wherever it is. */
+  remove(call: PendingCall): void {
+    const { prev, next } = call;
+    if (prev === null) this.head = next;
+    else prev.next = next;
+    if (next === null) this.tail = prev;
+    else next.prev = prev;
+    call.prev = call.next = null;
+  }
+
+  /** Leaves the timer queue (the owner is closing). */
+  stop(): void {
+    this.#timers.remove(this);
+  }
+
+  /** The timer fired: every call past its deadline expires; the timer moves to the next deadline. */
+  due(): void {
+    const now = this.#loop.now();
+    let call = this.head;
+    while (call !== null && call.deadline <= now) {
+      this.remove(call);
+      this.#expired(call);
+      call = this.head;
+    }
+    if (this.index !== -1) return;
+    if (call !== null) {
+      this.deadline = call.deadline;
+      this.#timers.insert(this);
+    } else this.#empty(this);
+  }
+}
+
+function listDue(list: DeadlineList): void {
+  list.due();
 }
 
 /** @internal A handler at work on one of the peer's calls (the {@link RpcCallInfo} it was given). */

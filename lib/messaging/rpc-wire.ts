@@ -26,7 +26,15 @@
  */
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
-import { decodeRpcEnvelope, encodeRpcEnvelope, fitRpcErrorText, RPC_MAX_ERROR_MESSAGE_BYTES } from '../codec/rpc-envelope.js';
+import {
+  decodeRpcEnvelope,
+  encodeRpcEnvelope,
+  fitRpcErrorText,
+  RPC_KIND_BYTES,
+  RPC_MAX_ERROR_MESSAGE_BYTES,
+  RPC_REPLY_HEADER_BYTES,
+  RPC_REQUEST_HEADER_BYTES,
+} from '../codec/rpc-envelope.js';
 import { CELLNET_RPC_IDS, decodeCellnetRemoteCall, encodeCellnetRemoteCall } from '../codec/cellnet/rpc.js';
 import type { FramedClient, ReservedFrameHandler } from '../framing/framed-client.js';
 import type { RpcCallDef } from './rpc-calls.js';
@@ -58,6 +66,13 @@ export interface RpcWire {
   sendCancel(client: FramedClient, callId: number): boolean;
 }
 
+const REQUEST = RPC_KIND_BYTES.request;
+const REPLY = RPC_KIND_BYTES.reply;
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
+}
+
 /** Closes `client` for a malformed envelope (see the module comment). */
 function refuse(client: FramedClient, err: unknown): void {
   const error =
@@ -81,6 +96,20 @@ export class NetloopWire implements RpcWire {
 
   handlerFor(_i: number, inbound: RpcInbound): ReservedFrameHandler {
     return (client, source, start, end) => {
+      // Requests and replies, nearly every frame, are read here in place: their
+      // headers are fixed (see codec/rpc-envelope.ts), and the payload is a
+      // view of the frame (no envelope object). The rest, and anything
+      // malformed, goes through the codec.
+      const length = end - start;
+      const kind = length >= RPC_REPLY_HEADER_BYTES ? source[start]! : 0;
+      if (kind === REPLY) {
+        inbound._onReply(client, readU32(source, start + 1), source.subarray(start + RPC_REPLY_HEADER_BYTES, end), -1);
+        return;
+      }
+      if (kind === REQUEST && length >= RPC_REQUEST_HEADER_BYTES) {
+        inbound._onRequest(client, readU32(source, start + 1), readU32(source, start + 5), source.subarray(start + RPC_REQUEST_HEADER_BYTES, end));
+        return;
+      }
       let envelope;
       try {
         envelope = decodeRpcEnvelope(source, start, end);
@@ -105,11 +134,21 @@ export class NetloopWire implements RpcWire {
   }
 
   sendRequest(client: FramedClient, callId: number, def: RpcCallDef, payload: Uint8Array): boolean {
-    return client.sendRaw(this.#type, encodeRpcEnvelope({ kind: 'request', callId, type: def.id, payload }));
+    // The header and the payload in one value, written as the codec writes them (see its layout).
+    const value = Buffer.allocUnsafe(RPC_REQUEST_HEADER_BYTES + payload.length);
+    value[0] = REQUEST;
+    value.writeUInt32BE(callId, 1);
+    value.writeUInt32BE(def.id, 5);
+    value.set(payload, RPC_REQUEST_HEADER_BYTES);
+    return client.sendRaw(this.#type, value);
   }
 
   sendReply(client: FramedClient, callId: number | bigint, _def: RpcCallDef, payload: Uint8Array): boolean {
-    return client.sendRaw(this.#type, encodeRpcEnvelope({ kind: 'reply', callId: callId as number, payload }));
+    const value = Buffer.allocUnsafe(RPC_REPLY_HEADER_BYTES + payload.length);
+    value[0] = REPLY;
+    value.writeUInt32BE(callId as number, 1);
+    value.set(payload, RPC_REPLY_HEADER_BYTES);
+    return client.sendRaw(this.#type, value);
   }
 
   sendError(client: FramedClient, callId: number | bigint, code: string, message: string): boolean {

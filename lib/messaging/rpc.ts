@@ -74,7 +74,7 @@ import type { FramedConnector } from '../framing/framed-connector.js';
 import { RpcCalls } from './rpc-calls.js';
 import type { RpcApi, RpcCallDef, RpcReplyOf, RpcRequestOf } from './rpc-calls.js';
 import { RpcError, wireErrorOf } from './rpc-error.js';
-import { ActiveCall, PendingCall, RpcPeer, closedCallError } from './rpc-peer.js';
+import { ActiveCall, DeadlineList, PendingCall, RpcPeer, closedCallError } from './rpc-peer.js';
 import type { RpcCallInfo } from './rpc-peer.js';
 import { CellnetWire, NetloopWire } from './rpc-wire.js';
 import type { RpcInbound, RpcWire } from './rpc-wire.js';
@@ -225,6 +225,11 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
   readonly #giveBack: Array<() => void> = [];
   readonly #onClose = (client: FramedClient, reason: CloseReason, error?: NetloopError): void => this.#closed(client, reason, error);
   readonly #onExpired = (call: PendingCall): void => this.#expire(call);
+  readonly #onEmpty = (list: DeadlineList): void => {
+    if (this.#deadlines.get(list.timeoutMs) === list) this.#deadlines.delete(list.timeoutMs);
+  };
+  /** The calls waiting, by timeout (see {@link DeadlineList}); a list leaves when it empties. */
+  readonly #deadlines = new Map<number, DeadlineList>();
   readonly #stats: RpcStats = {
     calls: 0,
     inFlight: 0,
@@ -373,13 +378,15 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
     }
     this.#stats.calls++;
     this.#stats.inFlight++;
-    const call = new PendingCall(peer, id, def, this.#loop.now() + timeoutMs, timeoutMs, this.#onExpired);
+    let list = this.#deadlines.get(timeoutMs);
+    if (list === undefined) this.#deadlines.set(timeoutMs, (list = new DeadlineList(this.#loop, timeoutMs, this.#onExpired, this.#onEmpty)));
+    const call = new PendingCall(peer, id, def, list, this.#loop.now());
     const promise = new Promise<unknown>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
     });
     peer.pending.set(id, call);
-    this.#loop._timers.insert(call);
+    list.add(call);
     if (signal !== null) {
       call.signal = signal;
       call.onAbort = () => this.#abort(call);
@@ -434,6 +441,8 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
     (this.owner as unknown as OwnerSeams).off('close', this.#onClose);
     for (const peer of this.#peers.values()) this.#endPeer(peer, (def) => this.#detachedError(def.name));
     this.#peers.clear();
+    for (const list of this.#deadlines.values()) list.stop();
+    this.#deadlines.clear();
   }
 
   // ─── the caller's side ──────────────────────────────────────────────────────
@@ -441,13 +450,16 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
   /** A call's timeout passed. */
   #expire(call: PendingCall): void {
     const peer = call.peer;
-    if (peer.pending.get(call.id) !== call) return;
-    this.#settle(call);
+    // Already out of its deadline list: take it out of the rest.
+    peer.pending.delete(call.id);
+    call.unlisten();
+    this.#stats.inFlight--;
     this.#stats.timeouts++;
     this.#tellCancel(peer, call.id);
+    const timeoutMs = call.list.timeoutMs;
     call.reject(
-      new NetloopError(ErrorCode.RPC_TIMEOUT, `no reply to ${call.def.name} within ${call.timeoutMs} ms`, {
-        details: { call: call.def.name, callId: call.id, timeoutMs: call.timeoutMs },
+      new NetloopError(ErrorCode.RPC_TIMEOUT, `no reply to ${call.def.name} within ${timeoutMs} ms`, {
+        details: { call: call.def.name, callId: call.id, timeoutMs },
       }),
     );
   }
@@ -462,10 +474,10 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
     call.reject(abortedError(call.def, call.id, reason));
   }
 
-  /** Takes `call` out of the pending calls, the timer queue and its signal. */
+  /** Takes `call` out of the pending calls, its deadline list and its signal. */
   #settle(call: PendingCall): void {
     call.peer.pending.delete(call.id);
-    this.#loop._timers.remove(call);
+    call.list.remove(call);
     call.unlisten();
     this.#stats.inFlight--;
   }
