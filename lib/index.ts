@@ -104,6 +104,10 @@ export { RpcError } from './messaging/rpc-error.js';
 export type { RpcErrorOptions } from './messaging/rpc-error.js';
 export type { RpcCallInfo } from './messaging/rpc-peer.js';
 
+// Messaging: keep-alive (pings on a reserved frame type, ping-timeout, a connector's heartbeat).
+export { keepAlive, KeepAlive, KEEP_ALIVE_DEFAULTS } from './messaging/keep-alive.js';
+export type { KeepAliveOptions, HeartbeatOptions, KeepAliveStats, KeepAliveOwner } from './messaging/keep-alive.js';
+
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
 export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';
 export type {
