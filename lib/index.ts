@@ -96,8 +96,8 @@ export { FRAMING_DEFAULTS } from './framing/framing.js';
 export type { FramingOptions } from './framing/framing.js';
 
 // Messaging: request/response over framed connections (netloop's envelope or cellnet's rpc).
-export { enableRpc, RPC_DEFAULTS } from './messaging/rpc.js';
-export type { Rpc, RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcEvents } from './messaging/rpc.js';
+export { enableRpc, RPC_DEFAULTS, RPC_LATENCY_BOUNDS } from './messaging/rpc.js';
+export type { Rpc, RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcLatency, RpcEvents } from './messaging/rpc.js';
 export { defineCalls } from './messaging/rpc-calls.js';
 export type { RpcCalls, RpcApi, RpcApiOf, RpcApiOfSpecs, RpcCallSpec, RpcPayloadSpec, RpcPayloadOf, RpcRequestOf, RpcReplyOf } from './messaging/rpc-calls.js';
 export { RpcError } from './messaging/rpc-error.js';

@@ -88,10 +88,26 @@ export class NetloopWire implements RpcWire {
   readonly frameTypes: readonly number[];
   readonly errorReplies = true;
   readonly #type: number;
+  /** Values up to this many bytes are copied into the output buffer by `sendRaw` (the owner's `copyThreshold`). */
+  readonly #copied: number;
+  /**
+   * Where a request or reply of at most {@link #copied} bytes is put
+   * together: `sendRaw` copies it into the client's output buffer before it
+   * returns, so one buffer serves every such send (made at the first one).
+   * A larger value is queued uncopied, so it gets a buffer of its own.
+   */
+  #scratch: Buffer | null = null;
 
-  constructor(frameType: number) {
+  constructor(frameType: number, copyThreshold: number) {
     this.#type = frameType;
     this.frameTypes = [frameType];
+    this.#copied = copyThreshold;
+  }
+
+  /** A buffer for a value of `length` bytes about to be sent (see {@link #scratch}). */
+  #valueBuffer(length: number): Buffer {
+    if (length > this.#copied) return Buffer.allocUnsafe(length);
+    return (this.#scratch ??= Buffer.allocUnsafe(Math.max(this.#copied, RPC_REQUEST_HEADER_BYTES)));
   }
 
   handlerFor(_i: number, inbound: RpcInbound): ReservedFrameHandler {
@@ -135,20 +151,22 @@ export class NetloopWire implements RpcWire {
 
   sendRequest(client: FramedClient, callId: number, def: RpcCallDef, payload: Uint8Array): boolean {
     // The header and the payload in one value, written as the codec writes them (see its layout).
-    const value = Buffer.allocUnsafe(RPC_REQUEST_HEADER_BYTES + payload.length);
+    const length = RPC_REQUEST_HEADER_BYTES + payload.length;
+    const value = this.#valueBuffer(length);
     value[0] = REQUEST;
     value.writeUInt32BE(callId, 1);
     value.writeUInt32BE(def.id, 5);
     value.set(payload, RPC_REQUEST_HEADER_BYTES);
-    return client.sendRaw(this.#type, value);
+    return client.sendRaw(this.#type, value, 0, length);
   }
 
   sendReply(client: FramedClient, callId: number | bigint, _def: RpcCallDef, payload: Uint8Array): boolean {
-    const value = Buffer.allocUnsafe(RPC_REPLY_HEADER_BYTES + payload.length);
+    const length = RPC_REPLY_HEADER_BYTES + payload.length;
+    const value = this.#valueBuffer(length);
     value[0] = REPLY;
     value.writeUInt32BE(callId as number, 1);
     value.set(payload, RPC_REPLY_HEADER_BYTES);
-    return client.sendRaw(this.#type, value);
+    return client.sendRaw(this.#type, value, 0, length);
   }
 
   sendError(client: FramedClient, callId: number | bigint, code: string, message: string): boolean {

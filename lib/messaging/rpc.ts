@@ -94,6 +94,12 @@ export const RPC_DEFAULTS = Object.freeze({
   maxHandlersInFlight: 256,
 } as const);
 
+/**
+ * Upper bounds of the buckets of the call latency histogram
+ * ({@link RpcStats.latency}), in seconds: 0.5 ms to 10 s.
+ */
+export const RPC_LATENCY_BOUNDS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+
 /** The longest timeout accepted: the longest delay Node's timers take. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** The most calls or handlers in flight per connection accepted as a limit. */
@@ -111,7 +117,13 @@ export interface RpcOptions<A extends RpcApi> {
    * Must be free: not registered, not reserved by another protocol.
    */
   frameType?: number;
-  /** A call's timeout in ms (the loop's clock), unless the call gives its own. Default 30,000; at most 2^31 - 1. */
+  /**
+   * A call's timeout in ms (the loop's clock), unless the call gives its own.
+   * Default 30,000; at most 2^31 - 1. As with Node's own timers, which count
+   * from the time the event loop last read its clock, a call's start is
+   * read once per synchronous run of code (calls made together share one
+   * reading), so a timeout may end earlier by at most that run's length.
+   */
   timeoutMs?: number;
   /** Calls one connection may have waiting for a reply; a call over it fails at once with `NETLOOP_RPC_LIMIT`. Default 256. */
   maxCallsInFlight?: number;
@@ -173,6 +185,30 @@ export interface RpcStats {
   badRequests: number;
   /** Cancellations of a running handler received (its reply is not sent). */
   cancelled: number;
+  /** How long the calls answered (a reply or an error reply) waited: see {@link RpcLatency}. */
+  latency: RpcLatency;
+}
+
+/**
+ * The latency of answered calls, from the request's send to its answer's
+ * arrival, as a histogram in the shape Prometheus exports (`_bucket`,
+ * `_sum`, `_count`). Times are read from the loop's clock at most once per
+ * synchronous run (see {@link RpcOptions.timeoutMs}), so a bucket is exact
+ * to that run's length.
+ */
+export interface RpcLatency {
+  /** Upper bounds of the buckets, in seconds, ascending ({@link RPC_LATENCY_BOUNDS}). */
+  readonly bounds: readonly number[];
+  /**
+   * Calls per bucket, not cumulative: `counts[i]` waited more than
+   * `bounds[i - 1]` and at most `bounds[i]`; the last (`counts[bounds.length]`)
+   * more than every bound.
+   */
+  counts: number[];
+  /** The sum of the latencies, in seconds. */
+  sum: number;
+  /** The calls observed (`replies + remoteErrors`, and replies that did not decode). */
+  count: number;
 }
 
 /**
@@ -191,6 +227,7 @@ export interface RpcEvents {
 /** The seams of an owner that RPC uses: its loop, reserved frame types and close events. */
 interface OwnerSeams {
   readonly loop: EventLoop;
+  readonly _framing: { readonly encoder: { readonly copyThreshold: number } };
   reserveType(type: number, handler: ReservedFrameHandler): () => void;
   on(name: 'close', listener: (client: FramedClient, reason: CloseReason, error?: NetloopError) => void): unknown;
   off(name: 'close', listener: (client: FramedClient, reason: CloseReason, error?: NetloopError) => void): unknown;
@@ -230,7 +267,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
   };
   /** The calls waiting, by timeout (see {@link DeadlineList}); a list leaves when it empties. */
   readonly #deadlines = new Map<number, DeadlineList>();
-  readonly #stats: RpcStats = {
+  readonly #stats: Omit<RpcStats, 'latency'> = {
     calls: 0,
     inFlight: 0,
     replies: 0,
@@ -250,6 +287,15 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
     cancelled: 0,
   };
   #detached = false;
+  /** The loop's clock as read in this synchronous run, or -1 (see {@link #now}). */
+  #stamp = -1;
+  readonly #clearStamp = (): void => {
+    this.#stamp = -1;
+  };
+  /** Latency buckets (see {@link RpcLatency}): `RPC_LATENCY_BOUNDS.length + 1` counts. */
+  readonly #latencyCounts: number[] = new Array<number>(RPC_LATENCY_BOUNDS.length + 1).fill(0);
+  #latencySumMs = 0;
+  #latencyCount = 0;
 
   /** @internal Made by {@link enableRpc}, which documents what it checks. */
   constructor(owner: RpcOwner, options: RpcOptions<A>) {
@@ -289,7 +335,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
       this.#wire = new CellnetWire();
     } else {
       const frameType = checkInteger('frameType', options.frameType ?? RPC_DEFAULTS.frameType, 0, 0xffffffff);
-      this.#wire = new NetloopWire(frameType);
+      this.#wire = new NetloopWire(frameType, seams._framing.encoder.copyThreshold);
     }
     this.owner = owner;
     this.envelope = envelope;
@@ -380,7 +426,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
     this.#stats.inFlight++;
     let list = this.#deadlines.get(timeoutMs);
     if (list === undefined) this.#deadlines.set(timeoutMs, (list = new DeadlineList(this.#loop, timeoutMs, this.#onExpired, this.#onEmpty)));
-    const call = new PendingCall(peer, id, def, list, this.#loop.now());
+    const call = new PendingCall(peer, id, def, list, this.#now());
     const promise = new Promise<unknown>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
@@ -423,9 +469,38 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
     return this.#peers.get(client)?.pending.size ?? 0;
   }
 
-  /** A snapshot of the counters (see {@link RpcStats}). */
+  /** A snapshot of the counters (see {@link RpcStats}): a new object each time. */
   stats(): RpcStats {
-    return { ...this.#stats };
+    return {
+      ...this.#stats,
+      latency: { bounds: RPC_LATENCY_BOUNDS, counts: [...this.#latencyCounts], sum: this.#latencySumMs / 1000, count: this.#latencyCount },
+    };
+  }
+
+  /**
+   * The loop's clock, read once per synchronous run: the first reading is
+   * kept until the microtasks queued now have run. A burst of calls (or of
+   * replies read from one chunk) costs one clock reading, not one each.
+   */
+  #now(): number {
+    let t = this.#stamp;
+    if (t < 0) {
+      t = this.#stamp = this.#loop.now();
+      queueMicrotask(this.#clearStamp);
+    }
+    return t;
+  }
+
+  /** Counts how long `call` waited for its answer (see {@link RpcLatency}). */
+  #observe(call: PendingCall): void {
+    const ms = Math.max(0, this.#now() - (call.deadline - call.list.timeoutMs));
+    const seconds = ms / 1000;
+    const bounds = RPC_LATENCY_BOUNDS;
+    let i = 0;
+    while (i < bounds.length && seconds > bounds[i]!) i++;
+    this.#latencyCounts[i]!++;
+    this.#latencySumMs += ms;
+    this.#latencyCount++;
   }
 
   /**
@@ -501,6 +576,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
       return;
     }
     this.#settle(call);
+    this.#observe(call);
     const def = call.def;
     if (replyId !== -1 && replyId !== def.replyId) {
       call.reject(
@@ -529,6 +605,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
       return;
     }
     this.#settle(call);
+    this.#observe(call);
     this.#stats.remoteErrors++;
     call.reject(new RpcError(code, message, { details: { call: call.def.name, callId } }));
   }
