@@ -7,7 +7,7 @@
  * ```
  *   RpcPeer (one per FramedClient)
  *     lastId                        the last call id given (1, 2, ..., 2^32 - 1, 1, ...)
- *     pending: Map<callId, PendingCall>   calls waiting for a reply (<= maxCallsInFlight)
+ *     pending: PendingTable          calls waiting for a reply (<= maxCallsInFlight), by id
  *        each also a link of the DeadlineList of its timeout (one per timeout, shared by every
  *        connection of an RPC; one timer entry per list)
  *     active:  Map<callId, ActiveCall> | null   handlers whose promise has not settled (<= maxHandlersInFlight)
@@ -203,11 +203,94 @@ export class ActiveCall implements RpcCallInfo {
   }
 }
 
+/** The slots a connection's table of waiting calls starts with (made at its first call). */
+const FIRST_SLOTS = 16;
+
+/**
+ * @internal The calls one connection waits on, by call id: an array whose
+ * slot `id & mask` holds the call of that id. Call ids are given so that
+ * their slot is free ({@link RpcPeer.nextId}), so a slot holds at most one
+ * call and a lookup is one index and one check of the id. The array doubles
+ * when half full (the calls stay in distinct slots: ids apart modulo n are
+ * apart modulo 2n), so a free slot is always near.
+ *
+ * ```
+ *   slots (length 2^k >= 16, at most half full)
+ *     [ null | call 17 | call 2 | null | ... | call 15 ]      call id & (length - 1) = its index
+ * ```
+ *
+ * A `Map` would do, but one whose entries come and go at the rate of calls
+ * is rebuilt every few calls, and V8 links each rebuilt table to the next:
+ * once a table has reached the old generation, that chain keeps every later
+ * table, and the calls and replies they held, alive until a full collection
+ * (young collections then copy them again and again). The array is never
+ * replaced but to grow.
+ */
+export class PendingTable {
+  #slots: Array<PendingCall | null> | null = null;
+  #mask = 0;
+  /** The calls waiting. */
+  size = 0;
+
+  /** The call of `id`, or undefined. */
+  get(id: number): PendingCall | undefined {
+    const slots = this.#slots;
+    if (slots === null) return undefined;
+    const call = slots[id & this.#mask];
+    return call != null && call.id === id ? call : undefined;
+  }
+
+  /** True when a call may take `id` now: its slot is free. */
+  isFree(id: number): boolean {
+    return this.#slots === null || this.#slots[id & this.#mask] == null;
+  }
+
+  /** Adds `call`, whose id's slot must be free ({@link isFree}); grows first when half full. */
+  add(call: PendingCall): void {
+    let slots = this.#slots;
+    if (slots === null) {
+      slots = this.#slots = new Array<PendingCall | null>(FIRST_SLOTS).fill(null);
+      this.#mask = FIRST_SLOTS - 1;
+    } else if ((this.size + 1) * 2 > slots.length) {
+      slots = this.#grow(slots);
+    }
+    slots[call.id & this.#mask] = call;
+    this.size++;
+  }
+
+  /** Takes `call` out; false when it is not there. */
+  delete(call: PendingCall): boolean {
+    const slots = this.#slots;
+    if (slots === null) return false;
+    const i = call.id & this.#mask;
+    if (slots[i] !== call) return false;
+    slots[i] = null;
+    this.size--;
+    return true;
+  }
+
+  /** The calls waiting, in slot order. */
+  values(): PendingCall[] {
+    const out: PendingCall[] = [];
+    if (this.#slots !== null) for (const call of this.#slots) if (call != null) out.push(call);
+    return out;
+  }
+
+  #grow(old: Array<PendingCall | null>): Array<PendingCall | null> {
+    const slots = new Array<PendingCall | null>(old.length * 2).fill(null);
+    const mask = slots.length - 1;
+    for (const call of old) if (call != null) slots[call.id & mask] = call;
+    this.#slots = slots;
+    this.#mask = mask;
+    return slots;
+  }
+}
+
 /** @internal The RPC state of one connection (see the module comment). */
 export class RpcPeer {
   readonly client: FramedClient;
   lastId = 0;
-  readonly pending = new Map<number, PendingCall>();
+  readonly pending = new PendingTable();
   active: Map<number | bigint, ActiveCall> | null = null;
   closed = false;
 
@@ -215,11 +298,15 @@ export class RpcPeer {
     this.client = client;
   }
 
-  /** The next call id not in flight (1, 2, ..., 2^32 - 1, then 1 again; see `nextRpcCallId`). */
+  /**
+   * The next call id whose slot in {@link pending} is free, so no id in
+   * flight (1, 2, ..., 2^32 - 1, then 1 again; see `nextRpcCallId`): an id
+   * whose slot a call still waiting holds is skipped.
+   */
   nextId(): number {
     let id = this.lastId;
     do id = id >= 0xffffffff ? 1 : id + 1;
-    while (this.pending.has(id));
+    while (!this.pending.isFree(id));
     this.lastId = id;
     return id;
   }

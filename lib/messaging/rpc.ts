@@ -431,7 +431,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
       call.resolve = resolve;
       call.reject = reject;
     });
-    peer.pending.set(id, call);
+    peer.pending.add(call);
     list.add(call);
     if (signal !== null) {
       call.signal = signal;
@@ -526,7 +526,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
   #expire(call: PendingCall): void {
     const peer = call.peer;
     // Already out of its deadline list: take it out of the rest.
-    peer.pending.delete(call.id);
+    peer.pending.delete(call);
     call.unlisten();
     this.#stats.inFlight--;
     this.#stats.timeouts++;
@@ -551,7 +551,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
 
   /** Takes `call` out of the pending calls, its deadline list and its signal. */
   #settle(call: PendingCall): void {
-    call.peer.pending.delete(call.id);
+    call.peer.pending.delete(call);
     call.list.remove(call);
     call.unlisten();
     this.#stats.inFlight--;
@@ -763,7 +763,7 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> impl
   /** Rejects every pending call of `peer` with `errorOf(...)` and aborts its handlers' signals. */
   #endPeer(peer: RpcPeer, errorOf: (def: RpcCallDef, id: number) => NetloopError): void {
     peer.closed = true;
-    const pending = [...peer.pending.values()];
+    const pending = peer.pending.values();
     for (const call of pending) this.#settle(call);
     for (const call of pending) call.reject(errorOf(call.def, call.id));
     if (peer.active !== null) {

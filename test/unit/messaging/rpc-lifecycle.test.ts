@@ -12,6 +12,7 @@ import { ManualClock } from '../../../lib/core/clock.js';
 import type { FramedClient } from '../../../lib/framing/framed-client.js';
 import { RpcError } from '../../../lib/messaging/rpc-error.js';
 import { RpcPeer } from '../../../lib/messaging/rpc-peer.js';
+import type { PendingCall } from '../../../lib/messaging/rpc-peer.js';
 import type { RpcCallInfo } from '../../../lib/messaging/rpc-peer.js';
 import { until, waitFor } from '../../helpers/net.js';
 import { deferred, frame, hex, pair, rawPeer, readFrame, rejectsWith } from './rpc-rig.js';
@@ -231,13 +232,24 @@ test('close: every call waiting on a connection fails at once when it closes, wi
   }
 });
 
-test('call ids: 1, 2, ... per connection, from 2^32 - 1 back to 1, skipping ids still in flight', () => {
+test('call ids: 1, 2, ... per connection, from 2^32 - 1 back to 1, skipping ids still in flight and ids whose slot a waiting call holds', () => {
   const peer = new RpcPeer({} as FramedClient);
+  const waiting = (id: number) => ({ id }) as PendingCall;
   assert.equal([peer.nextId(), peer.nextId()], [1, 2]);
   peer.lastId = 0xfffffffe;
-  peer.pending.set(1, {} as never);
-  peer.pending.set(2, {} as never);
-  assert.equal([peer.nextId(), peer.nextId()], [0xffffffff, 3]);
+  peer.pending.add(waiting(1));
+  peer.pending.add(waiting(2));
+  // 20 takes the slot of 4 in a table of 16 slots.
+  peer.pending.add(waiting(20));
+  assert.equal([peer.nextId(), peer.nextId(), peer.nextId()], [0xffffffff, 3, 5]);
+  assert.equal([peer.pending.get(20)?.id, peer.pending.get(4), peer.pending.size], [20, undefined, 3]);
+  // Half full, the table doubles: every call keeps a slot of its own and is found by its id.
+  for (let id = 5; id <= 10; id++) peer.pending.add(waiting(id));
+  assert.is(peer.pending.size, 9);
+  for (const id of [1, 2, 20, 5, 10]) assert.is(peer.pending.get(id)?.id, id);
+  assert.is(peer.pending.get(4), undefined);
+  assert.equal(peer.pending.values().map((c) => c.id).sort((a, b) => a - b), [1, 2, 5, 6, 7, 8, 9, 10, 20]);
+  assert.is(peer.pending.delete(waiting(20)), false, 'only the call itself is taken out');
 });
 
 test.run();
