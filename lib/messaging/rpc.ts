@@ -24,7 +24,7 @@
  *   rpc.call(client, name, request, { timeoutMs, signal })
  *     pending.size < maxCallsInFlight ? ─no─▶ reject NETLOOP_RPC_LIMIT (nothing sent)
  *     id = next id not in flight; encode; send ──request──▶ handler for the type ?  ─no─▶ error NETLOOP_RPC_UNKNOWN_CALL
- *     PendingCall (a timer entry, deadline now + timeoutMs)     handlers running < maxHandlersInFlight ? ─no─▶ error NETLOOP_RPC_BUSY
+ *     PendingCall (in its timeout's deadline list)          handlers running < maxHandlersInFlight ? ─no─▶ error NETLOOP_RPC_BUSY
  *                                                           decode ─fails─▶ error NETLOOP_BAD_PAYLOAD
  *                                                           reply = await handler(client, request, call)
  *     resolve(decode(reply)) ◀──────────────reply────────── encode; send

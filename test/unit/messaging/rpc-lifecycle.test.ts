@@ -14,7 +14,7 @@ import { RpcError } from '../../../lib/messaging/rpc-error.js';
 import { RpcPeer } from '../../../lib/messaging/rpc-peer.js';
 import type { PendingCall } from '../../../lib/messaging/rpc-peer.js';
 import type { RpcCallInfo } from '../../../lib/messaging/rpc-peer.js';
-import { until, waitFor } from '../../helpers/net.js';
+import { connectRaw, until, waitFor } from '../../helpers/net.js';
 import { deferred, frame, hex, pair, rawPeer, readFrame, rejectsWith } from './rpc-rig.js';
 
 /** True once `promise` has settled, checked after the microtasks queued now have run (no I/O in between). */
@@ -229,6 +229,29 @@ test('close: every call waiting on a connection fails at once when it closes, wi
     assert.equal([p.srv.stats().closed, p.cli.stats().closed, p.srv.stats().inFlight], [2, 1, 0]);
   } finally {
     await p.close();
+  }
+});
+
+test('call ids are per connection: the first call on each connection is id 1, whatever the others have sent', async () => {
+  const r = await rawPeer();
+  const accepted = waitFor<[FramedClient]>(r.server, 'connection');
+  const second = await connectRaw(r.server.port);
+  const [other] = await accepted;
+  try {
+    void r.rpc.call(r.client, 'Wait', 'a').catch(() => {});
+    void r.rpc.call(r.client, 'Wait', 'b').catch(() => {});
+    void r.rpc.call(other, 'Wait', 'c').catch(() => {});
+    const ids = async (peer: typeof second, n: number): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await readFrame(peer)).value.readUInt32BE(1));
+      return out;
+    };
+    assert.equal(await ids(r.peer, 2), [1, 2]);
+    assert.equal(await ids(second, 1), [1]);
+    assert.equal([r.rpc.inFlight(r.client), r.rpc.inFlight(other)], [2, 1]);
+  } finally {
+    second.destroy();
+    await r.close();
   }
 });
 
