@@ -45,6 +45,9 @@ import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.j
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
 import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
 import type { RpcLatency, RpcOptions, RpcStats } from '../../lib/messaging/rpc.js';
+import type { FramedStreamsOptions } from '../../lib/messaging/stream-framed.js';
+import type { RawStreamOptions } from '../../lib/messaging/stream-send.js';
+import type { ClientReadableOptions } from '../../lib/messaging/stream-readable.js';
 import {
   TOKEN_BYTES,
   TOKEN_HASH_BYTES,
@@ -64,7 +67,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/rpc.md'];
+const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md', 'docs/guides/rpc.md'];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -184,6 +187,17 @@ const KEEP_ALIVE_STATS = {
   timeouts: true,
   heartbeatsSent: true,
 } satisfies Record<keyof KeepAliveStats, true>;
+const TRANSFER_OPTIONS = { windowBytes: true, chunkBytes: true, signal: true, end: true } satisfies Record<keyof RawStreamOptions, true>;
+const CLIENT_READABLE_OPTIONS = { highWaterMark: true, signal: true } satisfies Record<keyof ClientReadableOptions, true>;
+const FRAMED_STREAMS_OPTIONS = {
+  type: true,
+  maxConcurrentStreams: true,
+  maxChunkBytes: true,
+  maxMetaBytes: true,
+  highWaterMark: true,
+  windowBytes: true,
+  chunkBytes: true,
+} satisfies Record<keyof FramedStreamsOptions, true>;
 const FRAMED_STATS = {
   inFlight: true,
   backlog: true,
@@ -458,6 +472,12 @@ test('request/response: the enableRpc options table, every key of stats() and of
   const stats = row(s, '`stats()`');
   assert.equal(unnamed(stats, RPC_STATS), []);
   assert.equal(unnamed(stats, RPC_LATENCY), []);
+});
+
+test('streams: the options tables of a transfer, of createClientReadable and of FramedStreams', () => {
+  assertOptionTable('sendFile / sendStream / createClientWritable options', section('Options of a transfer'), TRANSFER_OPTIONS);
+  assertOptionTable('createClientReadable(client, options)', section('Options of `createClientReadable`'), CLIENT_READABLE_OPTIONS);
+  assertOptionTable('new FramedStreams(owner, options)', section('Options of `FramedStreams`'), FRAMED_STREAMS_OPTIONS);
 });
 
 // ─── sessions and stores ──────────────────────────────────────────────────────
