@@ -77,11 +77,24 @@ export interface RpcCallSpec {
 }
 
 /** A map of call names to their request and reply types: `{ GetUser: { request: Req; reply: User } }`. */
-export type RpcApi = Record<string, { request: unknown; reply: unknown }>;
+export type RpcApi = Record<
+  string,
+  {
+    /** The request's payload type. */
+    request: unknown;
+    /** The reply's payload type. */
+    reply: unknown;
+  }
+>;
 
 /** The {@link RpcApi} of a table of {@link RpcCallSpec}s (what {@link defineCalls} infers). */
 export type RpcApiOfSpecs<D extends Record<string, RpcCallSpec>> = {
-  [K in keyof D & string]: { request: RpcPayloadOf<D[K]['request']>; reply: RpcPayloadOf<D[K]['reply']> };
+  [K in keyof D & string]: {
+    /** The request's payload type. */
+    request: RpcPayloadOf<D[K]['request']>;
+    /** The reply's payload type. */
+    reply: RpcPayloadOf<D[K]['reply']>;
+  };
 };
 
 /** The {@link RpcApi} of a table of calls: `type Api = RpcApiOf<typeof calls>`, to type an `Rpc<Api>` elsewhere. */

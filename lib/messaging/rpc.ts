@@ -77,7 +77,7 @@ import { RpcError, wireErrorOf } from './rpc-error.js';
 import { ActiveCall, DeadlineList, PendingCall, RpcPeer, closedCallError } from './rpc-peer.js';
 import type { RpcCallInfo } from './rpc-peer.js';
 import { CellnetWire, NetloopWire } from './rpc-wire.js';
-import type { RpcInbound, RpcWire } from './rpc-wire.js';
+import type { RpcWire } from './rpc-wire.js';
 
 /** The owners RPC attaches to: a framed server or a framed connector. */
 export type RpcOwner = FramedServer | FramedConnector;
@@ -220,7 +220,9 @@ export interface RpcLatency {
  * - `'error'`: a fault nobody else took (a `'handler-error'` listener that threw).
  */
 export interface RpcEvents {
+  /** A handler threw or rejected with something other than an {@link RpcError}: the client, the error itself, the call. */
   'handler-error': (client: FramedClient, error: unknown, call: RpcCallInfo) => void;
+  /** A fault nobody else took. */
   error: (error: unknown) => void;
 }
 
@@ -241,7 +243,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * Request/response attached to one owner (see the module comment); made by
  * {@link enableRpc}, typed by its table of calls `A`.
  */
-export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> implements RpcInbound {
+export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> {
   /** The server or connector this RPC is attached to. */
   readonly owner: RpcOwner;
   /** The envelope calls travel in. */
