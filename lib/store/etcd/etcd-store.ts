@@ -60,7 +60,8 @@
  *   keys.ts             the key layout
  *   codec.ts            records and index values to and from bytes
  *   leases.ts           lease buckets
- *   writes.ts           the transactions of create, set, touch, update, delete
+ *   writes.ts           the transactions of create, set, update, delete
+ *   touches.ts          heartbeats, batched per turn of the event loop
  *   reads.ts            consistent scans for listing, counting and presence
  *   feed.ts             the change feed's watch
  *   compactor.ts        compaction behind the store
@@ -89,6 +90,7 @@ import { LeaseBuckets } from './leases.js';
 import { SessionReader } from './reads.js';
 import type { OnlinePage, OnlineUsersPage, SessionChange, SessionFeedEvents, SessionPatch, SharedStore } from './shared-contract.js';
 import { applySessionPatch, checkOnlinePage, checkSessionChange, checkSessionPatch, checkUserId, copySessionChange } from './shared-contract.js';
+import { TouchBatcher } from './touches.js';
 import { RecordCache, SessionWriter } from './writes.js';
 
 export type { EtcdAuth, EtcdCredentials } from './connection.js';
@@ -182,6 +184,7 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SessionS
   readonly #leases: LeaseBuckets;
   readonly #cache: RecordCache;
   readonly #writer: SessionWriter;
+  readonly #touches: TouchBatcher;
   readonly #reader: SessionReader;
   readonly #feed: ChangeFeed;
   readonly #compactor: Compactor;
@@ -225,6 +228,7 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SessionS
     this.#leases = new LeaseBuckets(bucketMs, graceMs);
     this.#cache = new RecordCache(checkInteger('cacheSize', options.cacheSize ?? 10_000, 0, 10_000_000));
     this.#writer = new SessionWriter(this.#conn, this.#keys, this.#leases, this.#cache, this.#clock);
+    this.#touches = new TouchBatcher(this.#conn, this.#keys, this.#leases, this.#cache, this.#clock);
     this.#reader = new SessionReader(this.#conn, this.#keys, checkInteger('scanBatch', options.scanBatch ?? 1_000, 1, 100_000));
     const report = (err: NetloopError): void => void this.emit('error', err);
     this.#feed = new ChangeFeed(
@@ -293,16 +297,15 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SessionS
     });
   }
 
-  /** @inheritDoc */
+  /**
+   * Moves a live record's expiry and last-active stamp (see
+   * {@link SessionStore.touch}). The touches of one turn of the event loop
+   * go to etcd together, up to 25 sessions per transaction.
+   */
   async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
     this.#open();
     checkTouch(id, expiresAt, lastActiveAt);
-    return this.#writer.rewrite({
-      name: 'touch',
-      id,
-      gone: false,
-      decide: (cur) => ({ next: { ...cur, expiresAt, lastActiveAt }, result: true }),
-    });
+    return this.#touches.touch(id, expiresAt, lastActiveAt);
   }
 
   /**

@@ -98,7 +98,8 @@ interface Claim {
 }
 
 const claim = (kind: ClaimKind, key: Buffer): Claim => ({ kind, key, mod: '0', holder: null });
-const get = (key: Buffer): IRequestOp => ({ request_range: { key } });
+/** A range of one key, as a transaction operation. */
+export const get = (key: Buffer): IRequestOp => ({ request_range: { key } });
 const keyId = (key: Buffer): string => key.toString('latin1');
 
 /** The duplicate a live holder of a claim makes (`NETLOOP_INVALID_VALUE`; the token hash is never echoed). */
@@ -115,7 +116,7 @@ function duplicate(kind: ClaimKind, r: SessionRecord): NetloopError {
  * the success branch's deletes and puts (a key both deleted and put is only
  * put: etcd refuses a transaction that names a key twice).
  */
-class TxnPlan {
+export class TxnPlan {
   readonly compare: ICompare[] = [];
   readonly failure: IRequestOp[] = [];
   readonly #compared = new Set<string>();
@@ -181,6 +182,27 @@ class TxnPlan {
     for (const [k, key] of this.#deletes) if (!this.#putKeys.has(k)) success.push({ request_delete_range: { key } });
     success.push(...this.#puts);
     return { compare: this.compare, success, failure: this.failure };
+  }
+}
+
+/** A transaction's answer. */
+export type TxnResult = Awaited<ReturnType<Etcd3['kv']['txn']>>;
+
+/**
+ * Sends the transaction of `plan`. Resolves null when one of its `leases`
+ * was unknown to etcd (it ran out sooner than this process's clock
+ * expected): the leases are forgotten and the caller tries again with new
+ * ones.
+ */
+export async function commit(conn: EtcdConnection, leases: LeaseBuckets, client: Etcd3, call: CallOptions, plan: TxnPlan, used: readonly string[]): Promise<TxnResult | null> {
+  try {
+    return await client.kv.txn(plan.build(), call);
+  } catch (err) {
+    if (used.length > 0 && conn.isLeaseNotFound(err)) {
+      for (const lease of used) await leases.forget(lease);
+      return null;
+    }
+    throw err;
   }
 }
 
@@ -369,16 +391,8 @@ export class SessionWriter {
    * (it ran out sooner than this process's clock expected): the lease is
    * forgotten and the caller tries again with a new one.
    */
-  async #commit(client: Etcd3, call: CallOptions, plan: TxnPlan, lease: string | undefined): Promise<Awaited<ReturnType<Etcd3['kv']['txn']>> | null> {
-    try {
-      return await client.kv.txn(plan.build(), call);
-    } catch (err) {
-      if (lease !== undefined && this.conn.isLeaseNotFound(err)) {
-        await this.leases.forget(lease);
-        return null;
-      }
-      throw err;
-    }
+  #commit(client: Etcd3, call: CallOptions, plan: TxnPlan, lease: string | undefined): Promise<TxnResult | null> {
+    return commit(this.conn, this.leases, client, call, plan, lease === undefined ? [] : [lease]);
   }
 
   /** A live holder of a claim other than the session itself is a duplicate. */
