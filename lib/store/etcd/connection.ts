@@ -26,25 +26,10 @@
 
 import type { Etcd3, IOptions, IResponseHeader } from 'etcd3';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
+import type { EtcdAuth, EtcdCredentials } from './credentials.js';
 
 /** The `etcd3` module, as the store uses it. */
 export type Etcd3Module = typeof import('etcd3');
-
-/** TLS material of the connection to etcd (etcd3's `credentials`). */
-export interface EtcdCredentials {
-  /** The certificate authority that signed etcd's certificate. */
-  rootCertificate: Buffer;
-  /** The client's private key, for client-certificate authentication. */
-  privateKey?: Buffer;
-  /** The client's certificate chain, for client-certificate authentication. */
-  certChain?: Buffer;
-}
-
-/** etcd's user/password authentication (etcd3's `auth`). */
-export interface EtcdAuth {
-  username: string;
-  password: string;
-}
 
 /** The connection's settings, validated by the store. */
 export interface ConnectionSettings {

@@ -57,6 +57,7 @@
  * ```
  *   etcd-store.ts       the store: options, the SessionStore methods, presence, events
  *   connection.ts       the etcd3 client, deadlines, fault-handling policies, coded errors
+ *   credentials.ts      TLS and authentication options (types only)
  *   keys.ts             the key layout
  *   codec.ts            records and index values to and from bytes
  *   leases.ts           lease buckets
@@ -83,7 +84,7 @@ import type { ListEntry } from './codec.js';
 import { decodeListEntry } from './codec.js';
 import { Compactor } from './compactor.js';
 import { EtcdConnection, RECONNECT_BASE_MS } from './connection.js';
-import type { EtcdAuth, EtcdCredentials } from './connection.js';
+import type { EtcdAuth, EtcdCredentials } from './credentials.js';
 import { ChangeFeed } from './feed.js';
 import { KeySpace, prefixEnd } from './keys.js';
 import { LeaseBuckets } from './leases.js';
@@ -93,7 +94,7 @@ import { applySessionPatch, checkOnlinePage, checkSessionChange, checkSessionPat
 import { TouchBatcher } from './touches.js';
 import { RecordCache, SessionWriter } from './writes.js';
 
-export type { EtcdAuth, EtcdCredentials } from './connection.js';
+export type { EtcdAuth, EtcdCredentials } from './credentials.js';
 
 /** Options of {@link EtcdStore}. */
 export interface EtcdStoreOptions {
