@@ -13,7 +13,8 @@
  *                    per host: with several endpoints, a host that failed is skipped for
  *                    reconnectMaxDelayMs, so the next call goes to another
  *                    watch streams: reconnect after 50 ms, doubling up to reconnectMaxDelayMs
- *   failures ──▶ NETLOOP_STORE_UNAVAILABLE (details.transient: etcd3's "recoverable")
+ *   failures ──▶ NETLOOP_STORE_UNAVAILABLE (details.transient: etcd3's "recoverable"),
+ *                but a request over etcd's size limit ──▶ NETLOOP_INVALID_VALUE
  * ```
  *
  * The revision: every response carries etcd's current revision in its
@@ -161,6 +162,14 @@ export class EtcdConnection {
   wrap(operation: string, err: unknown): NetloopError {
     if (err instanceof NetloopError) return err;
     const message = err instanceof Error ? err.message : String(err);
+    if (message.includes('request is too large') || message.includes('grpc: received message larger than max')) {
+      // etcd refuses a request over its --max-request-bytes (1.5 MiB by default; its gRPC
+      // server, one over 2 MiB): a record too large to store, not an outage.
+      return new NetloopError(ErrorCode.INVALID_VALUE, `etcd store: ${operation} refused by etcd: ${message}`, {
+        cause: err,
+        details: { operation, reason: 'too large for etcd' },
+      });
+    }
     const mod = this.#module;
     const transient = err instanceof HostSkipped || (err instanceof Error && mod !== undefined && mod.isRecoverableError(err));
     return new NetloopError(ErrorCode.STORE_UNAVAILABLE, `etcd store: ${operation} failed: ${message}`, {

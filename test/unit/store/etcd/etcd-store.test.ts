@@ -280,6 +280,20 @@ if (server !== null) {
     assert.ok((await rawKeys(ctx.admin, store.prefix))[0]!.lease !== key!.lease);
   });
 
+  s('a record larger than etcd takes is NETLOOP_INVALID_VALUE, and nothing is stored', async (ctx) => {
+    const store = open(ctx);
+    // Over etcd's request limit (1.5 MiB), and over its gRPC server's (2 MiB): two different refusals.
+    for (const size of [1.7, 2.2]) {
+      const rec = liveRecord(60_000, { metadata: { blob: 'x'.repeat(Math.round(size * 1024 * 1024)) } });
+      await rejectsWith(store.create(rec), ErrorCode.INVALID_VALUE, `a ${size} MiB record`);
+    }
+    assert.equal(await rawKeys(ctx.admin, store.prefix), []);
+    const small = liveRecord(60_000);
+    await store.create(small);
+    await rejectsWith(store.update(small.id, { metadata: { blob: 'x'.repeat(2 * 1024 * 1024) } }), ErrorCode.INVALID_VALUE, 'an update that makes it too large');
+    assert.equal((await store.get(small.id))!.metadata, {});
+  });
+
   s('options are checked (NETLOOP_INVALID_OPTION)', () => {
     const bad: EtcdStoreOptions[] = [
       { prefix: '' },
