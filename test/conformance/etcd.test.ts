@@ -10,6 +10,7 @@
 import { suite, test } from '../helpers/uvu.js';
 import { EtcdStore } from '../../lib/store/etcd/etcd-store.js';
 import type { SessionStore } from '../../lib/store/contract.js';
+import type { ManualClock } from '../../lib/core/clock.js';
 import { storeConformance } from '../../lib/testing.js';
 import { etcdServerForTests } from '../helpers/etcd-server.js';
 
@@ -18,14 +19,19 @@ const server = await etcdServerForTests('the EtcdStore conformance suite (test/c
 if (server !== null) {
   const hosts = [...server.endpoints];
   let serial = 0;
+  const open = (prefix: string, clock: ManualClock): EtcdStore =>
+    new EtcdStore({ hosts, prefix, clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 });
+  // A second store over the same data: another process's view, with its own client and watch.
+  const peer = { createPeer: (store: SessionStore, clock: ManualClock) => open((store as EtcdStore).prefix, clock) };
   storeConformance({
+    ...peer,
     name: 'etcd',
     test,
     // The suite's clock stands still while real time runs, and its model test touches
     // records with TTLs down to 1 ms: a grace keeps etcd's leases (which run in real
     // time) from removing a record the virtual clock still holds live. Liveness itself
     // follows the clock.
-    createStore: (clock) => new EtcdStore({ hosts, prefix: `conf${++serial}/`, clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 }),
+    createStore: (clock) => open(`conf${++serial}/`, clock),
     async disposeStore(store: SessionStore) {
       // The suite closed the store: a second one on the same prefix removes its keys.
       const purger = new EtcdStore({ hosts, prefix: (store as EtcdStore).prefix, commandTimeoutMs: 10_000 });

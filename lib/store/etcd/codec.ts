@@ -38,12 +38,16 @@ function parse(bytes: Buffer, what: string, prefix: string): unknown {
   }
 }
 
-/** A stored record, checked (`NETLOOP_STORE_CORRUPT` for foreign data: never handed out). */
+/**
+ * A stored record, checked (`NETLOOP_STORE_CORRUPT` for foreign data: never
+ * handed out), holding only the fields of a record (a field added to
+ * records since it was written reads as its default).
+ */
 export function decodeRecord(bytes: Buffer, prefix: string): SessionRecord {
   const r = parse(bytes, 'a session record', prefix);
   const bad = validateSessionRecord(r);
   if (bad !== null) throw corrupt(`a session record (${bad})`, prefix);
-  return r as SessionRecord;
+  return copySessionRecord(r as SessionRecord);
 }
 
 /** The value of `u/<user>/<id>`. */
