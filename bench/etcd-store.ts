@@ -1,7 +1,7 @@
 /**
  * The etcd store scenario: operations per second of `EtcdStore` (create,
- * create under `maxPerUser`, get, touch as a heartbeat, delete, and a page
- * of `list`) with 16 operations in flight on one client, beside `etcd3`'s
+ * create under `maxPerUser`, get, touch as a heartbeat, update, isOnline,
+ * delete, and a page of `list`) with 16 operations in flight on one client, beside `etcd3`'s
  * raw `put` and `get` of a value of the record's size at the same depth, on
  * the same etcd in the same run:
  *
@@ -12,7 +12,7 @@
  *     │ 1 client, 16 in flight            │ 1 client, 16 in flight
  *     └─ netloop                          └─ baselines "etcd3 put", "etcd3 get"
  *
- *   per repetition, in turn: store create, create (maxPerUser), get, touch, delete, list,
+ *   per repetition, in turn: store create, create (maxPerUser), get, touch, update, isOnline, list, delete,
  *                            then raw put, raw get; medians over the repetitions
  * ```
  *
@@ -21,7 +21,10 @@
  * `maxPerUser` it first reads the user's keys (one more round trip); get is
  * one range; touches issued together share transactions (up to 25 sessions
  * each, the session's five keys put again with the lease of their new
- * expiry; a range first for a session the store does not know); delete is
+ * expiry; a range first for a session the store does not know); update is
+ * one transaction guarded by the record's revision (a range first for a
+ * session the store does not know); isOnline is one range over the user's
+ * index entries (each carries the session's expiry and binding); delete is
  * one transaction deleting the keys; a list page of 100 reads every list entry
  * (`sessions` of them), then the page's records. Write ratios are against a
  * raw put, read ratios against a raw get.
@@ -47,9 +50,9 @@ import type { EtcdServer } from '../test/helpers/etcd-server.js';
 const DEPTH = 16;
 /** etcd's own default raft timing (the test harness shortens it to start faster), so figures match a stock etcd. */
 const ETCD_DEFAULT_TIMING = ['--heartbeat-interval', '100', '--election-timeout', '1000'];
-const OPS = ['create', 'create-max', 'get', 'touch', 'delete', 'list'] as const;
+const OPS = ['create', 'create-max', 'get', 'touch', 'update', 'is-online', 'delete', 'list'] as const;
 type Op = (typeof OPS)[number];
-const WRITES: ReadonlySet<Op> = new Set(['create', 'create-max', 'touch', 'delete']);
+const WRITES: ReadonlySet<Op> = new Set(['create', 'create-max', 'touch', 'update', 'delete']);
 
 interface Sizes {
   /** Sessions per measured batch (each write op runs once per session). */
@@ -108,7 +111,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   options.progress(server.commandLine);
   const store = new EtcdStore({ hosts: [...server.endpoints], prefix: 'bench/', commandTimeoutMs: 30_000 });
   const raw = new Etcd3({ hosts: [...server.endpoints] });
-  const ours: Record<Op, number[]> = { create: [], 'create-max': [], get: [], touch: [], delete: [], list: [] };
+  const ours: Record<Op, number[]> = { create: [], 'create-max': [], get: [], touch: [], update: [], 'is-online': [], delete: [], list: [] };
   const rawPut: number[] = [];
   const rawGet: number[] = [];
   const rawCreate: number[] = [];
@@ -127,6 +130,8 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       ours.get.push(await drive(sizes.n, DEPTH, (i) => store.get(recs[i]!.id)));
       const later = Date.now() + 900_000;
       ours.touch.push(await drive(sizes.n, DEPTH, (i) => store.touch(recs[i]!.id, later, later - 600_000)));
+      ours.update.push(await drive(sizes.n, DEPTH, (i) => store.update(recs[i]!.id, { metadata: { room: 'hall' }, stats: { add: { messagesIn: 1 } } })));
+      ours['is-online'].push(await drive(sizes.n, DEPTH, (i) => store.isOnline(recs[i]!.userId!)));
       ours.list.push(await drive(sizes.lists, DEPTH, (i) => store.list({}, { offset: (i * 100) % sizes.n, limit: 100 })));
       ours.delete.push(await drive(sizes.n, DEPTH, (i) => store.delete(recs[i]!.id)));
       await drive(sizes.n, DEPTH, (i) => store.delete(limited[i]!.id));
@@ -184,7 +189,7 @@ function createFloor(name: string, value: Buffer, lease: string): Parameters<Etc
 /** The etcd store scenario (see the module comment). */
 export const scenario: Scenario = {
   name: 'etcd-store',
-  description: `EtcdStore create/get/touch/delete/list ops/s with ${DEPTH} in flight vs etcd3's raw put and get, same etcd, same run`,
+  description: `EtcdStore create/get/touch/update/isOnline/delete/list ops/s with ${DEPTH} in flight vs etcd3's raw put and get, same etcd, same run`,
   run,
 };
 
