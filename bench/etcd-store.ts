@@ -37,12 +37,14 @@
 
 import { createHash } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
+import type { Watcher } from 'etcd3';
 import { measurement } from './scenario.js';
 import type { Measurement, Scenario, ScenarioOptions } from './scenario.js';
 import { isMain } from './processes.js';
 import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 import { EtcdStore } from '../lib/store/etcd/etcd-store.js';
 import type { SessionRecord } from '../lib/store/contract.js';
+import type { SessionChange } from '../lib/store/etcd/shared-contract.js';
 import { startEtcdServer } from '../test/helpers/etcd-server.js';
 import type { EtcdServer } from '../test/helpers/etcd-server.js';
 
@@ -59,13 +61,15 @@ interface Sizes {
   n: number;
   /** Reads of a list page per batch. */
   lists: number;
+  /** Changes published one at a time per batch, for the feed's latency. */
+  changes: number;
   /** Repetitions; medians are reported. */
   runs: number;
 }
 
 const SIZES: Record<'quick' | 'full', Sizes> = {
-  quick: { n: 400, lists: 30, runs: 3 },
-  full: { n: 5_000, lists: 300, runs: 5 },
+  quick: { n: 400, lists: 30, changes: 100, runs: 3 },
+  full: { n: 5_000, lists: 300, changes: 1_000, runs: 5 },
 };
 
 /** Runs `count` calls of `fn` with `depth` of them in flight at any time; resolves with ops/s. */
@@ -77,6 +81,57 @@ async function drive(count: number, depth: number, fn: (i: number) => Promise<un
   };
   await Promise.all(Array.from({ length: depth }, worker));
   return count / ((performance.now() - started) / 1_000);
+}
+
+/** How long the feed's latency measurement waits for one event before it fails (at-least-once delivery: an event is never expected to be lost while etcd runs). */
+const ARRIVAL_TIMEOUT_MS = 30_000;
+
+/** The value at quantile `q` (0..1) of `xs`, nearest rank. */
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/**
+ * Latencies in µs of `count` sends made one at a time, each from the call of
+ * `send(i)` to `arrived(i)` resolving (the other end's event for it).
+ */
+async function oneByOne(count: number, send: (i: number) => Promise<unknown>, arrived: (i: number) => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const seen = arrived(i);
+    await send(i);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NetloopError(ErrorCode.BENCH_FAILED, `event ${i} did not arrive within ${ARRIVAL_TIMEOUT_MS} ms`)), ARRIVAL_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([seen, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    out.push((performance.now() - started) * 1_000);
+  }
+  return out;
+}
+
+/** Resolves `arrived(i)` when the i-th event comes in (events named by their index). */
+class Arrivals {
+  readonly #waiting = new Map<number, () => void>();
+  readonly #early = new Set<number>();
+  arrived(i: number): Promise<void> {
+    if (this.#early.delete(i)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.set(i, resolve));
+  }
+  saw(i: number): void {
+    const resolve = this.#waiting.get(i);
+    if (resolve === undefined) this.#early.add(i);
+    else {
+      this.#waiting.delete(i);
+      resolve();
+    }
+  }
 }
 
 function records(n: number, run: number, tag: string): SessionRecord[] {
@@ -111,6 +166,12 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   options.progress(server.commandLine);
   const store = new EtcdStore({ hosts: [...server.endpoints], prefix: 'bench/', commandTimeoutMs: 30_000 });
   const raw = new Etcd3({ hosts: [...server.endpoints] });
+  // The feed: a second store on the prefix (another process's view) and a second raw client.
+  const peer = new EtcdStore({ hosts: [...server.endpoints], prefix: 'bench/', commandTimeoutMs: 30_000 });
+  const rawWatchClient = new Etcd3({ hosts: [...server.endpoints] });
+  const feed = { p50: [] as number[], p99: [] as number[] };
+  const rawFeed = { p50: [] as number[], p99: [] as number[] };
+  let watcher: Watcher | undefined;
   const ours: Record<Op, number[]> = { create: [], 'create-max': [], get: [], touch: [], update: [], 'is-online': [], delete: [], list: [] };
   const rawPut: number[] = [];
   const rawGet: number[] = [];
@@ -121,6 +182,19 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     const key = (i: number): Buffer => Buffer.from(`raw/${i}`);
     await raw.kv.put({ key: key(0), value });
     const lease = (await raw.leaseClient.leaseGrant({ TTL: 3_600, ID: 0 })).ID;
+    const storeArrivals = new Arrivals();
+    let feedBatch = 0;
+    peer.on('change', (c) => {
+      const [batch, i] = c.id.slice('feed-'.length).split('-').map(Number);
+      if (batch === feedBatch) storeArrivals.saw(i!);
+    });
+    await new Promise<void>((resolve) => (peer.feedUp ? resolve() : peer.once('feed', () => resolve())));
+    const rawArrivals = new Arrivals();
+    watcher = await rawWatchClient.watch().prefix('rawfeed/').create();
+    watcher.on('put', (kv) => {
+      const [batch, i] = kv.key.toString().slice('rawfeed/'.length).split('-').map(Number);
+      if (batch === feedBatch) rawArrivals.saw(i!);
+    });
     for (let r = 0; r < sizes.runs; r++) {
       options.progress(`run ${r + 1}/${sizes.runs}`);
       const recs = records(sizes.n, r, 'a');
@@ -138,12 +212,28 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       rawPut.push(await drive(sizes.n, DEPTH, (i) => raw.kv.put({ key: key(i), value })));
       rawGet.push(await drive(sizes.n, DEPTH, (i) => raw.kv.range({ key: key(i) })));
       rawCreate.push(await drive(sizes.n, DEPTH, (i) => raw.kv.txn(createFloor(`floor/${r}/${i}`, value, lease))));
+      feedBatch = r;
+      const change = (i: number): SessionChange => ({ kind: 'ended', id: `feed-${r}-${i}`, connectionId: `c-${i}`, userId: `user-${i}`, reason: 'kicked', origin: 'bench', at: Date.now() });
+      const ended = await oneByOne(sizes.changes, (i) => store.publish(change(i)), (i) => storeArrivals.arrived(i));
+      const rawEnded = await oneByOne(
+        sizes.changes,
+        (i) => raw.kv.put({ key: Buffer.from(`rawfeed/${r}-${i}`), value: Buffer.from(JSON.stringify(change(i))), lease }),
+        (i) => rawArrivals.arrived(i),
+      );
+      feed.p50.push(quantile(ended, 0.5));
+      feed.p99.push(quantile(ended, 0.99));
+      rawFeed.p50.push(quantile(rawEnded, 0.5));
+      rawFeed.p99.push(quantile(rawEnded, 0.99));
     }
     const left = await store.count();
     if (left !== 0) throw new NetloopError(ErrorCode.BENCH_FAILED, `the store should be empty after the deletes, holds ${left}`);
   } finally {
     await store.close();
+    await peer.close();
     raw.close();
+    // A watcher left open keeps etcd3 reconnecting after its client is closed: cancel it first.
+    await watcher?.cancel();
+    rawWatchClient.close();
     await server.stop();
   }
 
@@ -173,6 +263,19 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       runs: { netloop: ours.create, baseline: rawCreate },
     }),
   );
+  for (const p of ['p50', 'p99'] as const) {
+    out.push(
+      measurement({
+        scenario: 'etcd-store',
+        params: { op: 'publish-to-change', inFlight: 1 },
+        metric: `latency_${p}`,
+        unit: 'us',
+        baselineName: `etcd3 put on one client to its watch event on another, 1 in flight`,
+        higherIsBetter: false,
+        runs: { netloop: feed[p], baseline: rawFeed[p] },
+      }),
+    );
+  }
   return out;
 }
 
