@@ -1,7 +1,7 @@
 /**
  * Broadcast fan-out: one chat server, N connected clients (1,000; quick:
  * 200), one of them a sender whose 100-byte messages are broadcast to all;
- * deliveries per second. netloop's chat server (`examples/chat/server.ts`,
+ * deliveries per second. netloop's chat server (`examples/chat/chat-server.ts`,
  * its messages of each loop turn concatenated and sent with
  * `server.broadcast`, the reactor's own fan-out) beside two bare `node:net`
  * servers measured in the same run:
@@ -150,7 +150,7 @@ async function serve(impl: FanoutImpl): Promise<void> {
   let port: number;
   let netloopStats: (() => Record<string, number>) | null = null;
   if (impl === 'netloop') {
-    const { ChatServer } = await import('../examples/chat/server.js');
+    const { ChatServer } = await import('../examples/chat/chat-server.js');
     // The frames of one loop turn leave together: one broadcast (one append,
     // so one socket write, per client) of their concatenation, queued by
     // reference to every open client.
@@ -300,11 +300,21 @@ interface OneRun {
   rssGrowth: number;
 }
 
-/** One measurement: a fresh server child, the load child against it. */
-export async function measureOnce(impl: FanoutImpl, clients: number, seconds: number, stallSeconds: number): Promise<OneRun> {
+/**
+ * One measurement: a fresh server child, the load child against it.
+ * `serverScript` is the script that serves (by default this one; `ab.ts`
+ * passes another build's copy to compare two versions of netloop).
+ */
+export async function measureOnce(
+  impl: FanoutImpl,
+  clients: number,
+  seconds: number,
+  stallSeconds: number,
+  serverScript = siblingScript(import.meta.url, 'fanout.js'),
+): Promise<OneRun> {
   const script = siblingScript(import.meta.url, 'fanout.js');
   const limit = (seconds + stallSeconds) * 1000 + 120_000;
-  const server = await startServer({ script, args: ['--serve', impl], timeoutMs: limit, name: `server:${impl}` });
+  const server = await startServer({ script: serverScript, args: ['--serve', impl], timeoutMs: limit, name: `server:${impl}` });
   try {
     const loadChild = spawnChild({
       script,
