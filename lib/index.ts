@@ -182,3 +182,14 @@ export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';
 export { EtcdStore, type EtcdStoreOptions, type EtcdStoreEvents, type EtcdCredentials, type EtcdAuth } from './store/etcd/etcd-store.js';
+export {
+  SESSION_END_REASONS,
+  type OnlinePage,
+  type OnlineUsersPage,
+  type SessionChange,
+  type SessionEndReason,
+  type SessionFeedEvents,
+  type SessionPatch,
+  type SessionStatsPatch,
+  type SharedStore,
+} from './store/etcd/shared-contract.js';

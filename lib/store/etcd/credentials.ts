@@ -19,6 +19,8 @@ export interface EtcdCredentials {
 
 /** etcd's user/password authentication (etcd3's `auth`). */
 export interface EtcdAuth {
+  /** The etcd user (etcd's `user add`). */
   username: string;
+  /** That user's password. */
   password: string;
 }

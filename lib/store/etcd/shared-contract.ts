@@ -54,6 +54,7 @@ export interface OnlinePage {
 
 /** One page of `onlineUsers`. */
 export interface OnlineUsersPage {
+  /** The users of this page. */
   users: string[];
   /** Pass it to get the next page; null when the iteration is complete. */
   cursor: string | null;
@@ -70,12 +71,15 @@ export const SESSION_END_REASONS: readonly SessionEndReason[] = Object.freeze(['
  * process sharing the store. Only `'ended'` exists today.
  */
 export interface SessionChange {
+  /** What happened: the session ended (the only kind so far). */
   kind: 'ended';
   /** The session. */
   id: string;
   /** The connection it was bound to (its id carries the process's prefix), or null. */
   connectionId: string | null;
+  /** The session's user, or null for an anonymous session. */
   userId: string | null;
+  /** Why it ended. */
   reason: SessionEndReason;
   /** For `'replaced'`: the id of the session that took over. */
   by?: string;
@@ -95,17 +99,25 @@ export interface SessionChange {
  * (`'down'`).
  */
 export interface SessionFeedEvents {
+  /** A change published by another process (never one of this store's own). */
   change: (change: SessionChange) => void;
+  /** `'up'` each time the feed's subscription is established (the first time too), `'down'` when it is lost. */
   feed: (state: 'up' | 'down') => void;
 }
 
 /** A store shared between processes: records, presence for every process, the change feed and tombstones. */
 export interface SharedStore extends SessionStore {
+  /** Applies `patch` to a live record atomically; the record after the change, or null when there is no live record. */
   update(id: string, patch: SessionPatch): Promise<SessionRecord | null>;
+  /** True while a live session of `userId` is bound to a connection, in any process. */
   isOnline(userId: string): Promise<boolean>;
+  /** How many users are online, in every process. */
   onlineCount(): Promise<number>;
+  /** One page of the users online, in the store's order; every user online throughout an iteration comes exactly once. */
   onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage>;
+  /** Writes the session's tombstone, then publishes the change to every other process sharing the store. */
   publish(change: SessionChange): Promise<void>;
+  /** The last change published for session `id` while its tombstone lives, else null. */
   tombstone(id: string): Promise<SessionChange | null>;
 }
 
