@@ -144,6 +144,7 @@ function records(n: number, run: number, tag: string): SessionRecord[] {
       userId: `user-${i % 1_000}`,
       connectionId: `conn-${name}`,
       remoteAddress: '127.0.0.1',
+      remotePort: null,
       state: 'ACTIVE',
       metadata: { room: 'lobby' },
       stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },
