@@ -49,6 +49,15 @@ export { DEFAULT_FLUSH_TIMEOUT_MS } from './reactor/graceful-close.js';
 export type { CloseNotice, CloseOptions } from './reactor/graceful-close.js';
 export { closeOnSignals } from './reactor/close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
+
+// Many processes behind one port: SO_REUSEPORT, a node:cluster worker pool with rolling restarts.
+export { reusePortSupported, REUSE_PORT_PLATFORMS } from './reactor/reuse-port.js';
+export { WorkerPool, WORKER_POOL_DEFAULTS, MAX_POOL_WORKERS } from './cluster/worker-pool.js';
+export type { WorkerPoolOptions, WorkerPoolEvents, PoolWorker, PoolWorkerExit } from './cluster/worker-pool.js';
+export { joinWorkerPool } from './cluster/join-worker-pool.js';
+export type { JoinWorkerPoolOptions, WorkerChannel } from './cluster/join-worker-pool.js';
+export { workerIdentity, WORKER_MESSAGES, WORKER_SLOT_ENV, WORKER_GENERATION_ENV } from './cluster/worker-messages.js';
+export type { WorkerIdentity } from './cluster/worker-messages.js';
 export { flushOnSignals } from './core/flush-on-signals.js';
 export type { Flushable, FlushOnSignalsOptions } from './core/flush-on-signals.js';
 export { channels, CHANNEL_NAMES, publishLimit } from './reactor/diagnostics.js';
@@ -193,3 +202,21 @@ export {
   type SessionStatsPatch,
   type SharedStore,
 } from './store/etcd/shared-contract.js';
+
+// Messaging: streams and large files, raw or as framed streams beside the messages.
+export { sendStream, sendFile, createClientWritable } from './messaging/stream-send.js';
+export type { RawStreamOptions, StreamSource } from './messaging/stream-send.js';
+export { createClientReadable } from './messaging/stream-readable.js';
+export type { ClientReadable, ClientReadableOptions } from './messaging/stream-readable.js';
+export type { ClientWritable } from './messaging/stream-writable.js';
+export { STREAM_DEFAULTS } from './messaging/stream-options.js';
+export type { StreamSendOptions, StreamResult } from './messaging/stream-options.js';
+export { FramedStreams, FRAMED_STREAMS_DEFAULTS, STREAM_FRAME_TYPE } from './messaging/stream-framed.js';
+export type {
+  IncomingStream,
+  FramedStreamsOptions,
+  FramedStreamSendOptions,
+  FramedStreamResult,
+  FramedStreamsEvents,
+  OpenStreams,
+} from './messaging/stream-framed.js';

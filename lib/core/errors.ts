@@ -47,6 +47,12 @@ export const ErrorCode = {
   HANDLER_ERROR: 'NETLOOP_HANDLER_ERROR',
   /** Graceful close did not finish flushing before its deadline. */
   CLOSE_TIMEOUT: 'NETLOOP_CLOSE_TIMEOUT',
+  /** An option the running Node or platform does not offer (`reusePort` before Node 22.12, or on a platform without SO_REUSEPORT); `details` names the option, the Node version and the platform. */
+  UNSUPPORTED: 'NETLOOP_UNSUPPORTED',
+
+  // Worker processes (node:cluster).
+  /** A worker process exited before it reported ready, or did not report within its deadline; `details` holds its slot, pid, exit code and signal. */
+  WORKER_FAILED: 'NETLOOP_WORKER_FAILED',
 
   // Framing.
   /** A frame's declared length exceeds the maximum (decode) or a value is too large to encode. */
@@ -59,6 +65,28 @@ export const ErrorCode = {
   DUPLICATE_TYPE: 'NETLOOP_DUPLICATE_TYPE',
   /** A frame's value could not be deserialized by its message type. */
   BAD_PAYLOAD: 'NETLOOP_BAD_PAYLOAD',
+
+  // Streams and large transfers.
+  /**
+   * A stream transfer was aborted before its end: by an `AbortSignal`
+   * (`details.by: 'signal'`), by the application destroying the stream
+   * (`'local'`), or by the peer's abort or cancel marker (`'peer'`, with the
+   * peer's code in `details.remoteCode`).
+   */
+  STREAM_ABORTED: 'NETLOOP_STREAM_ABORTED',
+  /** The connection closed before a stream transfer ended; `details.reason` is the close reason. */
+  STREAM_INTERRUPTED: 'NETLOOP_STREAM_INTERRUPTED',
+  /** The source of a stream transfer (a Readable, a file) failed; `cause` is its error. */
+  STREAM_SOURCE_FAILED: 'NETLOOP_STREAM_SOURCE_FAILED',
+  /** The peer refused a framed stream: it holds its `maxConcurrentStreams`, or nobody there takes streams. */
+  STREAM_REFUSED: 'NETLOOP_STREAM_REFUSED',
+  /**
+   * A framed-stream frame broke the stream protocol (a malformed frame, a
+   * chunk over `maxChunkBytes`, a stream opened twice, an end whose length
+   * differs from the bytes received); the connection is closed with
+   * `'protocol-error'`.
+   */
+  STREAM_PROTOCOL: 'NETLOOP_STREAM_PROTOCOL',
 
   // Sessions.
   /** No live session matches the id, token or connection. */
