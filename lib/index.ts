@@ -104,6 +104,15 @@ export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FrameObserve
 export { FRAMING_DEFAULTS } from './framing/framing.js';
 export type { FramingOptions } from './framing/framing.js';
 
+// Messaging: request/response over framed connections (netloop's envelope or cellnet's rpc).
+export { enableRpc, RPC_DEFAULTS, RPC_LATENCY_BOUNDS } from './messaging/rpc.js';
+export type { Rpc, RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcLatency, RpcEvents } from './messaging/rpc.js';
+export { defineCalls } from './messaging/rpc-calls.js';
+export type { RpcCalls, RpcApi, RpcApiOf, RpcApiOfSpecs, RpcCallSpec, RpcPayloadSpec, RpcPayloadOf, RpcRequestOf, RpcReplyOf } from './messaging/rpc-calls.js';
+export { RpcError } from './messaging/rpc-error.js';
+export type { RpcErrorOptions } from './messaging/rpc-error.js';
+export type { RpcCallInfo } from './messaging/rpc-peer.js';
+
 // Messaging: keep-alive (pings on a reserved frame type, ping-timeout, a connector's heartbeat).
 export { keepAlive, KeepAlive, KEEP_ALIVE_DEFAULTS } from './messaging/keep-alive.js';
 export type { KeepAliveOptions, HeartbeatOptions, KeepAliveStats, KeepAliveOwner } from './messaging/keep-alive.js';
@@ -158,8 +167,19 @@ export { TimingWheel, WheelEntry } from './session/timing-wheel.js';
 export type { TimingWheelOptions } from './session/timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES } from './store/contract.js';
-export { copySessionRecord, validateSessionRecord } from './store/record.js';
+export { SESSION_STATES, SESSION_END_REASONS, isSharedStore } from './store/contract.js';
+export {
+  copySessionRecord,
+  validateSessionRecord,
+  checkSessionPatch,
+  applySessionPatch,
+  checkOnlinePage,
+  checkUserId,
+  validateSessionChange,
+  checkSessionChange,
+  copySessionChange,
+} from './store/record.js';
+export type { OnlineBounds } from './store/record.js';
 export type {
   SessionState,
   SessionStats,
@@ -169,6 +189,14 @@ export type {
   SessionPage,
   CreateOptions,
   SessionStore,
+  SessionPatch,
+  SessionStatsPatch,
+  OnlinePage,
+  OnlineUsersPage,
+  SessionEndReason,
+  SessionChange,
+  SessionFeedEvents,
+  SharedSessionStore,
 } from './store/contract.js';
 export { MemoryStore } from './store/memory-store.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
@@ -189,19 +217,8 @@ export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from '
 export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
-export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';
+export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './store/redis/redis-store.js';
 export { EtcdStore, type EtcdStoreOptions, type EtcdStoreEvents, type EtcdCredentials, type EtcdAuth } from './store/etcd/etcd-store.js';
-export {
-  SESSION_END_REASONS,
-  type OnlinePage,
-  type OnlineUsersPage,
-  type SessionChange,
-  type SessionEndReason,
-  type SessionFeedEvents,
-  type SessionPatch,
-  type SessionStatsPatch,
-  type SharedStore,
-} from './store/etcd/shared-contract.js';
 
 // Messaging: streams and large files, raw or as framed streams beside the messages.
 export { sendStream, sendFile, createClientWritable } from './messaging/stream-send.js';
