@@ -43,8 +43,7 @@ import type { Measurement, Scenario, ScenarioOptions } from './scenario.js';
 import { isMain } from './processes.js';
 import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 import { EtcdStore } from '../lib/store/etcd/etcd-store.js';
-import type { SessionRecord } from '../lib/store/contract.js';
-import type { SessionChange } from '../lib/store/etcd/shared-contract.js';
+import type { SessionChange, SessionRecord } from '../lib/store/contract.js';
 import { startEtcdServer } from '../test/helpers/etcd-server.js';
 import type { EtcdServer } from '../test/helpers/etcd-server.js';
 

@@ -21,11 +21,10 @@ if (server !== null) {
   let serial = 0;
   const open = (prefix: string, clock: ManualClock): EtcdStore =>
     new EtcdStore({ hosts, prefix, clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 });
-  // A second store over the same data: another process's view, with its own client and watch.
-  const peer = { createPeer: (store: SessionStore, clock: ManualClock) => open((store as EtcdStore).prefix, clock) };
   storeConformance({
-    ...peer,
     name: 'etcd',
+    // A second store over the same data: another process's view, with its own client and watch.
+    createPeer: (store: SessionStore, clock: ManualClock) => open((store as EtcdStore).prefix, clock),
     test,
     // The suite's clock stands still while real time runs, and its model test touches
     // records with TTLs down to 1 ms: a grace keeps etcd's leases (which run in real

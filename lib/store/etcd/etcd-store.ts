@@ -66,7 +66,6 @@
  *   reads.ts            consistent scans for listing, counting and presence
  *   feed.ts             the change feed's watch
  *   compactor.ts        compaction behind the store
- *   shared-contract.ts  update, presence and feed types and checks
  * ```
  *
  * @module
@@ -78,8 +77,35 @@ import { systemClock } from '../../core/clock.js';
 import { TypedEmitter, reportFault } from '../../core/emitter.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import { checkInteger } from '../../core/validate.js';
-import type { CreateOptions, Page, SessionFilter, SessionPage, SessionRecord, SessionStore } from '../contract.js';
-import { checkFilter, checkMaxPerUser, checkPage, checkSessionRecord, checkTouch, compareSessions, copySessionRecord, matchesFilter } from '../record.js';
+import type {
+  CreateOptions,
+  OnlinePage,
+  OnlineUsersPage,
+  Page,
+  SessionChange,
+  SessionFeedEvents,
+  SessionFilter,
+  SessionPage,
+  SessionPatch,
+  SessionRecord,
+  SharedSessionStore,
+} from '../contract.js';
+import {
+  applySessionPatch,
+  checkFilter,
+  checkMaxPerUser,
+  checkOnlinePage,
+  checkPage,
+  checkSessionChange,
+  checkSessionPatch,
+  checkSessionRecord,
+  checkTouch,
+  checkUserId,
+  compareSessions,
+  copySessionChange,
+  copySessionRecord,
+  matchesFilter,
+} from '../record.js';
 import type { ListEntry } from './codec.js';
 import { decodeListEntry } from './codec.js';
 import { Compactor } from './compactor.js';
@@ -89,8 +115,6 @@ import { ChangeFeed } from './feed.js';
 import { KeySpace, prefixEnd } from './keys.js';
 import { LeaseBuckets } from './leases.js';
 import { SessionReader } from './reads.js';
-import type { OnlinePage, OnlineUsersPage, SessionChange, SessionFeedEvents, SessionPatch, SharedStore } from './shared-contract.js';
-import { applySessionPatch, checkOnlinePage, checkSessionChange, checkSessionPatch, checkUserId, copySessionChange } from './shared-contract.js';
 import { TouchBatcher } from './touches.js';
 import { RecordCache, SessionWriter } from './writes.js';
 
@@ -169,7 +193,7 @@ export interface EtcdStoreEvents extends SessionFeedEvents {
 }
 
 /** The SessionStore in etcd; see the module documentation for layout, time and failures. */
-export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SessionStore, SharedStore {
+export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSessionStore {
   /** @inheritDoc */
   readonly kind = 'etcd';
   /** The key prefix of this store. */

@@ -33,8 +33,8 @@ import { ErrorCode, NetloopError } from '../../core/errors.js';
 import type { EtcdConnection } from './connection.js';
 import { RECONNECT_BASE_MS } from './connection.js';
 import type { KeySpace } from './keys.js';
-import type { SessionChange } from './shared-contract.js';
-import { copySessionChange, validateSessionChange } from './shared-contract.js';
+import type { SessionChange } from '../contract.js';
+import { copySessionChange, validateSessionChange } from '../record.js';
 
 /** Where the feed reports. */
 export interface FeedHandlers {

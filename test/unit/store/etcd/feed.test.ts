@@ -18,7 +18,7 @@ import { ErrorCode } from '../../../../lib/core/errors.js';
 import type { NetloopError } from '../../../../lib/core/errors.js';
 import { EtcdStore } from '../../../../lib/store/etcd/etcd-store.js';
 import type { EtcdStoreOptions } from '../../../../lib/store/etcd/etcd-store.js';
-import type { SessionChange } from '../../../../lib/store/etcd/shared-contract.js';
+import type { SessionChange } from '../../../../lib/store/contract.js';
 import { etcdServerForTests } from '../../../helpers/etcd-server.js';
 import { EtcdPeer, adminClient, eventually, liveRecord, rejectsWith } from '../../../helpers/etcd-store-kit.js';
 
