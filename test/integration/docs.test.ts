@@ -232,7 +232,7 @@ const REGISTRY_OPTIONS = {
   processId: true,
   reconcileIntervalMs: true,
 } satisfies Record<keyof SessionRegistryOptions, true>;
-const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true } satisfies Record<
+const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true, audit: true } satisfies Record<
   keyof RegistryStats,
   true
 >;
