@@ -15,7 +15,12 @@ import * as assert from 'uvu/assert';
 import { FramedServer } from '../../lib/framing/framed-server.js';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import { ErrorCode } from '../../lib/core/errors.js';
-import { reactorSource, sessionSource, storeSource, framingSource } from '../../lib/ops/sources.js';
+import { reactorSource, sessionSource, storeSource, framingSource, rpcSource } from '../../lib/ops/sources.js';
+import { FramedConnector } from '../../lib/framing/framed-connector.js';
+import type { FramedClient } from '../../lib/framing/framed-client.js';
+import { enableRpc } from '../../lib/messaging/rpc.js';
+import { defineCalls } from '../../lib/messaging/rpc-calls.js';
+import { RpcError } from '../../lib/messaging/rpc-error.js';
 import type { FrameCountingView, StoreView } from '../../lib/ops/sources.js';
 import { startOpsServer } from '../../lib/ops/ops-server.js';
 import type { OpsServer } from '../../lib/ops/ops-server.js';
@@ -256,6 +261,57 @@ test('sessions and stores: sessions by state and lifecycle counters from the reg
     await ops.close();
     await registry.close();
     await redis.close();
+  }
+});
+
+test('netloop_rpc_*: calls, failures by kind, round trips and requests of each RPC endpoint, read from its stats() at scrape time', async () => {
+  const calls = defineCalls({ Echo: { id: 1, request: 'utf8', reply: 'utf8' } });
+  const loop = new EventLoop();
+  const server = await new FramedServer(loop, { port: 0 }).listen();
+  const serverRpc = enableRpc(server, { calls });
+  serverRpc.handle('Echo', (_client, text) => {
+    if (text === 'fail') throw new RpcError('NOPE', 'refused');
+    return text;
+  });
+  const connector = new FramedConnector(loop, { port: server.port, reconnect: false });
+  const clientRpc = enableRpc(connector, { calls });
+  const client = await new Promise<FramedClient>((resolve) => {
+    connector.once('connected', resolve);
+    connector.connect();
+  });
+  const ops = await startOpsServer({ sources: { rpc: [rpcSource(clientRpc, { name: 'client' }), rpcSource(serverRpc, { name: 'server' })] } });
+  try {
+    for (let i = 0; i < 5; i++) assert.is(await clientRpc.call(client, 'Echo', `m${i}`), `m${i}`);
+    let code: unknown;
+    try {
+      await clientRpc.call(client, 'Echo', 'fail');
+    } catch (err) {
+      code = (err as { code?: unknown }).code;
+    }
+    assert.is(code, ErrorCode.RPC_REMOTE_ERROR);
+    const m = await scrape(ops);
+    assert.is(valueOf(m, 'netloop_rpc_calls_total', { rpc: 'client' }), 6);
+    assert.is(valueOf(m, 'netloop_rpc_calls_in_flight', { rpc: 'client' }), 0);
+    assert.is(valueOf(m, 'netloop_rpc_call_failures_total', { rpc: 'client', kind: 'remote-error' }), 1);
+    assert.is(valueOf(m, 'netloop_rpc_call_failures_total', { rpc: 'client', kind: 'timeout' }), 0);
+    assert.is(valueOf(m, 'netloop_rpc_call_duration_seconds_count', { rpc: 'client' }), 6, 'the round trips of the calls that got a reply (a remote error is one)');
+    assert.is(valueOf(m, 'netloop_rpc_requests_total', { rpc: 'server' }), 6);
+    assert.is(valueOf(m, 'netloop_rpc_request_failures_total', { rpc: 'server', kind: 'failed' }), 1);
+    assert.is(valueOf(m, 'netloop_rpc_calls_total', { rpc: 'server' }), 0);
+  } finally {
+    await ops.close();
+    await loop.close();
+  }
+});
+
+test('rpcSource refuses what is not an RPC endpoint, and an empty name, with NETLOOP_INVALID_OPTION', () => {
+  for (const [rpc, name] of [[{}, 'x'], [null, 'x'], [{ stats: () => ({}) }, '']] as const) {
+    try {
+      rpcSource(rpc as never, { name });
+      assert.unreachable('refused');
+    } catch (err) {
+      assert.is((err as { code?: unknown }).code, ErrorCode.INVALID_OPTION);
+    }
   }
 });
 
