@@ -42,6 +42,7 @@ import type { ConnectErrorInfo } from '../../lib/reactor/callbacks.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
+import type { AnyMessages } from '../../lib/framing/messages.js';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 import type { CellnetChatACK } from '../../lib/codec/cellnet/binary.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
@@ -69,7 +70,7 @@ export interface ChatClientOptions {
 /** See the module comment. */
 export class ChatClient {
   readonly loop = new EventLoop();
-  readonly connector: FramedConnector;
+  readonly connector: FramedConnector<AnyMessages>;
   readonly protocol: ChatProtocol = createChatProtocol();
   readonly #print: (line: string) => void;
   readonly #name: string;

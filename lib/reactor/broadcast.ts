@@ -10,7 +10,8 @@
  *           └────────▶ { type, payload } ─ owner A encodes once ─▶ frame A ─┤
  *                                         owner B encodes once ─▶ frame B ─┤
  *   for each client c (writable, not excepted, passing filter):           ▼
- *       c.write(bytes for c's owner)          (a client whose owner has no encoder is skipped)
+ *       c.write(bytes for c's owner)          (a client whose owner has no encoder is skipped;
+ *                                              an owner with _writeMessage set writes it itself)
  *   cache: the last owner and its frame, then a Map<owner, frame> once a second owner appears
  * ```
  *
@@ -124,6 +125,12 @@ export function broadcastTo<C extends LoopClient>(
         lastFrame = b;
       }
       bytes = lastFrame;
+      // An owner with per-receiver work (message hooks) writes the frame itself.
+      const w = owner._writeMessage;
+      if (w !== undefined && w !== null) {
+        if (w.call(owner, c, typed, bytes!)) n++;
+        continue;
+      }
     }
     if (c.write(bytes!)) n++;
   }
