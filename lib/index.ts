@@ -82,7 +82,8 @@ export type {
   MessageTypeRef,
   MessageMap,
   MessageName,
-  WithMessage,
+  PayloadOf,
+  OtherRef,
 } from './codec/message-registry.js';
 export { json, utf8, raw, isSerializer } from './codec/serializers.js';
 export type { Serializer, SerializerName, SerializerNamePayload, JsonSerializerOptions } from './codec/serializers.js';

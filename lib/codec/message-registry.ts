@@ -48,12 +48,6 @@ export type MessageName<M> = [keyof M] extends [never] ? string : keyof M & stri
 /** The payload type of the message `N` of `M` (`unknown` for a name the map does not hold). */
 export type PayloadOf<M, N> = N extends keyof M ? M[N] : unknown;
 
-/**
- * The map `M` with one more entry, `N` (the name) to `T` (its payload type),
- * written out flat so that editors show `{ Login: Login; Chat: Chat }`.
- */
-export type WithMessage<M, N extends string, T> = { [K in keyof M | N]: K extends N ? T : K extends keyof M ? M[K] : never };
-
 /** A registered message type. */
 export interface MessageType<T = unknown, N extends string = string> {
   /** The numeric id carried in the frame's type field. */
@@ -89,6 +83,14 @@ export interface MessageRegistryOptions {
 
 /** Anything that names a message type: its id, its name, or the type itself. */
 export type MessageTypeRef<T = unknown> = number | string | MessageType<T>;
+
+/**
+ * A reference to a type of the registry typed `M` besides a name it holds:
+ * an id or a {@link MessageType}, and any name when `M` names none at
+ * compile time. (A typed registry's names go through the overloads that
+ * type their payloads.)
+ */
+export type OtherRef<M, T = unknown> = number | MessageType<T> | (string extends MessageName<M> ? string : never);
 
 /**
  * Message types by numeric id (the frame's type field) and by name, each with
@@ -156,9 +158,11 @@ export class MessageRegistry<M extends MessageMap = {}> {
    *   (`details.id`, `details.name`, `details.existing`); INVALID_OPTION for
    *   an id outside `[0, maxId]`, an empty or over-long name, or a bad serializer.
    */
-  register<N extends string, T = Buffer>(id: number, name: N, serializer?: Serializer<T>): MessageRegistry<WithMessage<M, N, T>>;
+  register<N extends string, T = Buffer>(id: number, name: N, serializer?: Serializer<T>): MessageRegistry<{ [K in keyof M | N]: K extends N ? T : K extends keyof M ? M[K] : never }>;
   /** @deprecated Give a serializer made by `raw()`, `utf8()` or `json<T>()`: the payload is then typed. */
-  register<N extends string, S extends SerializerName>(id: number, name: N, serializer: S): MessageRegistry<WithMessage<M, N, SerializerNamePayload<S>>>;
+  register<N extends string, S extends SerializerName>(id: number, name: N, serializer: S): MessageRegistry<{ [K in keyof M | N]: K extends N ? SerializerNamePayload<S> : K extends keyof M ? M[K] : never }>;
+  // The new map is written out in the return types rather than through an
+  // alias, so that editors show `MessageRegistry<{ Login: Login; Chat: Chat }>`.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   register(id: number, name: string, serializer: Serializer<unknown> | SerializerName = 'raw'): MessageRegistry<any> {
     this.#add(id, name, serializer);
@@ -213,9 +217,9 @@ export class MessageRegistry<M extends MessageMap = {}> {
    * messages are recognised, and returns this registry typed with it (as
    * {@link MessageRegistry.register}). A hash collision is a DUPLICATE_TYPE error.
    */
-  registerCellnet<N extends string, T = Buffer>(name: N, serializer?: Serializer<T>): MessageRegistry<WithMessage<M, N, T>>;
+  registerCellnet<N extends string, T = Buffer>(name: N, serializer?: Serializer<T>): MessageRegistry<{ [K in keyof M | N]: K extends N ? T : K extends keyof M ? M[K] : never }>;
   /** @deprecated Give a serializer made by `raw()`, `utf8()` or `json<T>()`: the payload is then typed. */
-  registerCellnet<N extends string, S extends SerializerName>(name: N, serializer: S): MessageRegistry<WithMessage<M, N, SerializerNamePayload<S>>>;
+  registerCellnet<N extends string, S extends SerializerName>(name: N, serializer: S): MessageRegistry<{ [K in keyof M | N]: K extends N ? SerializerNamePayload<S> : K extends keyof M ? M[K] : never }>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   registerCellnet(name: string, serializer: Serializer<unknown> | SerializerName = 'raw'): MessageRegistry<any> {
     if (typeof name !== 'string') {
@@ -235,34 +239,28 @@ export class MessageRegistry<M extends MessageMap = {}> {
     return this.#byName.get(name);
   }
 
-  /** The type with this id or name (or the type itself, if registered here), or undefined. */
+  /**
+   * The type with this id or name (or the type itself, if registered here),
+   * or undefined. Any name may be looked up, registered or not (a name
+   * known only when running, say); a registered one is typed.
+   */
   get<N extends MessageName<M>>(name: N): MessageType<PayloadOf<M, N>, N> | undefined;
   get<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> | undefined;
   get<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> | undefined {
-    let found: MessageType | undefined;
-    if (typeof ref === 'number') found = this.#byId.get(ref);
-    else if (typeof ref === 'string') found = this.#byName.get(ref);
-    else if (typeof ref === 'object' && ref !== null) found = this.#byId.get(ref.id);
-    if (found === undefined || (typeof ref === 'object' && found !== ref)) return undefined;
-    return found as MessageType<T>;
+    return this.#lookup(ref) as MessageType<T> | undefined;
   }
 
   /**
-   * Like {@link get}, but an unregistered reference is an error.
+   * Like {@link get}, but an unregistered reference is an error. A typed
+   * registry takes its registered names here (and ids and types); look a
+   * name known only when running up with {@link get}.
    *
    * @throws NetloopError UNKNOWN_TYPE (`details.type`).
    */
   resolve<N extends MessageName<M>>(name: N): MessageType<PayloadOf<M, N>, N>;
-  resolve<T = unknown>(ref: MessageTypeRef<T>): MessageType<T>;
+  resolve<T = unknown>(ref: OtherRef<M, T>): MessageType<T>;
   resolve<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> {
-    const found = this.get(ref);
-    if (found === undefined) {
-      const shown = typeof ref === 'object' && ref !== null ? ref.name : ref;
-      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `unknown message type ${String(shown)}`, {
-        details: { type: typeof shown === 'number' || typeof shown === 'string' ? shown : String(shown) },
-      });
-    }
-    return found;
+    return this.#resolve(ref) as MessageType<T>;
   }
 
   /**
@@ -273,9 +271,10 @@ export class MessageRegistry<M extends MessageMap = {}> {
    *   returns something other than bytes.
    */
   encode<N extends MessageName<M>>(name: N, payload: PayloadOf<M, N>): EncodedMessage;
-  encode<T>(ref: MessageTypeRef<T>, payload: T): EncodedMessage;
+  encode<T>(ref: OtherRef<M, T>, payload: T): EncodedMessage;
   encode<T>(ref: MessageTypeRef<T>, payload: T): EncodedMessage {
-    return encodeWith(this.resolve(ref), payload);
+    const type = this.#resolve(ref);
+    return { id: type.id, value: serialize(type, payload) };
   }
 
   /**
@@ -287,10 +286,30 @@ export class MessageRegistry<M extends MessageMap = {}> {
    * @throws NetloopError as {@link encode} and {@link LtvEncoder.check}.
    */
   encodeTo<N extends MessageName<M>>(encoder: LtvEncoder, sink: FrameSink, name: N, payload: PayloadOf<M, N>): number;
-  encodeTo<T>(encoder: LtvEncoder, sink: FrameSink, ref: MessageTypeRef<T>, payload: T): number;
+  encodeTo<T>(encoder: LtvEncoder, sink: FrameSink, ref: OtherRef<M, T>, payload: T): number;
   encodeTo<T>(encoder: LtvEncoder, sink: FrameSink, ref: MessageTypeRef<T>, payload: T): number {
-    const type = this.resolve(ref);
+    const type = this.#resolve(ref);
     return encoder.encodeTo(sink, type.id, serialize(type, payload));
+  }
+
+  #lookup(ref: MessageTypeRef): MessageType | undefined {
+    let found: MessageType | undefined;
+    if (typeof ref === 'number') found = this.#byId.get(ref);
+    else if (typeof ref === 'string') found = this.#byName.get(ref);
+    else if (typeof ref === 'object' && ref !== null) found = this.#byId.get(ref.id);
+    if (found === undefined || (typeof ref === 'object' && found !== ref)) return undefined;
+    return found;
+  }
+
+  #resolve(ref: MessageTypeRef): MessageType {
+    const found = this.#lookup(ref);
+    if (found === undefined) {
+      const shown = typeof ref === 'object' && ref !== null ? ref.name : ref;
+      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `unknown message type ${String(shown)}`, {
+        details: { type: typeof shown === 'number' || typeof shown === 'string' ? shown : String(shown) },
+      });
+    }
+    return found;
   }
 
   /**
@@ -321,10 +340,6 @@ export interface EncodedMessage {
   id: number;
   /** The serialized payload, the frame's value. */
   value: Uint8Array;
-}
-
-function encodeWith<T>(type: MessageType<T>, payload: T): EncodedMessage {
-  return { id: type.id, value: serialize(type, payload) };
 }
 
 /**

@@ -949,20 +949,26 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       }
       message = { type: ref, name: undefined, payload };
     }
-    return this.#outbound(message, null);
+    // A message a hook dropped was taken: it is not the client's refusal.
+    return this.#outbound(message, null) !== false;
   }
 
   /**
    * @internal A typed broadcast's frame for this client (`frame`, encoded
    * once for every receiver), while the owner has outbound hooks: they see
    * `message` first; the frame is written unless they change or drop it.
+   * True when it was queued (or is held by a hook); a broadcast counts it.
    */
   _writeMessage(message: Outgoing, frame: Uint8Array): boolean {
-    return this.#outbound(message, frame);
+    return this.#outbound(message, frame) === true;
   }
 
-  /** Queues `message` behind a pending hook, or runs the hooks on it now. */
-  #outbound(message: Outgoing, frame: Uint8Array | null): boolean {
+  /**
+   * Queues `message` behind a pending hook, or runs the hooks on it now.
+   * True when queued or held, false when the client refused it, null when a
+   * hook dropped it.
+   */
+  #outbound(message: Outgoing, frame: Uint8Array | null): boolean | null {
     const queue = this.#outQueue;
     if (queue !== null) {
       if (!this.writable) return false;
@@ -979,7 +985,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
    * payload throws to the caller), else from a hook's settlement (a mistake
    * is a fault of the client: nobody is left to throw to).
    */
-  #runOutbound(hooks: readonly AnyOutboundHook[], from: number, message: Outgoing, frame: Uint8Array | null, sync: boolean): boolean {
+  #runOutbound(hooks: readonly AnyOutboundHook[], from: number, message: Outgoing, frame: Uint8Array | null, sync: boolean): boolean | null {
     let m = message;
     for (let i = from; i < hooks.length; i++) {
       let r: unknown;
@@ -990,7 +996,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
         return false;
       }
       if (r === undefined) continue;
-      if (r === null) return true;
+      if (r === null) return null;
       if (typeof (r as PromiseLike<unknown>).then === 'function') {
         this.#outQueue ??= [];
         const held = m;

@@ -37,6 +37,16 @@ test('register by id and name, chained; look up by either; built-in serializers'
   assert.is(r.encode(raw, bytes).value, bytes);
 });
 
+test('the deprecated serializer names still register: raw (the default), utf8 and json', () => {
+  const r = new MessageRegistry().register(1, 'a').register(2, 'b', 'utf8').register(3, 'c', 'json');
+  const bytes = Buffer.from([7]);
+  assert.is(r.decode(1, bytes).payload, bytes);
+  assert.is(r.decode(2, Buffer.from('hé')).payload, 'hé');
+  assert.equal(r.decode(3, Buffer.from('[1]')).payload, [1]);
+  throwsCode(() => r.register(4, 'd', 'yaml' as never), ErrorCode.INVALID_OPTION);
+  throwsCode(() => r.register(4, 'd', { encode: 1 } as never), ErrorCode.INVALID_OPTION);
+});
+
 test('a duplicate id or name is DUPLICATE_TYPE and leaves the registry unchanged', () => {
   const r = new MessageRegistry();
   r.register(1, 'a');
