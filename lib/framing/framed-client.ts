@@ -158,6 +158,12 @@ export type LoosePayload<M> = M extends RawFrames ? Uint8Array : unknown;
 /** @internal A typed handler as the framing stores it, its types erased. */
 export type AnyTypedHandler = (client: AnyFramedClient, payload: unknown, message: ReceivedMessage) => unknown;
 
+/** @internal A typed handler and the registered type it handles (one lookup per message finds both). */
+export interface HandlerRoute {
+  readonly type: MessageType;
+  readonly fn: AnyTypedHandler;
+}
+
 /** @internal An inbound hook as the framing stores it. */
 export type AnyInboundHook = (client: AnyFramedClient, message: ReceivedMessage) => unknown;
 
@@ -253,8 +259,8 @@ export interface FramingConfig {
   readonly frameTimeoutMs: number;
   readonly _handler: ((client: AnyFramedClient, message: ReceivedMessage) => unknown) | null;
   readonly _frameHandler: ((client: AnyFramedClient, type: number, source: Buffer, start: number, end: number) => void) | null;
-  /** The typed handlers by type id (`handle(name, fn)`), or null while there is none. */
-  readonly _handlers: ReadonlyMap<number, AnyTypedHandler> | null;
+  /** The typed handlers by type id (`handle(name, fn)`), each with its registered type, or null while there is none. */
+  readonly _handlers: ReadonlyMap<number, HandlerRoute> | null;
   /** The inbound hooks in registration order, or null while there is none (one field check per message). */
   readonly _inboundHooks: readonly AnyInboundHook[] | null;
   /** The outbound hooks in registration order, or null while there is none (one field check per send). */
@@ -276,6 +282,19 @@ export interface FramedOwner extends ClientOwner {
   /** Hands a decoded message to the owner's `'message'` listeners (no `onMessage` handler). */
   _emitMessage(client: AnyFramedClient, message: ReceivedMessage): void;
 }
+
+/**
+ * The constructor `Buffer` itself makes its views with (its
+ * `Symbol.species`, Node's `FastBuffer`): a view made with it is a Buffer
+ * like any other, made without the argument checks of `Buffer.from(ab,
+ * offset, length)`, which cost more than the view itself on the message path.
+ * Where the runtime offers none, `Buffer.from` does the same.
+ */
+const BufferView = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+const makeView: (ab: ArrayBufferLike, offset: number, length: number) => Buffer =
+  typeof BufferView === 'function' && BufferView !== Buffer && Buffer.isBuffer(new (BufferView as new (ab: ArrayBuffer, o: number, l: number) => Buffer)(new ArrayBuffer(1), 0, 1))
+    ? (ab, offset, length) => new (BufferView as new (ab: ArrayBufferLike, o: number, l: number) => Buffer)(ab, offset, length)
+    : (ab, offset, length) => Buffer.from(ab, offset, length);
 
 /** The bits of a framed client's `#state`. */
 const DEAD = 1;
@@ -767,26 +786,32 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
         this.#source = source;
         this.#sourceAb = source.buffer;
       }
-      value = Buffer.from(this.#sourceAb!, source.byteOffset + start, end - start);
+      value = makeView(this.#sourceAb!, source.byteOffset + start, end - start);
     }
     const registry = fr.registry;
     let message: ReceivedMessage;
     if (registry === null) {
       message = { type, name: undefined, payload: value, value };
-    } else {
-      const known = registry._byId(type);
-      try {
-        message =
-          known !== undefined
-            ? { type, name: known.name, payload: deserialize(known, value), value }
-            : { type, name: undefined, payload: registry.decode(type, value).payload, value };
-      } catch (err) {
-        this.#fail('protocol-error', err);
-        return;
-      }
+      if (fr._inboundHooks !== null) this.#inbound(fr._inboundHooks, 0, message, size);
+      else this.#deliver(message, size);
+      return;
+    }
+    // A handled type's route holds its registered type: one lookup for both.
+    const handlers = fr._handlers;
+    const route = handlers === null ? undefined : handlers.get(type);
+    const known = route !== undefined ? route.type : registry._byId(type);
+    try {
+      message =
+        known !== undefined
+          ? { type, name: known.name, payload: deserialize(known, value), value }
+          : { type, name: undefined, payload: registry.decode(type, value).payload, value };
+    } catch (err) {
+      this.#fail('protocol-error', err);
+      return;
     }
     const hooks = fr._inboundHooks;
     if (hooks !== null) this.#inbound(hooks, 0, message, size);
+    else if (route !== undefined) this.#handle(route.fn, message, size);
     else this.#deliver(message, size);
   }
 
@@ -850,20 +875,14 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
   #deliver(message: ReceivedMessage, size: number): void {
     const fr = this.#fr;
     const handlers = fr._handlers;
-    let r: unknown;
     if (handlers !== null && message.name !== undefined) {
-      const typed = handlers.get(message.type);
-      if (typed !== undefined) {
-        try {
-          r = typed(this, message.payload, message);
-        } catch (err) {
-          this.#handlerFault(err, false);
-          return;
-        }
-        if (r !== undefined && r !== null) this.#track(r, size);
+      const route = handlers.get(message.type);
+      if (route !== undefined) {
+        this.#handle(route.fn, message, size);
         return;
       }
     }
+    let r: unknown;
     const handler = fr._handler;
     if (handler === null) {
       // The owner's emit guards each listener: a fault closes this client
@@ -874,6 +893,18 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
     }
     try {
       r = handler(this, message);
+    } catch (err) {
+      this.#handlerFault(err, false);
+      return;
+    }
+    if (r !== undefined && r !== null) this.#track(r, size);
+  }
+
+  /** Calls the typed handler of a message's type. */
+  #handle(fn: AnyTypedHandler, message: ReceivedMessage, size: number): void {
+    let r: unknown;
+    try {
+      r = fn(this, message.payload, message);
     } catch (err) {
       this.#handlerFault(err, false);
       return;

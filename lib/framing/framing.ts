@@ -33,6 +33,7 @@ import type {
   AnyInboundHook,
   AnyOutboundHook,
   AnyTypedHandler,
+  HandlerRoute,
   ClientRawFrameHandler,
   FrameObserver,
   FramingConfig,
@@ -194,7 +195,7 @@ export class Framing implements FramingConfig {
   readonly _handler: ((client: AnyFramedClient, message: ReceivedMessage) => unknown) | null;
   readonly _frameHandler: ((client: AnyFramedClient, type: number, source: Buffer, start: number, end: number) => void) | null;
   /** The typed handlers by type id ({@link Framing.handle}), or null while there is none. */
-  _handlers: Map<number, AnyTypedHandler> | null = null;
+  _handlers: Map<number, HandlerRoute> | null = null;
   /** The inbound hooks, or null while there is none. Replaced as a whole (never mutated). */
   _inboundHooks: readonly AnyInboundHook[] | null = null;
   /** The outbound hooks, or null while there is none. Replaced as a whole (never mutated). */
@@ -363,7 +364,7 @@ export class Framing implements FramingConfig {
     if (this._handlers?.has(type.id) === true) {
       throw new NetloopError(ErrorCode.DUPLICATE_TYPE, `message ${name} has a handler already`, { details: { id: type.id, name } });
     }
-    (this._handlers ??= new Map()).set(type.id, handler);
+    (this._handlers ??= new Map()).set(type.id, { type, fn: handler });
   }
 
   /** Removes the typed handler of `name` (its messages go to `onMessage` or `'message'` again); false when it had none. */

@@ -18,7 +18,8 @@
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
-import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
+import { serialize } from '../codec/message-registry.js';
+import type { MessageMap, MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
 import type { Client } from '../reactor/client.js';
 
 /**
@@ -29,7 +30,7 @@ import type { Client } from '../reactor/client.js';
  */
 export function sendFrame(
   encoder: LtvEncoder,
-  registry: MessageRegistry | null,
+  registry: MessageRegistry<MessageMap> | null,
   client: Client,
   ref: MessageTypeRef,
   payload: unknown,
@@ -38,9 +39,11 @@ export function sendFrame(
   let type: number;
   let value: Uint8Array;
   if (registry !== null) {
-    const encoded = registry.encode(ref, payload);
-    type = encoded.id;
-    value = encoded.value;
+    // A name (the typed API's way) is looked up directly and serialized with
+    // no intermediate object; ids and types go through the registry's resolve.
+    const t = (typeof ref === 'string' ? registry._byName(ref) : undefined) ?? registry.resolve(ref);
+    type = t.id;
+    value = serialize(t, payload);
   } else {
     if (typeof ref !== 'number') {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
@@ -62,7 +65,7 @@ export function sendFrame(
  */
 export function sendRawFrame(
   encoder: LtvEncoder,
-  registry: MessageRegistry | null,
+  registry: MessageRegistry<MessageMap> | null,
   client: Client,
   type: number,
   bytes: Uint8Array,
@@ -80,7 +83,7 @@ export function sendRawFrame(
  * Encodes one message into the bytes of one frame, with every check `send`
  * makes (for a broadcast, which queues the same frame to every client).
  */
-export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry | null, ref: MessageTypeRef, payload: unknown): Buffer {
+export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry<MessageMap> | null, ref: MessageTypeRef, payload: unknown): Buffer {
   if (registry !== null) {
     const encoded = registry.encode(ref, payload);
     return encoder.encode(encoded.id, encoded.value);
