@@ -129,6 +129,7 @@ export type {
   HookResult,
 } from './framing/messages.js';
 export { FRAMING_DEFAULTS } from './framing/framing.js';
+export type { FrameCount } from './framing/frame-counts.js';
 export type { FramingOptions } from './framing/framing.js';
 
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.

@@ -87,6 +87,7 @@ import { deserialize } from '../codec/message-registry.js';
 import type { MessageMap, MessageName, PayloadOf, MessageRegistry, MessageType, MessageTypeRef } from '../codec/message-registry.js';
 import type { AnyMessages, FramedMessage, HookResult, MessageOf, OutgoingMessage, RawFrames } from './messages.js';
 import { sendFrame, sendRawFrame } from './send.js';
+import type { FrameCounts } from './frame-counts.js';
 
 export type { FramedMessage } from './messages.js';
 
@@ -274,6 +275,8 @@ export interface FramingConfig {
   readonly _turnMark: number;
   /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
   readonly _headerBytes: number;
+  /** Frames in and out by type (the owner's `frameCounts()`). */
+  readonly _counts: FrameCounts;
 }
 
 /** @internal The owner of framed clients: a `FramedServer` or a `FramedConnector`. */
@@ -397,7 +400,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
   send(ref: MessageTypeRef, payload: unknown): boolean {
     const fr = this.#fr;
     if (fr._outboundHooks !== null || this.#outQueue !== null) return this.#sendHooked(ref, payload);
-    return sendFrame(fr.encoder, fr.registry, this, ref, payload, (this.#state & FEEDING) === 0);
+    return sendFrame(fr.encoder, fr.registry, this, ref, payload, (this.#state & FEEDING) === 0, fr._counts);
   }
 
   /**
@@ -427,7 +430,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       });
     }
     const fr = this.#fr;
-    return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0);
+    return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0, fr._counts);
   }
 
   /**
@@ -728,6 +731,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
     const size = fr._headerBytes + (end - start);
     this.#pos += size;
     this.#frames++;
+    fr._counts.received(type);
     if ((this.#state & DEAD) !== 0) return;
     const observers = fr._frameObservers;
     if (observers !== null) {
@@ -1092,12 +1096,16 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
    * of this client.
    */
   #emit(m: Outgoing, frame: Uint8Array | null, sync: boolean): boolean {
-    if (frame !== null) return this.write(frame);
     const fr = this.#fr;
+    if (frame !== null) {
+      if (!this.write(frame)) return false;
+      fr._counts.sent(m.type);
+      return true;
+    }
     const flush = (this.#state & FEEDING) === 0;
-    if (sync) return sendFrame(fr.encoder, fr.registry, this, fr.registry !== null ? (m.name ?? m.type) : m.type, m.payload, flush);
+    if (sync) return sendFrame(fr.encoder, fr.registry, this, fr.registry !== null ? (m.name ?? m.type) : m.type, m.payload, flush, fr._counts);
     try {
-      return sendFrame(fr.encoder, fr.registry, this, fr.registry !== null ? (m.name ?? m.type) : m.type, m.payload, flush);
+      return sendFrame(fr.encoder, fr.registry, this, fr.registry !== null ? (m.name ?? m.type) : m.type, m.payload, flush, fr._counts);
     } catch (err) {
       this.#handlerFault(err, false);
       return false;

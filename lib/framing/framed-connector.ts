@@ -39,6 +39,7 @@ import type {
   TypedHandler,
 } from './framed-client.js';
 import { Framing } from './framing.js';
+import type { FrameCount } from './frame-counts.js';
 import type { FramingOptions } from './framing.js';
 import type { FramedMessage, RawFrames } from './messages.js';
 
@@ -143,6 +144,26 @@ export class FramedConnector<M extends MessageMap = RawFrames> extends Connector
     return new FramedClient<M>(this.loop, socket, this, this._cfg);
   }
 
+  /**
+   * Frames received from and sent to this connector's connections, by frame
+   * type, since the connector was made: one entry per type seen, named by the
+   * registry (a type it does not hold by its id in decimal), then `'other'`
+   * for the frames of unregistered types past `maxCountedTypes`. Every
+   * decoded frame counts as received (whatever handles it, reserved types
+   * included); a frame counts as sent once a client's output buffer took it
+   * (`send`, `sendRaw`, each receiver of a typed broadcast). Byte writes
+   * (`write`, byte broadcasts) are not frames the framing knows and are not
+   * counted. The counters cost the message path no allocation; this list is
+   * made at each call, so read it when a metric is scraped.
+   *
+   * ```ts
+   * for (const { name, received, sent } of connector.frameCounts()) console.log(name, received, sent);
+   * ```
+   */
+  frameCounts(): FrameCount[] {
+    return this._framing.frameCounts();
+  }
+
   /** @internal A decoded message, for the `'message'` listeners. */
   _emitMessage(client: AnyFramedClient, message: ReceivedMessage): void {
     this.emit('message', client, message as FramedMessage<M>);
@@ -156,6 +177,11 @@ export class FramedConnector<M extends MessageMap = RawFrames> extends Connector
   /** @internal A broadcast's frame to one receiver, through its outbound hooks (null while there is none). */
   get _writeMessage(): ((client: LoopClient, message: TypedMessage, frame: Uint8Array) => boolean) | null {
     return this._framing._outboundHooks !== null ? this._framing._writeHooked : null;
+  }
+
+  /** @internal Counts a typed broadcast's frames queued to this owner's clients. */
+  get _countBroadcast(): (message: TypedMessage, n: number) => void {
+    return this._framing._countBroadcast;
   }
 }
 

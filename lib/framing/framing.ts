@@ -13,6 +13,7 @@
  *   owner.handle(name, fn)           ──▶ _handlers        Map<type id, handler>   (null while empty)
  *   owner.addInboundHook(fn)         ──▶ _inboundHooks    [hook, ...]             (null while empty;
  *   owner.addOutboundHook(fn)        ──▶ _outboundHooks   [hook, ...]              replaced as a whole)
+ *   every frame in and out           ──▶ _counts          FrameCounts             (owner.frameCounts())
  * ```
  *
  * Every table the clients read per frame or per send is null while empty,
@@ -47,6 +48,8 @@ import type {
 import type { RawFrames } from './messages.js';
 import type { LoopClient, TypedMessage } from '../reactor/loop-member.js';
 import { encodeMessage } from './send.js';
+import { FrameCounts } from './frame-counts.js';
+import type { FrameCount } from './frame-counts.js';
 
 /**
  * The framing options of a `FramedServer` or a `FramedConnector` (given
@@ -133,6 +136,14 @@ export interface FramingOptions<M extends MessageMap = AnyFramedMap> {
    * held to the smaller limit.
    */
   requireAuthentication?: boolean;
+  /**
+   * The most frame types, besides those registered or reserved, that
+   * `frameCounts()` counts under a type of their own; frames of further
+   * types are counted together as `'other'`. It bounds the counters (and the
+   * label set of a metric made from them) whatever types peers send. 0
+   * counts every unregistered type as `'other'`. Default 64.
+   */
+  maxCountedTypes?: number;
 }
 
 /** Defaults of {@link FramingOptions}. */
@@ -143,6 +154,7 @@ export const FRAMING_DEFAULTS = {
   frameTimeoutMs: 30_000,
   preAuthMaxFrameLength: 65_536,
   copyThreshold: 1024,
+  maxCountedTypes: 64,
 } as const;
 
 const MAX_MS = 2 ** 31 - 1;
@@ -161,6 +173,7 @@ export const FRAMING_OPTION_KEYS = [
   'frameTimeoutMs',
   'preAuthMaxFrameLength',
   'requireAuthentication',
+  'maxCountedTypes',
 ] as const satisfies ReadonlyArray<keyof FramingOptions>;
 
 /**
@@ -214,6 +227,8 @@ export class Framing implements FramingConfig {
   readonly _turnMark: number;
   /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
   readonly _headerBytes: number;
+  /** Frames in and out by type ({@link Framing.frameCounts}). */
+  readonly _counts: FrameCounts;
 
   /**
    * Validates `options` (only the framing ones are read).
@@ -302,6 +317,8 @@ export class Framing implements FramingConfig {
     this.frameTimeoutMs = checkNumber('frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
     this._handler = (options.onMessage as Framing['_handler'] | undefined) ?? null;
     this._frameHandler = (options.onRawFrame as Framing['_frameHandler'] | undefined) ?? null;
+    const maxCounted = checkInteger('maxCountedTypes', options.maxCountedTypes ?? FRAMING_DEFAULTS.maxCountedTypes, 0, 65_536);
+    this._counts = new FrameCounts(maxCounted, (type) => (registry !== null && registry.isKnownType(type)) || (this._reserved !== null && this._reserved.has(type)));
     this._isKnownType =
       registry !== null && registry.strict ? (type: number) => registry.isKnownType(type) || (this._reserved !== null && this._reserved.has(type)) : null;
   }
@@ -418,6 +435,23 @@ export class Framing implements FramingConfig {
   encodeMessage(ref: MessageTypeRef, payload: unknown): Buffer {
     return encodeMessage(this.encoder, this.registry, ref, payload);
   }
+
+  /**
+   * Frames received and sent by type since the framing was made (see
+   * `FramedServer.frameCounts`): a list made at each call, from counters the
+   * message path keeps without allocating.
+   */
+  frameCounts(): FrameCount[] {
+    const registry = this.registry;
+    return this._counts.list((type) => registry?.get(type)?.name);
+  }
+
+  /** Counts the frames of a typed broadcast queued to `n` receivers (see `LoopClientOwner._countBroadcast`). */
+  readonly _countBroadcast = (message: TypedMessage, n: number): void => {
+    const t = this.registry?.get(message.type);
+    const type = t !== undefined ? t.id : message.type;
+    if (typeof type === 'number') this._counts.sent(type, n);
+  };
 
   /** Adds a frame observer (see {@link FrameObserver}). */
   addFrameObserver(observer: FrameObserver): void {

@@ -11,6 +11,7 @@
  *        larger: header + the value uncopied, all or nothing (appendPairToOutputBuffer)
  *   ──▶ enableWriting + loop.updateClient, unless inside the client's own read
  *       (then the read callback's end flushes it once, with everything else queued)
+ *   ──▶ counts.sent(type) for a frame the client took (the owner's frameCounts())
  * ```
  *
  * @module
@@ -21,6 +22,7 @@ import type { LtvEncoder } from '../codec/ltv-encoder.js';
 import { serialize } from '../codec/message-registry.js';
 import type { MessageMap, MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
 import type { Client } from '../reactor/client.js';
+import type { FrameCounts } from './frame-counts.js';
 
 /**
  * Encodes one message into the client's output buffer and asks for it to be
@@ -35,6 +37,7 @@ export function sendFrame(
   ref: MessageTypeRef,
   payload: unknown,
   flush: boolean,
+  counts: FrameCounts,
 ): boolean {
   let type: number;
   let value: Uint8Array;
@@ -54,7 +57,7 @@ export function sendFrame(
     value = payload as Uint8Array;
   }
   const length = encoder.check(type, value);
-  return queueFrame(client, encoder, type, value, 0, length, flush);
+  return queueFrame(client, encoder, type, value, 0, length, flush, counts);
 }
 
 /**
@@ -72,11 +75,12 @@ export function sendRawFrame(
   start: number,
   end: number,
   flush: boolean,
+  counts: FrameCounts,
 ): boolean {
   // The type is checked as a number first, so the registry looks it up by id only.
   encoder._checkLength(type, end - start);
   registry?.resolve(type);
-  return queueFrame(client, encoder, type, bytes, start, end, flush);
+  return queueFrame(client, encoder, type, bytes, start, end, flush, counts);
 }
 
 /**
@@ -108,7 +112,16 @@ export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry<Mes
  * buffer's slab, in one piece (no Buffer per reply); a larger value is queued
  * uncopied after its header, the two accepted or refused as a whole.
  */
-function queueFrame(client: Client, encoder: LtvEncoder, type: number, value: Uint8Array, start: number, end: number, flush: boolean): boolean {
+function queueFrame(
+  client: Client,
+  encoder: LtvEncoder,
+  type: number,
+  value: Uint8Array,
+  start: number,
+  end: number,
+  flush: boolean,
+  counts: FrameCounts,
+): boolean {
   const length = end - start;
   const ok =
     length <= encoder.copyThreshold
@@ -119,9 +132,11 @@ function queueFrame(client: Client, encoder: LtvEncoder, type: number, value: Ui
         );
   // Inside a read, the client asks for the flush once after the whole
   // chunk; the loop flushes once per turn either way.
-  if (ok && flush) {
+  if (!ok) return false;
+  counts.sent(type);
+  if (flush) {
     client.enableWriting();
     client.loop.updateClient(client);
   }
-  return ok;
+  return true;
 }

@@ -111,11 +111,20 @@ export function broadcastTo<C extends LoopClient>(
     }
   }
   let n = 0;
+  // Frames of a typed message queued by `c.write`, told to their owner's
+  // frame counters once per run of receivers of the same owner.
+  let countOwner: LoopClientOwner | null = null;
+  let counted = 0;
   for (const c of clients()) {
     if (!c.writable || c === skipOne || (skip !== null && skip.has(c)) || (filter !== null && !filter(c))) continue;
     let bytes = raw;
     if (typed !== null) {
       const owner = c._owner;
+      if (owner !== countOwner) {
+        if (counted > 0) countOwner!._countBroadcast?.(typed, counted);
+        countOwner = owner;
+        counted = 0;
+      }
       if (owner !== lastOwner) {
         if (owner._encodeMessage === undefined) continue;
         frames ??= new Map<LoopClientOwner, Uint8Array>(lastOwner === null ? [] : [[lastOwner, lastFrame!]]);
@@ -131,8 +140,14 @@ export function broadcastTo<C extends LoopClient>(
         if (w.call(owner, c, typed, bytes!)) n++;
         continue;
       }
+      if (c.write(bytes!)) {
+        n++;
+        counted++;
+      }
+      continue;
     }
     if (c.write(bytes!)) n++;
   }
+  if (counted > 0) countOwner!._countBroadcast?.(typed!, counted);
   return n;
 }

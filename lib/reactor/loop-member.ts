@@ -89,6 +89,12 @@ export interface LoopClientOwner {
    * null or absent otherwise.
    */
   readonly _writeMessage?: ((client: LoopClient, message: TypedMessage, frame: Uint8Array) => boolean) | null;
+  /**
+   * @internal Told how many of this owner's clients a typed broadcast's
+   * frame was queued to by `client.write` (the owner's frame counters);
+   * absent on an owner that does not count frames.
+   */
+  readonly _countBroadcast?: (message: TypedMessage, n: number) => void;
 }
 
 /**

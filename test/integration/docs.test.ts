@@ -140,6 +140,7 @@ const FRAMING_OPTIONS = {
   frameTimeoutMs: true,
   preAuthMaxFrameLength: true,
   requireAuthentication: true,
+  maxCountedTypes: true,
 } satisfies Record<keyof FramingOptions, true>;
 const FRAMED_STATS = {
   inFlight: true,
