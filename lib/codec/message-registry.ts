@@ -28,7 +28,7 @@ import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import type { FrameSink, LtvEncoder } from './ltv-encoder.js';
 import { SERIALIZERS, isSerializer } from './serializers.js';
-import type { Serializer, SerializerName, SerializerNamePayload } from './serializers.js';
+import type { Serializer, SerializerName, SerializerNamePayload, TextEncoding } from './serializers.js';
 import { cellnetStringHash } from './cellnet/hash.js';
 
 /**
@@ -365,6 +365,26 @@ export function serialize<T>(type: MessageType<T>, payload: T): Uint8Array {
     });
   }
   return value;
+}
+
+/**
+ * @internal The payload as text, for a type whose serializer encodes text
+ * (JSON): the sender then encodes it straight into the output buffer. Null
+ * when the serializer has no text path (use {@link serialize}). Throws as
+ * {@link serialize} does.
+ */
+export function serializeText<T>(type: MessageType<T>, payload: T): string | null {
+  const encodeText = (type.serializer as Partial<TextEncoding<T>>)._encodeText;
+  if (encodeText === undefined) return null;
+  try {
+    return encodeText(payload);
+  } catch (err) {
+    if (isNetloopError(err, ErrorCode.INVALID_VALUE)) throw err;
+    throw new NetloopError(ErrorCode.INVALID_VALUE, `payload of ${type.name} could not be serialized: ${errorMessage(err)}`, {
+      cause: err,
+      details: { type: type.name, id: type.id },
+    });
+  }
 }
 
 /**

@@ -94,22 +94,12 @@ export const utf8Serializer: Serializer<string> = Object.freeze({
  * JSON text in UTF-8. `encode` refuses what JSON cannot represent
  * (`undefined`, functions, symbols, BigInt, cycles).
  */
-export const jsonSerializer: Serializer<unknown> = Object.freeze({
+export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> = Object.freeze({
   encode(payload: unknown): Uint8Array {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(payload);
-    } catch (err) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `payload is not JSON-serializable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    if (text === undefined) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'payload is not JSON-serializable', {
-        details: { got: typeof payload },
-      });
-    }
-    return Buffer.from(text, 'utf8');
+    return Buffer.from(jsonText(payload), 'utf8');
+  },
+  _encodeText(payload: unknown): string {
+    return jsonText(payload);
   },
   /** @throws NetloopError BAD_PAYLOAD (`details.length`, `details.offset` when known) for text that is not JSON. */
   decode(bytes: Buffer): unknown {
@@ -122,6 +112,34 @@ export const jsonSerializer: Serializer<unknown> = Object.freeze({
     }
   },
 });
+
+/**
+ * @internal A serializer whose payloads are text: `_encodeText` returns what
+ * `encode` would return the UTF-8 bytes of, so a sender can encode the text
+ * straight into a client's output buffer (no Buffer of the value in
+ * between). It throws as `encode` does.
+ */
+export interface TextEncoding<T> {
+  _encodeText(payload: T): string;
+}
+
+/** The JSON text of `payload`, or INVALID_VALUE for a payload JSON cannot carry. */
+function jsonText(payload: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload);
+  } catch (err) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, `payload is not JSON-serializable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (text === undefined) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'payload is not JSON-serializable', {
+      details: { got: typeof payload },
+    });
+  }
+  return text;
+}
 
 /**
  * Where `JSON.parse` says it failed, from the end of its message only (`... in
@@ -213,6 +231,7 @@ export function json<T = unknown>(options: JsonSerializerOptions<T> = {}): Seria
   }
   return Object.freeze({
     encode: jsonSerializer.encode as (payload: T) => Uint8Array,
+    _encodeText: jsonSerializer._encodeText as (payload: T) => string,
     decode(bytes: Buffer): T {
       const value = jsonSerializer.decode(bytes);
       const refusal = refusalOf(validate, value);
@@ -255,7 +274,7 @@ function invalidJson(length: number, error: string): NetloopError {
 export const SERIALIZERS: Readonly<Record<SerializerName, Serializer<never>>> = Object.freeze({
   raw: rawSerializer as Serializer<never>,
   utf8: utf8Serializer as Serializer<never>,
-  json: jsonSerializer as Serializer<never>,
+  json: jsonSerializer as Serializer<unknown> as Serializer<never>,
 });
 
 /** True when `value` has the shape of a {@link Serializer}. */

@@ -4,8 +4,8 @@
  * output buffer, every check made before anything is queued.
  *
  * ```
- *   sendFrame(ref, payload) ── registry.encode ─┐
- *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame
+ *   sendFrame(ref, payload) ── registry.encode ─┐      (a JSON text up to copyThreshold: written
+ *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame   in place by queueText, no Buffer)
  *        value <= copyThreshold: written in place into the output buffer's slab (one piece,
  *                                no Buffer per reply: client._appendFrame)
  *        larger: header + the value uncopied, all or nothing (appendPairToOutputBuffer)
@@ -19,7 +19,7 @@
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
-import { serialize } from '../codec/message-registry.js';
+import { serialize, serializeText } from '../codec/message-registry.js';
 import type { MessageMap, MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
 import type { Client } from '../reactor/client.js';
 import type { FrameCounts } from './frame-counts.js';
@@ -46,7 +46,19 @@ export function sendFrame(
     // no intermediate object; ids and types go through the registry's resolve.
     const t = (typeof ref === 'string' ? registry._byName(ref) : undefined) ?? registry.resolve(ref);
     type = t.id;
-    value = serialize(t, payload);
+    // A text payload (JSON) small enough to be copied is encoded straight
+    // into the output buffer, behind its header: no Buffer of the value.
+    const text = serializeText(t, payload);
+    if (text !== null) {
+      const length = Buffer.byteLength(text, 'utf8');
+      if (length <= encoder.copyThreshold) {
+        encoder._checkLength(type, length);
+        return queueText(client, encoder, type, text, length, flush, counts);
+      }
+      value = Buffer.from(text, 'utf8');
+    } else {
+      value = serialize(t, payload);
+    }
   } else {
     if (typeof ref !== 'number') {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
@@ -103,6 +115,41 @@ export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry<Mes
     });
   }
   return encoder.encode(ref, payload);
+}
+
+/**
+ * The in-place writer of a text value ({@link queueText}): set just before
+ * `client._appendFrame` calls it, synchronously, and cleared after, so one
+ * object serves every send. It writes the header, then the text's UTF-8.
+ */
+const textWriter = {
+  encoder: null as LtvEncoder | null,
+  text: '',
+  _writeChecked(target: Uint8Array, offset: number, type: number, _value: Uint8Array, start: number, end: number): void {
+    this.encoder!._writeTextChecked(target as Buffer, offset, type, this.text, end - start);
+  },
+};
+const NO_BYTES = new Uint8Array(0);
+
+/** Queues a checked frame whose value is the UTF-8 of `text` (`length` bytes, at most `copyThreshold`), as {@link queueFrame} does. */
+function queueText(client: Client, encoder: LtvEncoder, type: number, text: string, length: number, flush: boolean, counts: FrameCounts): boolean {
+  textWriter.encoder = encoder;
+  textWriter.text = text;
+  let ok: boolean;
+  try {
+    // The value's range [0, length) gives the frame's size; the writer writes the text.
+    ok = client._appendFrame(textWriter, type, NO_BYTES, 0, length, encoder.frameLength(length));
+  } finally {
+    textWriter.encoder = null;
+    textWriter.text = '';
+  }
+  if (!ok) return false;
+  counts.sent(type);
+  if (flush) {
+    client.enableWriting();
+    client.loop.updateClient(client);
+  }
+  return true;
 }
 
 /**

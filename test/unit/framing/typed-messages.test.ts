@@ -211,4 +211,47 @@ test('a connector is typed and dispatched the same way: handle on both ends, typ
   }
 });
 
+test('a JSON payload leaves as the same bytes whether its text is written in place (up to copyThreshold) or through a Buffer; a payload JSON cannot carry is INVALID_VALUE with nothing queued; the hard output limit refuses an in-place text', async () => {
+  const loop = new EventLoop();
+  const results: Array<boolean | string> = [];
+  const server = await new FramedServer(loop, { registry: messages(), copyThreshold: 32, maxOutputBytes: 100 }).listen();
+  server.handle('Login', (client, login) => {
+    if (login.user === 'small') {
+      results.push(client.send('Chat', { text: 'déjà vu' })); // 22 bytes of UTF-8 JSON: in place
+      results.push(client.send('Chat', { text: 'x'.repeat(40) })); // 51 bytes: above copyThreshold
+      const queued = client.queuedBytes;
+      const cyclic: { text: string; self?: unknown } = { text: 'loop' };
+      cyclic.self = cyclic;
+      results.push(throwsCode(() => client.send('Chat', cyclic), ErrorCode.INVALID_VALUE).code);
+      results.push(throwsCode(() => client.send('Chat', { text: 1n } as unknown as Chat), ErrorCode.INVALID_VALUE).code);
+      results.push(client.queuedBytes === queued);
+    } else {
+      // 3 frames of 27 bytes fit in 100 bytes; the fourth is refused by the hard limit.
+      for (let i = 0; i < 4; i++) results.push(client.send('Chat', { text: 'y'.repeat(10) }));
+    }
+  });
+  try {
+    const a = await accept(server);
+    a.peer.write(jsonFrame(1, { user: 'small' }));
+    const got = await readFrames(a.peer, 2);
+    assert.equal(got.map((f) => [f.type, f.value.toString()]), [
+      [2, JSON.stringify({ text: 'déjà vu' })],
+      [2, JSON.stringify({ text: 'x'.repeat(40) })],
+    ]);
+    assert.equal(results, [true, true, ErrorCode.INVALID_VALUE, ErrorCode.INVALID_VALUE, true]);
+
+    results.length = 0;
+    const b = await accept(server);
+    const closed = closeOf(server, b.client);
+    b.peer.write(jsonFrame(1, { user: 'limit' }));
+    const [, reason] = await closed;
+    assert.equal(results, [true, true, true, false]);
+    assert.equal(server.frameCounts().find((c) => c.name === 'Chat')!.sent, 5, 'the refused frame is not counted');
+    assert.is(reason, 'output-limit');
+    await destroyAll(a.peer, b.peer);
+  } finally {
+    await loop.close({ flushTimeoutMs: 100 });
+  }
+});
+
 test.run();
