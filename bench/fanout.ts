@@ -300,11 +300,21 @@ interface OneRun {
   rssGrowth: number;
 }
 
-/** One measurement: a fresh server child, the load child against it. */
-export async function measureOnce(impl: FanoutImpl, clients: number, seconds: number, stallSeconds: number): Promise<OneRun> {
+/**
+ * One measurement: a fresh server child, the load child against it.
+ * `serverScript` is the script that serves (by default this one; `ab.ts`
+ * passes another build's copy to compare two versions of netloop).
+ */
+export async function measureOnce(
+  impl: FanoutImpl,
+  clients: number,
+  seconds: number,
+  stallSeconds: number,
+  serverScript = siblingScript(import.meta.url, 'fanout.js'),
+): Promise<OneRun> {
   const script = siblingScript(import.meta.url, 'fanout.js');
   const limit = (seconds + stallSeconds) * 1000 + 120_000;
-  const server = await startServer({ script, args: ['--serve', impl], timeoutMs: limit, name: `server:${impl}` });
+  const server = await startServer({ script: serverScript, args: ['--serve', impl], timeoutMs: limit, name: `server:${impl}` });
   try {
     const loadChild = spawnChild({
       script,

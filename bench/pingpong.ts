@@ -72,10 +72,20 @@ export async function startNetloopEcho(port: number): Promise<number> {
   return server.port;
 }
 
-/** One measurement: a fresh server child, the load child against it, MiB/s. */
-export async function measureOnce(impl: PingpongImpl, sessions: number, bytes: number, seconds: number): Promise<number> {
+/**
+ * One measurement: a fresh server child, the load child against it, MiB/s.
+ * `serverScript` is the script that serves (by default this one; `ab.ts`
+ * passes another build's copy to compare two versions of netloop).
+ */
+export async function measureOnce(
+  impl: PingpongImpl,
+  sessions: number,
+  bytes: number,
+  seconds: number,
+  serverScript = siblingScript(import.meta.url, 'pingpong.js'),
+): Promise<number> {
   const script = siblingScript(import.meta.url, 'pingpong.js');
-  const server = await startServer({ script, args: ['--serve', impl], timeoutMs: seconds * 1000 + 60_000, name: `server:${impl}` });
+  const server = await startServer({ script: serverScript, args: ['--serve', impl], timeoutMs: seconds * 1000 + 60_000, name: `server:${impl}` });
   try {
     const result = await runToResult<{ mibPerSec: number }>({
       script,

@@ -132,6 +132,10 @@ export { FRAMING_DEFAULTS } from './framing/framing.js';
 export type { FrameCount } from './framing/frame-counts.js';
 export type { FramingOptions } from './framing/framing.js';
 
+// Messaging: keep-alive (pings on a reserved frame type, ping-timeout, a connector's heartbeat).
+export { keepAlive, KeepAlive, KEEP_ALIVE_DEFAULTS } from './messaging/keep-alive.js';
+export type { KeepAliveOptions, HeartbeatOptions, KeepAliveStats, KeepAliveOwner } from './messaging/keep-alive.js';
+
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
 export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';
 export type {

@@ -41,6 +41,8 @@ export const ErrorCode = {
   FRAME_TIMEOUT: 'NETLOOP_FRAME_TIMEOUT',
   /** A connection did not create or resume a session in time. */
   HANDSHAKE_TIMEOUT: 'NETLOOP_HANDSHAKE_TIMEOUT',
+  /** A peer sent nothing, not even a pong, within the ping timeout after a keep-alive ping; the connection is closed (`'ping-timeout'`). */
+  PING_TIMEOUT: 'NETLOOP_PING_TIMEOUT',
   /** A user handler threw or rejected while handling a client's input. */
   HANDLER_ERROR: 'NETLOOP_HANDLER_ERROR',
   /** Graceful close did not finish flushing before its deadline. */

@@ -106,6 +106,7 @@ const KNOWN_LIMITS: ReadonlySet<string> = new Set([
   'idle-timeout',
   'frame-timeout',
   'handshake-timeout',
+  'ping-timeout',
   'frame-length',
   'inbound',
 ]);

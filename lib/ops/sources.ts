@@ -264,7 +264,7 @@ interface Tracked {
 }
 
 /** Close reasons that are limits (as `netloop:limit` reports them). */
-const LIMIT_REASONS: ReadonlySet<string> = new Set(['output-limit', 'output-soft-limit', 'idle-timeout', 'frame-timeout', 'handshake-timeout']);
+const LIMIT_REASONS: ReadonlySet<string> = new Set(['output-limit', 'output-soft-limit', 'idle-timeout', 'frame-timeout', 'handshake-timeout', 'ping-timeout']);
 
 /** The byte counters of a client's socket, when it is a netloop Client over a `net.Socket`. */
 function socketBytes(client: ClientView): { bytesRead: number; bytesWritten: number } | undefined {

@@ -96,7 +96,7 @@ const SCRIPT = `
   var series = { conn: [], min: [], mout: [], bin: [], bout: [] };
   var prev = null;
   var FAULTS = { 'reset': 1, 'error': 1, 'protocol-error': 1, 'handler-error': 1, 'force-close': 1 };
-  var LIMITS = { 'output-limit': 1, 'output-soft-limit': 1, 'idle-timeout': 1, 'frame-timeout': 1, 'handshake-timeout': 1 };
+  var LIMITS = { 'output-limit': 1, 'output-soft-limit': 1, 'idle-timeout': 1, 'frame-timeout': 1, 'handshake-timeout': 1, 'ping-timeout': 1 };
 
   function q(sel) { return document.querySelector(sel); }
   function el(tag, cls, text) {

@@ -7,8 +7,8 @@
  * ```
  *   ClientLimitOptions ──clientConfig()──▶ ClientConfig (frozen numbers, +Infinity for "off")
  *     maxOutputBytes, softOutputLimit, idleTimeoutMs,      maxOutputBytes, softOutputBytes/ForMs,
- *     halfOpen, shutdownTimeoutMs, readPauseOutputBytes    idleTimeoutMs, halfOpen, shutdownTimeoutMs,
- *                                                          readPauseHigh/Low, watchBytes
+ *     halfOpen, shutdownTimeoutMs, readPauseOutputBytes,   idleTimeoutMs, halfOpen, shutdownTimeoutMs,
+ *     tcpKeepAliveMs                                       readPauseHigh/Low, watchBytes, tcpKeepAliveMs
  * ```
  *
  * @module
@@ -58,6 +58,20 @@ export interface ClientLimitOptions {
    * two clients, see `linkBackpressure`.
    */
   readPauseOutputBytes?: ReadPauseMarks | null;
+  /**
+   * TCP keep-alive: after this many ms without a packet from the peer, the
+   * kernel probes the connection (`socket.setKeepAlive(true, ms)`: Node sets
+   * `SO_KEEPALIVE`, `TCP_KEEPIDLE` in whole seconds, and 10 probes 1 s apart),
+   * so a peer whose host or network vanished without a FIN or a reset is
+   * found about `tcpKeepAliveMs + 10 s` after its last packet, and idle
+   * mappings of NATs and firewalls on the way stay open. A peer whose
+   * process hangs (stopped, deadlocked) is not found: its kernel answers the
+   * probes; an application ping is needed for that (netloop's `keepAlive`).
+   * 0 (default, as Node's and the kernel's) leaves keep-alive off; otherwise
+   * 1000 to 32,767,000 ms (Linux caps the idle time at 32,767 s), rounded
+   * down to whole seconds.
+   */
+  tcpKeepAliveMs?: number;
 }
 
 /** The limits every client of one server or connector shares (internal, validated by the owner). */
@@ -84,6 +98,8 @@ export interface ClientConfig {
    * whatever is configured.
    */
   readonly watchBytes: number;
+  /** TCP keep-alive idle time applied to each socket, or 0 when off. */
+  readonly tcpKeepAliveMs: number;
 }
 
 /** Defaults of the per-client limits. */
@@ -98,6 +114,8 @@ export const CLIENT_DEFAULTS = {
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 const MAX_MS = 2 ** 31 - 1;
 const MAX_OUTPUT = 2 ** 40;
+/** Linux's largest `TCP_KEEPIDLE` (MAX_TCP_KEEPIDLE, 32,767 s), in ms. */
+export const MAX_TCP_KEEPALIVE_MS = 32_767_000;
 
 /** @internal Validates the per-client limits into a {@link ClientConfig}. */
 export function clientConfig(options: ClientLimitOptions, defaultIdleMs: number): ClientConfig {
@@ -133,7 +151,26 @@ export function clientConfig(options: ClientLimitOptions, defaultIdleMs: number)
     readPauseHigh,
     readPauseLow: readPause === null ? 0 : readPause.low,
     watchBytes: Math.min(softOutputBytes > 0 ? softOutputBytes : Number.POSITIVE_INFINITY, readPauseHigh),
+    tcpKeepAliveMs: checkTcpKeepAlive(options.tcpKeepAliveMs ?? 0),
   };
+}
+
+/**
+ * 0 (off), or whole milliseconds the kernel can take: Node passes whole
+ * seconds, and 0 s would leave the system's idle time (7,200 s on Linux) in
+ * place instead of the one asked for, hence at least 1000.
+ */
+function checkTcpKeepAlive(ms: number): number {
+  return ms === 0 ? 0 : checkInteger('tcpKeepAliveMs', ms, 1000, MAX_TCP_KEEPALIVE_MS);
+}
+
+/**
+ * @internal Applies the socket options of {@link ClientConfig} that the
+ * reactor sets per socket (TCP keep-alive), where a server accepts a socket
+ * and where a connector's socket connects.
+ */
+export function applySocketOptions(socket: { setKeepAlive(enable: boolean, initialDelay: number): unknown }, cfg: ClientConfig): void {
+  if (cfg.tcpKeepAliveMs > 0) socket.setKeepAlive(true, cfg.tcpKeepAliveMs);
 }
 
 /**

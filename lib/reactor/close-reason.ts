@@ -10,7 +10,7 @@
  *                                                    adds its error
  *   faults (queued output dropped)
  *     reset  error  output-limit  output-soft-limit  idle-timeout  frame-timeout
- *     handshake-timeout  protocol-error  handler-error
+ *     handshake-timeout  ping-timeout  protocol-error  handler-error
  *   decisions of the application (queued output dropped)
  *     force-close   (and any reason given to destroy)
  * ```
@@ -38,6 +38,7 @@ export const CLOSE_REASONS = [
   'handler-error',
   'session-expired',
   'session-replaced',
+  'ping-timeout',
 ] as const;
 
 /**
@@ -54,7 +55,9 @@ export const CLOSE_REASONS = [
  * - `idle-timeout`, `frame-timeout`, `handshake-timeout`: a deadline passed;
  * - `protocol-error`: the framing layer refused the input;
  * - `handler-error`: a user handler threw or rejected;
- * - `session-expired`, `session-replaced`: decided by the session layer.
+ * - `session-expired`, `session-replaced`: decided by the session layer;
+ * - `ping-timeout`: the peer sent nothing, not even the answer to a
+ *   keep-alive ping, within the ping timeout (`NETLOOP_PING_TIMEOUT`).
  */
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 

@@ -33,7 +33,7 @@ import { checkBoolean, checkInteger, checkNumber, checkString } from '../core/va
 import { openSocket } from './tls-transport.js';
 import type { TlsConnectOptions } from './tls-transport.js';
 import { noteConnect } from './diagnostics.js';
-import { clientConfig } from './client-limits.js';
+import { applySocketOptions, clientConfig } from './client-limits.js';
 import type { ClientConfig, ClientLimitOptions } from './client-limits.js';
 import { DEFAULT_FLUSH_TIMEOUT_MS } from './graceful-close.js';
 import type { LoopService } from './loop-member.js';
@@ -268,6 +268,7 @@ export class Connector<C extends Client = Client, E extends ConnectorBaseEvents<
       socket.off('error', onError);
       this.#socket = null;
       this.#attempts = 0;
+      applySocketOptions(socket, this._cfg);
       const client = this._createClient(socket);
       this.#client = client;
       noteConnect(client);

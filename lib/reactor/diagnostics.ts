@@ -103,7 +103,7 @@ export interface CloseMessage {
  * Which limit was hit:
  * - `max-connections`: a new connection was dropped;
  * - `output-limit`, `output-soft-limit`: a client's queued output (it is closed);
- * - `idle-timeout`, `frame-timeout`, `handshake-timeout`: a deadline (the client is closed);
+ * - `idle-timeout`, `frame-timeout`, `handshake-timeout`, `ping-timeout`: a deadline (the client is closed);
  * - `frame-length`: a declared frame length above the maximum (the client is closed);
  * - `inbound`: reading was paused because unhandled input piled up (published by the framing layer);
  * - any other string a layer publishes through {@link publishLimit}.
@@ -115,6 +115,7 @@ export type LimitName =
   | 'idle-timeout'
   | 'frame-timeout'
   | 'handshake-timeout'
+  | 'ping-timeout'
   | 'frame-length'
   | 'inbound'
   | (string & {});
@@ -208,6 +209,7 @@ const LIMIT_REASONS: ReadonlySet<CloseReason> = new Set<CloseReason>([
   'idle-timeout',
   'frame-timeout',
   'handshake-timeout',
+  'ping-timeout',
 ]);
 
 /** Counters live on the loop; the reactor finds them through this narrow view. */

@@ -32,21 +32,21 @@ export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
  */
 export interface CloseOptions<C extends LoopClient = LoopClient> {
   /** How long queued output may take to flush before the remaining clients are destroyed; default 5000 ms. */
-  flushTimeoutMs?: number;
+  flushTimeoutMs?: number | undefined;
   /**
    * Sent to every client of the closing server(s) before the flush: bytes,
    * or a function of the client returning its bytes (or sending a framed
    * message itself and returning nothing). Default: nothing. Connectors'
    * clients get no notice.
    */
-  notice?: CloseNotice<C>;
+  notice?: CloseNotice<C> | undefined;
   /**
    * Stores (anything with `close()` or `flush()`, such as every netloop
    * store) settled once every client has closed, so that the last session
    * writes are in them; each gets `close()` (else `flush()`), all within
    * another `flushTimeoutMs`. Failures reject the close once all settled.
    */
-  settle?: readonly Flushable[];
+  settle?: readonly Flushable[] | undefined;
 }
 
 /** The error of a client destroyed because a graceful close passed its deadline. */

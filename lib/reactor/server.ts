@@ -48,7 +48,7 @@ import type { DropInfo, ReadTap, ServerBaseEvents, ServerEvents } from './callba
 import { DEFAULT_FLUSH_TIMEOUT_MS, checkNotice, checkSettle, closeTimeoutError, sendNotice, settleAll } from './graceful-close.js';
 import type { CloseNotice, CloseOptions } from './graceful-close.js';
 import type { Flushable } from '../core/flush-on-signals.js';
-import { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, clientConfig } from './client-limits.js';
+import { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, applySocketOptions, clientConfig } from './client-limits.js';
 import type { ClientConfig, ClientLimitOptions } from './client-limits.js';
 import { broadcastTo } from './broadcast.js';
 import type { BroadcastMessage, BroadcastOptions } from './broadcast.js';
@@ -354,6 +354,7 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
       }
       return;
     }
+    applySocketOptions(socket, this._cfg);
     const client = this._createClient(socket);
     this.#clientCount++;
     noteAccept(client);

@@ -253,7 +253,9 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * @inheritDoc
+   * Live records matching `filter`, oldest first, one page of them, with the
+   * total that matched. `NETLOOP_INVALID_OPTION` for a page whose offset or
+   * limit is not an integer >= 0, or a filter with an unknown state.
    *
    * Cost: O(n) over the records held (over the user's with a `userId`),
    * copying only the page; O(n log n) while the records were not stored

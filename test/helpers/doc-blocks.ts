@@ -225,8 +225,9 @@ function applyDirective(block: DocBlock, d: Directive): void {
 
 /**
  * The Markdown files whose blocks are checked, relative to `root`: the README,
- * SECURITY.md, and every `.md` under docs/ except the generated API reference
- * (docs/api/, not versioned).
+ * SECURITY.md, and every `.md` under docs/ except what tools generate: the
+ * API reference (docs/api/, not versioned) and the API report
+ * (docs/api-report/, declarations as API Extractor prints them).
  */
 export function docFiles(root: string): string[] {
   const files: string[] = [];
@@ -237,7 +238,7 @@ export function docFiles(root: string): string[] {
     for (const e of fs.readdirSync(full, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const rel = path.posix.join(dir, e.name);
       if (e.isDirectory()) {
-        if (rel !== 'docs/api') walk(rel);
+        if (rel !== 'docs/api' && rel !== 'docs/api-report') walk(rel);
       } else if (e.name.endsWith('.md')) {
         files.push(rel);
       }

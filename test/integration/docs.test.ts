@@ -43,6 +43,7 @@ import type { FileStoreOptions, FileStoreStats } from '../../lib/store/file/file
 import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';
 import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.js';
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
+import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
 import {
   TOKEN_BYTES,
   TOKEN_HASH_BYTES,
@@ -62,7 +63,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md'];
+const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md'];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -91,6 +92,7 @@ const SERVER_OPTIONS = {
   shutdownTimeoutMs: true,
   tls: true,
   readPauseOutputBytes: true,
+  tcpKeepAliveMs: true,
 } satisfies Record<keyof ServerOptions, true>;
 const CONNECTOR_OPTIONS = {
   host: true,
@@ -106,6 +108,7 @@ const CONNECTOR_OPTIONS = {
   shutdownTimeoutMs: true,
   tls: true,
   readPauseOutputBytes: true,
+  tcpKeepAliveMs: true,
 } satisfies Record<keyof ConnectorOptions, true>;
 const RECONNECT_OPTIONS = { initialDelayMs: true, maxDelayMs: true, factor: true, jitter: true, maxAttempts: true } satisfies Record<
   keyof ReconnectOptions,
@@ -142,6 +145,16 @@ const FRAMING_OPTIONS = {
   requireAuthentication: true,
   maxCountedTypes: true,
 } satisfies Record<keyof FramingOptions, true>;
+const KEEP_ALIVE_OPTIONS = { pingIntervalMs: true, pingTimeoutMs: true, pingType: true, heartbeat: true } satisfies Record<keyof KeepAliveOptions, true>;
+const HEARTBEAT_OPTIONS = { type: true, payload: true, intervalMs: true } satisfies Record<keyof HeartbeatOptions, true>;
+const KEEP_ALIVE_STATS = {
+  peers: true,
+  pingsSent: true,
+  pongsReceived: true,
+  pingsAnswered: true,
+  timeouts: true,
+  heartbeatsSent: true,
+} satisfies Record<keyof KeepAliveStats, true>;
 const FRAMED_STATS = {
   inFlight: true,
   backlog: true,
@@ -398,6 +411,16 @@ test('framing: layout, decoder, encoder, registry and framing option tables; fra
   const statsLine = /`framedStats\(client\)` returns `\{([^}]*)\}`/.exec(framing.replace(/\n/g, ' '));
   assert.ok(statsLine !== null, 'framedStats(client) described');
   assert.equal(unnamed(statsLine[1]!, FRAMED_STATS), []);
+});
+
+// ─── messaging ────────────────────────────────────────────────────────────────
+
+test('keep-alive: the keepAlive options table, every heartbeat field, the stats() row', () => {
+  const s = section('Options of `keepAlive`');
+  assertOptionTable('keepAlive(owner, options)', s, KEEP_ALIVE_OPTIONS);
+  const fields = s.split('\n').filter((line) => cells(line) !== null && /^`(type|payload|intervalMs)`$/.test(cells(line)![0]!));
+  assert.equal(unnamed(fields.join('\n'), HEARTBEAT_OPTIONS), [], 'heartbeat fields missing from their table');
+  assert.equal(unnamed(row(s, '`stats()`'), KEEP_ALIVE_STATS), []);
 });
 
 // ─── sessions and stores ──────────────────────────────────────────────────────

@@ -18,6 +18,8 @@ test('every layer is reachable from the package entry point', () => {
     'closeOnSignals', 'flushOnSignals', 'channels', 'CHANNEL_NAMES',
     // framing
     'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedServer', 'FramedConnector', 'FramedClient',
+    // messaging
+    'keepAlive', 'KeepAlive', 'KEEP_ALIVE_DEFAULTS',
     // sessions
     'SessionRegistry', 'bindSessions', 'createToken', 'hashToken', 'tokenMatches', 'tokenSessionId', 'uuidv7', 'TimingWheel',
     // stores
