@@ -38,11 +38,11 @@ import { pathToFileURL } from 'node:url';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import type { TimerId } from '../../lib/reactor/event-loop.js';
 import { FramedConnector } from '../../lib/framing/framed-connector.js';
+import type { AnyFramedConnector } from '../../lib/framing/framed-connector.js';
 import type { ConnectErrorInfo } from '../../lib/reactor/callbacks.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
-import type { AnyMessages } from '../../lib/framing/messages.js';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 import type { CellnetChatACK } from '../../lib/codec/cellnet/binary.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
@@ -70,7 +70,7 @@ export interface ChatClientOptions {
 /** See the module comment. */
 export class ChatClient {
   readonly loop = new EventLoop();
-  readonly connector: FramedConnector<AnyMessages>;
+  readonly connector: AnyFramedConnector;
   readonly protocol: ChatProtocol = createChatProtocol();
   readonly #print: (line: string) => void;
   readonly #name: string;

@@ -67,7 +67,6 @@ import type { SoftOutputLimit } from '../../lib/reactor/client-limits.js';
 import type { CloseReason } from '../../lib/reactor/close-reason.js';
 import type { Client } from '../../lib/reactor/client.js';
 import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
-import type { AnyMessages } from '../../lib/framing/messages.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
 import type { SessionStore } from '../../lib/store/contract.js';
 import { bindSessions } from '../../lib/binding/session-binding.js';
@@ -80,6 +79,7 @@ import { checkInteger } from '../../lib/core/validate.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, NETLOOP_CHAT_NAMES, createChatProtocol } from './protocol.js';
 import type { ChatProtocol, Hello } from './protocol.js';
 import { FramedServer } from '../../lib/framing/framed-server.js';
+import type { AnyFramedServer } from '../../lib/framing/framed-server.js';
 
 /** Options of {@link ChatServer.start}. Every limit is finite and validated. */
 export interface ChatServerOptions {
@@ -169,7 +169,7 @@ export class ChatServer {
   /** The loop the server runs on (its own). */
   readonly loop: EventLoop;
   /** The listening server, framed with the chat protocol. */
-  readonly server: FramedServer<AnyMessages>;
+  readonly server: AnyFramedServer;
   /** The sessions of this process. */
   readonly registry: SessionRegistry;
   /** The registry bound to the server: logins, resumes, heartbeats, expiry notices. */
@@ -190,7 +190,7 @@ export class ChatServer {
   #closing: Promise<void> | null = null;
   readonly #flushBatch = (): void => this.#deliverBatch();
 
-  private constructor(loop: EventLoop, server: FramedServer<AnyMessages>, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
+  private constructor(loop: EventLoop, server: AnyFramedServer, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
     this.loop = loop;
     this.server = server;
     this.registry = registry;
