@@ -1,7 +1,7 @@
 /**
  * Broadcast fan-out: one chat server, N connected clients (1,000; quick:
  * 200), one of them a sender whose 100-byte messages are broadcast to all;
- * deliveries per second. netloop's chat server (`examples/chat/server.ts`,
+ * deliveries per second. netloop's chat server (`examples/chat/chat-server.ts`,
  * its messages of each loop turn concatenated and sent with
  * `server.broadcast`, the reactor's own fan-out) beside two bare `node:net`
  * servers measured in the same run:
@@ -150,7 +150,7 @@ async function serve(impl: FanoutImpl): Promise<void> {
   let port: number;
   let netloopStats: (() => Record<string, number>) | null = null;
   if (impl === 'netloop') {
-    const { ChatServer } = await import('../examples/chat/server.js');
+    const { ChatServer } = await import('../examples/chat/chat-server.js');
     // The frames of one loop turn leave together: one broadcast (one append,
     // so one socket write, per client) of their concatenation, queued by
     // reference to every open client.

@@ -85,7 +85,7 @@ export type {
   PayloadOf,
   OtherRef,
 } from './codec/message-registry.js';
-export { json, utf8, raw, isSerializer } from './codec/serializers.js';
+export { json, utf8, raw, isSerializer, rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS } from './codec/serializers.js';
 export type { Serializer, SerializerName, SerializerNamePayload, JsonSerializerOptions } from './codec/serializers.js';
 export { cellnetStringHash } from './codec/cellnet/hash.js';
 export {
@@ -218,3 +218,21 @@ export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';
+
+// Messaging: streams and large files, raw or as framed streams beside the messages.
+export { sendStream, sendFile, createClientWritable } from './messaging/stream-send.js';
+export type { RawStreamOptions, StreamSource } from './messaging/stream-send.js';
+export { createClientReadable } from './messaging/stream-readable.js';
+export type { ClientReadable, ClientReadableOptions } from './messaging/stream-readable.js';
+export type { ClientWritable } from './messaging/stream-writable.js';
+export { STREAM_DEFAULTS } from './messaging/stream-options.js';
+export type { StreamSendOptions, StreamResult } from './messaging/stream-options.js';
+export { FramedStreams, FRAMED_STREAMS_DEFAULTS, STREAM_FRAME_TYPE } from './messaging/stream-framed.js';
+export type {
+  IncomingStream,
+  FramedStreamsOptions,
+  FramedStreamSendOptions,
+  FramedStreamResult,
+  FramedStreamsEvents,
+  OpenStreams,
+} from './messaging/stream-framed.js';

@@ -26,30 +26,26 @@
  *
  * Lines typed while disconnected wait in a bounded outbox (the oldest are
  * dropped past {@link OUTBOX_LIMIT}) and leave on the next connection. It
- * stops at the end of stdin (after sending what is queued) and on SIGINT or
- * SIGTERM.
+ * stops at the end of stdin, after sending what is queued (waiting up to
+ * {@link STOP_SEND_WAIT_MS} for a connection, so `printf 'hi\n' | npm run
+ * chat` sends its line), and at once on SIGINT or SIGTERM.
  *
  * @module
  */
 
-import * as path from 'node:path';
-import * as readline from 'node:readline';
-import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { TimerId } from '../../lib/reactor/event-loop.js';
-import { FramedConnector } from '../../lib/framing/framed-connector.js';
-import type { AnyFramedConnector } from '../../lib/framing/framed-connector.js';
-import type { ConnectErrorInfo } from '../../lib/reactor/callbacks.js';
-import type { Client } from '../../lib/reactor/client.js';
-import type { CloseReason } from '../../lib/reactor/close-reason.js';
-import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
-import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
-import type { CellnetChatACK } from '../../lib/codec/cellnet/binary.js';
+import { ErrorCode, EventLoop, FramedConnector, NetloopError } from 'netloop';
+import type { AnyFramedConnector, Client, CloseReason, ConnectErrorInfo, FramedClient, FramedMessage, TimerId } from 'netloop';
+import { defineCommand, isMain, parseCommandLine, runCommand } from '../shared/cli.js';
+import type { OptionValues } from '../shared/cli.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
-import type { ChatProtocol, ErrorNotice, Expired, Welcome } from './protocol.js';
+import type { ChatAck, ChatProtocol, ErrorNotice, Expired, Welcome } from './protocol.js';
+import { ChatTerminal } from './terminal.js';
 
 /** Lines kept while disconnected; older ones are dropped beyond it. */
 export const OUTBOX_LIMIT = 1_000;
+
+/** How long {@link ChatClient.stop} waits by default for a connection to send the lines still queued. */
+export const STOP_SEND_WAIT_MS = 5_000;
 
 /** Options of {@link ChatClient}. */
 export interface ChatClientOptions {
@@ -85,6 +81,8 @@ export class ChatClient {
   #client: FramedClient | null = null;
   #heartbeat: TimerId | null = null;
   #outbox: string[] = [];
+  /** Called once a connection took the outbox (set while {@link ChatClient.stop} waits for one). */
+  #outboxSent: (() => void) | null = null;
   #stopping: Promise<void> | null = null;
 
   constructor(options: ChatClientOptions) {
@@ -116,6 +114,11 @@ export class ChatClient {
     });
   }
 
+  /** Lines queued while disconnected and not sent yet (after {@link ChatClient.stop}: those it dropped). */
+  get unsent(): number {
+    return this.#outbox.length;
+  }
+
   /** The session token (empty before the first welcome, or after an expiry). */
   get token(): string {
     return this.#token;
@@ -141,10 +144,31 @@ export class ChatClient {
     this.#outbox.push(content);
   }
 
-  /** Sends what is queued, closes the connection, stops reconnecting. Resolves once. */
-  stop(): Promise<void> {
+  /**
+   * Sends what is queued, closes the connection, stops reconnecting.
+   * Resolves once. Lines typed while disconnected are still queued: stop
+   * waits up to `sendWaitMs` (default {@link STOP_SEND_WAIT_MS}; 0 for no
+   * wait) for a connection to send them, and says how many it dropped when
+   * none came.
+   */
+  stop(sendWaitMs = STOP_SEND_WAIT_MS): Promise<void> {
     return (this.#stopping ??= (async () => {
       this.#stopHeartbeat();
+      if (this.#outbox.length > 0 && sendWaitMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = this.loop.runAfter(sendWaitMs, () => {
+            this.#outboxSent = null;
+            resolve();
+          });
+          this.#outboxSent = () => {
+            this.#outboxSent = null;
+            this.loop.cancel(timer);
+            resolve();
+          };
+        });
+        this.#stopHeartbeat(); // a welcome may have come meanwhile
+      }
+      if (this.#outbox.length > 0) this.#print(`* ${this.#outbox.length} line(s) not sent: no connection`);
       await this.connector.close({ flushTimeoutMs: 2_000 });
       await this.loop.close({ flushTimeoutMs: 2_000 });
     })());
@@ -160,12 +184,13 @@ export class ChatClient {
     this.#outbox = [];
     for (const content of queued) client.send(p.ChatREQ, { content });
     this.#unconfirmed = this.#plain || this.#welcomed ? [] : queued;
+    this.#outboxSent?.();
   }
 
   #onMessage(client: FramedClient, msg: FramedMessage): void {
     const p = this.protocol;
     if (msg.type === p.ChatACK.id) {
-      const ack = msg.payload as CellnetChatACK;
+      const ack = msg.payload as ChatAck;
       this.#print(`sid${ack.id} say: ${ack.content}`);
     } else if (msg.type === p.Welcome.id) {
       const w = msg.payload as Welcome;
@@ -174,6 +199,7 @@ export class ChatClient {
       this.#unconfirmed = [];
       this.#print(`* session ${w.session} ${w.resumed ? 'resumed' : 'new'} as sid${w.id} (server pid ${w.pid}, ttl ${w.ttlMs} ms)`);
       this.#stopHeartbeat();
+      if (this.#stopping !== null) return; // no heartbeat for a connection about to close
       this.#heartbeat = this.loop.runEvery(Math.max(1, w.heartbeatMs), () => {
         if (!client.closing && !client.closed) client.send(p.Heartbeat, {});
       });
@@ -195,7 +221,8 @@ export class ChatClient {
     if (this.#client === client) this.#client = null;
     this.#stopHeartbeat();
     const why = error === undefined ? reason : `${reason}, ${error.code}`;
-    this.#print(`* disconnected (${why})${this.#stopping === null ? '; reconnecting' : ''}`);
+    // Stopping, the close is this client's own ('server-close' would only say that its connector closed it).
+    this.#print(this.#stopping === null ? `* disconnected (${why}); reconnecting` : '* disconnected');
     if (!this.#plain && !this.#welcomed && !this.#refused && (reason === 'peer-closed' || reason === 'reset')) {
       // A cellnet server closes on netloop.Hello (an id it does not know): from
       // now on speak cellnet's messages only, and resend what that close lost.
@@ -212,6 +239,21 @@ export class ChatClient {
   }
 }
 
+/** The client's command line. */
+export const CHAT_CLIENT_COMMAND = defineCommand({
+  name: 'chat-client',
+  usage: 'npm run chat -- [options]',
+  summary:
+    'The terminal chat client: type a line and press Enter to send it; every message shows as "sid<Id> say: <line>".\n' +
+    'Ctrl-D or Ctrl-C stops it. It reconnects on its own and resumes its session.',
+  options: {
+    port: { type: 'integer', default: CHAT_DEFAULT_PORT, min: 1, max: 65535, help: "the chat server's port" },
+    host: { type: 'string', default: CHAT_DEFAULT_HOST, arg: 'H', help: "the chat server's address" },
+    name: { type: 'string', default: '', arg: 'NAME', help: 'sent before each line ("NAME: line") and kept in the session' },
+    plain: { type: 'flag', help: "speak cellnet's messages only (for cellnet's own chat server)" },
+  },
+});
+
 /** What the command line selects. */
 export interface ChatClientArgs {
   host: string;
@@ -220,63 +262,52 @@ export interface ChatClientArgs {
   plain: boolean;
 }
 
-/** The usage line. */
-export const CHAT_CLIENT_USAGE = 'usage: npm run chat -- [--port N] [--host H] [--name NAME] [--plain]';
-
-/** Parses the client's command line; a bad argument is `NETLOOP_INVALID_OPTION`. */
+/**
+ * Parses the client's command line.
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` (`details.option`) for a bad argument.
+ */
 export function parseChatClientArgs(argv: readonly string[]): ChatClientArgs {
-  const args: ChatClientArgs = { host: CHAT_DEFAULT_HOST, port: CHAT_DEFAULT_PORT, name: '', plain: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = argv[i + 1];
-    if (arg === '--plain') args.plain = true;
-    else if (value === undefined) throw usageError(`${arg} needs a value`, arg);
-    else if (arg === '--port') {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw usageError(`--port must be an integer in [1, 65535], got ${value}`, arg);
-      args.port = n;
-      i++;
-    } else if (arg === '--host') {
-      args.host = value;
-      i++;
-    } else if (arg === '--name') {
-      args.name = value;
-      i++;
-    } else throw usageError(`unknown argument ${arg}`, arg);
-  }
-  return args;
+  return chatClientArgs(parseCommandLine(CHAT_CLIENT_COMMAND, argv));
 }
 
-function usageError(message: string, option: string): NetloopError {
-  return new NetloopError(ErrorCode.INVALID_OPTION, `${message}\n${CHAT_CLIENT_USAGE}`, { details: { option } });
+function chatClientArgs(v: OptionValues<typeof CHAT_CLIENT_COMMAND.options>): ChatClientArgs {
+  return { host: v.host, port: v.port, name: v.name, plain: v.plain };
 }
 
-function main(): void {
-  const args = parseChatClientArgs(process.argv.slice(2));
-  const chat = new ChatClient({ ...args, print: (line) => process.stdout.write(`${line}\n`) });
-  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+/**
+ * The program: a {@link ChatClient} whose lines show on a {@link ChatTerminal}
+ * (a prompt, and messages printed above the line being typed; plain lines
+ * when stdin or stdout is not a terminal).
+ */
+function main(args: ChatClientArgs): void {
+  let chat: ChatClient | null = null;
   let done = false;
   const finish = (why: string): void => {
-    if (done) return;
+    if (done) {
+      // A second signal while the queued lines wait for a connection: quit now.
+      if (why !== 'end of input') process.exit(1);
+      return;
+    }
     done = true;
-    rl.close();
-    process.stdout.write(`* ${why}: stopping\n`);
-    void chat.stop().then(() => process.exit(0));
+    terminal.close();
+    terminal.print(`* ${why}: stopping`);
+    // At the end of input the lines queued while disconnected still leave if a connection comes soon; a signal does not wait.
+    // Exit status 1 when lines were dropped, so a script sees it.
+    void (chat?.stop(why === 'end of input' ? STOP_SEND_WAIT_MS : 0) ?? Promise.resolve()).then(() => process.exit(chat !== null && chat.unsent > 0 ? 1 : 0));
   };
-  rl.on('line', (line) => {
-    if (!done && line !== '') chat.say(line);
+  const terminal = new ChatTerminal({
+    input: process.stdin,
+    output: process.stdout,
+    prompt: args.name === '' ? '> ' : `${args.name}> `,
+    onLine: (line) => {
+      if (!done && line !== '') chat?.say(line);
+    },
+    onEnd: finish,
   });
-  rl.on('close', () => finish('end of input'));
+  chat = new ChatClient({ ...args, print: (line) => terminal.print(line) });
   process.on('SIGINT', () => finish('SIGINT'));
   process.on('SIGTERM', () => finish('SIGTERM'));
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  try {
-    main();
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  }
-}
+if (isMain(import.meta.url)) runCommand(CHAT_CLIENT_COMMAND, process.argv.slice(2), main, chatClientArgs);

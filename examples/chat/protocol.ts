@@ -30,25 +30,19 @@
  * @module
  */
 
-import { MessageRegistry } from '../../lib/codec/message-registry.js';
-import type { MessageType } from '../../lib/codec/message-registry.js';
-import { LtvEncoder } from '../../lib/codec/ltv-encoder.js';
-import { ltvLayout } from '../../lib/codec/ltv-layout.js';
-import type { LtvLayout } from '../../lib/codec/ltv-layout.js';
-import {
-  CELLNET_CHAT_NAMES,
-  CellnetBinaryReader,
-  CellnetBinaryWriter,
-  cellnetChatACK,
-  cellnetChatREQ,
-} from '../../lib/codec/cellnet/binary.js';
-import type { CellnetChatACK, CellnetChatREQ } from '../../lib/codec/cellnet/binary.js';
-import type { Serializer } from '../../lib/codec/serializers.js';
+import { CellnetBinaryReader, CellnetBinaryWriter, LtvEncoder, MessageRegistry, ltvLayout } from 'netloop';
+import type { LtvLayout, MessageType, Serializer } from 'netloop';
 
 /** The host and port of cellnet's chat example, the defaults of the chat server and client. */
 export const CHAT_DEFAULT_HOST = '127.0.0.1';
 /** See {@link CHAT_DEFAULT_HOST}. */
 export const CHAT_DEFAULT_PORT = 18801;
+
+/** The full names of cellnet's chat messages (ids: `cellnetStringHash(name)`, as cellnet's `util.StringHash`). */
+export const CELLNET_CHAT_NAMES = Object.freeze({
+  REQ: 'proto.ChatREQ',
+  ACK: 'proto.ChatACK',
+} as const);
 
 /** The full names of netloop's own messages (ids: `cellnetStringHash(name)`). */
 export const NETLOOP_CHAT_NAMES = Object.freeze({
@@ -59,6 +53,17 @@ export const NETLOOP_CHAT_NAMES = Object.freeze({
   EXPIRED: 'netloop.Expired',
   ERROR: 'netloop.Error',
 } as const);
+
+/** cellnet's `proto.ChatREQ { Content string }`: a line a client sends. */
+export interface ChatReq {
+  content: string;
+}
+
+/** cellnet's `proto.ChatACK { Content string; Id int64 }`: a line the server broadcasts, with its sender's id. */
+export interface ChatAck {
+  content: string;
+  id: bigint;
+}
 
 /** `netloop.Hello`: a client asks for netloop's session messages. */
 export interface Hello {
@@ -107,6 +112,33 @@ export interface ErrorNotice {
   /** One sentence for a person; never the store's own message, never anything the client sent. */
   message: string;
 }
+
+/** `proto.ChatREQ` in cellnet's binary codec. */
+export const chatReqSerializer: Serializer<ChatReq> = Object.freeze({
+  encode(p: ChatReq): Uint8Array {
+    return new CellnetBinaryWriter().string(p.content).finish();
+  },
+  decode(bytes: Buffer): ChatReq {
+    const r = new CellnetBinaryReader(bytes);
+    const content = r.string();
+    r.end();
+    return { content };
+  },
+});
+
+/** `proto.ChatACK` in cellnet's binary codec (`id` may be given as a safe integer). */
+export const chatAckSerializer: Serializer<ChatAck> = Object.freeze({
+  encode(p: ChatAck): Uint8Array {
+    return new CellnetBinaryWriter().string(p.content).int64(p.id).finish();
+  },
+  decode(bytes: Buffer): ChatAck {
+    const r = new CellnetBinaryReader(bytes);
+    const content = r.string();
+    const id = r.int64();
+    r.end();
+    return { content, id };
+  },
+});
 
 /** `netloop.Hello` in the binary codec. */
 export const helloSerializer: Serializer<Hello> = Object.freeze({
@@ -216,8 +248,8 @@ export const errorNoticeSerializer: Serializer<ErrorNotice> = Object.freeze({
 export interface ChatProtocol {
   readonly registry: MessageRegistry;
   readonly layout: LtvLayout;
-  readonly ChatREQ: MessageType<CellnetChatREQ>;
-  readonly ChatACK: MessageType<CellnetChatACK>;
+  readonly ChatREQ: MessageType<ChatReq>;
+  readonly ChatACK: MessageType<ChatAck>;
   readonly Hello: MessageType<Hello>;
   readonly Welcome: MessageType<Welcome>;
   readonly Heartbeat: MessageType<Record<string, never>>;
@@ -238,8 +270,8 @@ export function createChatProtocol(): ChatProtocol {
   const registry = new MessageRegistry({ strict: true, maxId: layout.maxType });
   const encoder = new LtvEncoder({ layout });
   const typed = registry
-    .registerCellnet(CELLNET_CHAT_NAMES.REQ, cellnetChatREQ)
-    .registerCellnet(CELLNET_CHAT_NAMES.ACK, cellnetChatACK)
+    .registerCellnet(CELLNET_CHAT_NAMES.REQ, chatReqSerializer)
+    .registerCellnet(CELLNET_CHAT_NAMES.ACK, chatAckSerializer)
     .registerCellnet(NETLOOP_CHAT_NAMES.HELLO, helloSerializer)
     .registerCellnet(NETLOOP_CHAT_NAMES.WELCOME, welcomeSerializer)
     .registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT, heartbeatSerializer)

@@ -1,640 +1,54 @@
 /**
- * The chat server: cellnet's `examples/chat` on netloop. Every `ChatREQ` is
- * broadcast as `ChatACK { Content, Id }` to every connected client, `Id`
- * being the sender's connection id, as cellnet's example does; an unmodified
- * cellnet chat client chats through it.
+ * The chat server program (`npm start`): reads the command line
+ * (`args.ts`), opens and probes the session store it names (`stores.ts`),
+ * starts a {@link ChatServer} (`chat-server.ts`), logs with pino when it is
+ * installed and plain lines otherwise, serves the live status page with
+ * `--status-port` (`status.ts`), and stops cleanly on SIGINT or SIGTERM.
  *
  * ```sh
  * npm start                                   # 127.0.0.1:18801, sessions in memory
  * npm start -- --port 9000 --host 0.0.0.0
  * npm start -- --store file:./sessions.json   # or --store redis://127.0.0.1:6379
+ * npm start -- --status-port 9464             # the live status page on http://127.0.0.1:9464/
+ * npm start -- --log plain                    # plain lines even when pino is installed
+ * npm start -- --help
  * ```
  *
- * It is built from the library's layers only; the application code is the
- * three message handlers and the per-turn batch:
+ * What it prints on stdout, in order:
  *
  * ```
- *   socket ─▶ framing (cellnet tcp.ltv + the chat registry, strict ids) ─▶ onMessage
- *                │ ChatREQ                        │ netloop.Hello / Heartbeat
- *                ▼                                ▼
- *   ACK frame built from the REQ's bytes    bindSessions: login on connect, resume,
- *   + Id (never re-encoded)                 heartbeat; expiry ─▶ notice ─▶ flush ─▶ close
- *                │ publish (local, or Redis in cluster-chat)
- *                ▼
- *   frames of this loop turn ──(one functor per turn)──▶ binding.broadcast(one
- *   concatenated buffer): one append, so one socket write, per client per turn
+ *   store memory: in this process            (or whether the file or Redis store answered)
+ *   netloop chat server listening on 127.0.0.1:18801 (sessions: memory)
+ *   status page on http://127.0.0.1:9464/ (...)      with --status-port
+ *   connect a client:  npm run chat -- ...
+ *   then log lines: netloop's events (accept, close with reason and code, limits, ...) and the
+ *   chat's (hello, expired, replaced, refused, ...; see CHAT_LOG_EVENTS), as pino's JSON or plain
  * ```
- *
- * The work of one turn is bounded by the framing layer's `maxMessagesPerTurn`
- * (default 512 per sender): a sender's read of thousands of messages is
- * broadcast over several turns, so the batch written to every client, and
- * with it the longest stall of the loop, stays bounded whatever the burst.
- * The batch is shared: every client's queue holds it by reference and hands
- * it to its socket whole (no copy per client).
- *
- * Sessions: every connection gets a session on connect (an anonymous one for
- * a cellnet client, which never hears of it). A client that sends
- * `netloop.Hello` gets `netloop.Welcome` with its token, may resume a previous
- * session with that token after a reconnect, heartbeats it, and receives
- * `netloop.Expired` before the server closes it when the session expires. Any
- * traffic counts as activity; a silent connection expires after `ttlMs`.
- *
- * A store that does not answer (Redis down) is visible, never a silence: on
- * start-up the command line prints whether the store answered (its kind and
- * the error code); a netloop client that cannot get a session receives
- * `netloop.Error` with the code (`NETLOOP_STORE_UNAVAILABLE`), then a graceful
- * close, and reconnects later. A cellnet client cannot be told: it is closed
- * by the binding's handshake deadline (10 s).
- *
- * Output limits: a client that stops reading accumulates output; past
- * `maxOutputBytes` (the hard limit, default 8 MiB) it is closed at once
- * (`output-limit`), and above `softOutputLimit.bytes` (default 2 MiB) for
- * `softOutputLimit.forMs` (default 10 s) it is closed too
- * (`output-soft-limit`). The others are never slowed: a broadcast only
- * appends to each client's queue. Server memory for output is thus bounded
- * by about `clients × maxOutputBytes`, and a client momentarily behind (a
- * burst) is never dropped as long as the burst is below the hard limit and
- * drains within the soft limit's time.
  *
  * @module
  */
 
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { CloseOptions } from '../../lib/reactor/event-loop.js';
-import type { SoftOutputLimit } from '../../lib/reactor/client-limits.js';
-import type { CloseReason } from '../../lib/reactor/close-reason.js';
-import type { Client } from '../../lib/reactor/client.js';
-import type { FramedClient, FramedMessage } from '../../lib/framing/framed-client.js';
-import { SessionRegistry } from '../../lib/session/session-registry.js';
-import type { SessionStore } from '../../lib/store/contract.js';
-import { bindSessions } from '../../lib/binding/session-binding.js';
-import { connectionProbe } from '../../lib/binding/connection-probe.js';
-import type { SessionBinding } from '../../lib/binding/session-binding.js';
-import type { NoticeBuilder } from '../../lib/binding/notices.js';
-import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
-import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
-import { checkInteger } from '../../lib/core/validate.js';
-import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, NETLOOP_CHAT_NAMES, createChatProtocol } from './protocol.js';
-import type { ChatProtocol, Hello } from './protocol.js';
-import { FramedServer } from '../../lib/framing/framed-server.js';
-import type { AnyFramedServer } from '../../lib/framing/framed-server.js';
+import { ErrorCode, FileStore, closeOnSignals, isNetloopError } from 'netloop';
+import { createLogSubscriber } from 'netloop/ops';
+import { isMain, runCommand } from '../shared/cli.js';
+import { exampleLogger } from '../shared/logging.js';
+import { CHAT_SERVER_COMMAND, chatServerArgs } from './args.js';
+import type { ChatServerArgs } from './args.js';
+import { ChatServer } from './chat-server.js';
+import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from './protocol.js';
+import { startStatusPage } from './status.js';
+import { chatStoreKind, openChatStore, probeChatStore, storeLine } from './stores.js';
 
-/** Options of {@link ChatServer.start}. Every limit is finite and validated. */
-export interface ChatServerOptions {
-  /** Address to bind; default `'127.0.0.1'` (cellnet's). */
-  host?: string;
-  /** Port; default 18801 (cellnet's); 0 for an ephemeral port. */
-  port?: number;
-  /** Where sessions live; default a new in-memory store owned by the registry. The server never closes a store it was given. */
-  store?: SessionStore;
-  /** A session's time to live after its last message or heartbeat, in ms; default 300,000. */
-  ttlMs?: number;
-  /** How long a disconnected session may be resumed with its token, in ms; default 30,000. */
-  resumeWindowMs?: number;
-  /** Expiry precision (the registry's audit tick), in ms; default min(1,000, ttlMs / 4). */
-  granularityMs?: number;
-  /** Hard limit on one client's queued output, in bytes; default 8 MiB. */
-  maxOutputBytes?: number;
-  /** Soft limit on one client's queued output; default `{ bytes: 2 MiB, forMs: 10_000 }`; null disables it. */
-  softOutputLimit?: SoftOutputLimit | null;
-  /** Most connections at once; default 10,000. */
-  maxConnections?: number;
-  /**
-   * Added to each connection's id to form the `Id` of its chat messages
-   * (cluster workers use distinct bases so ids never clash); default 0.
-   */
-  idBase?: number;
-  /** Prefix of the connection ids given to the session registry (unique per process for a shared store); default `''`. */
-  connectionPrefix?: string;
-  /**
-   * Where a ChatACK frame goes; default: {@link ChatServer.broadcast} on this
-   * server. The cluster example publishes it to Redis instead, and every
-   * worker broadcasts what it receives from there.
-   */
-  publish?: (frame: Buffer) => void;
-  /** Receives one line per notable event (connection, hello, expiry, close with its reason); default none. */
-  log?: ((line: string) => void) | null;
-}
+// The server, for those who import it from here (the cluster example, the benchmarks).
+export { ChatServer, CHAT_LOG_EVENTS, CHAT_SERVER_DEFAULTS } from './chat-server.js';
+export type { ChatServerOptions, ChatServerStats } from './chat-server.js';
 
-/** What {@link ChatServer.stats} reports. */
-export interface ChatServerStats {
-  /** Connected clients. */
-  clients: number;
-  /** ChatREQ messages received. */
-  received: number;
-  /** ChatACK messages queued to clients (one per message per client). */
-  deliveries: number;
-  /** Closed connections, by close reason. */
-  closes: Partial<Record<CloseReason, number>>;
-  /** Bytes queued for output across every client right now. */
-  queuedBytes: number;
-  /** Clients bound to a session. */
-  sessions: number;
-}
-
-/** Defaults of {@link ChatServerOptions}. */
-export const CHAT_SERVER_DEFAULTS = Object.freeze({
-  ttlMs: 300_000,
-  resumeWindowMs: 30_000,
-  maxOutputBytes: 8 * 1024 * 1024,
-  softOutputLimit: Object.freeze({ bytes: 2 * 1024 * 1024, forMs: 10_000 }),
-  maxConnections: 10_000,
-});
-
-/**
- * What the chat keeps per connection, in `client.context` (the session
- * itself is the binding's).
- *
- * ```
- *   { id, idBytes (Id as int64 LE), netloop (said Hello),
- *     sessionId / token (of the session bound, for the Welcome),
- *     gate (session work under way; messages wait behind it),
- *     failure (the code of the login on connect that failed, or null) }
- * ```
- */
-interface ChatPeer {
-  readonly id: bigint;
-  readonly idBytes: Buffer;
-  netloop: boolean;
-  sessionId: string | null;
-  token: string | null;
-  gate: Promise<void> | null;
-  failure: string | null;
-}
-
-/** See the module comment. */
-export class ChatServer {
-  /** The loop the server runs on (its own). */
-  readonly loop: EventLoop;
-  /** The listening server, framed with the chat protocol. */
-  readonly server: AnyFramedServer;
-  /** The sessions of this process. */
-  readonly registry: SessionRegistry;
-  /** The registry bound to the server: logins, resumes, heartbeats, expiry notices. */
-  readonly sessions: SessionBinding;
-  /** The message set. */
-  readonly protocol: ChatProtocol;
-  readonly #publish: (frame: Buffer) => void;
-  readonly #log: ((line: string) => void) | null;
-  readonly #idBase: bigint;
-  /** Session work under way, awaited by close(). */
-  readonly #pending = new Set<Promise<void>>();
-  #batch: Buffer[] = [];
-  #batchBytes = 0;
-  #batchQueued = false;
-  #received = 0;
-  #deliveries = 0;
-  readonly #closes: Partial<Record<CloseReason, number>> = {};
-  #closing: Promise<void> | null = null;
-  readonly #flushBatch = (): void => this.#deliverBatch();
-
-  private constructor(loop: EventLoop, server: AnyFramedServer, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
-    this.loop = loop;
-    this.server = server;
-    this.registry = registry;
-    this.protocol = protocol;
-    this.#publish = options.publish ?? ((frame) => this.broadcast(frame));
-    this.#log = options.log ?? null;
-    this.#idBase = BigInt(checkInteger('idBase', options.idBase ?? 0, 0, Number.MAX_SAFE_INTEGER));
-    // A netloop client is told in its own format. A cellnet client closes on
-    // any id it does not know, so it gets no notice (null): the binding then
-    // closes it at once, dropping output still queued to it.
-    const notice: NoticeBuilder = ({ client, reason }) =>
-      (client.context as ChatPeer).netloop ? { type: NETLOOP_CHAT_NAMES.EXPIRED, payload: { reason } } : null;
-    // Bound before the chat's own 'connection' listener, so a client has its slot when it logs in.
-    this.sessions = bindSessions(server, registry, { notice, connectionPrefix: options.connectionPrefix ?? '' });
-    this.sessions.on('expired', ({ client, session, reason }) => {
-      if (client !== null) this.#logLine(`expired client=${peerOf(client).id} session=${session.id} reason=${reason}`);
-    });
-    this.sessions.on('replaced', ({ client, session, reason }) => {
-      if (client !== null) this.#logLine(`replaced client=${peerOf(client).id} session=${session.id} reason=${reason}`);
-    });
-    this.sessions.on('error', ({ error, operation }) => this.#logLine(`session-error ${operation} ${describe(error)}`));
-    server.on('connection', (client: FramedClient) => this.#onConnection(client));
-    server.on('close', (client: FramedClient, reason: CloseReason, error?: NetloopError) => {
-      this.#closes[reason] = (this.#closes[reason] ?? 0) + 1;
-      this.#logLine(`close client=${peerOf(client).id} reason=${reason}${error === undefined ? '' : ` code=${error.code}`}`);
-    });
-  }
-
-  /** Starts a chat server on its own loop; resolves once it listens. */
-  static async start(options: ChatServerOptions = {}): Promise<ChatServer> {
-    const ttlMs = checkInteger('ttlMs', options.ttlMs ?? CHAT_SERVER_DEFAULTS.ttlMs, 4, 2 ** 31 - 1);
-    const loop = new EventLoop();
-    const registry = new SessionRegistry({
-      ...(options.store !== undefined ? { store: options.store } : {}),
-      ttlMs,
-      resumeWindowMs: options.resumeWindowMs ?? CHAT_SERVER_DEFAULTS.resumeWindowMs,
-      granularityMs: options.granularityMs ?? Math.max(1, Math.min(1_000, Math.floor(ttlMs / 4))),
-      // The binding audits on the loop's timer, and answers for this process's connections.
-      autoAudit: false,
-      isConnectionAlive: connectionProbe(loop, options.connectionPrefix ?? ''),
-    });
-    const protocol = createChatProtocol();
-    let self: ChatServer | null = null;
-    try {
-      const server = await new FramedServer(loop, {
-        host: options.host ?? CHAT_DEFAULT_HOST,
-        port: options.port ?? CHAT_DEFAULT_PORT,
-        maxConnections: options.maxConnections ?? CHAT_SERVER_DEFAULTS.maxConnections,
-        maxOutputBytes: options.maxOutputBytes ?? CHAT_SERVER_DEFAULTS.maxOutputBytes,
-        softOutputLimit: options.softOutputLimit === undefined ? CHAT_SERVER_DEFAULTS.softOutputLimit : options.softOutputLimit,
-        // Liveness is the session's business (TTL, heartbeats, expiry notice):
-        // a cellnet client that only listens is not closed by a read timeout.
-        idleTimeoutMs: 0,
-        backlog: 4096,
-        layout: protocol.layout,
-        registry: protocol.registry,
-        // Accepting starts nothing: `self` is set before the first connection's first message.
-        onMessage: (client, message) => self!.#onMessage(client, message),
-      }).listen();
-      self = new ChatServer(loop, server, registry, protocol, options);
-      return self;
-    } catch (err) {
-      await loop.close();
-      await registry.close();
-      throw err;
-    }
-  }
-
-  /** The bound port. */
-  get port(): number {
-    return this.server.port;
-  }
-
-  /**
-   * Queues a ChatACK frame (or several, concatenated) for every client with a
-   * session. Frames queued in one turn of the loop leave together: one append
-   * per client, so one socket write per client per turn, whatever the number
-   * of messages.
-   */
-  broadcast(frame: Buffer): void {
-    this.#batch.push(frame);
-    this.#batchBytes += frame.length;
-    if (!this.#batchQueued) {
-      this.#batchQueued = true;
-      this.loop.queueInLoop(this.#flushBatch);
-    }
-  }
-
-  /** A snapshot of the server's counters. */
-  stats(): ChatServerStats {
-    return {
-      clients: this.server.clientCount,
-      received: this.#received,
-      deliveries: this.#deliveries,
-      closes: { ...this.#closes },
-      queuedBytes: this.loop.stats().queuedBytes,
-      sessions: this.sessions.stats().bound,
-    };
-  }
-
-  /**
-   * Stops: no new connections; every client flushes what is queued and is
-   * closed (`server-close`, destroyed after `flushTimeoutMs`, default 2 s);
-   * sessions are detached (resumable within their window) and written to
-   * their store. Resolves once; a {@link closeOnSignals} target.
-   */
-  close(options: CloseOptions = {}): Promise<void> {
-    return (this.#closing ??= (async () => {
-      await this.loop.close({ flushTimeoutMs: 2_000, ...options });
-      while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-      // The binding waits for the detaches of the closes; then the registry writes the sessions behind.
-      await this.sessions.close();
-      await this.registry.close();
-    })());
-  }
-
-  #deliverBatch(): void {
-    this.#batchQueued = false;
-    const frames = this.#batch;
-    if (frames.length === 0) return;
-    const buf = frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.#batchBytes);
-    this.#batch = [];
-    this.#batchBytes = 0;
-    // A client past its hard limit is closed by the reactor ('output-limit'); the others go on.
-    this.#deliveries += this.sessions.broadcast(buf) * frames.length;
-  }
-
-  #onConnection(client: FramedClient): void {
-    const id = this.#idBase + BigInt(client.id);
-    const idBytes = Buffer.allocUnsafe(8);
-    idBytes.writeBigInt64LE(id, 0);
-    const peer: ChatPeer = { id, idBytes, netloop: false, sessionId: null, token: null, gate: null, failure: null };
-    client.context = peer;
-    this.#logLine(`open client=${id} from=${client.remoteAddress ?? '?'}:${client.remotePort ?? '?'}`);
-    // Every connection gets a session at once: a cellnet client's is anonymous and never mentioned to it.
-    this.#gate(peer, async () => {
-      try {
-        const created = await this.sessions.login(client);
-        peer.sessionId = created.session.id;
-        peer.token = created.token;
-      } catch (err) {
-        // The hello (waiting behind this gate, or still to come) is answered with netloop.Error.
-        peer.failure = errorCode(err);
-        throw err;
-      }
-    });
-  }
-
-  /**
-   * The framing layer's handler. While session work of this connection is
-   * under way, its messages wait behind it, in order (the framing layer
-   * counts them as pending: read backpressure), so the sender is bound (it
-   * receives its own ACKs) and its Welcome precedes what follows its Hello.
-   */
-  #onMessage(client: FramedClient, message: FramedMessage): void | Promise<void> {
-    const peer = client.context as ChatPeer;
-    if (peer.gate !== null) return peer.gate.then(() => this.#onMessage(client, message));
-    if (client.closing || client.closed) return;
-    const p = this.protocol;
-    if (message.type === p.ChatREQ.id) this.#onChat(peer, message.value);
-    else if (message.type === p.Hello.id) this.#onHello(client, peer, message.payload as Hello);
-    else if (message.type === p.Heartbeat.id) {
-      // The binding refreshed the session on the bytes already; this answers with the time left.
-      if (peer.netloop) client.send(p.HeartbeatACK, { ttlMs: Math.max(0, Math.floor(this.sessions.heartbeat(client))) });
-    } else {
-      // A server-to-client message sent to the server: the peer does not speak this protocol.
-      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `${message.name ?? message.type} is not a client message`, {
-        details: { type: message.type },
-      });
-    }
-  }
-
-  /**
-   * ChatREQ's value is `uint16 LE n · n bytes` (the registry checked it);
-   * ChatACK's is the same string followed by `Id int64 LE`. The ACK is built
-   * from the REQ's bytes as they are: cellnet's strings are bytes, so content
-   * that is not valid UTF-8 is relayed unchanged, and nothing is re-encoded.
-   */
-  #onChat(peer: ChatPeer, value: Buffer): void {
-    this.#received++;
-    const contentBytes = value.length - 2;
-    if (contentBytes > MAX_ACK_CONTENT_BYTES) {
-      this.#logLine(`drop client=${peer.id} reason=too-long bytes=${contentBytes} max=${MAX_ACK_CONTENT_BYTES}`);
-      return;
-    }
-    const valueLength = value.length + 8;
-    const frame = Buffer.allocUnsafe(4 + valueLength);
-    frame.writeUInt16LE(valueLength + 2, 0);
-    frame.writeUInt16LE(this.protocol.ChatACK.id, 2);
-    value.copy(frame, 4);
-    peer.idBytes.copy(frame, 4 + value.length);
-    this.#publish(frame);
-  }
-
-  /** `netloop.Hello`: the client speaks netloop's messages; resume its session if it names one, then welcome it. */
-  #onHello(client: FramedClient, peer: ChatPeer, hello: Hello): void {
-    peer.netloop = true;
-    this.#gate(peer, async () => {
-      // The login on connect failed (its store did not answer): say so and close, rather than
-      // wait for a store that may stay down. The client says hello again on its next connection.
-      if (peer.failure !== null) return this.#refuse(client, peer, peer.failure);
-      let resumed = false;
-      if (hello.token !== '') {
-        // The connection's anonymous session gives way to the one being resumed.
-        await this.sessions.logout(client, 'superseded');
-        peer.sessionId = peer.token = null;
-        try {
-          const r = await this.sessions.resume(client, hello.token);
-          peer.sessionId = r.session.id;
-          peer.token = hello.token;
-          resumed = true;
-        } catch (err) {
-          // Unknown, expired or from another store: a new session, as for a first hello.
-          if (!isNetloopError(err, ErrorCode.BAD_TOKEN)) throw err;
-          const created = await this.sessions.login(client);
-          peer.sessionId = created.session.id;
-          peer.token = created.token;
-        }
-      }
-      if (peer.sessionId === null || peer.token === null) return;
-      const name = hello.name.slice(0, 64);
-      if (name !== '') await this.registry.updateMetadata(peer.sessionId, { name }).catch(() => undefined);
-      this.#logLine(`hello client=${peer.id} session=${peer.sessionId} resumed=${resumed}${name === '' ? '' : ` name=${JSON.stringify(name)}`}`);
-      if (client.closing || client.closed) return;
-      const ttlMs = this.registry.options.ttlMs;
-      client.send(this.protocol.Welcome, {
-        session: peer.sessionId,
-        token: peer.token,
-        id: peer.id,
-        resumed,
-        heartbeatMs: Math.max(1, Math.floor(ttlMs / 3)),
-        ttlMs,
-        pid: process.pid,
-      });
-    }, (err) => this.#refuse(client, peer, errorCode(err)));
-  }
-
-  /**
-   * A netloop client that cannot have a session (`code` says why: its store
-   * did not answer, the login policy refused, ...) receives `netloop.Error`
-   * with the code, then a graceful close: flush, FIN, and the close once the
-   * client closes too (bounded by the server's shutdown timeout). Its
-   * messages meanwhile are ignored (the client is closing).
-   */
-  #refuse(client: FramedClient, peer: ChatPeer, code: string): void {
-    this.#logLine(`refused client=${peer.id} code=${code}`);
-    if (client.closing || client.closed) return;
-    client.send(this.protocol.Error, { code, message: refusalMessage(code) });
-    client.end();
-  }
-
-  /**
-   * Runs session work of one connection after the previous one; its messages
-   * wait meanwhile (see #onMessage). A failure is logged, then handed to
-   * `onError` (whose own throw is logged too: the gate never rejects).
-   */
-  #gate(peer: ChatPeer, work: () => Promise<void>, onError?: (err: unknown) => void): void {
-    const run = (peer.gate ?? Promise.resolve()).then(work).catch((err: unknown) => {
-      this.#logLine(`session-error client=${peer.id} ${describe(err)}`);
-      try {
-        onError?.(err);
-      } catch (again) {
-        this.#logLine(`session-error client=${peer.id} ${describe(again)}`);
-      }
-    });
-    peer.gate = run;
-    this.#pending.add(run);
-    // Registered before any waiting message, so those see the gate open (or the next one).
-    void run.then(() => {
-      this.#pending.delete(run);
-      if (peer.gate === run) peer.gate = null;
-    });
-  }
-
-  #logLine(line: string): void {
-    if (this.#log !== null) this.#log(line);
-  }
-}
-
-function peerOf(client: Client): ChatPeer {
-  return client.context as ChatPeer;
-}
-
-/** The stable code of a failure: a `NetloopError`'s own, else `NETLOOP_HANDLER_ERROR` (a fault of this code). */
-function errorCode(err: unknown): string {
-  return isNetloopError(err) ? err.code : ErrorCode.HANDLER_ERROR;
-}
-
-/** The sentence of a `netloop.Error`: fixed per code, so nothing of the store's or the client's bytes reaches the client. */
-function refusalMessage(code: string): string {
-  switch (code) {
-    case ErrorCode.STORE_UNAVAILABLE:
-    case ErrorCode.STORE_CLOSED:
-    case ErrorCode.STORE_IO:
-      return 'no session: the session store did not answer; try again later';
-    case ErrorCode.LOGIN_REFUSED:
-      return 'no session: the login policy refused a new session for this user';
-    case ErrorCode.SESSION_LIMIT:
-      return 'no session: the server holds as many sessions as it may';
-    default:
-      return 'no session could be created or resumed';
-  }
-}
-
-function describe(err: unknown): string {
-  return `${isNetloopError(err) ? `${err.code} ` : ''}${err instanceof Error ? err.message : String(err)}`;
-}
-
-// ─── command line ─────────────────────────────────────────────────────────────
-
-/** What the command line selects. */
-export interface ChatServerArgs {
-  host: string;
-  port: number;
-  /** `memory`, `file:PATH` or a `redis://` / `rediss://` URL. */
-  store: string;
-  ttlMs: number;
-  resumeWindowMs: number;
-  maxOutputBytes: number;
-  /** 0 disables the soft limit. */
-  softOutputBytes: number;
-  softOutputMs: number;
-  quiet: boolean;
-}
-
-/** The usage line. */
-export const CHAT_SERVER_USAGE =
-  'usage: npm start -- [--port N] [--host H] [--store memory | file:PATH | redis://HOST:PORT] [--ttl-ms N] ' +
-  '[--resume-window-ms N] [--max-output-bytes N] [--soft-output-bytes N (0: off)] [--soft-output-ms N] [--quiet]';
-
-/** Parses the server's command line; a bad argument is `NETLOOP_INVALID_OPTION`. */
-export function parseChatServerArgs(argv: readonly string[]): ChatServerArgs {
-  const d = CHAT_SERVER_DEFAULTS;
-  const args: ChatServerArgs = {
-    host: CHAT_DEFAULT_HOST,
-    port: CHAT_DEFAULT_PORT,
-    store: 'memory',
-    ttlMs: d.ttlMs,
-    resumeWindowMs: d.resumeWindowMs,
-    maxOutputBytes: d.maxOutputBytes,
-    softOutputBytes: d.softOutputLimit.bytes,
-    softOutputMs: d.softOutputLimit.forMs,
-    quiet: false,
-  };
-  const ints: Record<string, [keyof ChatServerArgs, number, number]> = {
-    '--port': ['port', 0, 65535],
-    '--ttl-ms': ['ttlMs', 4, 2 ** 31 - 1],
-    '--resume-window-ms': ['resumeWindowMs', 0, 2 ** 31 - 1],
-    '--max-output-bytes': ['maxOutputBytes', 1, 2 ** 40],
-    '--soft-output-bytes': ['softOutputBytes', 0, 2 ** 40],
-    '--soft-output-ms': ['softOutputMs', 0, 2 ** 31 - 1],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = argv[i + 1];
-    const int = ints[arg];
-    if (arg === '--quiet') args.quiet = true;
-    else if (value === undefined) throw usageError(`${arg} needs a value`, arg);
-    else if (int !== undefined) {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < int[1] || n > int[2]) throw usageError(`${arg} must be an integer in [${int[1]}, ${int[2]}], got ${value}`, arg);
-      (args as unknown as Record<string, number>)[int[0]] = n;
-      i++;
-    } else if (arg === '--host') {
-      args.host = value;
-      i++;
-    } else if (arg === '--store') {
-      if (value !== 'memory' && !value.startsWith('file:') && !/^rediss?:\/\//.test(value)) {
-        throw usageError(`--store must be memory, file:PATH or redis://..., got ${value}`, arg);
-      }
-      args.store = value;
-      i++;
-    } else throw usageError(`unknown argument ${arg}`, arg);
-  }
-  if (args.softOutputBytes > args.maxOutputBytes) throw usageError('--soft-output-bytes must not exceed --max-output-bytes', '--soft-output-bytes');
-  return args;
-}
-
-function usageError(message: string, option: string): NetloopError {
-  return new NetloopError(ErrorCode.INVALID_OPTION, `${message}\n${CHAT_SERVER_USAGE}`, { details: { option } });
-}
-
-/** Opens the store a `--store` argument names (null for memory: the registry makes its own). */
-export async function openChatStore(spec: string): Promise<SessionStore | null> {
-  if (spec === 'memory') return null;
-  if (spec.startsWith('file:')) {
-    const { FileStore } = await import('../../lib/store/file/file-store.js');
-    return FileStore.open({ path: path.resolve(spec.slice('file:'.length)) });
-  }
-  const { RedisStore } = await import('../../lib/store/redis/redis-store.js');
-  return new RedisStore({ url: spec });
-}
-
-/** How long {@link probeChatStore} waits for the store's answer by default. */
-export const STORE_PROBE_TIMEOUT_MS = 5_000;
-
-/** The kind of store a `--store` argument names: `memory`, `file` or `redis`. */
-export function chatStoreKind(spec: string): 'memory' | 'file' | 'redis' {
-  return spec === 'memory' ? 'memory' : spec.startsWith('file:') ? 'file' : 'redis';
-}
-
-/**
- * Asks `store` whether it answers (its `ping()`: one `PING` for Redis), and
- * resolves with null once it answered, or with the coded error when it
- * failed or did not answer within `timeoutMs` (`NETLOOP_STORE_UNAVAILABLE`).
- * Never rejects. A store without `ping()` is asked for a lookup of an id no
- * session has, which every store answers.
- */
-export async function probeChatStore(store: SessionStore, timeoutMs = STORE_PROBE_TIMEOUT_MS): Promise<NetloopError | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new NetloopError(ErrorCode.STORE_UNAVAILABLE, `the store did not answer within ${timeoutMs} ms`, { details: { timeoutMs } })),
-      timeoutMs,
-    );
-  });
-  const ask = store.ping !== undefined ? store.ping() : store.get('00000000-0000-7000-8000-000000000000');
-  ask.catch(() => undefined); // the deadline may win; the lookup's own failure must not go unhandled
-  try {
-    await Promise.race([ask, deadline]);
-    return null;
-  } catch (err) {
-    return isNetloopError(err) ? err : new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'the store failed', { cause: err });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The start-up line that says whether the store answered (its kind, and the error code when it did not). */
-export function storeLine(kind: string, failure: NetloopError | null, ms: number): string {
-  if (failure === null) return `store ${kind}: answered in ${Math.round(ms)} ms`;
-  const syscall = failure.details['syscallCode'];
-  return (
-    `store ${kind}: no answer (${failure.code}${typeof syscall === 'string' ? ` ${syscall}` : ''}); ` +
-    `serving anyway: a client that gets no session receives netloop.Error ${failure.code}, then a close`
-  );
-}
-
-async function main(): Promise<void> {
-  const args = parseChatServerArgs(process.argv.slice(2));
-  const store = await openChatStore(args.store);
+async function main(args: ChatServerArgs): Promise<void> {
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
+  const { logger } = await exampleLogger(args.log, 'chat');
+  const store = await openChatStore(args.store);
   // Say before listening whether the store answers: a dead Redis must not look like a healthy server.
   const kind = chatStoreKind(args.store);
   if (store === null) out(`store ${kind}: in this process`);
@@ -650,16 +64,34 @@ async function main(): Promise<void> {
     resumeWindowMs: args.resumeWindowMs,
     maxOutputBytes: args.maxOutputBytes,
     softOutputLimit: args.softOutputBytes === 0 ? null : { bytes: args.softOutputBytes, forMs: args.softOutputMs },
-    log: args.quiet ? null : out,
+    logger,
+  });
+  // netloop's own events (accepts, closes with their reasons, limits, handler faults, store
+  // failures and recoveries) as structured lines; the chat logs its own (hello, expired, ...).
+  // Subscribed before this turn ends, so before the first connection is accepted.
+  const logs = createLogSubscriber(logger, {
+    events: { sessionExpire: false }, // the chat's 'expired' line says it, with the client's id
+    registries: [chat.registry],
+    ...(store instanceof FileStore ? { stores: { sessions: store } } : {}),
   });
   const { address, port } = chat.server.address();
-  out(`netloop chat server listening on ${address}:${port} (sessions: ${args.store === 'memory' ? 'memory' : args.store.startsWith('file:') ? args.store : 'redis'})`);
+  out(`netloop chat server listening on ${address}:${port} (sessions: ${kind === 'memory' ? 'memory' : kind === 'file' ? args.store : 'redis'})`);
+  const status = args.statusPort === null ? null : await startStatusPage(chat, args.statusPort, logger);
+  if (status !== null) {
+    const { ops } = status;
+    out(`status page on ${ops.url}${ops.metrics === null ? ' (no /metrics: prom-client is not installed)' : ` (Prometheus metrics on ${ops.url}metrics)`}`);
+  }
   out(`connect a client:  npm run chat -- --port ${port} --host ${address} [--name NAME]`);
   if (port === CHAT_DEFAULT_PORT && address === CHAT_DEFAULT_HOST) out(`cellnet's chat client connects as it is (it dials ${CHAT_DEFAULT_HOST}:${CHAT_DEFAULT_PORT})`);
   // SIGINT / SIGTERM: clients flush and close, sessions are detached into the
-  // store; then the store (ours, not the server's) is closed. A second signal
-  // kills at once (the helper removes its handlers first).
+  // store; then the status page, the log subscription and the store (ours,
+  // not the server's) are closed. A second signal kills at once (the helper
+  // removes its handlers first).
   let failed = false;
+  const fail = (what: string, err: unknown): void => {
+    failed = true;
+    process.stderr.write(`${what} failed: ${describe(err)}\n`);
+  };
   closeOnSignals(
     {
       close: (options) => {
@@ -670,30 +102,23 @@ async function main(): Promise<void> {
     {
       flushTimeoutMs: 2_000,
       exit: false,
-      onError: (err) => {
-        failed = true;
-        process.stderr.write(`stop failed: ${describe(err)}\n`);
-      },
+      onError: (err) => fail('stop', err),
       onDone: () => {
-        void Promise.resolve(store?.close()).then(
-          () => {
-            out('stopped');
-            process.exit(failed ? 1 : 0);
-          },
-          (err: unknown) => {
-            process.stderr.write(`closing the store failed: ${describe(err)}\n`);
-            process.exit(1);
-          },
-        );
+        void (async () => {
+          await status?.stop().catch((err: unknown) => fail('closing the status page', err));
+          logs.close();
+          await Promise.resolve(store?.close()).catch((err: unknown) => fail('closing the store', err));
+          out('stopped');
+          process.exit(failed ? 1 : 0);
+        })();
       },
     },
   );
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+if (isMain(import.meta.url)) runCommand(CHAT_SERVER_COMMAND, process.argv.slice(2), main, chatServerArgs);
+
+/** One line for a failure: its code, when it has one, and its message (for the operator's terminal, not the logs). */
+function describe(err: unknown): string {
+  return `${isNetloopError(err) ? `${err.code} ` : ''}${err instanceof Error ? err.message : String(err)}`;
 }

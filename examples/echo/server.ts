@@ -6,6 +6,7 @@
  * ```sh
  * npm run echo                          # 127.0.0.1:2007
  * npm run echo -- --port 9000 --host 0.0.0.0
+ * npm run echo -- --help
  * ```
  *
  * Prints where it listens; stops cleanly (flushing, then closing every
@@ -23,14 +24,10 @@
  * @module
  */
 
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
-import { EventLoop } from '../../lib/reactor/event-loop.js';
-import { Server } from '../../lib/reactor/server.js';
-import type { Client } from '../../lib/reactor/client.js';
-import type { ReadPauseMarks } from '../../lib/reactor/client-limits.js';
-import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
+import { EventLoop, Server, closeOnSignals } from 'netloop';
+import type { Client, ReadPauseMarks } from 'netloop';
+import { defineCommand, isMain, parseCommandLine, runCommand } from '../shared/cli.js';
+import type { OptionValues } from '../shared/cli.js';
 
 /** The port the example listens on when none is given (muduo's echo examples use it too). */
 export const DEFAULT_ECHO_PORT = 2007;
@@ -68,35 +65,33 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   return { loop, server };
 }
 
-/** Parses `--port N --host H`. */
+/** The echo server's command line. */
+export const ECHO_COMMAND = defineCommand({
+  name: 'echo-server',
+  usage: 'npm run echo -- [options]',
+  summary: 'A raw echo server: every byte read is written back, with no framing. SIGINT or SIGTERM stops it.',
+  options: {
+    port: { type: 'integer', default: DEFAULT_ECHO_PORT, min: 0, max: 65535, help: 'port to listen on; 0 picks a free one' },
+    host: { type: 'string', default: '127.0.0.1', arg: 'H', help: 'address to bind' },
+  },
+  notes: ['drive it with:', '  node dist/examples/pingpong/client.js --port 2007 --sessions 100 --bytes 16384 --seconds 5'],
+});
+
+/**
+ * Parses `--port N --host H`.
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` (`details.option`) for a bad argument.
+ */
 export function parseEchoArgs(argv: readonly string[]): EchoServerOptions {
-  const options: EchoServerOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = argv[i + 1];
-    if (arg === '--port' && value !== undefined) {
-      const port = Number(value);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new NetloopError(ErrorCode.INVALID_OPTION, `--port must be an integer in [0, 65535], got ${value}`, {
-          details: { option: 'port', value },
-        });
-      }
-      options.port = port;
-      i++;
-    } else if (arg === '--host' && value !== undefined) {
-      options.host = value;
-      i++;
-    } else {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, `unknown argument ${String(arg)} (usage: --port N [--host H])`, {
-        details: { option: arg },
-      });
-    }
-  }
-  return options;
+  return echoArgs(parseCommandLine(ECHO_COMMAND, argv));
 }
 
-async function main(): Promise<void> {
-  const { loop, server } = await startEchoServer(parseEchoArgs(process.argv.slice(2)));
+function echoArgs(v: OptionValues<typeof ECHO_COMMAND.options>): EchoServerOptions {
+  return { port: v.port, host: v.host };
+}
+
+async function main(options: EchoServerOptions): Promise<void> {
+  const { loop, server } = await startEchoServer(options);
   const { address, port } = server.address();
   process.stdout.write(`netloop echo server listening on ${address}:${port}\n`);
   // On SIGINT or SIGTERM: stop accepting, let queued echoes flush for up to
@@ -111,10 +106,4 @@ async function main(): Promise<void> {
   });
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+if (isMain(import.meta.url)) runCommand(ECHO_COMMAND, process.argv.slice(2), main, echoArgs);

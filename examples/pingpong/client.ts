@@ -6,6 +6,7 @@
  * ```sh
  * npm run echo -- --port 2007 &
  * node dist/examples/pingpong/client.js --port 2007 --sessions 100 --bytes 16384 --seconds 5
+ * node dist/examples/pingpong/client.js --help
  * ```
  *
  * Every session is a netloop {@link Connector} (no reconnect) on one loop.
@@ -13,13 +14,10 @@
  * @module
  */
 
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/reactor/event-loop.js';
-import type { Client } from '../../lib/reactor/client.js';
-import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
-import { checkInteger, checkNumber } from '../../lib/core/validate.js';
-import { Connector } from '../../lib/reactor/connector.js';
+import { Connector, ErrorCode, EventLoop, NetloopError } from 'netloop';
+import type { Client } from 'netloop';
+import { checkIntegerOption, defineCommand, isMain, parseCommandLine, runCommand, usageError } from '../shared/cli.js';
+import type { OptionValues } from '../shared/cli.js';
 
 /** Options of {@link runPingpong}. */
 export interface PingpongOptions {
@@ -50,10 +48,11 @@ export interface PingpongResult {
 /** Runs the pingpong against an echo server and resolves with the throughput. */
 export async function runPingpong(options: PingpongOptions): Promise<PingpongResult> {
   const host = options.host ?? '127.0.0.1';
-  const port = checkInteger('port', options.port, 1, 65535);
-  const sessions = checkInteger('sessions', options.sessions ?? 1, 1, 100_000);
-  const bytes = checkInteger('bytes', options.bytes ?? 16_384, 1, 64 << 20);
-  const seconds = checkNumber('seconds', options.seconds ?? 5, 0.01, 3600);
+  const port = checkIntegerOption('port', options.port, 1, 65535);
+  const sessions = checkIntegerOption('sessions', options.sessions ?? 1, 1, 100_000);
+  const bytes = checkIntegerOption('bytes', options.bytes ?? 16_384, 1, 64 << 20);
+  const seconds = options.seconds ?? 5;
+  if (!(seconds >= 0.01 && seconds <= 3600)) throw usageError(`seconds must be a number in [0.01, 3600], got ${String(seconds)}`, 'seconds');
   const loop = new EventLoop();
   const block = Buffer.alloc(bytes);
   for (let i = 0; i < bytes; i++) block[i] = i % 128;
@@ -93,33 +92,42 @@ export async function runPingpong(options: PingpongOptions): Promise<PingpongRes
   }
 }
 
-/** Parses `--host H --port N --sessions N --bytes B --seconds T [--json]`. */
-export function parsePingpongArgs(argv: readonly string[]): PingpongOptions & { json: boolean } {
-  const out: Partial<PingpongOptions> & { json: boolean } = { json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--json') {
-      out.json = true;
-      continue;
-    }
-    const value = argv[i + 1];
-    if (value === undefined || !['--host', '--port', '--sessions', '--bytes', '--seconds'].includes(arg)) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, `bad argument ${arg} (usage: --port N [--host H] [--sessions N] [--bytes B] [--seconds T] [--json])`, {
-        details: { option: arg },
-      });
-    }
-    i++;
-    if (arg === '--host') out.host = value;
-    else (out as Record<string, unknown>)[arg.slice(2)] = Number(value);
-  }
-  if (out.port === undefined) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, '--port is required', { details: { option: 'port' } });
-  }
-  return out as PingpongOptions & { json: boolean };
+/** The pingpong client's command line. */
+export const PINGPONG_COMMAND = defineCommand({
+  name: 'pingpong',
+  usage: 'node dist/examples/pingpong/client.js --port N [options]',
+  summary:
+    "muduo's pingpong client: each session sends one block, then echoes back whatever it receives, for a while;\n" +
+    'prints the throughput (bytes received per second). Run an echo server first (npm run echo).',
+  options: {
+    port: { type: 'integer', required: true, min: 1, max: 65535, help: "the echo server's port" },
+    host: { type: 'string', default: '127.0.0.1', arg: 'H', help: "the echo server's address" },
+    sessions: { type: 'integer', default: 1, min: 1, max: 100_000, help: 'concurrent connections' },
+    bytes: { type: 'integer', default: 16_384, min: 1, max: 64 << 20, help: 'block size in bytes' },
+    seconds: { type: 'string', default: '5', arg: 'T', check: checkSeconds, help: 'how long to run, in seconds (0.01 to 3600)' },
+    json: { type: 'flag', help: 'print the result as one JSON line' },
+  },
+});
+
+function checkSeconds(value: string): string | null {
+  const n = Number(value);
+  return value.trim() !== '' && n >= 0.01 && n <= 3600 ? null : 'must be a number of seconds in [0.01, 3600]';
 }
 
-async function main(): Promise<void> {
-  const options = parsePingpongArgs(process.argv.slice(2));
+/**
+ * Parses `--port N [--host H] [--sessions N] [--bytes B] [--seconds T] [--json]`.
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` (`details.option`) for a bad or missing argument.
+ */
+export function parsePingpongArgs(argv: readonly string[]): PingpongOptions & { json: boolean } {
+  return pingpongArgs(parseCommandLine(PINGPONG_COMMAND, argv));
+}
+
+function pingpongArgs(v: OptionValues<typeof PINGPONG_COMMAND.options>): PingpongOptions & { json: boolean } {
+  return { port: v.port, host: v.host, sessions: v.sessions, bytes: v.bytes, seconds: Number(v.seconds), json: v.json };
+}
+
+async function main(options: PingpongOptions & { json: boolean }): Promise<void> {
   const r = await runPingpong(options);
   if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
@@ -129,10 +137,4 @@ async function main(): Promise<void> {
   }
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+if (isMain(import.meta.url)) runCommand(PINGPONG_COMMAND, process.argv.slice(2), main, pingpongArgs);

@@ -7,6 +7,7 @@
  * ```sh
  * node dist/examples/session-expiry/server.js                  # 127.0.0.1:2009, TTL 10 s
  * node dist/examples/session-expiry/server.js --port 0 --ttl-ms 2000 --notice-kib 4096
+ * node dist/examples/session-expiry/server.js --help
  * ```
  *
  * A line protocol over raw TCP (try it with `nc 127.0.0.1 2009`):
@@ -18,24 +19,22 @@
  *   (silence)       ──▶ HTTP/1.1 401 ... (notice) then FIN
  * ```
  *
- * Prints each login, expiry and close; stops cleanly on SIGINT or SIGTERM.
+ * Logs each login, resume, expiry (the example's lines) and each accept and
+ * close with its reason (netloop's, through `createLogSubscriber`), with
+ * pino when it is installed and plain lines otherwise; stops cleanly on
+ * SIGINT or SIGTERM.
  *
  * @module
  */
 
-import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { EventLoop } from '../../lib/reactor/event-loop.js';
-import { Server } from '../../lib/reactor/server.js';
-import type { Client } from '../../lib/reactor/client.js';
-import type { CloseReason } from '../../lib/reactor/close-reason.js';
-import { ErrorCode, NetloopError, isNetloopError } from '../../lib/core/errors.js';
-import { SessionRegistry } from '../../lib/session/session-registry.js';
-import { bindSessions } from '../../lib/binding/session-binding.js';
-import { httpUnauthorizedNotice } from '../../lib/binding/notices.js';
-import { connectionProbe } from '../../lib/binding/connection-probe.js';
-import type { SessionBinding } from '../../lib/binding/session-binding.js';
-import type { NoticeBuilder } from '../../lib/binding/notices.js';
+import { EventLoop, Server, SessionRegistry, bindSessions, connectionProbe, httpUnauthorizedNotice, isNetloopError } from 'netloop';
+import type { Client, NoticeBuilder, SessionBinding } from 'netloop';
+import { createLogSubscriber, quietLogger } from 'netloop/ops';
+import type { Logger } from 'netloop/ops';
+import { defineCommand, isMain, parseCommandLine, runCommand } from '../shared/cli.js';
+import type { OptionValues } from '../shared/cli.js';
+import { LOG_MODES, exampleLogger } from '../shared/logging.js';
+import type { LogMode } from '../shared/logging.js';
 
 /** The port the example listens on when none is given. */
 export const DEFAULT_SESSION_EXPIRY_PORT = 2009;
@@ -52,8 +51,8 @@ export interface SessionExpiryOptions {
   noticeKiB?: number;
   /** Handshake timeout (LOGIN or RESUME); default 30,000 ms. */
   handshakeMs?: number;
-  /** Where progress lines go; default stdout. */
-  log?: (line: string) => void;
+  /** Where the example's events go (`login`, `resume`, `expired`, `replaced`, `session-error`); default none. */
+  logger?: Logger;
 }
 
 /** The running example. */
@@ -69,6 +68,18 @@ export interface SessionExpiryServer {
 /** The longest line accepted from a client. */
 const MAX_LINE = 4096;
 
+/** A client's lines not yet answered, and whether the next must wait for a LOGIN or RESUME in flight. */
+interface LineState {
+  buffered: string;
+  waiting: boolean;
+}
+
+/** The client's line state, made on its first read. */
+function lineState(client: Client): LineState {
+  if (client.context === undefined || client.context === null) client.context = { buffered: '', waiting: false } satisfies LineState;
+  return client.context as LineState;
+}
+
 /** The notice: an HTTP 401 response (see `httpUnauthorizedNotice`), its body padded with `padBytes` characters. */
 export function expiryNotice(padBytes: number): NoticeBuilder {
   const base = httpUnauthorizedNotice();
@@ -81,7 +92,7 @@ export function expiryNotice(padBytes: number): NoticeBuilder {
 
 /** Starts the example on its own loop. */
 export async function startSessionExpiryServer(options: SessionExpiryOptions = {}): Promise<SessionExpiryServer> {
-  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const logger = options.logger ?? quietLogger;
   const ttlMs = options.ttlMs ?? 10_000;
   const loop = new EventLoop();
   const registry = new SessionRegistry({
@@ -103,46 +114,67 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
     notice: expiryNotice((options.noticeKiB ?? 0) * 1024),
   });
 
-  // Per-client line buffer: the application's own context (the binding keeps none there).
+  // Lines are answered in the order they came: while a LOGIN or RESUME waits
+  // for the registry, reading pauses and the lines already read wait in the
+  // client's own context (at most one read's worth), so `LOGIN ann` and
+  // `PING` sent together answer TOKEN, then PONG.
+  //
+  //   client.context: { buffered: 'PING\nPI', waiting: true }   (the binding keeps nothing there)
   server.on('data', (client: Client, chunk: Buffer) => {
-    let buf = (typeof client.context === 'string' ? client.context : '') + chunk.toString('latin1');
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).replace(/\r$/, '');
-      buf = buf.slice(nl + 1);
-      handleLine(client, line);
-    }
-    if (buf.length > MAX_LINE) {
-      client.write('ERR line too long\n');
-      client.end();
-      buf = '';
-    }
-    client.context = buf;
+    const state = lineState(client);
+    state.buffered += chunk.toString('latin1');
+    drain(client, state);
   });
 
-  const handleLine = (client: Client, line: string): void => {
+  /** Answers the complete lines buffered, up to one that must wait; closes a client whose line is too long. */
+  const drain = (client: Client, state: LineState): void => {
+    let nl: number;
+    while (!state.waiting && (nl = state.buffered.indexOf('\n')) >= 0) {
+      const line = state.buffered.slice(0, nl).replace(/\r$/, '');
+      state.buffered = state.buffered.slice(nl + 1);
+      const pending = handleLine(client, line);
+      if (pending !== null) {
+        state.waiting = true;
+        client.pause();
+        void pending.then(() => {
+          state.waiting = false;
+          if (client.closed || client.closing) return;
+          client.resume();
+          drain(client, state);
+        });
+      }
+    }
+    const partial = state.buffered.length - (state.buffered.lastIndexOf('\n') + 1);
+    if (partial > MAX_LINE) {
+      client.write('ERR line too long\n');
+      client.end();
+      state.buffered = '';
+    }
+  };
+
+  /** Answers one line; returns the work to wait for before the next line (LOGIN, RESUME), or null. */
+  const handleLine = (client: Client, line: string): Promise<void> | null => {
     const [cmd = '', arg = ''] = line.split(' ', 2);
     if (cmd === 'LOGIN' && arg !== '') {
-      binding.login(client, { userId: arg }).then(
+      return binding.login(client, { userId: arg }).then(
         ({ token, session }) => {
-          log(`login user=${arg} session=${session.id} conn=${client.id} ttl=${ttlMs}ms`);
+          logger.info({ event: 'login', userId: arg, sessionId: session.id, clientId: client.id, ttlMs }, 'session started');
           if (!client.closed && !client.closing) client.write(`TOKEN ${token}\n`);
         },
         (err: unknown) => reply(client, err),
       );
-    } else if (cmd === 'RESUME' && arg !== '') {
-      binding.resume(client, arg).then(
+    }
+    if (cmd === 'RESUME' && arg !== '') {
+      return binding.resume(client, arg).then(
         ({ session }) => {
-          log(`resume session=${session.id} conn=${client.id}`);
+          logger.info({ event: 'resume', sessionId: session.id, clientId: client.id }, 'session resumed');
           if (!client.closed && !client.closing) client.write(`RESUMED ${session.id}\n`);
         },
         (err: unknown) => reply(client, err),
       );
-    } else if (cmd === 'PING') {
-      client.write('PONG\n');
-    } else {
-      client.write('ERR unknown command (LOGIN <user> | PING | RESUME <token>)\n');
     }
+    client.write(cmd === 'PING' ? 'PONG\n' : 'ERR unknown command (LOGIN <user> | PING | RESUME <token>)\n');
+    return null;
   };
 
   const reply = (client: Client, err: unknown): void => {
@@ -150,16 +182,15 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
     if (!client.closed && !client.closing) client.write(`ERR ${code}\n`);
   };
 
+  // The notice is queued when 'expired' is emitted: its size is the client's queued bytes; the close follows its flush.
   binding.on('expired', ({ session, client, reason }) => {
-    if (client === null) log(`expired session=${session.id} (${reason}, no connection)`);
-    else log(`expired session=${session.id} conn=${client.id} (${reason}): sending ${client.queuedBytes}-byte notice, closing once flushed`);
+    logger.info({ event: 'expired', sessionId: session.id, clientId: client?.id, reason, noticeBytes: client?.queuedBytes }, 'session expired: notice, then close');
   });
   binding.on('replaced', ({ session, client }) => {
-    if (client !== null) log(`replaced session=${session.id} conn=${client.id}: notice, then close`);
+    if (client !== null) logger.info({ event: 'replaced', sessionId: session.id, clientId: client.id }, 'session replaced: notice, then close');
   });
-  binding.on('error', ({ error, operation }) => log(`error in ${operation}: ${error instanceof Error ? error.message : String(error)}`));
-  server.on('close', (client: Client, reason: CloseReason, error?: NetloopError) => {
-    log(`closed conn=${client.id} reason=${reason}${error === undefined ? '' : ` (${error.code})`}`);
+  binding.on('error', ({ error, operation }) => {
+    logger.error({ event: 'session-error', operation, code: isNetloopError(error) ? error.code : undefined }, 'session work failed');
   });
 
   let stopping: Promise<void> | null = null;
@@ -172,43 +203,50 @@ export async function startSessionExpiryServer(options: SessionExpiryOptions = {
   return { loop, server, registry, binding, stop };
 }
 
-/** Parses `--port N --host H --ttl-ms N --notice-kib N --handshake-ms N`. */
+/** The example's command line. */
+export const SESSION_EXPIRY_COMMAND = defineCommand({
+  name: 'session-expiry',
+  usage: 'node dist/examples/session-expiry/server.js [options]',
+  summary:
+    'Session expiry, notice then close, on a line protocol (try nc 127.0.0.1 2009):\n' +
+    'LOGIN <user> answers TOKEN <token>; PING answers PONG; RESUME <token> on a new connection; silence expires the session.',
+  options: {
+    port: { type: 'integer', default: DEFAULT_SESSION_EXPIRY_PORT, min: 0, max: 65535, help: 'port to listen on; 0 picks a free one' },
+    host: { type: 'string', default: '127.0.0.1', arg: 'H', help: 'address to bind' },
+    'ttl-ms': { type: 'integer', default: 10_000, min: 4, max: 2 ** 31 - 1, help: 'a session expires this long after its last line' },
+    'notice-kib': { type: 'integer', default: 0, min: 0, max: 16 * 1024, help: "KiB of padding in the expiry notice's body (a large notice still arrives whole)" },
+    'handshake-ms': { type: 'integer', default: 30_000, min: 0, max: 2 ** 31 - 1, help: 'a connection that sends no LOGIN or RESUME within this is closed' },
+    log: { type: 'string', default: 'auto', choices: LOG_MODES, help: 'logs: pino when installed (auto), plain lines, or none' },
+  },
+});
+
+/**
+ * Parses `--port N --host H --ttl-ms N --notice-kib N --handshake-ms N`
+ * (the server's options; `--log` is the program's).
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` (`details.option`) for a bad argument.
+ */
 export function parseSessionExpiryArgs(argv: readonly string[]): SessionExpiryOptions {
-  const options: SessionExpiryOptions = {};
-  const int = (name: string, value: string, min: number, max: number): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, `--${name} must be an integer in [${min}, ${max}], got ${value}`, {
-        details: { option: name, value },
-      });
-    }
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = argv[i + 1];
-    if (value === undefined) throw usage(arg);
-    if (arg === '--port') options.port = int('port', value, 0, 65535);
-    else if (arg === '--host') options.host = value;
-    else if (arg === '--ttl-ms') options.ttlMs = int('ttl-ms', value, 4, 2 ** 31 - 1);
-    else if (arg === '--notice-kib') options.noticeKiB = int('notice-kib', value, 0, 16 * 1024);
-    else if (arg === '--handshake-ms') options.handshakeMs = int('handshake-ms', value, 0, 2 ** 31 - 1);
-    else throw usage(arg);
-    i++;
-  }
+  const { log: _, ...options } = sessionExpiryArgs(parseCommandLine(SESSION_EXPIRY_COMMAND, argv));
   return options;
 }
 
-function usage(arg: string | undefined): NetloopError {
-  return new NetloopError(
-    ErrorCode.INVALID_OPTION,
-    `bad argument ${String(arg)} (usage: [--port N] [--host H] [--ttl-ms N] [--notice-kib N] [--handshake-ms N])`,
-    { details: { option: arg } },
-  );
+function sessionExpiryArgs(v: OptionValues<typeof SESSION_EXPIRY_COMMAND.options>): SessionExpiryOptions & { log: LogMode } {
+  return {
+    port: v.port,
+    host: v.host,
+    ttlMs: v['ttl-ms'],
+    noticeKiB: v['notice-kib'],
+    handshakeMs: v['handshake-ms'],
+    log: v.log as LogMode,
+  };
 }
 
-async function main(): Promise<void> {
-  const app = await startSessionExpiryServer(parseSessionExpiryArgs(process.argv.slice(2)));
+async function main(args: SessionExpiryOptions & { log: LogMode }): Promise<void> {
+  const { logger } = await exampleLogger(args.log, 'session-expiry');
+  // netloop's own events: each accept, and each close with its reason (session-expired after a notice).
+  const logs = createLogSubscriber(logger, { events: { sessionExpire: false } });
+  const app = await startSessionExpiryServer({ ...args, logger });
   const { address, port } = app.server.address();
   process.stdout.write(`netloop session-expiry server listening on ${address}:${port}\n`);
   let stopping = false;
@@ -216,16 +254,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`${signal}: closing ${app.loop.clientCount} connection(s)\n`);
-    void app.stop().then(() => process.exit(0));
+    void app.stop().then(() => {
+      logs.close();
+      process.exit(0);
+    });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(path.resolve(entry)).href === import.meta.url) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+if (isMain(import.meta.url)) runCommand(SESSION_EXPIRY_COMMAND, process.argv.slice(2), main, sessionExpiryArgs);

@@ -60,6 +60,28 @@ export const ErrorCode = {
   /** A frame's value could not be deserialized by its message type. */
   BAD_PAYLOAD: 'NETLOOP_BAD_PAYLOAD',
 
+  // Streams and large transfers.
+  /**
+   * A stream transfer was aborted before its end: by an `AbortSignal`
+   * (`details.by: 'signal'`), by the application destroying the stream
+   * (`'local'`), or by the peer's abort or cancel marker (`'peer'`, with the
+   * peer's code in `details.remoteCode`).
+   */
+  STREAM_ABORTED: 'NETLOOP_STREAM_ABORTED',
+  /** The connection closed before a stream transfer ended; `details.reason` is the close reason. */
+  STREAM_INTERRUPTED: 'NETLOOP_STREAM_INTERRUPTED',
+  /** The source of a stream transfer (a Readable, a file) failed; `cause` is its error. */
+  STREAM_SOURCE_FAILED: 'NETLOOP_STREAM_SOURCE_FAILED',
+  /** The peer refused a framed stream: it holds its `maxConcurrentStreams`, or nobody there takes streams. */
+  STREAM_REFUSED: 'NETLOOP_STREAM_REFUSED',
+  /**
+   * A framed-stream frame broke the stream protocol (a malformed frame, a
+   * chunk over `maxChunkBytes`, a stream opened twice, an end whose length
+   * differs from the bytes received); the connection is closed with
+   * `'protocol-error'`.
+   */
+  STREAM_PROTOCOL: 'NETLOOP_STREAM_PROTOCOL',
+
   // Sessions.
   /** No live session matches the id, token or connection. */
   SESSION_NOT_FOUND: 'NETLOOP_SESSION_NOT_FOUND',

@@ -119,18 +119,36 @@ export interface ClientOwner extends LoopClientOwner {
 }
 
 /**
- * A producer whose reading follows a consumer's queued output
- * ({@link linkBackpressure}). Listed in the extras of both clients.
+ * @internal What a backpressure link holds back: a client's reading
+ * ({@link linkBackpressure}), or a producer of a layer above, such as the
+ * messaging layer's stream senders ({@link _linkOutput}). The consumer calls
+ * `_hold` when its queued output reaches the link's high mark and `_unhold`
+ * once it drained to the low mark, both from inside its write path (a
+ * producer defers any work of its own); `_unlink` when the link ends (either
+ * side closed, or the link was undone), after a last `_unhold` if it held.
+ */
+export interface OutputProducer {
+  _hold(): void;
+  _unhold(): void;
+  _unlink(link: BackpressureLink): void;
+}
+
+/**
+ * @internal A producer whose reading follows a consumer's queued output
+ * ({@link linkBackpressure}). Listed in the extras of both clients (of the
+ * consumer alone when the producer is not a client).
  *
  * ```
  *   producer ──reads──▶ application ──writes──▶ consumer (queued >= high ? hold : queued <= low ? release)
  * ```
  */
-interface BackpressureLink {
-  readonly producer: Client;
+export interface BackpressureLink {
+  readonly producer: OutputProducer;
   readonly consumer: Client;
   readonly high: number;
   readonly low: number;
+  /** The producer has more to send (a stream transfer): the consumer's output is not complete while the link lasts. */
+  readonly holdsCompletion: boolean;
   /** The consumer holds the producer paused. */
   holding: boolean;
 }
@@ -141,7 +159,7 @@ interface BackpressureLink {
  * ```
  *   { writeComplete, highWater, highWaterBytes, onClose, waiters,
  *     softSince, softTimer, linger, lingerMs, completeFn, error,
- *     holds, links }
+ *     holds, links, completionHolds }
  * ```
  */
 interface ClientExtras {
@@ -163,6 +181,8 @@ interface ClientExtras {
   holds: number;
   /** Backpressure links this client is the producer or the consumer of. */
   links: BackpressureLink[] | null;
+  /** Links of stream transfers to this client: while any lasts, write-complete and `flushed()` wait. */
+  completionHolds: number;
 }
 
 /** The zero-length write that reports when every byte written before it has reached the kernel. */
@@ -261,6 +281,21 @@ export class Client implements LoopClient {
   /** True when a close was asked for (end(), destroy(), a limit, an error) but not reported yet. */
   get closing(): boolean {
     return (this._flags & F.CLOSED) === 0 && (this._flags & (F.ENDING | F.DESTROYED | F.LIMIT_CLOSE)) !== 0;
+  }
+
+  /**
+   * @internal Why the client is closing or closed (null while open), and the
+   * error reported with it: final once the close is reported, so a layer
+   * that learns of the close from the client itself (a backpressure link's
+   * `_unlink`) can say why.
+   */
+  get _closeReason(): CloseReason | null {
+    return this.#reason;
+  }
+
+  /** @internal The error of {@link Client._closeReason}, if any. */
+  get _closeError(): NetloopError | undefined {
+    return this.#ext?.error;
   }
 
   /** Bytes not yet handed to the kernel: the client's own buffer plus the socket's. */
@@ -417,7 +452,9 @@ export class Client implements LoopClient {
   /**
    * Sets the callback run (queued in the loop, never synchronously) each time
    * the queued output drains to empty after data was sent: own buffer empty
-   * and the socket's buffer empty, every byte handed to the kernel. A throw
+   * and the socket's buffer empty, every byte handed to the kernel (while a
+   * stream transfer of the messaging layer runs on the client, only after
+   * its last byte: the transfer has more to send). A throw
    * or a rejected promise closes the client with `'handler-error'`. See
    * {@link WriteCompleteCallback}. Part of the low-level batching API
    * (with {@link Client.appendToOutputBuffer}, {@link Client.enableWriting}
@@ -455,8 +492,10 @@ export class Client implements LoopClient {
   }
 
   /**
-   * Resolves once everything queued so far has been handed to the kernel;
-   * rejects with `NETLOOP_CLIENT_CLOSED` if the client closes first. Settles once.
+   * Resolves once everything queued so far has been handed to the kernel
+   * (and any stream transfer running on the client has ended: see
+   * {@link Client.setWriteCompleteCallback}); rejects with
+   * `NETLOOP_CLIENT_CLOSED` if the client closes first. Settles once.
    */
   flushed(): Promise<void> {
     if ((this._flags & F.CLOSED) !== 0) return Promise.reject(this.#closedError('wait on'));
@@ -613,6 +652,11 @@ export class Client implements LoopClient {
     if (links != null) this.#holdLinked(links, this.queuedBytes);
   }
 
+  /** @internal A stream transfer's link was made: the output is not complete until it ends (see {@link _linkOutput}). */
+  _holdCompletion(): void {
+    this.#extras().completionHolds++;
+  }
+
   /** @internal Adds a backpressure link (see {@link linkBackpressure}). */
   _link(link: BackpressureLink): void {
     (this.#extras().links ??= []).push(link);
@@ -629,6 +673,7 @@ export class Client implements LoopClient {
       link.holding = false;
       link.producer._unhold();
     }
+    if (link.holdsCompletion && link.consumer === this && --this.#ext!.completionHolds === 0) this.#checkComplete();
   }
 
   // ─── internals (called by the loop and the owners) ──────────────────────────
@@ -1041,8 +1086,12 @@ export class Client implements LoopClient {
     const f = this._flags;
     if ((f & F.COMPLETE_PENDING) === 0 || (f & (F.CLOSED | F.DESTROYED)) !== 0) return;
     if (this._out !== null || this.socket.writableLength !== 0) return;
-    this._flags = f & ~F.COMPLETE_PENDING;
     const ext = this.#ext;
+    // A stream transfer under way has more to send: the output is complete
+    // after its last byte (checked again when its link ends), not each time
+    // a source slower than the network lets the buffer run dry.
+    if (ext !== null && ext.completionHolds > 0) return;
+    this._flags = f & ~F.COMPLETE_PENDING;
     if (ext === null || (ext.writeComplete === null && ext.waiters === null)) return;
     this.loop.queueInLoop((ext.completeFn ??= () => this.#runWriteComplete()));
   }
@@ -1103,6 +1152,7 @@ export class Client implements LoopClient {
       lingerMs: 0,
       holds: 0,
       links: null,
+      completionHolds: 0,
     });
   }
 
@@ -1242,10 +1292,35 @@ export function linkBackpressure(producer: Client, consumer: Client, marks: Read
       throw new NetloopError(ErrorCode.CLIENT_CLOSED, `cannot link client ${c.id}: it is closed`, { details: { clientId: c.id } });
     }
   }
-  const link: BackpressureLink = { producer, consumer, high, low, holding: false };
+  const link: BackpressureLink = { producer, consumer, high, low, holding: false, holdsCompletion: false };
   consumer._link(link);
   if (producer !== consumer) producer._link(link);
   // Output already queued at or above the mark holds the producer at once.
+  if (consumer.queuedBytes >= high) consumer._checkLinks();
+  return () => unlinkBoth(link);
+}
+
+/**
+ * @internal Makes `producer` (not a client: a stream sender of the messaging
+ * layer) follow `consumer`'s queued output with the marks `high` and `low`
+ * (checked by the caller: `high` in [1, maxOutputBytes], `low` in [0, high)),
+ * as {@link linkBackpressure} does for a client's reading: the high-water
+ * mark holds it, the drain to the low mark releases it, and the consumer's
+ * close ends the link. While the link lasts the consumer's output is not
+ * complete (the producer has more to send): its write-complete callback and
+ * `flushed()` wait for the link's end, so they fire once, after the
+ * transfer's last byte, however often a slow source lets the buffer run
+ * dry. Returns the function that undoes the link.
+ *
+ * @throws NetloopError `NETLOOP_CLIENT_CLOSED` when `consumer` is closed.
+ */
+export function _linkOutput(producer: OutputProducer, consumer: Client, high: number, low: number): () => void {
+  if (consumer.closed) {
+    throw new NetloopError(ErrorCode.CLIENT_CLOSED, `cannot link client ${consumer.id}: it is closed`, { details: { clientId: consumer.id } });
+  }
+  const link: BackpressureLink = { producer, consumer, high, low, holding: false, holdsCompletion: true };
+  consumer._link(link);
+  consumer._holdCompletion();
   if (consumer.queuedBytes >= high) consumer._checkLinks();
   return () => unlinkBoth(link);
 }

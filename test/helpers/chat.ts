@@ -6,6 +6,8 @@
  * ```
  *   startChatChild(args)  ── node dist/examples/chat/server.js --port 0 ... ──▶ "listening on H:P"
  *   RawChatPeer           net.Socket ─▶ LtvDecoder (cellnet) ─▶ frames[] (every frame, in order)
+ *   ChatRig               the servers, terminal clients and raw peers of one test file,
+ *                         all stopped after each test
  * ```
  *
  * @module
@@ -20,6 +22,7 @@ import { LtvDecoder } from '../../lib/codec/ltv-decoder.js';
 import { createChatProtocol } from '../../examples/chat/protocol.js';
 import type { ChatProtocol } from '../../examples/chat/protocol.js';
 import { connectRaw, until } from './net.js';
+import { waitForLog } from './log-lines.js';
 
 /** The compiled script of an example, next to the compiled tests. */
 export function exampleScript(...parts: string[]): string {
@@ -30,6 +33,8 @@ export function exampleScript(...parts: string[]): string {
 export interface ChatChild {
   handle: ChildHandle;
   port: number;
+  /** The line that said it was ready (`... listening on HOST:PORT ...`). */
+  ready: string;
 }
 
 /**
@@ -41,7 +46,7 @@ export async function startChatChild(script: string, args: readonly string[], re
   try {
     const line = await handle.waitForLine(ready, 15_000, `a line matching ${String(ready)}`);
     const port = Number(/listening on \S+:(\d+)/.exec(line)![1]);
-    return { handle, port };
+    return { handle, port, ready: line };
   } catch (err) {
     await handle.kill();
     throw err;
@@ -111,4 +116,61 @@ export class RawChatPeer {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** The compiled chat server program. */
+export const CHAT_SERVER = exampleScript('chat', 'server.js');
+/** The compiled chat terminal client. */
+export const CHAT_CLIENT = exampleScript('chat', 'client.js');
+
+/**
+ * What the chat tests start: server children, terminal-client children and
+ * raw peers, each remembered so {@link ChatRig.cleanup} (run after each
+ * test) stops them all.
+ */
+export class ChatRig {
+  readonly children: ChildHandle[] = [];
+  readonly peers: RawChatPeer[] = [];
+
+  /** A chat server on a free port, with `args` after `--port 0`. */
+  async server(args: readonly string[] = []): Promise<ChatChild> {
+    const child = await startChatChild(CHAT_SERVER, ['--port', '0', ...args]);
+    this.children.push(child.handle);
+    return child;
+  }
+
+  /** A chat server, with the start-up line that says whether its store answered (printed before it listens). */
+  async serverWithStoreLine(args: readonly string[]): Promise<ChatChild & { storeLine: string }> {
+    const handle = spawnChild({ script: CHAT_SERVER, args: ['--port', '0', ...args], timeoutMs: 60_000, name: 'chat' });
+    this.children.push(handle);
+    const storeLine = await handle.waitForLine(/^store /, 15_000, 'the store line');
+    const listening = await handle.waitForLine(/listening on \S+:\d+/, 15_000, 'the listening line');
+    return { handle, port: Number(/listening on \S+:(\d+)/.exec(listening)![1]), ready: listening, storeLine };
+  }
+
+  /** A raw cellnet peer connected to `port`. */
+  async peer(port: number, keepBytes = false): Promise<RawChatPeer> {
+    const p = await RawChatPeer.connect(port, keepBytes);
+    this.peers.push(p);
+    return p;
+  }
+
+  /** The terminal client as a child (stdin a pipe: plain lines, no prompt), named `name`. */
+  client(port: number, name: string): ChildHandle {
+    const handle = spawnChild({ script: CHAT_CLIENT, args: ['--port', String(port), '--name', name], timeoutMs: 60_000, name: `client:${name}` });
+    this.children.push(handle);
+    return handle;
+  }
+
+  /** Destroys the peers, stops the children. */
+  async cleanup(): Promise<void> {
+    for (const p of this.peers.splice(0)) p.destroy();
+    await Promise.all(this.children.splice(0).map((c) => c.kill()));
+  }
+}
+
+/** The server's connection id of a raw peer, from the server's `accept` log line (its remote port is the peer's local port). */
+export async function acceptedId(server: ChildHandle, peer: RawChatPeer, timeoutMs = 5_000): Promise<number> {
+  const r = await waitForLog(server, { event: 'accept', remotePort: peer.socket.localPort! }, timeoutMs, `the accept line of port ${peer.socket.localPort!}`);
+  return Number(r['clientId']);
 }

@@ -44,6 +44,9 @@ import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';
 import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.js';
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
 import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
+import type { FramedStreamsOptions } from '../../lib/messaging/stream-framed.js';
+import type { RawStreamOptions } from '../../lib/messaging/stream-send.js';
+import type { ClientReadableOptions } from '../../lib/messaging/stream-readable.js';
 import {
   TOKEN_BYTES,
   TOKEN_HASH_BYTES,
@@ -63,7 +66,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md'];
+const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md'];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -155,6 +158,17 @@ const KEEP_ALIVE_STATS = {
   timeouts: true,
   heartbeatsSent: true,
 } satisfies Record<keyof KeepAliveStats, true>;
+const TRANSFER_OPTIONS = { windowBytes: true, chunkBytes: true, signal: true, end: true } satisfies Record<keyof RawStreamOptions, true>;
+const CLIENT_READABLE_OPTIONS = { highWaterMark: true, signal: true } satisfies Record<keyof ClientReadableOptions, true>;
+const FRAMED_STREAMS_OPTIONS = {
+  type: true,
+  maxConcurrentStreams: true,
+  maxChunkBytes: true,
+  maxMetaBytes: true,
+  highWaterMark: true,
+  windowBytes: true,
+  chunkBytes: true,
+} satisfies Record<keyof FramedStreamsOptions, true>;
 const FRAMED_STATS = {
   inFlight: true,
   backlog: true,
@@ -421,6 +435,12 @@ test('keep-alive: the keepAlive options table, every heartbeat field, the stats(
   const fields = s.split('\n').filter((line) => cells(line) !== null && /^`(type|payload|intervalMs)`$/.test(cells(line)![0]!));
   assert.equal(unnamed(fields.join('\n'), HEARTBEAT_OPTIONS), [], 'heartbeat fields missing from their table');
   assert.equal(unnamed(row(s, '`stats()`'), KEEP_ALIVE_STATS), []);
+});
+
+test('streams: the options tables of a transfer, of createClientReadable and of FramedStreams', () => {
+  assertOptionTable('sendFile / sendStream / createClientWritable options', section('Options of a transfer'), TRANSFER_OPTIONS);
+  assertOptionTable('createClientReadable(client, options)', section('Options of `createClientReadable`'), CLIENT_READABLE_OPTIONS);
+  assertOptionTable('new FramedStreams(owner, options)', section('Options of `FramedStreams`'), FRAMED_STREAMS_OPTIONS);
 });
 
 // ─── sessions and stores ──────────────────────────────────────────────────────

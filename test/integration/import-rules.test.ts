@@ -4,7 +4,8 @@
  * their own, they report a cycle made only of type imports, an import
  * against the layers' direction, the library importing a test, an example
  * importing a path of the library instead of the package, and an example
- * importing the test kit; and they pass the same tree once fixed.
+ * importing the test kit (by a path, or by the package's name); and they
+ * pass the same tree once fixed.
  *
  * @module
  */
@@ -74,6 +75,38 @@ test('a type-only cycle, an upward import, lib importing a test, an example impo
     assert.equal(found.rules, ['examples-not-the-test-kit', 'examples-use-the-package', 'layer-core', 'layer-reactor', 'lib-not-from-outside', 'no-circular']);
     const fixed = check(good, ['lib', 'test']);
     assert.is(fixed.status, 0, 'the fixed tree passes');
+    assert.equal(fixed.rules, []);
+  } finally {
+    await rm(bad, { recursive: true, force: true });
+    await rm(good, { recursive: true, force: true });
+  }
+});
+
+test("an example importing the test kit by the package's name ('pkg/testing') is reported; the package's main entry is not", async () => {
+  // The package's own shape: exports whose require condition comes first, resolving to cjs/.
+  const exportsOf = (name: string) => ({
+    require: { types: `./cjs/${name}.d.cts`, default: `./cjs/${name}.cjs` },
+    types: `./dist/lib/${name}.d.ts`,
+    default: `./dist/lib/${name}.js`,
+  });
+  const files = {
+    'package.json': JSON.stringify({ name: 'pkg', type: 'module', exports: { '.': exportsOf('index'), './testing': exportsOf('testing') } }),
+    'cjs/index.cjs': "module.exports = require('../dist/lib/index.js');\n",
+    'cjs/index.d.cts': "export * from '../dist/lib/index.js';\n",
+    'cjs/testing.cjs': "module.exports = require('../dist/lib/testing.js');\n",
+    'cjs/testing.d.cts': "export * from '../dist/lib/testing.js';\n",
+    'lib/index.ts': 'export const I = 1;\n',
+    'lib/testing.ts': 'export const K = 1;\n',
+    'examples/ok.ts': "import { I } from 'pkg';\nexport const O = I;\n",
+  };
+  const bad = await tree({ ...files, 'examples/kit.ts': "import { K } from 'pkg/testing';\nexport const E = K;\n" });
+  const good = await tree(files);
+  try {
+    const found = check(bad, ['lib', 'examples']);
+    assert.is.not(found.status, 0, 'the check fails');
+    assert.equal(found.rules, ['examples-not-the-test-kit']);
+    const fixed = check(good, ['lib', 'examples']);
+    assert.is(fixed.status, 0, 'the tree without it passes');
     assert.equal(fixed.rules, []);
   } finally {
     await rm(bad, { recursive: true, force: true });

@@ -35,6 +35,7 @@ import { createChatProtocol } from '../../examples/chat/protocol.js';
 import type { Expired, HeartbeatAck } from '../../examples/chat/protocol.js';
 import { digest, pattern, until, withTimeout } from '../helpers/net.js';
 import { exampleScript, startChatChild } from '../helpers/chat.js';
+import { waitForLog } from '../helpers/log-lines.js';
 import { Server } from '../../lib/reactor/server.js';
 import { FramedServer } from '../../lib/framing/framed-server.js';
 
@@ -233,7 +234,7 @@ N('(c) the chat example: a talking client whose session expires gets its queued 
       assert.equal(p.registry.decode(p.Expired.id, x.frames[expiredAt]!.value).payload as Expired, { reason: 'ttl' });
       assert.is(zeroAcks, 0, `no answer after the notice: ${what}`);
     }
-    for (let i = 0; i < TRIES; i++) await handle.waitForLine(/^close client=\d+ reason=session-expired$/, 5_000, 'a session-expired close');
+    for (let i = 0; i < TRIES; i++) await waitForLog(handle, { event: 'close', reason: 'session-expired' }, 5_000, 'a session-expired close');
   } finally {
     await handle.kill();
   }

@@ -11,13 +11,19 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { isNetloopError, ErrorCode } from '../../../lib/core/errors.js';
-import { parseSessionExpiryArgs, expiryNotice } from '../../../examples/session-expiry/server.js';
+import { parseSessionExpiryArgs, expiryNotice, startSessionExpiryServer } from '../../../examples/session-expiry/server.js';
 import { connectRaw, destroyAll, until, withTimeout } from '../../helpers/net.js';
+import { logMatches, parseLogLine } from '../../helpers/log-lines.js';
+import type { LogPattern, LogRecord } from '../../helpers/log-lines.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../examples/session-expiry/server.js', import.meta.url));
 
 /** The child's stdout, line by line, with a wait for a line matching a pattern. */
-function watch(child: ChildProcessWithoutNullStreams): { lines: string[]; next(re: RegExp, what: string): Promise<RegExpMatchArray> } {
+function watch(child: ChildProcessWithoutNullStreams): {
+  lines: string[];
+  next(re: RegExp, what: string): Promise<RegExpMatchArray>;
+  nextLog(want: LogPattern, what: string): Promise<LogRecord>;
+} {
   const lines: string[] = [];
   let rest = '';
   child.stdout.setEncoding('utf8');
@@ -35,6 +41,15 @@ function watch(child: ChildProcessWithoutNullStreams): { lines: string[]; next(r
       let m: RegExpMatchArray | null = null;
       await until(() => lines.some((l) => (m = re.exec(l)) !== null), `the example to print ${what}`, 10_000);
       return m!;
+    },
+    async nextLog(want, what) {
+      let r: LogRecord | null = null;
+      const find = (l: string): boolean => {
+        const p = parseLogLine(l);
+        return p !== null && logMatches(p, want) && (r = p) !== null;
+      };
+      await until(() => lines.some(find), `the example to log ${what}`, 10_000);
+      return r!;
     },
   };
 }
@@ -79,6 +94,22 @@ test('parseSessionExpiryArgs accepts its flags and refuses anything else', () =>
   assert.ok(padded.length >= plain.length + 100);
 });
 
+test('lines sent together are answered in their order: a PING behind a LOGIN waits for its TOKEN', async () => {
+  const app = await startSessionExpiryServer({ port: 0 });
+  const peer = await connectRaw(app.server.port);
+  try {
+    // One write, so one read on the server: the LOGIN's answer is asynchronous, the PING's is not.
+    peer.write('LOGIN ann\nPING\nWHAT\nPING\n');
+    const text = await readUntil(peer, (t) => t.split('\n').length > 4, 'four answers');
+    const lines = text.split('\n').slice(0, 4);
+    assert.match(lines[0]!, /^TOKEN \S+$/, text);
+    assert.equal(lines.slice(1), ['PONG', 'ERR unknown command (LOGIN <user> | PING | RESUME <token>)', 'PONG'], text);
+  } finally {
+    await destroyAll(peer);
+    await app.stop();
+  }
+});
+
 test('the example: an expired client reads its 6 MiB notice slowly, in full, then FIN; SIGTERM stops it', async () => {
   const child = spawn(process.execPath, [SCRIPT, '--port', '0', '--ttl-ms', '400', '--notice-kib', '6144'], { stdio: 'pipe' });
   const out = watch(child);
@@ -96,7 +127,8 @@ test('the example: an expired client reads its 6 MiB notice slowly, in full, the
     assert.ok(token !== undefined, tokenLine);
     // Silence: the session expires; the client does not read for a while, then reads slowly.
     peer.pause();
-    await out.next(/^expired session=\S+ conn=\d+ \(ttl\): sending \d+-byte notice/, 'the expiry');
+    const expired = await out.nextLog({ event: 'expired', sessionId: /^\S+$/, clientId: /^\d+$/, reason: 'ttl' }, 'the expiry');
+    assert.ok(Number(expired['noticeBytes']) > 6144 * 1024, `the notice is queued whole: ${String(expired['noticeBytes'])} bytes`);
     const chunks: Buffer[] = [];
     peer.on('data', (c: Buffer) => {
       chunks.push(c);
@@ -117,7 +149,7 @@ test('the example: an expired client reads its 6 MiB notice slowly, in full, the
     const json = JSON.parse(body.toString('utf8')) as { error: string; session: string };
     assert.is(json.error, 'session_expired');
     assert.ok(!body.toString().includes(token!), 'the token is never echoed');
-    await out.next(/^closed conn=\d+ reason=session-expired$/, 'the close after the flush');
+    await out.nextLog({ event: 'close', clientId: expired['clientId'] as number, reason: 'session-expired' }, 'the close after the flush');
 
     // The expired session's token no longer resumes.
     const again = await connectRaw(Number(port));
