@@ -36,6 +36,7 @@ export const SCENARIO_MODULES: readonly RegistryEntry[] = [
   { name: 'redis-store', module: './redis-store.js' },
   { name: 'fanout', module: './fanout.js' },
   { name: 'ops-overhead', module: './ops-overhead.js' },
+  { name: 'workers', module: './workers.js' },
 ];
 
 /** A scenario the runner can load lazily: from a module, or already in hand. */

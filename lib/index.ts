@@ -49,6 +49,15 @@ export { DEFAULT_FLUSH_TIMEOUT_MS } from './reactor/graceful-close.js';
 export type { CloseNotice, CloseOptions } from './reactor/graceful-close.js';
 export { closeOnSignals } from './reactor/close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
+
+// Many processes behind one port: SO_REUSEPORT, a node:cluster worker pool with rolling restarts.
+export { reusePortSupported, REUSE_PORT_PLATFORMS } from './reactor/reuse-port.js';
+export { WorkerPool, WORKER_POOL_DEFAULTS, MAX_POOL_WORKERS } from './cluster/worker-pool.js';
+export type { WorkerPoolOptions, WorkerPoolEvents, PoolWorker, PoolWorkerExit } from './cluster/worker-pool.js';
+export { joinWorkerPool } from './cluster/join-worker-pool.js';
+export type { JoinWorkerPoolOptions, WorkerChannel } from './cluster/join-worker-pool.js';
+export { workerIdentity, WORKER_MESSAGES, WORKER_SLOT_ENV, WORKER_GENERATION_ENV } from './cluster/worker-messages.js';
+export type { WorkerIdentity } from './cluster/worker-messages.js';
 export { flushOnSignals } from './core/flush-on-signals.js';
 export type { Flushable, FlushOnSignalsOptions } from './core/flush-on-signals.js';
 export { channels, CHANNEL_NAMES, publishLimit } from './reactor/diagnostics.js';

@@ -47,6 +47,12 @@ export const ErrorCode = {
   HANDLER_ERROR: 'NETLOOP_HANDLER_ERROR',
   /** Graceful close did not finish flushing before its deadline. */
   CLOSE_TIMEOUT: 'NETLOOP_CLOSE_TIMEOUT',
+  /** An option the running Node or platform does not offer (`reusePort` before Node 22.12, or on a platform without SO_REUSEPORT); `details` names the option, the Node version and the platform. */
+  UNSUPPORTED: 'NETLOOP_UNSUPPORTED',
+
+  // Worker processes (node:cluster).
+  /** A worker process exited before it reported ready, or did not report within its deadline; `details` holds its slot, pid, exit code and signal. */
+  WORKER_FAILED: 'NETLOOP_WORKER_FAILED',
 
   // Framing.
   /** A frame's declared length exceeds the maximum (decode) or a value is too large to encode. */

@@ -40,6 +40,7 @@ import type { CloseReason } from './close-reason.js';
 import { ErrorCode, NetloopError, toSocketError } from '../core/errors.js';
 import { checkBoolean, checkInteger, checkNumber, checkString } from '../core/validate.js';
 import { createListener } from './tls-transport.js';
+import { checkReusePort } from './reuse-port.js';
 import type { TlsServerOptions } from './tls-transport.js';
 import { noteAccept, noteDrop, noteTlsError } from './diagnostics.js';
 import { TypedEmitter, reportFault } from '../core/emitter.js';
@@ -66,6 +67,17 @@ export interface ServerOptions extends ClientLimitOptions {
   maxConnections?: number;
   /** Serve TLS through `node:tls` with these options (`key`, `cert`, ...); default: plain TCP. See {@link TlsServerOptions}. */
   tls?: TlsServerOptions | null;
+  /**
+   * Bind with SO_REUSEPORT, so that other processes (each with this option)
+   * can listen on the same host and port, each on a socket of its own, the
+   * kernel spreading new connections among them; default false. In a
+   * `node:cluster` worker the socket is then the worker's own (`exclusive`),
+   * not one shared through the primary. Needs Node 22.12 or later on Linux,
+   * FreeBSD, Solaris or AIX (`reusePortSupported()`); elsewhere the
+   * constructor throws `NETLOOP_UNSUPPORTED` rather than let the option be
+   * ignored.
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -105,6 +117,7 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
   readonly #port: number;
   readonly #backlog: number;
   readonly #maxConnections: number;
+  readonly #reusePort: boolean;
   /** The read taps, their client type erased (so a server of framed clients is still a server of clients). */
   #taps: ReadonlyArray<ReadTap<Client>> = [];
   /**
@@ -121,7 +134,8 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
   /**
    * Validates every option; binds nothing (see {@link Server.listen}).
    *
-   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad option.
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad option;
+   *   `NETLOOP_UNSUPPORTED` for `reusePort` where the running Node cannot honour it.
    */
   constructor(loop: EventLoop, options: ServerOptions = {}) {
     super();
@@ -132,6 +146,8 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
     this.#backlog = checkInteger('backlog', options.backlog ?? 511, 1, 65535);
     this.#maxConnections = checkInteger('maxConnections', options.maxConnections ?? 10_000, 1, 2 ** 31 - 1);
     const noDelay = checkBoolean('noDelay', options.noDelay ?? CLIENT_DEFAULTS.noDelay);
+    this.#reusePort = checkBoolean('reusePort', options.reusePort ?? false);
+    checkReusePort(this.#reusePort);
     this.#net = createListener(
       options.tls,
       noDelay,
@@ -171,7 +187,12 @@ export class Server<C extends Client = Client, E extends ServerBaseEvents<C> & E
           );
         };
         this.#net.once('error', onError);
-        this.#net.listen({ host: this.#host, port: this.#port, backlog: this.#backlog }, () => {
+        // With reusePort each process (a cluster worker too: `exclusive`) binds a socket of its
+        // own and the kernel balances among them. Node 20's types lack the option it ignores.
+        const listenOptions: net.ListenOptions & { reusePort?: boolean } = this.#reusePort
+          ? { host: this.#host, port: this.#port, backlog: this.#backlog, reusePort: true, exclusive: true }
+          : { host: this.#host, port: this.#port, backlog: this.#backlog };
+        this.#net.listen(listenOptions, () => {
           this.#net.off('error', onError);
           this.#address = this.#net.address() as net.AddressInfo;
           resolve();

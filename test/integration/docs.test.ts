@@ -96,6 +96,7 @@ const SERVER_OPTIONS = {
   tls: true,
   readPauseOutputBytes: true,
   tcpKeepAliveMs: true,
+  reusePort: true,
 } satisfies Record<keyof ServerOptions, true>;
 const CONNECTOR_OPTIONS = {
   host: true,

@@ -16,6 +16,8 @@ test('every layer is reachable from the package entry point', () => {
     'EventLoop', 'Client', 'Server', 'Connector', 'TimerQueue', 'OutputBuffer', 'CLOSE_REASONS',
     // shutdown and observability
     'closeOnSignals', 'flushOnSignals', 'channels', 'CHANNEL_NAMES',
+    // many processes behind one port
+    'WorkerPool', 'joinWorkerPool', 'workerIdentity', 'reusePortSupported',
     // framing
     'ltvLayout', 'LTV_PRESETS', 'LtvDecoder', 'LtvEncoder', 'MessageRegistry', 'cellnetStringHash', 'FramedServer', 'FramedConnector', 'FramedClient',
     // messaging

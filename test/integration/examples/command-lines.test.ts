@@ -18,6 +18,7 @@ import { PINGPONG_COMMAND } from '../../../examples/pingpong/client.js';
 import { SESSION_EXPIRY_COMMAND } from '../../../examples/session-expiry/server.js';
 import { FRAMED_ECHO_COMMAND } from '../../../examples/framed-echo/server.js';
 import { FRAMED_ECHO_CLIENT_COMMAND } from '../../../examples/framed-echo/client.js';
+import { WORKERS_COMMAND } from '../../../examples/workers/server.js';
 import { parseCommandLine } from '../../../examples/shared/cli.js';
 import type { Command, OptionTable } from '../../../examples/shared/cli.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
@@ -32,6 +33,7 @@ const PROGRAMS: Array<{ script: string; command: Command<OptionTable> }> = [
   { script: exampleScript('session-expiry', 'server.js'), command: SESSION_EXPIRY_COMMAND },
   { script: exampleScript('framed-echo', 'server.js'), command: FRAMED_ECHO_COMMAND },
   { script: exampleScript('framed-echo', 'client.js'), command: FRAMED_ECHO_CLIENT_COMMAND },
+  { script: exampleScript('workers', 'server.js'), command: WORKERS_COMMAND },
 ];
 
 interface Run {
