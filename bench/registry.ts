@@ -37,6 +37,7 @@ export const SCENARIO_MODULES: readonly RegistryEntry[] = [
   { name: 'fanout', module: './fanout.js' },
   { name: 'ops-overhead', module: './ops-overhead.js' },
   { name: 'workers', module: './workers.js' },
+  { name: 'rpc', module: './rpc.js' },
 ];
 
 /** A scenario the runner can load lazily: from a module, or already in hand. */

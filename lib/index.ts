@@ -141,6 +141,15 @@ export { FRAMING_DEFAULTS } from './framing/framing.js';
 export type { FrameCount } from './framing/frame-counts.js';
 export type { FramingOptions } from './framing/framing.js';
 
+// Messaging: request/response over framed connections (netloop's envelope or cellnet's rpc).
+export { enableRpc, RPC_DEFAULTS, RPC_LATENCY_BOUNDS } from './messaging/rpc.js';
+export type { Rpc, RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcLatency, RpcEvents } from './messaging/rpc.js';
+export { defineCalls } from './messaging/rpc-calls.js';
+export type { RpcCalls, RpcApi, RpcApiOf, RpcApiOfSpecs, RpcCallSpec, RpcPayloadSpec, RpcPayloadOf, RpcRequestOf, RpcReplyOf } from './messaging/rpc-calls.js';
+export { RpcError } from './messaging/rpc-error.js';
+export type { RpcErrorOptions } from './messaging/rpc-error.js';
+export type { RpcCallInfo } from './messaging/rpc-peer.js';
+
 // Messaging: keep-alive (pings on a reserved frame type, ping-timeout, a connector's heartbeat).
 export { keepAlive, KeepAlive, KEEP_ALIVE_DEFAULTS } from './messaging/keep-alive.js';
 export type { KeepAliveOptions, HeartbeatOptions, KeepAliveStats, KeepAliveOwner } from './messaging/keep-alive.js';

@@ -124,6 +124,22 @@ export const ErrorCode = {
   /** The remote store (Redis) is unreachable or did not answer in time. */
   STORE_UNAVAILABLE: 'NETLOOP_STORE_UNAVAILABLE',
 
+  // Messaging: request/response (a caller's codes, then the codes a responder sends back).
+  /** A call got no reply within its timeout (`details.timeoutMs`); the peer was sent a cancellation. */
+  RPC_TIMEOUT: 'NETLOOP_RPC_TIMEOUT',
+  /** A call was cancelled by its `AbortSignal` (the signal's reason is the `cause`); the peer was sent a cancellation. */
+  RPC_ABORTED: 'NETLOOP_RPC_ABORTED',
+  /** A call was refused at once, nothing sent: its connection already has `maxCallsInFlight` calls waiting for a reply. */
+  RPC_LIMIT: 'NETLOOP_RPC_LIMIT',
+  /** The peer answered a call with an error: an `RpcError` whose `remoteCode` (also `details.remoteCode`) is the code the peer sent. */
+  RPC_REMOTE_ERROR: 'NETLOOP_RPC_REMOTE_ERROR',
+  /** A remote code (in an `RpcError`'s `remoteCode`): the peer has no handler for the call's type. */
+  RPC_UNKNOWN_CALL: 'NETLOOP_RPC_UNKNOWN_CALL',
+  /** A remote code: the peer was running `maxHandlersInFlight` handlers for the connection and refused one more. */
+  RPC_BUSY: 'NETLOOP_RPC_BUSY',
+  /** A remote code: the peer's handler failed with an error other than an `RpcError` (its message and stack stay on the peer). */
+  RPC_HANDLER_FAILED: 'NETLOOP_RPC_HANDLER_FAILED',
+
   // Benchmark tooling (bench/ only; the library never raises it).
   /** A benchmark child process failed, timed out, or reported no result; `details` says which and why. */
   BENCH_FAILED: 'NETLOOP_BENCH_FAILED',

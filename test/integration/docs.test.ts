@@ -44,6 +44,7 @@ import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';
 import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.js';
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
 import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
+import type { RpcLatency, RpcOptions, RpcStats } from '../../lib/messaging/rpc.js';
 import type { FramedStreamsOptions } from '../../lib/messaging/stream-framed.js';
 import type { RawStreamOptions } from '../../lib/messaging/stream-send.js';
 import type { ClientReadableOptions } from '../../lib/messaging/stream-readable.js';
@@ -66,7 +67,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md'];
+const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md', 'docs/guides/rpc.md'];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -151,6 +152,35 @@ const FRAMING_OPTIONS = {
 } satisfies Record<keyof FramingOptions, true>;
 const KEEP_ALIVE_OPTIONS = { pingIntervalMs: true, pingTimeoutMs: true, pingType: true, heartbeat: true } satisfies Record<keyof KeepAliveOptions, true>;
 const HEARTBEAT_OPTIONS = { type: true, payload: true, intervalMs: true } satisfies Record<keyof HeartbeatOptions, true>;
+const RPC_OPTIONS = {
+  calls: true,
+  envelope: true,
+  frameType: true,
+  timeoutMs: true,
+  maxCallsInFlight: true,
+  maxHandlersInFlight: true,
+} satisfies Record<keyof RpcOptions<Record<string, { request: unknown; reply: unknown }>>, true>;
+const RPC_STATS = {
+  calls: true,
+  inFlight: true,
+  replies: true,
+  remoteErrors: true,
+  timeouts: true,
+  aborts: true,
+  closed: true,
+  limited: true,
+  lateReplies: true,
+  requests: true,
+  handling: true,
+  answered: true,
+  failed: true,
+  unknown: true,
+  busy: true,
+  badRequests: true,
+  cancelled: true,
+  latency: true,
+} satisfies Record<keyof RpcStats, true>;
+const RPC_LATENCY = { bounds: true, counts: true, sum: true, count: true } satisfies Record<keyof RpcLatency, true>;
 const KEEP_ALIVE_STATS = {
   peers: true,
   pingsSent: true,
@@ -436,6 +466,14 @@ test('keep-alive: the keepAlive options table, every heartbeat field, the stats(
   const fields = s.split('\n').filter((line) => cells(line) !== null && /^`(type|payload|intervalMs)`$/.test(cells(line)![0]!));
   assert.equal(unnamed(fields.join('\n'), HEARTBEAT_OPTIONS), [], 'heartbeat fields missing from their table');
   assert.equal(unnamed(row(s, '`stats()`'), KEEP_ALIVE_STATS), []);
+});
+
+test('request/response: the enableRpc options table, every key of stats() and of its latency', () => {
+  const s = section('Options of `enableRpc`');
+  assertOptionTable('enableRpc(owner, options)', s, RPC_OPTIONS);
+  const stats = row(s, '`stats()`');
+  assert.equal(unnamed(stats, RPC_STATS), []);
+  assert.equal(unnamed(stats, RPC_LATENCY), []);
 });
 
 test('streams: the options tables of a transfer, of createClientReadable and of FramedStreams', () => {
