@@ -46,6 +46,7 @@ function record(i: number, run: string): SessionRecord {
     userId: `user-${i % 100}`,
     connectionId: `conn-${run}-${i}`,
     remoteAddress: '127.0.0.1',
+    remotePort: 50_000,
     state: 'ACTIVE',
     metadata: { room: 'lobby' },
     stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },

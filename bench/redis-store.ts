@@ -16,8 +16,19 @@
  * Each store operation is one Lua script that updates the session and its
  * indexes (several keys), so it does more work per call than one `SET`; the
  * ratio says how much of the server's plain-SET ceiling a session operation
- * reaches. When `redis-benchmark` is not installed, only the node-redis
- * baseline is measured, and the progress output says so.
+ * reaches. Two more baselines per operation, in the same run:
+ *
+ * - raw `GET` with the same number in flight (for `get`);
+ * - the **floor**: a Lua script, loaded once and called by SHA, that does the
+ *   same key writes as the store's operation (the session hash, its token,
+ *   connection and user entries, the four listing indexes) with none of
+ *   netloop's code: no validation, no liveness checks, no codec. The ratio to
+ *   it is what netloop's own work costs.
+ *
+ * The store runs twice: with every index (the default), and lean
+ * (`listing: false, tokenIndex: false`: what a user who never lists keeps).
+ * When `redis-benchmark` is not installed, only the node-redis baselines are
+ * measured, and the progress output says so.
  *
  * Run alone: `node dist/bench/redis-store.js [--quick]`. Needs `redis-server`
  * on the PATH.
@@ -75,6 +86,7 @@ function records(n: number, run: number): SessionRecord[] {
       userId: `user-${i % 1_000}`,
       connectionId: `conn-${tag}`,
       remoteAddress: '127.0.0.1',
+      remotePort: 50_000,
       state: 'ACTIVE',
       metadata: { room: 'lobby' },
       stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },
@@ -85,6 +97,48 @@ function records(n: number, run: number): SessionRecord[] {
     };
   });
 }
+
+/**
+ * The floor of each operation: the same key writes as the store's scripts
+ * (see the key layout in lib/store/redis/redis-store.ts), nothing else.
+ * ARGV: id, token hash, user, connection, expiresAt, createdAt, fixed JSON,
+ * now.
+ */
+const FLOOR: Record<Op, string> = {
+  create: `
+local id, tok, uid, conn, e, k, j, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local px = math.ceil(tonumber(e) - now)
+local sk = 'floor:s:{' .. id .. '}'
+redis.call('HSET', sk, 'j', j, 'm', '{}', 'st', 'ACTIVE', 'b', '0,0,0,0,0', 'e', e, 'a', k, 't', tok, 'k', k, 'h', e, 'u', uid, 'c', conn)
+redis.call('PEXPIRE', sk, px)
+redis.call('SET', 'floor:t:{' .. tok .. '}', id, 'PX', px)
+redis.call('SET', 'floor:c:{' .. conn .. '}', id, 'PX', px)
+redis.call('ZADD', 'floor:u:{u:' .. uid .. '}', e, id)
+redis.call('PEXPIRE', 'floor:u:{u:' .. uid .. '}', px)
+redis.call('ZADD', 'floor:i:created', k, id)
+redis.call('ZADD', 'floor:i:expires', e, id)
+redis.call('ZADD', 'floor:i:state:ACTIVE', k, id)
+redis.call('ZADD', 'floor:i:online', e, uid)
+return 1`,
+  get: `return redis.call('HMGET', 'floor:s:{' .. ARGV[1] .. '}', 'j', 'm', 'st', 'b', 'e', 'a', 'p')`,
+  touch: `
+local id, e, now = ARGV[1], ARGV[5], tonumber(ARGV[8])
+local sk = 'floor:s:{' .. id .. '}'
+redis.call('HSET', sk, 'e', e, 'a', ARGV[6])
+redis.call('PEXPIRE', sk, math.ceil(tonumber(e) - now))
+redis.call('ZADD', 'floor:i:expires', e, id)
+return 1`,
+  delete: `
+local id = ARGV[1]
+local sk = 'floor:s:{' .. id .. '}'
+local f = redis.call('HMGET', sk, 't', 'u', 'c')
+redis.call('DEL', sk, 'floor:t:{' .. f[1] .. '}', 'floor:c:{' .. f[3] .. '}')
+redis.call('ZREM', 'floor:u:{u:' .. f[2] .. '}', id)
+redis.call('ZREM', 'floor:i:created', id)
+redis.call('ZREM', 'floor:i:expires', id)
+redis.call('ZREM', 'floor:i:state:ACTIVE', id)
+return 1`,
+};
 
 /** One `redis-benchmark` run; resolves with SET requests per second. */
 function redisBenchmark(executable: string, args: readonly string[]): Promise<number> {
@@ -126,61 +180,72 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     options.progress(`${[benchExe, ...benchArgs].join(' ')}`);
   }
 
-  const store = new RedisStore({ url: server.url, prefix: 'bench:' });
+  const stores = { all: new RedisStore({ url: server.url, prefix: 'bench:' }), lean: new RedisStore({ url: server.url, prefix: 'lean:', listing: false, tokenIndex: false }) };
   const raw = createClient({ url: server.url });
   raw.on('error', () => undefined);
-  const ours: Record<Op, number[]> = { create: [], get: [], touch: [], delete: [] };
+  const empty = (): Record<Op, number[]> => ({ create: [], get: [], touch: [], delete: [] });
+  const ours = { all: empty(), lean: empty() };
+  const floor = empty();
   const rawSet: number[] = [];
+  const rawGet: number[] = [];
   const serverSet: number[] = [];
   try {
     await raw.connect();
-    await store.count(); // Connects and loads nothing: the first measured call is not a connect.
+    const sha = {} as Record<Op, string>;
+    for (const op of OPS) sha[op] = String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR[op]]));
+    for (const store of Object.values(stores)) await store.count(); // Connects: the first measured call is not a connect.
     for (let r = 0; r < sizes.runs; r++) {
       options.progress(`run ${r + 1}/${sizes.runs}`);
+      // The variants alternate within each run, so that a slow spell of the machine hits all of them.
+      for (const variant of ['all', 'lean'] as const) {
+        const store = stores[variant];
+        const recs = records(sizes.n, r);
+        const mine = ours[variant];
+        mine.create.push(await drive(sizes.n, PIPELINE, (i) => store.create(recs[i]!, { maxPerUser: 1_000 })));
+        mine.get.push(await drive(sizes.n, PIPELINE, (i) => store.get(recs[i]!.id)));
+        const later = Date.now() + 900_000;
+        mine.touch.push(await drive(sizes.n, PIPELINE, (i) => store.touch(recs[i]!.id, later, later - 600_000)));
+        mine.delete.push(await drive(sizes.n, PIPELINE, (i) => store.delete(recs[i]!.id)));
+      }
       const recs = records(sizes.n, r);
-      ours.create.push(await drive(sizes.n, PIPELINE, (i) => store.create(recs[i]!, { maxPerUser: 1_000 })));
-      ours.get.push(await drive(sizes.n, PIPELINE, (i) => store.get(recs[i]!.id)));
+      const args = (i: number, e: number): string[] => {
+        const rec = recs[i]!;
+        return [rec.id, rec.tokenHash, rec.userId!, rec.connectionId!, String(e), String(rec.createdAt), '{"id":"' + rec.id + '"}', String(Date.now())];
+      };
+      const evalsha = (op: Op, i: number, e: number): Promise<unknown> => raw.sendCommand(['EVALSHA', sha[op], '0', ...args(i, e)]);
+      floor.create.push(await drive(sizes.n, PIPELINE, (i) => evalsha('create', i, recs[i]!.expiresAt)));
+      floor.get.push(await drive(sizes.n, PIPELINE, (i) => evalsha('get', i, 0)));
       const later = Date.now() + 900_000;
-      ours.touch.push(await drive(sizes.n, PIPELINE, (i) => store.touch(recs[i]!.id, later, later - 600_000)));
-      ours.delete.push(await drive(sizes.n, PIPELINE, (i) => store.delete(recs[i]!.id)));
+      floor.touch.push(await drive(sizes.n, PIPELINE, (i) => evalsha('touch', i, later)));
+      floor.delete.push(await drive(sizes.n, PIPELINE, (i) => evalsha('delete', i, 0)));
       rawSet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['SET', `raw:${i}`, 'x'.repeat(64)])));
+      rawGet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['GET', `raw:${i}`])));
       if (benchExe !== null) serverSet.push(await redisBenchmark(benchExe, benchArgs));
     }
-    const left = await store.count();
-    if (left !== 0) throw new NetloopError(ErrorCode.BENCH_FAILED, `the store should be empty after the deletes, holds ${left}`);
+    for (const store of Object.values(stores)) {
+      const left = await store.count();
+      if (left !== 0) throw new NetloopError(ErrorCode.BENCH_FAILED, `the store should be empty after the deletes, holds ${left}`);
+    }
   } finally {
-    await store.close();
+    for (const store of Object.values(stores)) await store.close();
     await raw.close().catch(() => undefined);
     await server.stop();
   }
 
   const out: Measurement[] = [];
+  const beside = (params: Record<string, string | number>, netloop: number[], baselineName: string, baseline: number[]): void => {
+    out.push(measurement({ scenario: 'redis-store', params, metric: 'throughput', unit: 'ops/s', baselineName, higherIsBetter: true, runs: { netloop, baseline } }));
+  };
   for (const op of OPS) {
-    const params = { op, pipeline: PIPELINE };
-    if (benchExe !== null) {
-      out.push(
-        measurement({
-          scenario: 'redis-store',
-          params,
-          metric: 'throughput',
-          unit: 'ops/s',
-          baselineName: `redis-benchmark SET -c 1 -P ${PIPELINE}`,
-          higherIsBetter: true,
-          runs: { netloop: ours[op], baseline: serverSet },
-        }),
-      );
+    for (const variant of ['all', 'lean'] as const) {
+      const params = { op, indexes: variant, pipeline: PIPELINE };
+      const mine = ours[variant][op];
+      if (benchExe !== null && variant === 'all') beside(params, mine, `redis-benchmark SET -c 1 -P ${PIPELINE}`, serverSet);
+      if (op === 'get') beside(params, mine, `node-redis GET, ${PIPELINE} in flight`, rawGet);
+      else beside(params, mine, `node-redis SET, ${PIPELINE} in flight`, rawSet);
+      // The floor does the writes of every index: it is the bound of the default store.
+      if (variant === 'all') beside(params, mine, `floor: the same key writes in one script, ${PIPELINE} in flight`, floor[op]);
     }
-    out.push(
-      measurement({
-        scenario: 'redis-store',
-        params,
-        metric: 'throughput',
-        unit: 'ops/s',
-        baselineName: `node-redis SET, ${PIPELINE} in flight`,
-        higherIsBetter: true,
-        runs: { netloop: ours[op], baseline: rawSet },
-      }),
-    );
   }
   return out;
 }
@@ -188,7 +253,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
 /** The Redis store scenario (see the module comment). */
 export const scenario: Scenario = {
   name: 'redis-store',
-  description: `RedisStore create/get/touch/delete ops/s with ${PIPELINE} in flight vs redis-benchmark SET -P ${PIPELINE} and a node-redis SET pipeline, same server, same run`,
+  description: `RedisStore create/get/touch/delete ops/s with ${PIPELINE} in flight (every index, and lean) vs raw SET/GET, redis-benchmark SET -P ${PIPELINE} and the floor script of each operation, same server, same run`,
   run,
 };
 

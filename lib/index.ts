@@ -204,8 +204,19 @@ export { TimingWheel, WheelEntry } from './session/timing-wheel.js';
 export type { TimingWheelOptions } from './session/timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES } from './store/contract.js';
-export { copySessionRecord, validateSessionRecord } from './store/record.js';
+export { SESSION_STATES, SESSION_END_REASONS, isSharedStore } from './store/contract.js';
+export {
+  copySessionRecord,
+  validateSessionRecord,
+  checkSessionPatch,
+  applySessionPatch,
+  checkOnlinePage,
+  checkUserId,
+  validateSessionChange,
+  checkSessionChange,
+  copySessionChange,
+} from './store/record.js';
+export type { OnlineBounds } from './store/record.js';
 export type {
   SessionState,
   SessionStats,
@@ -215,6 +226,14 @@ export type {
   SessionPage,
   CreateOptions,
   SessionStore,
+  SessionPatch,
+  SessionStatsPatch,
+  OnlinePage,
+  OnlineUsersPage,
+  SessionEndReason,
+  SessionChange,
+  SessionFeedEvents,
+  SharedSessionStore,
 } from './store/contract.js';
 export { MemoryStore } from './store/memory-store.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
@@ -235,7 +254,7 @@ export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from '
 export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
-export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike } from './store/redis/redis-store.js';
+export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './store/redis/redis-store.js';
 
 // Messaging: streams and large files, raw or as framed streams beside the messages.
 export { sendStream, sendFile, createClientWritable } from './messaging/stream-send.js';

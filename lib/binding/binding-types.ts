@@ -88,6 +88,7 @@ export interface SessionBindingPayloads {
   replaced: SessionEvents['replaced'] & WithClient;
   closed: SessionEvents['closed'] & WithClient;
   deleted: SessionEvents['deleted'] & WithClient;
+  kicked: SessionEvents['kicked'] & WithClient;
   /**
    * A fault no caller's promise reports: a registry call made by the binding
    * on its own (`'detach'`, `'audit'`) failed, or a listener (of the binding,
@@ -95,10 +96,12 @@ export interface SessionBindingPayloads {
    * client of this server (`'listener'`, a `NETLOOP_HANDLER_ERROR` with the
    * fault as `cause`; `event` names the event). A listener's fault on an
    * event that concerns a live client closes that client with
-   * `'handler-error'` instead. Without a listener, each is reported as a
+   * `'handler-error'` instead. The registry's failures to publish or act on
+   * a shared store's change (`'feed'`) or to reconcile with it
+   * (`'reconcile'`) come here too. Without a listener, each is reported as a
    * process warning, never thrown.
    */
-  error: { error: unknown; operation: 'detach' | 'audit' | 'listener'; event?: string };
+  error: { error: unknown; operation: 'detach' | 'audit' | 'listener' | 'feed' | 'reconcile'; event?: string };
 }
 
 /**

@@ -12,7 +12,9 @@
  *   login(client) / resume(client, token) ─────────────────────────────▶ create / resume
  *   'close' (every reason, once) ──▶ detach(connectionId, reason) ─────▶ kept for resume, or closed
  *   loop.runEvery(granularityMs) ──────────────────────────────────────▶ audit()
- *   kick ◀── expired / replaced / deleted / closed event with a connection of ours
+ *   kick ◀── expired / replaced / kicked / deleted / closed event with a connection of ours
+ *            (decided here, or in another process sharing the store: its change reaches
+ *             the registry through the store's feed, or a reconciliation finds it)
  *     append notice ▶ enableWriting ▶ setWriteCompleteCallback(remove) ▶ updateClient
  *     notice deadline (noticeTimeoutMs) ▶ destroy if the peer never reads
  * ```
@@ -45,6 +47,7 @@
 
 import type { Client } from '../reactor/client.js';
 import type { CloseReason } from '../reactor/close-reason.js';
+import { sessionCloseReason } from '../reactor/close-reason.js';
 import type { EventLoop, TimerId } from '../reactor/event-loop.js';
 import { observeSessions } from './observe-sessions.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
@@ -322,6 +325,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
       sub('replaced', (p) => this.#onEnded('replaced', p)),
       sub('closed', (p) => this.#onEnded('closed', p)),
       sub('deleted', (p) => this.#onEnded('deleted', p)),
+      sub('kicked', (p) => this.#onEnded('kicked', p)),
       sub('error', this.#onRegistryError),
       // Expiries go to the `netloop:session:expire` diagnostics channel (a no-op without subscribers).
       observeSessions(registry),
@@ -354,6 +358,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
         ...input,
         connectionId: this.#connectionId(client),
         remoteAddress: client.remoteAddress ?? null,
+        remotePort: client.remotePort ?? null,
       });
     } finally {
       slot.flags &= ~LOGGING_IN;
@@ -365,7 +370,11 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   /**
    * Resumes the session whose token this is on `client`, and closes the
    * connection it was bound to before, if that one is still ours and open (it
-   * receives the notice of kind `'replaced'`, reason `'resumed-elsewhere'`).
+   * receives the notice of kind `'replaced'`, reason `'resumed-elsewhere'`;
+   * another process's is closed by that process, through a shared store's
+   * feed). This is also how a session created without a connection
+   * (`registry.create({ userId })`, e.g. by an HTTP login) is attached to a
+   * client later: it accepts heartbeats meanwhile and lives by its TTL.
    *
    * Errors: `NETLOOP_BAD_TOKEN` for a wrong, malformed, expired or deleted
    * token (never saying which); otherwise as {@link SessionBinding.login}.
@@ -374,7 +383,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
     const slot = this.#beginLogin(client);
     let resumed: ResumedSession;
     try {
-      resumed = await this.registry.resume(token, this.#connectionId(client), client.remoteAddress ?? null);
+      resumed = await this.registry.resume(token, this.#connectionId(client), client.remoteAddress ?? null, client.remotePort ?? null);
     } finally {
       slot.flags &= ~LOGGING_IN;
     }
@@ -402,10 +411,13 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   }
 
   /**
-   * Ends the client's session, if any, and closes the client after a notice
-   * of kind `'kicked'` (or `kind`) has been flushed (as on expiry). The
-   * session is deleted with `reason`. Resolves false when the client is not a
-   * live client of this server or is already being closed.
+   * Ends the client's session, if any, and closes the client
+   * (`'session-kicked'`) after a notice of kind `'kicked'` has been flushed
+   * (as on expiry). The session is ended with `registry.kick(id, reason)`
+   * (event `kicked`). Resolves false when the client is not a live client of
+   * this server or is already being closed. To kick a session whose client
+   * may be in another process sharing the store, call `registry.kick(id)`:
+   * the process holding the connection closes it.
    */
   async kick(client: Client, reason = 'kicked'): Promise<boolean> {
     const slot = this.#slots.get(client.id);
@@ -414,7 +426,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
     const session = handle !== null ? handle.snapshot() : null;
     if (handle !== null) this.#unbind(slot);
     this.#kick(slot, 'kicked', reason, session);
-    if (handle !== null) await this.registry.delete(handle.id, reason).catch((err: unknown) => this.#fail('detach', err));
+    if (handle !== null) await this.registry.kick(handle.id, reason).catch((err: unknown) => this.#fail('detach', err));
     return true;
   }
 
@@ -624,7 +636,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   };
 
   /** A session ended in the registry: notify and close its client when it is one of ours. */
-  #onEnded<E extends 'expired' | 'replaced' | 'closed' | 'deleted'>(kind: E, p: SessionEvents[E] & SessionEndEvent): void {
+  #onEnded<E extends 'expired' | 'replaced' | 'closed' | 'deleted' | 'kicked'>(kind: E, p: SessionEvents[E] & SessionEndEvent): void {
     const slot = this.#slots.get(clientIdOf(p.connectionId, this.options.connectionPrefix));
     let client: Client | null = null;
     if (slot !== undefined) {
@@ -720,7 +732,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   #kick(slot: ClientSlot, kind: SessionEndKind, reason: string, session: SessionInfo | null): void {
     const client = slot.client;
     if ((slot.flags & (NOTIFYING | GONE)) !== 0 || client.closed || client.closing) return;
-    slot.closeReason = kind === 'replaced' ? 'session-replaced' : kind === 'expired' ? 'session-expired' : 'removed';
+    slot.closeReason = sessionCloseReason(kind);
     let bytes: Uint8Array | null = null;
     if (this.#notice !== null && session !== null) {
       try {

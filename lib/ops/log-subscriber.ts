@@ -89,7 +89,17 @@ export interface LogSubscription {
   close(): void;
 }
 
-const GRACEFUL: ReadonlySet<string> = new Set(['peer-closed', 'shutdown', 'server-close', 'removed', 'session-expired', 'session-replaced']);
+const GRACEFUL: ReadonlySet<string> = new Set([
+  'peer-closed',
+  'shutdown',
+  'server-close',
+  'removed',
+  'session-expired',
+  'session-replaced',
+  'session-kicked',
+  'session-deleted',
+  'session-closed',
+]);
 
 /** The stable code and system code of an error, nothing else of it. */
 function codesOf(err: unknown): { code: string | undefined; syscallCode: string | undefined; causeName: string | undefined } {

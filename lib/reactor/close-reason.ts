@@ -7,7 +7,8 @@
  *   discarded until the peer closes, or a deadline (NETLOOP_CLOSE_TIMEOUT)
  *     peer-closed   shutdown   server-close      a later fault replaces the reason
  *     removed   session-expired   session-replaced   the reason stays; a fault
- *                                                    adds its error
+ *     session-kicked   session-deleted               adds its error
+ *     session-closed
  *   faults (queued output dropped)
  *     reset  error  output-limit  output-soft-limit  idle-timeout  frame-timeout
  *     handshake-timeout  ping-timeout  protocol-error  handler-error
@@ -39,6 +40,9 @@ export const CLOSE_REASONS = [
   'session-expired',
   'session-replaced',
   'ping-timeout',
+  'session-kicked',
+  'session-deleted',
+  'session-closed',
 ] as const;
 
 /**
@@ -55,9 +59,22 @@ export const CLOSE_REASONS = [
  * - `idle-timeout`, `frame-timeout`, `handshake-timeout`: a deadline passed;
  * - `protocol-error`: the framing layer refused the input;
  * - `handler-error`: a user handler threw or rejected;
- * - `session-expired`, `session-replaced`: decided by the session layer;
  * - `ping-timeout`: the peer sent nothing, not even the answer to a
- *   keep-alive ping, within the ping timeout (`NETLOOP_PING_TIMEOUT`).
+ *   keep-alive ping, within the ping timeout (`NETLOOP_PING_TIMEOUT`);
+ * - `session-expired`, `session-replaced`, `session-kicked`,
+ *   `session-deleted`, `session-closed`: the client's session ended (its TTL
+ *   or resume window ran out; a newer login or a resume elsewhere took over;
+ *   it was kicked; deleted; closed) in this process or in another sharing
+ *   the store, and the session binding closed the client after its notice:
+ *
+ * ```
+ *   session ends (registry event)   notice kind   close reason
+ *   expired                         expired       session-expired
+ *   replaced                        replaced      session-replaced
+ *   kicked                          kicked        session-kicked
+ *   deleted                         deleted       session-deleted
+ *   closed                          closed        session-closed
+ * ```
  */
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
@@ -73,7 +90,7 @@ export function isCloseReason(value: unknown): value is CloseReason {
  * output is sent before the connection ends, and a socket error (or a
  * forced close) during it becomes the reason, since the output was then not
  * delivered. The graceful closes an application asks for by name
- * (`removed`, `session-expired`, `session-replaced`) keep their reason and
+ * (`removed` and the `session-*` reasons) keep their reason and
  * carry the fault's error instead.
  */
 export function isGracefulReason(reason: CloseReason): boolean {
@@ -95,4 +112,20 @@ export function outputLimitError(queuedBytes: number, appendBytes: number, limit
   return new NetloopError(ErrorCode.OUTPUT_LIMIT, `queued output would pass the hard limit of ${limit} bytes`, {
     details: { queuedBytes, appendBytes, limit },
   });
+}
+
+/** The close reason of a client whose session ended with `kind` (see {@link CloseReason}). */
+export function sessionCloseReason(kind: 'expired' | 'replaced' | 'kicked' | 'deleted' | 'closed'): CloseReason {
+  switch (kind) {
+    case 'expired':
+      return 'session-expired';
+    case 'replaced':
+      return 'session-replaced';
+    case 'kicked':
+      return 'session-kicked';
+    case 'deleted':
+      return 'session-deleted';
+    default:
+      return 'session-closed';
+  }
 }

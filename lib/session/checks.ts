@@ -7,6 +7,7 @@
  * @module
  */
 
+import { randomUUID } from 'node:crypto';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import type { SessionStats } from '../store/contract.js';
@@ -44,7 +45,15 @@ export function resolveRegistryOptions(options: SessionRegistryOptions): Resolve
       details: { option: 'isConnectionAlive' },
     });
   }
+  const processId = options.processId ?? randomUUID();
+  if (typeof processId !== 'string' || processId.length === 0 || processId.length > 256) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'processId must be a non-empty string of at most 256 characters', {
+      details: { option: 'processId' },
+    });
+  }
   return Object.freeze({
+    processId,
+    reconcileIntervalMs: checkInteger('reconcileIntervalMs', options.reconcileIntervalMs ?? 30_000, 0, 2 ** 31 - 1),
     ttlMs,
     resumeWindowMs,
     granularityMs,
@@ -110,6 +119,15 @@ export function mergeMetadata(base: Record<string, string>, patch: Record<string
 }
 
 const STAT_FIELDS = ['bytesIn', 'bytesOut', 'messagesIn', 'messagesOut', 'heartbeats'] as const;
+
+/** A remote port: null, or an integer 0 to 65535 (`NETLOOP_INVALID_VALUE` otherwise). */
+export function checkPort(value: number | null): number | null {
+  if (value === null) return null;
+  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'remotePort must be an integer 0 to 65535, or null', { details: { field: 'remotePort' } });
+  }
+  return value;
+}
 
 /** Refuses a counters delta with an unknown field (`NETLOOP_INVALID_VALUE`) or a value that is not an integer >= 0. */
 export function checkStatsDelta(delta: Partial<SessionStats>): void {

@@ -8,13 +8,15 @@
  *     │     (_st = binding mode | write-behind flag << 2)
  *     ├─ _tick _slot _pos connectionId state                       what an audit touches
  *     │     (its place in the wheel; key = this, an accessor)
- *     ├─ id userId remoteAddress metadata bytesIn bytesOut messagesIn messagesOut
+ *     ├─ id userId remoteAddress remotePort metadata bytesIn bytesOut messagesIn messagesOut
  *     └─ _createdDelta tokenHash
  *   deadline, _lastActive: monotonic ms since the registry's epoch;
  *   expiresAt / lastActiveAt = those + the wall base (accessors);
  *   createdAt = the id's UUIDv7 millisecond + _createdDelta (an accessor)
  *
- *   binding mode (bits 0-1):  ATTACHED ◀──▶ DETACHED      both ──▶ ENDED (final)
+ *   binding mode (bits 0-1):  ATTACHED ◀──▶ DETACHED      all ──▶ ENDED (final)
+ *                             UNBOUND ──resume──▶ ATTACHED  (created without a connection:
+ *                                                  heartbeats accepted, no resume window)
  *   write-behind flag (2-3):  CLEAN ──heartbeat──▶ DIRTY_TOUCH ──stats──▶ DIRTY_FULL
  *                             (the flush sets it CLEAN again); IN_PLACE for life
  *                             when the handle is the memory store's own record
@@ -48,8 +50,14 @@ export const IN_PLACE = 3;
 export const ATTACHED = 0;
 /** @internal Detached: waiting for a resume. */
 export const DETACHED = 1;
-/** @internal Ended: expired, closed, deleted or replaced. */
+/** @internal Ended: expired, closed, deleted, kicked or replaced. */
 export const ENDED = 2;
+/**
+ * @internal Created without a connection and never bound since: it accepts
+ * heartbeats and lives by its TTL (a detached session, by contrast, waits
+ * out a resume window and refuses heartbeats). A resume binds it.
+ */
+export const UNBOUND = 3;
 
 /** @internal Wheel slot of a node that is not filed (see `timing-wheel.ts`). */
 export const NOT_FILED = -1;
@@ -142,6 +150,8 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
   readonly userId: string | null;
   /** Remote address of the bound connection, if known. */
   readonly remoteAddress: string | null;
+  /** Remote port of the bound connection, where the transport has one. */
+  readonly remotePort: number | null;
   /** Metadata (replaced as a whole by updates; never mutate it). */
   readonly metadata: Readonly<Record<string, string>>;
   /** Inbound bytes. */
@@ -162,9 +172,9 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
   /** @internal Hex SHA-256 of the token (read by the store; never shown). */
   tokenHash: string;
   /** @internal */
-  constructor(reg: HandleOwner, r: SessionRecord, deadline: number, lastActive: number, inPlace: boolean) {
+  constructor(reg: HandleOwner, r: SessionRecord, deadline: number, lastActive: number, inPlace: boolean, unbound = false) {
     this._reg = reg;
-    this._st = (r.connectionId === null ? DETACHED : ATTACHED) | ((inPlace ? IN_PLACE : CLEAN) << 2);
+    this._st = (r.connectionId !== null ? ATTACHED : unbound ? UNBOUND : DETACHED) | ((inPlace ? IN_PLACE : CLEAN) << 2);
     this.deadline = deadline;
     this.ttl = r.ttl;
     this._lastActive = Math.floor(lastActive);
@@ -172,6 +182,7 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
     this.userId = r.userId;
     this.connectionId = r.connectionId;
     this.remoteAddress = r.remoteAddress;
+    this.remotePort = r.remotePort ?? null;
     this.state = r.state;
     this.metadata = ownMetadata(r.metadata);
     this._createdDelta = createdDelta(r.id, r.createdAt);
@@ -193,7 +204,7 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
     return this._dirty === IN_PLACE ? this._reg : null;
   }
 
-  /** @internal ATTACHED, DETACHED or ENDED (bits 0-1 of `_st`). */
+  /** @internal ATTACHED, DETACHED, ENDED or UNBOUND (bits 0-1 of `_st`). */
   get _mode(): number {
     return this._st & 3;
   }
@@ -270,9 +281,11 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
 
   /**
    * Extends the expiry to `now + ttl` and returns the time left (the TTL).
-   * Returns -1, changing nothing, when the session has ended, is detached, or
-   * its deadline has already passed (a heartbeat never revives an expired
-   * session; the next audit reports it).
+   * Returns -1, changing nothing, when the session has ended, is detached
+   * (its connection closed: it waits for a resume), or its deadline has
+   * already passed (a heartbeat never revives an expired session; the next
+   * audit reports it). A session created without a connection accepts
+   * heartbeats until it is bound.
    *
    * Cost: a few writes to this object, no allocation. Pass `now` (the loop's
    * monotonic time, already read for the event being handled) to avoid a
@@ -281,7 +294,8 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
   heartbeat(now: number = this._reg.clock.now()): number {
     const reg = this._reg;
     const t = now - reg.epoch;
-    if (this._mode !== ATTACHED || t >= this.deadline) return -1;
+    const mode = this._mode;
+    if ((mode !== ATTACHED && mode !== UNBOUND) || t >= this.deadline) return -1;
     const ttl = this.ttl;
     const deadline = Math.ceil(t + ttl);
     // A later deadline is only written (the wheel re-files lazily); an earlier one re-files now.
@@ -325,6 +339,18 @@ export class SessionHandle implements WheelNode<SessionHandle>, FlatSession {
   /** @internal Copies a record's fields (not its expiry or last activity) into a write-behind handle. */
   _assign(r: SessionRecord): void {
     assignFlatSession(this as MutableHandle, r);
+  }
+
+  /** @internal Copies an update's result (state, metadata, counters) into a write-behind handle. */
+  _patch(r: SessionRecord): void {
+    const m = this as MutableHandle;
+    m.state = r.state;
+    m.metadata = ownMetadata(r.metadata);
+    m.bytesIn = r.stats.bytesIn;
+    m.bytesOut = r.stats.bytesOut;
+    m.messagesIn = r.stats.messagesIn;
+    m.messagesOut = r.stats.messagesOut;
+    m.heartbeats = r.stats.heartbeats;
   }
 
   /** @internal Marks the handle ended: state CLOSED, no connection, out of the write-behind queue. */

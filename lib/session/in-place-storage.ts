@@ -78,7 +78,7 @@ export class InPlaceStorage implements SessionStorage {
 
   /** {@inheritDoc SessionStorage.insert} In place the handle is the record: no copy, no promise. */
   insert(record: SessionRecord, deadline: number, lastActive: number, options: CreateOptions): SessionHandle | null {
-    const h = new SessionHandle(this.#host.owner, record, deadline, lastActive, true);
+    const h = new SessionHandle(this.#host.owner, record, deadline, lastActive, true, record.connectionId === null);
     return this.#mem.adopt(entry(h), options) ? h : null;
   }
 
@@ -102,6 +102,14 @@ export class InPlaceStorage implements SessionStorage {
 
   /** Nothing to do in place: the store's write already rewrote the handle and its connection index. */
   rebound(): void {}
+
+  /** Nothing to do in place: the store's update already rewrote the handle (it is the record). */
+  patched(): void {}
+
+  /** @inheritDoc */
+  bound(): SessionHandle[] {
+    return (this.#mem.ownedEntries(this.#host.owner) as unknown as SessionHandle[]).filter((h) => h._mode === ATTACHED);
+  }
 
   /** @inheritDoc */
   release(h: SessionHandle): void {

@@ -13,6 +13,7 @@
  *     │    ├─ InPlaceStorage       the MemoryStore: the handle IS the record (in-place-storage.ts)
  *     │    └─ WriteBehindStorage   any other store: a local copy, written behind (write-behind-storage.ts)
  *     ├─ SessionHandle             the per-session fast path         (handle.ts)
+ *     ├─ SessionFeed               a shared store's changes, reconciliation (feed.ts)
  *     └─ checks, LoginChains       options and inputs (checks.ts); 'replace' logins in order (login-chain.ts)
  *   public types: types.ts; the state machine of a session's states: transitions.ts
  * ```
@@ -44,15 +45,30 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
-import type { Page, SessionFilter, SessionRecord, SessionState, SessionStats, SessionStore } from '../store/contract.js';
+import { isSharedStore } from '../store/contract.js';
+import type {
+  OnlinePage,
+  OnlineUsersPage,
+  Page,
+  SessionEndReason,
+  SessionFilter,
+  SessionPatch,
+  SessionRecord,
+  SessionState,
+  SessionStats,
+  SessionStore,
+} from '../store/contract.js';
 import { EMPTY_METADATA, ownMetadata } from '../store/flat-session.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { OwnedEntry } from '../store/memory-store.js';
-import { addStats, checkId, checkStatsDelta, mergeMetadata, resolveRegistryOptions } from './checks.js';
+import { checkSessionPatch } from '../store/record.js';
+import { checkId, checkPort, checkStatsDelta, mergeMetadata, resolveRegistryOptions } from './checks.js';
 import type { ResolvedRegistryOptions } from './checks.js';
 import { SessionEventSource } from './events.js';
 import { Expiry } from './expiry.js';
-import { ATTACHED, DETACHED, ENDED, SessionHandle } from './handle.js';
+import { SessionFeed } from './feed.js';
+import type { RemoteEnd } from './feed.js';
+import { ATTACHED, DETACHED, ENDED, UNBOUND, SessionHandle } from './handle.js';
 import type { HandleOwner } from './handle.js';
 import { InPlaceStorage } from './in-place-storage.js';
 import { LoginChains } from './login-chain.js';
@@ -118,6 +134,7 @@ interface NewSession {
   userId: string | null;
   connectionId: string | null;
   remoteAddress: string | null;
+  remotePort: number | null;
   state: 'CONNECTING' | 'ACTIVE';
   ttl: number;
   metadata: Readonly<Record<string, string>>;
@@ -149,6 +166,8 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
   readonly #storage: SessionStorage;
   /** The timing wheel, the audit and its timer. */
   readonly #expiry: Expiry;
+  /** A shared store's change feed and reconciliation, or null (the store is this process's alone). */
+  readonly #feed: SessionFeed | null;
   #local = 0;
   #attached = 0;
   #closed = false;
@@ -162,7 +181,9 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     replaced: 0,
     closed: 0,
     deleted: 0,
+    kicked: 0,
     refused: 0,
+    endedRemotely: 0,
   };
 
   constructor(options: SessionRegistryOptions = {}) {
@@ -182,7 +203,8 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       budgetMs: this.options.auditBudgetMs,
       isClosed: () => this.#closed,
       isAuditing: () => this.#expiry.auditing,
-      lost: (h: SessionHandle) => this.#endLocalOnly(h, 'store'),
+      lost: (h: SessionHandle) => this.#lost(h),
+      shared: isSharedStore(this.store),
     };
     // The one place the two storage modes are told apart: the strategy is chosen once.
     this.#storage = this.store instanceof MemoryStore ? new InPlaceStorage(host, this.store) : new WriteBehindStorage(host);
@@ -199,6 +221,23 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       auditFailed: (err) => this._fail({ error: asStoreError(err), operation: 'audit' }),
     });
     if (this.options.autoAudit) this.#expiry.arm();
+    const store = this.store;
+    this.#feed = isSharedStore(store)
+      ? new SessionFeed(
+          store,
+          {
+            processId: this.options.processId,
+            clock: this.clock,
+            isClosed: () => this.#closed,
+            handle: (id) => this.#storage.get(id),
+            bound: () => this.#storage.bound(),
+            endRemote: (h, end) => this.#endRemote(h, end),
+            fail: (error, operation) => this._fail({ error, operation }),
+          },
+          this.options.reconcileIntervalMs,
+        )
+      : null;
+    this.#feed?.start();
   }
 
   // ── Create ────────────────────────────────────────────────────────────────
@@ -236,6 +275,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     const userId = checkId('userId', input.userId ?? null, this.options.maxIdLength);
     const connectionId = checkId('connectionId', input.connectionId ?? null, this.options.maxIdLength);
     const remoteAddress = checkId('remoteAddress', input.remoteAddress ?? null, this.options.maxIdLength);
+    const remotePort = checkPort(input.remotePort ?? null);
     const state = input.state ?? 'ACTIVE';
     if (state !== 'ACTIVE' && state !== 'CONNECTING') {
       throw new NetloopError(ErrorCode.INVALID_VALUE, `a session starts CONNECTING or ACTIVE, not ${String(state)}`);
@@ -249,12 +289,12 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       });
     }
     if (connectionId !== null) this.#checkConnectionFree(connectionId);
-    return { userId, connectionId, remoteAddress, state, ttl, metadata };
+    return { userId, connectionId, remoteAddress, remotePort, state, ttl, metadata };
   }
 
   /** Applies the login policy and inserts the session (create's second half). */
   async #insertSession(fields: NewSession): Promise<CreatedSession> {
-    const { userId, connectionId, remoteAddress, state, ttl, metadata } = fields;
+    const { userId, connectionId, remoteAddress, remotePort, state, ttl, metadata } = fields;
     this.#open();
     const policy = this.options.policy;
     for (let attempt = 0; ; attempt++) {
@@ -286,6 +326,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
         userId,
         connectionId,
         remoteAddress,
+        remotePort,
         state,
         metadata,
         stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },
@@ -391,9 +432,12 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
 
   /**
    * Extends a session's expiry by its TTL and resolves the time left. Works for
-   * sessions held only in the store too. `NETLOOP_SESSION_EXPIRED` when the
-   * deadline has passed, `NETLOOP_SESSION_NOT_FOUND` when there is no such
-   * live session, or it is detached (waiting for a resume).
+   * sessions held only in the store too, and for a session created without a
+   * connection (it lives by its TTL until a resume binds it).
+   * `NETLOOP_SESSION_EXPIRED` when the deadline has passed,
+   * `NETLOOP_SESSION_NOT_FOUND` when there is no such live session, or it is
+   * detached (its connection closed: it waits for a resume; a stored session
+   * without a connection in state IDLE counts as detached).
    */
   async heartbeat(id: string): Promise<number> {
     this.#open();
@@ -401,66 +445,183 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     if (h !== undefined) {
       const left = h.heartbeat(this.clock.now());
       if (left >= 0) return left;
-      if (h._mode === ATTACHED) throw this.#expiredError(id);
+      if (h._mode === ATTACHED || h._mode === UNBOUND) throw this.#expiredError(id);
       throw this.#notFound(id);
     }
     const rec = await this.store.get(id);
-    if (rec === null || rec.connectionId === null) throw this.#notFound(id);
+    if (rec === null || (rec.connectionId === null && rec.state === 'IDLE')) throw this.#notFound(id);
     const wall = this.clock.wallNow();
-    rec.stats.heartbeats++;
-    rec.expiresAt = wall + rec.ttl;
-    rec.lastActiveAt = wall;
-    if (!(await this.store.set(rec))) throw this.#notFound(id);
+    if (!(await this.store.touch(id, wall + rec.ttl, wall))) throw this.#notFound(id);
+    await this.store.update(id, { stats: { add: { heartbeats: 1 } } });
     return rec.ttl;
+  }
+
+  /**
+   * Changes a session's state, metadata and counters in one atomic step of
+   * the store (see {@link SessionPatch}): metadata merged (a string sets a
+   * key, null removes it), counters set then added (`stats.add` is what
+   * concurrent writers use: no add is lost, in any store, across processes),
+   * the state moved along `SESSION_TRANSITIONS`. Resolves the session as it is
+   * afterwards.
+   *
+   * A move to `'CLOSED'` ends the session (event `closed`, reason
+   * `'state-closed'`) and applies nothing else. Limits (`maxMetadataKeys`,
+   * key and value lengths) are checked on the merged result before anything
+   * is stored. For a session held here (written behind), the counters are
+   * this process's own: they are written as its handle counts them, with the
+   * patch applied.
+   *
+   * Errors: `NETLOOP_INVALID_VALUE` (a malformed patch, a metadata limit),
+   * `NETLOOP_INVALID_TRANSITION`, `NETLOOP_SESSION_NOT_FOUND`,
+   * `NETLOOP_SESSION_EXPIRED`, and the store's.
+   */
+  async update(id: string, patch: SessionPatch): Promise<SessionInfo> {
+    this.#open();
+    checkSessionPatch(patch);
+    const rec = await this.#current(id);
+    const state = patch.state;
+    if (state !== undefined) {
+      if (!canTransition(rec.state, state)) {
+        throw new NetloopError(ErrorCode.INVALID_TRANSITION, `a session cannot go from ${rec.state} to ${String(state)}`, {
+          details: { id, from: rec.state, to: state },
+        });
+      }
+      if (state === 'CLOSED') {
+        const info = await this.#end(id, 'closed', 'state-closed', rec);
+        if (info === null) throw this.#notFound(id);
+        return info;
+      }
+    }
+    // The limits are checked on the result as this process sees it, before anything is stored.
+    if (patch.metadata !== undefined) mergeMetadata(rec.metadata, patch.metadata, this.options);
+    const h = this.#storage.get(id);
+    const local = h !== undefined && h._mode !== ENDED ? h : undefined;
+    let storePatch: SessionPatch = patch;
+    if (local !== undefined && this.#storage.writeBehind && patch.stats !== undefined) {
+      // The handle counts this session's traffic ahead of the store: write its counters, with the patch applied.
+      const stats = local.stats;
+      const set = patch.stats.set;
+      const add = patch.stats.add;
+      for (const k of Object.keys(stats) as (keyof SessionStats)[]) stats[k] = (set?.[k] ?? stats[k]) + (add?.[k] ?? 0);
+      storePatch = { ...patch, stats: { set: stats } };
+    }
+    const next = await this.store.update(id, storePatch);
+    if (next === null) {
+      if (local !== undefined && local._mode !== ENDED) this.#endLocalOnly(local, 'store');
+      throw this.#notFound(id);
+    }
+    if (local !== undefined && local._mode !== ENDED) {
+      this.#storage.patched(local, next);
+      return local.snapshot();
+    }
+    return sessionInfo(next);
   }
 
   /**
    * Changes a session's state along `SESSION_TRANSITIONS`; `'CLOSED'`
    * ends it (event `closed`, reason `'state-closed'`). Resolves the session as
    * it is afterwards. `NETLOOP_INVALID_TRANSITION` for a move the machine
-   * does not allow.
+   * does not allow. A shorthand for {@link SessionRegistry.update}.
    */
   async updateState(id: string, state: SessionState): Promise<SessionInfo> {
     this.#open();
     const rec = await this.#current(id);
-    if (!canTransition(rec.state, state)) {
-      throw new NetloopError(ErrorCode.INVALID_TRANSITION, `a session cannot go from ${rec.state} to ${String(state)}`, {
-        details: { id, from: rec.state, to: state },
-      });
-    }
-    if (state === 'CLOSED') {
-      const info = await this.#end(id, 'closed', 'state-closed', rec);
-      if (info === null) throw this.#notFound(id);
-      return info;
-    }
-    if (rec.state === state) return this.#storage.info(rec);
-    return this.#write(id, { ...rec, state });
+    if (rec.state === state && state !== 'CLOSED') return this.#storage.info(rec);
+    return this.update(id, { state });
   }
 
   /**
    * Merges `patch` into the session's metadata: a string sets a key, null
    * removes it. Limits (`maxMetadataKeys`, key and value lengths) are checked
    * on the merged result before anything is stored (`NETLOOP_INVALID_VALUE`).
+   * A shorthand for {@link SessionRegistry.update}.
    */
   async updateMetadata(id: string, patch: Record<string, string | null>): Promise<SessionInfo> {
-    this.#open();
-    const rec = await this.#current(id);
-    const metadata = mergeMetadata(rec.metadata, patch, this.options);
-    return this.#write(id, { ...rec, metadata });
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+      throw new NetloopError(ErrorCode.INVALID_VALUE, 'metadata must be an object of strings');
+    }
+    return this.update(id, { metadata: patch });
   }
 
-  /** Adds `delta` (non-negative integers) to the session's traffic counters. */
+  /**
+   * Adds `delta` (non-negative integers) to the session's traffic counters.
+   * A shorthand for {@link SessionRegistry.update} with `stats.add`.
+   */
   async updateStats(id: string, delta: Partial<SessionStats>): Promise<SessionInfo> {
-    this.#open();
     checkStatsDelta(delta);
-    const rec = await this.#current(id);
-    return this.#write(id, { ...rec, stats: addStats(rec.stats, delta) });
+    return this.update(id, { stats: { add: delta } });
   }
 
   /** Ends a session (event `deleted` with `reason`). Resolves false if there was no live session. */
   async delete(id: string, reason = 'deleted'): Promise<boolean> {
     this.#open();
     return (await this.#end(id, 'deleted', String(reason))) !== null;
+  }
+
+  /**
+   * Ends a session as a kick (event `kicked` with `reason`): the session is
+   * deleted, and the connection it is bound to, in this process or another
+   * sharing the store, is told (notice kind `'kicked'`) and closed
+   * (`'session-kicked'`). Resolves false if there was no live session.
+   */
+  async kick(id: string, reason = 'kicked'): Promise<boolean> {
+    this.#open();
+    return (await this.#end(id, 'kicked', String(reason))) !== null;
+  }
+
+  // ── Presence ──────────────────────────────────────────────────────────────
+
+  /**
+   * True while at least one live session of `userId` is bound to a
+   * connection. With a shared store (Redis, etcd) the answer covers every
+   * process: a crashed process's users go offline when their sessions'
+   * TTLs run out, with no cleanup step. With the memory or file store it
+   * covers this process.
+   */
+  async isOnline(userId: string): Promise<boolean> {
+    this.#open();
+    return this.store.isOnline(userId);
+  }
+
+  /** How many users are online (see {@link SessionRegistry.isOnline}). */
+  async onlineCount(): Promise<number> {
+    this.#open();
+    return this.store.onlineCount();
+  }
+
+  /**
+   * One page of the users online (see {@link SessionRegistry.isOnline}), in
+   * the store's order; follow `cursor` until it is null to see them all, each
+   * once.
+   *
+   * ```ts
+   * let page = await registry.onlineUsers({ limit: 50 });
+   * for (;;) { show(page.users); if (page.cursor === null) break; page = await registry.onlineUsers({ cursor: page.cursor, limit: 50 }); }
+   * ```
+   */
+  async onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage> {
+    this.#open();
+    return this.store.onlineUsers(page);
+  }
+
+  // ── Other processes ───────────────────────────────────────────────────────
+
+  /**
+   * With a shared store: checks every session bound to a connection of this
+   * process against the store, and ends (with the matching event, reason of
+   * the session's tombstone) those that another process ended or took over
+   * while their change did not reach this process. The registry runs it by
+   * itself every `reconcileIntervalMs` and whenever the store's feed
+   * reconnects; call it yourself after a known outage. Resolves how many
+   * sessions it ended (always 0 with a store that is not shared).
+   *
+   * The bound this gives: no connection outlives its session by more than
+   * `reconcileIntervalMs` plus one store round trip per 256 bound sessions,
+   * even when the change's event was lost.
+   */
+  async reconcile(): Promise<number> {
+    this.#open();
+    return this.#feed === null ? 0 : this.#feed.reconcile();
   }
 
   // ── Connections ───────────────────────────────────────────────────────────
@@ -510,19 +671,23 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
 
   /**
    * Binds a session to a new connection, given its token. Works for a
-   * detached session within its resume window and for a session still bound
-   * elsewhere (a reconnect before the old connection was noticed dead): then
-   * `previousConnectionId` names the old connection, which the binding
-   * closes. The session becomes ACTIVE with a fresh TTL.
+   * detached session within its resume window, for a session created
+   * without a connection (the way to attach one later), and for a session
+   * still bound elsewhere (a reconnect before the old connection was noticed
+   * dead): then `previousConnectionId` names the old connection, which the
+   * binding closes (in this process, or, through a shared store's feed, in
+   * the process that holds it). The session becomes ACTIVE with a fresh TTL;
+   * `remoteAddress` and `remotePort` replace the old ones when an address is given.
    *
    * `NETLOOP_BAD_TOKEN` for a malformed, unknown, expired or deleted token
    * (the error never says which, and never holds the token);
    * `NETLOOP_ALREADY_BOUND` when `connectionId` is bound to another session.
    */
-  async resume(token: string, connectionId: string, remoteAddress: string | null = null): Promise<ResumedSession> {
+  async resume(token: string, connectionId: string, remoteAddress: string | null = null, remotePort: number | null = null): Promise<ResumedSession> {
     this.#open();
     checkId('connectionId', connectionId, this.options.maxIdLength);
     checkId('remoteAddress', remoteAddress, this.options.maxIdLength);
+    checkPort(remotePort);
     const found = await this.#recordByToken(token);
     const known = found === null ? undefined : this.#storage.get(found.id);
     const local = known !== undefined && known._mode !== ENDED ? known : undefined;
@@ -542,6 +707,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       ...rec,
       connectionId,
       remoteAddress: remoteAddress ?? rec.remoteAddress,
+      remotePort: remoteAddress !== null ? remotePort : rec.remotePort,
       state: 'ACTIVE',
       lastActiveAt: wall,
       expiresAt: deadline + this._wallBase,
@@ -565,6 +731,18 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     this.#counters.resumed++;
     const session = handle.snapshot();
     this._queue('resumed', { session, previousConnectionId });
+    if (local === undefined && this.#feed !== null) {
+      // Another process may hold the session (bound, detached, or created there without a
+      // connection): it lets go of it, and closes its connection as replaced by a resume.
+      await this.#feed.publish({
+        id: rec.id,
+        connectionId: rec.connectionId,
+        userId: rec.userId,
+        reason: 'replaced',
+        detail: 'resumed-elsewhere',
+        by: rec.id,
+      });
+    }
     return { session, handle, previousConnectionId };
   }
 
@@ -689,6 +867,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     if (this.#closed) return;
     this.#closed = true;
     this.#expiry.stop();
+    if (this.#feed !== null) await this.#feed.stop();
     const running = this.#expiry.running;
     if (running !== null) await running.catch(() => undefined);
     const now = this.#rel();
@@ -802,26 +981,6 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     return rec;
   }
 
-  /** Writes a changed record through to the store and the local handle. */
-  async #write(id: string, next: SessionRecord): Promise<SessionInfo> {
-    const h = this.#storage.get(id);
-    const local = h !== undefined && h._mode !== ENDED ? h : undefined;
-    if (local !== undefined) {
-      // Keep the local expiry, which may be ahead of `next` (heartbeats are written behind).
-      next.expiresAt = local.expiresAt;
-      next.lastActiveAt = local.lastActiveAt;
-    }
-    if (!(await this.store.set(next))) {
-      if (local !== undefined && local._mode !== ENDED) this.#endLocalOnly(local, 'store');
-      throw this.#notFound(id);
-    }
-    if (local !== undefined && local._mode !== ENDED) {
-      this.#storage.stored(local, next);
-      return local.snapshot();
-    }
-    return sessionInfo(next);
-  }
-
   /**
    * The live record a token resolves to, or null: the token names its session
    * id, the record is looked up by that id (no index of token hashes), and the
@@ -897,11 +1056,13 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
   /**
    * The one path that ends a session (local or store-only) other than expiry:
    * drops it locally, deletes it from the store, counts it and emits exactly
-   * one event. Resolves the final session, or null if it was already gone.
+   * one event; with a shared store, publishes the end (tombstone and feed)
+   * so that the process holding its connection, if another, closes it.
+   * Resolves the final session, or null if it was already gone.
    */
   async #end(
     id: string,
-    kind: 'closed' | 'deleted' | 'replaced',
+    kind: 'closed' | 'deleted' | 'replaced' | 'kicked',
     reason: string,
     known?: SessionRecord,
     by?: string,
@@ -934,6 +1095,59 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     this.#counters[kind]++;
     if (kind === 'replaced') this._queue('replaced', { session, connectionId, reason, by: by ?? '' });
     else this._queue(kind, { session, connectionId, reason });
+    if (this.#feed !== null) {
+      // The connection, when it is another process's, is closed there; the tombstone tells a
+      // process that missed this change why the session ended.
+      const end = { id, connectionId: base.connectionId, userId: base.userId, reason: kind, detail: reason };
+      await this.#feed.publish(by === undefined ? end : { ...end, by });
+    }
     return session;
+  }
+
+  /**
+   * Ends a local session that another process ended (its change, or a
+   * reconciliation): only this process's handle goes, the store is left as
+   * the other process made it. A session bound here gets the event of its
+   * kind (the binding notifies its client and closes it); one without a
+   * connection here is let go of silently.
+   */
+  #endRemote(h: SessionHandle, end: RemoteEnd): void {
+    if (h._mode === ENDED) return;
+    if (h._mode !== ATTACHED) {
+      this.#dropLocal(h);
+      return;
+    }
+    const kind = end.reason;
+    const connectionId = h.connectionId;
+    const session = this.#endPayload(kind, h);
+    this.#dropLocal(h);
+    this.#counters[kind]++;
+    this.#counters.endedRemotely++;
+    if (session === null) return;
+    if (kind === 'replaced') this._queue('replaced', { session, connectionId, reason: end.detail, by: end.by ?? '', remote: true });
+    else this._queue(kind, { session, connectionId, reason: end.detail, remote: true });
+  }
+
+  /**
+   * A write behind found the session gone from the store: ended here with
+   * the reason of its tombstone when a shared store has one (another process
+   * replaced, kicked or deleted it), else as expired (`'store'`).
+   */
+  #lost(h: SessionHandle): void {
+    const feed = this.#feed;
+    if (feed === null || h._mode !== ATTACHED) {
+      this.#endLocalOnly(h, 'store');
+      return;
+    }
+    feed.endOf(h.id, null).then(
+      (end) => {
+        if (h._mode === ENDED) return;
+        if (end.reason === 'expired') this.#endLocalOnly(h, 'store');
+        else this.#endRemote(h, end);
+      },
+      () => {
+        if (h._mode !== ENDED) this.#endLocalOnly(h, 'store');
+      },
+    );
   }
 }

@@ -46,8 +46,10 @@ export interface StorageHost {
   isClosed(): boolean;
   /** True while an audit runs (cleanup slices give way to it). */
   isAuditing(): boolean;
-  /** A write behind found the session gone from the store: end it locally (event `expired`, reason `'store'`). */
+  /** A write behind found the session gone from the store: end it locally (event `expired`, reason `'store'`, or its tombstone's). */
   lost(h: SessionHandle): void;
+  /** True when the store is shared between processes (it has a change feed). */
+  readonly shared: boolean;
 }
 
 /**
@@ -70,7 +72,8 @@ export interface SessionStorage {
   /**
    * Stores a new session under `options.maxPerUser` and returns its local
    * handle, indexed but not yet filed in the wheel; null when the store
-   * refused it (the policy's limit). Synchronous in place.
+   * refused it (the policy's limit). Synchronous in place. A record without
+   * a connection gets an UNBOUND handle (heartbeats accepted, no resume window).
    */
   insert(record: SessionRecord, deadline: number, lastActive: number, options: CreateOptions): SessionHandle | null | Promise<SessionHandle | null>;
   /** Undoes an {@link SessionStorage.insert} that finished after the registry closed. */
@@ -93,6 +96,16 @@ export interface SessionStorage {
    * store's write already did.
    */
   rebound(h: SessionHandle, next: SessionRecord, previousConnectionId: string | null): void;
+
+  /**
+   * The store applied an update (`next`, the record after it) to the live
+   * local handle `h`: its state, metadata and counters follow (nothing
+   * else: the binding is this process's to change). In place the store's
+   * write already did.
+   */
+  patched(h: SessionHandle, next: SessionRecord): void;
+  /** Every local handle bound to a connection (a new array). */
+  bound(): SessionHandle[];
 
   /** Takes an ending handle out of the local indexes (in place, out of the store too). Call before it is marked ended. */
   release(h: SessionHandle): void;

@@ -78,6 +78,22 @@ export interface SessionRegistryOptions {
    * (`loop.getClient(id) !== undefined`) for its own connections.
    */
   isConnectionAlive?: (connectionId: string) => boolean | undefined;
+  /**
+   * This process's name among the processes sharing a store, carried as
+   * `origin` by every change it publishes (its own changes are not acted on
+   * twice). A non-empty string of at most 256 characters. Default: a random
+   * UUID per registry.
+   */
+  processId?: string;
+  /**
+   * With a shared store (one with a change feed, such as Redis): how often
+   * the sessions bound to this process's connections are checked against the
+   * store, in ms, so that a change whose event was lost still reaches its
+   * connection (see `SessionRegistry.reconcile`). The feed's reconnections
+   * trigger a check too. Default 30,000; 0 checks only on reconnection;
+   * range [0, 2^31 - 1].
+   */
+  reconcileIntervalMs?: number;
 }
 
 /** What `SessionRegistry.create` accepts. */
@@ -87,6 +103,8 @@ export interface CreateSessionInput {
   /** The connection the session is bound to, or null/absent for none yet. */
   connectionId?: string | null;
   remoteAddress?: string | null;
+  /** The connection's remote port (an integer 0 to 65535), or null/absent when the transport has none. */
+  remotePort?: number | null;
   /** Initial metadata; limits are checked before anything is stored. */
   metadata?: Record<string, string>;
   /** Initial state. Default `'ACTIVE'`. */
@@ -100,8 +118,15 @@ export interface SessionEndEvent {
   session: SessionInfo;
   /** The connection the session was bound to when it ended, or null. */
   connectionId: string | null;
-  /** Why: `'ttl'`, `'resume-window'`, `'connection-closed'`, `'dead-connection'`, a caller's reason, ... */
+  /** Why: `'ttl'`, `'resume-window'`, `'connection-closed'`, `'dead-connection'`, `'store'`, a caller's reason, ... */
   reason: string;
+  /**
+   * True when another process sharing the store ended the session (its
+   * change reached this process through the store's feed, or a
+   * reconciliation found it): this process only let go of its handle and
+   * its connection; the store was changed by the other.
+   */
+  remote?: boolean;
 }
 
 /** The registry's events and their payloads. */
@@ -118,6 +143,8 @@ export interface SessionEvents {
   closed: SessionEndEvent;
   /** Ended by `SessionRegistry.delete`. */
   deleted: SessionEndEvent;
+  /** Ended by `SessionRegistry.kick` (a session binding's `kick`), in this process or another sharing the store. */
+  kicked: SessionEndEvent;
   /**
    * A fault that no caller's promise reports: a listener of another event
    * threw or rejected (`operation: 'listener'`, a `NETLOOP_HANDLER_ERROR` with
@@ -135,7 +162,12 @@ export interface SessionEvents {
 /** Payload of the registry's `error` event. */
 export interface RegistryErrorEvent {
   error: NetloopError;
-  operation: 'listener' | 'audit';
+  /**
+   * `'listener'` and `'audit'` as above; `'feed'` a change the registry
+   * could not publish or act on (a store that is down); `'reconcile'` a
+   * reconciliation that failed (retried at the next one).
+   */
+  operation: 'listener' | 'audit' | 'feed' | 'reconcile';
   /** The event whose listener failed (`operation: 'listener'`). */
   event?: Exclude<SessionEventName, 'error'>;
 }
@@ -159,7 +191,10 @@ export interface RegistryCounters {
   replaced: number;
   closed: number;
   deleted: number;
+  kicked: number;
   refused: number;
+  /** Sessions ended here because another process ended them (feed or reconciliation); also counted under their kind. */
+  endedRemotely: number;
 }
 
 /** What `SessionRegistry.stats` reports. */

@@ -9,7 +9,7 @@
  *   dirty    handle[]                 handles whose heartbeat or counters changed
  *
  *   handle.heartbeat() ──▶ dirty (DIRTY_TOUCH) ──audit──▶ store.touch(id, expiresAt, lastActiveAt)
- *   handle.recordIn()  ──▶ dirty (DIRTY_FULL)  ──audit──▶ store.set(record)
+ *   handle.recordIn()  ──▶ dirty (DIRTY_FULL)  ──audit──▶ store.touch + store.update({ stats: { set } })
  *   state, metadata, binding, deletion ───────── at once ──▶ store.set / store.delete
  * ```
  *
@@ -25,7 +25,7 @@
  */
 
 import type { CreateOptions, SessionRecord } from '../store/contract.js';
-import { CLEAN, DIRTY_FULL, ENDED, SessionHandle } from './handle.js';
+import { ATTACHED, CLEAN, DIRTY_FULL, ENDED, SessionHandle } from './handle.js';
 import type { SessionStorage, StorageHost } from './storage.js';
 import { sessionInfo } from './storage.js';
 import type { SessionInfo } from './types.js';
@@ -72,7 +72,7 @@ export class WriteBehindStorage implements SessionStorage {
   /** @inheritDoc */
   async insert(record: SessionRecord, deadline: number, lastActive: number, options: CreateOptions): Promise<SessionHandle | null> {
     if (!(await this.#host.store.create(record, options))) return null;
-    return this.adopt(record, deadline, lastActive);
+    return this.adopt(record, deadline, lastActive, record.connectionId === null);
   }
 
   /** @inheritDoc */
@@ -82,8 +82,8 @@ export class WriteBehindStorage implements SessionStorage {
   }
 
   /** @inheritDoc */
-  adopt(record: SessionRecord, deadline: number, lastActive: number): SessionHandle {
-    const h = new SessionHandle(this.#host.owner, record, deadline, lastActive, false);
+  adopt(record: SessionRecord, deadline: number, lastActive: number, unbound = false): SessionHandle {
+    const h = new SessionHandle(this.#host.owner, record, deadline, lastActive, false, unbound);
     this.#handles.set(h.id, h);
     if (record.connectionId !== null) this.#byConn.set(record.connectionId, h);
     return h;
@@ -107,16 +107,42 @@ export class WriteBehindStorage implements SessionStorage {
   }
 
   /** @inheritDoc */
+  patched(h: SessionHandle, next: SessionRecord): void {
+    h._patch(next);
+  }
+
+  /** @inheritDoc */
+  bound(): SessionHandle[] {
+    const out: SessionHandle[] = [];
+    for (const h of this.#byConn.values()) if (h._mode === ATTACHED) out.push(h);
+    return out;
+  }
+
+  /** @inheritDoc */
   release(h: SessionHandle): void {
     if (this.#handles.get(h.id) === h) this.#handles.delete(h.id);
     const conn = h.connectionId;
     if (conn !== null && this.#byConn.get(conn) === h) this.#byConn.delete(conn);
   }
 
-  /** @inheritDoc */
+  /**
+   * @inheritDoc
+   *
+   * With a shared store, the stored session is deleted only while it is
+   * still as this process left it (bound to the same connection, or to
+   * none): another process may have resumed it meanwhile, and a change that
+   * said so may have been lost.
+   */
   retire(h: SessionHandle): Promise<unknown> {
+    const id = h.id;
+    const conn = h.connectionId;
     this.release(h);
-    return this.#host.store.delete(h.id).catch(noop);
+    const store = this.#host.store;
+    if (!this.#host.shared) return store.delete(id).catch(noop);
+    return store
+      .get(id)
+      .then((rec) => (rec !== null && rec.connectionId !== conn ? false : store.delete(id)))
+      .catch(noop);
   }
 
   /** @inheritDoc */
@@ -179,7 +205,10 @@ export class WriteBehindStorage implements SessionStorage {
         const kind = h._dirty;
         h._dirty = CLEAN;
         if (h._mode === ENDED || kind === CLEAN) continue;
-        const write = kind === DIRTY_FULL ? store.set(h._toRecord()) : store.touch(h.id, h.expiresAt, h.lastActiveAt);
+        const touched = store.touch(h.id, h.expiresAt, h.lastActiveAt);
+        // The counters are this process's to write; state and metadata are left to their own
+        // (atomic) updates, so that a change another process made to them is never overwritten.
+        const write = kind === DIRTY_FULL ? Promise.all([touched, store.update(h.id, { stats: { set: h.stats } })]).then(([ok]) => ok) : touched;
         writes.push(
           write.then((ok) => {
             // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.

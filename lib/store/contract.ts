@@ -64,6 +64,12 @@ export interface SessionRecord {
   connectionId: string | null;
   /** Remote address of the bound connection, if known. */
   remoteAddress: string | null;
+  /**
+   * Remote port of the bound connection (an integer 0 to 65535), where the
+   * transport has one; null otherwise. A record stored without it (older
+   * data, an older caller) reads as null.
+   */
+  remotePort: number | null;
   state: SessionState;
   /** Free-form string metadata (merged on update). */
   metadata: Record<string, string>;
@@ -107,6 +113,92 @@ export interface CreateOptions {
 }
 
 /**
+ * One atomic change to a stored session ({@link SessionStore.update}):
+ * metadata merged (a string sets a key, null removes it), counters set
+ * and/or added (`set` first, then `add`), the state replaced. Nothing else
+ * moves: not the expiry, not the last-active stamp, not the binding.
+ */
+export interface SessionPatch {
+  /** The new state (any state; the registry checks transitions before it asks). */
+  state?: SessionState;
+  /** Keys to set (a string) or remove (null); keys not named are kept. */
+  metadata?: Readonly<Record<string, string | null>>;
+  /** Counters to set to a value, then counters to add to (integers >= 0). */
+  stats?: SessionStatsPatch;
+}
+
+/** The counters part of a {@link SessionPatch}. */
+export interface SessionStatsPatch {
+  /** Counters set to these values first. */
+  set?: Partial<SessionStats>;
+  /** Then these amounts added (what concurrent writers use: no add is lost). */
+  add?: Partial<SessionStats>;
+}
+
+/** A page request of {@link SessionStore.onlineUsers}. */
+export interface OnlinePage {
+  /** The `cursor` of the previous page; absent or null for the first page. */
+  cursor?: string | null;
+  /** Most users in the page, an integer >= 1 (default 100, capped by the store's largest page). */
+  limit?: number;
+}
+
+/** One page of {@link SessionStore.onlineUsers}. */
+export interface OnlineUsersPage {
+  users: string[];
+  /** Pass it to get the next page; null when the iteration is complete. */
+  cursor: string | null;
+}
+
+/** Why a session ended, as the change feed and tombstones say it. */
+export type SessionEndReason = 'replaced' | 'kicked' | 'deleted' | 'expired' | 'closed';
+
+/** Every {@link SessionEndReason}. */
+export const SESSION_END_REASONS: readonly SessionEndReason[] = Object.freeze(['replaced', 'kicked', 'deleted', 'expired', 'closed']);
+
+/**
+ * A change to a session, published by the process that made it to every
+ * process sharing the store ({@link SharedSessionStore}). Only `'ended'`
+ * exists today; the union is left open for more.
+ *
+ * ```
+ *   process A: registry ends s (replace, kick, delete, ...) ──store.publish(change)──▶ tombstone + feed
+ *   process B: store 'change' ──▶ registry: s is bound here? ──▶ ended locally, the binding
+ *                                                                 notifies and closes the client
+ * ```
+ */
+export interface SessionChange {
+  kind: 'ended';
+  /** The session. */
+  id: string;
+  /** The connection it was bound to (its id carries the process's prefix), or null. */
+  connectionId: string | null;
+  userId: string | null;
+  reason: SessionEndReason;
+  /** For `'replaced'`: the id of the session that took over (the same id for a resume elsewhere). */
+  by?: string;
+  /** The registry's own reason text (`'logout'`, `'resumed-elsewhere'`, a caller's reason, ...). */
+  detail?: string;
+  /** The publishing process's id (the registry option `processId`). */
+  origin: string;
+  /** Wall-clock ms when it was published. */
+  at: number;
+}
+
+/**
+ * The events of a {@link SharedSessionStore}: `'change'` for each change
+ * published (by another process, and possibly by this one: the registry
+ * ignores its own origin), and `'feed'` when the subscription is
+ * established (`'up'`, the first time and after every reconnection: changes
+ * published while it was down may be lost, so the registry reconciles) or
+ * lost (`'down'`).
+ */
+export interface SessionFeedEvents {
+  change: (change: SessionChange) => void;
+  feed: (state: 'up' | 'down') => void;
+}
+
+/**
  * The interface every store implements. All methods are asynchronous because
  * a store may be remote; a closed store rejects with `NETLOOP_STORE_CLOSED`,
  * an unreachable one with `NETLOOP_STORE_UNAVAILABLE` (never hangs). Records
@@ -115,7 +207,7 @@ export interface CreateOptions {
  * `netloop/testing` (`storeConformance`) checks every point below.
  */
 export interface SessionStore {
-  /** A short name for diagnostics: 'memory', 'file', 'redis'. */
+  /** A short name for diagnostics: 'memory', 'file', 'redis', 'etcd'. */
   readonly kind: string;
   /**
    * Inserts a new record and its indexes. Resolves false when `maxPerUser`
@@ -155,6 +247,31 @@ export interface SessionStore {
   list(filter?: SessionFilter, page?: Page): Promise<SessionPage>;
   /** How many live records match `filter` (refused like `list`'s). */
   count(filter?: SessionFilter): Promise<number>;
+  /**
+   * Applies `patch` to a live record in one atomic step (concurrent updates
+   * of one record lose nothing: each applies to the result of the one
+   * before) and resolves the record as it is afterwards; null when there is
+   * no live record (never revives one). `NETLOOP_INVALID_VALUE` for a
+   * malformed patch (see `checkSessionPatch`), nothing changed.
+   */
+  update(id: string, patch: SessionPatch): Promise<SessionRecord | null>;
+  /**
+   * True while at least one live record of `userId` is bound to a
+   * connection (`connectionId !== null`). A shared store answers for every
+   * process; a crashed process's sessions stop counting at their expiry, with
+   * no cleanup step. `NETLOOP_INVALID_VALUE` for a user id that is not a string.
+   */
+  isOnline(userId: string): Promise<boolean>;
+  /** How many users are online (see {@link SessionStore.isOnline}). */
+  onlineCount(): Promise<number>;
+  /**
+   * One page of the users online, in an order of the store's choosing: over a
+   * whole iteration (following `cursor` until it is null) every user online
+   * throughout is returned exactly once. A page may hold fewer than `limit`
+   * users while `cursor` is not null. `NETLOOP_INVALID_OPTION` for a limit
+   * that is not an integer >= 1 or a cursor that is not a string.
+   */
+  onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage>;
   /** Removes every record. */
   clear(): Promise<void>;
   /** Flushes what must be flushed and releases resources; idempotent. Every later call rejects with `NETLOOP_STORE_CLOSED`. */
@@ -170,4 +287,39 @@ export interface SessionStore {
    * the registry's `ping()` falls back to `count()`.
    */
   ping?(): Promise<void>;
+  /**
+   * Present on a store shared between processes (see
+   * {@link SharedSessionStore}): writes the change's tombstone, then
+   * publishes it to every process subscribed.
+   */
+  publish?(change: SessionChange): Promise<void>;
+}
+
+/**
+ * A store shared between processes (Redis, etcd): beside the records, a
+ * change feed and tombstones.
+ *
+ * - `publish(change)` writes the tombstone of `change.id` (kept
+ *   `tombstoneTtlMs`, a few minutes), then publishes the change; a malformed
+ *   change is `NETLOOP_INVALID_VALUE` (see `checkSessionChange`). Delivery is
+ *   at least once, best effort: a subscriber that was disconnected misses
+ *   what was published meanwhile, and says so with `'feed'` `'up'` when it
+ *   is back.
+ * - `tombstone(id)`: the last change published for that session while its
+ *   tombstone lives, else null. Reconciliation reads it to end a session
+ *   with the right reason when its event was lost.
+ * - Events ({@link SessionFeedEvents}): the store subscribes when the first
+ *   `'change'` listener is added and unsubscribes at `close()`.
+ */
+export interface SharedSessionStore extends SessionStore {
+  publish(change: SessionChange): Promise<void>;
+  tombstone(id: string): Promise<SessionChange | null>;
+  on<K extends keyof SessionFeedEvents>(name: K, listener: SessionFeedEvents[K]): unknown;
+  off<K extends keyof SessionFeedEvents>(name: K, listener: SessionFeedEvents[K]): unknown;
+}
+
+/** True for a store with a change feed ({@link SharedSessionStore}). */
+export function isSharedStore(store: SessionStore): store is SharedSessionStore {
+  const s = store as Partial<SharedSessionStore>;
+  return typeof s.publish === 'function' && typeof s.tombstone === 'function' && typeof s.on === 'function' && typeof s.off === 'function';
 }

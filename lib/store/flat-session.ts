@@ -30,6 +30,7 @@ export interface FlatSession {
   userId: string | null;
   connectionId: string | null;
   remoteAddress: string | null;
+  remotePort: number | null;
   state: SessionState;
   /** Never mutated in place: replaced as a whole. */
   metadata: Record<string, string>;
@@ -52,6 +53,7 @@ export function flatSessionRecord(r: Readonly<FlatSession>): SessionRecord {
     userId: r.userId,
     connectionId: r.connectionId,
     remoteAddress: r.remoteAddress,
+    remotePort: r.remotePort,
     state: r.state,
     metadata: { ...r.metadata },
     stats: { bytesIn: r.bytesIn, bytesOut: r.bytesOut, messagesIn: r.messagesIn, messagesOut: r.messagesOut, heartbeats: r.heartbeats },
@@ -82,6 +84,7 @@ export function assignFlatSession(r: FlatSession, from: SessionRecord): void {
   r.userId = from.userId;
   r.connectionId = from.connectionId;
   r.remoteAddress = from.remoteAddress;
+  r.remotePort = from.remotePort ?? null;
   r.state = from.state;
   r.metadata = ownMetadata(from.metadata);
   r.bytesIn = from.stats.bytesIn;

@@ -68,6 +68,7 @@ export class StoredRecord implements FlatSession, HeapNode {
   userId: string | null;
   connectionId: string | null;
   remoteAddress: string | null;
+  remotePort: number | null;
   state: SessionState;
   metadata: Record<string, string>;
   bytesIn: number;
@@ -90,6 +91,7 @@ export class StoredRecord implements FlatSession, HeapNode {
     this.userId = r.userId;
     this.connectionId = r.connectionId;
     this.remoteAddress = r.remoteAddress;
+    this.remotePort = r.remotePort ?? null;
     this.state = r.state;
     this.metadata = ownMetadata(r.metadata);
     this.bytesIn = r.stats.bytesIn;

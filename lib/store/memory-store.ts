@@ -49,13 +49,28 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
-import type { CreateOptions, Page, SessionFilter, SessionPage, SessionRecord, SessionStore } from './contract.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from './contract.js';
 import { ExpiryHeap } from './expiry-heap.js';
-import { assignFlatSession, flatSessionRecord } from './flat-session.js';
+import { assignFlatSession, flatSessionRecord, ownMetadata } from './flat-session.js';
 import type { Entry, MemoryStoreOwner, OwnedEntry } from './memory-entry.js';
 import { StoredRecord, isAlive } from './memory-entry.js';
 import { MemoryIndex } from './memory-index.js';
-import { checkFilter, checkMaxPerUser, checkPage, checkSessionRecord, checkTouch, compareSessions, matchesFilter, pageOf } from './record.js';
+import {
+  STAT_KEYS,
+  applySessionPatch,
+  checkFilter,
+  checkMaxPerUser,
+  checkOnlinePage,
+  checkPage,
+  checkSessionPatch,
+  checkSessionRecord,
+  checkTouch,
+  checkUserId,
+  compareSessions,
+  matchesFilter,
+  onlinePageOf,
+  pageOf,
+} from './record.js';
 
 export type { MemoryStoreOwner, OwnedEntry } from './memory-entry.js';
 
@@ -209,6 +224,64 @@ export class MemoryStore implements SessionStore {
     this.#setExpiry(r, expiresAt);
     if (!(r.expiresAt > now) && r._owner === null) this.#remove(r);
     return true;
+  }
+
+  /** @inheritDoc */
+  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+    this.#open();
+    checkSessionPatch(patch);
+    return this.updateSync(id, patch);
+  }
+
+  /**
+   * Synchronous {@link MemoryStore.update} of a checked patch, for in-process
+   * owners: the held object is changed in place (an adopted entry stays the
+   * same object). Nothing it changes is indexed, so no index moves.
+   */
+  updateSync(id: string, patch: SessionPatch): SessionRecord | null {
+    const r = this.#live(id, this.#clock.wallNow());
+    if (r === undefined) return null;
+    const next = applySessionPatch(flatSessionRecord(r), patch);
+    r.state = next.state;
+    if (patch.metadata !== undefined) r.metadata = ownMetadata(next.metadata);
+    if (patch.stats !== undefined) for (const k of STAT_KEYS) r[k] = next.stats[k];
+    return flatSessionRecord(r);
+  }
+
+  /**
+   * @inheritDoc
+   *
+   * This process's sessions only (the memory store is not shared). Cost:
+   * O(sessions of the user).
+   */
+  async isOnline(userId: string): Promise<boolean> {
+    this.#open();
+    checkUserId(userId);
+    return this.#online(userId, this.#clock.wallNow());
+  }
+
+  /** @inheritDoc Cost: O(sessions with a user). */
+  async onlineCount(): Promise<number> {
+    this.#open();
+    const now = this.#clock.wallNow();
+    let n = 0;
+    for (const userId of this.#ix.byUser.keys()) if (this.#online(userId, now)) n++;
+    return n;
+  }
+
+  /**
+   * @inheritDoc
+   *
+   * Ascending user id; the cursor is the last user of the page. Cost: O(s +
+   * u log u) per page for s sessions with a user and u users online.
+   */
+  async onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage> {
+    this.#open();
+    const bounds = checkOnlinePage(page, this.#defaultPage, this.#maxPage);
+    const now = this.#clock.wallNow();
+    const users: string[] = [];
+    for (const userId of this.#ix.byUser.keys()) if (this.#online(userId, now)) users.push(userId);
+    return onlinePageOf(users, bounds);
   }
 
   /** @inheritDoc */
@@ -528,6 +601,15 @@ export class MemoryStore implements SessionStore {
     for (const r of this.#ix.userEntries(userId)) if (this.#isLive(r, now)) out.push(r);
     if (out.length > 1) out.sort(compareSessions);
     return out;
+  }
+
+  /** True when a live entry of `userId` is bound to a connection (pure: removes nothing, so it may run inside an iteration of the Maps). */
+  #online(userId: string, now: number): boolean {
+    const entry = this.#ix.byUser.get(userId);
+    if (entry === undefined) return false;
+    if (!(entry instanceof Set)) return entry.connectionId !== null && isAlive(entry, now);
+    for (const r of entry) if (r.connectionId !== null && isAlive(r, now)) return true;
+    return false;
   }
 
   #liveCountOfUser(userId: string, now: number): number {

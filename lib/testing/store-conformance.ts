@@ -51,7 +51,21 @@
  *   maxPerUser  per user, anonymous exempt, atomic under concurrent creates, >= 1
  *   lifecycle   ping; close idempotent, then every call rejects NETLOOP_STORE_CLOSED
  *   model       random operation sequences (seeded, repeatable) against a reference model
+ *   update      metadata merged, state replaced, counters set then added, nothing else
+ *               moved; never revives; concurrent adds lose nothing; bad patches refused
+ *   remotePort  round trip; a record without one reads null; a bad one refused
+ *   presence    online while a live record of the user is bound; offline at expiry with
+ *               no cleanup step; onlineUsers pages every user once; bad arguments refused
+ *   feed        (a store with publish) tombstones written and read back; bad changes refused
+ *   shared      (with createPeer) updates and presence seen by the other instance;
+ *               a published change reaches the other instance's 'change' listeners
  * ```
+ *
+ * ## Stores shared between processes
+ *
+ * Give `createPeer(store, clock)`: a second store over the same data as
+ * `store` (another process's view, with its own connection), judging time
+ * by the same clock. The suite then checks what crosses between them.
  *
  * @module
  */
@@ -62,8 +76,11 @@ import { limitTests } from './conformance/limits.js';
 import { listingTests } from './conformance/listing.js';
 import { modelTests } from './conformance/model.js';
 import { recordTests } from './conformance/records.js';
+import { presenceTests } from './conformance/presence.js';
+import { feedTests, sharedTests } from './conformance/shared.js';
 import { ttlTests } from './conformance/ttl.js';
-import type { DefineTest } from './conformance/kit.js';
+import { updateTests } from './conformance/update.js';
+import type { DefinePeerTest, DefineTest } from './conformance/kit.js';
 
 export { CONFORMANCE_TTL_MS, fakeTokenHash, makeRecord } from './conformance/kit.js';
 
@@ -78,6 +95,12 @@ export interface StoreConformanceOptions {
   name?: string;
   /** Returns a new, EMPTY store that judges liveness by `clock.wallNow()`. Called once per test. */
   createStore(clock: ManualClock): SessionStore | Promise<SessionStore>;
+  /**
+   * A second store over the same data as `store` (another process's view: its
+   * own connection and subscription), for a store shared between processes.
+   * When given, the cross-instance tests run too; the suite closes it.
+   */
+  createPeer?(store: SessionStore, clock: ManualClock): SessionStore | Promise<SessionStore>;
   /** Releases what a store holds beyond itself (files, keys), after each test; the store is closed already. */
   disposeStore?(store: SessionStore): void | Promise<void>;
   /** Random operation sequences the model test runs (default 25). */
@@ -126,4 +149,22 @@ export function storeConformance(options: StoreConformanceOptions): void {
   listingTests(t, pagingRecords);
   limitTests(t);
   modelTests(t, modelRuns, seed);
+  updateTests(t);
+  presenceTests(t);
+  feedTests(t);
+
+  const createPeer = options.createPeer;
+  if (createPeer === undefined) return;
+  /** Registers one cross-instance test: the store as above, and its peer, closed before the store is disposed. */
+  const tp: DefinePeerTest = (name, body) => {
+    t(name, async (store, clock) => {
+      const peer = await createPeer(store, clock);
+      try {
+        await body(store, peer, clock);
+      } finally {
+        await peer.close();
+      }
+    });
+  };
+  sharedTests(tp);
 }

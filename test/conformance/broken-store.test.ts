@@ -15,8 +15,24 @@ import { test } from '../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import type { Clock } from '../../lib/core/clock.js';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
-import type { CreateOptions, Page, SessionFilter, SessionPage, SessionRecord, SessionStore } from '../../lib/store/contract.js';
-import { checkFilter, checkMaxPerUser, checkPage, checkSessionRecord, checkTouch, compareSessions, copySessionRecord, isLive, matchesFilter, pageOf } from '../../lib/store/record.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from '../../lib/store/contract.js';
+import {
+  applySessionPatch,
+  checkFilter,
+  checkMaxPerUser,
+  checkOnlinePage,
+  checkPage,
+  checkSessionPatch,
+  checkSessionRecord,
+  checkTouch,
+  checkUserId,
+  compareSessions,
+  copySessionRecord,
+  isLive,
+  matchesFilter,
+  onlinePageOf,
+  pageOf,
+} from '../../lib/store/record.js';
 import { storeConformance } from '../../lib/testing.js';
 
 /** The bugs TinyStore can be built with. */
@@ -28,7 +44,9 @@ type Bug =
   | 'shared-objects' // hands out its own objects
   | 'open-after-close' // close changes nothing
   | 'ignores-offset' // a page always starts at the first record
-  | 'touch-revives'; // touch brings an expired record back
+  | 'touch-revives' // touch brings an expired record back
+  | 'lost-update' // update reads, yields, then writes the whole result back
+  | 'presence-counts-unbound'; // a user with only unbound sessions counts as online
 
 /** A small store over one Map and a connection index; correct unless given a bug. */
 class TinyStore implements SessionStore {
@@ -85,6 +103,45 @@ class TinyStore implements SessionStore {
     r.expiresAt = expiresAt;
     r.lastActiveAt = lastActiveAt;
     return true;
+  }
+
+  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+    this.#open();
+    checkSessionPatch(patch);
+    const r = this.#live(id);
+    if (r === null) return null;
+    // The bug: read, yield to other callers, then write back what was read with the patch applied.
+    const base = this.bug === 'lost-update' ? structuredClone(r) : r;
+    if (this.bug === 'lost-update') await new Promise((resolve) => setImmediate(resolve));
+    const next = applySessionPatch(base, patch);
+    const held = this.#records.get(id);
+    if (held === undefined) return null;
+    Object.assign(held, { state: next.state, metadata: next.metadata, stats: next.stats });
+    return this.#out(held);
+  }
+
+  async isOnline(userId: string): Promise<boolean> {
+    this.#open();
+    checkUserId(userId);
+    return this.#onlineUsers().includes(userId);
+  }
+
+  async onlineCount(): Promise<number> {
+    this.#open();
+    return this.#onlineUsers().length;
+  }
+
+  async onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage> {
+    this.#open();
+    return onlinePageOf(this.#onlineUsers(), checkOnlinePage(page, 100, 1000));
+  }
+
+  #onlineUsers(): string[] {
+    const users = new Set<string>();
+    for (const r of this.#liveAll(this.clock.wallNow())) {
+      if (r.userId !== null && (this.bug === 'presence-counts-unbound' || r.connectionId !== null)) users.add(r.userId);
+    }
+    return [...users];
   }
 
   async delete(id: string): Promise<boolean> {
@@ -215,6 +272,8 @@ const expectations: Array<[Bug, RegExp]> = [
   ['open-after-close', /close is idempotent, then every call rejects/],
   ['ignores-offset', /paging reports the total/],
   ['touch-revives', /revive nothing/],
+  ['lost-update', /concurrent updates of one record lose nothing/],
+  ['presence-counts-unbound', /online while a live record of theirs is bound/],
 ];
 
 for (const [bug, guard] of expectations) {

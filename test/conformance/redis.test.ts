@@ -25,6 +25,8 @@ if (server !== null) {
     // records with TTLs down to 1 ms: a grace keeps Redis from removing, in real time,
     // a record the virtual clock still holds live. Liveness itself follows the clock.
     createStore: (clock) => new RedisStore({ url, prefix: `conf${++serial}:`, clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 }),
+    createPeer: (store, clock) =>
+      new RedisStore({ url, prefix: (store as RedisStore).prefix, clock, expiryGraceMs: 600_000, commandTimeoutMs: 10_000 }),
     async disposeStore(store: SessionStore) {
       // The suite closed the store: a second one on the same prefix removes its keys.
       const purger = new RedisStore({ url, prefix: (store as RedisStore).prefix, commandTimeoutMs: 10_000 });

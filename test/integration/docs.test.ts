@@ -229,6 +229,8 @@ const REGISTRY_OPTIONS = {
   maxIdLength: true,
   isConnectionAlive: true,
   maxPendingLoginsPerUser: true,
+  processId: true,
+  reconcileIntervalMs: true,
 } satisfies Record<keyof SessionRegistryOptions, true>;
 const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true } satisfies Record<
   keyof RegistryStats,
@@ -242,7 +244,9 @@ const REGISTRY_COUNTERS = {
   replaced: true,
   closed: true,
   deleted: true,
+  kicked: true,
   refused: true,
+  endedRemotely: true,
 } satisfies Record<keyof RegistryCounters, true>;
 const BINDING_OPTIONS = {
   handshakeTimeoutMs: true,
@@ -309,6 +313,9 @@ const REDIS_STORE_OPTIONS = {
   maxPageSize: true,
   pruneBatch: true,
   expiryGraceMs: true,
+  listing: true,
+  tokenIndex: true,
+  tombstoneTtlMs: true,
   onError: true,
 } satisfies Record<keyof RedisStoreOptions, true>;
 const CLOSE_ON_SIGNALS_OPTIONS = {

@@ -44,8 +44,21 @@ import { systemClock } from '../../core/clock.js';
 import { TypedEmitter, reportFault } from '../../core/emitter.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import { checkInteger, checkNumber } from '../../core/validate.js';
-import type { CreateOptions, Page, SessionFilter, SessionPage, SessionRecord, SessionStore } from '../contract.js';
-import { checkFilter, checkMaxPerUser, checkPage, checkSessionRecord, checkTouch, copySessionRecord, pageOf } from '../record.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from '../contract.js';
+import {
+  applySessionPatch,
+  checkFilter,
+  checkMaxPerUser,
+  checkOnlinePage,
+  checkPage,
+  checkSessionPatch,
+  checkSessionRecord,
+  checkTouch,
+  checkUserId,
+  copySessionRecord,
+  onlinePageOf,
+  pageOf,
+} from '../record.js';
 import { syncDir } from './disk.js';
 import { loadFromDisk, retryAtOpen } from './loader.js';
 import type { DiskContext } from './loader.js';
@@ -355,6 +368,47 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
     // heartbeat only brings an expiry forward by at most one delay window).
     this.#worker.changed(bytes, false);
     return true;
+  }
+
+  /**
+   * @inheritDoc
+   *
+   * Saved as the whole record after the change (a `put` in the journal, as
+   * `set` writes): the store is one process's, so the change is atomic.
+   */
+  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+    this.#checkOpen();
+    checkSessionPatch(patch);
+    const ws = this.#ws;
+    const old = ws.live(id, this.#clock.wallNow());
+    if (old === null) return null;
+    const r = applySessionPatch(old, patch);
+    const bytes = this.#worker.encode({ s: 0, o: 'p', r });
+    // Nothing a patch changes is indexed: the record is replaced under the same keys.
+    ws.remove(old);
+    ws.insert(r);
+    this.#worker.changed(bytes);
+    return copySessionRecord(r);
+  }
+
+  /** @inheritDoc This process's sessions (one process owns a file store). Cost: O(sessions of the user). */
+  async isOnline(userId: string): Promise<boolean> {
+    this.#checkOpen();
+    checkUserId(userId);
+    return this.#ws.isOnline(userId, this.#clock.wallNow());
+  }
+
+  /** @inheritDoc Cost: O(sessions with a user). */
+  async onlineCount(): Promise<number> {
+    this.#checkOpen();
+    return this.#ws.onlineUsers(this.#clock.wallNow()).length;
+  }
+
+  /** @inheritDoc Ascending user id; the cursor is the last user of the page. Cost: O(s + u log u) per page. */
+  async onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage> {
+    this.#checkOpen();
+    const bounds = checkOnlinePage(page, Math.min(100, this.#maxListLimit), this.#maxListLimit);
+    return onlinePageOf(this.#ws.onlineUsers(this.#clock.wallNow()), bounds);
   }
 
   /** @inheritDoc */

@@ -74,6 +74,24 @@ export class WorkingSet {
     return out;
   }
 
+  /** True when a live record of `userId` is bound to a connection. */
+  isOnline(userId: string, now: number): boolean {
+    const ids = this.#byUser.get(userId);
+    if (ids === undefined) return false;
+    for (const id of ids) {
+      const r = this.live(id, now);
+      if (r !== null && r.connectionId !== null) return true;
+    }
+    return false;
+  }
+
+  /** Every user with a live record bound to a connection, in no particular order. */
+  onlineUsers(now: number): string[] {
+    const out: string[] = [];
+    for (const userId of this.#byUser.keys()) if (this.isOnline(userId, now)) out.push(userId);
+    return out;
+  }
+
   /** The live records matching `filter` (checked), in no particular order. */
   matching(filter: SessionFilter, now: number): SessionRecord[] {
     const source = filter.userId !== undefined ? this.liveOfUser(filter.userId, now) : this.#records.values();

@@ -1,6 +1,7 @@
 /**
  * A {@link SessionStore} in Redis, shared by every process and machine that
- * uses the same server and key prefix.
+ * uses the same server (or cluster) and key prefix, with a change feed over
+ * pub/sub and presence for every process.
  *
  * The `redis` package (node-redis v5) is an optional peer dependency: it is
  * imported lazily, the first time a store without a ready-made client needs
@@ -9,59 +10,106 @@
  * ## Key layout (prefix `P`, default `netloop:`)
  *
  * ```
- *   P s:<id>            HASH  rec (JSON of the record), exp, la, tok, uid?, conn?, st, cr
- *                             PX = expiresAt - now (+ expiryGraceMs)   ── the session
- *   P t:<tokenHash>     STRING <id>          PX = the session's         ┐
- *   P c:<connectionId>  STRING <id>          PX = the session's         │ one-to-one indexes
- *   P u:<userId>        ZSET  <id> → expiresAt, PX = latest member's    ┘ one-to-many index
- *   P i:created         ZSET  <id> → createdAt ┐  list order; PX = the latest
- *   P i:state:<STATE>   ZSET  <id> → createdAt ├─ expiry of any session, so
- *   P i:expires         ZSET  <id> → expiresAt ┘  they vanish with the last one
+ *   P s:{<id>}        HASH  j m st b e a t u c k h   PX = expiresAt - now (+ expiryGraceMs)
+ *                           (j: the fixed fields as JSON, m: metadata, st: state,
+ *                            b: counters, e/a: expiry and last activity, t/u/c: token
+ *                            hash, user, connection, k: createdAt, h: index horizon)
+ *   P x:{<id>}        STRING the last change published for it   PX = tombstoneTtlMs
+ *   P t:{<hash>}      STRING <id>      PX = until the session's horizon  (tokenIndex)
+ *   P c:{<conn>}      STRING <id>      PX = until the session's horizon
+ *   P u:{u:<user>}    ZSET  <id> → horizon, PX = its latest member's
+ *   one node only, listing indexes (option listing, default on there):
+ *   P i:created       ZSET  <id> → createdAt ┐
+ *   P i:state:<S>     ZSET  <id> → createdAt ├─ PX = the latest expiry of any session
+ *   P i:expires       ZSET  <id> → expiresAt │  (+ slack when extended)
+ *   P i:online        ZSET  <user> → the latest expiry of its bound sessions
+ *   P changes         the change feed's channel
  * ```
  *
- * Every write is one Lua script, so a session and all its index entries change
- * together (atomically, across processes); a reader never sees a half-made
- * session, and an index key never outlives its session: the one-to-one keys
- * carry the session's own TTL, and the sorted sets carry the TTL of their
- * latest member and are pruned of expired members lazily. When a sorted set's
- * TTL must grow (a new latest expiry, which every heartbeat is), it grows by
- * an eighth more (at most a minute more), so a stream of heartbeats re-extends
- * the shared keys only now and then; when its latest member leaves or moves
- * earlier, the TTL is fitted exactly again.
+ * Each key names its hash slot in braces: a session's keys hash by session,
+ * a user's by user, a token hash's and a connection's by themselves. No key
+ * is shared by every session but the listing indexes, which exist only when
+ * all keys are on one node.
+ *
+ * **Index entries and their horizon.** The token, connection and user
+ * entries of a session point to it and are verified on every read against
+ * the session's own hash, so an entry that outlives its session is never
+ * believed. They live until the session's *horizon*: its expiry plus a slack
+ * (a quarter of the time left, at most a minute). A heartbeat rewrites the
+ * session's hash only; its entries move when the expiry passes the horizon,
+ * or moves earlier, so a stream of heartbeats moves them now and then.
+ *
+ * ## Two layouts of work
+ *
+ * - **One node** (a single Redis, or a cluster with a hash-tagged prefix such
+ *   as `{app}:` that pins every key to one slot): every operation is one Lua
+ *   script, atomic, that updates the session and all its index entries
+ *   together; a reader never sees a half-made session. The touches of one
+ *   turn of the event loop go in one script call.
+ * - **Spread** (a cluster, prefix without a hash tag): keys spread over every
+ *   master; an operation runs in steps per slot, in an order that keeps reads
+ *   right if a process dies between them (see `spread.ts`). Listing,
+ *   counting and presence listings walk every master with `SCAN`
+ *   (see `scan.ts`), as they do on one node with `listing: false`.
+ *
+ * ## What each index costs (one node)
+ *
+ * ```
+ *   index           create                 touch (heartbeat)            delete        serves
+ *   session hash    HSET + PEXPIRE         HSET + PEXPIRE               DEL           everything
+ *   token hash      GET + SET              PEXPIRE now and then         GET + DEL     getByTokenHash
+ *   connection      GET + SET              PEXPIRE now and then         GET + DEL     getByConnection
+ *   user            ZSET count + ZADD      ZADD now and then            ZREM          getByUser, maxPerUser,
+ *                                                                                     isOnline, logins
+ *   listing (4)     3-4 ZADD + PTTLs       ZADD (exact expiry) +        4 ZREM        list, count,
+ *                                          presence ZADD                              onlineCount, onlineUsers
+ * ```
+ *
+ * `listing: false` drops the four listing indexes (a third of a create's
+ * writes, half of a touch's): `list`, `count`, `onlineCount` and
+ * `onlineUsers` then walk the keys with `SCAN`. `tokenIndex: false` drops
+ * the token index (the session registry never looks a token hash up: its
+ * tokens name their session); `getByTokenHash` then throws
+ * `NETLOOP_INVALID_OPTION`.
  *
  * ## Time
  *
  * Liveness follows the injected clock, as in every store: a record is live
  * while `expiresAt > clock.wallNow()`. The store passes `clock.wallNow()` to
  * each script, which computes `PX = expiresAt - now` (so Redis removes the
- * keys by itself even if no process ever touches them again) and judges
- * sorted-set members by their `expiresAt` score. Reads check `expiresAt` as
- * well, so an answer follows the clock even where Redis has not removed a key
- * yet (or, with `expiryGraceMs`, deliberately keeps it a little longer).
+ * keys by itself even if no process ever touches them again). Reads check
+ * `expiresAt` as well, so an answer follows the clock even where Redis has
+ * not removed a key yet (or, with `expiryGraceMs`, deliberately keeps it a
+ * little longer).
  *
  * ## Failures
  *
  * Every operation settles within `commandTimeoutMs`: it waits for a
- * (re)connection at most that long, and a command that gets no answer in time
- * is rejected with `NETLOOP_STORE_UNAVAILABLE`. A store that created its own client reconnects by itself with
- * bounded exponential backoff, and refuses commands while disconnected instead
- * of queueing them (a timed-out create must not run minutes later). A write
- * that times out after it reached Redis may or may not have been applied: the
- * session is then either entirely there or entirely absent, never half.
+ * (re)connection at most that long, and a command that gets no answer in
+ * time is rejected with `NETLOOP_STORE_UNAVAILABLE`. A store that created its
+ * own client reconnects by itself with bounded exponential backoff, and
+ * refuses commands while disconnected instead of queueing them (a timed-out
+ * create must not run minutes later). On one node a write that times out
+ * after it reached Redis is either entirely there or entirely absent.
  *
- * ## Redis Cluster
+ * ## The change feed
  *
- * The scripts derive index keys from the session's fields, so every key of a
- * store must live on one node: on a cluster, use a hash-tagged prefix such as
- * `{netloop}:`.
+ * `publish(change)` writes the session's tombstone and publishes the change
+ * on `P changes` (PUBLISH; SPUBLISH on a cluster, to the channel's shard);
+ * the store subscribes when the first `'change'` listener is added (a
+ * connection of its own: a duplicate of the client; on a cluster, the
+ * cluster's sharded pub/sub client) and says `'feed'` `'up'` each time the
+ * subscription is (re)established.
  *
  * ## Files
  *
  * ```
- *   redis-store.ts     the store: options, the SessionStore methods, events
- *   connection.ts      the client, deadlines, scripts by SHA, coded errors
- *   codec.ts           record <-> script arguments and replies
- *   scripts/*.ts       one Lua script per file, after the prelude of common.ts
+ *   redis-store.ts     the store: options, the SessionStore methods, events, touch batches
+ *   connection.ts      the client or cluster, deadlines, scripts by SHA, coded errors
+ *   keys.ts, slot.ts   key names, horizons, hash slots
+ *   codec.ts           record <-> script arguments and hash fields
+ *   spread.ts          the spread layout's steps            scan.ts   SCAN-based listing
+ *   feed.ts            the change feed                      scripts/  one Lua script per file
  * ```
  *
  * @module
@@ -72,27 +120,69 @@ import { systemClock } from '../../core/clock.js';
 import { TypedEmitter, reportFault } from '../../core/emitter.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import { checkInteger } from '../../core/validate.js';
-import type { CreateOptions, Page, SessionFilter, SessionPage, SessionRecord, SessionStore } from '../contract.js';
-import { checkFilter, checkMaxPerUser, checkPage, checkSessionRecord, checkTouch, compareSessions, pageOf } from '../record.js';
-import { decodeRecord, decodeRecords, recordArgs, writeResult } from './codec.js';
+import type {
+  CreateOptions,
+  OnlinePage,
+  OnlineUsersPage,
+  Page,
+  SessionChange,
+  SessionFilter,
+  SessionPage,
+  SessionPatch,
+  SessionRecord,
+  SharedSessionStore,
+} from '../contract.js';
+import {
+  checkFilter,
+  checkMaxPerUser,
+  checkOnlinePage,
+  checkPage,
+  checkSessionChange,
+  checkSessionPatch,
+  checkSessionRecord,
+  checkTouch,
+  checkUserId,
+  compareSessions,
+  copySessionChange,
+  matchesFilter,
+  onlinePageOf,
+  pageOf,
+  validateSessionChange,
+} from '../record.js';
+import { decodeFields, decodeRows, patchArgs, recordArgs, writeResult } from './codec.js';
 import { RECONNECT_BASE_MS, RedisConnection } from './connection.js';
-import type { RedisClientLike } from './connection.js';
+import type { RedisClientLike, RedisClusterLike } from './connection.js';
+import { RedisFeed } from './feed.js';
+import { Keys } from './keys.js';
+import { onlineOf, scanSessions, unlinkAll } from './scan.js';
+import { READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
+import { prefixPinsSlot } from './slot.js';
+import { SpreadOps } from './spread.js';
+import type { TouchEntry } from './spread.js';
 
-export type { RedisClientLike } from './connection.js';
+export type { RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './connection.js';
 
 /** Options of {@link RedisStore}. Give `client` or `url`, not both. */
 export interface RedisStoreOptions {
   /**
-   * A node-redis client made by the caller. The store neither connects nor
-   * closes it; connect it yourself, and give it an `'error'` listener. Create
-   * it with `disableOfflineQueue: true`: otherwise commands cut off by a
-   * dropped connection are replayed after the reconnection, after the store
-   * has already reported them failed.
+   * A node-redis client (`createClient()`) or cluster (`createCluster()`)
+   * made by the caller. The store neither connects nor closes it; connect
+   * it yourself, and give it an `'error'` listener. Create a client with
+   * `disableOfflineQueue: true` (a cluster with `defaults: {
+   * disableOfflineQueue: true }`): otherwise commands cut off by a dropped
+   * connection are replayed after the reconnection, after the store has
+   * already reported them failed. The change feed subscribes on a duplicate
+   * of a client (`client.duplicate()`), which the store closes.
    */
-  client?: RedisClientLike;
+  client?: RedisClientLike | RedisClusterLike;
   /** A `redis://` or `rediss://` URL; the store creates, connects and closes its own client. Default `redis://127.0.0.1:6379` when no `client` is given. */
   url?: string;
-  /** The prefix of every key. Default `'netloop:'`. Stores with different prefixes never see each other's sessions. */
+  /**
+   * The prefix of every key. Default `'netloop:'`. Stores with different
+   * prefixes never see each other's sessions. On a cluster, a prefix with a
+   * hash tag (`'{app}:'`) pins every key to one slot (one node: atomic
+   * scripts and listing indexes); without one, keys spread over every master.
+   */
   prefix?: string;
   /** The time source; liveness is judged by `clock.wallNow()`. Default {@link systemClock}. */
   clock?: Clock;
@@ -119,6 +209,23 @@ export interface RedisStoreOptions {
    */
   expiryGraceMs?: number;
   /**
+   * Keep the listing indexes (`i:created`, `i:state:*`, `i:expires`,
+   * `i:online`): `list`, `count`, `onlineCount` and `onlineUsers` answer from
+   * them in O(log n + page). Default true on one node. False (the only
+   * choice on a spread cluster) saves a third of a create's writes and half
+   * of a heartbeat's; those four then walk the keys with `SCAN`: O(keys).
+   */
+  listing?: boolean;
+  /**
+   * Keep the token hash index (`getByTokenHash`). Default true. The session
+   * registry never uses it (its tokens name their session); without it,
+   * `getByTokenHash` throws `NETLOOP_INVALID_OPTION` and a create does one
+   * write less.
+   */
+  tokenIndex?: boolean;
+  /** How long a published change's tombstone is kept, in ms. Default 300,000 (5 min); range [1,000, 86,400,000]. */
+  tombstoneTtlMs?: number;
+  /**
    * Own client only: called with each connection error (wrapped as
    * `NETLOOP_STORE_UNAVAILABLE`); the client keeps reconnecting. A shorthand
    * for `store.on('error', onError)`: called guarded, a throw or a rejected
@@ -132,31 +239,51 @@ export interface RedisStoreOptions {
 export interface RedisStoreEvents {
   /**
    * A connection error of a client the store created (wrapped as
-   * `NETLOOP_STORE_UNAVAILABLE`); the client keeps reconnecting, and every
-   * operation meanwhile rejects on its own within `commandTimeoutMs`.
-   * Nothing is reported when nobody listens. A listener that throws or
-   * rejects is reported as a process warning (`NETLOOP_HANDLER_ERROR`).
+   * `NETLOOP_STORE_UNAVAILABLE`; the client keeps reconnecting, and every
+   * operation meanwhile rejects on its own within `commandTimeoutMs`), or a
+   * message on the change channel that is not a change
+   * (`NETLOOP_STORE_CORRUPT`). Nothing is reported when nobody listens. A
+   * listener that throws or rejects is reported as a process warning
+   * (`NETLOOP_HANDLER_ERROR`).
    */
   error: (err: NetloopError) => void;
+  /** A change published by a process sharing the store (this one included). */
+  change: (change: SessionChange) => void;
+  /** The change feed's subscription was established (`'up'`, again after each reconnection) or lost (`'down'`). */
+  feed: (state: 'up' | 'down') => void;
 }
 
-/** Escapes glob characters so a prefix matches itself in `SCAN MATCH`. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
+/** A touch waiting for its batch. */
+interface QueuedTouch extends TouchEntry {
+  resolve(ok: boolean): void;
+  reject(err: unknown): void;
 }
 
 /** The SessionStore in Redis; see the module documentation for layout, time and failures. */
-export class RedisStore extends TypedEmitter<RedisStoreEvents> implements SessionStore {
+export class RedisStore extends TypedEmitter<RedisStoreEvents> implements SharedSessionStore {
   /** @inheritDoc */
   readonly kind = 'redis';
   /** The key prefix of this store. */
   readonly prefix: string;
+  /** True when the keys spread over a cluster's masters (a cluster, and a prefix without a hash tag). */
+  readonly spread: boolean;
+  /** True when the listing indexes are kept. */
+  readonly listing: boolean;
 
   readonly #clock: Clock;
+  readonly #keys: Keys;
   readonly #defaultPage: number;
   readonly #maxPage: number;
   readonly #pruneBatch: number;
+  readonly #tombstoneTtl: string;
+  readonly #tokens: boolean;
   readonly #conn: RedisConnection;
+  readonly #spreadOps: SpreadOps | null;
+  /** On a cluster with a pinned prefix: a key of that slot, which routes every script. */
+  readonly #route: string | undefined;
+  readonly #feed: RedisFeed;
+  #touches: QueuedTouch[] = [];
+  #touchQueued = false;
   #closed = false;
 
   constructor(options: RedisStoreOptions = {}) {
@@ -171,98 +298,183 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Sessio
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'onError must be a function', { details: { option: 'onError' } });
     }
+    for (const name of ['listing', 'tokenIndex'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'boolean') {
+        throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a boolean`, { details: { option: name } });
+      }
+    }
     this.prefix = prefix;
+    this.#keys = new Keys(prefix);
     this.#clock = options.clock ?? systemClock;
     this.#maxPage = checkInteger('maxPageSize', options.maxPageSize ?? 10_000, 1, 1_000_000);
     this.#defaultPage = checkInteger('defaultPageSize', options.defaultPageSize ?? 100, 0, this.#maxPage);
     this.#pruneBatch = checkInteger('pruneBatch', options.pruneBatch ?? 1_000, 1, 100_000);
+    this.#tombstoneTtl = String(checkInteger('tombstoneTtlMs', options.tombstoneTtlMs ?? 300_000, 1_000, 86_400_000));
+    const timeoutMs = checkInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2_000, 1, 600_000);
+    const graceMs = checkInteger('expiryGraceMs', options.expiryGraceMs ?? 0, 0, 86_400_000);
+    this.#tokens = options.tokenIndex ?? true;
+    const cluster = options.client !== undefined && 'masters' in options.client;
+    this.spread = cluster && !prefixPinsSlot(prefix);
+    if (this.spread && options.listing === true) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'listing indexes need every key on one node: on a cluster, use a hash-tagged prefix such as {app}:', {
+        details: { option: 'listing' },
+      });
+    }
+    this.listing = !this.spread && (options.listing ?? true);
+    this.#route = cluster && !this.spread ? `${prefix}i:created` : undefined;
     this.#conn = new RedisConnection({
       client: options.client,
       url: options.url ?? 'redis://127.0.0.1:6379',
       prefix,
       clock: this.#clock,
-      timeoutMs: checkInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2_000, 1, 600_000),
+      timeoutMs,
       connectTimeoutMs: checkInteger('connectTimeoutMs', options.connectTimeoutMs ?? 2_000, 1, 600_000),
       reconnectMaxMs: checkInteger('reconnectMaxDelayMs', options.reconnectMaxDelayMs ?? 2_000, RECONNECT_BASE_MS, 600_000),
       maxQueued: checkInteger('maxQueuedCommands', options.maxQueuedCommands ?? 100_000, 1, 10_000_000),
-      graceArg: String(checkInteger('expiryGraceMs', options.expiryGraceMs ?? 0, 0, 86_400_000)),
+      graceArg: String(graceMs),
+      flags: `${this.listing ? 'L' : ''}${this.#tokens ? 'T' : ''}`,
       onConnectionError: (err) => this.emit('error', err),
     });
+    this.#spreadOps = this.spread
+      ? new SpreadOps({ conn: this.#conn, keys: this.#keys, clock: this.#clock, graceMs, tokens: this.#tokens, pendingMs: 2 * timeoutMs + 1_000 })
+      : null;
+    this.#feed = new RedisFeed(
+      this.#conn,
+      this.#keys.channel,
+      {
+        change: (change) => this.emit('change', change),
+        state: (state) => this.emit('feed', state),
+        error: (err) => this.emit('error', err),
+      },
+      timeoutMs,
+    );
     if (options.onError !== undefined) this.on('error', options.onError);
+  }
+
+  /**
+   * Adds a listener (see {@link RedisStoreEvents}); the first `'change'`
+   * listener starts the store's subscription to the change feed.
+   */
+  override on<K extends keyof RedisStoreEvents>(name: K, listener: RedisStoreEvents[K]): this {
+    super.on(name, listener);
+    if (name === 'change' && !this.#closed) this.#feed.start();
+    return this;
   }
 
   /** @inheritDoc */
   async create(record: SessionRecord, options: CreateOptions = {}): Promise<boolean> {
     this.#open();
     checkSessionRecord(record);
-    // The script's 0 means no limit (a checked limit is at least 1).
+    // The scripts' 0 means no limit (a checked limit is at least 1).
     const max = checkMaxPerUser(options.maxPerUser) ?? 0;
-    const res = await this.#conn.op('create', (run) => run('create', [...recordArgs(record), String(max)]));
+    const spread = this.#spreadOps;
+    if (spread !== null) return this.#conn.op('create', () => spread.create(record, max));
+    const res = await this.#conn.op('create', () => this.#conn.run('create', [...recordArgs(record), String(max)], this.#route));
     return writeResult(Number(res), record) === 1;
   }
 
   /** @inheritDoc */
   async get(id: string): Promise<SessionRecord | null> {
     this.#open();
-    const now = this.#clock.wallNow();
-    const reply = await this.#conn.op('get', (_run, send) => send<unknown[]>(['HMGET', `${this.prefix}s:${id}`, 'rec', 'exp', 'la']));
-    const [rec, exp, la] = reply;
-    if (typeof rec !== 'string' || !(Number(exp) > now)) return null;
-    return decodeRecord(rec, exp, la, this.prefix);
+    const key = this.#keys.session(id);
+    const f = await this.#conn.op('get', () => this.#conn.send<unknown[]>(['HMGET', key, ...READ_FIELDS], key));
+    if (f[4] === null || !(Number(f[4]) > this.#clock.wallNow())) return null;
+    return decodeFields(f, 0, this.prefix, f[6]);
   }
 
   /** @inheritDoc */
   async set(record: SessionRecord): Promise<boolean> {
     this.#open();
     checkSessionRecord(record);
-    const res = await this.#conn.op('set', (run) => run('set', recordArgs(record)));
+    const spread = this.#spreadOps;
+    if (spread !== null) return this.#conn.op('set', () => spread.set(record));
+    const res = await this.#conn.op('set', () => this.#conn.run('set', recordArgs(record), this.#route));
     return writeResult(Number(res), record) === 1;
   }
 
-  /** @inheritDoc */
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
-    this.#open();
-    checkTouch(id, expiresAt, lastActiveAt);
-    const res = await this.#conn.op('touch', (run) => run('touch', [id, String(expiresAt), String(lastActiveAt)]));
-    return Number(res) === 1;
+  /**
+   * @inheritDoc
+   *
+   * The touches made in one turn of the event loop (until the microtasks
+   * of the turn have run) travel together: one script call per batch of
+   * up to 512 on one node, one per master on a spread cluster.
+   */
+  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+    try {
+      this.#open();
+      checkTouch(id, expiresAt, lastActiveAt);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      this.#touches.push({ id, expiresAt, lastActiveAt, resolve, reject });
+      if (!this.#touchQueued) {
+        this.#touchQueued = true;
+        process.nextTick(this.#flushTouches);
+      }
+    });
   }
 
   /** @inheritDoc */
   async delete(id: string): Promise<boolean> {
     this.#open();
-    const res = await this.#conn.op('delete', (run) => run('delete', [id]));
-    return Number(res) === 1;
+    const spread = this.#spreadOps;
+    if (spread !== null) return this.#conn.op('delete', () => spread.delete(id));
+    return Number(await this.#conn.op('delete', () => this.#conn.run('delete', [id], this.#route))) === 1;
+  }
+
+  /** @inheritDoc */
+  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+    this.#open();
+    checkSessionPatch(patch);
+    const key = this.#route ?? this.#keys.session(id);
+    const reply = await this.#conn.op('update', () => this.#conn.run('update', [id, ...patchArgs(patch)], key));
+    return decodeRows(reply, this.prefix)[0] ?? null;
   }
 
   /** @inheritDoc */
   async getByTokenHash(tokenHash: string): Promise<SessionRecord | null> {
     this.#open();
-    const reply = await this.#conn.op('getByTokenHash', (run) => run('lookup', ['t', tokenHash]));
-    return decodeRecords(reply, this.prefix)[0] ?? null;
+    if (!this.#tokens) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'this redis store was created with tokenIndex: false; look the session up by the id its token names', {
+        details: { option: 'tokenIndex' },
+      });
+    }
+    return this.#lookup('getByTokenHash', 't', tokenHash);
   }
 
   /** @inheritDoc */
   async getByConnection(connectionId: string): Promise<SessionRecord | null> {
     this.#open();
-    const reply = await this.#conn.op('getByConnection', (run) => run('lookup', ['c', connectionId]));
-    return decodeRecords(reply, this.prefix)[0] ?? null;
+    return this.#lookup('getByConnection', 'c', connectionId);
+  }
+
+  async #lookup(name: string, kind: 't' | 'c', value: string): Promise<SessionRecord | null> {
+    const spread = this.#spreadOps;
+    if (spread !== null) return this.#conn.op(name, () => spread.lookup(kind, value));
+    const reply = await this.#conn.op(name, () => this.#conn.run('lookup', [kind, value], this.#route));
+    return decodeRows(reply, this.prefix)[0] ?? null;
   }
 
   /** @inheritDoc */
   async getByUser(userId: string): Promise<SessionRecord[]> {
     this.#open();
-    const reply = await this.#conn.op('getByUser', (run) => run('user', [userId]));
-    return decodeRecords(reply, this.prefix).sort(compareSessions);
+    const spread = this.#spreadOps;
+    if (spread !== null) return this.#conn.op('getByUser', () => spread.user(userId));
+    const reply = await this.#conn.op('getByUser', () => this.#conn.run('user', [userId], this.#route));
+    return decodeRows(reply, this.prefix).sort(compareSessions);
   }
 
   /**
    * Live records matching `filter`, oldest first, one page of them, with the total.
    *
-   * Cost: a page of all sessions, or of one state, is O(log N + limit) (a
-   * range of a sorted set), after removing the sessions that expired since the
-   * last prune (amortised O(1) each, in batches of `pruneBatch` so Redis is
-   * never blocked long). With a `userId`, the user's sessions are read and
-   * filtered: O(sessions of the user).
+   * Cost, with the listing indexes: a page of all sessions, or of one state,
+   * is O(log N + limit) (a range of a sorted set), after removing the
+   * sessions that expired since the last prune (amortised O(1) each, in
+   * batches of `pruneBatch` so Redis is never blocked long). With a
+   * `userId`, the user's sessions are read and filtered: O(sessions of the
+   * user). Without the listing indexes (or spread over a cluster): a `SCAN`
+   * of every key, O(keys), each call.
    */
   async list(filter: SessionFilter = {}, page?: Page): Promise<SessionPage> {
     this.#open();
@@ -272,16 +484,24 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Sessio
       const mine = await this.getByUser(f.userId);
       return pageOf(f.state === undefined ? mine : mine.filter((r) => r.state === f.state), bounds, (r) => r, true);
     }
+    if (!this.listing) {
+      const all = await this.#conn.op('list', () => scanSessions(this.#conn, this.#keys, this.#clock));
+      return pageOf(
+        all.filter((r) => matchesFilter(r, f)),
+        bounds,
+        (r) => r,
+      );
+    }
     const state = f.state ?? '';
     const { offset, limit } = bounds;
-    const reply = await this.#conn.op('list', async (run) => {
+    const reply = await this.#conn.op('list', async () => {
       for (;;) {
-        const out = await run('list', [state, String(offset), String(limit), String(this.#pruneBatch)]);
+        const out = await this.#conn.run('list', [state, String(offset), String(limit), String(this.#pruneBatch)], this.#route);
         if (!Array.isArray(out) || Number(out[0]) !== -1) return out;
       }
     });
     const rows = reply as unknown[];
-    return { sessions: decodeRecords(rows.slice(1), this.prefix), total: Number(rows[0]) };
+    return { sessions: decodeRows(rows, this.prefix, 1), total: Number(rows[0]) };
   }
 
   /** How many live records match `filter`; the cost of {@link RedisStore.list} with an empty page. */
@@ -290,14 +510,57 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Sessio
   }
 
   /**
-   * Removes every session of this prefix and its index entries, in batches
-   * of `pruneBatch` sessions (each batch atomic). Keys of other prefixes are
-   * left alone.
+   * @inheritDoc
+   *
+   * Cost: O(sessions of the user) (each entry verified against its session),
+   * on every layout.
+   */
+  async isOnline(userId: string): Promise<boolean> {
+    this.#open();
+    checkUserId(userId);
+    const spread = this.#spreadOps;
+    if (spread !== null) return this.#conn.op('isOnline', () => spread.isOnline(userId));
+    return Number(await this.#conn.op('isOnline', () => this.#conn.run('online', [userId], this.#route))) === 1;
+  }
+
+  /** @inheritDoc Cost: O(log N) with the listing indexes (after pruning the users who went offline); O(keys) without. */
+  async onlineCount(): Promise<number> {
+    this.#open();
+    if (!this.listing) return onlineOf(await this.#conn.op('onlineCount', () => scanSessions(this.#conn, this.#keys, this.#clock))).length;
+    const reply = (await this.#conn.op('onlineCount', () => this.#conn.run('presence', ['0'], this.#route))) as unknown[];
+    return Number(reply[0]);
+  }
+
+  /**
+   * @inheritDoc
+   *
+   * Ascending user id (JavaScript order); the cursor is the last user of the
+   * page. Cost: O(users online) per page with the listing indexes, O(keys)
+   * without.
+   */
+  async onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage> {
+    this.#open();
+    const bounds = checkOnlinePage(page, Math.max(1, this.#defaultPage), this.#maxPage);
+    let users: string[];
+    if (!this.listing) users = onlineOf(await this.#conn.op('onlineUsers', () => scanSessions(this.#conn, this.#keys, this.#clock)));
+    else users = ((await this.#conn.op('onlineUsers', () => this.#conn.run('presence', ['1'], this.#route))) as unknown[]).slice(1).map(String);
+    return onlinePageOf(users, bounds);
+  }
+
+  /**
+   * Removes every session of this prefix and its index entries: with the
+   * listing indexes, in batches of `pruneBatch` sessions (each batch
+   * atomic), keys of other prefixes left alone; without them, every key of
+   * the prefix is removed (`SCAN` and `UNLINK`, tombstones included).
    */
   async clear(): Promise<void> {
     this.#open();
-    await this.#conn.op('clear', async (run) => {
-      while (Number(await run('clear', [String(this.#pruneBatch)])) > 0) {
+    if (!this.listing) {
+      await this.#conn.op('clear', () => unlinkAll(this.#conn, this.#keys));
+      return;
+    }
+    await this.#conn.op('clear', async () => {
+      while (Number(await this.#conn.run('clear', [String(this.#pruneBatch)], this.#route)) > 0) {
         // Each round removes one batch; sessions created meanwhile are removed too.
       }
     });
@@ -305,20 +568,55 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Sessio
 
   /**
    * Removes every key under the prefix, whatever it holds, with `SCAN` and
-   * `UNLINK` (O(keys in the database)). For tests and maintenance; not atomic.
+   * `UNLINK` on every master (O(keys in the database)). For tests and
+   * maintenance; not atomic.
    */
   async purgeKeys(): Promise<number> {
     this.#open();
-    return this.#conn.op('purgeKeys', async (_run, send) => {
-      let cursor = '0';
-      let removed = 0;
-      do {
-        const [next, keys] = await send<[string, string[]]>(['SCAN', cursor, 'MATCH', `${globEscape(this.prefix)}*`, 'COUNT', '1000']);
-        cursor = String(next);
-        if (keys.length > 0) removed += Number(await send(['UNLINK', ...keys]));
-      } while (cursor !== '0');
-      return removed;
+    return this.#conn.op('purgeKeys', () => unlinkAll(this.#conn, this.#keys));
+  }
+
+  /**
+   * @inheritDoc
+   *
+   * One node: one script writes the tombstone and publishes. Spread: the
+   * tombstone (in the session's slot), then SPUBLISH to the channel's shard.
+   */
+  async publish(change: SessionChange): Promise<void> {
+    this.#open();
+    const json = JSON.stringify(copySessionChange(checkSessionChange(change)));
+    const conn = this.#conn;
+    if (this.#spreadOps === null) {
+      await conn.op('publish', () => conn.run('publish', [change.id, json, this.#tombstoneTtl, this.#keys.channel], this.#route));
+      return;
+    }
+    const tomb = this.#keys.tombstone(change.id);
+    const channel = this.#keys.channel;
+    await conn.op('publish', async () => {
+      await conn.send(['SET', tomb, json, 'PX', this.#tombstoneTtl], tomb);
+      await conn.send(['SPUBLISH', channel, json], channel);
     });
+  }
+
+  /** @inheritDoc */
+  async tombstone(id: string): Promise<SessionChange | null> {
+    this.#open();
+    const key = this.#route ?? this.#keys.tombstone(id);
+    const json = await this.#conn.op('tombstone', () => this.#conn.send<unknown>(['GET', this.#keys.tombstone(id)], key));
+    if (typeof json !== 'string') return null;
+    let change: unknown;
+    try {
+      change = JSON.parse(json);
+    } catch {
+      change = undefined;
+    }
+    const bad = validateSessionChange(change);
+    if (bad !== null) {
+      throw new NetloopError(ErrorCode.STORE_CORRUPT, `redis store: the tombstone of ${id} is not a session change (${bad})`, {
+        details: { prefix: this.prefix, reason: bad },
+      });
+    }
+    return copySessionChange(change as SessionChange);
   }
 
   /**
@@ -329,21 +627,23 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Sessio
    */
   async ping(): Promise<void> {
     this.#open();
-    const reply = await this.#conn.op('ping', (_run, send) => send<unknown>(['PING']));
+    const reply = await this.#conn.op('ping', () => this.#conn.send<unknown>(['PING'], this.#route ?? this.#keys.channel));
     if (String(reply) !== 'PONG') {
       throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, 'redis store: PING got an unexpected reply', { details: { operation: 'ping' } });
     }
   }
 
   /**
-   * Closes the store: later calls reject with `NETLOOP_STORE_CLOSED`. A client
-   * the store created is closed (pending commands answered, then the
-   * connection ends; destroyed if that takes longer than `commandTimeoutMs`);
-   * a client passed in is left open. Idempotent.
+   * Closes the store: later calls reject with `NETLOOP_STORE_CLOSED`; the
+   * change feed's subscription ends. A client the store created is closed
+   * (pending commands answered, then the connection ends; destroyed if that
+   * takes longer than `commandTimeoutMs`); a client passed in is left open.
+   * Idempotent.
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
-    return this.#conn.close();
+    await this.#feed.stop();
+    await this.#conn.close();
   }
 
   /**
@@ -358,6 +658,37 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Sessio
       details: { event: name, prefix: this.prefix },
     });
     reportFault(error, 'redis store', this);
+  }
+
+  /** Sends the touches queued this turn, in batches. */
+  readonly #flushTouches = (): void => {
+    this.#touchQueued = false;
+    const all = this.#touches;
+    this.#touches = [];
+    for (let i = 0; i < all.length; i += TOUCH_BATCH) this.#sendTouches(all.slice(i, i + TOUCH_BATCH));
+  };
+
+  #sendTouches(batch: QueuedTouch[]): void {
+    const conn = this.#conn;
+    const spread = this.#spreadOps;
+    let work: Promise<boolean[]>;
+    if (this.#closed) {
+      work = Promise.reject(new NetloopError(ErrorCode.STORE_CLOSED, 'the redis store is closed'));
+    } else if (spread !== null) {
+      work = conn.op('touch', () => spread.touch(batch));
+    } else {
+      const args: string[] = [String(batch.length)];
+      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt));
+      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map((x) => Number(x) === 1));
+    }
+    work.then(
+      (results) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] === true);
+      },
+      (err: unknown) => {
+        for (const t of batch) t.reject(err);
+      },
+    );
   }
 
   #open(): void {

@@ -14,6 +14,13 @@ import type { SessionRecord, SessionStore } from '../../store/contract.js';
 /** Defines one conformance test: a fresh empty store and its clock are handed to `body`, and closed afterwards. */
 export type DefineTest = (name: string, body: (store: SessionStore, clock: ManualClock) => Promise<void>) => void;
 
+/**
+ * Defines one conformance test across two views of the same data: `store`
+ * and `peer` (another process's view, from the suite's `createPeer`),
+ * both closed afterwards.
+ */
+export type DefinePeerTest = (name: string, body: (store: SessionStore, peer: SessionStore, clock: ManualClock) => Promise<void>) => void;
+
 /** The TTL every record of the suite gets unless a test says otherwise: one minute. */
 export const CONFORMANCE_TTL_MS = 60_000;
 
@@ -45,6 +52,7 @@ export function makeRecord(clock: Pick<Clock, 'wallNow'>, overrides: Partial<Ses
     userId: 'alice',
     connectionId: `conn-${n}`,
     remoteAddress: '127.0.0.1',
+    remotePort: 40_000 + (serial % 20_000),
     state: 'ACTIVE',
     metadata: {},
     stats: { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0 },

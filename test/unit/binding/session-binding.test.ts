@@ -816,13 +816,13 @@ test('kick: notice then close, the session deleted; login errors and a close dur
     const { session } = await r.binding.login(a.client, { userId: 'g' });
     await rejectsCode(r.binding.login(a.client), ErrorCode.ALREADY_BOUND);
     const bytes = collectAll(a.peer);
-    const deleted = r.event('deleted');
+    const kicked = r.event('kicked');
     assert.ok(await r.binding.kick(a.client, 'banned'));
     assert.not.ok(await r.binding.kick(a.client));
     const { data } = await bytes;
     assert.equal(JSON.parse(data.toString()), { event: 'session_kicked', reason: 'banned', session: session.id });
-    assert.is((await r.closed(a.client)).reason, 'removed');
-    assert.is((await deleted).reason, 'banned');
+    assert.is((await r.closed(a.client)).reason, 'session-kicked');
+    assert.is((await kicked).reason, 'banned');
     assert.is(await r.registry.get(session.id), null);
     await rejectsCode(r.binding.login(a.client), ErrorCode.CLIENT_CLOSED);
 

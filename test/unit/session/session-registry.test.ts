@@ -5,7 +5,7 @@ import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/error
 import { MemoryStore } from '../../../lib/store/memory-store.js';
 import type { SessionEventName, SessionEvents, SessionRegistryEvents, SessionRegistryOptions } from '../../../lib/session/session-registry.js';
 import { SessionRegistry, canTransition } from '../../../lib/session/session-registry.js';
-import type { SessionRecord, SessionStore } from '../../../lib/store/contract.js';
+import type { OnlinePage, SessionPatch, SessionRecord, SessionStore } from '../../../lib/store/contract.js';
 import { TOKEN_LENGTH, createToken, tokenSessionId } from '../../../lib/session/token.js';
 import { until } from '../../helpers/net.js';
 import { watchProcessFaults } from '../../helpers/process-faults.js';
@@ -23,7 +23,12 @@ class InterfaceOnlyStore implements SessionStore {
   readonly kind = 'interface-only';
   touches = 0;
   sets = 0;
+  updates = 0;
   constructor(readonly inner: MemoryStore) {}
+  update(id: string, p: SessionPatch) { this.updates++; return this.inner.update(id, p); }
+  isOnline(u: string) { return this.inner.isOnline(u); }
+  onlineCount() { return this.inner.onlineCount(); }
+  onlineUsers(p?: OnlinePage) { return this.inner.onlineUsers(p); }
   create(r: SessionRecord, o?: { maxPerUser?: number }) { return this.inner.create(r, o); }
   get(id: string) { return this.inner.get(id); }
   set(r: SessionRecord) { this.sets++; return this.inner.set(r); }
@@ -711,9 +716,13 @@ remote('heartbeats are written behind on the audit tick; other changes at once',
   assert.is(stored!.expiresAt, clock.wallNow() + TTL);
   assert.is(stored!.stats.heartbeats, 10);
   assert.is(stored!.stats.bytesIn, 7);
+  assert.is(store.touches, 1, 'the expiry by a touch');
+  assert.is(store.updates, 1, 'the counters by an update (state and metadata are not rewritten)');
+  assert.is(store.sets, 0, 'no whole-record write behind');
   handle.heartbeat();
   await reg.flush();
-  assert.is(store.touches, 1, 'a touch for an expiry-only change');
+  assert.is(store.touches, 2, 'a touch for an expiry-only change');
+  assert.is(store.updates, 1, 'and no update');
   await reg.updateState(session.id, 'IDLE');
   assert.is((await store.get(session.id))!.state, 'IDLE');
   // The store loses the session (another process deleted it): the next flush ends it here.

@@ -112,7 +112,7 @@ class Owner implements MemoryStoreOwner {
   }
   entry(r: SessionRecord): OwnedEntry {
     return {
-      id: r.id, tokenHash: r.tokenHash, userId: r.userId, connectionId: r.connectionId, remoteAddress: r.remoteAddress,
+      id: r.id, tokenHash: r.tokenHash, userId: r.userId, connectionId: r.connectionId, remoteAddress: r.remoteAddress, remotePort: r.remotePort,
       state: r.state, metadata: r.metadata, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, heartbeats: 0,
       createdAt: r.createdAt, lastActiveAt: r.lastActiveAt, expiresAt: r.expiresAt, ttl: r.ttl, _owner: this,
     };

@@ -1,28 +1,45 @@
 /**
  * The Lua prelude every script of the Redis store begins with: the key
- * layout, liveness, and the helpers that keep a session and all its index
+ * layout, liveness, and the helpers that keep a session and its index
  * entries consistent (see the key layout in `redis-store.ts`).
  *
  * Every script receives `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
- * wall-clock now in ms, `ARGV[3]` = the expiry grace in ms; its own
- * arguments follow from `ARGV[4]`. Scripts name no keys in `KEYS`: they
- * derive every key from the prefix and the session's fields, which is why
- * all keys of a store must live on one node (one hash tag) today.
+ * wall-clock now in ms, `ARGV[3]` = the expiry grace in ms, `ARGV[4]` =
+ * the store's flags (`L`: listing indexes kept; `T`: token index kept);
+ * its own arguments follow from `ARGV[5]`. Scripts name no keys in `KEYS`:
+ * they derive every key from the prefix and the session's fields. The
+ * fused scripts (one per operation, on a single Redis or a hash-tagged
+ * prefix) reach keys of several hash slots, all on one node; the scripts
+ * of the spread layout (`spread.ts`) touch the keys of one slot each.
  *
  * ```
- *   fit(zkey)            PEXPIRE a sorted set to its latest member's expiry
- *   cover(key, exp)      make a key live at least until exp (with slack)
- *   fitGlobal()          fit i:expires, i:created, i:state:* to the latest session
- *   coverGlobal(exp,stk) make the global indexes live at least until exp
- *   shrinkGlobal(exp)    refit them after the session expiring at exp left
- *   liveExp(id)          a live session's expiry, or nil
- *   remove(id)           a session and every index entry pointing to it
- *   prune(limit)         up to limit expired sessions; pruneUser(uk) a user's
- *   claim(key, id)       a one-to-one index key free for id (evicts an expired holder)
- *   fields()             ARGV[4..14] of create/set as a table
- *   insert(a)            a session and all its index entries, with their TTLs
- *   load(id, out)        append {rec, exp, la} of a live session to out
+ *   keys      skey(id)  P s:{id}        tkey(h) P t:{h}       ckey(c) P c:{c}
+ *             ukey(u)   P u:{u:<u>}     xkey(id) P x:{id}     global P i:...
+ *   fields    HASH s:  j (JSON of the fixed fields)  m (metadata JSON)  st  b (counters)
+ *                      e (expiresAt)  a (lastActiveAt)  t u c (token, user, connection)
+ *                      k (createdAt)  h (index horizon)  p (pending, spread create only)
+ *   horizon   the one-to-one and user index entries live until h >= e; a later e past h
+ *             moves h (and them) to e + slack(e - now): heartbeats move them now and then
+ *   cover(key, t)         make a key live at least until t (+ grace)
+ *   coverGlobal(e)        the listing indexes live at least until e (with slack)
+ *   fitGlobal/shrinkGlobal  refit them when the latest session left or moved earlier
+ *   liveFields(id)        HMGET of a live, complete session, or nil
+ *   holds(id, f, v)       is id a live session whose field f is v (verifies an index entry)
+ *   claim(key, f, v, id)  a one-to-one index key free for id (an entry no live session
+ *                         backs is taken over)
+ *   userLive(uid)         the user's live session ids, the dead entries pruned
+ *   userCount(uid)        how many (entries far from their horizon need no check)
+ *   onlineFix(uid, ceil)  the listing presence entry of uid recomputed
+ *   onlineLeft(uid, e)    ... when the bound session that left was its latest
+ *   insert(a, px)         a session's hash and every index entry
+ *   remove(id)            a session and every index entry pointing to it
+ *   load(id, out)         append the 6 read fields of a live session to out
  * ```
+ *
+ * Numbers computed in Lua reach Redis as integers only (`math.ceil`): a Lua
+ * number handed to `redis.call` is formatted with 14 significant digits,
+ * which would round a fractional millisecond. Expiries travel as the
+ * caller's own strings.
  *
  * @module
  */
@@ -34,166 +51,243 @@ export const DUP_TOKEN = -2;
 /** Another live session is bound to the connection. */
 export const DUP_CONN = -3;
 
+/** The fields `get` reads of a session hash, in order (decoded by `codec.ts`). */
+export const READ_FIELDS = ['j', 'm', 'st', 'b', 'e', 'a', 'p'] as const;
+
 /** The Lua prelude (see the module documentation). */
 export const LUA_COMMON = `
 local P = ARGV[1]
 local NOWS = ARGV[2]
 local NOW = tonumber(NOWS)
--- Keys live this much longer in Redis than their logical expiry (option expiryGraceMs).
 local GRACE = tonumber(ARGV[3])
+local LISTING = string.find(ARGV[4], 'L', 1, true) ~= nil
+local TOKENS = string.find(ARGV[4], 'T', 1, true) ~= nil
 local STATES = {'CONNECTING', 'ACTIVE', 'IDLE', 'CLOSED'}
 local CREATED = P .. 'i:created'
 local EXPIRES = P .. 'i:expires'
-local function skey(id) return P .. 's:' .. id end
-local function tkey(h) return P .. 't:' .. h end
-local function ckey(c) return P .. 'c:' .. c end
-local function ukey(u) return P .. 'u:' .. u end
+local ONLINE = P .. 'i:online'
+local function skey(id) return P .. 's:{' .. id .. '}' end
+local function tkey(h) return P .. 't:{' .. h .. '}' end
+local function ckey(c) return P .. 'c:{' .. c .. '}' end
+local function ukey(u) return P .. 'u:{u:' .. u .. '}' end
+local function xkey(id) return P .. 'x:{' .. id .. '}' end
 local function stkey(s) return P .. 'i:state:' .. s end
 
--- A sorted set scored by expiry lives exactly as long as its latest member.
-local function fit(zkey)
-  local top = redis.call('ZRANGE', zkey, -1, -1, 'WITHSCORES')
-  if #top == 0 then return end
-  local ms = math.ceil(tonumber(top[2]) - NOW)
-  if ms > 0 then redis.call('PEXPIRE', zkey, ms + GRACE) end
-end
-
--- Extra life given when a TTL is extended, so that a stream of heartbeats
--- (each the new latest expiry) re-extends a shared index key only now and then:
--- an eighth of the TTL, at most a minute.
+-- Extra life of index entries past an expiry, so that heartbeats move them only now and then:
+-- a quarter of the time to live left, at most a minute.
 local function slack(ms)
-  local s = math.floor(ms / 8)
+  local s = math.floor(ms / 4)
   if s > 60000 then s = 60000 end
+  if s < 0 then s = 0 end
   return s
 end
 
--- Makes key live at least until exp (+ GRACE), extending with slack when it must.
-local function cover(key, exp)
-  local need = math.ceil(tonumber(exp) - NOW) + GRACE
-  if redis.call('PTTL', key) < need then redis.call('PEXPIRE', key, need + slack(need)) end
+-- The horizon of an expiry: whole ms, at or after it.
+local function horizonOf(exp)
+  local e = tonumber(exp)
+  return math.ceil(e + slack(e - NOW))
 end
 
--- The global indexes live as long as the latest session of the store (exactly).
+-- PX that keeps a key until wall time t (+ grace).
+local function pxTo(t) return math.ceil(tonumber(t) - NOW) + GRACE end
+
+-- Makes key live at least until t (+ grace).
+local function cover(key, t)
+  local need = pxTo(t)
+  if need > 0 and redis.call('PTTL', key) < need then redis.call('PEXPIRE', key, need) end
+end
+
+-- ── The listing indexes (LISTING only): exact, they live as long as the latest session ──
+
+local function globalPexpire(ms)
+  redis.call('PEXPIRE', EXPIRES, ms)
+  redis.call('PEXPIRE', CREATED, ms)
+  redis.call('PEXPIRE', ONLINE, ms)
+  for _, s in ipairs(STATES) do redis.call('PEXPIRE', stkey(s), ms) end
+end
+
 local function fitGlobal()
   local top = redis.call('ZRANGE', EXPIRES, -1, -1, 'WITHSCORES')
   if #top == 0 then return end
   local ms = math.ceil(tonumber(top[2]) - NOW)
   if ms <= 0 then return end
-  ms = ms + GRACE
-  redis.call('PEXPIRE', EXPIRES, ms)
-  redis.call('PEXPIRE', CREATED, ms)
-  for _, s in ipairs(STATES) do redis.call('PEXPIRE', stkey(s), ms) end
+  globalPexpire(ms + GRACE)
 end
 
--- Makes the global indexes live at least until exp; stk is a state index that may be new.
-local function coverGlobal(exp, stk)
-  local need = math.ceil(tonumber(exp) - NOW) + GRACE
+-- The listing indexes live at least until exp (extended with slack when they must grow).
+local function coverGlobal(exp)
+  local need = pxTo(exp)
   local have = redis.call('PTTL', EXPIRES)
   if have < need then
-    local ms = need + slack(need)
-    redis.call('PEXPIRE', EXPIRES, ms)
-    redis.call('PEXPIRE', CREATED, ms)
-    for _, s in ipairs(STATES) do redis.call('PEXPIRE', stkey(s), ms) end
-  elseif stk and redis.call('PTTL', stk) < 0 then
-    redis.call('PEXPIRE', stk, have)
+    globalPexpire(need + math.min(math.floor(need / 8), 60000))
+  else
+    -- A key made since (a new state, the first presence entry) takes the others' TTL.
+    for _, s in ipairs(STATES) do
+      if redis.call('PTTL', stkey(s)) == -1 then redis.call('PEXPIRE', stkey(s), have) end
+    end
+    if redis.call('PTTL', ONLINE) == -1 then redis.call('PEXPIRE', ONLINE, have) end
+    if redis.call('PTTL', CREATED) == -1 then redis.call('PEXPIRE', CREATED, have) end
   end
 end
 
--- After the session expiring at exp left the global indexes: refit them if it was the latest.
+-- After the session expiring at exp left or moved earlier: refit if it was the latest.
 local function shrinkGlobal(exp)
   local top = redis.call('ZRANGE', EXPIRES, -1, -1, 'WITHSCORES')
   if #top > 0 and tonumber(top[2]) < tonumber(exp) then fitGlobal() end
 end
 
--- The expiry of a live session, or nil.
-local function liveExp(id)
-  local e = redis.call('HGET', skey(id), 'exp')
-  if e and tonumber(e) > NOW then return e end
+-- ── Sessions and their index entries ──
+
+-- The fields of a live, complete session (t u c st e h k), or nil.
+local function liveFields(id)
+  local f = redis.call('HMGET', skey(id), 't', 'u', 'c', 'st', 'e', 'h', 'k', 'p')
+  if f[5] and not f[8] and tonumber(f[5]) > NOW then return f end
   return nil
 end
 
--- Removes a session and every index entry that points to it.
-local function remove(id)
-  local sk = skey(id)
-  local f = redis.call('HMGET', sk, 'tok', 'uid', 'conn', 'st')
-  redis.call('ZREM', CREATED, id)
-  redis.call('ZREM', EXPIRES, id)
-  if not f[1] then
-    for _, s in ipairs(STATES) do redis.call('ZREM', stkey(s), id) end
-    return
-  end
-  redis.call('DEL', sk)
-  if redis.call('GET', tkey(f[1])) == id then redis.call('DEL', tkey(f[1])) end
-  if f[2] then
-    local uk = ukey(f[2])
-    redis.call('ZREM', uk, id)
-    fit(uk)
-  end
-  if f[3] and redis.call('GET', ckey(f[3])) == id then redis.call('DEL', ckey(f[3])) end
-  redis.call('ZREM', stkey(f[4]), id)
+-- True when id is a live session whose field f is v: what verifies an index entry.
+local function holds(id, f, v)
+  local g = redis.call('HMGET', skey(id), f, 'e', 'p')
+  return g[1] == v and g[2] and tonumber(g[2]) > NOW and not g[3]
 end
 
--- Removes up to limit expired sessions; returns how many.
+-- True when a one-to-one index key is free for id: unset, id's, or an entry no live session backs.
+local function free(key, f, v, id)
+  local other = redis.call('GET', key)
+  return (not other) or other == id or not holds(other, f, v)
+end
+
+-- The user's live session ids (in the user's sorted set by horizon); dead entries are pruned.
+local function userLive(uid)
+  local uk = ukey(uid)
+  redis.call('ZREMRANGEBYSCORE', uk, '-inf', NOWS)
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGE', uk, 0, -1)) do
+    if holds(id, 'u', uid) then out[#out + 1] = id else redis.call('ZREM', uk, id) end
+  end
+  return out
+end
+
+-- How many live sessions the user has. A horizon is at most a minute (and a millisecond) past
+-- its session's expiry, so an entry whose horizon is further away than that is live for sure;
+-- the others are verified against their sessions (and pruned when dead).
+local function userCount(uid)
+  local uk = ukey(uid)
+  redis.call('ZREMRANGEBYSCORE', uk, '-inf', NOWS)
+  local sure = math.floor(NOW) + 60002
+  local n = redis.call('ZCOUNT', uk, '(' .. sure, '+inf')
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', uk, '(' .. NOWS, sure)) do
+    if holds(id, 'u', uid) then n = n + 1 else redis.call('ZREM', uk, id) end
+  end
+  return n
+end
+
+-- The listing presence entry of uid: the latest expiry of its live sessions bound to a
+-- connection, or none. With a ceiling (the entry's score, which no bound session passes), the
+-- search stops at the first session that reaches it.
+local function onlineFix(uid, ceiling)
+  if not LISTING then return end
+  local best, bestS = nil, nil
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid), '(' .. NOWS, '+inf')) do
+    local g = redis.call('HMGET', skey(id), 'u', 'c', 'e', 'p')
+    if g[1] == uid and g[2] and g[3] and not g[4] then
+      local e = tonumber(g[3])
+      if e > NOW and (not best or e > best) then
+        best = e
+        bestS = g[3]
+        if ceiling and e >= ceiling then break end
+      end
+    end
+  end
+  if bestS then redis.call('ZADD', ONLINE, bestS, uid) else redis.call('ZREM', ONLINE, uid) end
+end
+
+-- A bound session of uid expiring at e left (or moved earlier): refit uid's presence entry if
+-- that session was its latest.
+local function onlineLeft(uid, e)
+  if not LISTING then return end
+  local cur = redis.call('ZSCORE', ONLINE, uid)
+  if cur and tonumber(cur) <= tonumber(e) then onlineFix(uid, tonumber(cur)) end
+end
+
+-- ARGV[5..15] of create and set: id, tok, uid, hasUid, conn, hasConn, st, k, e, a, j; then m, b.
+local function fields()
+  local a = {}
+  a.id = ARGV[5]; a.tok = ARGV[6]
+  if ARGV[8] == '1' then a.uid = ARGV[7] else a.uid = false end
+  if ARGV[10] == '1' then a.conn = ARGV[9] else a.conn = false end
+  a.st = ARGV[11]; a.k = ARGV[12]; a.e = ARGV[13]; a.la = ARGV[14]; a.j = ARGV[15]; a.m = ARGV[16]; a.b = ARGV[17]
+  a.px = math.ceil(tonumber(a.e) - NOW)
+  a.h = horizonOf(a.e)
+  return a
+end
+
+-- Writes a session's hash with its TTL.
+local function writeHash(a)
+  local sk = skey(a.id)
+  local h = {'j', a.j, 'm', a.m, 'st', a.st, 'b', a.b, 'e', a.e, 'a', a.la, 't', a.tok, 'k', a.k, 'h', a.h}
+  if a.uid then h[#h + 1] = 'u'; h[#h + 1] = a.uid end
+  if a.conn then h[#h + 1] = 'c'; h[#h + 1] = a.conn end
+  redis.call('HSET', sk, unpack(h))
+  redis.call('PEXPIRE', sk, a.px + GRACE)
+end
+
+-- The index entries of a session (one-to-one keys, user, listing), until its horizon.
+local function indexes(a)
+  local hpx = pxTo(a.h)
+  if TOKENS then redis.call('SET', tkey(a.tok), a.id, 'PX', hpx) end
+  if a.conn then redis.call('SET', ckey(a.conn), a.id, 'PX', hpx) end
+  if a.uid then
+    local uk = ukey(a.uid)
+    redis.call('ZADD', uk, a.h, a.id)
+    cover(uk, a.h)
+  end
+  if LISTING then
+    redis.call('ZADD', CREATED, a.k, a.id)
+    redis.call('ZADD', EXPIRES, a.e, a.id)
+    redis.call('ZADD', stkey(a.st), a.k, a.id)
+    if a.uid and a.conn then redis.call('ZADD', ONLINE, 'GT', a.e, a.uid) end
+    coverGlobal(a.e)
+  end
+end
+
+-- Removes a session and every index entry that points to it; returns its expiry (or nil).
+local function remove(id)
+  local sk = skey(id)
+  local f = redis.call('HMGET', sk, 't', 'u', 'c', 'st', 'e')
+  if LISTING then
+    redis.call('ZREM', CREATED, id)
+    redis.call('ZREM', EXPIRES, id)
+  end
+  if not f[5] then
+    if LISTING then for _, s in ipairs(STATES) do redis.call('ZREM', stkey(s), id) end end
+    return nil
+  end
+  redis.call('DEL', sk)
+  if f[1] and redis.call('GET', tkey(f[1])) == id then redis.call('DEL', tkey(f[1])) end
+  if f[3] and redis.call('GET', ckey(f[3])) == id then redis.call('DEL', ckey(f[3])) end
+  if f[2] then
+    redis.call('ZREM', ukey(f[2]), id)
+    if f[3] then onlineLeft(f[2], f[5]) end
+  end
+  if LISTING and f[4] then redis.call('ZREM', stkey(f[4]), id) end
+  return f[5]
+end
+
+-- Removes up to limit sessions whose expiry has passed (listing indexes); returns how many.
 local function prune(limit)
+  if not LISTING then return 0 end
   local ids = redis.call('ZRANGEBYSCORE', EXPIRES, '-inf', NOWS, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do remove(id) end
   return #ids
 end
 
--- Removes a user's expired sessions (a user holds few).
-local function pruneUser(uk)
-  local ids = redis.call('ZRANGEBYSCORE', uk, '-inf', NOWS)
-  if #ids == 0 then return end
-  for _, id in ipairs(ids) do remove(id) end
-  redis.call('ZREMRANGEBYSCORE', uk, '-inf', NOWS)
-end
-
--- True when key is free for id: unset, already id's, or held by an expired session (which is removed).
-local function claim(key, id)
-  local other = redis.call('GET', key)
-  if (not other) or other == id then return true end
-  if liveExp(other) then return false end
-  remove(other)
-  return true
-end
-
--- ARGV[4..14]: id, tok, uid, hasUid, conn, hasConn, st, cr, exp, la, rec
-local function fields()
-  local a = {}
-  a.id = ARGV[4]; a.tok = ARGV[5]
-  if ARGV[7] == '1' then a.uid = ARGV[6] else a.uid = false end
-  if ARGV[9] == '1' then a.conn = ARGV[8] else a.conn = false end
-  a.st = ARGV[10]; a.cr = ARGV[11]; a.exp = ARGV[12]; a.la = ARGV[13]; a.rec = ARGV[14]
-  a.px = math.ceil(tonumber(a.exp) - NOW)
-  return a
-end
-
-local function insert(a)
-  local sk = skey(a.id)
-  local h = {'rec', a.rec, 'tok', a.tok, 'st', a.st, 'cr', a.cr, 'exp', a.exp, 'la', a.la}
-  if a.uid then h[#h + 1] = 'uid'; h[#h + 1] = a.uid end
-  if a.conn then h[#h + 1] = 'conn'; h[#h + 1] = a.conn end
-  redis.call('HSET', sk, unpack(h))
-  local px = a.px + GRACE
-  redis.call('PEXPIRE', sk, px)
-  redis.call('SET', tkey(a.tok), a.id, 'PX', px)
-  if a.conn then redis.call('SET', ckey(a.conn), a.id, 'PX', px) end
-  if a.uid then
-    local uk = ukey(a.uid)
-    redis.call('ZADD', uk, a.exp, a.id)
-    cover(uk, a.exp)
-  end
-  redis.call('ZADD', CREATED, a.cr, a.id)
-  redis.call('ZADD', EXPIRES, a.exp, a.id)
-  redis.call('ZADD', stkey(a.st), a.cr, a.id)
-  coverGlobal(a.exp, stkey(a.st))
-end
-
--- The stored triple {rec, exp, la} of a live session, appended to out.
+-- Appends the read fields (j m st b e a) of a live session to out; false when it is not live.
 local function load(id, out)
-  local f = redis.call('HMGET', skey(id), 'rec', 'exp', 'la')
-  if f[1] and tonumber(f[2]) > NOW then
+  local f = redis.call('HMGET', skey(id), 'j', 'm', 'st', 'b', 'e', 'a', 'p')
+  if f[1] and f[5] and not f[7] and tonumber(f[5]) > NOW then
     out[#out + 1] = f[1]; out[#out + 1] = f[2]; out[#out + 1] = f[3]
+    out[#out + 1] = f[4]; out[#out + 1] = f[5]; out[#out + 1] = f[6]
     return true
   end
   return false

@@ -3,7 +3,7 @@
  * it.
  *
  * ```
- *   ARGV[4]   id
+ *   ARGV[5]   id
  *   returns   1 a live session was removed | 0 none (an expired leftover is removed too)
  * ```
  *
@@ -12,9 +12,11 @@
 
 /** The delete script's body (after the common prelude); see the module documentation. */
 export const DELETE_SCRIPT = `
-local id = ARGV[4]
-local wasLive = liveExp(id)
+local id = ARGV[5]
+local f = liveFields(id)
 remove(id)
-if wasLive then shrinkGlobal(wasLive) end
-if wasLive then return 1 end
+if f then
+  if LISTING then shrinkGlobal(f[5]) end
+  return 1
+end
 return 0`;

@@ -4,7 +4,10 @@
  *
  * ```
  *   SCRIPTS[name] = { source: LUA_COMMON + BODY, sha: sha1(source) }
- *   create  set  touch  delete  lookup  user  list  clear
+ *   one node (fused, each operation atomic):
+ *     create  set  touch  delete  lookup  user  list  clear  update  online  presence  publish
+ *   spread (a Redis Cluster; one slot each, but s-touch: one node):
+ *     s-stage  s-commit  s-touch  s-write  s-delete  ix-claim  ix-own  u-entry  (update)
  * ```
  *
  * @module
@@ -15,13 +18,26 @@ import { CLEAR_SCRIPT } from './clear.js';
 import { LUA_COMMON } from './common.js';
 import { CREATE_SCRIPT } from './create.js';
 import { DELETE_SCRIPT } from './delete.js';
+import { IX_CLAIM_SCRIPT } from './ix-claim.js';
+import { IX_OWN_SCRIPT } from './ix-own.js';
 import { LIST_SCRIPT } from './list.js';
 import { LOOKUP_SCRIPT } from './lookup.js';
+import { ONLINE_SCRIPT } from './online.js';
+import { PRESENCE_SCRIPT } from './presence.js';
+import { PUBLISH_SCRIPT } from './publish.js';
+import { S_COMMIT_SCRIPT } from './s-commit.js';
+import { S_DELETE_SCRIPT } from './s-delete.js';
+import { S_STAGE_SCRIPT } from './s-stage.js';
+import { S_TOUCH_SCRIPT } from './s-touch.js';
+import { S_WRITE_SCRIPT } from './s-write.js';
 import { SET_SCRIPT } from './set.js';
 import { TOUCH_SCRIPT } from './touch.js';
+import { U_ENTRY_SCRIPT } from './u-entry.js';
+import { UPDATE_SCRIPT } from './update.js';
 import { USER_SCRIPT } from './user.js';
 
-export { DUP_CONN, DUP_ID, DUP_TOKEN } from './common.js';
+export { DUP_CONN, DUP_ID, DUP_TOKEN, READ_FIELDS } from './common.js';
+export { TOUCH_BATCH } from './touch.js';
 
 const BODIES = {
   create: CREATE_SCRIPT,
@@ -32,6 +48,18 @@ const BODIES = {
   user: USER_SCRIPT,
   list: LIST_SCRIPT,
   clear: CLEAR_SCRIPT,
+  update: UPDATE_SCRIPT,
+  online: ONLINE_SCRIPT,
+  presence: PRESENCE_SCRIPT,
+  publish: PUBLISH_SCRIPT,
+  's-stage': S_STAGE_SCRIPT,
+  's-commit': S_COMMIT_SCRIPT,
+  's-touch': S_TOUCH_SCRIPT,
+  's-write': S_WRITE_SCRIPT,
+  's-delete': S_DELETE_SCRIPT,
+  'ix-claim': IX_CLAIM_SCRIPT,
+  'ix-own': IX_OWN_SCRIPT,
+  'u-entry': U_ENTRY_SCRIPT,
 } as const;
 
 /** The name of one of the store's scripts. */

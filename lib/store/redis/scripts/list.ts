@@ -1,14 +1,15 @@
 /**
- * The list script: one page of all sessions, or of one state, oldest first,
- * with the total, after pruning the sessions that expired.
+ * The list script (listing indexes): one page of all sessions, or of one
+ * state, oldest first, with the total, after pruning the sessions that
+ * expired.
  *
  * ```
- *   ARGV[4]   a state, or '' for all
- *   ARGV[5]   offset
- *   ARGV[6]   limit (0: the total only)
- *   ARGV[7]   prune batch
+ *   ARGV[5]   a state, or '' for all
+ *   ARGV[6]   offset
+ *   ARGV[7]   limit (0: the total only)
+ *   ARGV[8]   prune batch
  *   returns   {-1} when it pruned a full batch (call again: Redis is never blocked long),
- *             else {total, rec, exp, la, rec, exp, la, ...}
+ *             else {total, j, m, st, b, e, a, j, ...}
  * ```
  *
  * The page is a range of `i:created` (or `i:state:<STATE>`), scored by
@@ -19,15 +20,15 @@
 
 /** The list script's body (after the common prelude); see the module documentation. */
 export const LIST_SCRIPT = `
-local batch = tonumber(ARGV[7])
+local batch = tonumber(ARGV[8])
 if prune(batch) >= batch then return {-1} end
 local z = CREATED
-if ARGV[4] ~= '' then z = stkey(ARGV[4]) end
+if ARGV[5] ~= '' then z = stkey(ARGV[5]) end
 local total = redis.call('ZCARD', z)
 local out = {total}
-local limit = tonumber(ARGV[6])
+local limit = tonumber(ARGV[7])
 if limit > 0 then
-  local offset = tonumber(ARGV[5])
+  local offset = tonumber(ARGV[6])
   local ids = redis.call('ZRANGE', z, offset, offset + limit - 1)
   for _, id in ipairs(ids) do
     if not load(id, out) then

@@ -3,7 +3,7 @@
  * new token hash, user, connection, state and expiry, in one atomic step.
  *
  * ```
- *   ARGV[4..14]  the record's fields (see `fields()` in common.ts)
+ *   ARGV[5..17]  the record's fields (see `fields()` in common.ts)
  *   returns      1 replaced | 0 gone (expired or never there) | DUP_TOKEN | DUP_CONN
  * ```
  *
@@ -17,11 +17,14 @@ import { DUP_CONN, DUP_TOKEN } from './common.js';
 /** The set script's body (after the common prelude); see the module documentation. */
 export const SET_SCRIPT = `
 local a = fields()
-local old = liveExp(a.id)
+local old = liveFields(a.id)
 if not old then return 0 end
-if not claim(tkey(a.tok), a.id) then return ${DUP_TOKEN} end
-if a.conn and not claim(ckey(a.conn), a.id) then return ${DUP_CONN} end
+if TOKENS and not free(tkey(a.tok), 't', a.tok, a.id) then return ${DUP_TOKEN} end
+if a.conn and not free(ckey(a.conn), 'c', a.conn, a.id) then return ${DUP_CONN} end
 remove(a.id)
-if a.px > 0 then insert(a) end
-if tonumber(a.exp) < tonumber(old) then shrinkGlobal(old) end
+if a.px > 0 then
+  writeHash(a)
+  indexes(a)
+end
+if LISTING and tonumber(a.e) < tonumber(old[5]) then shrinkGlobal(old[5]) end
 return 1`;

@@ -1,46 +1,75 @@
 /**
- * The touch script (the heartbeat's write): moves a live session's expiry
- * and last-active stamp, and the TTLs of its keys with it.
+ * The touch script (the heartbeat's write), for a batch: moves each live
+ * session's expiry and last-active stamp, and the TTLs of its keys with it.
+ * The store sends the touches of one turn of the event loop as one call.
  *
  * ```
- *   ARGV[4]   id
- *   ARGV[5]   expiresAt (wall ms)
- *   ARGV[6]   lastActiveAt (wall ms)
- *   returns   1 moved (or removed: an expiry already past) | 0 gone
+ *   ARGV[5]              n, the touches that follow
+ *   ARGV[6 + 3i .. 8+3i] id, expiresAt, lastActiveAt (wall ms) of touch i
+ *   returns              {r1, ..., rn}: 1 moved (or removed: an expiry already past) | 0 gone
  * ```
  *
- * A later expiry grows the shared sorted sets' TTLs with slack (so a stream
- * of heartbeats re-extends them only now and then); an earlier one fits
- * them exactly again.
+ * A touch rewrites the session's hash (`e`, `a`, its PX) and, with the
+ * listing indexes, its score in `i:expires` and its user's presence entry.
+ * The one-to-one and user index entries move only when the expiry passes
+ * their horizon (then to the expiry plus a slack of a quarter of the time
+ * left, at most a minute), or when it moves earlier (then they are fitted
+ * to it): a stream of heartbeats rewrites them now and then. The listing
+ * indexes' own TTL is extended once per batch.
  *
  * @module
  */
 
+/** Most touches one script call carries (a bigger batch is split). */
+export const TOUCH_BATCH = 512;
+
 /** The touch script's body (after the common prelude); see the module documentation. */
 export const TOUCH_SCRIPT = `
-local id = ARGV[4]
-local sk = skey(id)
-local f = redis.call('HMGET', sk, 'tok', 'uid', 'conn', 'exp')
-if (not f[1]) or tonumber(f[4]) <= NOW then return 0 end
-local exp = ARGV[5]
-local earlier = tonumber(exp) < tonumber(f[4])
-local px = math.ceil(tonumber(exp) - NOW)
-if px <= 0 then
-  remove(id)
-  shrinkGlobal(f[4])
-  return 1
+local n = tonumber(ARGV[5])
+local out = {}
+local latest = nil
+for i = 0, n - 1 do
+  local id, e, la = ARGV[6 + 3 * i], ARGV[7 + 3 * i], ARGV[8 + 3 * i]
+  local f = liveFields(id)
+  if not f then
+    out[i + 1] = 0
+  else
+    out[i + 1] = 1
+    local en = tonumber(e)
+    local px = math.ceil(en - NOW)
+    if px <= 0 then
+      remove(id)
+      if LISTING then shrinkGlobal(f[5]) end
+    else
+      local sk = skey(id)
+      local earlier = en < tonumber(f[5])
+      if en > tonumber(f[6]) or earlier then
+        local h = horizonOf(e)
+        local hpx = pxTo(h)
+        if TOKENS then redis.call('PEXPIRE', tkey(f[1]), hpx) end
+        if f[3] then redis.call('PEXPIRE', ckey(f[3]), hpx) end
+        if f[2] then
+          local uk = ukey(f[2])
+          redis.call('ZADD', uk, 'XX', h, id)
+          cover(uk, h)
+        end
+        redis.call('HSET', sk, 'e', e, 'a', la, 'h', h)
+      else
+        redis.call('HSET', sk, 'e', e, 'a', la)
+      end
+      redis.call('PEXPIRE', sk, px + GRACE)
+      if LISTING then
+        redis.call('ZADD', EXPIRES, 'XX', e, id)
+        if earlier then
+          if f[2] and f[3] then onlineFix(f[2], nil) end
+          shrinkGlobal(f[5])
+        else
+          if f[2] and f[3] then redis.call('ZADD', ONLINE, 'GT', e, f[2]) end
+          if not latest or en > tonumber(latest) then latest = e end
+        end
+      end
+    end
+  end
 end
-redis.call('HSET', sk, 'exp', exp, 'la', ARGV[6])
-px = px + GRACE
-redis.call('PEXPIRE', sk, px)
--- A live session's token and connection keys are its own: claim() never takes them from a live session.
-redis.call('PEXPIRE', tkey(f[1]), px)
-if f[3] then redis.call('PEXPIRE', ckey(f[3]), px) end
-if f[2] then
-  local uk = ukey(f[2])
-  redis.call('ZADD', uk, 'XX', exp, id)
-  if earlier then fit(uk) else cover(uk, exp) end
-end
-redis.call('ZADD', EXPIRES, 'XX', exp, id)
-if earlier then shrinkGlobal(f[4]) else coverGlobal(exp, nil) end
-return 1`;
+if latest then coverGlobal(latest) end
+return out`;

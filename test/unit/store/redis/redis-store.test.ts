@@ -24,6 +24,7 @@ import type { RedisStoreOptions } from '../../../../lib/store/redis/redis-store.
 import type { SessionRecord } from '../../../../lib/store/contract.js';
 import { freePort, redisServerForTests, startRedisServer } from '../../../helpers/redis-server.js';
 import type { RedisServer } from '../../../helpers/redis-server.js';
+import { horizonOf } from '../../../../lib/store/redis/keys.js';
 import { makeRecord } from '../../../../lib/testing/store-conformance.js';
 import { watchProcessFaults } from '../../../helpers/process-faults.js';
 
@@ -77,10 +78,16 @@ async function rejectsWith(promise: Promise<unknown>, code: string, what: string
   assert.unreachable(`${what}: expected a rejection with ${code}`);
 }
 
+/** The part of `key` between its first `{` and the last `}` (a hash tag). */
+function tagOf(key: string): string {
+  return key.slice(key.indexOf('{') + 1, key.lastIndexOf('}'));
+}
+
 /**
- * Checks every key under `prefix` against every other: each session hash is
- * indexed by its token, connection, user and the global sets, each index
- * entry points at an existing session that agrees, and every key has a TTL.
+ * Checks every key under `prefix` against every other (the key layout in
+ * `redis-store.ts`): each session hash is indexed by its token, connection,
+ * user and the listing sets; each index entry points at a stored session
+ * that agrees; every key has a TTL.
  */
 async function assertConsistent(admin: Admin, prefix: string): Promise<number> {
   const keys = await keysOf(admin, prefix);
@@ -90,7 +97,7 @@ async function assertConsistent(admin: Admin, prefix: string): Promise<number> {
       const flat = (await admin.sendCommand(['HGETALL', key])) as string[];
       const h: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
-      sessions.set(key.slice(prefix.length + 2), h);
+      sessions.set(tagOf(key), h);
     }
   }
   for (const key of keys) {
@@ -100,28 +107,32 @@ async function assertConsistent(admin: Admin, prefix: string): Promise<number> {
       const id = String(await admin.sendCommand(['GET', key]));
       const h = sessions.get(id);
       assert.ok(h !== undefined, `${key} points at a stored session`);
-      assert.is(rest.startsWith('t:') ? h.tok : h.conn, rest.slice(2), `${key} agrees with its session`);
+      assert.is(rest.startsWith('t:') ? h.t : h.c, tagOf(key), `${key} agrees with its session`);
     } else if (rest.startsWith('u:') || rest.startsWith('i:')) {
       const members = (await admin.sendCommand(['ZRANGE', key, '0', '-1'])) as string[];
+      if (rest === 'i:online') {
+        for (const user of members) assert.ok([...sessions.values()].some((h) => h.u === user && h.c !== undefined), `${key} member ${user} has a bound session`);
+        continue;
+      }
       for (const id of members) {
         const h = sessions.get(id);
         assert.ok(h !== undefined, `${key} member ${id} is a stored session`);
-        if (rest.startsWith('u:')) assert.is(h.uid, rest.slice(2), `${key} member ${id} belongs to the user`);
+        if (rest.startsWith('u:')) assert.is(h.u, tagOf(key).slice(2), `${key} member ${id} belongs to the user`);
         if (rest.startsWith('i:state:')) assert.is(h.st, rest.slice(8), `${key} member ${id} has that state`);
       }
-    } else {
+    } else if (!rest.startsWith('x:')) {
       assert.ok(rest.startsWith('s:'), `unexpected key ${key}`);
     }
   }
   for (const [id, h] of sessions) {
-    const rec = JSON.parse(h.rec!) as SessionRecord;
-    assert.is(rec.id, id);
-    assert.is(String(await admin.sendCommand(['GET', `${prefix}t:${h.tok}`])), id, `token index of ${id}`);
-    if (h.conn !== undefined) assert.is(String(await admin.sendCommand(['GET', `${prefix}c:${h.conn}`])), id, `connection index of ${id}`);
-    if (h.uid !== undefined) assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}u:${h.uid}`, id])), Number(h.exp), `user index of ${id}`);
-    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:created`, id])), Number(h.cr), `created index of ${id}`);
-    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:expires`, id])), Number(h.exp), `expiry index of ${id}`);
-    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:state:${h.st}`, id])), Number(h.cr), `state index of ${id}`);
+    const fixed = JSON.parse(h.j!) as { id: string };
+    assert.is(fixed.id, id);
+    assert.is(String(await admin.sendCommand(['GET', `${prefix}t:{${h.t}}`])), id, `token index of ${id}`);
+    if (h.c !== undefined) assert.is(String(await admin.sendCommand(['GET', `${prefix}c:{${h.c}}`])), id, `connection index of ${id}`);
+    if (h.u !== undefined) assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}u:{u:${h.u}}`, id])), Number(h.h), `user index of ${id}`);
+    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:created`, id])), Number(h.k), `created index of ${id}`);
+    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:expires`, id])), Number(h.e), `expiry index of ${id}`);
+    assert.is(Number(await admin.sendCommand(['ZSCORE', `${prefix}i:state:${h.st}`, id])), Number(h.k), `state index of ${id}`);
   }
   return sessions.size;
 }
@@ -194,54 +205,54 @@ if (server !== null) {
     await ctx.admin.close();
   });
 
-  s('create sets PX from expiresAt on the session and every index; touch refreshes them all', async (ctx) => {
+  s('create sets PX from expiresAt on the session, and its index entries to its horizon; touch moves them', async (ctx) => {
     const store = open(ctx);
     const p = store.prefix;
     const rec = liveRecord(5_000, { userId: 'alice', connectionId: 'c-ttl', state: 'ACTIVE' });
     assert.is(await store.create(rec), true);
-    const keys = [`${p}s:${rec.id}`, `${p}t:${rec.tokenHash}`, `${p}c:c-ttl`, `${p}u:alice`, `${p}i:created`, `${p}i:expires`, `${p}i:state:ACTIVE`];
+    const session = `${p}s:{${rec.id}}`;
+    const keys = [session, `${p}t:{${rec.tokenHash}}`, `${p}c:{c-ttl}`, `${p}u:{u:alice}`, `${p}i:created`, `${p}i:expires`, `${p}i:state:ACTIVE`, `${p}i:online`];
     assert.equal(await keysOf(ctx.admin, p), [...keys].sort(), 'exactly these keys');
-    // The session and its one-to-one keys carry the TTL exactly; the shared sorted sets,
-    // when they must be extended, get an eighth more (so heartbeats re-extend them rarely).
-    const within = async (ttl: number, what: string): Promise<void> => {
+    // The session hash carries the TTL exactly; the index entries live until its horizon (the
+    // expiry plus a quarter of the time left), so that a heartbeat moves them only now and then.
+    // A user's sorted set is shared by the user's sessions: it only ever grows its TTL (to the
+    // latest horizon of a member), and its entries are verified on read.
+    const userKey = `${p}u:{u:alice}`;
+    const within = async (ttl: number, what: string, userMost = horizonOf(ttl, 0)): Promise<void> => {
       for (const key of keys) {
         const ms = await pttl(ctx.admin, key);
-        const exact = /:[stc]:/.test(key.slice(p.length - 1));
-        const most = exact ? ttl : ttl + ttl / 8;
-        assert.ok(ms > ttl - 1_000 && ms <= most, `${key} PTTL ${ms} ${what} (${ttl} ms${exact ? '' : ' + 1/8'})`);
+        const most = key === session ? ttl : key === userKey ? userMost : horizonOf(ttl, 0);
+        assert.ok(ms > ttl - 1_000 && ms <= most, `${key} PTTL ${ms} ${what} (at most ${most} ms)`);
       }
     };
     await within(5_000, 'within the 5 s TTL');
     assert.is(await store.touch(rec.id, Date.now() + 60_000, Date.now()), true);
     await within(60_000, 'refreshed to 60 s');
     assert.is(await store.touch(rec.id, Date.now() + 3_000, Date.now()), true);
-    for (const key of keys) {
-      const ms = await pttl(ctx.admin, key);
-      assert.ok(ms > 2_000 && ms <= 3_000, `${key} PTTL ${ms} shortened exactly to 3 s`);
-    }
+    await within(3_000, 'shortened to 3 s', horizonOf(60_000, 0));
     const got = await store.get(rec.id);
     assert.ok(got !== null && got.expiresAt > Date.now());
 
     const graced = open(ctx, { expiryGraceMs: 10_000 });
     const g = liveRecord(5_000, { userId: 'alice' });
     await graced.create(g);
-    for (const key of [`${graced.prefix}s:${g.id}`, `${graced.prefix}u:alice`, `${graced.prefix}i:expires`]) {
+    for (const key of [`${graced.prefix}s:{${g.id}}`, `${graced.prefix}u:{u:alice}`, `${graced.prefix}i:expires`]) {
       const ms = await pttl(ctx.admin, key);
-      assert.ok(ms > 14_000 && ms <= 15_000 * 1.125, `${key} PTTL ${ms} = TTL + grace`);
+      assert.ok(ms > 14_000 && ms <= horizonOf(5_000, 0) * 1.125 + 10_000, `${key} PTTL ${ms} = TTL + grace (+ the horizon's slack)`);
     }
   });
 
-  s('a user index lives as long as its latest session', async (ctx) => {
+  s('a user index lives until the horizon of its latest session; its entries are verified on read', async (ctx) => {
     const store = open(ctx);
     const shortOne = liveRecord(2_000, { userId: 'bob' });
     const longOne = liveRecord(9_000, { userId: 'bob' });
     await store.create(shortOne);
     await store.create(longOne);
-    const ms = await pttl(ctx.admin, `${store.prefix}u:bob`);
-    assert.ok(ms > 8_000 && ms <= 9_000 * 1.125, `user index PTTL ${ms} follows the latest session`);
+    const ms = await pttl(ctx.admin, `${store.prefix}u:{u:bob}`);
+    assert.ok(ms > 8_000 && ms <= horizonOf(9_000, 0), `user index PTTL ${ms} follows the latest session`);
     await store.delete(longOne.id);
-    const after = await pttl(ctx.admin, `${store.prefix}u:bob`);
-    assert.ok(after > 1_000 && after <= 2_000, `user index PTTL ${after} shrinks with it`);
+    assert.ok((await pttl(ctx.admin, `${store.prefix}u:{u:bob}`)) > 1_000, 'it still covers the short one');
+    assert.equal((await store.getByUser('bob')).map((r) => r.id), [shortOne.id]);
   });
 
   s('no key under the prefix outlives its session: after expiry and after delete', async (ctx) => {
@@ -274,7 +285,7 @@ if (server !== null) {
     assert.is(results.filter(Boolean).length, 5, 'exactly the limit accepted');
     assert.is(await a.count({ userId: 'alice' }), 5);
     assert.is(await b.count(), 5);
-    assert.is(Number(await ctx.admin.sendCommand(['ZCARD', `${a.prefix}u:alice`])), 5);
+    assert.is(Number(await ctx.admin.sendCommand(['ZCARD', `${a.prefix}u:{u:alice}`])), 5);
     assert.is(await assertConsistent(ctx.admin, a.prefix), 5);
   });
 
@@ -288,7 +299,7 @@ if (server !== null) {
 
       const expiresAt = Date.now() + 120_000;
       assert.is(await store.touch(first.id, expiresAt, Date.now()), true, 'heartbeat from here');
-      assert.ok((await pttl(ctx.admin, `${store.prefix}s:${first.id}`)) > 119_000, 'TTL refreshed');
+      assert.ok((await pttl(ctx.admin, `${store.prefix}s:{${first.id}}`)) > 119_000, 'TTL refreshed');
       assert.is((await peer.call<SessionRecord>({ op: 'get', id: first.id })).expiresAt, expiresAt, 'the peer sees the heartbeat');
 
       assert.is(await store.create(liveRecord(60_000, { userId: 'alice' }), { maxPerUser: 2 }), true, 'second login here');
@@ -521,9 +532,9 @@ if (server !== null) {
     await rejectsWith(store.list({ state: 'NOPE' as never }), ErrorCode.INVALID_OPTION, 'unknown state');
     assert.is(await assertConsistent(ctx.admin, store.prefix), 2);
 
-    await ctx.admin.sendCommand(['HSET', `${store.prefix}s:${rec.id}`, 'rec', '{not json']);
+    await ctx.admin.sendCommand(['HSET', `${store.prefix}s:{${rec.id}}`, 'j', '{not json']);
     await rejectsWith(store.get(rec.id), ErrorCode.STORE_CORRUPT, 'unparseable record');
-    await ctx.admin.sendCommand(['SET', `${store.prefix}u:mallory`, 'x']);
+    await ctx.admin.sendCommand(['SET', `${store.prefix}u:{u:mallory}`, 'x']);
     await rejectsWith(store.create(liveRecord(60_000, { userId: 'mallory' }), { maxPerUser: 1 }), ErrorCode.STORE_CORRUPT, 'wrong type');
     await store.purgeKeys();
   });
