@@ -255,6 +255,7 @@ export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './store/redis/redis-store.js';
+export { EtcdStore, type EtcdStoreOptions, type EtcdStoreEvents, type EtcdCredentials, type EtcdAuth } from './store/etcd/etcd-store.js';
 
 // Rooms and broadcast across processes (Redis pub/sub), and reaching Redis within a start-up bound.
 export { RoomsAdapter, createRoomsAdapter, ROOMS_DEFAULTS } from './cluster/rooms-adapter.js';
