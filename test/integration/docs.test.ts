@@ -83,7 +83,7 @@ const LOOP_STATS = {
   queuedBytes: true,
   counters: true,
 } satisfies Record<keyof LoopStats, true>;
-const LOOP_COUNTERS = { accepted: true, connected: true, dropped: true, tlsErrors: true, closed: true } satisfies Record<keyof LoopCounters, true>;
+const LOOP_COUNTERS = { accepted: true, connected: true, dropped: true, tlsErrors: true, closed: true, framesIn: true, framesOut: true, inboundPauses: true } satisfies Record<keyof LoopCounters, true>;
 const SERVER_OPTIONS = {
   host: true,
   port: true,
