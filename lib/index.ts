@@ -8,15 +8,16 @@
 // Errors and clocks.
 export { ErrorCode, NetloopError, isNetloopError } from './core/errors.js';
 export type { ErrorCodeValue, NetloopErrorOptions } from './core/errors.js';
-export { systemClock, ManualClock } from './core/clock.js';
+export { systemClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';
 
 // The reactor: loop, servers, clients, connectors, timers, TLS.
 export { EventLoop } from './reactor/event-loop.js';
 export type { EventLoopOptions, LoopStats, TimerId } from './reactor/event-loop.js';
-export { DEFAULT_FLUSH_SLICE_MS } from './reactor/event-loop.js';
+
 export type { LoopClient, LoopClientOwner, LoopService, TypedMessage } from './reactor/loop-member.js';
-export { Client, linkBackpressure } from './reactor/client.js';
+export { linkBackpressure } from './reactor/client.js';
+export type { Client } from './reactor/client.js';
 export type {
   WriteCompleteCallback,
   HighWaterMarkCallback,
@@ -29,39 +30,38 @@ export type {
   ConnectorBaseEvents,
   ConnectorEvents,
 } from './reactor/callbacks.js';
-export { CLIENT_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS } from './reactor/client-limits.js';
+
 export type { ClientLimitOptions, SoftOutputLimit, ReadPauseMarks } from './reactor/client-limits.js';
 export { Server } from './reactor/server.js';
 export type { ServerOptions, AnyServer } from './reactor/server.js';
 export type { BroadcastMessage, BroadcastOptions } from './reactor/broadcast.js';
 export { Connector } from './reactor/connector.js';
 export type { ConnectorOptions, ReconnectOptions } from './reactor/connector.js';
-export { CLOSE_REASONS, isCloseReason, isGracefulReason } from './reactor/close-reason.js';
+export { CLOSE_REASONS } from './reactor/close-reason.js';
 export type { CloseReason } from './reactor/close-reason.js';
-export { TimerQueue, nodeTimerDriver } from './reactor/timer-queue.js';
+
 export type { TimerDriver, TimerEntry } from './reactor/timer-queue.js';
-export { OutputBuffer } from './reactor/output-buffer.js';
-export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS } from './reactor/tls-transport.js';
+
 export type { TlsServerOptions, TlsConnectOptions } from './reactor/tls-transport.js';
 
 // Graceful shutdown and observability.
-export { DEFAULT_FLUSH_TIMEOUT_MS } from './reactor/graceful-close.js';
+
 export type { CloseNotice, CloseOptions } from './reactor/graceful-close.js';
 export { closeOnSignals } from './reactor/close-on-signals.js';
 export type { CloseOnSignalsOptions, GracefullyClosable } from './reactor/close-on-signals.js';
 
 // Many processes behind one port: SO_REUSEPORT, a node:cluster worker pool with rolling restarts.
-export { reusePortSupported, REUSE_PORT_PLATFORMS } from './reactor/reuse-port.js';
-export { WorkerPool, WORKER_POOL_DEFAULTS, MAX_POOL_WORKERS } from './cluster/worker-pool.js';
+export { reusePortSupported } from './reactor/reuse-port.js';
+export { WorkerPool } from './cluster/worker-pool.js';
 export type { WorkerPoolOptions, WorkerPoolEvents, PoolWorker, PoolWorkerExit } from './cluster/worker-pool.js';
 export { joinWorkerPool } from './cluster/join-worker-pool.js';
 export type { JoinWorkerPoolOptions, WorkerChannel } from './cluster/join-worker-pool.js';
-export { workerIdentity, WORKER_MESSAGES, WORKER_SLOT_ENV, WORKER_GENERATION_ENV } from './cluster/worker-messages.js';
+export { workerIdentity } from './cluster/worker-messages.js';
 export type { WorkerIdentity } from './cluster/worker-messages.js';
 export { flushOnSignals } from './core/flush-on-signals.js';
 export type { Flushable, FlushOnSignalsOptions } from './core/flush-on-signals.js';
-export { channels, CHANNEL_NAMES, publishLimit } from './reactor/diagnostics.js';
-export { observeSessions } from './binding/observe-sessions.js';
+export { channels } from './reactor/diagnostics.js';
+
 export type { ExpiringSessions, ExpiredSessionEvent } from './binding/observe-sessions.js';
 export type {
   AcceptMessage,
@@ -76,7 +76,7 @@ export type {
 } from './reactor/diagnostics.js';
 
 // LTV framing: layouts, decoder, encoder, message registry, cellnet compatibility, the server/connector glue.
-export { LTV_PRESETS, DEFAULT_MAX_FRAME_LENGTH, ltvLayout } from './codec/ltv-layout.js';
+export { LTV_PRESETS, ltvLayout } from './codec/ltv-layout.js';
 export type { LtvLayout, LtvLayoutOptions, LtvPresetName, ByteOrder, FieldOrder } from './codec/ltv-layout.js';
 export { LtvDecoder, decodeFrames } from './codec/ltv-decoder.js';
 export type { FrameHandler, RawFrameHandler, LtvFrame, LtvDecoderOptions } from './codec/ltv-decoder.js';
@@ -94,22 +94,16 @@ export type {
   PayloadOf,
   OtherRef,
 } from './codec/message-registry.js';
-export { json, utf8, raw, isSerializer, rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS } from './codec/serializers.js';
+export { json, utf8, raw } from './codec/serializers.js';
 export type { Serializer, SerializerName, SerializerNamePayload, JsonSerializerOptions } from './codec/serializers.js';
 export { cellnetStringHash } from './codec/cellnet/hash.js';
-export {
-  CellnetBinaryWriter,
-  CellnetBinaryReader,
-  CELLNET_CHAT_NAMES,
-  cellnetChatREQ,
-  cellnetChatACK,
-} from './codec/cellnet/binary.js';
+export { CellnetBinaryWriter, CellnetBinaryReader } from './codec/cellnet/binary.js';
 export type { CellnetChatREQ, CellnetChatACK } from './codec/cellnet/binary.js';
 export { FramedServer } from './framing/framed-server.js';
 export type { FramedServerOptions, FramedServerEvents, AnyFramedServer } from './framing/framed-server.js';
 export { FramedConnector } from './framing/framed-connector.js';
 export type { FramedConnectorOptions, FramedConnectorEvents, AnyFramedConnector } from './framing/framed-connector.js';
-export { FramedClient } from './framing/framed-client.js';
+export type { FramedClient } from './framing/framed-client.js';
 export type {
   MessageHandler,
   TypedHandler,
@@ -137,12 +131,12 @@ export type {
   MessageFor,
   HookResult,
 } from './framing/messages.js';
-export { FRAMING_DEFAULTS } from './framing/framing.js';
+
 export type { FrameCount } from './framing/frame-counts.js';
 export type { FramingOptions } from './framing/framing.js';
 
 // Messaging: request/response over framed connections (netloop's envelope or cellnet's rpc).
-export { enableRpc, RPC_DEFAULTS, RPC_LATENCY_BOUNDS } from './messaging/rpc.js';
+export { enableRpc } from './messaging/rpc.js';
 export type { Rpc, RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcLatency, RpcEvents } from './messaging/rpc.js';
 export { defineCalls } from './messaging/rpc-calls.js';
 export type { RpcCalls, RpcApi, RpcApiOf, RpcApiOfSpecs, RpcCallSpec, RpcPayloadSpec, RpcPayloadOf, RpcRequestOf, RpcReplyOf } from './messaging/rpc-calls.js';
@@ -151,11 +145,13 @@ export type { RpcErrorOptions } from './messaging/rpc-error.js';
 export type { RpcCallInfo } from './messaging/rpc-peer.js';
 
 // Messaging: keep-alive (pings on a reserved frame type, ping-timeout, a connector's heartbeat).
-export { keepAlive, KeepAlive, KEEP_ALIVE_DEFAULTS } from './messaging/keep-alive.js';
+export { keepAlive } from './messaging/keep-alive.js';
+export type { KeepAlive } from './messaging/keep-alive.js';
 export type { KeepAliveOptions, HeartbeatOptions, KeepAliveStats, KeepAliveOwner } from './messaging/keep-alive.js';
 
 // Sessions: the registry, its binding to a server, tokens, ids, the timing wheel.
-export { SessionRegistry, SessionHandle, SESSION_TRANSITIONS, canTransition } from './session/session-registry.js';
+export { SessionRegistry } from './session/session-registry.js';
+export type { SessionHandle } from './session/session-registry.js';
 export type {
   LoginPolicy,
   SessionInfo,
@@ -171,8 +167,9 @@ export type {
   RegistryCounters,
   RegistryStats,
 } from './session/session-registry.js';
-export { bindSessions, SessionBinding } from './binding/session-binding.js';
-export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_NOTICE_TIMEOUT_MS } from './binding/binding-types.js';
+export { bindSessions } from './binding/session-binding.js';
+export type { SessionBinding } from './binding/session-binding.js';
+
 export type {
   SessionBindingOptions,
   SessionBindingEvents,
@@ -186,36 +183,14 @@ export type {
 export { jsonLineNotice, httpUnauthorizedNotice } from './binding/notices.js';
 export type { OutgoingFrame, OutboundMessage, SessionEndKind, NoticeContext, NoticeBuilder, HttpNoticeOptions } from './binding/notices.js';
 export { connectionProbe } from './binding/connection-probe.js';
-export {
-  createToken,
-  hashToken,
-  tokenMatches,
-  tokenSessionId,
-  isWellFormedToken,
-  TOKEN_BYTES,
-  TOKEN_LENGTH,
-  TOKEN_SECRET_LENGTH,
-  TOKEN_HASH_BYTES,
-  TOKEN_HASH_LENGTH,
-} from './session/token.js';
+
 export type { TokenPair } from './session/token.js';
-export { uuidv7, uuidv7Timestamp, UUID_V7_PATTERN } from './session/uuid-v7.js';
-export { TimingWheel, WheelEntry } from './session/timing-wheel.js';
+
 export type { TimingWheelOptions } from './session/timing-wheel.js';
 
 // Session stores: the contract, memory, file (with its journal and file-system seam), Redis.
-export { SESSION_STATES, SESSION_END_REASONS, isSharedStore } from './store/contract.js';
-export {
-  copySessionRecord,
-  validateSessionRecord,
-  checkSessionPatch,
-  applySessionPatch,
-  checkOnlinePage,
-  checkUserId,
-  validateSessionChange,
-  checkSessionChange,
-  copySessionChange,
-} from './store/record.js';
+export { SESSION_STATES, SESSION_END_REASONS } from './store/contract.js';
+
 export type { OnlineBounds } from './store/record.js';
 export type {
   SessionState,
@@ -237,7 +212,7 @@ export type {
 } from './store/contract.js';
 export { MemoryStore } from './store/memory-store.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
-export { FileStore, openFileStore, systemScheduler, SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './store/file/file-store.js';
+export { FileStore } from './store/file/file-store.js';
 export type {
   FileStoreOptions,
   FileStoreDurability,
@@ -249,16 +224,16 @@ export type {
   StoreScheduler,
   StoreTimer,
 } from './store/file/file-store.js';
-export { JournalDecoder, parseJournal, encodeJournalRecord, crc32, JOURNAL_HEADER_BYTES } from './store/file/journal.js';
+
 export type { JournalRecord, JournalTail, JournalEnd, JournalTailReason } from './store/file/journal.js';
-export { realFs, countingFs } from './store/file/fs-facade.js';
+
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './store/redis/redis-store.js';
 export { EtcdStore, type EtcdStoreOptions, type EtcdStoreEvents, type EtcdCredentials, type EtcdAuth } from './store/etcd/etcd-store.js';
 
 // Rooms and broadcast across processes (Redis pub/sub), and reaching Redis within a start-up bound.
-export { RoomsAdapter, createRoomsAdapter, ROOMS_DEFAULTS } from './cluster/rooms-adapter.js';
+export { RoomsAdapter, createRoomsAdapter } from './cluster/rooms-adapter.js';
 export type {
   RoomsAdapterOptions,
   RoomsAdapterEvents,
@@ -272,7 +247,7 @@ export type {
   DropReason,
   ConnectionName,
 } from './cluster/rooms-adapter.js';
-export { connectRedis, redisRetryDelay, REDIS_CONNECT_DEFAULTS } from './cluster/redis-connect.js';
+export { connectRedis } from './cluster/redis-connect.js';
 export type { ConnectRedisOptions, RedisAttemptFailure, RedisSocketStrategy, ConnectableClient } from './cluster/redis-connect.js';
 
 // Messaging: streams and large files, raw or as framed streams beside the messages.
@@ -281,9 +256,9 @@ export type { RawStreamOptions, StreamSource } from './messaging/stream-send.js'
 export { createClientReadable } from './messaging/stream-readable.js';
 export type { ClientReadable, ClientReadableOptions } from './messaging/stream-readable.js';
 export type { ClientWritable } from './messaging/stream-writable.js';
-export { STREAM_DEFAULTS } from './messaging/stream-options.js';
+
 export type { StreamSendOptions, StreamResult } from './messaging/stream-options.js';
-export { FramedStreams, FRAMED_STREAMS_DEFAULTS, STREAM_FRAME_TYPE } from './messaging/stream-framed.js';
+export { FramedStreams } from './messaging/stream-framed.js';
 export type {
   IncomingStream,
   FramedStreamsOptions,

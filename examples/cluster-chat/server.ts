@@ -47,7 +47,7 @@ import type { Worker } from 'node:cluster';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient } from 'redis';
-import { ErrorCode, NetloopError, RedisStore, RoomsAdapter, REDIS_CONNECT_DEFAULTS, closeOnSignals, connectRedis } from 'netloop';
+import { ErrorCode, NetloopError, RedisStore, RoomsAdapter, closeOnSignals, connectRedis } from 'netloop';
 import type { PubSubClientLike, RedisClientLike } from 'netloop';
 import { ChatServer } from '../chat/chat-server.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from '../chat/protocol.js';
@@ -75,7 +75,6 @@ export const EXIT_REDIS_UNREACHABLE = 3;
 export const CLUSTER_CHAT_USAGE =
   'usage: node dist/examples/cluster-chat/server.js --redis redis://HOST:PORT [--workers N] [--port N] [--host H] [--redis-attempts N] [--help]';
 
-const D = REDIS_CONNECT_DEFAULTS;
 
 /** What `--help` prints. */
 export const CLUSTER_CHAT_HELP = [
@@ -85,7 +84,7 @@ export const CLUSTER_CHAT_HELP = [
   `  --port N             port, 0 for a free one (default ${CHAT_DEFAULT_PORT})`,
   `  --host H             address to bind (default ${CHAT_DEFAULT_HOST})`,
   `  --redis-attempts N   connection attempts to Redis at start-up before giving up with exit code 1, 1 to 1000 (default ${CLUSTER_CHAT_DEFAULTS.redisAttempts});`,
-  `                       each attempt at most ${D.connectTimeoutMs} ms, then a wait doubling from ${D.initialDelayMs} ms to ${D.maxDelayMs} ms`,
+  '                       each attempt bounded in time, the wait between attempts doubling up to a bound (connectRedis)',
 ].join('\n');
 
 /** Parses the command line; a bad argument is `NETLOOP_INVALID_OPTION`. */

@@ -114,7 +114,7 @@ export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> = Objec
 });
 
 /**
- * @internal A serializer whose payloads are text: `_encodeText` returns what
+ * A serializer whose payloads are text (the framing layer's fast path, not part of the package's face): `_encodeText` returns what
  * `encode` would return the UTF-8 bytes of, so a sender can encode the text
  * straight into a client's output buffer (no Buffer of the value in
  * between). It throws as `encode` does.

@@ -279,10 +279,11 @@ export interface FramingConfig {
   readonly _counts: FrameCounts;
 }
 
-/** @internal The owner of framed clients: a `FramedServer` or a `FramedConnector`. */
+/** The owner of framed clients, a `FramedServer` or a `FramedConnector`, as its clients see it (its members are internal). */
 export interface FramedOwner extends ClientOwner {
+  /** @internal */
   readonly _framing: FramingConfig;
-  /** Hands a decoded message to the owner's `'message'` listeners (no `onMessage` handler). */
+  /** @internal Hands a decoded message to the owner's `'message'` listeners (no `onMessage` handler). */
   _emitMessage(client: AnyFramedClient, message: ReceivedMessage): void;
 }
 

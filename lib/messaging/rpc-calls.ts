@@ -105,7 +105,7 @@ export type RpcRequestOf<A extends RpcApi, K extends keyof A> = A[K]['request'];
 /** The reply type of call `K` of `A`. */
 export type RpcReplyOf<A extends RpcApi, K extends keyof A> = A[K]['reply'];
 
-/** @internal One checked call. */
+/** One checked call (the engine's record; not part of the package's face). */
 export interface RpcCallDef {
   readonly name: string;
   /** The request's type id (netloop's envelope `type`; cellnet's `MsgID`). */

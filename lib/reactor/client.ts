@@ -105,13 +105,16 @@ type StoredCallback = (client: Client, ...args: unknown[]) => unknown;
 export interface ClientOwner extends LoopClientOwner {
   /** The loop of the owner and of each of its clients. */
   readonly loop: EventLoop;
-  /** Called with each chunk a client reads, before it is delivered (a server's read taps); null when there is none. */
+  /** @internal Called with each chunk a client reads, before it is delivered (a server's read taps); null when there is none. */
   readonly _readTap: ((client: Client, chunk: Buffer) => void) | null;
+  /** @internal */
   _clientData(client: Client, chunk: Buffer): void;
+  /** @internal */
   _clientEnd(client: Client): void;
+  /** @internal */
   _clientClosed(client: Client, reason: CloseReason, error: NetloopError | undefined): void;
   /**
-   * A fault of application code that no open client can answer for (the
+   * @internal A fault of application code that no open client can answer for (the
    * client is already closed, or its close keeps another reason): reported on
    * the owner's `'error'` path, never thrown.
    */

@@ -63,22 +63,22 @@ export const UNBOUND = 3;
 export const NOT_FILED = -1;
 
 /**
- * @internal What a handle needs of its owner (the registry): its clocks,
+ * What a handle needs of its owner (the registry; its members are internal): its clocks,
  * and the calls that keep the wheel and the write-behind queue right. As a
  * memory store's owner it is also told of removals.
  */
 export interface HandleOwner extends MemoryStoreOwner {
-  /** The clock deadlines are measured on. */
+  /** @internal The clock deadlines are measured on. */
   readonly clock: Clock;
-  /** The monotonic time (`clock.now()`) deadlines are relative to. */
+  /** @internal The monotonic time (`clock.now()`) deadlines are relative to. */
   readonly epoch: number;
-  /** Wall time at relative time 0. */
+  /** @internal Wall time at relative time 0. */
   readonly _wallBase: number;
-  /** Moves a handle's deadline (either direction) in the wheel. */
+  /** @internal Moves a handle's deadline (either direction) in the wheel. */
   _refile(h: SessionHandle, deadline: number): void;
-  /** A store write of a wall-clock expiry: converted to the monotonic deadline and re-filed. */
+  /** @internal A store write of a wall-clock expiry: converted to the monotonic deadline and re-filed. */
   _setWallExpiry(h: SessionHandle, wall: number): void;
-  /** Queues a handle for the write-behind flush. */
+  /** @internal Queues a handle for the write-behind flush. */
   _markDirty(h: SessionHandle, kind: number): void;
 }
 

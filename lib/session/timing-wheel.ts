@@ -66,7 +66,7 @@ const NOT_FILED = -1;
  * `_tick = 0`, `_slot = -1`, `_pos = 0` and never write them.
  */
 export interface WheelNode<K> {
-  /** What {@link TimingWheel.advance} reports for this node (an intrusive node uses itself). */
+  /** @internal What {@link TimingWheel.advance} reports for this node (an intrusive node uses itself). */
   readonly key: K;
   /** The deadline in the wheel's monotonic ms; see {@link WheelEntry.deadline}. */
   deadline: number;

@@ -26,6 +26,7 @@ import type { SessionRecord, SessionState } from './contract.js';
  */
 export interface FlatSession {
   readonly id: string;
+  /** @internal Kept out of the public declarations (a session handle never shows it). */
   tokenHash: string;
   userId: string | null;
   connectionId: string | null;

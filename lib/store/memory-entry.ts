@@ -24,14 +24,14 @@ import { isLive } from './record.js';
  */
 export interface MemoryStoreOwner {
   /**
-   * The store removed one of this owner's entries on its own account: a
+   * @internal The store removed one of this owner's entries on its own account: a
    * public `delete`, `clear`, a `set`/`touch` to a past expiry, or an expired
    * entry evicted because a new record claims its token or connection. The
    * entry is already out of every index; the owner forgets it too.
    */
   _storeRemoved(entry: OwnedEntry): void;
   /**
-   * Expire now every owned entry whose expiry is at or before wall time
+   * @internal Expire now every owned entry whose expiry is at or before wall time
    * `now` (removing each with `MemoryStore.release` or `retire`). Called
    * before the store counts or lists, so that counts stay exact.
    */
