@@ -44,8 +44,10 @@ import { systemClock } from '../../core/clock.js';
 import { TypedEmitter, reportFault } from '../../core/emitter.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import { checkInteger, checkNumber } from '../../core/validate.js';
-import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from '../contract.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore, WriteCondition } from '../contract.js';
 import {
+  assertCondition,
+  checkWriteCondition,
   applySessionPatch,
   checkFilter,
   checkMaxPerUser,
@@ -338,13 +340,15 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /** @inheritDoc */
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#checkOpen();
+    const expected = checkWriteCondition(condition);
     const now = this.#clock.wallNow();
     const ws = this.#ws;
     const old = ws.live(String(record?.id), now);
     if (old === null) return false;
     const r = copySessionRecord(checkSessionRecord(record));
+    assertCondition(old.id, old.connectionId, expected);
     ws.checkIndexFree(r, now);
     const bytes = this.#worker.encode({ s: 0, o: 'p', r });
     ws.remove(old);
@@ -412,11 +416,13 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /** @inheritDoc */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#checkOpen();
+    const expected = checkWriteCondition(condition);
     const r = this.#ws.held(id);
     if (r === undefined) return false;
     const wasLive = r.expiresAt > this.#clock.wallNow();
+    if (wasLive) assertCondition(id, r.connectionId, expected);
     const bytes = this.#worker.encode({ s: 0, o: 'd', i: id });
     this.#ws.remove(r);
     this.#worker.changed(bytes);

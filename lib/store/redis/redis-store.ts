@@ -131,6 +131,7 @@ import type {
   SessionPatch,
   SessionRecord,
   SharedSessionStore,
+  WriteCondition,
 } from '../contract.js';
 import {
   checkFilter,
@@ -142,20 +143,22 @@ import {
   checkSessionRecord,
   checkTouch,
   checkUserId,
+  checkWriteCondition,
   compareSessions,
+  conditionFailed,
   copySessionChange,
   matchesFilter,
   onlinePageOf,
   pageOf,
   validateSessionChange,
 } from '../record.js';
-import { decodeFields, decodeRows, patchArgs, recordArgs, writeResult } from './codec.js';
+import { conditionArgs, decodeFields, decodeRows, patchArgs, recordArgs, writeResult } from './codec.js';
 import { RECONNECT_BASE_MS, RedisConnection } from './connection.js';
 import type { RedisClientLike, RedisClusterLike } from './connection.js';
 import { RedisFeed } from './feed.js';
 import { Keys } from './keys.js';
 import { onlineOf, scanSessions, unlinkAll } from './scan.js';
-import { READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
+import { MOVED, READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
 import { prefixPinsSlot } from './slot.js';
 import { SpreadOps } from './spread.js';
 import type { TouchEntry } from './spread.js';
@@ -383,12 +386,13 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /** @inheritDoc */
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkSessionRecord(record);
+    const expected = checkWriteCondition(condition);
     const spread = this.#spreadOps;
-    if (spread !== null) return this.#conn.op('set', () => spread.set(record));
-    const res = await this.#conn.op('set', () => this.#conn.run('set', recordArgs(record), this.#route));
+    if (spread !== null) return this.#conn.op('set', () => spread.set(record, expected));
+    const res = await this.#conn.op('set', () => this.#conn.run('set', [...recordArgs(record), ...conditionArgs(expected)], this.#route));
     return writeResult(Number(res), record) === 1;
   }
 
@@ -416,11 +420,14 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /** @inheritDoc */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#open();
+    const expected = checkWriteCondition(condition);
     const spread = this.#spreadOps;
-    if (spread !== null) return this.#conn.op('delete', () => spread.delete(id));
-    return Number(await this.#conn.op('delete', () => this.#conn.run('delete', [id], this.#route))) === 1;
+    if (spread !== null) return this.#conn.op('delete', () => spread.delete(id, expected));
+    const res = Number(await this.#conn.op('delete', () => this.#conn.run('delete', [id, ...conditionArgs(expected)], this.#route)));
+    if (res === MOVED) throw conditionFailed(id);
+    return res === 1;
   }
 
   /** @inheritDoc */

@@ -15,6 +15,8 @@
  *            that expires with its window, and entries no live session backs
  *   delete   s-delete (the session is gone) ▶ its entries dropped     index slots after
  *   set      claims and user entry for the new fields ▶ s-write ▶ the old entries dropped
+ *            (a write condition is checked first, and again by s-write, atomically with
+ *            the write: refused there, the new claims are given back)
  *   touch    s-touch per node (the hashes only) ▶ past a horizon: entries moved first,
  *            then s-commit; earlier: s-commit first, then the entries fitted
  *   update   the update script, in the session's slot alone
@@ -33,11 +35,11 @@
 import type { Clock } from '../../core/clock.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import type { SessionRecord } from '../contract.js';
-import { compareSessions } from '../record.js';
-import { decodeFields, recordArgs, writeResult } from './codec.js';
+import { assertCondition, compareSessions, conditionFailed } from '../record.js';
+import { conditionArgs, decodeFields, recordArgs, writeResult } from './codec.js';
 import type { RedisConnection } from './connection.js';
 import { Keys, horizonOf } from './keys.js';
-import { DUP_CONN, DUP_ID, DUP_TOKEN, READ_FIELDS } from './scripts/index.js';
+import { DUP_CONN, DUP_ID, DUP_TOKEN, MOVED, READ_FIELDS } from './scripts/index.js';
 
 /** Tries of a claim or reservation that keeps finding dead holders replaced by new ones. */
 const CONTENTION_TRIES = 4;
@@ -180,15 +182,17 @@ export class SpreadOps {
     await Promise.all(steps);
   }
 
-  /** See `SessionStore.set`. */
-  async set(r: SessionRecord): Promise<boolean> {
+  /** See `SessionStore.set`; `expected` is the checked write condition (see `checkWriteCondition`). */
+  async set(r: SessionRecord, expected?: string | null): Promise<boolean> {
     const { conn, keys, clock, tokens } = this.#s;
     const sk = keys.session(r.id);
     const old = await conn.send<unknown[]>(['HMGET', sk, 't', 'u', 'c', 'e', 'p'], sk);
     const now = clock.wallNow();
     if (!(Number(old[3]) > now) || !isNull(old[4])) return false;
+    // Refused early, before any claim; s-write checks again, atomically with the write.
+    assertCondition(r.id, typeof old[2] === 'string' ? old[2] : null, expected);
     if (!(r.expiresAt > now)) {
-      await this.delete(r.id);
+      await this.delete(r.id, expected);
       return true;
     }
     const h = horizonOf(r.expiresAt, now);
@@ -199,7 +203,16 @@ export class SpreadOps {
       writeResult(DUP_CONN, r);
     }
     if (r.userId !== null) await this.#user('put', r.userId, r.id, h);
-    if (Number(await conn.run('s-write', recordArgs(r), sk)) !== 1) return false;
+    const written = Number(await conn.run('s-write', [...recordArgs(r), ...conditionArgs(expected)], sk));
+    if (written === MOVED) {
+      // Another process rebound the session between the first check and the write: give back the new claims.
+      const back: Promise<unknown>[] = [];
+      if (tokens && r.tokenHash !== old[0]) back.push(this.#own('t', r.tokenHash, r.id, ''));
+      if (r.connectionId !== null && r.connectionId !== old[2]) back.push(this.#own('c', r.connectionId, r.id, ''));
+      await Promise.all(back);
+      throw conditionFailed(r.id);
+    }
+    if (written !== 1) return false;
     const drops: Promise<unknown>[] = [];
     if (typeof old[0] === 'string' && old[0] !== r.tokenHash) drops.push(this.#own('t', old[0], r.id, ''));
     if (typeof old[2] === 'string' && old[2] !== r.connectionId) drops.push(this.#own('c', old[2], r.id, ''));
@@ -208,10 +221,11 @@ export class SpreadOps {
     return true;
   }
 
-  /** See `SessionStore.delete`: the hash first, then its index entries. */
-  async delete(id: string): Promise<boolean> {
+  /** See `SessionStore.delete` (`expected` as in `set`): the hash first, then its index entries. */
+  async delete(id: string, expected?: string | null): Promise<boolean> {
     const { conn, keys } = this.#s;
-    const out = (await conn.run('s-delete', [id, '0'], keys.session(id))) as unknown[];
+    const out = (await conn.run('s-delete', [id, '0', ...conditionArgs(expected)], keys.session(id))) as unknown[];
+    if (Number(out[0]) === MOVED) throw conditionFailed(id);
     await this.#dropEntries(id, out[1], out[2], out[3]);
     return Number(out[0]) === 1;
   }
