@@ -126,6 +126,7 @@ export type {
   CreateSessionInput,
   CreatedSession,
   ResumedSession,
+  DeleteOptions,
   SessionEndEvent,
   SessionEvents,
   SessionEventName,

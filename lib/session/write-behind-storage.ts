@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { CreateOptions, SessionRecord } from '../store/contract.js';
+import type { CreateOptions, SessionRecord, WriteCondition } from '../store/contract.js';
 import { ATTACHED, CLEAN, DIRTY_FULL, ENDED, SessionHandle } from './handle.js';
 import type { SessionStorage, StorageHost } from './storage.js';
 import { sessionInfo } from './storage.js';
@@ -128,26 +128,21 @@ export class WriteBehindStorage implements SessionStorage {
   /**
    * @inheritDoc
    *
-   * With a shared store, the stored session is deleted only while it is
-   * still as this process left it (bound to the same connection, or to
-   * none): another process may have resumed it meanwhile, and a change that
-   * said so may have been lost.
+   * The stored session is deleted only while it is still as this process
+   * left it (bound to the same connection, or to none), checked by the
+   * store in the same step: another process may have resumed it meanwhile,
+   * and a change that said so may have been lost.
    */
   retire(h: SessionHandle): Promise<unknown> {
     const id = h.id;
     const conn = h.connectionId;
     this.release(h);
-    const store = this.#host.store;
-    if (!this.#host.shared) return store.delete(id).catch(noop);
-    return store
-      .get(id)
-      .then((rec) => (rec !== null && rec.connectionId !== conn ? false : store.delete(id)))
-      .catch(noop);
+    return this.#host.store.delete(id, { ifConnection: conn }).catch((err: unknown) => this.#host.superseded(err));
   }
 
   /** @inheritDoc */
-  deleteEnded(id: string): Promise<boolean> {
-    return this.#host.store.delete(id);
+  deleteEnded(id: string, _released: boolean, condition?: WriteCondition): Promise<boolean> {
+    return this.#host.store.delete(id, condition);
   }
 
   /** @inheritDoc */
@@ -180,7 +175,10 @@ export class WriteBehindStorage implements SessionStorage {
       const writes: Promise<unknown>[] = [];
       for (const h of this.#byConn.values()) {
         const parked = park(h);
-        writes.push(parked === null ? store.delete(h.id) : store.set(parked));
+        // Only while the stored session is still this connection's (another process may have resumed it).
+        const on = { ifConnection: h.connectionId };
+        const write = parked === null ? store.delete(h.id, on) : store.set(parked, on);
+        writes.push(write.catch((err: unknown) => this.#host.superseded(err)));
         if (writes.length >= WRITE_BATCH) await Promise.allSettled(writes.splice(0));
       }
       await Promise.allSettled(writes);
