@@ -8,8 +8,8 @@
  *   byConn   Map<connection, handle>  the bound ones
  *   dirty    handle[]                 handles whose heartbeat or counters changed
  *
- *   handle.heartbeat() ──▶ dirty (DIRTY_TOUCH) ──audit──▶ store.touch(id, expiresAt, lastActiveAt)
- *   handle.recordIn()  ──▶ dirty (DIRTY_FULL)  ──audit──▶ store.touch + store.update({ stats: { set } })
+ *   handle.heartbeat() ──▶ dirty (DIRTY_TOUCH) ──audit──▶ store.touch(id, expiresAt, lastActiveAt, { ifConnection })
+ *   handle.recordIn()  ──▶ dirty (DIRTY_FULL)  ──audit──▶ store.touch + store.update({ stats: { set } }, { ifConnection })
  *   state, metadata, binding, deletion ───────── at once ──▶ store.set / store.delete
  * ```
  *
@@ -19,7 +19,9 @@
  * audit interval (`granularityMs`) plus the time of the write, which is why
  * `granularityMs` may be at most a quarter of `ttlMs`. A write that finds
  * the session gone (its TTL ran out there, or another process deleted it)
- * ends it here too.
+ * ends it here too; so does one the store refuses because the session is
+ * bound to another connection than the handle's (another process resumed
+ * it): the write changes nothing there.
  *
  * @module
  */
@@ -203,15 +205,25 @@ export class WriteBehindStorage implements SessionStorage {
         const kind = h._dirty;
         h._dirty = CLEAN;
         if (h._mode === ENDED || kind === CLEAN) continue;
-        const touched = store.touch(h.id, h.expiresAt, h.lastActiveAt);
+        // Written only while the stored session is still bound as this process holds it: once
+        // another process resumed it, its expiry and counters are that process's to write.
+        const on = { ifConnection: h.connectionId };
+        const touched = store.touch(h.id, h.expiresAt, h.lastActiveAt, on);
         // The counters are this process's to write; state and metadata are left to their own
         // (atomic) updates, so that a change another process made to them is never overwritten.
-        const write = kind === DIRTY_FULL ? Promise.all([touched, store.update(h.id, { stats: { set: h.stats } })]).then(([ok]) => ok) : touched;
+        const write = kind === DIRTY_FULL ? Promise.all([touched, store.update(h.id, { stats: { set: h.stats } }, on)]).then(([ok]) => ok) : touched;
         writes.push(
-          write.then((ok) => {
-            // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.
-            if (!ok && h._mode !== ENDED) this.#host.lost(h);
-          }),
+          write.then(
+            (ok) => {
+              // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.
+              if (!ok && h._mode !== ENDED) this.#host.lost(h);
+            },
+            (err: unknown) => {
+              if (!this.#host.superseded(err)) throw err;
+              // Bound elsewhere now (a resume in another process whose change has not arrived): let go of it here.
+              if (h._mode !== ENDED) this.#host.lost(h);
+            },
+          ),
         );
       }
       await Promise.all(writes);

@@ -137,7 +137,8 @@ export interface SessionStatsPatch {
 
 /**
  * A precondition of a store write ({@link SessionStore.set},
- * {@link SessionStore.delete}), checked in the same atomic step as the
+ * {@link SessionStore.delete}, {@link SessionStore.touch},
+ * {@link SessionStore.update}), checked in the same atomic step as the
  * write. When the live record does not meet it, nothing changes and the
  * write rejects with `NETLOOP_CONDITION_FAILED`; a record that is gone
  * answers as without a condition (false). A process writing on behalf of a
@@ -250,9 +251,11 @@ export interface SessionStore {
   /**
    * Moves a live record's expiry (either way; into the past ends it) and its
    * last-active stamp; resolves false if it is gone (never revives it).
-   * `NETLOOP_INVALID_VALUE` for a time that is not a finite number.
+   * `NETLOOP_INVALID_VALUE` for a time that is not a finite number;
+   * `NETLOOP_CONDITION_FAILED` when the live record does not meet
+   * `condition` (see {@link WriteCondition}), nothing moved.
    */
-  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean>;
+  touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean>;
   /**
    * Removes a record and its indexes; resolves true if a live one existed.
    * `NETLOOP_CONDITION_FAILED` when the live record does not meet
@@ -278,9 +281,11 @@ export interface SessionStore {
    * of one record lose nothing: each applies to the result of the one
    * before) and resolves the record as it is afterwards; null when there is
    * no live record (never revives one). `NETLOOP_INVALID_VALUE` for a
-   * malformed patch (see `checkSessionPatch`), nothing changed.
+   * malformed patch (see `checkSessionPatch`), nothing changed;
+   * `NETLOOP_CONDITION_FAILED` when the live record does not meet
+   * `condition` (see {@link WriteCondition}), nothing changed.
    */
-  update(id: string, patch: SessionPatch): Promise<SessionRecord | null>;
+  update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null>;
   /**
    * True while at least one live record of `userId` is bound to a
    * connection (`connectionId !== null`). A shared store answers for every

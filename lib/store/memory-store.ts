@@ -210,20 +210,22 @@ export class MemoryStore implements SessionStore {
   }
 
   /** @inheritDoc */
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#open();
-    return this.touchSync(id, expiresAt, lastActiveAt);
+    return this.touchSync(id, expiresAt, lastActiveAt, condition);
   }
 
   /**
    * Synchronous {@link MemoryStore.touch}, for in-process owners that must not
    * allocate a promise per heartbeat.
    */
-  touchSync(id: string, expiresAt: number, lastActiveAt: number): boolean {
+  touchSync(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): boolean {
     checkTouch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
     const now = this.#clock.wallNow();
     const r = this.#live(id, now);
     if (r === undefined) return false;
+    assertCondition(id, r.connectionId, expected);
     r.lastActiveAt = lastActiveAt;
     this.#setExpiry(r, expiresAt);
     if (!(r.expiresAt > now) && r._owner === null) this.#remove(r);
@@ -231,10 +233,10 @@ export class MemoryStore implements SessionStore {
   }
 
   /** @inheritDoc */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
-    return this.updateSync(id, patch);
+    return this.updateSync(id, patch, condition);
   }
 
   /**
@@ -242,9 +244,11 @@ export class MemoryStore implements SessionStore {
    * owners: the held object is changed in place (an adopted entry stays the
    * same object). Nothing it changes is indexed, so no index moves.
    */
-  updateSync(id: string, patch: SessionPatch): SessionRecord | null {
+  updateSync(id: string, patch: SessionPatch, condition?: WriteCondition): SessionRecord | null {
+    const expected = checkWriteCondition(condition);
     const r = this.#live(id, this.#clock.wallNow());
     if (r === undefined) return null;
+    assertCondition(id, r.connectionId, expected);
     const next = applySessionPatch(flatSessionRecord(r), patch);
     r.state = next.state;
     if (patch.metadata !== undefined) r.metadata = ownMetadata(next.metadata);

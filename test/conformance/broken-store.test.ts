@@ -49,7 +49,7 @@ type Bug =
   | 'touch-revives' // touch brings an expired record back
   | 'lost-update' // update reads, yields, then writes the whole result back
   | 'presence-counts-unbound' // a user with only unbound sessions counts as online
-  | 'ignores-condition'; // set and delete apply whatever ifConnection says
+  | 'ignores-condition'; // set, delete, touch and update apply whatever ifConnection says
 
 /** A small store over one Map and a connection index; correct unless given a bug. */
 class TinyStore implements SessionStore {
@@ -100,21 +100,25 @@ class TinyStore implements SessionStore {
     return true;
   }
 
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkTouch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
     const r = this.bug === 'touch-revives' ? (this.#records.get(id) ?? null) : this.#live(id);
     if (r === null) return false;
+    if (this.bug !== 'ignores-condition') assertCondition(id, r.connectionId, expected);
     r.expiresAt = expiresAt;
     r.lastActiveAt = lastActiveAt;
     return true;
   }
 
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     const r = this.#live(id);
     if (r === null) return null;
+    if (this.bug !== 'ignores-condition') assertCondition(id, r.connectionId, expected);
     // The bug: read, yield to other callers, then write back what was read with the patch applied.
     const base = this.bug === 'lost-update' ? structuredClone(r) : r;
     if (this.bug === 'lost-update') await new Promise((resolve) => setImmediate(resolve));

@@ -6,6 +6,7 @@
  * detach (its old connection closing while it drains), logout or close
  * reach the store. The change that tells A about the resume is held back
  * until A has written, as when it is delayed or lost: each of A's writes
+ * (a detach, a logout, heartbeats written behind, the parking at close)
  * must be refused by the store and counted, and the session must stay
  * bound to B's connection (B still holds it, its user is online, and a
  * later resume elsewhere is a replace of B's connection).
@@ -22,6 +23,7 @@
 
 import { suite } from '../helpers/uvu.js';
 import * as assert from 'uvu/assert';
+import { ManualClock } from '../../lib/core/clock.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
 import type { SessionEndEvent } from '../../lib/session/types.js';
 import type { SessionChange } from '../../lib/store/contract.js';
@@ -58,18 +60,21 @@ if (server !== null) {
   const s = suite('a late write of the process a client left');
 
   /** Two registries on one prefix, A's feed up (and held back from now on), and a session of `user` bound to A's connection `A:1`. */
-  const setup = async (user: string) => {
+  const setup = async (user: string, clock?: ManualClock) => {
     const prefix = `ld${++serial}:`;
-    const storeA = new LateFeedStore({ url, prefix, commandTimeoutMs: 10_000 });
-    const storeB = new RedisStore({ url, prefix, commandTimeoutMs: 10_000 });
+    const timing = clock === undefined ? {} : { clock };
+    const storeA = new LateFeedStore({ url, prefix, commandTimeoutMs: 10_000, ...timing });
+    const storeB = new RedisStore({ url, prefix, commandTimeoutMs: 10_000, ...timing });
     const upA = withTimeout(new Promise<void>((resolve) => storeA.once('feed', (st) => st === 'up' && resolve())), 10_000, "A's feed");
-    const a = new SessionRegistry({ store: storeA, processId: 'A', autoAudit: false, reconcileIntervalMs: 0 });
-    const b = new SessionRegistry({ store: storeB, processId: 'B', autoAudit: false, reconcileIntervalMs: 0 });
+    const a = new SessionRegistry({ store: storeA, processId: 'A', autoAudit: false, reconcileIntervalMs: 0, ...timing });
+    const b = new SessionRegistry({ store: storeB, processId: 'B', autoAudit: false, reconcileIntervalMs: 0, ...timing });
     await upA;
     const created = await a.create({ userId: user, connectionId: 'A:1' });
     storeA.held = [];
     const seenByA: string[] = [];
+    const endedOnA: Array<{ name: string; payload: SessionEndEvent }> = [];
     for (const name of ['detached', 'closed', 'deleted', 'expired', 'replaced'] as const) a.on(name, () => void seenByA.push(name));
+    for (const name of ['closed', 'deleted', 'expired', 'replaced'] as const) a.on(name, (payload: SessionEndEvent) => void endedOnA.push({ name, payload }));
     const endedOnB: Array<{ name: string; payload: SessionEndEvent }> = [];
     for (const name of ['replaced', 'closed', 'deleted', 'expired'] as const) b.on(name, (payload: SessionEndEvent) => void endedOnB.push({ name, payload }));
     return {
@@ -80,6 +85,7 @@ if (server !== null) {
       id: created.session.id,
       token: created.token,
       seenByA,
+      endedOnA,
       endedOnB,
       async done(): Promise<void> {
         if (!a.closed) await a.close();
@@ -147,6 +153,44 @@ if (server !== null) {
       assert.is((await ctx.a.stats()).counters.superseded, 1);
       assert.is((await ctx.a.stats()).counters.deleted, 0);
       assert.equal(ctx.seenByA, []);
+      ctx.storeA.release();
+    } finally {
+      await ctx.done();
+    }
+  });
+
+  s("A's heartbeats written behind after the resume on B: refused; A lets go of the session as replaced, B's expiry stands", async () => {
+    const clock = new ManualClock();
+    const ctx = await setup('u-beat', clock);
+    try {
+      await ctx.b.resume(ctx.token, 'B:9');
+      const before = await ctx.storeB.get(ctx.id);
+      clock.advance(1_000);
+      assert.ok(ctx.a.touch(ctx.id) > 0, "A's client heartbeats on its old connection");
+      await ctx.a.flush();
+      const after = await ctx.storeB.get(ctx.id);
+      assert.is(after?.expiresAt, before?.expiresAt, "the expiry B wrote, not A's");
+      assert.is(after?.lastActiveAt, before?.lastActiveAt);
+      await assertStillB(ctx, 'u-beat');
+      assert.is((await ctx.a.stats()).counters.superseded, 1);
+      // A learns from the store's tombstone that the session was resumed elsewhere, and ends its connection's hold on it.
+      const ended = await withTimeout(
+        new Promise<{ name: string; payload: SessionEndEvent }>((resolve) => {
+          const check = (): void => {
+            const e = ctx.endedOnA.find((x) => x.payload.session.id === ctx.id);
+            if (e !== undefined) resolve(e);
+            else setTimeout(check, 2);
+          };
+          check();
+        }),
+        10_000,
+        "A's end of its hold",
+      );
+      assert.is(ended.name, 'replaced');
+      assert.is(ended.payload.reason, 'resumed-elsewhere');
+      assert.is(ended.payload.connectionId, 'A:1');
+      assert.is(ctx.a.handle(ctx.id), undefined);
+      await assertStillB(ctx, 'u-beat');
       ctx.storeA.release();
     } finally {
       await ctx.done();

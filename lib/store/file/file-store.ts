@@ -358,11 +358,13 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /** @inheritDoc */
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#checkOpen();
     checkTouch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
     const r = this.#ws.live(id, this.#clock.wallNow());
     if (r === null) return false;
+    assertCondition(id, r.connectionId, expected);
     const bytes = this.#worker.encode({ s: 0, o: 't', i: id, e: expiresAt, l: lastActiveAt });
     r.expiresAt = expiresAt;
     r.lastActiveAt = lastActiveAt;
@@ -380,12 +382,14 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
    * Saved as the whole record after the change (a `put` in the journal, as
    * `set` writes): the store is one process's, so the change is atomic.
    */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#checkOpen();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     const ws = this.#ws;
     const old = ws.live(id, this.#clock.wallNow());
     if (old === null) return null;
+    assertCondition(id, old.connectionId, expected);
     const r = applySessionPatch(old, patch);
     const bytes = this.#worker.encode({ s: 0, o: 'p', r });
     // Nothing a patch changes is indexed: the record is replaced under the same keys.

@@ -403,15 +403,17 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
    * of the turn have run) travel together: one script call per batch of
    * up to 512 on one node, one per master on a spread cluster.
    */
-  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
+    let expected: string | null | undefined;
     try {
       this.#open();
       checkTouch(id, expiresAt, lastActiveAt);
+      expected = checkWriteCondition(condition);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<boolean>((resolve, reject) => {
-      this.#touches.push({ id, expiresAt, lastActiveAt, resolve, reject });
+      this.#touches.push({ id, expiresAt, lastActiveAt, expected, resolve, reject });
       if (!this.#touchQueued) {
         this.#touchQueued = true;
         process.nextTick(this.#flushTouches);
@@ -431,11 +433,13 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /** @inheritDoc */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     const key = this.#route ?? this.#keys.session(id);
-    const reply = await this.#conn.op('update', () => this.#conn.run('update', [id, ...patchArgs(patch)], key));
+    const reply = await this.#conn.op('update', () => this.#conn.run('update', [id, ...patchArgs(patch), ...conditionArgs(expected)], key));
+    if (!Array.isArray(reply) && Number(reply) === MOVED) throw conditionFailed(id);
     return decodeRows(reply, this.prefix)[0] ?? null;
   }
 
@@ -678,19 +682,23 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   #sendTouches(batch: QueuedTouch[]): void {
     const conn = this.#conn;
     const spread = this.#spreadOps;
-    let work: Promise<boolean[]>;
+    let work: Promise<number[]>;
     if (this.#closed) {
       work = Promise.reject(new NetloopError(ErrorCode.STORE_CLOSED, 'the redis store is closed'));
     } else if (spread !== null) {
       work = conn.op('touch', () => spread.touch(batch));
     } else {
       const args: string[] = [String(batch.length)];
-      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt));
-      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map((x) => Number(x) === 1));
+      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt), ...conditionArgs(t.expected));
+      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map(Number));
     }
     work.then(
       (results) => {
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] === true);
+        for (let i = 0; i < batch.length; i++) {
+          const t = batch[i]!;
+          if (results[i] === MOVED) t.reject(conditionFailed(t.id));
+          else t.resolve(results[i] === 1);
+        }
       },
       (err: unknown) => {
         for (const t of batch) t.reject(err);

@@ -49,6 +49,8 @@ export interface TouchEntry {
   readonly id: string;
   readonly expiresAt: number;
   readonly lastActiveAt: number;
+  /** The checked write condition (see `checkWriteCondition`); undefined for none. */
+  readonly expected: string | null | undefined;
 }
 
 /** The spread settings, validated by the store. */
@@ -242,9 +244,10 @@ export class SpreadOps {
    * Touches a batch: grouped by the node of each session, one `s-touch` per
    * node (falling back to one per session while slots move between nodes);
    * the touches that pass a horizon move their index entries and commit.
-   * Resolves one result per entry, in order.
+   * Resolves one result per entry, in order: 1 done, 0 gone, MOVED the
+   * entry's condition not met.
    */
-  async touch(batch: readonly TouchEntry[]): Promise<boolean[]> {
+  async touch(batch: readonly TouchEntry[]): Promise<number[]> {
     const { conn, keys } = this.#s;
     const groups = new Map<string, number[]>();
     for (let i = 0; i < batch.length; i++) {
@@ -253,7 +256,7 @@ export class SpreadOps {
       if (g === undefined) groups.set(node, (g = []));
       g.push(i);
     }
-    const results: boolean[] = new Array<boolean>(batch.length).fill(false);
+    const results: number[] = new Array<number>(batch.length).fill(0);
     await Promise.all(
       [...groups.values()].map(async (idx) => {
         const entries = idx.map((i) => batch[i]!);
@@ -278,19 +281,18 @@ export class SpreadOps {
   #touchGroup(entries: readonly TouchEntry[]): Promise<unknown[]> {
     const { conn, keys } = this.#s;
     const args: string[] = [String(entries.length)];
-    for (const e of entries) args.push(e.id, String(e.expiresAt), String(e.lastActiveAt));
+    for (const e of entries) args.push(e.id, String(e.expiresAt), String(e.lastActiveAt), ...conditionArgs(e.expected));
     return conn.run('s-touch', args, keys.session(entries[0]!.id)) as Promise<unknown[]>;
   }
 
   /** Finishes one touch from its five words (see `s-touch`). */
-  async #touched(e: TouchEntry, w: readonly unknown[], at: number): Promise<boolean> {
+  async #touched(e: TouchEntry, w: readonly unknown[], at: number): Promise<number> {
     const code = Number(w[at]);
-    if (code === 0) return false;
-    if (code === 1) return true;
+    if (code === 0 || code === 1 || code === MOVED) return code;
     const [t, u, c] = [w[at + 1], w[at + 2], w[at + 3]];
     if (code === 3) {
       await this.#dropEntries(e.id, t, u, c);
-      return true;
+      return 1;
     }
     const h = Number(w[at + 4]);
     const px = String(this.#pxTo(h));
@@ -301,16 +303,17 @@ export class SpreadOps {
       if (typeof u === 'string' && u !== '') steps.push(this.#user('put', u, e.id, h));
       await Promise.all(steps);
     };
-    const commit = async (): Promise<boolean> =>
-      Number(await this.#s.conn.run('s-commit', [e.id, String(e.expiresAt), String(e.lastActiveAt), String(h)], this.#s.keys.session(e.id))) === 1;
+    const commit = async (): Promise<number> =>
+      Number(await this.#s.conn.run('s-commit', [e.id, String(e.expiresAt), String(e.lastActiveAt), String(h), ...conditionArgs(e.expected)], this.#s.keys.session(e.id)));
     // Later: the entries must outlive the session first; earlier: the session moves first.
+    // (Entries moved for a touch refused at its commit only outlive the session a little longer.)
     if (code === 2) {
       await move();
       return commit();
     }
-    const ok = await commit();
-    if (ok) await move();
-    return ok;
+    const done = await commit();
+    if (done === 1) await move();
+    return done;
   }
 
   /** The live session an index entry ('t' token hash, 'c' connection) names, verified against it, or null. */

@@ -1,6 +1,6 @@
 /**
- * Conformance tests of conditional writes: `set` and `delete` with
- * `{ ifConnection }` apply only while the live record is bound to that
+ * Conformance tests of conditional writes: `set`, `delete`, `touch` and
+ * `update` with `{ ifConnection }` apply only while the live record is bound to that
  * connection (or, for null, to none); otherwise they reject with
  * `NETLOOP_CONDITION_FAILED` and change nothing, indexes and presence
  * included. A record that is gone answers as without a condition.
@@ -81,14 +81,46 @@ export function conditionTests(t: DefineTest): void {
     assert.equal(await store.delete(late.id, { ifConnection: 'someone-else' }), false, 'expired: false, whatever the condition');
   });
 
+  t('touch and update with ifConnection: apply while bound to that connection, refused (nothing moved) once rebound', async (store, clock) => {
+    const a = makeRecord(clock, { userId: 'cond-hb' });
+    await store.create(a);
+    const on = { ifConnection: a.connectionId };
+    const later = clock.wallNow() + 2 * 60_000;
+    assert.equal(await store.touch(a.id, later, clock.wallNow(), on), true, 'bound to a: the touch applies');
+    assert.equal((await store.get(a.id))?.expiresAt, later);
+    const counted = await store.update(a.id, { stats: { set: { heartbeats: 3 } } }, on);
+    assert.equal(counted?.stats.heartbeats, 3, 'bound to a: the update applies');
+    // Rebound to b with its own expiry and counters: a's writes behind must not move them.
+    const b: SessionRecord = { ...a, connectionId: 'cond-hb-b', expiresAt: later + 1_000, stats: { ...a.stats, heartbeats: 7 } };
+    await store.set(b);
+    await rejectsWith(() => store.touch(a.id, clock.wallNow() + 1_000, clock.wallNow(), on), ErrorCode.CONDITION_FAILED, "a's late touch");
+    await rejectsWith(() => store.update(a.id, { stats: { set: { heartbeats: 3 } }, state: 'IDLE' }, on), ErrorCode.CONDITION_FAILED, "a's late update");
+    const got = await store.get(a.id);
+    assert.equal(got?.expiresAt, later + 1_000, 'the expiry b set');
+    assert.equal(got?.stats.heartbeats, 7, 'the counters b set');
+    assert.equal(got?.state, 'ACTIVE');
+    await assertBoundTo(store, b, 'cond-hb-b', 'after the refused touch and update');
+    // Unbound: only a condition of "bound to none" applies; gone: false and null, as without one.
+    await store.set(detached(b));
+    assert.equal(await store.touch(a.id, later + 2_000, clock.wallNow(), { ifConnection: null }), true);
+    assert.equal((await store.update(a.id, { metadata: { k: 'v' } }, { ifConnection: null }))?.metadata.k, 'v');
+    await rejectsWith(() => store.touch(a.id, later, clock.wallNow(), { ifConnection: 'cond-hb-b' }), ErrorCode.CONDITION_FAILED, 'expects b, bound to none');
+    await store.delete(a.id);
+    assert.equal(await store.touch(a.id, later, clock.wallNow(), on), false, 'gone: false');
+    assert.equal(await store.update(a.id, { state: 'IDLE' }, on), null, 'gone: null');
+  });
+
   t('a malformed write condition is refused (NETLOOP_INVALID_VALUE), nothing changed', async (store, clock) => {
     const a = makeRecord(clock);
     await store.create(a);
     for (const bad of [{ ifConnection: 42 }, 'conn', { ifConnection: {} }] as unknown as WriteCondition[]) {
       await rejectsWith(() => store.set(detached(a), bad), ErrorCode.INVALID_VALUE, `set with ${JSON.stringify(bad)}`);
       await rejectsWith(() => store.delete(a.id, bad), ErrorCode.INVALID_VALUE, `delete with ${JSON.stringify(bad)}`);
+      await rejectsWith(() => store.touch(a.id, a.expiresAt, a.lastActiveAt, bad), ErrorCode.INVALID_VALUE, `touch with ${JSON.stringify(bad)}`);
+      await rejectsWith(() => store.update(a.id, { state: 'IDLE' }, bad), ErrorCode.INVALID_VALUE, `update with ${JSON.stringify(bad)}`);
     }
     assert.equal((await store.get(a.id))?.connectionId, a.connectionId, 'nothing changed');
+    assert.equal((await store.get(a.id))?.state, a.state, 'nothing changed');
     assert.equal(await store.set(detached(a), {}), true, 'an empty condition is no condition');
   });
 }
@@ -103,6 +135,8 @@ export function sharedConditionTests(tp: DefinePeerTest): void {
     assert.equal(await store.set(b, { ifConnection: 'cond-peer-a' }), true);
     await rejectsWith(() => peer.set(detached(a), { ifConnection: 'cond-peer-a' }), ErrorCode.CONDITION_FAILED, "the peer's late detach");
     await rejectsWith(() => peer.delete(a.id, { ifConnection: 'cond-peer-a' }), ErrorCode.CONDITION_FAILED, "the peer's late delete");
+    await rejectsWith(() => peer.touch(a.id, a.expiresAt - 1_000, a.lastActiveAt, { ifConnection: 'cond-peer-a' }), ErrorCode.CONDITION_FAILED, "the peer's late touch");
+    await rejectsWith(() => peer.update(a.id, { state: 'IDLE' }, { ifConnection: 'cond-peer-a' }), ErrorCode.CONDITION_FAILED, "the peer's late update");
     await assertBoundTo(store, b, 'cond-peer-b', 'seen here');
     await assertBoundTo(peer, b, 'cond-peer-b', 'seen by the peer');
   });
