@@ -41,6 +41,7 @@ import type { SessionBindingOptions, SessionBindingStats } from '../../lib/bindi
 import type { MemoryStoreOptions } from '../../lib/store/memory-store.js';
 import type { FileStoreOptions, FileStoreStats } from '../../lib/store/file/file-store.js';
 import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';
+import type { EtcdStoreOptions } from '../../lib/store/etcd/etcd-store.js';
 import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.js';
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
 import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
@@ -318,6 +319,26 @@ const REDIS_STORE_OPTIONS = {
   tombstoneTtlMs: true,
   onError: true,
 } satisfies Record<keyof RedisStoreOptions, true>;
+const ETCD_STORE_OPTIONS = {
+  hosts: true,
+  credentials: true,
+  auth: true,
+  prefix: true,
+  clock: true,
+  commandTimeoutMs: true,
+  connectTimeoutMs: true,
+  reconnectMaxDelayMs: true,
+  leaseBucketMs: true,
+  expiryGraceMs: true,
+  defaultPageSize: true,
+  maxPageSize: true,
+  scanBatch: true,
+  cacheSize: true,
+  changeTtlMs: true,
+  tombstoneTtlMs: true,
+  compactionRetentionMs: true,
+  onError: true,
+} satisfies Record<keyof EtcdStoreOptions, true>;
 const CLOSE_ON_SIGNALS_OPTIONS = {
   signals: true,
   notice: true,
@@ -512,6 +533,14 @@ test('stores: memory, file and Redis store options; file store stats', () => {
   assert.equal(unnamed(stats[1]!, FILE_STORE_STATS), []);
   assert.equal(unnamed(/`flushOnSignals\(targets, options\?\)`[\s\S]*?\n\n/.exec(file)?.[0] ?? '', FLUSH_ON_SIGNALS_OPTIONS), []);
   assertOptionTable('new RedisStore(options)', section('Redis store'), REDIS_STORE_OPTIONS);
+});
+
+test('etcd store: the option table of the stores guide lists every EtcdStoreOptions key', () => {
+  const guide = fs.readFileSync(path.join(ROOT, 'docs/guides/stores.md'), 'utf8');
+  const start = guide.indexOf('\n## etcd store');
+  assert.ok(start >= 0, 'docs/guides/stores.md has an etcd store section');
+  const end = guide.indexOf('\n## ', start + 1);
+  assertOptionTable('new EtcdStore(options)', guide.slice(start, end < 0 ? undefined : end), ETCD_STORE_OPTIONS);
 });
 
 test('closeOnSignals: every option named where it is described', () => {
