@@ -1,7 +1,8 @@
 /**
  * A late write from the process a client left does not undo its resume in
  * another process. Two registries (two processes' views) share one real
- * `redis-server` on a free loopback port; the client's session is bound to
+ * store server on a free loopback port (`redis-server`, and `etcd` when it
+ * is installed: the same cases run on each); the client's session is bound to
  * A's connection, the client resumes it on B, and only then does A's
  * detach (its old connection closing while it drains), logout or close
  * reach the store. The change that tells A about the resume is held back
@@ -17,8 +18,9 @@
  *   feed to A:                         (held) ──────────────────────────────────▶ released
  * ```
  *
- * Without `redis-server` on the PATH the file is skipped with a loud
- * notice, except under CI (`CI=true`), where that is a failure.
+ * Without `redis-server` (or `etcd`) on the PATH that store's cases are
+ * skipped with a loud notice, except under CI (`CI=true`), where that is a
+ * failure.
  */
 
 import { suite } from '../helpers/uvu.js';
@@ -27,15 +29,26 @@ import { ManualClock } from '../../lib/core/clock.js';
 import { SessionRegistry } from '../../lib/session/session-registry.js';
 import type { SessionEndEvent } from '../../lib/session/types.js';
 import type { SessionChange } from '../../lib/store/contract.js';
+import type { SharedSessionStore } from '../../lib/store/contract.js';
+import { EtcdStore } from '../../lib/store/etcd/etcd-store.js';
+import type { EtcdStoreEvents } from '../../lib/store/etcd/etcd-store.js';
 import { RedisStore } from '../../lib/store/redis/redis-store.js';
 import type { RedisStoreEvents } from '../../lib/store/redis/redis-store.js';
+import { etcdServerForTests } from '../helpers/etcd-server.js';
 import { redisServerForTests } from '../helpers/redis-server.js';
 import { withTimeout } from '../helpers/net.js';
 
-const server = await redisServerForTests('the late detach tests (test/integration/late-detach.test.ts)');
+const redis = await redisServerForTests('the late detach tests on Redis (test/integration/late-detach.test.ts)');
+const etcd = await etcdServerForTests('the late detach tests on etcd (test/integration/late-detach.test.ts)');
 
-/** A Redis store whose change feed can be held back: changes are kept while `held` is an array, and delivered by `release()`. */
-class LateFeedStore extends RedisStore {
+/** A store whose change feed can be held back: changes are kept while `held` is an array, and delivered by `release()`. */
+interface HeldFeed extends SharedSessionStore {
+  held: SessionChange[] | null;
+  release(): void;
+}
+
+/** A Redis store with a feed that can be held back (see {@link HeldFeed}). */
+class LateFeedRedis extends RedisStore implements HeldFeed {
   held: SessionChange[] | null = null;
 
   protected override emit<K extends keyof RedisStoreEvents>(name: K, ...args: Parameters<RedisStoreEvents[K]>): boolean {
@@ -46,7 +59,6 @@ class LateFeedStore extends RedisStore {
     return super.emit(name, ...args);
   }
 
-  /** Delivers the changes held back, in order, and stops holding. */
   release(): void {
     const held = this.held ?? [];
     this.held = null;
@@ -54,18 +66,82 @@ class LateFeedStore extends RedisStore {
   }
 }
 
-if (server !== null) {
-  const url = server.url;
+/** An etcd store with a feed that can be held back (see {@link HeldFeed}). */
+class LateFeedEtcd extends EtcdStore implements HeldFeed {
+  held: SessionChange[] | null = null;
+
+  protected override emit<K extends keyof EtcdStoreEvents & string>(name: K, ...args: Parameters<EtcdStoreEvents[K]>): boolean {
+    if (name === 'change' && this.held !== null) {
+      this.held.push(args[0] as SessionChange);
+      return true;
+    }
+    return super.emit(name, ...args);
+  }
+
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const change of held) super.emit('change', change);
+  }
+}
+
+/** How a backend makes the two processes' stores over one prefix: A's with a feed that can be held back. */
+interface Backend {
+  name: string;
+  stores(prefix: string, clock: ManualClock | undefined): { storeA: HeldFeed; storeB: SharedSessionStore };
+  stop(): Promise<void>;
+}
+
+const backends: Backend[] = [];
+if (redis !== null) {
+  backends.push({
+    name: 'redis',
+    stores: (prefix, clock) => {
+      const timing = clock === undefined ? {} : { clock };
+      return {
+        storeA: new LateFeedRedis({ url: redis.url, prefix, commandTimeoutMs: 10_000, ...timing }),
+        storeB: new RedisStore({ url: redis.url, prefix, commandTimeoutMs: 10_000, ...timing }),
+      };
+    },
+    stop: () => redis.stop(),
+  });
+}
+if (etcd !== null) {
+  const hosts = [...etcd.endpoints];
+  backends.push({
+    name: 'etcd',
+    stores: (prefix, clock) => {
+      const timing = clock === undefined ? {} : { clock };
+      return {
+        storeA: new LateFeedEtcd({ hosts, prefix: prefix.replace(':', '/'), commandTimeoutMs: 10_000, ...timing }),
+        storeB: new EtcdStore({ hosts, prefix: prefix.replace(':', '/'), commandTimeoutMs: 10_000, ...timing }),
+      };
+    },
+    stop: () => etcd.stop(),
+  });
+}
+
+for (const backend of backends) {
   let serial = 0;
-  const s = suite('a late write of the process a client left');
+  const s = suite(`a late write of the process a client left (${backend.name})`);
 
   /** Two registries on one prefix, A's feed up (and held back from now on), and a session of `user` bound to A's connection `A:1`. */
   const setup = async (user: string, clock?: ManualClock) => {
     const prefix = `ld${++serial}:`;
     const timing = clock === undefined ? {} : { clock };
-    const storeA = new LateFeedStore({ url, prefix, commandTimeoutMs: 10_000, ...timing });
-    const storeB = new RedisStore({ url, prefix, commandTimeoutMs: 10_000, ...timing });
-    const upA = withTimeout(new Promise<void>((resolve) => storeA.once('feed', (st) => st === 'up' && resolve())), 10_000, "A's feed");
+    const { storeA, storeB } = backend.stores(prefix, clock);
+    const upA = withTimeout(
+      new Promise<void>((resolve) => {
+        const onFeed = (st: 'up' | 'down'): void => {
+          if (st !== 'up') return;
+          storeA.off('feed', onFeed);
+          resolve();
+        };
+        storeA.on('feed', onFeed);
+      }),
+      10_000,
+      "A's feed",
+    );
     const a = new SessionRegistry({ store: storeA, processId: 'A', autoAudit: false, reconcileIntervalMs: 0, ...timing });
     const b = new SessionRegistry({ store: storeB, processId: 'B', autoAudit: false, reconcileIntervalMs: 0, ...timing });
     await upA;
@@ -231,9 +307,9 @@ if (server !== null) {
 
   s.run();
 
-  const teardown = suite('late detach: teardown');
-  teardown('stop the redis server', async () => {
-    await server.stop();
+  const teardown = suite(`late detach (${backend.name}): teardown`);
+  teardown('stop the server', async () => {
+    await backend.stop();
   });
   teardown.run();
 }
