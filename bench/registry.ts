@@ -28,6 +28,7 @@ export const SCENARIO_MODULES: readonly RegistryEntry[] = [
   { name: 'pingpong', module: './pingpong.js' },
   { name: 'latency', module: './latency.js' },
   { name: 'pipelined', module: './pipelined.js' },
+  { name: 'typed-path', module: './typed-path.js' },
   { name: 'decode', module: './decode.js' },
   { name: 'idle-memory', module: './idle-memory.js' },
   { name: 'sessions', module: './sessions.js' },

@@ -128,12 +128,11 @@ export class WriteBehindStorage implements SessionStorage {
   }
 
   /**
-   * @inheritDoc
-   *
-   * The stored session is deleted only while it is still as this process
-   * left it (bound to the same connection, or to none), checked by the
-   * store in the same step: another process may have resumed it meanwhile,
-   * and a change that said so may have been lost.
+   * Takes an expiring handle out of the local indexes and deletes its
+   * stored session only while it is still as this process left it (bound
+   * to the same connection, or to none), checked by the store in the same
+   * step: another process may have resumed it meanwhile, and a change that
+   * said so may have been lost.
    */
   retire(h: SessionHandle): Promise<unknown> {
     const id = h.id;

@@ -149,6 +149,7 @@ const FRAMING_OPTIONS = {
   frameTimeoutMs: true,
   preAuthMaxFrameLength: true,
   requireAuthentication: true,
+  maxCountedTypes: true,
 } satisfies Record<keyof FramingOptions, true>;
 const KEEP_ALIVE_OPTIONS = { pingIntervalMs: true, pingTimeoutMs: true, pingType: true, heartbeat: true } satisfies Record<keyof KeepAliveOptions, true>;
 const HEARTBEAT_OPTIONS = { type: true, payload: true, intervalMs: true } satisfies Record<keyof HeartbeatOptions, true>;
@@ -232,7 +233,7 @@ const REGISTRY_OPTIONS = {
   processId: true,
   reconcileIntervalMs: true,
 } satisfies Record<keyof SessionRegistryOptions, true>;
-const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true } satisfies Record<
+const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true, audit: true } satisfies Record<
   keyof RegistryStats,
   true
 >;

@@ -71,6 +71,8 @@
  * @module
  */
 
+import { OperationStats } from '../operation-stats.js';
+import type { StoreOperationSample } from '../operation-stats.js';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
@@ -220,8 +222,12 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
   #seq = 0;
   #closed = false;
 
+  /** Per-operation timings (see {@link EtcdStore.operationStats}). */
+  readonly #ops = new OperationStats();
+
   constructor(options: EtcdStoreOptions = {}) {
     super();
+    this.#ops.wrap(this);
     const prefix = options.prefix ?? 'netloop/';
     if (typeof prefix !== 'string' || prefix.length === 0) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'prefix must be a non-empty string', { details: { option: 'prefix' } });
@@ -286,6 +292,17 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
   /** True while the feed's watch is established (after a `'change'` listener was added). */
   get feedUp(): boolean {
     return this.#feed.up;
+  }
+
+  /**
+   * How long each operation took and how often it failed, by operation, for
+   * the operations called at least once since the store was created (read
+   * by netloop/ops at scrape time). Durations are histograms in seconds,
+   * from the call to the settling of its promise; failures are counted by
+   * their stable code.
+   */
+  operationStats(): StoreOperationSample[] {
+    return this.#ops.sample();
   }
 
   /** @inheritDoc */
