@@ -54,6 +54,8 @@ export class FrameCounts {
   #lastOut: TypeCount = this.#other;
   /** Counters made for types that are neither registered nor reserved. */
   #unregistered = 0;
+  /** The loop's totals (`loop.stats().counters`), added to with every count; null until the owner sets them. */
+  totals: { framesIn: number; framesOut: number } | null = null;
 
   /**
    * @param maxUnregistered the most types with a counter of their own that
@@ -71,6 +73,7 @@ export class FrameCounts {
     let c = this.#lastIn;
     if (c.type !== type) c = this.#lastIn = this.#counter(type);
     c.received++;
+    if (this.totals !== null) this.totals.framesIn++;
   }
 
   /** Counts `n` frames of `type` queued to peers. */
@@ -78,6 +81,7 @@ export class FrameCounts {
     let c = this.#lastOut;
     if (c.type !== type) c = this.#lastOut = this.#counter(type);
     c.sent += n;
+    if (this.totals !== null) this.totals.framesOut += n;
   }
 
   /** The counter of `type`: its own, made on first need while the bound allows, else `other`. */

@@ -639,6 +639,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
     if ((s & PAUSED) === 0) {
       if (holding || messages >= fr.maxPendingMessages || bytes >= fr.maxPendingBytes) {
         this.#state = s | PAUSED;
+        this.loop._counters.inboundPauses++;
         this._pauseReading(PauseReason.FRAMING);
       }
     } else if (!holding && messages <= fr.maxPendingMessages >> 1 && bytes <= fr.maxPendingBytes / 2) {

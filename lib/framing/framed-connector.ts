@@ -74,6 +74,8 @@ export class FramedConnector<M extends MessageMap = RawFrames> extends Connector
   constructor(loop: EventLoop, options: FramedConnectorOptions<M>) {
     super(loop, options);
     this._framing = new Framing(options as FramingOptions<MessageMap>, 'connector');
+    // Every frame counted by type is added to the loop's totals too (loop.stats().counters).
+    this._framing._counts.totals = loop._counters;
   }
 
   /** The message registry, or null for raw frames. */

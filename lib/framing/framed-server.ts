@@ -107,6 +107,8 @@ export class FramedServer<M extends MessageMap = RawFrames> extends Server<Frame
   constructor(loop: EventLoop, options: FramedServerOptions<M> = {}) {
     super(loop, options);
     this._framing = new Framing(options as FramingOptions<MessageMap>, 'server');
+    // Every frame counted by type is added to the loop's totals too (loop.stats().counters).
+    this._framing._counts.totals = loop._counters;
   }
 
   /** The message registry, or null for raw frames (a numeric type and bytes). */

@@ -68,7 +68,17 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md', 'docs/guides/rpc.md'];
+const DOC_FILES: readonly string[] = [
+  'README.md',
+  'docs/guides/reactor.md',
+  'docs/guides/framing.md',
+  'docs/guides/sessions.md',
+  'docs/guides/stores.md',
+  'docs/guides/keep-alive.md',
+  'docs/guides/streams.md',
+  'docs/guides/rpc.md',
+  'docs/design/security.md',
+];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -83,7 +93,7 @@ const LOOP_STATS = {
   queuedBytes: true,
   counters: true,
 } satisfies Record<keyof LoopStats, true>;
-const LOOP_COUNTERS = { accepted: true, connected: true, dropped: true, tlsErrors: true, closed: true } satisfies Record<keyof LoopCounters, true>;
+const LOOP_COUNTERS = { accepted: true, connected: true, dropped: true, tlsErrors: true, closed: true, framesIn: true, framesOut: true, inboundPauses: true } satisfies Record<keyof LoopCounters, true>;
 const SERVER_OPTIONS = {
   host: true,
   port: true,
@@ -482,8 +492,8 @@ test('framing: layout, decoder, encoder, registry and framing option tables; fra
   assertOptionTable('new MessageRegistry(options)', section('Message registry'), MESSAGE_REGISTRY_OPTIONS);
   const framing = section('Framing on a server or connector');
   assertOptionTable('the framing option', framing, FRAMING_OPTIONS);
-  const statsLine = /`framedStats\(client\)` returns `\{([^}]*)\}`/.exec(framing.replace(/\n/g, ' '));
-  assert.ok(statsLine !== null, 'framedStats(client) described');
+  const statsLine = /`client\.framingStats\(\)` returns `\{([^}]*)\}`/.exec(framing.replace(/\n/g, ' '));
+  assert.ok(statsLine !== null, "client.framingStats() described");
   assert.equal(unnamed(statsLine[1]!, FRAMED_STATS), []);
 });
 
