@@ -11,7 +11,7 @@
  *                                    runner-agnostic (give it your runner's `test`)
  *                 makeRecord, fakeTokenHash, CONFORMANCE_TTL_MS   records for your own tests
  *   store authors validateSessionRecord, copySessionRecord, applySessionPatch,
- *                 validateSessionChange, copySessionChange, isSharedStore
+ *                 checkWriteCondition, validateSessionChange, copySessionChange, isSharedStore
  *                                    the checks and copies netloop's own stores use, so a
  *                                    store of yours refuses and copies exactly as they do
  * ```
@@ -28,4 +28,4 @@ export type { CountingFs, FsCounts } from './store/file/fs-facade.js';
 export { storeConformance, makeRecord, fakeTokenHash, CONFORMANCE_TTL_MS } from './testing/store-conformance.js';
 export type { ConformanceTest, StoreConformanceOptions } from './testing/store-conformance.js';
 export { isSharedStore } from './store/contract.js';
-export { validateSessionRecord, copySessionRecord, applySessionPatch, validateSessionChange, copySessionChange } from './store/record.js';
+export { validateSessionRecord, copySessionRecord, applySessionPatch, checkWriteCondition, validateSessionChange, copySessionChange } from './store/record.js';

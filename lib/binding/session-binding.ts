@@ -399,7 +399,9 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
   /**
    * Ends the client's session (registry `delete`, event `deleted` with
    * `reason`) and keeps the connection open, unbound (a new handshake
-   * deadline starts). Resolves false when the client had no session.
+   * deadline starts). Resolves false when the client had no session, or
+   * when the session had been resumed on another connection meanwhile (in
+   * another process): that session is left to it.
    */
   async logout(client: Client, reason = 'logout'): Promise<boolean> {
     const slot = this.#slots.get(client.id);
@@ -407,7 +409,7 @@ export class SessionBinding extends TypedEmitter<SessionBindingEvents> {
     const handle = slot.handle;
     this.#unbind(slot);
     this.#armHandshake(slot);
-    return this.registry.delete(handle.id, reason);
+    return this.registry.delete(handle.id, reason, { connectionId: this.#connectionId(client) });
   }
 
   /**

@@ -117,6 +117,13 @@ export const ErrorCode = {
   STORE_CLOSED: 'NETLOOP_STORE_CLOSED',
   /** A stored file could not be parsed; it was kept aside, `details.file` names it. */
   STORE_CORRUPT: 'NETLOOP_STORE_CORRUPT',
+  /**
+   * A conditional store write (`set` or `delete` with `ifConnection`) found
+   * the live session bound to another connection (or to none): nothing was
+   * changed. The session registry expects it when another process took a
+   * session over, and counts it (`counters.superseded`) instead of failing.
+   */
+  CONDITION_FAILED: 'NETLOOP_CONDITION_FAILED',
   /** A journal record in the middle of the journal failed its checksum. */
   JOURNAL_CORRUPT: 'NETLOOP_JOURNAL_CORRUPT',
   /** A disk operation failed after its retries; `details.syscallCode` holds ENOSPC, EIO, ... */

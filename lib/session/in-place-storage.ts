@@ -29,7 +29,7 @@
  * @module
  */
 
-import type { CreateOptions, SessionRecord } from '../store/contract.js';
+import type { CreateOptions, SessionRecord, WriteCondition } from '../store/contract.js';
 import type { MemoryStore, OwnedEntry } from '../store/memory-store.js';
 import { ATTACHED, SessionHandle } from './handle.js';
 import type { SessionStorage, StorageHost } from './storage.js';
@@ -123,9 +123,9 @@ export class InPlaceStorage implements SessionStorage {
   }
 
   /** @inheritDoc */
-  deleteEnded(id: string, released: boolean): boolean | Promise<boolean> {
+  deleteEnded(id: string, released: boolean, condition?: WriteCondition): boolean | Promise<boolean> {
     // Releasing the handle already removed it from the store.
-    return released ? true : this.#host.store.delete(id);
+    return released ? true : this.#host.store.delete(id, condition);
   }
 
   /** {@inheritDoc SessionStorage.info} In place, the store's copy is the handle's own fields. */

@@ -120,6 +120,21 @@ export interface ResumedSession {
   previousConnectionId: string | null;
 }
 
+/** Options of {@link SessionRegistry.delete}. */
+export interface DeleteOptions {
+  /**
+   * End the session only while it is bound to this connection (what a
+   * logout asked for on a connection passes): a session bound elsewhere
+   * meanwhile is left as it is.
+   */
+  connectionId?: string;
+}
+
+/** True for a store's refusal of a conditional write (`NETLOOP_CONDITION_FAILED`): the session moved to another connection. */
+function isConditionFailed(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === ErrorCode.CONDITION_FAILED;
+}
+
 /** A failure as a coded error: a NetloopError unchanged, anything else as `NETLOOP_STORE_UNAVAILABLE` with it as `cause`. */
 function asStoreError(err: unknown): NetloopError {
   if (err instanceof NetloopError) return err;
@@ -184,6 +199,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     kicked: 0,
     refused: 0,
     endedRemotely: 0,
+    superseded: 0,
   };
 
   constructor(options: SessionRegistryOptions = {}) {
@@ -204,6 +220,11 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       isClosed: () => this.#closed,
       isAuditing: () => this.#expiry.auditing,
       lost: (h: SessionHandle) => this.#lost(h),
+      superseded: (err: unknown) => {
+        if (!isConditionFailed(err)) return false;
+        this.#counters.superseded++;
+        return true;
+      },
       shared: isSharedStore(this.store),
     };
     // The one place the two storage modes are told apart: the strategy is chosen once.
@@ -552,10 +573,21 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     return this.update(id, { stats: { add: delta } });
   }
 
-  /** Ends a session (event `deleted` with `reason`). Resolves false if there was no live session. */
-  async delete(id: string, reason = 'deleted'): Promise<boolean> {
+  /**
+   * Ends a session (event `deleted` with `reason`). Resolves false if there
+   * was no live session.
+   *
+   * With `options.connectionId` (a logout asked for by the client on that
+   * connection), the session is ended only while it is bound to that
+   * connection: one resumed meanwhile on another connection (in another
+   * process) is left to it, counted (`counters.superseded`), and false is
+   * resolved.
+   */
+  async delete(id: string, reason = 'deleted', options: DeleteOptions = {}): Promise<boolean> {
     this.#open();
-    return (await this.#end(id, 'deleted', String(reason))) !== null;
+    const on = options.connectionId;
+    if (on !== undefined) checkId('connectionId', on, this.options.maxIdLength);
+    return (await this.#end(id, 'deleted', String(reason), undefined, undefined, on, on !== undefined)) !== null;
   }
 
   /**
@@ -633,6 +665,12 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
    * detached for `resumeWindowMs` (state IDLE, event `detached`), or closed
    * (event `closed`) when resume is disabled or the session was still
    * CONNECTING. Idempotent; resolves the session's state afterwards or null.
+   *
+   * The store is changed only while the session is still bound there to
+   * `connectionId`: when another process resumed it meanwhile (a client that
+   * moved to another worker before this one noticed its old connection
+   * close), the detach changes nothing in the store, emits nothing, lets go
+   * of the session here, counts it (`counters.superseded`) and resolves null.
    */
   async detach(connectionId: string, reason = 'connection-closed'): Promise<SessionInfo | null> {
     this.#open();
@@ -646,7 +684,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       if (rec === null) return null;
     }
     if (this.options.resumeWindowMs === 0 || rec.state === 'CONNECTING') {
-      return this.#end(rec.id, 'closed', String(reason), rec, undefined, connectionId);
+      return this.#end(rec.id, 'closed', String(reason), rec, undefined, connectionId, true);
     }
     const now = this.#rel();
     const deadline = Math.min(h !== undefined ? h.deadline : now + (rec.expiresAt - this.clock.wallNow()), now + this.options.resumeWindowMs);
@@ -656,7 +694,17 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       this.#setMode(h, DETACHED);
       this.#expiry.wheel.rescheduleEntry(h, Math.ceil(deadline));
     }
-    const ok = await this.store.set(next);
+    let ok: boolean;
+    try {
+      // Only while the stored session is still this connection's: a resume in another process may
+      // have bound it to a connection there, and this late detach must not unbind it.
+      ok = await this.store.set(next, { ifConnection: connectionId });
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+      this.#counters.superseded++;
+      if (h !== undefined) this.#dropLocal(h);
+      return null;
+    }
     if (!ok) {
       // Gone from the store meanwhile (expired or deleted elsewhere).
       if (h !== undefined) this.#dropLocal(h);
@@ -1068,6 +1116,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     known?: SessionRecord,
     by?: string,
     connectionOverride?: string,
+    onBehalf = false,
   ): Promise<SessionInfo | null> {
     const h = this.#storage.get(id);
     let base: SessionRecord | undefined;
@@ -1075,14 +1124,27 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
     if (h !== undefined && h._mode !== ENDED) {
       base = h._toRecord();
       connectionId = h._mode === ATTACHED ? h.connectionId : null;
+      if (onBehalf && connectionId !== connectionOverride) {
+        // Held here, but not by the connection this end is asked for (already moved on locally).
+        this.#counters.superseded++;
+        return null;
+      }
       this.#dropLocal(h);
     }
     if (base === undefined && known === undefined) {
       known = (await this.store.get(id)) ?? undefined;
       if (known === undefined) return null;
     }
-    const deleting = this.#storage.deleteEnded(id, base !== undefined);
-    const removed = typeof deleting === 'boolean' ? deleting : await deleting;
+    let removed: boolean;
+    try {
+      // On behalf of a connection: only while the stored session is still bound to it (see `detach`).
+      const deleting = this.#storage.deleteEnded(id, base !== undefined, onBehalf ? { ifConnection: connectionOverride ?? null } : undefined);
+      removed = typeof deleting === 'boolean' ? deleting : await deleting;
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+      this.#counters.superseded++;
+      return null;
+    }
     if (base === undefined) {
       if (!removed) return null;
       base = known;

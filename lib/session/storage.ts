@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { CreateOptions, SessionRecord, SessionStore } from '../store/contract.js';
+import type { CreateOptions, SessionRecord, SessionStore, WriteCondition } from '../store/contract.js';
 import { copySessionRecord } from '../store/record.js';
 import type { HandleOwner, SessionHandle } from './handle.js';
 import type { SessionInfo } from './types.js';
@@ -50,6 +50,13 @@ export interface StorageHost {
   lost(h: SessionHandle): void;
   /** True when the store is shared between processes (it has a change feed). */
   readonly shared: boolean;
+  /**
+   * A store write made on behalf of a connection failed with `err`: true
+   * (and counted) when it is the store's refusal of a conditional write
+   * (the session was bound to another connection meanwhile), false for any
+   * other failure.
+   */
+  superseded(err: unknown): boolean;
 }
 
 /**
@@ -118,9 +125,11 @@ export interface SessionStorage {
   /**
    * Deletes an ended session from the store; `released` says its local
    * handle was just released (in place that already removed it). Resolves
-   * (or returns) whether a live session was there.
+   * (or returns) whether a live session was there; with `condition` (an end
+   * on behalf of a connection), rejects `NETLOOP_CONDITION_FAILED` when the
+   * stored session is bound to another connection (nothing deleted).
    */
-  deleteEnded(id: string, released: boolean): boolean | Promise<boolean>;
+  deleteEnded(id: string, released: boolean, condition?: WriteCondition): boolean | Promise<boolean>;
 
   /** The freshest view of a stored record: the local handle's, when there is one. */
   info(r: SessionRecord): SessionInfo;
@@ -136,7 +145,8 @@ export interface SessionStorage {
    * Releases every local handle and returns them (the registry marks them
    * ended). When the store outlives the registry (`keepStore`), the sessions
    * bound to this process's connections are first left as `park` says: the
-   * record to leave (detached), or null to delete it.
+   * record to leave (detached), or null to delete it; each write only while
+   * the stored session is still bound to the handle's connection.
    */
   close(keepStore: boolean, park: (h: SessionHandle) => SessionRecord | null): Promise<SessionHandle[]>;
 }

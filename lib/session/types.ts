@@ -196,6 +196,15 @@ export interface RegistryCounters {
   refused: number;
   /** Sessions ended here because another process ended them (feed or reconciliation); also counted under their kind. */
   endedRemotely: number;
+  /**
+   * Writes made on behalf of a connection of this process (a detach, a
+   * logout, the removal of an expired session, the parking of a bound
+   * session at `close()`) that the store refused because the session had
+   * been bound to another connection meanwhile (a resume in another
+   * process): nothing was written and no event emitted; the session is left
+   * to the connection that holds it.
+   */
+  superseded: number;
 }
 
 /** What `SessionRegistry.stats` reports. */

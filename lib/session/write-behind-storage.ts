@@ -8,8 +8,8 @@
  *   byConn   Map<connection, handle>  the bound ones
  *   dirty    handle[]                 handles whose heartbeat or counters changed
  *
- *   handle.heartbeat() ──▶ dirty (DIRTY_TOUCH) ──audit──▶ store.touch(id, expiresAt, lastActiveAt)
- *   handle.recordIn()  ──▶ dirty (DIRTY_FULL)  ──audit──▶ store.touch + store.update({ stats: { set } })
+ *   handle.heartbeat() ──▶ dirty (DIRTY_TOUCH) ──audit──▶ store.touch(id, expiresAt, lastActiveAt, { ifConnection })
+ *   handle.recordIn()  ──▶ dirty (DIRTY_FULL)  ──audit──▶ store.touch + store.update({ stats: { set } }, { ifConnection })
  *   state, metadata, binding, deletion ───────── at once ──▶ store.set / store.delete
  * ```
  *
@@ -19,12 +19,14 @@
  * audit interval (`granularityMs`) plus the time of the write, which is why
  * `granularityMs` may be at most a quarter of `ttlMs`. A write that finds
  * the session gone (its TTL ran out there, or another process deleted it)
- * ends it here too.
+ * ends it here too; so does one the store refuses because the session is
+ * bound to another connection than the handle's (another process resumed
+ * it): the write changes nothing there.
  *
  * @module
  */
 
-import type { CreateOptions, SessionRecord } from '../store/contract.js';
+import type { CreateOptions, SessionRecord, WriteCondition } from '../store/contract.js';
 import { ATTACHED, CLEAN, DIRTY_FULL, ENDED, SessionHandle } from './handle.js';
 import type { SessionStorage, StorageHost } from './storage.js';
 import { sessionInfo } from './storage.js';
@@ -126,26 +128,22 @@ export class WriteBehindStorage implements SessionStorage {
   }
 
   /**
-   * With a shared store, the stored session is deleted only while it is
-   * still as this process left it (bound to the same connection, or to
-   * none): another process may have resumed it meanwhile, and a change that
+   * Takes an expiring handle out of the local indexes and deletes its
+   * stored session only while it is still as this process left it (bound
+   * to the same connection, or to none), checked by the store in the same
+   * step: another process may have resumed it meanwhile, and a change that
    * said so may have been lost.
    */
   retire(h: SessionHandle): Promise<unknown> {
     const id = h.id;
     const conn = h.connectionId;
     this.release(h);
-    const store = this.#host.store;
-    if (!this.#host.shared) return store.delete(id).catch(noop);
-    return store
-      .get(id)
-      .then((rec) => (rec !== null && rec.connectionId !== conn ? false : store.delete(id)))
-      .catch(noop);
+    return this.#host.store.delete(id, { ifConnection: conn }).catch((err: unknown) => this.#host.superseded(err));
   }
 
   /** @inheritDoc */
-  deleteEnded(id: string): Promise<boolean> {
-    return this.#host.store.delete(id);
+  deleteEnded(id: string, _released: boolean, condition?: WriteCondition): Promise<boolean> {
+    return this.#host.store.delete(id, condition);
   }
 
   /** @inheritDoc */
@@ -178,7 +176,10 @@ export class WriteBehindStorage implements SessionStorage {
       const writes: Promise<unknown>[] = [];
       for (const h of this.#byConn.values()) {
         const parked = park(h);
-        writes.push(parked === null ? store.delete(h.id) : store.set(parked));
+        // Only while the stored session is still this connection's (another process may have resumed it).
+        const on = { ifConnection: h.connectionId };
+        const write = parked === null ? store.delete(h.id, on) : store.set(parked, on);
+        writes.push(write.catch((err: unknown) => this.#host.superseded(err)));
         if (writes.length >= WRITE_BATCH) await Promise.allSettled(writes.splice(0));
       }
       await Promise.allSettled(writes);
@@ -203,15 +204,25 @@ export class WriteBehindStorage implements SessionStorage {
         const kind = h._dirty;
         h._dirty = CLEAN;
         if (h._mode === ENDED || kind === CLEAN) continue;
-        const touched = store.touch(h.id, h.expiresAt, h.lastActiveAt);
+        // Written only while the stored session is still bound as this process holds it: once
+        // another process resumed it, its expiry and counters are that process's to write.
+        const on = { ifConnection: h.connectionId };
+        const touched = store.touch(h.id, h.expiresAt, h.lastActiveAt, on);
         // The counters are this process's to write; state and metadata are left to their own
         // (atomic) updates, so that a change another process made to them is never overwritten.
-        const write = kind === DIRTY_FULL ? Promise.all([touched, store.update(h.id, { stats: { set: h.stats } })]).then(([ok]) => ok) : touched;
+        const write = kind === DIRTY_FULL ? Promise.all([touched, store.update(h.id, { stats: { set: h.stats } }, on)]).then(([ok]) => ok) : touched;
         writes.push(
-          write.then((ok) => {
-            // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.
-            if (!ok && h._mode !== ENDED) this.#host.lost(h);
-          }),
+          write.then(
+            (ok) => {
+              // The store lost the session (its TTL ran out there, or another process deleted it): end it here too.
+              if (!ok && h._mode !== ENDED) this.#host.lost(h);
+            },
+            (err: unknown) => {
+              if (!this.#host.superseded(err)) throw err;
+              // Bound elsewhere now (a resume in another process whose change has not arrived): let go of it here.
+              if (h._mode !== ENDED) this.#host.lost(h);
+            },
+          ),
         );
       }
       await Promise.all(writes);

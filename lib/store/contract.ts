@@ -135,6 +135,27 @@ export interface SessionStatsPatch {
   add?: Partial<SessionStats>;
 }
 
+/**
+ * A precondition of a store write ({@link SessionStore.set},
+ * {@link SessionStore.delete}, {@link SessionStore.touch},
+ * {@link SessionStore.update}), checked in the same atomic step as the
+ * write. When the live record does not meet it, nothing changes and the
+ * write rejects with `NETLOOP_CONDITION_FAILED`; a record that is gone
+ * answers as without a condition (false). A process writing on behalf of a
+ * connection it holds names that connection, so that its write cannot undo a
+ * resume another process made meanwhile:
+ *
+ * ```
+ *   process A: client's connection a ──drains──────────────────── detach(a): set(..., { ifConnection: a })
+ *   process B:              client resumes: set({ connectionId: b })    │
+ *   store:     bound to a ─────────────────► bound to b ◄── refused, still b (NETLOOP_CONDITION_FAILED)
+ * ```
+ */
+export interface WriteCondition {
+  /** The write applies only while the live record's `connectionId` is this one (null: while it is bound to none). */
+  ifConnection?: string | null;
+}
+
 /** A page request of {@link SessionStore.onlineUsers}. */
 export interface OnlinePage {
   /** The `cursor` of the previous page; absent or null for the first page. */
@@ -222,17 +243,25 @@ export interface SessionStore {
   /**
    * Replaces an existing live record (indexes follow its new token hash, user
    * and connection; an expiry in the past ends it). Resolves false if it is
-   * gone, storing nothing. `NETLOOP_INVALID_VALUE` like `create`.
+   * gone, storing nothing. `NETLOOP_INVALID_VALUE` like `create`;
+   * `NETLOOP_CONDITION_FAILED` when the live record does not meet `condition`
+   * (see {@link WriteCondition}), nothing stored.
    */
-  set(record: SessionRecord): Promise<boolean>;
+  set(record: SessionRecord, condition?: WriteCondition): Promise<boolean>;
   /**
    * Moves a live record's expiry (either way; into the past ends it) and its
    * last-active stamp; resolves false if it is gone (never revives it).
-   * `NETLOOP_INVALID_VALUE` for a time that is not a finite number.
+   * `NETLOOP_INVALID_VALUE` for a time that is not a finite number;
+   * `NETLOOP_CONDITION_FAILED` when the live record does not meet
+   * `condition` (see {@link WriteCondition}), nothing moved.
    */
-  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean>;
-  /** Removes a record and its indexes; resolves true if a live one existed. */
-  delete(id: string): Promise<boolean>;
+  touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean>;
+  /**
+   * Removes a record and its indexes; resolves true if a live one existed.
+   * `NETLOOP_CONDITION_FAILED` when the live record does not meet
+   * `condition` (see {@link WriteCondition}), nothing removed.
+   */
+  delete(id: string, condition?: WriteCondition): Promise<boolean>;
   /** The live record whose token hashes to `tokenHash`, or null. */
   getByTokenHash(tokenHash: string): Promise<SessionRecord | null>;
   /** The live record bound to this connection, or null. */
@@ -252,9 +281,11 @@ export interface SessionStore {
    * of one record lose nothing: each applies to the result of the one
    * before) and resolves the record as it is afterwards; null when there is
    * no live record (never revives one). `NETLOOP_INVALID_VALUE` for a
-   * malformed patch (see `checkSessionPatch`), nothing changed.
+   * malformed patch (see `checkSessionPatch`), nothing changed;
+   * `NETLOOP_CONDITION_FAILED` when the live record does not meet
+   * `condition` (see {@link WriteCondition}), nothing changed.
    */
-  update(id: string, patch: SessionPatch): Promise<SessionRecord | null>;
+  update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null>;
   /**
    * True while at least one live record of `userId` is bound to a
    * connection (`connectionId !== null`). A shared store answers for every

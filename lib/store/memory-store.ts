@@ -49,13 +49,15 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
-import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from './contract.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore, WriteCondition } from './contract.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import { assignFlatSession, flatSessionRecord, ownMetadata } from './flat-session.js';
 import type { Entry, MemoryStoreOwner, OwnedEntry } from './memory-entry.js';
 import { StoredRecord, isAlive } from './memory-entry.js';
 import { MemoryIndex } from './memory-index.js';
 import {
+  assertCondition,
+  checkWriteCondition,
   STAT_KEYS,
   applySessionPatch,
   checkFilter,
@@ -173,20 +175,22 @@ export class MemoryStore implements SessionStore {
   }
 
   /** @inheritDoc */
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#open();
-    return this.setSync(record);
+    return this.setSync(record, condition);
   }
 
   /**
    * Synchronous {@link MemoryStore.set}, for in-process owners. Updates the
    * held object in place (an adopted entry stays the same object).
    */
-  setSync(record: SessionRecord): boolean {
+  setSync(record: SessionRecord, condition?: WriteCondition): boolean {
     checkSessionRecord(record);
+    const expected = checkWriteCondition(condition);
     const now = this.#clock.wallNow();
     const r = this.#live(record.id, now);
     if (r === undefined) return false;
+    assertCondition(r.id, r.connectionId, expected);
     const ix = this.#ix;
     ix.unindex(r);
     try {
@@ -206,20 +210,22 @@ export class MemoryStore implements SessionStore {
   }
 
   /** @inheritDoc */
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#open();
-    return this.touchSync(id, expiresAt, lastActiveAt);
+    return this.touchSync(id, expiresAt, lastActiveAt, condition);
   }
 
   /**
    * Synchronous {@link MemoryStore.touch}, for in-process owners that must not
    * allocate a promise per heartbeat.
    */
-  touchSync(id: string, expiresAt: number, lastActiveAt: number): boolean {
+  touchSync(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): boolean {
     checkTouch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
     const now = this.#clock.wallNow();
     const r = this.#live(id, now);
     if (r === undefined) return false;
+    assertCondition(id, r.connectionId, expected);
     r.lastActiveAt = lastActiveAt;
     this.#setExpiry(r, expiresAt);
     if (!(r.expiresAt > now) && r._owner === null) this.#remove(r);
@@ -227,10 +233,10 @@ export class MemoryStore implements SessionStore {
   }
 
   /** @inheritDoc */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
-    return this.updateSync(id, patch);
+    return this.updateSync(id, patch, condition);
   }
 
   /**
@@ -238,9 +244,11 @@ export class MemoryStore implements SessionStore {
    * owners: the held object is changed in place (an adopted entry stays the
    * same object). Nothing it changes is indexed, so no index moves.
    */
-  updateSync(id: string, patch: SessionPatch): SessionRecord | null {
+  updateSync(id: string, patch: SessionPatch, condition?: WriteCondition): SessionRecord | null {
+    const expected = checkWriteCondition(condition);
     const r = this.#live(id, this.#clock.wallNow());
     if (r === undefined) return null;
+    assertCondition(id, r.connectionId, expected);
     const next = applySessionPatch(flatSessionRecord(r), patch);
     r.state = next.state;
     if (patch.metadata !== undefined) r.metadata = ownMetadata(next.metadata);
@@ -281,16 +289,18 @@ export class MemoryStore implements SessionStore {
   }
 
   /** @inheritDoc */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#open();
-    return this.deleteSync(id);
+    return this.deleteSync(id, condition);
   }
 
   /** Synchronous {@link MemoryStore.delete}; true if a live record was removed. */
-  deleteSync(id: string): boolean {
+  deleteSync(id: string, condition?: WriteCondition): boolean {
+    const expected = checkWriteCondition(condition);
     const r = this.#ix.records.get(id);
     if (r === undefined) return false;
     const wasLive = isAlive(r, this.#clock.wallNow());
+    if (wasLive) assertCondition(id, r.connectionId, expected);
     this.#evict(r);
     return wasLive;
   }

@@ -35,7 +35,18 @@
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import { SESSION_END_REASONS, SESSION_STATES } from './contract.js';
-import type { OnlinePage, Page, SessionChange, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionState, SessionStats } from './contract.js';
+import type {
+  OnlinePage,
+  Page,
+  SessionChange,
+  SessionFilter,
+  SessionPage,
+  SessionPatch,
+  SessionRecord,
+  SessionState,
+  SessionStats,
+  WriteCondition,
+} from './contract.js';
 
 /** The counters of {@link SessionStats}, in their canonical order. */
 export const STAT_KEYS: readonly (keyof SessionStats)[] = Object.freeze(['bytesIn', 'bytesOut', 'messagesIn', 'messagesOut', 'heartbeats']);
@@ -89,6 +100,36 @@ export function checkTouch(id: string, expiresAt: number, lastActiveAt: number):
   if (!isNum(expiresAt) || !isNum(lastActiveAt)) {
     throw new NetloopError(ErrorCode.INVALID_VALUE, 'touch needs finite expiresAt and lastActiveAt', { details: { id } });
   }
+}
+
+/**
+ * A {@link WriteCondition}, checked: the connection the live record must be
+ * bound to (null: to none), or undefined when there is no condition.
+ * `NETLOOP_INVALID_VALUE` for a condition that is not an object, or an
+ * `ifConnection` that is neither a string nor null.
+ */
+export function checkWriteCondition(condition: WriteCondition | undefined): string | null | undefined {
+  if (condition === undefined) return undefined;
+  if (condition === null || typeof condition !== 'object') {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'a write condition must be an object');
+  }
+  const c = condition.ifConnection;
+  if (c === undefined || c === null || typeof c === 'string') return c;
+  throw new NetloopError(ErrorCode.INVALID_VALUE, 'ifConnection must be a string or null');
+}
+
+/**
+ * Throws `NETLOOP_CONDITION_FAILED` when a live record bound to
+ * `connectionId` does not meet the checked condition `expected` (see
+ * {@link checkWriteCondition}).
+ */
+export function assertCondition(id: string, connectionId: string | null, expected: string | null | undefined): void {
+  if (expected !== undefined && connectionId !== expected) throw conditionFailed(id);
+}
+
+/** The error of a conditional write refused (`NETLOOP_CONDITION_FAILED`). */
+export function conditionFailed(id: string): NetloopError {
+  return new NetloopError(ErrorCode.CONDITION_FAILED, 'the session is bound to another connection than the write expects', { details: { id } });
 }
 
 /**

@@ -56,9 +56,14 @@
  *   remotePort  round trip; a record without one reads null; a bad one refused
  *   presence    online while a live record of the user is bound; offline at expiry with
  *               no cleanup step; onlineUsers pages every user once; bad arguments refused
+ *   conditions  set and delete with ifConnection apply only while the record is bound to
+ *               that connection (null: to none), else NETLOOP_CONDITION_FAILED and nothing
+ *               changed (indexes, presence); a gone record answers false; bad ones refused
  *   feed        (a store with publish) tombstones written and read back; bad changes refused
  *   shared      (with createPeer) updates and presence seen by the other instance;
- *               a published change reaches the other instance's 'change' listeners
+ *               a published change reaches the other instance's 'change' listeners;
+ *               the other instance's late conditional writes refused; of two concurrent
+ *               conditional sets, exactly one applies
  * ```
  *
  * ## Stores shared between processes
@@ -72,6 +77,7 @@
 
 import { ManualClock } from '../core/clock.js';
 import type { SessionStore } from '../store/contract.js';
+import { conditionTests, sharedConditionTests } from './conformance/conditions.js';
 import { limitTests } from './conformance/limits.js';
 import { listingTests } from './conformance/listing.js';
 import { modelTests } from './conformance/model.js';
@@ -151,6 +157,7 @@ export function storeConformance(options: StoreConformanceOptions): void {
   modelTests(t, modelRuns, seed);
   updateTests(t);
   presenceTests(t);
+  conditionTests(t);
   feedTests(t);
 
   const createPeer = options.createPeer;
@@ -167,4 +174,5 @@ export function storeConformance(options: StoreConformanceOptions): void {
     });
   };
   sharedTests(tp);
+  sharedConditionTests(tp);
 }

@@ -15,9 +15,10 @@ import { test } from '../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import type { Clock } from '../../lib/core/clock.js';
 import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
-import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from '../../lib/store/contract.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore, WriteCondition } from '../../lib/store/contract.js';
 import {
   applySessionPatch,
+  assertCondition,
   checkFilter,
   checkMaxPerUser,
   checkOnlinePage,
@@ -26,6 +27,7 @@ import {
   checkSessionRecord,
   checkTouch,
   checkUserId,
+  checkWriteCondition,
   compareSessions,
   copySessionRecord,
   isLive,
@@ -46,7 +48,8 @@ type Bug =
   | 'ignores-offset' // a page always starts at the first record
   | 'touch-revives' // touch brings an expired record back
   | 'lost-update' // update reads, yields, then writes the whole result back
-  | 'presence-counts-unbound'; // a user with only unbound sessions counts as online
+  | 'presence-counts-unbound' // a user with only unbound sessions counts as online
+  | 'ignores-condition'; // set, delete, touch and update apply whatever ifConnection says
 
 /** A small store over one Map and a connection index; correct unless given a bug. */
 class TinyStore implements SessionStore {
@@ -83,11 +86,13 @@ class TinyStore implements SessionStore {
     return this.#out(this.#live(id));
   }
 
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkSessionRecord(record);
+    const expected = checkWriteCondition(condition);
     const old = this.#live(record.id);
     if (old === null) return false;
+    if (this.bug !== 'ignores-condition') assertCondition(old.id, old.connectionId, expected);
     this.#claim(record, this.clock.wallNow());
     if (this.bug === 'stale-connection-index') this.#records.delete(old.id);
     else this.#remove(old);
@@ -95,21 +100,25 @@ class TinyStore implements SessionStore {
     return true;
   }
 
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkTouch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
     const r = this.bug === 'touch-revives' ? (this.#records.get(id) ?? null) : this.#live(id);
     if (r === null) return false;
+    if (this.bug !== 'ignores-condition') assertCondition(id, r.connectionId, expected);
     r.expiresAt = expiresAt;
     r.lastActiveAt = lastActiveAt;
     return true;
   }
 
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     const r = this.#live(id);
     if (r === null) return null;
+    if (this.bug !== 'ignores-condition') assertCondition(id, r.connectionId, expected);
     // The bug: read, yield to other callers, then write back what was read with the patch applied.
     const base = this.bug === 'lost-update' ? structuredClone(r) : r;
     if (this.bug === 'lost-update') await new Promise((resolve) => setImmediate(resolve));
@@ -144,10 +153,12 @@ class TinyStore implements SessionStore {
     return [...users];
   }
 
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#open();
+    const expected = checkWriteCondition(condition);
     const r = this.#records.get(id);
     if (r === undefined) return false;
+    if (this.bug !== 'ignores-condition' && this.#isLive(r, this.clock.wallNow())) assertCondition(id, r.connectionId, expected);
     this.#remove(r);
     return this.#isLive(r, this.clock.wallNow());
   }
@@ -274,6 +285,7 @@ const expectations: Array<[Bug, RegExp]> = [
   ['touch-revives', /revive nothing/],
   ['lost-update', /concurrent updates of one record lose nothing/],
   ['presence-counts-unbound', /online while a live record of theirs is bound/],
+  ['ignores-condition', /set with ifConnection: applies while bound/],
 ];
 
 for (const [bug, guard] of expectations) {

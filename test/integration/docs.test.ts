@@ -258,6 +258,7 @@ const REGISTRY_COUNTERS = {
   kicked: true,
   refused: true,
   endedRemotely: true,
+  superseded: true,
 } satisfies Record<keyof RegistryCounters, true>;
 const BINDING_OPTIONS = {
   handshakeTimeoutMs: true,

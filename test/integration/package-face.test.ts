@@ -46,7 +46,7 @@ test('the entry point exports exactly the public runtime names, at most 60', () 
 test('netloop/testing holds the test kit and the store authors\' checks, nothing of the main entry', () => {
   const names = Object.keys(testing).sort();
   assert.equal(names, [
-    'CONFORMANCE_TTL_MS', 'FaultyFs', 'ManualClock', 'ManualScheduler', 'applySessionPatch', 'copySessionChange', 'copySessionRecord',
+    'CONFORMANCE_TTL_MS', 'FaultyFs', 'ManualClock', 'ManualScheduler', 'applySessionPatch', 'checkWriteCondition', 'copySessionChange', 'copySessionRecord',
     'countingFs', 'errnoError', 'fakeTokenHash', 'isSharedStore', 'makeRecord', 'storeConformance', 'validateSessionChange', 'validateSessionRecord',
   ].sort());
   for (const n of names) assert.not.ok(FACE.includes(n), `${n} is not in both`);

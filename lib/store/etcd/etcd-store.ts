@@ -91,6 +91,7 @@ import type {
   SessionPatch,
   SessionRecord,
   SharedSessionStore,
+  WriteCondition,
 } from '../contract.js';
 import {
   applySessionPatch,
@@ -102,6 +103,7 @@ import {
   checkSessionPatch,
   checkSessionRecord,
   checkTouch,
+  checkWriteCondition,
   checkUserId,
   compareSessions,
   copySessionChange,
@@ -321,14 +323,16 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
   }
 
   /** @inheritDoc */
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkSessionRecord(record);
+    const expected = checkWriteCondition(condition);
     const next = record;
     return this.#writer.rewrite({
       name: 'set',
       id: record.id,
       gone: false,
+      expected,
       decide: () => ({ next, result: true }),
       claims: (cur, n) => {
         const out: Array<'token' | 'connection'> = [];
@@ -344,10 +348,20 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
    * {@link SessionStore.touch}). The touches of one turn of the event loop
    * go to etcd together, up to 25 sessions per transaction.
    */
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkTouch(id, expiresAt, lastActiveAt);
-    return this.#touches.touch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
+    const batched = this.#touches.touch(id, expiresAt, lastActiveAt, expected);
+    if (batched !== null) return batched;
+    // This turn already touches the session under another condition: this one goes alone.
+    return this.#writer.rewrite({
+      name: 'touch',
+      id,
+      gone: false,
+      expected,
+      decide: (cur) => ({ next: { ...copySessionRecord(cur), expiresAt, lastActiveAt }, result: true }),
+    });
   }
 
   /**
@@ -357,13 +371,15 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
    * there is no live record (never revives one). `NETLOOP_INVALID_VALUE` for
    * a malformed patch, nothing changed.
    */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     return this.#writer.rewrite<SessionRecord | null>({
       name: 'update',
       id,
       gone: null,
+      expected,
       decide: (cur) => {
         const next = applySessionPatch(cur, patch);
         return { next, result: applySessionPatch(next, {}) };
@@ -372,9 +388,10 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
   }
 
   /** @inheritDoc */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#open();
-    return this.#writer.rewrite({ name: 'delete', id, gone: false, removeExpired: true, decide: () => ({ next: null, result: true }) });
+    const expected = checkWriteCondition(condition);
+    return this.#writer.rewrite({ name: 'delete', id, gone: false, expected, removeExpired: true, decide: () => ({ next: null, result: true }) });
   }
 
   /** @inheritDoc */

@@ -14,8 +14,14 @@
  *                  success  put each session's keys with its new expiry's lease
  *                           (or delete them: an expiry already past ends it)
  *                  failure  range s/<id> for each: the fresh records, then again
- *   each waiter ◀── true (moved), false (gone or expired), or the batch's coded error
+ *   each waiter ◀── true (moved), false (gone or expired), NETLOOP_CONDITION_FAILED (its
+ *                   write condition not met by the fresh record), or the batch's coded error
  * ```
+ *
+ * A touch with a write condition (`ifConnection`) is checked against the
+ * record its transaction compares, so the check and the write are one step;
+ * a refusal is never decided from the cache. A second touch of an id in the
+ * same turn with another condition is not merged: the caller sends it alone.
  *
  * 25 sessions of at most 5 keys each keep a transaction within etcd's
  * default limit of 128 operations. One session changed by another process
@@ -27,7 +33,7 @@
 
 import type { Etcd3 } from 'etcd3';
 import type { Clock } from '../../core/clock.js';
-import { copySessionRecord } from '../record.js';
+import { conditionFailed, copySessionRecord } from '../record.js';
 import { decodeRecord } from './codec.js';
 import type { CallOptions, EtcdConnection } from './connection.js';
 import type { KeySpace } from './keys.js';
@@ -49,8 +55,10 @@ interface Pending {
   cur: Stored | null | undefined;
   /** True once `cur` was read from etcd in this batch (not only cached). */
   fresh: boolean;
-  /** The outcome, once decided. */
-  result: boolean | undefined;
+  /** The checked write condition (see `checkWriteCondition`); undefined for none. */
+  readonly expected: string | null | undefined;
+  /** The outcome, once decided ('moved': the condition not met). */
+  result: boolean | 'moved' | undefined;
 }
 
 /** See the module documentation. */
@@ -66,11 +74,16 @@ export class TouchBatcher {
     private readonly clock: Clock,
   ) {}
 
-  /** Queues a touch (checked by the caller) for this turn's batch. */
-  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  /**
+   * Queues a touch (checked by the caller) for this turn's batch; null when
+   * the turn already has a touch of `id` with another condition (the caller
+   * then writes this one alone).
+   */
+  touch(id: string, expiresAt: number, lastActiveAt: number, expected?: string | null): Promise<boolean> | null {
     let p = this.#pending.get(id);
+    if (p !== undefined && p.expected !== expected) return null;
     if (p === undefined) {
-      p = { id, expiresAt, lastActiveAt, waiters: [], cur: undefined, fresh: false, result: undefined };
+      p = { id, expiresAt, lastActiveAt, expected, waiters: [], cur: undefined, fresh: false, result: undefined };
       this.#pending.set(id, p);
     } else {
       p.expiresAt = expiresAt;
@@ -92,7 +105,12 @@ export class TouchBatcher {
       const batch = all.slice(i, i + TOUCHES_PER_TXN);
       this.#run(batch).then(
         () => {
-          for (const p of batch) for (const w of p.waiters) w.resolve(p.result ?? false);
+          for (const p of batch) {
+            for (const w of p.waiters) {
+              if (p.result === 'moved') w.reject(conditionFailed(p.id));
+              else w.resolve(p.result ?? false);
+            }
+          }
         },
         (err: unknown) => {
           for (const p of batch) for (const w of p.waiters) w.reject(err);
@@ -120,6 +138,13 @@ export class TouchBatcher {
             reread = true;
           } else if (!alive) {
             p.result = false;
+          } else if (p.expected !== undefined && p.cur!.rec.connectionId !== p.expected) {
+            // A refusal is never decided from the cache either.
+            if (p.fresh) p.result = 'moved';
+            else {
+              p.cur = undefined;
+              reread = true;
+            }
           } else {
             active.push(p);
           }

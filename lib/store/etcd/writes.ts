@@ -12,6 +12,7 @@
  *                success  delete the expired holders' keys; put s, t, c, u, l with the lease
  *                failure  range s/<id>, t/<tok>, c/<conn>   ── learn the holders, decide again
  *   rewrite(id)  compare  Mod(s/<id>) = as read (or as cached)  [+ claims of new t, c keys]
+ *                         (a write condition is checked on the record so compared)
  *   (set, touch, success  delete the keys the session leaves; put the ones it keeps or takes
  *    update,             (with the lease of its new expiry), or delete them all when it ends
  *    delete)    failure  range s/<id> [+ the claimed keys]
@@ -35,7 +36,7 @@ import type { Etcd3, ICompare, IRequestOp, IResponseOp } from 'etcd3';
 import type { Clock } from '../../core/clock.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import type { SessionRecord } from '../contract.js';
-import { copySessionRecord } from '../record.js';
+import { conditionFailed, copySessionRecord } from '../record.js';
 import { decodeListEntry, decodeRecord, encodeRecord, listValue } from './codec.js';
 import type { CallOptions, EtcdConnection } from './connection.js';
 import type { KeySpace } from './keys.js';
@@ -223,6 +224,13 @@ export interface Rewrite<T> {
   readonly gone: T;
   /** The next version of a live record (null: the session ends), and the operation's result. */
   decide(cur: SessionRecord, now: number): { next: SessionRecord | null; result: T };
+  /**
+   * The write's condition (see `checkWriteCondition`): the connection the
+   * live record must be bound to (null: to none), undefined for none. It is
+   * checked against the record the transaction compares (never against the
+   * cache alone); not met, the write rejects with `NETLOOP_CONDITION_FAILED`.
+   */
+  readonly expected?: string | null | undefined;
   /** Removes a session found expired whose keys are still there (delete does, to free them at once). */
   readonly removeExpired?: boolean;
   /** The one-to-one keys `next` takes that `cur` does not hold (set). */
@@ -327,6 +335,14 @@ export class SessionWriter {
           continue;
         }
         if (cur === null || (!alive && w.removeExpired !== true)) return w.gone;
+        if (alive && w.expected !== undefined && cur.rec.connectionId !== w.expected) {
+          // A refusal is never decided from the cache: read it.
+          if (!fresh) {
+            cur = undefined;
+            continue;
+          }
+          throw conditionFailed(id);
+        }
         const { next, result } = alive ? w.decide(cur.rec, now) : { next: null, result: w.gone };
         const plan = new TxnPlan(keys);
         plan.modIs(recordKey, cur.mod);

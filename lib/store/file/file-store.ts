@@ -46,8 +46,10 @@ import { systemClock } from '../../core/clock.js';
 import { TypedEmitter, reportFault } from '../../core/emitter.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import { checkInteger, checkNumber } from '../../core/validate.js';
-import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore } from '../contract.js';
+import type { CreateOptions, OnlinePage, OnlineUsersPage, Page, SessionFilter, SessionPage, SessionPatch, SessionRecord, SessionStore, WriteCondition } from '../contract.js';
 import {
+  assertCondition,
+  checkWriteCondition,
   applySessionPatch,
   checkFilter,
   checkMaxPerUser,
@@ -355,13 +357,15 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /** @inheritDoc */
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#checkOpen();
+    const expected = checkWriteCondition(condition);
     const now = this.#clock.wallNow();
     const ws = this.#ws;
     const old = ws.live(String(record?.id), now);
     if (old === null) return false;
     const r = copySessionRecord(checkSessionRecord(record));
+    assertCondition(old.id, old.connectionId, expected);
     ws.checkIndexFree(r, now);
     const bytes = this.#worker.encode({ s: 0, o: 'p', r });
     ws.remove(old);
@@ -371,11 +375,13 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /** @inheritDoc */
-  async touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  async touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
     this.#checkOpen();
     checkTouch(id, expiresAt, lastActiveAt);
+    const expected = checkWriteCondition(condition);
     const r = this.#ws.live(id, this.#clock.wallNow());
     if (r === null) return false;
+    assertCondition(id, r.connectionId, expected);
     const bytes = this.#worker.encode({ s: 0, o: 't', i: id, e: expiresAt, l: lastActiveAt });
     r.expiresAt = expiresAt;
     r.lastActiveAt = lastActiveAt;
@@ -391,12 +397,14 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
    * Saved as the whole record after the change (a `put` in the journal, as
    * `set` writes): the store is one process's, so the change is atomic.
    */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#checkOpen();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     const ws = this.#ws;
     const old = ws.live(id, this.#clock.wallNow());
     if (old === null) return null;
+    assertCondition(id, old.connectionId, expected);
     const r = applySessionPatch(old, patch);
     const bytes = this.#worker.encode({ s: 0, o: 'p', r });
     // Nothing a patch changes is indexed: the record is replaced under the same keys.
@@ -427,11 +435,13 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /** @inheritDoc */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#checkOpen();
+    const expected = checkWriteCondition(condition);
     const r = this.#ws.held(id);
     if (r === undefined) return false;
     const wasLive = r.expiresAt > this.#clock.wallNow();
+    if (wasLive) assertCondition(id, r.connectionId, expected);
     const bytes = this.#worker.encode({ s: 0, o: 'd', i: id });
     this.#ws.remove(r);
     this.#worker.changed(bytes);

@@ -21,8 +21,8 @@
 
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import type { SessionPatch, SessionRecord, SessionStats } from '../contract.js';
-import { STAT_KEYS, validateSessionRecord } from '../record.js';
-import { DUP_CONN, DUP_ID, DUP_TOKEN } from './scripts/index.js';
+import { STAT_KEYS, conditionFailed, validateSessionRecord } from '../record.js';
+import { DUP_CONN, DUP_ID, DUP_TOKEN, MOVED } from './scripts/index.js';
 
 /** The five counters as one field: decimal words separated by spaces, in {@link STAT_KEYS} order. */
 export function statsWords(s: SessionStats): string {
@@ -68,6 +68,7 @@ export function recordArgs(r: SessionRecord): string[] {
  * `NETLOOP_INVALID_VALUE` (the token hash is never echoed).
  */
 export function writeResult(code: number, r: SessionRecord): number {
+  if (code === MOVED) throw conditionFailed(r.id);
   if (code === DUP_ID) {
     throw new NetloopError(ErrorCode.INVALID_VALUE, 'a session with this id already exists', { details: { id: r.id } });
   }
@@ -80,6 +81,16 @@ export function writeResult(code: number, r: SessionRecord): number {
     });
   }
   return code;
+}
+
+/**
+ * A checked write condition (see `checkWriteCondition`) as two script
+ * arguments, read by `meets()` in the scripts' prelude:
+ * `'0', ''` none, `'1', <connection>` bound to it, `'2', ''` bound to none.
+ */
+export function conditionArgs(expected: string | null | undefined): [string, string] {
+  if (expected === undefined) return ['0', ''];
+  return expected === null ? ['2', ''] : ['1', expected];
 }
 
 function corrupt(prefix: string, reason: string, cause?: unknown): NetloopError {

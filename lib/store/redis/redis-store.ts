@@ -133,6 +133,7 @@ import type {
   SessionPatch,
   SessionRecord,
   SharedSessionStore,
+  WriteCondition,
 } from '../contract.js';
 import {
   checkFilter,
@@ -144,20 +145,22 @@ import {
   checkSessionRecord,
   checkTouch,
   checkUserId,
+  checkWriteCondition,
   compareSessions,
+  conditionFailed,
   copySessionChange,
   matchesFilter,
   onlinePageOf,
   pageOf,
   validateSessionChange,
 } from '../record.js';
-import { decodeFields, decodeRows, patchArgs, recordArgs, writeResult } from './codec.js';
+import { conditionArgs, decodeFields, decodeRows, patchArgs, recordArgs, writeResult } from './codec.js';
 import { RECONNECT_BASE_MS, RedisConnection } from './connection.js';
 import type { RedisClientLike, RedisClusterLike } from './connection.js';
 import { RedisFeed } from './feed.js';
 import { Keys } from './keys.js';
 import { onlineOf, scanSessions, unlinkAll } from './scan.js';
-import { READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
+import { MOVED, READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
 import { prefixPinsSlot } from './slot.js';
 import { SpreadOps } from './spread.js';
 import type { TouchEntry } from './spread.js';
@@ -400,12 +403,13 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /** @inheritDoc */
-  async set(record: SessionRecord): Promise<boolean> {
+  async set(record: SessionRecord, condition?: WriteCondition): Promise<boolean> {
     this.#open();
     checkSessionRecord(record);
+    const expected = checkWriteCondition(condition);
     const spread = this.#spreadOps;
-    if (spread !== null) return this.#conn.op('set', () => spread.set(record));
-    const res = await this.#conn.op('set', () => this.#conn.run('set', recordArgs(record), this.#route));
+    if (spread !== null) return this.#conn.op('set', () => spread.set(record, expected));
+    const res = await this.#conn.op('set', () => this.#conn.run('set', [...recordArgs(record), ...conditionArgs(expected)], this.#route));
     return writeResult(Number(res), record) === 1;
   }
 
@@ -414,15 +418,17 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
    * of the turn have run) travel together: one script call per batch of
    * up to 512 on one node, one per master on a spread cluster.
    */
-  touch(id: string, expiresAt: number, lastActiveAt: number): Promise<boolean> {
+  touch(id: string, expiresAt: number, lastActiveAt: number, condition?: WriteCondition): Promise<boolean> {
+    let expected: string | null | undefined;
     try {
       this.#open();
       checkTouch(id, expiresAt, lastActiveAt);
+      expected = checkWriteCondition(condition);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<boolean>((resolve, reject) => {
-      this.#touches.push({ id, expiresAt, lastActiveAt, resolve, reject });
+      this.#touches.push({ id, expiresAt, lastActiveAt, expected, resolve, reject });
       if (!this.#touchQueued) {
         this.#touchQueued = true;
         process.nextTick(this.#flushTouches);
@@ -431,19 +437,24 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /** @inheritDoc */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, condition?: WriteCondition): Promise<boolean> {
     this.#open();
+    const expected = checkWriteCondition(condition);
     const spread = this.#spreadOps;
-    if (spread !== null) return this.#conn.op('delete', () => spread.delete(id));
-    return Number(await this.#conn.op('delete', () => this.#conn.run('delete', [id], this.#route))) === 1;
+    if (spread !== null) return this.#conn.op('delete', () => spread.delete(id, expected));
+    const res = Number(await this.#conn.op('delete', () => this.#conn.run('delete', [id, ...conditionArgs(expected)], this.#route)));
+    if (res === MOVED) throw conditionFailed(id);
+    return res === 1;
   }
 
   /** @inheritDoc */
-  async update(id: string, patch: SessionPatch): Promise<SessionRecord | null> {
+  async update(id: string, patch: SessionPatch, condition?: WriteCondition): Promise<SessionRecord | null> {
     this.#open();
     checkSessionPatch(patch);
+    const expected = checkWriteCondition(condition);
     const key = this.#route ?? this.#keys.session(id);
-    const reply = await this.#conn.op('update', () => this.#conn.run('update', [id, ...patchArgs(patch)], key));
+    const reply = await this.#conn.op('update', () => this.#conn.run('update', [id, ...patchArgs(patch), ...conditionArgs(expected)], key));
+    if (!Array.isArray(reply) && Number(reply) === MOVED) throw conditionFailed(id);
     return decodeRows(reply, this.prefix)[0] ?? null;
   }
 
@@ -680,19 +691,23 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   #sendTouches(batch: QueuedTouch[]): void {
     const conn = this.#conn;
     const spread = this.#spreadOps;
-    let work: Promise<boolean[]>;
+    let work: Promise<number[]>;
     if (this.#closed) {
       work = Promise.reject(new NetloopError(ErrorCode.STORE_CLOSED, 'the redis store is closed'));
     } else if (spread !== null) {
       work = conn.op('touch', () => spread.touch(batch));
     } else {
       const args: string[] = [String(batch.length)];
-      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt));
-      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map((x) => Number(x) === 1));
+      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt), ...conditionArgs(t.expected));
+      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map(Number));
     }
     work.then(
       (results) => {
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] === true);
+        for (let i = 0; i < batch.length; i++) {
+          const t = batch[i]!;
+          if (results[i] === MOVED) t.reject(conditionFailed(t.id));
+          else t.resolve(results[i] === 1);
+        }
       },
       (err: unknown) => {
         for (const t of batch) t.reject(err);

@@ -15,6 +15,8 @@
  *            that expires with its window, and entries no live session backs
  *   delete   s-delete (the session is gone) ▶ its entries dropped     index slots after
  *   set      claims and user entry for the new fields ▶ s-write ▶ the old entries dropped
+ *            (a write condition is checked first, and again by s-write, atomically with
+ *            the write: refused there, the new claims are given back)
  *   touch    s-touch per node (the hashes only) ▶ past a horizon: entries moved first,
  *            then s-commit; earlier: s-commit first, then the entries fitted
  *   update   the update script, in the session's slot alone
@@ -33,11 +35,11 @@
 import type { Clock } from '../../core/clock.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import type { SessionRecord } from '../contract.js';
-import { compareSessions } from '../record.js';
-import { decodeFields, recordArgs, writeResult } from './codec.js';
+import { assertCondition, compareSessions, conditionFailed } from '../record.js';
+import { conditionArgs, decodeFields, recordArgs, writeResult } from './codec.js';
 import type { RedisConnection } from './connection.js';
 import { Keys, horizonOf } from './keys.js';
-import { DUP_CONN, DUP_ID, DUP_TOKEN, READ_FIELDS } from './scripts/index.js';
+import { DUP_CONN, DUP_ID, DUP_TOKEN, MOVED, READ_FIELDS } from './scripts/index.js';
 
 /** Tries of a claim or reservation that keeps finding dead holders replaced by new ones. */
 const CONTENTION_TRIES = 4;
@@ -47,6 +49,8 @@ export interface TouchEntry {
   readonly id: string;
   readonly expiresAt: number;
   readonly lastActiveAt: number;
+  /** The checked write condition (see `checkWriteCondition`); undefined for none. */
+  readonly expected: string | null | undefined;
 }
 
 /** The spread settings, validated by the store. */
@@ -180,15 +184,17 @@ export class SpreadOps {
     await Promise.all(steps);
   }
 
-  /** See `SessionStore.set`. */
-  async set(r: SessionRecord): Promise<boolean> {
+  /** See `SessionStore.set`; `expected` is the checked write condition (see `checkWriteCondition`). */
+  async set(r: SessionRecord, expected?: string | null): Promise<boolean> {
     const { conn, keys, clock, tokens } = this.#s;
     const sk = keys.session(r.id);
     const old = await conn.send<unknown[]>(['HMGET', sk, 't', 'u', 'c', 'e', 'p'], sk);
     const now = clock.wallNow();
     if (!(Number(old[3]) > now) || !isNull(old[4])) return false;
+    // Refused early, before any claim; s-write checks again, atomically with the write.
+    assertCondition(r.id, typeof old[2] === 'string' ? old[2] : null, expected);
     if (!(r.expiresAt > now)) {
-      await this.delete(r.id);
+      await this.delete(r.id, expected);
       return true;
     }
     const h = horizonOf(r.expiresAt, now);
@@ -199,7 +205,16 @@ export class SpreadOps {
       writeResult(DUP_CONN, r);
     }
     if (r.userId !== null) await this.#user('put', r.userId, r.id, h);
-    if (Number(await conn.run('s-write', recordArgs(r), sk)) !== 1) return false;
+    const written = Number(await conn.run('s-write', [...recordArgs(r), ...conditionArgs(expected)], sk));
+    if (written === MOVED) {
+      // Another process rebound the session between the first check and the write: give back the new claims.
+      const back: Promise<unknown>[] = [];
+      if (tokens && r.tokenHash !== old[0]) back.push(this.#own('t', r.tokenHash, r.id, ''));
+      if (r.connectionId !== null && r.connectionId !== old[2]) back.push(this.#own('c', r.connectionId, r.id, ''));
+      await Promise.all(back);
+      throw conditionFailed(r.id);
+    }
+    if (written !== 1) return false;
     const drops: Promise<unknown>[] = [];
     if (typeof old[0] === 'string' && old[0] !== r.tokenHash) drops.push(this.#own('t', old[0], r.id, ''));
     if (typeof old[2] === 'string' && old[2] !== r.connectionId) drops.push(this.#own('c', old[2], r.id, ''));
@@ -208,10 +223,11 @@ export class SpreadOps {
     return true;
   }
 
-  /** See `SessionStore.delete`: the hash first, then its index entries. */
-  async delete(id: string): Promise<boolean> {
+  /** See `SessionStore.delete` (`expected` as in `set`): the hash first, then its index entries. */
+  async delete(id: string, expected?: string | null): Promise<boolean> {
     const { conn, keys } = this.#s;
-    const out = (await conn.run('s-delete', [id, '0'], keys.session(id))) as unknown[];
+    const out = (await conn.run('s-delete', [id, '0', ...conditionArgs(expected)], keys.session(id))) as unknown[];
+    if (Number(out[0]) === MOVED) throw conditionFailed(id);
     await this.#dropEntries(id, out[1], out[2], out[3]);
     return Number(out[0]) === 1;
   }
@@ -228,9 +244,10 @@ export class SpreadOps {
    * Touches a batch: grouped by the node of each session, one `s-touch` per
    * node (falling back to one per session while slots move between nodes);
    * the touches that pass a horizon move their index entries and commit.
-   * Resolves one result per entry, in order.
+   * Resolves one result per entry, in order: 1 done, 0 gone, MOVED the
+   * entry's condition not met.
    */
-  async touch(batch: readonly TouchEntry[]): Promise<boolean[]> {
+  async touch(batch: readonly TouchEntry[]): Promise<number[]> {
     const { conn, keys } = this.#s;
     const groups = new Map<string, number[]>();
     for (let i = 0; i < batch.length; i++) {
@@ -239,7 +256,7 @@ export class SpreadOps {
       if (g === undefined) groups.set(node, (g = []));
       g.push(i);
     }
-    const results: boolean[] = new Array<boolean>(batch.length).fill(false);
+    const results: number[] = new Array<number>(batch.length).fill(0);
     await Promise.all(
       [...groups.values()].map(async (idx) => {
         const entries = idx.map((i) => batch[i]!);
@@ -264,19 +281,18 @@ export class SpreadOps {
   #touchGroup(entries: readonly TouchEntry[]): Promise<unknown[]> {
     const { conn, keys } = this.#s;
     const args: string[] = [String(entries.length)];
-    for (const e of entries) args.push(e.id, String(e.expiresAt), String(e.lastActiveAt));
+    for (const e of entries) args.push(e.id, String(e.expiresAt), String(e.lastActiveAt), ...conditionArgs(e.expected));
     return conn.run('s-touch', args, keys.session(entries[0]!.id)) as Promise<unknown[]>;
   }
 
   /** Finishes one touch from its five words (see `s-touch`). */
-  async #touched(e: TouchEntry, w: readonly unknown[], at: number): Promise<boolean> {
+  async #touched(e: TouchEntry, w: readonly unknown[], at: number): Promise<number> {
     const code = Number(w[at]);
-    if (code === 0) return false;
-    if (code === 1) return true;
+    if (code === 0 || code === 1 || code === MOVED) return code;
     const [t, u, c] = [w[at + 1], w[at + 2], w[at + 3]];
     if (code === 3) {
       await this.#dropEntries(e.id, t, u, c);
-      return true;
+      return 1;
     }
     const h = Number(w[at + 4]);
     const px = String(this.#pxTo(h));
@@ -287,16 +303,17 @@ export class SpreadOps {
       if (typeof u === 'string' && u !== '') steps.push(this.#user('put', u, e.id, h));
       await Promise.all(steps);
     };
-    const commit = async (): Promise<boolean> =>
-      Number(await this.#s.conn.run('s-commit', [e.id, String(e.expiresAt), String(e.lastActiveAt), String(h)], this.#s.keys.session(e.id))) === 1;
+    const commit = async (): Promise<number> =>
+      Number(await this.#s.conn.run('s-commit', [e.id, String(e.expiresAt), String(e.lastActiveAt), String(h), ...conditionArgs(e.expected)], this.#s.keys.session(e.id)));
     // Later: the entries must outlive the session first; earlier: the session moves first.
+    // (Entries moved for a touch refused at its commit only outlive the session a little longer.)
     if (code === 2) {
       await move();
       return commit();
     }
-    const ok = await commit();
-    if (ok) await move();
-    return ok;
+    const done = await commit();
+    if (done === 1) await move();
+    return done;
   }
 
   /** The live session an index entry ('t' token hash, 'c' connection) names, verified against it, or null. */

@@ -5,7 +5,7 @@ import { ErrorCode, NetloopError, isNetloopError } from '../../../lib/core/error
 import { MemoryStore } from '../../../lib/store/memory-store.js';
 import type { SessionEventName, SessionEvents, SessionRegistryEvents, SessionRegistryOptions } from '../../../lib/session/session-registry.js';
 import { SessionRegistry, canTransition } from '../../../lib/session/session-registry.js';
-import type { OnlinePage, SessionPatch, SessionRecord, SessionStore } from '../../../lib/store/contract.js';
+import type { OnlinePage, SessionPatch, SessionRecord, SessionStore, WriteCondition } from '../../../lib/store/contract.js';
 import { TOKEN_LENGTH, createToken, tokenSessionId } from '../../../lib/session/token.js';
 import { until } from '../../helpers/net.js';
 import { watchProcessFaults } from '../../helpers/process-faults.js';
@@ -25,15 +25,15 @@ class InterfaceOnlyStore implements SessionStore {
   sets = 0;
   updates = 0;
   constructor(readonly inner: MemoryStore) {}
-  update(id: string, p: SessionPatch) { this.updates++; return this.inner.update(id, p); }
+  update(id: string, p: SessionPatch, c?: WriteCondition) { this.updates++; return this.inner.update(id, p, c); }
   isOnline(u: string) { return this.inner.isOnline(u); }
   onlineCount() { return this.inner.onlineCount(); }
   onlineUsers(p?: OnlinePage) { return this.inner.onlineUsers(p); }
   create(r: SessionRecord, o?: { maxPerUser?: number }) { return this.inner.create(r, o); }
   get(id: string) { return this.inner.get(id); }
-  set(r: SessionRecord) { this.sets++; return this.inner.set(r); }
-  touch(id: string, e: number, l: number) { this.touches++; return this.inner.touch(id, e, l); }
-  delete(id: string) { return this.inner.delete(id); }
+  set(r: SessionRecord, c?: WriteCondition) { this.sets++; return this.inner.set(r, c); }
+  touch(id: string, e: number, l: number, c?: WriteCondition) { this.touches++; return this.inner.touch(id, e, l, c); }
+  delete(id: string, c?: WriteCondition) { return this.inner.delete(id, c); }
   getByTokenHash(h: string) { return this.inner.getByTokenHash(h); }
   getByConnection(c: string) { return this.inner.getByConnection(c); }
   getByUser(u: string) { return this.inner.getByUser(u); }

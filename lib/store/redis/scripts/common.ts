@@ -34,6 +34,7 @@
  *   insert(a, px)         a session's hash and every index entry
  *   remove(id)            a session and every index entry pointing to it
  *   load(id, out)         append the 6 read fields of a live session to out
+ *   meets(c, i)           does connection field c meet the write condition at ARGV[i..i+1]
  * ```
  *
  * Numbers computed in Lua reach Redis as integers only (`math.ceil`): a Lua
@@ -50,6 +51,8 @@ export const DUP_ID = -1;
 export const DUP_TOKEN = -2;
 /** Another live session is bound to the connection. */
 export const DUP_CONN = -3;
+/** A conditional write found the session bound to another connection than it expects (nothing written). */
+export const MOVED = -4;
 
 /** The fields `get` reads of a session hash, in order (decoded by `codec.ts`). */
 export const READ_FIELDS = ['j', 'm', 'st', 'b', 'e', 'a', 'p'] as const;
@@ -220,6 +223,15 @@ local function fields()
   a.px = math.ceil(tonumber(a.e) - NOW)
   a.h = horizonOf(a.e)
   return a
+end
+
+-- A write's condition (see conditionArgs in codec.ts) at ARGV[i], ARGV[i + 1]: true when the
+-- session's connection field c (nil when unbound) meets it, or when there is none.
+local function meets(c, i)
+  local kind = ARGV[i]
+  if kind == '1' then return c == ARGV[i + 1] end
+  if kind == '2' then return not c end
+  return true
 end
 
 -- Writes a session's hash with its TTL.

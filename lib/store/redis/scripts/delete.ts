@@ -4,16 +4,21 @@
  *
  * ```
  *   ARGV[5]   id
+ *   ARGV[6..7] the write's condition (see `conditionArgs` in codec.ts)
  *   returns   1 a live session was removed | 0 none (an expired leftover is removed too)
+ *             | MOVED (a live session that does not meet the condition, left as it is)
  * ```
  *
  * @module
  */
 
+import { MOVED } from './common.js';
+
 /** The delete script's body (after the common prelude); see the module documentation. */
 export const DELETE_SCRIPT = `
 local id = ARGV[5]
 local f = liveFields(id)
+if f and not meets(f[3], 6) then return ${MOVED} end
 remove(id)
 if f then
   if LISTING then shrinkGlobal(f[5]) end

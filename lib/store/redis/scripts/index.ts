@@ -36,7 +36,7 @@ import { U_ENTRY_SCRIPT } from './u-entry.js';
 import { UPDATE_SCRIPT } from './update.js';
 import { USER_SCRIPT } from './user.js';
 
-export { DUP_CONN, DUP_ID, DUP_TOKEN, READ_FIELDS } from './common.js';
+export { DUP_CONN, DUP_ID, DUP_TOKEN, MOVED, READ_FIELDS } from './common.js';
 export { TOUCH_BATCH } from './touch.js';
 
 const BODIES = {

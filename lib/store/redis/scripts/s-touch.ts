@@ -7,10 +7,11 @@
  * and then commits the touch with `s-commit`.
  *
  * ```
- *   ARGV[5]              n
- *   ARGV[6 + 3i .. 8+3i] id, expiresAt, lastActiveAt of touch i
- *   returns              five words per touch: code, token hash, user, connection, horizon
- *     code 1 done | 0 gone | 2 later than the horizon: move the entries to the horizon
+ *   ARGV[5]               n
+ *   ARGV[6 + 5i .. 10+5i] id, expiresAt, lastActiveAt, and the write condition of touch i
+ *   returns               five words per touch: code, token hash, user, connection, horizon
+ *     code 1 done | 0 gone | MOVED the condition not met (nothing moved)
+ *          | 2 later than the horizon: move the entries to the horizon
  *          first, then commit | 3 an expiry already past: the hash is gone, remove the
  *          entries | 4 earlier: commit first, then fit the entries to the horizon
  * ```
@@ -18,15 +19,19 @@
  * @module
  */
 
+import { MOVED } from './common.js';
+
 /** The spread touch script's body (after the common prelude); see the module documentation. */
 export const S_TOUCH_SCRIPT = `
 local n = tonumber(ARGV[5])
 local out = {}
 for i = 0, n - 1 do
-  local id, e, la = ARGV[6 + 3 * i], ARGV[7 + 3 * i], ARGV[8 + 3 * i]
+  local id, e, la = ARGV[6 + 5 * i], ARGV[7 + 5 * i], ARGV[8 + 5 * i]
   local f = liveFields(id)
   if not f then
     out[#out + 1] = 0; out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = ''
+  elseif not meets(f[3], 9 + 5 * i) then
+    out[#out + 1] = ${MOVED}; out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = ''
   else
     local en = tonumber(e)
     local code = 1

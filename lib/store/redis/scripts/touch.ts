@@ -4,9 +4,11 @@
  * The store sends the touches of one turn of the event loop as one call.
  *
  * ```
- *   ARGV[5]              n, the touches that follow
- *   ARGV[6 + 3i .. 8+3i] id, expiresAt, lastActiveAt (wall ms) of touch i
- *   returns              {r1, ..., rn}: 1 moved (or removed: an expiry already past) | 0 gone
+ *   ARGV[5]               n, the touches that follow
+ *   ARGV[6 + 5i .. 10+5i] id, expiresAt, lastActiveAt (wall ms), and the write condition
+ *                         (see `conditionArgs` in codec.ts) of touch i
+ *   returns               {r1, ..., rn}: 1 moved (or removed: an expiry already past) | 0 gone
+ *                         | MOVED (bound to another connection than the condition's: left as it is)
  * ```
  *
  * A touch rewrites the session's hash (`e`, `a`, its PX) and, with the
@@ -20,6 +22,8 @@
  * @module
  */
 
+import { MOVED } from './common.js';
+
 /** Most touches one script call carries (a bigger batch is split). */
 export const TOUCH_BATCH = 512;
 
@@ -29,10 +33,12 @@ local n = tonumber(ARGV[5])
 local out = {}
 local latest = nil
 for i = 0, n - 1 do
-  local id, e, la = ARGV[6 + 3 * i], ARGV[7 + 3 * i], ARGV[8 + 3 * i]
+  local id, e, la = ARGV[6 + 5 * i], ARGV[7 + 5 * i], ARGV[8 + 5 * i]
   local f = liveFields(id)
   if not f then
     out[i + 1] = 0
+  elseif not meets(f[3], 9 + 5 * i) then
+    out[i + 1] = ${MOVED}
   else
     out[i + 1] = 1
     local en = tonumber(e)

@@ -9,7 +9,9 @@
  *   ARGV[7]   JSON of the metadata patch ({key: string | null}), or ''
  *   ARGV[8]   counters to set: five words, '-' for one left alone, or ''
  *   ARGV[9]   counters to add: five words, '-' for none, or ''
- *   returns   the read fields {j, m, st, b, e, a} after the change, or {} (no live session)
+ *   ARGV[10..11] the write condition (see `conditionArgs` in codec.ts)
+ *   returns   the read fields {j, m, st, b, e, a} after the change, or {} (no live session),
+ *             or MOVED (the condition not met: nothing changed)
  * ```
  *
  * Counters are kept as five decimal words in the hash's `b`; an addition is
@@ -20,12 +22,15 @@
  * @module
  */
 
+import { MOVED } from './common.js';
+
 /** The update script's body (after the common prelude); see the module documentation. */
 export const UPDATE_SCRIPT = `
 local id = ARGV[5]
 local f = liveFields(id)
 local out = {}
 if not f then return out end
+if not meets(f[3], 10) then return ${MOVED} end
 local sk = skey(id)
 local st = ARGV[6]
 if st ~= '' and st ~= f[4] then
