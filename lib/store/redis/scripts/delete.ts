@@ -14,7 +14,7 @@
 export const DELETE_SCRIPT = `
 local id = ARGV[5]
 local f = liveFields(id)
-remove(id)
+remove(id, f)
 if f then
   if LISTING then shrinkGlobal(f[5]) end
   return 1
