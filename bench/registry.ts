@@ -34,6 +34,7 @@ export const SCENARIO_MODULES: readonly RegistryEntry[] = [
   { name: 'file-store', module: './file-store.js' },
   { name: 'redis-store', module: './redis-store.js' },
   { name: 'fanout', module: './fanout.js' },
+  { name: 'rooms', module: './rooms.js' },
   { name: 'ops-overhead', module: './ops-overhead.js' },
   { name: 'workers', module: './workers.js' },
   { name: 'rpc', module: './rpc.js' },

@@ -219,6 +219,24 @@ export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './store/redis/redis-store.js';
 
+// Rooms and broadcast across processes (Redis pub/sub), and reaching Redis within a start-up bound.
+export { RoomsAdapter, createRoomsAdapter, ROOMS_DEFAULTS } from './cluster/rooms-adapter.js';
+export type {
+  RoomsAdapterOptions,
+  RoomsAdapterEvents,
+  RoomsAdapterStats,
+  RoomsBroadcastOptions,
+  RoomsBroadcastResult,
+  RoomsDropInfo,
+  RoomsMessage,
+  UserDirectory,
+  PubSubClientLike,
+  DropReason,
+  ConnectionName,
+} from './cluster/rooms-adapter.js';
+export { connectRedis, redisRetryDelay, REDIS_CONNECT_DEFAULTS } from './cluster/redis-connect.js';
+export type { ConnectRedisOptions, RedisAttemptFailure, RedisSocketStrategy, ConnectableClient } from './cluster/redis-connect.js';
+
 // Messaging: streams and large files, raw or as framed streams beside the messages.
 export { sendStream, sendFile, createClientWritable } from './messaging/stream-send.js';
 export type { RawStreamOptions, StreamSource } from './messaging/stream-send.js';

@@ -2,8 +2,8 @@
  * The chat server on several processes: `node:cluster` forks one worker per
  * event loop; they share the listening port (the primary hands connections
  * out round-robin), keep sessions in Redis ({@link RedisStore}) and broadcast
- * through Redis pub/sub, so a message sent by a client of one worker reaches
- * the clients of every worker.
+ * through a {@link RoomsAdapter}, so a message sent by a client of one worker
+ * reaches the clients of every worker.
  *
  * ```sh
  * npm run build
@@ -14,37 +14,30 @@
  *                          primary (forks, restarts a worker that dies)
  *              ┌──────────────────┴──────────────────┐
  *          worker 0                               worker 1
- *   ChatServer ─ ChatREQ ─▶ PUBLISH chat      ChatServer
- *        ▲                     │                   ▲
- *        └── broadcast ◀── SUBSCRIBE (duplicate client) ──▶ broadcast ──┘
+ *   ChatServer ─ ChatACK ─▶ rooms.broadcast     ChatServer
+ *        ▲                     │ (Redis pub/sub)     ▲
+ *        └──── delivered ◀─────┴──────────▶ delivered ┘
  *   RedisStore (sessions, shared: a client may resume on any worker)
  * ```
  *
- * Every worker delivers only what comes back from the subscription, its own
- * clients' messages included, so all clients see one order: Redis's order of
- * publication. A worker that dies loses only its own connections (their
- * clients reconnect, to any worker, and resume their sessions from Redis);
- * the others go on, and the primary forks a replacement. Each worker reports
- * its pid in `netloop.Welcome`, so a client can tell which one serves it.
+ * The adapter runs with `loopback: true`: every worker delivers only what
+ * comes back from Redis, its own clients' messages included, so all clients
+ * see one order, Redis's. A worker that dies loses only its own connections
+ * (their clients reconnect, to any worker, and resume their sessions from
+ * Redis); the others go on, and the primary forks a replacement. Each worker
+ * reports its pid in `netloop.Welcome`, so a client can tell which one serves
+ * it. The `Id` of a chat message is `(worker index · 1024 + generation) ·
+ * 2^32 + connection id`, unique across workers and their replacements.
  *
- * The `Id` of a chat message is `(worker index · 1024 + generation) · 2^32 +
- * connection id`, unique across workers and their replacements.
- *
- * Redis unreachable at start-up is said, and bounded: the primary reaches
- * Redis before it forks any worker, and a worker before it listens; each
- * failed attempt is printed with the time of the next one, and after
- * `--redis-attempts` (default 10: about 11 s when connections are refused,
- * at most 31 s when they hang) the process gives up with a message and a
- * non-zero exit, rather than wait silently forever. A worker that gives up
- * exits with {@link EXIT_REDIS_UNREACHABLE}, and the primary then stops every
- * worker and exits with 1 instead of forking replacements that would fail
- * the same way. Once connected, a client reconnects without a bound (the
- * store reports each command that fails meanwhile).
- *
- * ```
- *   attempt 1 ─✗─ 100 ms ─ attempt 2 ─✗─ 200 ms ─ ... ─ attempt N ─✗─▶ "giving up", exit 1
- *                         (each attempt at most 2 s; delays double up to 2 s)
- * ```
+ * Redis unreachable at start-up is said, and bounded ({@link connectRedis}):
+ * the primary reaches Redis before it forks any worker, and a worker before
+ * it listens; each failed attempt is printed with the time of the next, and
+ * after `--redis-attempts` (default 10: about 11 s when connections are
+ * refused, at most 31 s when they hang) the process gives up with a message
+ * and a non-zero exit. A worker that gives up exits with
+ * {@link EXIT_REDIS_UNREACHABLE}, and the primary then stops every worker and
+ * exits with 1 instead of forking replacements that would fail the same way.
+ * Once connected, a client reconnects without a bound.
  *
  * @module
  */
@@ -54,17 +47,12 @@ import type { Worker } from 'node:cluster';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient } from 'redis';
-import type { RedisClientOptions } from 'redis';
-import { ChatServer } from '../chat/server.js';
+import { ErrorCode, NetloopError, RedisStore, RoomsAdapter, REDIS_CONNECT_DEFAULTS, closeOnSignals, connectRedis } from 'netloop';
+import type { PubSubClientLike, RedisClientLike } from 'netloop';
+import { ChatServer } from '../chat/chat-server.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT } from '../chat/protocol.js';
-import { RedisStore } from '../../lib/store/redis/redis-store.js';
-import type { RedisClientLike } from '../../lib/store/redis/redis-store.js';
-import { closeOnSignals } from '../../lib/reactor/close-on-signals.js';
-import { ErrorCode, NetloopError } from '../../lib/core/errors.js';
 
-/** The pub/sub channel of the chat messages (the ChatACK frames, as bytes). */
-export const CLUSTER_CHAT_CHANNEL = 'netloop:chat:broadcast';
-/** The key prefix of the shared sessions. */
+/** The key prefix of the shared sessions; the broadcasts travel on `<prefix>rooms:0`. */
 export const CLUSTER_CHAT_PREFIX = 'netloop:chat:';
 
 /** What the command line selects. */
@@ -80,20 +68,14 @@ export interface ClusterChatArgs {
 /** Defaults of the command line. */
 export const CLUSTER_CHAT_DEFAULTS = Object.freeze({ workers: 2, redisAttempts: 10 });
 
-/**
- * How Redis is reached at start-up: each attempt may take `connectTimeoutMs`;
- * after the n-th failure the next attempt waits `min(initialDelayMs · 2^(n-1),
- * maxDelayMs)`. Ten attempts thus wait 100 + 200 + 400 + 800 + 1600 + 4 × 2000
- * = 11.1 s between them.
- */
-export const REDIS_START = Object.freeze({ initialDelayMs: 100, maxDelayMs: 2_000, connectTimeoutMs: 2_000 });
-
 /** The exit code of a worker that gave up reaching Redis at start-up (the primary then stops, with 1). */
 export const EXIT_REDIS_UNREACHABLE = 3;
 
 /** The usage line. */
 export const CLUSTER_CHAT_USAGE =
   'usage: node dist/examples/cluster-chat/server.js --redis redis://HOST:PORT [--workers N] [--port N] [--host H] [--redis-attempts N] [--help]';
+
+const D = REDIS_CONNECT_DEFAULTS;
 
 /** What `--help` prints. */
 export const CLUSTER_CHAT_HELP = [
@@ -103,7 +85,7 @@ export const CLUSTER_CHAT_HELP = [
   `  --port N             port, 0 for a free one (default ${CHAT_DEFAULT_PORT})`,
   `  --host H             address to bind (default ${CHAT_DEFAULT_HOST})`,
   `  --redis-attempts N   connection attempts to Redis at start-up before giving up with exit code 1, 1 to 1000 (default ${CLUSTER_CHAT_DEFAULTS.redisAttempts});`,
-  `                       each attempt at most ${REDIS_START.connectTimeoutMs} ms, then a wait doubling from ${REDIS_START.initialDelayMs} ms to ${REDIS_START.maxDelayMs} ms`,
+  `                       each attempt at most ${D.connectTimeoutMs} ms, then a wait doubling from ${D.initialDelayMs} ms to ${D.maxDelayMs} ms`,
 ].join('\n');
 
 /** Parses the command line; a bad argument is `NETLOOP_INVALID_OPTION`. */
@@ -156,11 +138,6 @@ function out(line: string): void {
 
 // ─── reaching Redis at start-up ───────────────────────────────────────────────
 
-/** The delay before the attempt that follows the `failures`-th failure (see {@link REDIS_START}). */
-export function redisRetryDelay(failures: number): number {
-  return Math.min(REDIS_START.initialDelayMs * 2 ** Math.max(0, failures - 1), REDIS_START.maxDelayMs);
-}
-
 /** Where a Redis URL points, without its credentials (never printed). */
 export function redisTarget(url: string): string {
   try {
@@ -170,106 +147,37 @@ export function redisTarget(url: string): string {
   }
 }
 
-/** The short name of a connection failure: the system code (`ECONNREFUSED`), else the error's message. */
-function failureName(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
- * A node-redis reconnect strategy bounded while starting: every failed
- * attempt is reported with the time of the next one, and the
- * `attempts`-th failure gives up (the client's `connect()` then rejects).
- * After {@link StartupRetry.started}, reconnection is unbounded (a running
- * worker outlives a Redis restart); failures are no longer reported here.
- *
- * ```
- *   strategy(retries = n - 1, cause) ─▶ n < attempts ? report "attempt n of N failed (CODE); next attempt at T" + delay
- *                                                    : report "... giving up" + Error (connect() rejects)
- * ```
+ * Connects a client to `args.redis` within the start-up bound, printing each
+ * failed attempt with the time of the next; rejects with a message naming
+ * the bound when Redis did not answer.
  */
-export class StartupRetry {
-  readonly attempts: number;
-  readonly target: string;
-  /** The cause of the last failure ('' before any). */
-  lastFailure = '';
-  #started = false;
-  readonly #report: (line: string) => void;
-  readonly #now: () => number;
-
-  constructor(url: string, attempts: number, report: (line: string) => void, now: () => number = Date.now) {
-    this.target = redisTarget(url);
-    this.attempts = attempts;
-    this.#report = report;
-    this.#now = now;
-  }
-
-  /** Start-up is over: from now on reconnect without a bound and without reporting. */
-  started(): void {
-    this.#started = true;
-  }
-
-  /** True once {@link StartupRetry.started} was called. */
-  get isStarted(): boolean {
-    return this.#started;
-  }
-
-  /** The strategy to hand to node-redis (`socket.reconnectStrategy`). */
-  readonly strategy = (retries: number, cause: Error): number | Error => {
-    const failures = retries + 1;
-    const delay = redisRetryDelay(failures);
-    if (this.#started) return delay;
-    this.lastFailure = failureName(cause);
-    const head = `redis ${this.target}: attempt ${failures} of ${this.attempts} failed (${this.lastFailure})`;
-    if (failures >= this.attempts) {
-      this.#report(`${head}; giving up`);
-      return new Error(`redis ${this.target} did not answer ${this.attempts} connection attempts (${this.lastFailure})`);
-    }
-    this.#report(`${head}; next attempt at ${new Date(this.#now() + delay).toISOString()} (in ${delay} ms)`);
-    return delay;
-  };
-
-  /** The socket options that apply this strategy. */
-  socketOptions(): NonNullable<RedisClientOptions['socket']> {
-    return { connectTimeout: REDIS_START.connectTimeoutMs, reconnectStrategy: this.strategy };
-  }
-
-  /** The message of giving up, after `elapsedMs`. */
-  givingUp(elapsedMs: number): string {
-    return (
-      `cannot reach Redis at ${this.target} after ${this.attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s ` +
-      `(${this.lastFailure || 'no answer'}); giving up (--redis-attempts sets the bound)`
+async function reachRedis(args: ClusterChatArgs, print: (line: string) => void): Promise<ReturnType<typeof createClient>> {
+  const target = redisTarget(args.redis);
+  try {
+    return await connectRedis((socket) => createClient({ url: args.redis, disableOfflineQueue: true, socket }), {
+      attempts: args.redisAttempts,
+      target,
+      onAttemptFailed: (f) => {
+        const head = `redis ${target}: attempt ${f.attempt} of ${f.attempts} failed (${f.cause})`;
+        print(f.nextAt === null ? `${head}; giving up` : `${head}; next attempt at ${new Date(f.nextAt).toISOString()} (in ${f.delayMs} ms)`);
+      },
+    });
+  } catch (err) {
+    const d = (err as NetloopError).details as { cause: string; elapsedMs: number };
+    throw new NetloopError(
+      ErrorCode.STORE_UNAVAILABLE,
+      `cannot reach Redis at ${target} after ${args.redisAttempts} attempts in ${(d.elapsedMs / 1000).toFixed(1)} s (${d.cause}); giving up (--redis-attempts sets the bound)`,
+      { cause: err },
     );
   }
-}
-
-/**
- * The primary's check before it forks: connects once under the start-up
- * bound, then closes. Rejects (after printing every attempt) when Redis
- * did not answer.
- */
-async function reachRedis(args: ClusterChatArgs): Promise<void> {
-  const retry = new StartupRetry(args.redis, args.redisAttempts, out);
-  const client = createClient({ url: args.redis, disableOfflineQueue: true, socket: retry.socketOptions() });
-  // Failures are reported by the strategy, one line each; the client's own 'error' events repeat them.
-  client.on('error', () => undefined);
-  const started = Date.now();
-  try {
-    await client.connect();
-  } catch {
-    throw new NetloopError(ErrorCode.STORE_UNAVAILABLE, retry.givingUp(Date.now() - started), {
-      details: { target: retry.target, attempts: args.redisAttempts },
-    });
-  }
-  await client.close().catch(() => undefined);
 }
 
 // ─── primary ──────────────────────────────────────────────────────────────────
 
 async function runPrimary(args: ClusterChatArgs): Promise<void> {
   try {
-    await reachRedis(args);
+    await (await reachRedis(args, out)).close();
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
@@ -340,41 +248,31 @@ async function runWorker(args: ClusterChatArgs): Promise<void> {
   const generation = Number(process.env['NETLOOP_CHAT_GENERATION'] ?? '0');
   const tag = `[worker ${index} pid ${process.pid}]`;
   const log = (line: string): void => out(`${tag} ${line}`);
-  // One client publishes and serves the store; a duplicate SUBSCRIBEs (a
-  // subscribed connection can run nothing else). Both connect under the
-  // start-up bound (the duplicate shares the strategy; node-redis counts
-  // each client's attempts); their errors are logged once they are up.
-  const retry = new StartupRetry(args.redis, args.redisAttempts, log);
-  const pub = createClient({ url: args.redis, disableOfflineQueue: true, socket: retry.socketOptions() });
-  pub.on('error', (err: Error) => {
-    if (retry.isStarted) log(`redis error: ${err.message}`);
-  });
-  const sub = pub.duplicate();
-  sub.on('error', (err: Error) => {
-    if (retry.isStarted) log(`redis subscriber error: ${err.message}`);
-  });
-  const connecting = Date.now();
+  let pub: ReturnType<typeof createClient>;
   try {
-    await pub.connect();
-    await sub.connect();
-  } catch {
-    process.stderr.write(`${tag} ${retry.givingUp(Date.now() - connecting)}\n`);
+    pub = await reachRedis(args, log);
+  } catch (err) {
+    process.stderr.write(`${tag} ${(err as Error).message}\n`);
     process.exit(EXIT_REDIS_UNREACHABLE);
   }
-  retry.started();
+  pub.on('error', (err: Error) => log(`redis error: ${err.message}`));
+  // One client serves the store and publishes; the adapter subscribes with a duplicate of it.
   const store = new RedisStore({ client: pub as unknown as RedisClientLike, prefix: CLUSTER_CHAT_PREFIX });
+  let rooms: RoomsAdapter | null = null;
   const chat = await ChatServer.start({
     host: args.host,
     port: args.port,
     store,
     idBase: (index * 1024 + generation) * 2 ** 32,
     connectionPrefix: `${process.pid}:`,
-    publish: (frame) => {
-      pub.publish(CLUSTER_CHAT_CHANNEL, frame).catch((err: unknown) => log(`publish failed: ${err instanceof Error ? err.message : String(err)}`));
-    },
+    // Made in the same turn as the listening server, before any client can speak.
+    publish: (frame) => rooms!.broadcast(frame),
     log,
   });
-  await sub.subscribe(CLUSTER_CHAT_CHANNEL, (message: Buffer) => chat.broadcast(message), true);
+  rooms = new RoomsAdapter({ server: chat.server, redis: pub as unknown as PubSubClientLike, prefix: `${CLUSTER_CHAT_PREFIX}rooms:`, loopback: true });
+  rooms.on('error', (err) => log(`rooms: ${err.message}`));
+  rooms.on('dropped', (d) => log(`rooms: ${d.messages} broadcast(s) dropped (${d.reason})`));
+  await rooms.ready();
   const { address, port } = chat.server.address();
   const msg: ListeningMessage = { kind: 'listening', index, pid: process.pid, address, port };
   process.send?.(msg);
@@ -385,7 +283,7 @@ async function runWorker(args: ClusterChatArgs): Promise<void> {
   const finish = (): Promise<void> =>
     (finishing ??= (async () => {
       await chat.close();
-      await sub.close().catch(() => undefined);
+      await rooms?.close();
       await store.close();
       await pub.close().catch(() => undefined);
       process.exit(0);

@@ -124,6 +124,19 @@ export const ErrorCode = {
   /** The remote store (Redis) is unreachable or did not answer in time. */
   STORE_UNAVAILABLE: 'NETLOOP_STORE_UNAVAILABLE',
 
+  // Rooms and broadcast across processes.
+  /**
+   * A Redis connection of the rooms adapter is down (`details.connection`:
+   * `'publisher'` or `'subscriber'`), reported once per outage: broadcasts
+   * wait in the adapter's bounded queue meanwhile, and what is dropped or
+   * missed is counted.
+   */
+  PUBSUB_UNAVAILABLE: 'NETLOOP_PUBSUB_UNAVAILABLE',
+  /** A client is already in as many rooms as the rooms adapter's `maxRoomsPerClient` allows. */
+  ROOM_LIMIT: 'NETLOOP_ROOM_LIMIT',
+  /** The rooms adapter is closed. */
+  ADAPTER_CLOSED: 'NETLOOP_ADAPTER_CLOSED',
+
   // Messaging: request/response (a caller's codes, then the codes a responder sends back).
   /** A call got no reply within its timeout (`details.timeoutMs`); the peer was sent a cancellation. */
   RPC_TIMEOUT: 'NETLOOP_RPC_TIMEOUT',

@@ -1,8 +1,8 @@
 /**
  * End-to-end test of the cluster chat example (examples/cluster-chat): two
  * worker processes and a real redis-server; a message from a client of one
- * worker reaches a client of the other; a worker killed loses only its own
- * connections; a Redis that does not answer is reported attempt by attempt,
+ * worker reaches a client of the other, through the rooms adapter's channel;
+ * a worker killed loses only its own connections; a Redis that does not answer is reported attempt by attempt,
  * and given up on within the documented bound, with a non-zero exit.
  */
 
@@ -10,13 +10,15 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { createChatProtocol } from '../../../examples/chat/protocol.js';
 import type { Welcome } from '../../../examples/chat/protocol.js';
-import { CLUSTER_CHAT_DEFAULTS, REDIS_START, parseClusterChatArgs, redisRetryDelay } from '../../../examples/cluster-chat/server.js';
+import { CLUSTER_CHAT_DEFAULTS, CLUSTER_CHAT_PREFIX, parseClusterChatArgs } from '../../../examples/cluster-chat/server.js';
+import { REDIS_CONNECT_DEFAULTS, redisRetryDelay } from '../../../lib/cluster/redis-connect.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import { spawnChild } from '../../../bench/processes.js';
 import type { ChildHandle } from '../../../bench/processes.js';
 import { RawChatPeer, exampleScript, startChatChild } from '../../helpers/chat.js';
 import { redisServerForTests } from '../../helpers/redis-server.js';
 import { refusedPort, until, withTimeout } from '../../helpers/net.js';
+import { createClient } from 'redis';
 
 const SCRIPT = exampleScript('cluster-chat', 'server.js');
 
@@ -77,6 +79,13 @@ test('two workers share one chat through Redis; a killed worker loses only its o
     assert.equal(seqA, seqB, 'one order for everyone');
     assert.equal(seqA.map((m) => m.content).sort(), ['from A', 'from B']);
     assert.is.not(seqA[0]!.id, seqA[1]!.id);
+    // The broadcast travels on the rooms adapter's channel, which both workers subscribe to.
+    const probe = createClient({ url: redis.url });
+    probe.on('error', () => undefined);
+    await probe.connect();
+    const numsub = await probe.sendCommand<Array<string | number>>(['PUBSUB', 'NUMSUB', `${CLUSTER_CHAT_PREFIX}rooms:0`]);
+    await probe.close();
+    assert.is(Number(numsub[1]), 2, 'two subscribers: one adapter per worker');
 
     // Kill A's worker: A's connection ends, B's worker goes on.
     process.kill(pidA, 'SIGKILL');
@@ -141,7 +150,7 @@ test('Redis refusing at start-up: each failed attempt is printed with the time o
   });
   try {
     // The documented bound: every attempt's connect timeout plus the waits between them; generous for a loaded machine.
-    let bound = attempts * REDIS_START.connectTimeoutMs;
+    let bound = attempts * REDIS_CONNECT_DEFAULTS.connectTimeoutMs;
     for (let n = 1; n < attempts; n++) bound += redisRetryDelay(n);
     const lines = await linesUntil(handle, /giving up$/, bound + 10_000, 'the giving-up attempt');
     assertAttemptLines(lines, `127.0.0.1:${port}`, attempts);
