@@ -1,7 +1,8 @@
 /**
- * The Lua prelude every script of the Redis store begins with: the key
- * layout, liveness, and the helpers that keep a session and its index
- * entries consistent (see the key layout in `redis-store.ts`).
+ * The Lua prelude of the Redis store's scripts: the key layout, liveness,
+ * and the helpers that keep a session and its index entries consistent
+ * (see the key layout in `redis-store.ts`). Each script begins with the
+ * prelude's header and only the helpers it reaches (`index.ts`).
  *
  * Every script receives `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
  * wall-clock now in ms, `ARGV[3]` = the expiry grace in ms, `ARGV[4]` =
