@@ -4,7 +4,7 @@
  *
  * ```
  * node dist/bench/framed-load.js --port P --connections C --inflight D \
- *      --size S --warmup-ms W --duration-ms T [--latency]
+ *      --size S --warmup-ms W --duration-ms T [--latency] [--json]
  * ```
  *
  * It opens C loopback connections and keeps D framed requests of S bytes in
@@ -14,6 +14,9 @@
  * the next T ms are. With `--latency` it also records each round trip with
  * `process.hrtime.bigint()`, from the write of a request to the read of its
  * reply (requests and replies are matched in order on each connection).
+ * Each request's value is S bytes of `a`; with `--json` it is a JSON object of
+ * exactly S bytes instead, `{"id":1,"text":"aa…a"}` (S at least 18), for
+ * servers that decode their messages as JSON.
  *
  * Prints one JSON line, {@link LoadResult}, and exits.
  *
@@ -31,6 +34,8 @@ export interface LoadResult {
   size: number;
   /** Replies received inside the measured window. */
   replies: number;
+  /** Replies received from the first request to the end of the window (warm-up included). */
+  totalReplies: number;
   /** Length of the measured window in seconds. */
   seconds: number;
   /** `replies / seconds`. */
@@ -50,6 +55,8 @@ export interface LoadParams {
   warmupMs: number;
   durationMs: number;
   latency: boolean;
+  /** Values are JSON objects (see the module comment) instead of plain bytes. */
+  json?: boolean;
 }
 
 /**
@@ -67,6 +74,7 @@ export async function runFramedLoad(params: LoadParams): Promise<LoadResult> {
     '--duration-ms', String(params.durationMs),
   ];
   if (params.latency) args.push('--latency');
+  if (params.json === true) args.push('--json');
   const result = await runToResult<LoadResult>({
     script: siblingScript(import.meta.url, 'framed-load.js'),
     args,
@@ -120,20 +128,29 @@ async function main(): Promise<void> {
   const warmupMs = intFlag(flags, 'warmup-ms', 200);
   const durationMs = intFlag(flags, 'duration-ms', 1_000);
   const latency = flags.has('latency');
+  const json = flags.has('json');
   if (port === 0 || connections < 1 || inflight < 1) {
     throw new NetloopError(ErrorCode.INVALID_OPTION, '--port, --connections and --inflight must be positive');
+  }
+  if (json && size < JSON_MIN_BYTES) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `--size must be at least ${JSON_MIN_BYTES} with --json`, { details: { size } });
   }
 
   // One request repeated `inflight` times: a batch of n requests is a prefix of it.
   const frameBytes = HEADER_BYTES + size;
   const batch = Buffer.alloc(frameBytes * inflight, 0x61);
-  for (let i = 0; i < inflight; i++) batch.writeUInt32BE(size, i * frameBytes);
+  const value = json ? jsonValue(size) : null;
+  for (let i = 0; i < inflight; i++) {
+    batch.writeUInt32BE(size, i * frameBytes);
+    if (value !== null) value.copy(batch, i * frameBytes + HEADER_BYTES);
+  }
 
   const samples = new Float64Array(latency ? MAX_SAMPLES : 0);
   let sampleCount = 0;
   let measuring = false;
   let stopped = false;
   let replies = 0;
+  let totalReplies = 0;
   let errors = 0;
 
   const sendN = (conn: Conn, n: number): void => {
@@ -173,7 +190,10 @@ async function main(): Promise<void> {
       }
     }
     if (measuring) replies += n;
-    if (!stopped) sendN(conn, n);
+    if (!stopped) {
+      totalReplies += n;
+      sendN(conn, n);
+    }
   };
 
   const open = (): Promise<Conn> =>
@@ -215,6 +235,7 @@ async function main(): Promise<void> {
     inflight,
     size,
     replies,
+    totalReplies,
     seconds,
     msgsPerSec: replies / seconds,
     errors,
@@ -231,6 +252,14 @@ async function main(): Promise<void> {
     };
   }
   emitJson(result);
+}
+
+/** The smallest `--json` value: `{"id":1,"text":""}`. */
+const JSON_MIN_BYTES = 18;
+
+/** A JSON object of exactly `size` bytes (ASCII): `{"id":1,"text":"aa…a"}`. */
+export function jsonValue(size: number): Buffer {
+  return Buffer.from(`{"id":1,"text":"${'a'.repeat(size - JSON_MIN_BYTES)}"}`, 'utf8');
 }
 
 function delay(ms: number): Promise<void> {

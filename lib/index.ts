@@ -83,9 +83,19 @@ export type { FrameHandler, RawFrameHandler, LtvFrame, LtvDecoderOptions } from 
 export { LtvEncoder } from './codec/ltv-encoder.js';
 export type { FrameSink, LtvEncoderOptions } from './codec/ltv-encoder.js';
 export { MessageRegistry } from './codec/message-registry.js';
-export type { MessageType, DecodedMessage, MessageRegistryOptions, MessageTypeRef } from './codec/message-registry.js';
-export { rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS, isSerializer } from './codec/serializers.js';
-export type { Serializer, SerializerName } from './codec/serializers.js';
+export type {
+  MessageType,
+  DecodedMessage,
+  EncodedMessage,
+  MessageRegistryOptions,
+  MessageTypeRef,
+  MessageMap,
+  MessageName,
+  PayloadOf,
+  OtherRef,
+} from './codec/message-registry.js';
+export { json, utf8, raw, isSerializer, rawSerializer, utf8Serializer, jsonSerializer, SERIALIZERS } from './codec/serializers.js';
+export type { Serializer, SerializerName, SerializerNamePayload, JsonSerializerOptions } from './codec/serializers.js';
 export { cellnetStringHash } from './codec/cellnet/hash.js';
 export {
   CellnetBinaryWriter,
@@ -96,12 +106,39 @@ export {
 } from './codec/cellnet/binary.js';
 export type { CellnetChatREQ, CellnetChatACK } from './codec/cellnet/binary.js';
 export { FramedServer } from './framing/framed-server.js';
-export type { FramedServerOptions, FramedServerEvents } from './framing/framed-server.js';
+export type { FramedServerOptions, FramedServerEvents, AnyFramedServer } from './framing/framed-server.js';
 export { FramedConnector } from './framing/framed-connector.js';
-export type { FramedConnectorOptions, FramedConnectorEvents } from './framing/framed-connector.js';
+export type { FramedConnectorOptions, FramedConnectorEvents, AnyFramedConnector } from './framing/framed-connector.js';
 export { FramedClient } from './framing/framed-client.js';
-export type { FramedMessage, MessageHandler, ClientRawFrameHandler, FrameObserver, FramedStats } from './framing/framed-client.js';
+export type {
+  MessageHandler,
+  TypedHandler,
+  InboundHook,
+  OutboundHook,
+  ClientRawFrameHandler,
+  FrameObserver,
+  ReservedFrameHandler,
+  FramedStats,
+  AnyFramedClient,
+  AnyFramedMap,
+  LooseRef,
+  LoosePayload,
+} from './framing/framed-client.js';
+export type {
+  RawFrames,
+  AnyMessages,
+  FramedMessage,
+  NamedMessage,
+  UnnamedMessage,
+  MessageOf,
+  OutgoingMessage,
+  NamedOutgoing,
+  UnnamedOutgoing,
+  MessageFor,
+  HookResult,
+} from './framing/messages.js';
 export { FRAMING_DEFAULTS } from './framing/framing.js';
+export type { FrameCount } from './framing/frame-counts.js';
 export type { FramingOptions } from './framing/framing.js';
 
 // Messaging: request/response over framed connections (netloop's envelope or cellnet's rpc).
@@ -218,6 +255,7 @@ export { realFs, countingFs } from './store/file/fs-facade.js';
 export type { FsFacade, FsFileHandle, FsCounts, CountingFs } from './store/file/fs-facade.js';
 export { RedisStore } from './store/redis/redis-store.js';
 export type { RedisStoreOptions, RedisStoreEvents, RedisClientLike, RedisClusterLike, RedisClusterNodeLike } from './store/redis/redis-store.js';
+export { EtcdStore, type EtcdStoreOptions, type EtcdStoreEvents, type EtcdCredentials, type EtcdAuth } from './store/etcd/etcd-store.js';
 
 // Rooms and broadcast across processes (Redis pub/sub), and reaching Redis within a start-up bound.
 export { RoomsAdapter, createRoomsAdapter, ROOMS_DEFAULTS } from './cluster/rooms-adapter.js';

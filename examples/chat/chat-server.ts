@@ -69,6 +69,7 @@ import {
   isNetloopError,
 } from 'netloop';
 import type {
+  AnyFramedServer,
   Client,
   CloseOptions,
   CloseReason,
@@ -198,7 +199,7 @@ export class ChatServer {
   /** The loop the server runs on (its own). */
   readonly loop: EventLoop;
   /** The listening server, framed with the chat protocol. */
-  readonly server: FramedServer;
+  readonly server: AnyFramedServer;
   /** The sessions of this process. */
   readonly registry: SessionRegistry;
   /** The registry bound to the server: logins, resumes, heartbeats, expiry notices. */
@@ -219,7 +220,7 @@ export class ChatServer {
   #closing: Promise<void> | null = null;
   readonly #flushBatch = (): void => this.#deliverBatch();
 
-  private constructor(loop: EventLoop, server: FramedServer, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
+  private constructor(loop: EventLoop, server: AnyFramedServer, registry: SessionRegistry, protocol: ChatProtocol, options: ChatServerOptions) {
     this.loop = loop;
     this.server = server;
     this.registry = registry;

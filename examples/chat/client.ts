@@ -34,7 +34,7 @@
  */
 
 import { ErrorCode, EventLoop, FramedConnector, NetloopError } from 'netloop';
-import type { Client, CloseReason, ConnectErrorInfo, FramedClient, FramedMessage, TimerId } from 'netloop';
+import type { AnyFramedConnector, Client, CloseReason, ConnectErrorInfo, FramedClient, FramedMessage, TimerId } from 'netloop';
 import { defineCommand, isMain, parseCommandLine, runCommand } from '../shared/cli.js';
 import type { OptionValues } from '../shared/cli.js';
 import { CHAT_DEFAULT_HOST, CHAT_DEFAULT_PORT, MAX_ACK_CONTENT_BYTES, createChatProtocol } from './protocol.js';
@@ -66,7 +66,7 @@ export interface ChatClientOptions {
 /** See the module comment. */
 export class ChatClient {
   readonly loop = new EventLoop();
-  readonly connector: FramedConnector;
+  readonly connector: AnyFramedConnector;
   readonly protocol: ChatProtocol = createChatProtocol();
   readonly #print: (line: string) => void;
   readonly #name: string;

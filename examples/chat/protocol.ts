@@ -269,14 +269,23 @@ export function createChatProtocol(): ChatProtocol {
   const layout = ltvLayout('cellnet');
   const registry = new MessageRegistry({ strict: true, maxId: layout.maxType });
   const encoder = new LtvEncoder({ layout });
-  const ChatREQ = registry.registerCellnet(CELLNET_CHAT_NAMES.REQ, chatReqSerializer);
-  const ChatACK = registry.registerCellnet(CELLNET_CHAT_NAMES.ACK, chatAckSerializer);
-  const Hello = registry.registerCellnet(NETLOOP_CHAT_NAMES.HELLO, helloSerializer);
-  const Welcome = registry.registerCellnet(NETLOOP_CHAT_NAMES.WELCOME, welcomeSerializer);
-  const Heartbeat = registry.registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT, heartbeatSerializer);
-  const HeartbeatACK = registry.registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT_ACK, heartbeatAckSerializer);
-  const Expired = registry.registerCellnet(NETLOOP_CHAT_NAMES.EXPIRED, expiredSerializer);
-  const ErrorType = registry.registerCellnet(NETLOOP_CHAT_NAMES.ERROR, errorNoticeSerializer);
+  const typed = registry
+    .registerCellnet(CELLNET_CHAT_NAMES.REQ, chatReqSerializer)
+    .registerCellnet(CELLNET_CHAT_NAMES.ACK, chatAckSerializer)
+    .registerCellnet(NETLOOP_CHAT_NAMES.HELLO, helloSerializer)
+    .registerCellnet(NETLOOP_CHAT_NAMES.WELCOME, welcomeSerializer)
+    .registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT, heartbeatSerializer)
+    .registerCellnet(NETLOOP_CHAT_NAMES.HEARTBEAT_ACK, heartbeatAckSerializer)
+    .registerCellnet(NETLOOP_CHAT_NAMES.EXPIRED, expiredSerializer)
+    .registerCellnet(NETLOOP_CHAT_NAMES.ERROR, errorNoticeSerializer);
+  const ChatREQ = typed.resolve(CELLNET_CHAT_NAMES.REQ);
+  const ChatACK = typed.resolve(CELLNET_CHAT_NAMES.ACK);
+  const Hello = typed.resolve(NETLOOP_CHAT_NAMES.HELLO);
+  const Welcome = typed.resolve(NETLOOP_CHAT_NAMES.WELCOME);
+  const Heartbeat = typed.resolve(NETLOOP_CHAT_NAMES.HEARTBEAT);
+  const HeartbeatACK = typed.resolve(NETLOOP_CHAT_NAMES.HEARTBEAT_ACK);
+  const Expired = typed.resolve(NETLOOP_CHAT_NAMES.EXPIRED);
+  const ErrorType = typed.resolve(NETLOOP_CHAT_NAMES.ERROR);
   return {
     registry,
     layout,

@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ErrorCode, EventLoop, FramedServer, FramedStreams, NetloopError, closeOnSignals, isNetloopError } from 'netloop';
-import type { FramedClient } from 'netloop';
+import type { AnyFramedServer, FramedClient } from 'netloop';
 import { DEFAULT_FILE_PORT, fileRegistry, isPlainName } from './protocol.js';
 import type { Failed, FileInfo, Get } from './protocol.js';
 
@@ -43,7 +43,7 @@ export interface FileServerOptions {
 /** A running file server. */
 export interface FileServer {
   loop: EventLoop;
-  server: FramedServer;
+  server: AnyFramedServer;
   streams: FramedStreams;
 }
 

@@ -12,16 +12,17 @@
  * @module
  */
 
-import { EventLoop, FramedServer, MessageRegistry, closeOnSignals, utf8Serializer } from 'netloop';
+import { EventLoop, FramedServer, MessageRegistry, closeOnSignals, utf8 } from 'netloop';
+import type { AnyFramedServer } from 'netloop';
 import { defineCommand, isMain, runCommand } from '../shared/cli.js';
 
 /** The protocol, shared by the server and the client: one message type. */
-export const registry = new MessageRegistry();
+export const registry = new MessageRegistry().register(1, 'Echo', utf8());
 /** Type 1, `Echo`: a UTF-8 string. */
-export const Echo = registry.register(1, 'Echo', utf8Serializer);
+export const Echo = registry.resolve('Echo');
 
 /** Starts the framed echo server on a loop of its own; resolves once it listens. */
-export async function startFramedEcho(port: number, host = '127.0.0.1'): Promise<{ loop: EventLoop; server: FramedServer }> {
+export async function startFramedEcho(port: number, host = '127.0.0.1'): Promise<{ loop: EventLoop; server: AnyFramedServer }> {
   const loop = new EventLoop();
   const server = await new FramedServer(loop, {
     host,

@@ -57,6 +57,7 @@ import type { CloseReason } from '../reactor/close-reason.js';
 import { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { MessageRegistry } from '../codec/message-registry.js';
 import { FramedServer } from '../framing/framed-server.js';
+import type { AnyFramedServer } from '../framing/framed-server.js';
 import { ENVELOPE_VERSION, TARGET_ROOM, TARGET_USER, decodeEnvelope, encodeEnvelope, envelopeSize } from './envelope.js';
 import type { ClientRef, Target } from './envelope.js';
 import { Membership } from './membership.js';
@@ -351,7 +352,7 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'clock must be a Clock', { details: { option: 'clock' } });
     }
-    const framed = servers.find((s): s is AnyServer & FramedServer => s instanceof FramedServer);
+    const framed = servers.find((s): s is AnyServer & AnyFramedServer => s instanceof FramedServer);
     this.#registry = options.registry ?? framed?.registry ?? null;
     this.#typedEncoder = framed !== undefined ? new LtvEncoder({ layout: framed.layout }) : null;
     this.processId = processId;

@@ -202,6 +202,18 @@ export class LtvEncoder {
   }
 
   /**
+   * @internal Writes a frame whose value is the UTF-8 of `text`, `length`
+   * bytes (its `Buffer.byteLength`, accepted by {@link _checkLength}), into
+   * `target` at `offset`, which the caller has sized to {@link frameLength}:
+   * the text is encoded straight behind its header, with no Buffer of the
+   * value in between. The path of a JSON payload's in-place send.
+   */
+  _writeTextChecked(target: Buffer, offset: number, type: number, text: string, length: number): void {
+    this.#writeHeader(target, offset, type, length);
+    target.write(text, offset + this.#headerBytes, length, 'utf8');
+  }
+
+  /**
    * @internal Writes a frame that {@link check} (or {@link _checkLength} for
    * `end - start`) has accepted into `target` at `offset`, which the caller
    * has sized to {@link frameLength}: no check is repeated. The value is

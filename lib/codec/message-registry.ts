@@ -1,10 +1,17 @@
 /**
  * The message registry: message types by numeric id (the frame's type field)
- * and by name, each with the serializer of its payload.
+ * and by name, each with the serializer of its payload, and typed by what was
+ * registered: each `register` returns the registry typed with one more entry
+ * in its map of names to payload types, so that servers, connectors and
+ * clients built with it take and hand out typed payloads.
  *
  * ```
  *   byId:   Map<id, MessageType>  ─┐
  *   byName: Map<name, MessageType> ┴─▶ { id, name, serializer }
+ *
+ *   new MessageRegistry()                        MessageRegistry<{}>
+ *     .register(1, 'Login', json<Login>())       MessageRegistry<{ Login: Login }>
+ *     .register(2, 'Chat', json<Chat>())         MessageRegistry<{ Login: Login; Chat: Chat }>
  * ```
  *
  * A duplicate id or name is refused at registration (`NETLOOP_DUPLICATE_TYPE`),
@@ -21,15 +28,32 @@ import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import type { FrameSink, LtvEncoder } from './ltv-encoder.js';
 import { SERIALIZERS, isSerializer } from './serializers.js';
-import type { Serializer, SerializerName } from './serializers.js';
+import type { Serializer, SerializerName, SerializerNamePayload, TextEncoding } from './serializers.js';
 import { cellnetStringHash } from './cellnet/hash.js';
 
+/**
+ * Payload types by message name, as a registry's registrations add them up:
+ * `{ Login: Login; Chat: Chat }` (an interface or a type literal).
+ */
+export type MessageMap = object;
+
+/**
+ * The registered names of a message map. A map with no names at all (the
+ * `{}` of a registry whose registrations were not chained, or were made
+ * where the compiler cannot follow them) names none at compile time: any
+ * string is accepted then, with an `unknown` payload, and checked when sent.
+ */
+export type MessageName<M> = [keyof M] extends [never] ? string : keyof M & string;
+
+/** The payload type of the message `N` of `M` (`unknown` for a name the map does not hold). */
+export type PayloadOf<M, N> = N extends keyof M ? M[N] : unknown;
+
 /** A registered message type. */
-export interface MessageType<T = unknown> {
+export interface MessageType<T = unknown, N extends string = string> {
   /** The numeric id carried in the frame's type field. */
   readonly id: number;
   /** The unique name. */
-  readonly name: string;
+  readonly name: N;
   /** Converts payloads to and from the frame's value. */
   readonly serializer: Serializer<T>;
 }
@@ -61,14 +85,34 @@ export interface MessageRegistryOptions {
 export type MessageTypeRef<T = unknown> = number | string | MessageType<T>;
 
 /**
+ * A reference to a type of the registry typed `M` besides a name it holds:
+ * an id or a {@link MessageType}, and any name when `M` names none at
+ * compile time. (A typed registry's names go through the overloads that
+ * type their payloads.)
+ */
+export type OtherRef<M, T = unknown> = number | MessageType<T> | (string extends MessageName<M> ? string : never);
+
+/**
  * Message types by numeric id (the frame's type field) and by name, each with
  * the serializer of its payload. A duplicate id or name is refused at
  * registration (`NETLOOP_DUPLICATE_TYPE`, which also catches a collision of
  * cellnet's 16-bit name hashes); in strict mode a frame of an unregistered
  * type is `NETLOOP_UNKNOWN_TYPE`, refused from its header when
  * {@link MessageRegistry.isKnownType} is given to the decoder.
+ *
+ * `M` maps each registered name to its payload type. `register` returns the
+ * registry itself typed with the new entry, so chain the registrations (or
+ * keep the last result): the registry a server is given types its handlers,
+ * its `'message'` event and every `send`.
+ *
+ * ```ts
+ * const registry = new MessageRegistry()
+ *   .register(1, 'Login', json<Login>())
+ *   .register(2, 'Chat', json<Chat>({ validate: isChat }));
+ * ```
  */
-export class MessageRegistry {
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export class MessageRegistry<M extends MessageMap = {}> {
   /** See {@link MessageRegistryOptions.strict}. */
   readonly strict: boolean;
   /** See {@link MessageRegistryOptions.maxId}. */
@@ -104,14 +148,28 @@ export class MessageRegistry {
   }
 
   /**
-   * Registers a message type. `serializer` is a built-in name (`'raw'`, the
-   * default; `'utf8'`; `'json'`) or a user's own `{ encode, decode }`.
+   * Registers a message type and returns this registry, typed with the new
+   * name and its payload type. `serializer` makes the payload type:
+   * {@link json}`<T>()`, {@link utf8}`()`, {@link raw}`()` (the default), or a
+   * user's own `{ encode, decode }`. (The names `'raw'`, `'utf8'` and `'json'`
+   * are accepted too, for compatibility; `'json'` types the payload `unknown`.)
    *
    * @throws NetloopError DUPLICATE_TYPE when the id or the name is taken
    *   (`details.id`, `details.name`, `details.existing`); INVALID_OPTION for
    *   an id outside `[0, maxId]`, an empty or over-long name, or a bad serializer.
    */
-  register<T = Buffer>(id: number, name: string, serializer: Serializer<T> | SerializerName = 'raw'): MessageType<T> {
+  register<N extends string, T = Buffer>(id: number, name: N, serializer?: Serializer<T>): MessageRegistry<{ [K in keyof M | N]: K extends N ? T : K extends keyof M ? M[K] : never }>;
+  /** @deprecated Give a serializer made by `raw()`, `utf8()` or `json<T>()`: the payload is then typed. */
+  register<N extends string, S extends SerializerName>(id: number, name: N, serializer: S): MessageRegistry<{ [K in keyof M | N]: K extends N ? SerializerNamePayload<S> : K extends keyof M ? M[K] : never }>;
+  // The new map is written out in the return types rather than through an
+  // alias, so that editors show `MessageRegistry<{ Login: Login; Chat: Chat }>`.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  register(id: number, name: string, serializer: Serializer<unknown> | SerializerName = 'raw'): MessageRegistry<any> {
+    this.#add(id, name, serializer);
+    return this;
+  }
+
+  #add(id: number, name: string, serializer: Serializer<unknown> | SerializerName): MessageType {
     checkInteger('id', id, 0, this.maxId);
     if (typeof name !== 'string' || name.length === 0 || name.length > this.maxNameLength) {
       throw new NetloopError(
@@ -120,14 +178,14 @@ export class MessageRegistry {
         { details: { option: 'name', length: typeof name === 'string' ? name.length : null } },
       );
     }
-    let ser: Serializer<T>;
+    let ser: Serializer<unknown>;
     if (typeof serializer === 'string') {
       if (!Object.prototype.hasOwnProperty.call(SERIALIZERS, serializer)) {
         throw new NetloopError(ErrorCode.INVALID_OPTION, `unknown serializer ${serializer}`, {
           details: { option: 'serializer', value: serializer },
         });
       }
-      ser = SERIALIZERS[serializer] as Serializer<T>;
+      ser = SERIALIZERS[serializer] as Serializer<unknown>;
     } else if (isSerializer(serializer)) {
       ser = serializer;
     } else {
@@ -147,48 +205,62 @@ export class MessageRegistry {
         { details: { id, name, existing: { id: clash.id, name: clash.name } } },
       );
     }
-    const type: MessageType<T> = Object.freeze({ id, name, serializer: ser });
-    this.#byId.set(id, type as MessageType);
-    this.#byName.set(name, type as MessageType);
+    const type: MessageType = Object.freeze({ id, name, serializer: ser });
+    this.#byId.set(id, type);
+    this.#byName.set(name, type);
     return type;
   }
 
   /**
    * Registers a message type under cellnet's id for `name`
    * (`util.StringHash(name)`, e.g. `'proto.ChatREQ'`), so a cellnet peer's
-   * messages are recognised. A hash collision is a DUPLICATE_TYPE error.
+   * messages are recognised, and returns this registry typed with it (as
+   * {@link MessageRegistry.register}). A hash collision is a DUPLICATE_TYPE error.
    */
-  registerCellnet<T = Buffer>(name: string, serializer: Serializer<T> | SerializerName = 'raw'): MessageType<T> {
+  registerCellnet<N extends string, T = Buffer>(name: N, serializer?: Serializer<T>): MessageRegistry<{ [K in keyof M | N]: K extends N ? T : K extends keyof M ? M[K] : never }>;
+  /** @deprecated Give a serializer made by `raw()`, `utf8()` or `json<T>()`: the payload is then typed. */
+  registerCellnet<N extends string, S extends SerializerName>(name: N, serializer: S): MessageRegistry<{ [K in keyof M | N]: K extends N ? SerializerNamePayload<S> : K extends keyof M ? M[K] : never }>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  registerCellnet(name: string, serializer: Serializer<unknown> | SerializerName = 'raw'): MessageRegistry<any> {
     if (typeof name !== 'string') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'name must be a string', { details: { option: 'name' } });
     }
-    return this.register(cellnetStringHash(name), name, serializer);
+    this.#add(cellnetStringHash(name), name, serializer);
+    return this;
   }
 
-  /** The type with this id or name (or the type itself, if registered here), or undefined. */
-  get<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> | undefined {
-    let found: MessageType | undefined;
-    if (typeof ref === 'number') found = this.#byId.get(ref);
-    else if (typeof ref === 'string') found = this.#byName.get(ref);
-    else if (typeof ref === 'object' && ref !== null) found = this.#byId.get(ref.id);
-    if (found === undefined || (typeof ref === 'object' && found !== ref)) return undefined;
-    return found as MessageType<T>;
+  /** @internal The type with this id, or undefined (the framing's per-frame lookup). */
+  _byId(id: number): MessageType | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** @internal The type with this name, or undefined (the framing's per-send lookup). */
+  _byName(name: string): MessageType | undefined {
+    return this.#byName.get(name);
   }
 
   /**
-   * Like {@link get}, but an unregistered reference is an error.
+   * The type with this id or name (or the type itself, if registered here),
+   * or undefined. Any name may be looked up, registered or not (a name
+   * known only when running, say); a registered one is typed.
+   */
+  get<N extends MessageName<M>>(name: N): MessageType<PayloadOf<M, N>, N> | undefined;
+  get<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> | undefined;
+  get<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> | undefined {
+    return this.#lookup(ref) as MessageType<T> | undefined;
+  }
+
+  /**
+   * Like {@link get}, but an unregistered reference is an error. A typed
+   * registry takes its registered names here (and ids and types); look a
+   * name known only when running up with {@link get}.
    *
    * @throws NetloopError UNKNOWN_TYPE (`details.type`).
    */
+  resolve<N extends MessageName<M>>(name: N): MessageType<PayloadOf<M, N>, N>;
+  resolve<T = unknown>(ref: OtherRef<M, T>): MessageType<T>;
   resolve<T = unknown>(ref: MessageTypeRef<T>): MessageType<T> {
-    const found = this.get(ref);
-    if (found === undefined) {
-      const shown = typeof ref === 'object' && ref !== null ? ref.name : ref;
-      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `unknown message type ${String(shown)}`, {
-        details: { type: typeof shown === 'number' || typeof shown === 'string' ? shown : String(shown) },
-      });
-    }
-    return found;
+    return this.#resolve(ref) as MessageType<T>;
   }
 
   /**
@@ -198,32 +270,11 @@ export class MessageRegistry {
    *   when the serializer refuses the payload (its error as `cause`) or
    *   returns something other than bytes.
    */
-  encode<T>(
-    ref: MessageTypeRef<T>,
-    payload: T,
-  ): {
-    /** The registered type id, for the frame's type field. */
-    id: number;
-    /** The serialized payload, the frame's value. */
-    value: Uint8Array;
-  } {
-    const type = this.resolve(ref);
-    let value: unknown;
-    try {
-      value = type.serializer.encode(payload);
-    } catch (err) {
-      if (isNetloopError(err, ErrorCode.INVALID_VALUE)) throw err;
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `payload of ${type.name} could not be serialized: ${errorMessage(err)}`, {
-        cause: err,
-        details: { type: type.name, id: type.id },
-      });
-    }
-    if (!(value instanceof Uint8Array)) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `serializer of ${type.name} returned no bytes`, {
-        details: { type: type.name, id: type.id },
-      });
-    }
-    return { id: type.id, value };
+  encode<N extends MessageName<M>>(name: N, payload: PayloadOf<M, N>): EncodedMessage;
+  encode<T>(ref: OtherRef<M, T>, payload: T): EncodedMessage;
+  encode<T>(ref: MessageTypeRef<T>, payload: T): EncodedMessage {
+    const type = this.#resolve(ref);
+    return { id: type.id, value: serialize(type, payload) };
   }
 
   /**
@@ -234,9 +285,31 @@ export class MessageRegistry {
    *
    * @throws NetloopError as {@link encode} and {@link LtvEncoder.check}.
    */
+  encodeTo<N extends MessageName<M>>(encoder: LtvEncoder, sink: FrameSink, name: N, payload: PayloadOf<M, N>): number;
+  encodeTo<T>(encoder: LtvEncoder, sink: FrameSink, ref: OtherRef<M, T>, payload: T): number;
   encodeTo<T>(encoder: LtvEncoder, sink: FrameSink, ref: MessageTypeRef<T>, payload: T): number {
-    const { id, value } = this.encode(ref, payload);
-    return encoder.encodeTo(sink, id, value);
+    const type = this.#resolve(ref);
+    return encoder.encodeTo(sink, type.id, serialize(type, payload));
+  }
+
+  #lookup(ref: MessageTypeRef): MessageType | undefined {
+    let found: MessageType | undefined;
+    if (typeof ref === 'number') found = this.#byId.get(ref);
+    else if (typeof ref === 'string') found = this.#byName.get(ref);
+    else if (typeof ref === 'object' && ref !== null) found = this.#byId.get(ref.id);
+    if (found === undefined || (typeof ref === 'object' && found !== ref)) return undefined;
+    return found;
+  }
+
+  #resolve(ref: MessageTypeRef): MessageType {
+    const found = this.#lookup(ref);
+    if (found === undefined) {
+      const shown = typeof ref === 'object' && ref !== null ? ref.name : ref;
+      throw new NetloopError(ErrorCode.UNKNOWN_TYPE, `unknown message type ${String(shown)}`, {
+        details: { type: typeof shown === 'number' || typeof shown === 'string' ? shown : String(shown) },
+      });
+    }
+    return found;
   }
 
   /**
@@ -257,13 +330,73 @@ export class MessageRegistry {
       }
       return { id, type: null, payload: value };
     }
-    let payload: unknown;
-    try {
-      payload = type.serializer.decode(value);
-    } catch (err) {
-      throw badPayload(type.name, id, value.length, err);
-    }
-    return { id, type, payload };
+    return { id, type, payload: deserialize(type, value) };
+  }
+}
+
+/** A payload serialized for its registered type (see {@link MessageRegistry.encode}). */
+export interface EncodedMessage {
+  /** The registered type id, for the frame's type field. */
+  id: number;
+  /** The serialized payload, the frame's value. */
+  value: Uint8Array;
+}
+
+/**
+ * @internal Serializes `payload` with its type's serializer: the bytes, or
+ * INVALID_VALUE when the serializer refuses it (its error as `cause`) or
+ * returns something other than bytes. The framing's send path calls it
+ * directly, with the type it looked up.
+ */
+export function serialize<T>(type: MessageType<T>, payload: T): Uint8Array {
+  let value: unknown;
+  try {
+    value = type.serializer.encode(payload);
+  } catch (err) {
+    if (isNetloopError(err, ErrorCode.INVALID_VALUE)) throw err;
+    throw new NetloopError(ErrorCode.INVALID_VALUE, `payload of ${type.name} could not be serialized: ${errorMessage(err)}`, {
+      cause: err,
+      details: { type: type.name, id: type.id },
+    });
+  }
+  if (!(value instanceof Uint8Array)) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, `serializer of ${type.name} returned no bytes`, {
+      details: { type: type.name, id: type.id },
+    });
+  }
+  return value;
+}
+
+/**
+ * @internal The payload as text, for a type whose serializer encodes text
+ * (JSON): the sender then encodes it straight into the output buffer. Null
+ * when the serializer has no text path (use {@link serialize}). Throws as
+ * {@link serialize} does.
+ */
+export function serializeText<T>(type: MessageType<T>, payload: T): string | null {
+  const encodeText = (type.serializer as Partial<TextEncoding<T>>)._encodeText;
+  if (encodeText === undefined) return null;
+  try {
+    return encodeText(payload);
+  } catch (err) {
+    if (isNetloopError(err, ErrorCode.INVALID_VALUE)) throw err;
+    throw new NetloopError(ErrorCode.INVALID_VALUE, `payload of ${type.name} could not be serialized: ${errorMessage(err)}`, {
+      cause: err,
+      details: { type: type.name, id: type.id },
+    });
+  }
+}
+
+/**
+ * @internal Deserializes `value` with its type's serializer, or throws
+ * BAD_PAYLOAD (see {@link MessageRegistry.decode}). The framing's dispatch
+ * calls it directly, with the type it looked up.
+ */
+export function deserialize(type: MessageType, value: Buffer): unknown {
+  try {
+    return type.serializer.decode(value);
+  } catch (err) {
+    throw badPayload(type.name, type.id, value.length, err);
   }
 }
 

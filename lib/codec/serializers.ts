@@ -1,7 +1,15 @@
 /**
  * Serializers turn a message payload into the bytes of a frame's value and
- * back. The built-in ones cover raw bytes, UTF-8 text and JSON; a user's own
- * is any object with `encode` and `decode`.
+ * back. The built-in ones are made by three factories, each typed by its
+ * payload: {@link raw} (bytes), {@link utf8} (text) and {@link json} (a JSON
+ * value, typed `T` and checked on arrival by an optional type guard); a
+ * user's own is any object with `encode` and `decode`.
+ *
+ * ```
+ *   raw()                      Serializer<Buffer>   the value itself (a view of the received chunk)
+ *   utf8()                     Serializer<string>   UTF-8 text
+ *   json<T>({ validate? })     Serializer<T>        JSON text; validate(v) false ──▶ BAD_PAYLOAD
+ * ```
  *
  * A serializer's `encode` throws (anything) on a payload it cannot encode and
  * its `decode` throws on bytes it cannot decode; the message registry turns
@@ -36,8 +44,18 @@ export interface Serializer<T> {
   decode(bytes: Buffer): T;
 }
 
-/** Names of the built-in serializers. */
+/**
+ * Names of the built-in serializers, accepted by `MessageRegistry.register`
+ * in place of a serializer for compatibility: `'raw'` types the payload
+ * `Buffer`, `'utf8'` `string` and `'json'` `unknown`.
+ *
+ * @deprecated Use the factories {@link raw}, {@link utf8} and {@link json}:
+ *   `json<T>()` types the payload, and can check it on arrival.
+ */
 export type SerializerName = 'raw' | 'utf8' | 'json';
+
+/** The payload type of a built-in serializer's name (see {@link SerializerName}). */
+export type SerializerNamePayload<S extends SerializerName> = S extends 'raw' ? Buffer : S extends 'utf8' ? string : unknown;
 
 /**
  * Raw bytes, unchanged. `decode` returns the value as handed out by the
@@ -76,22 +94,12 @@ export const utf8Serializer: Serializer<string> = Object.freeze({
  * JSON text in UTF-8. `encode` refuses what JSON cannot represent
  * (`undefined`, functions, symbols, BigInt, cycles).
  */
-export const jsonSerializer: Serializer<unknown> = Object.freeze({
+export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> = Object.freeze({
   encode(payload: unknown): Uint8Array {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(payload);
-    } catch (err) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, `payload is not JSON-serializable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    if (text === undefined) {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'payload is not JSON-serializable', {
-        details: { got: typeof payload },
-      });
-    }
-    return Buffer.from(text, 'utf8');
+    return Buffer.from(jsonText(payload), 'utf8');
+  },
+  _encodeText(payload: unknown): string {
+    return jsonText(payload);
   },
   /** @throws NetloopError BAD_PAYLOAD (`details.length`, `details.offset` when known) for text that is not JSON. */
   decode(bytes: Buffer): unknown {
@@ -104,6 +112,34 @@ export const jsonSerializer: Serializer<unknown> = Object.freeze({
     }
   },
 });
+
+/**
+ * @internal A serializer whose payloads are text: `_encodeText` returns what
+ * `encode` would return the UTF-8 bytes of, so a sender can encode the text
+ * straight into a client's output buffer (no Buffer of the value in
+ * between). It throws as `encode` does.
+ */
+export interface TextEncoding<T> {
+  _encodeText(payload: T): string;
+}
+
+/** The JSON text of `payload`, or INVALID_VALUE for a payload JSON cannot carry. */
+function jsonText(payload: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload);
+  } catch (err) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, `payload is not JSON-serializable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (text === undefined) {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'payload is not JSON-serializable', {
+      details: { got: typeof payload },
+    });
+  }
+  return text;
+}
 
 /**
  * Where `JSON.parse` says it failed, from the end of its message only (`... in
@@ -137,11 +173,108 @@ function jsonError(text: string, length: number, err: unknown): NetloopError {
   return new NetloopError(ErrorCode.BAD_PAYLOAD, `a value of ${length} bytes is not valid JSON${where}`, { details });
 }
 
-/** The built-in serializer of each name. */
+/** Options of {@link json}. */
+export interface JsonSerializerOptions<T> {
+  /**
+   * A type guard every decoded value must pass: a value it refuses (returns
+   * false for) is `NETLOOP_BAD_PAYLOAD`, as malformed JSON is, and reaches no
+   * handler. A guard that throws counts as a refusal; its error is kept only
+   * by its class name (its message may quote the value). Outbound payloads
+   * are typed `T` at compile time and are not checked again.
+   */
+  validate?: (value: unknown) => value is T;
+}
+
+/**
+ * UTF-8 text, unchanged (the payload is a `string`). Malformed bytes decode
+ * to U+FFFD, as `Buffer.toString` does.
+ *
+ * ```ts
+ * const registry = new MessageRegistry().register(1, 'Say', utf8());
+ * ```
+ */
+export function utf8(): Serializer<string> {
+  return utf8Serializer;
+}
+
+/**
+ * Raw bytes: the payload is the frame's value (a `Buffer`, a view of the
+ * received chunk unless the framing copies). Sent payloads may be any
+ * `Uint8Array`.
+ */
+export function raw(): Serializer<Buffer> {
+  return rawSerializer;
+}
+
+/**
+ * JSON text in UTF-8, typed `T`. Without `validate` the type is the
+ * application's promise about what its peers send; with it, every value
+ * received is checked, and one that fails is `NETLOOP_BAD_PAYLOAD` (the
+ * client is closed with `'protocol-error'`), its bytes never in the error.
+ *
+ * ```ts
+ * interface Chat { text: string }
+ * const isChat = (v: unknown): v is Chat => typeof v === 'object' && v !== null && typeof (v as Chat).text === 'string';
+ * const registry = new MessageRegistry().register(2, 'Chat', json<Chat>({ validate: isChat }));
+ * ```
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` when `validate` is given and is not a function.
+ */
+export function json<T = unknown>(options: JsonSerializerOptions<T> = {}): Serializer<T> {
+  if (typeof options !== 'object' || options === null) {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'the json serializer options must be an object', { details: { option: 'options' } });
+  }
+  const validate = options.validate;
+  if (validate === undefined) return jsonSerializer as Serializer<T>;
+  if (typeof validate !== 'function') {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'validate must be a function', { details: { option: 'validate' } });
+  }
+  return Object.freeze({
+    encode: jsonSerializer.encode as (payload: T) => Uint8Array,
+    _encodeText: jsonSerializer._encodeText as (payload: T) => string,
+    decode(bytes: Buffer): T {
+      const value = jsonSerializer.decode(bytes);
+      const refusal = refusalOf(validate, value);
+      // The guard accepted it: the value is a T.
+      if (refusal === null) return value as T;
+      throw invalidJson(bytes.length, refusal);
+    },
+  });
+}
+
+/**
+ * Calls the guard: null when it accepts `value`; `'validate'` when it
+ * returns anything but true; the class name of what it threw when it throws
+ * (its message may quote the value, so it is not kept).
+ */
+function refusalOf(validate: (value: unknown) => boolean, value: unknown): string | null {
+  try {
+    return validate(value) === true ? null : 'validate';
+  } catch (err) {
+    return err instanceof Error ? String(err.name) : typeof err;
+  }
+}
+
+/**
+ * The BAD_PAYLOAD error for a JSON value its guard refused: the value's byte
+ * length and what refused it (`'validate'`, or the class of what the guard
+ * threw), never the value.
+ */
+function invalidJson(length: number, error: string): NetloopError {
+  return new NetloopError(ErrorCode.BAD_PAYLOAD, `a JSON value of ${length} bytes failed validation`, {
+    details: { serializer: 'json', length, error },
+  });
+}
+
+/**
+ * The built-in serializer of each name.
+ *
+ * @deprecated Use {@link raw}, {@link utf8} and {@link json}.
+ */
 export const SERIALIZERS: Readonly<Record<SerializerName, Serializer<never>>> = Object.freeze({
   raw: rawSerializer as Serializer<never>,
   utf8: utf8Serializer as Serializer<never>,
-  json: jsonSerializer as Serializer<never>,
+  json: jsonSerializer as Serializer<unknown> as Serializer<never>,
 });
 
 /** True when `value` has the shape of a {@link Serializer}. */

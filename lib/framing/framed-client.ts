@@ -83,34 +83,108 @@ import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { LtvDecoder } from '../codec/ltv-decoder.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { LtvLayout } from '../codec/ltv-layout.js';
-import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
+import { deserialize } from '../codec/message-registry.js';
+import type { MessageMap, MessageName, PayloadOf, MessageRegistry, MessageType, MessageTypeRef } from '../codec/message-registry.js';
+import type { AnyMessages, FramedMessage, HookResult, MessageOf, OutgoingMessage, RawFrames } from './messages.js';
 import { sendFrame, sendRawFrame } from './send.js';
+import type { FrameCounts } from './frame-counts.js';
 
-/** One decoded message, as handed to the `onMessage` handler or the owner's `'message'` event. */
-export interface FramedMessage<T = unknown> {
-  /** The frame's type id (0 when the layout has no type field). */
-  type: number;
-  /** The registered name of the type; undefined without a registry, or for an unknown type of a lenient one. */
-  name: string | undefined;
-  /**
-   * The frame's value. Unless `copy` is set, a value that lay inside one
-   * received chunk is a view of that chunk: it stays valid for as long as it
-   * is referenced (the reactor reads with `'data'` events, and Node gives each
-   * one a buffer of its own that it never reuses), but it keeps that chunk
-   * (up to 64 KiB) alive while it is.
-   */
-  value: Buffer;
-  /** The payload deserialized by the registry; the value itself without a registry. */
-  payload: T;
-}
+export type { FramedMessage } from './messages.js';
 
 /**
- * Handles one decoded message (the `onMessage` option). A returned promise
- * (any thenable) keeps the message counted as pending until it settles
- * (read-side backpressure); a throw or a rejection closes that client with
+ * Handles one decoded message (the `onMessage` option): every message no
+ * {@link TypedHandler} takes. A returned promise (any thenable) keeps the
+ * message counted as pending until it settles (read-side backpressure); a
+ * throw or a rejection closes that client with `'handler-error'`.
+ */
+export type MessageHandler<M extends MessageMap = AnyFramedMap> = (client: FramedClient<M>, message: FramedMessage<M>) => void | PromiseLike<unknown>;
+
+/**
+ * Handles the messages of one registered type (`server.handle(name,
+ * handler)`): its payload, typed by the registry, and the whole message. As
+ * for {@link MessageHandler}, a returned promise keeps the message pending
+ * until it settles, and a throw or a rejection closes that client with
  * `'handler-error'`.
  */
-export type MessageHandler = (client: FramedClient, message: FramedMessage) => void | PromiseLike<unknown>;
+export type TypedHandler<M extends MessageMap, N extends MessageName<M>> = (
+  client: FramedClient<M>,
+  payload: PayloadOf<M, N>,
+  message: MessageOf<M, N>,
+) => void | PromiseLike<unknown>;
+
+/**
+ * Sees each decoded message of a client before it is handled, in the
+ * client's order, and returns nothing to pass it on, another message to pass
+ * on in its place, or `null` to drop it (see {@link HookResult}). A promise
+ * holds the client's later messages back until it settles (they count as
+ * pending). A throw or a rejection closes that client with `'handler-error'`.
+ */
+export type InboundHook<M extends MessageMap = AnyFramedMap> = (client: FramedClient<M>, message: FramedMessage<M>) => HookResult<FramedMessage<M>>;
+
+/**
+ * Sees each message sent to a client (`send`, and each receiver of a typed
+ * `broadcast`) before it is encoded, and returns nothing to send it as it is,
+ * another message to send in its place, or `null` to drop it. A promise holds
+ * the client's later messages back until it settles. A throw or a rejection
+ * closes that client with `'handler-error'`.
+ */
+export type OutboundHook<M extends MessageMap = AnyFramedMap> = (client: FramedClient<M>, message: OutgoingMessage<M>) => HookResult<OutgoingMessage<M>>;
+
+/**
+ * The message map of a client, handler or hook written without one: any map
+ * (`FramedClient` alone is a client of any server, its `send` unchecked).
+ * Servers and connectors infer theirs from their registry.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFramedMap = any;
+
+/**
+ * A framed client whatever its message map: what the framing's internals,
+ * frame observers and reserved-type handlers take (the map types only the
+ * application's API).
+ */
+export type AnyFramedClient = FramedClient<AnyFramedMap>;
+
+/**
+ * What `send` takes as a type besides a registered name or a
+ * {@link MessageType}: a numeric type without a registry; any reference
+ * (id, name or type) with a registry whose names are not known when
+ * compiling ({@link AnyMessages}); nothing else with a typed registry.
+ */
+export type LooseRef<M> = M extends RawFrames ? number : string extends MessageName<M> ? MessageTypeRef : never;
+
+/** The payload that goes with a {@link LooseRef}: bytes without a registry, anything the serializer takes otherwise. */
+export type LoosePayload<M> = M extends RawFrames ? Uint8Array : unknown;
+
+/** @internal A typed handler as the framing stores it, its types erased. */
+export type AnyTypedHandler = (client: AnyFramedClient, payload: unknown, message: ReceivedMessage) => unknown;
+
+/** @internal A typed handler and the registered type it handles (one lookup per message finds both). */
+export interface HandlerRoute {
+  readonly type: MessageType;
+  readonly fn: AnyTypedHandler;
+}
+
+/** @internal An inbound hook as the framing stores it. */
+export type AnyInboundHook = (client: AnyFramedClient, message: ReceivedMessage) => unknown;
+
+/** @internal An outbound hook as the framing stores it. */
+export type AnyOutboundHook = (client: AnyFramedClient, message: Outgoing) => unknown;
+
+/** @internal A received message, its types erased. */
+export interface ReceivedMessage {
+  type: number;
+  name: string | undefined;
+  payload: unknown;
+  value: Buffer;
+}
+
+/** @internal A message on its way out, its types erased. */
+export interface Outgoing {
+  type: number;
+  name: string | undefined;
+  payload: unknown;
+}
 
 /**
  * Handles one frame without a message (the `onRawFrame` option): its type
@@ -124,7 +198,7 @@ export type MessageHandler = (client: FramedClient, message: FramedMessage) => v
  * a range on without making a view of it: a relay or an echo at the codec's
  * speed.
  */
-export type ClientRawFrameHandler = (client: FramedClient, type: number, source: Buffer, start: number, end: number) => void;
+export type ClientRawFrameHandler<M extends MessageMap = AnyFramedMap> = (client: FramedClient<M>, type: number, source: Buffer, start: number, end: number) => void;
 
 /**
  * Sees each frame's type and size (header and value) as it is decoded,
@@ -134,7 +208,7 @@ export type ClientRawFrameHandler = (client: FramedClient, type: number, source:
  * and messages through it. It must be quick and must not throw (a throw
  * closes the client with `'handler-error'`).
  */
-export type FrameObserver = (client: FramedClient, type: number, size: number) => void;
+export type FrameObserver = (client: AnyFramedClient, type: number, size: number) => void;
 
 /**
  * Takes every frame of one reserved type (`FramedServer.reserveType`) in
@@ -145,7 +219,7 @@ export type FrameObserver = (client: FramedClient, type: number, size: number) =
  * application's messages. Synchronous; a throw closes the client with
  * `'handler-error'`.
  */
-export type ReservedFrameHandler = (client: FramedClient, source: Buffer, start: number, end: number) => void;
+export type ReservedFrameHandler = (client: AnyFramedClient, source: Buffer, start: number, end: number) => void;
 
 /** A snapshot of one client's framing state, from {@link FramedClient.framingStats}. */
 export interface FramedStats {
@@ -176,7 +250,7 @@ export interface FramedStats {
 export interface FramingConfig {
   readonly layout: LtvLayout;
   readonly preAuthLayout: LtvLayout;
-  readonly registry: MessageRegistry | null;
+  readonly registry: MessageRegistry<MessageMap> | null;
   readonly encoder: LtvEncoder;
   readonly copy: boolean;
   readonly requireAuthentication: boolean;
@@ -184,8 +258,14 @@ export interface FramingConfig {
   readonly maxPendingBytes: number;
   readonly maxMessagesPerTurn: number;
   readonly frameTimeoutMs: number;
-  readonly _handler: MessageHandler | null;
-  readonly _frameHandler: ClientRawFrameHandler | null;
+  readonly _handler: ((client: AnyFramedClient, message: ReceivedMessage) => unknown) | null;
+  readonly _frameHandler: ((client: AnyFramedClient, type: number, source: Buffer, start: number, end: number) => void) | null;
+  /** The typed handlers by type id (`handle(name, fn)`), each with its registered type, or null while there is none. */
+  readonly _handlers: ReadonlyMap<number, HandlerRoute> | null;
+  /** The inbound hooks in registration order, or null while there is none (one field check per message). */
+  readonly _inboundHooks: readonly AnyInboundHook[] | null;
+  /** The outbound hooks in registration order, or null while there is none (one field check per send). */
+  readonly _outboundHooks: readonly AnyOutboundHook[] | null;
   /** The frame observers, or null when there is none (one field check per frame). */
   readonly _frameObservers: readonly FrameObserver[] | null;
   /** The handlers of reserved frame types, or null when none is reserved (one field check per frame). */
@@ -195,14 +275,29 @@ export interface FramingConfig {
   readonly _turnMark: number;
   /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
   readonly _headerBytes: number;
+  /** Frames in and out by type (the owner's `frameCounts()`). */
+  readonly _counts: FrameCounts;
 }
 
 /** @internal The owner of framed clients: a `FramedServer` or a `FramedConnector`. */
 export interface FramedOwner extends ClientOwner {
   readonly _framing: FramingConfig;
   /** Hands a decoded message to the owner's `'message'` listeners (no `onMessage` handler). */
-  _emitMessage(client: FramedClient, message: FramedMessage): void;
+  _emitMessage(client: AnyFramedClient, message: ReceivedMessage): void;
 }
+
+/**
+ * The constructor `Buffer` itself makes its views with (its
+ * `Symbol.species`, Node's `FastBuffer`): a view made with it is a Buffer
+ * like any other, made without the argument checks of `Buffer.from(ab,
+ * offset, length)`, which cost more than the view itself on the message path.
+ * Where the runtime offers none, `Buffer.from` does the same.
+ */
+const BufferView = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+const makeView: (ab: ArrayBufferLike, offset: number, length: number) => Buffer =
+  typeof BufferView === 'function' && BufferView !== Buffer && Buffer.isBuffer(new (BufferView as new (ab: ArrayBuffer, o: number, l: number) => Buffer)(new ArrayBuffer(1), 0, 1))
+    ? (ab, offset, length) => new (BufferView as new (ab: ArrayBufferLike, o: number, l: number) => Buffer)(ab, offset, length)
+    : (ab, offset, length) => Buffer.from(ab, offset, length);
 
 /** The bits of a framed client's `#state`. */
 const DEAD = 1;
@@ -213,6 +308,8 @@ const UPGRADE = 8;
 const HELD_QUEUED = 16;
 /** The full layout is in force (authenticated, or none required). */
 const FULL = 32;
+/** An inbound hook's promise is pending: the client's next messages wait in the backlog. */
+const HOOK_WAIT = 64;
 
 const DESTROYED_OR_CLOSED = ClientFlag.DESTROYED | ClientFlag.CLOSED;
 
@@ -220,8 +317,11 @@ const DESTROYED_OR_CLOSED = ClientFlag.DESTROYED | ClientFlag.CLOSED;
  * A framed connection (see the module comment): a {@link Client} that
  * decodes frames into messages and sends messages and raw frames. Created
  * by a `FramedServer` or a `FramedConnector`; never by the application.
+ * `M` is the message map of the owner's registry ({@link RawFrames} without
+ * one): it types `send`.
  */
-export class FramedClient extends Client {
+// `M` types only the API; the runtime is the same for every map.
+export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
   /**
    * The framing the owner holds, read on every frame: one field here rather
    * than two loads through the owner (whose class varies) per frame.
@@ -258,6 +358,12 @@ export class FramedClient extends Client {
   #heldBytes = 0;
   /** The decoder's frame callback, made with the decoder. */
   #onRawFrame: ((type: number, source: Buffer, start: number, end: number) => void) | null = null;
+  /**
+   * Messages sent while an outbound hook's promise is pending, in order,
+   * each with the frame a broadcast encoded for it (or null); null while no
+   * hook is pending.
+   */
+  #outQueue: Array<Outgoing | Uint8Array | null> | null = null;
 
   /** @internal Made by a `FramedServer` or a `FramedConnector` (their client factory). */
   constructor(loop: EventLoop, socket: net.Socket, owner: FramedOwner, cfg: ClientConfig) {
@@ -270,8 +376,15 @@ export class FramedClient extends Client {
   /**
    * Encodes a message through the framing of the client's owner and queues
    * it; it is sent this loop turn, in one write with everything else queued
-   * meanwhile. `ref` is a registered type's id or name (with a registry) or
-   * a numeric type id (without one, `payload` a Buffer or Uint8Array).
+   * meanwhile. With a registry, `name` is a registered name (typed: the
+   * payload must be of its type) or a registered {@link MessageType};
+   * without one, a numeric type and a Buffer or Uint8Array.
+   *
+   * Outbound hooks see the message first (see `addOutboundHook`): one may
+   * drop it (send then returns true: the client took it) or, with a promise,
+   * hold it and the client's later messages back until it settles; a payload
+   * a hook passes on is checked as the caller's is, and a hook's fault closes
+   * the client with `'handler-error'`.
    *
    * @returns as `appendToOutputBuffer`: false, queuing nothing, when the
    *   client is closing or closed, or when the hard output limit refused the
@@ -281,9 +394,13 @@ export class FramedClient extends Client {
    *   `NETLOOP_UNKNOWN_TYPE`, `NETLOOP_INVALID_VALUE` (wrong payload type),
    *   `NETLOOP_FRAME_TOO_LARGE` (over `maxFrameLength`).
    */
+  send<N extends MessageName<M>>(name: N, payload: PayloadOf<M, N>): boolean;
+  send<T>(type: MessageType<T>, payload: T): boolean;
+  send(type: LooseRef<M>, payload: LoosePayload<M>): boolean;
   send(ref: MessageTypeRef, payload: unknown): boolean {
     const fr = this.#fr;
-    return sendFrame(fr.encoder, fr.registry, this, ref, payload, (this.#state & FEEDING) === 0);
+    if (fr._outboundHooks !== null || this.#outQueue !== null) return this.#sendHooked(ref, payload);
+    return sendFrame(fr.encoder, fr.registry, this, ref, payload, (this.#state & FEEDING) === 0, fr._counts);
   }
 
   /**
@@ -313,7 +430,7 @@ export class FramedClient extends Client {
       });
     }
     const fr = this.#fr;
-    return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0);
+    return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0, fr._counts);
   }
 
   /**
@@ -522,6 +639,7 @@ export class FramedClient extends Client {
     if ((s & PAUSED) === 0) {
       if (holding || messages >= fr.maxPendingMessages || bytes >= fr.maxPendingBytes) {
         this.#state = s | PAUSED;
+        this.loop._counters.inboundPauses++;
         this._pauseReading(PauseReason.FRAMING);
       }
     } else if (!holding && messages <= fr.maxPendingMessages >> 1 && bytes <= fr.maxPendingBytes / 2) {
@@ -614,6 +732,7 @@ export class FramedClient extends Client {
     const size = fr._headerBytes + (end - start);
     this.#pos += size;
     this.#frames++;
+    fr._counts.received(type);
     if ((this.#state & DEAD) !== 0) return;
     const observers = fr._frameObservers;
     if (observers !== null) {
@@ -625,7 +744,7 @@ export class FramedClient extends Client {
       }
     }
     const backlog = this.#backlog;
-    if ((backlog === null || this.#backHead === backlog.length) && this.#inFlight < fr.maxPendingMessages) {
+    if ((backlog === null || this.#backHead === backlog.length) && this.#inFlight < fr.maxPendingMessages && (this.#state & HOOK_WAIT) === 0) {
       this.#dispatch(type, source, start, end, size);
     } else {
       (this.#backlog ??= []).push(type, source, start, end);
@@ -672,22 +791,103 @@ export class FramedClient extends Client {
         this.#source = source;
         this.#sourceAb = source.buffer;
       }
-      value = Buffer.from(this.#sourceAb!, source.byteOffset + start, end - start);
+      value = makeView(this.#sourceAb!, source.byteOffset + start, end - start);
     }
     const registry = fr.registry;
-    let message: FramedMessage;
+    let message: ReceivedMessage;
     if (registry === null) {
-      message = { type, name: undefined, value, payload: value };
-    } else {
-      let decoded;
+      message = { type, name: undefined, payload: value, value };
+      if (fr._inboundHooks !== null) this.#inbound(fr._inboundHooks, 0, message, size);
+      else this.#deliver(message, size);
+      return;
+    }
+    // A handled type's route holds its registered type: one lookup for both.
+    const handlers = fr._handlers;
+    const route = handlers === null ? undefined : handlers.get(type);
+    const known = route !== undefined ? route.type : registry._byId(type);
+    try {
+      message =
+        known !== undefined
+          ? { type, name: known.name, payload: deserialize(known, value), value }
+          : { type, name: undefined, payload: registry.decode(type, value).payload, value };
+    } catch (err) {
+      this.#fail('protocol-error', err);
+      return;
+    }
+    const hooks = fr._inboundHooks;
+    if (hooks !== null) this.#inbound(hooks, 0, message, size);
+    else if (route !== undefined) this.#handle(route.fn, message, size);
+    else this.#deliver(message, size);
+  }
+
+  /**
+   * Runs the inbound hooks from `from` on, then delivers what they pass on.
+   * A hook's promise holds the message (counted as pending) and, through
+   * HOOK_WAIT, every later message of this client in the backlog, so the
+   * handlers see the client's messages in their order.
+   */
+  #inbound(hooks: readonly AnyInboundHook[], from: number, message: ReceivedMessage, size: number): void {
+    let m = message;
+    for (let i = from; i < hooks.length; i++) {
+      let r: unknown;
       try {
-        decoded = registry.decode(type, value);
+        r = hooks[i]!(this, m);
       } catch (err) {
-        this.#fail('protocol-error', err);
+        this.#handlerFault(err, false);
         return;
       }
-      message = { type, name: decoded.type === null ? undefined : decoded.type.name, value, payload: decoded.payload };
+      if (r === undefined) continue;
+      if (r === null) return;
+      if (typeof (r as PromiseLike<unknown>).then === 'function') {
+        this.#state |= HOOK_WAIT;
+        this.#inFlight++;
+        this.#inFlightBytes += size;
+        (r as PromiseLike<unknown>).then(
+          (v: unknown) => this.#hookSettled(hooks, i, m, v, size),
+          (err: unknown) => this.#handlerFault(err, true),
+        );
+        return;
+      }
+      if (!isMessage(r)) {
+        this.#handlerFault(hookResultError('an inbound', r), false);
+        return;
+      }
+      m = r;
     }
+    this.#deliver(m, size);
+  }
+
+  /** An inbound hook's promise settled with `v`: go on with the next hooks, then with the messages that waited. */
+  #hookSettled(hooks: readonly AnyInboundHook[], i: number, m: ReceivedMessage, v: unknown, size: number): void {
+    if ((this.#state & DEAD) !== 0) return;
+    this.#state &= ~HOOK_WAIT;
+    this.#inFlight--;
+    this.#inFlightBytes -= size;
+    if (v !== null) {
+      if (v !== undefined && !isMessage(v)) {
+        this.#handlerFault(hookResultError('an inbound', v), true);
+        return;
+      }
+      this.#inbound(hooks, i + 1, v === undefined ? m : v, size);
+    }
+    this.#drain();
+  }
+
+  /**
+   * Hands a decoded message to its handler: the typed handler of its type
+   * (`handle`), else `onMessage`, else the owner's `'message'` event.
+   */
+  #deliver(message: ReceivedMessage, size: number): void {
+    const fr = this.#fr;
+    const handlers = fr._handlers;
+    if (handlers !== null && message.name !== undefined) {
+      const route = handlers.get(message.type);
+      if (route !== undefined) {
+        this.#handle(route.fn, message, size);
+        return;
+      }
+    }
+    let r: unknown;
     const handler = fr._handler;
     if (handler === null) {
       // The owner's emit guards each listener: a fault closes this client
@@ -697,18 +897,35 @@ export class FramedClient extends Client {
       return;
     }
     try {
-      const r = handler(this, message);
-      if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
-        this.#inFlight++;
-        this.#inFlightBytes += size;
-        (r as PromiseLike<unknown>).then(
-          () => this.#settled(size),
-          (err: unknown) => this.#handlerFault(err, true),
-        );
-      }
+      r = handler(this, message);
     } catch (err) {
       this.#handlerFault(err, false);
+      return;
     }
+    if (r !== undefined && r !== null) this.#track(r, size);
+  }
+
+  /** Calls the typed handler of a message's type. */
+  #handle(fn: AnyTypedHandler, message: ReceivedMessage, size: number): void {
+    let r: unknown;
+    try {
+      r = fn(this, message.payload, message);
+    } catch (err) {
+      this.#handlerFault(err, false);
+      return;
+    }
+    if (r !== undefined && r !== null) this.#track(r, size);
+  }
+
+  /** A handler returned `r`: a thenable keeps the message pending until it settles. */
+  #track(r: unknown, size: number): void {
+    if (typeof (r as PromiseLike<unknown>).then !== 'function') return;
+    this.#inFlight++;
+    this.#inFlightBytes += size;
+    (r as PromiseLike<unknown>).then(
+      () => this.#settled(size),
+      (err: unknown) => this.#handlerFault(err, true),
+    );
   }
 
   /** An async handler settled: hand out waiting messages, and resume reading once pending is back to half. */
@@ -716,11 +933,17 @@ export class FramedClient extends Client {
     if ((this.#state & DEAD) !== 0) return;
     this.#inFlight--;
     this.#inFlightBytes -= size;
+    this.#drain();
+  }
+
+  /** Dispatches messages from the backlog while handler slots are free and no inbound hook holds the order. */
+  #drain(): void {
+    if ((this.#state & DEAD) !== 0) return;
     const fr = this.#fr;
     const backlog = this.#backlog;
     if (backlog !== null) {
       const headerBytes = fr._headerBytes;
-      while (this.#backHead < backlog.length && this.#inFlight < fr.maxPendingMessages && (this.#state & DEAD) === 0) {
+      while (this.#backHead < backlog.length && this.#inFlight < fr.maxPendingMessages && (this.#state & (DEAD | HOOK_WAIT)) === 0) {
         const i = this.#backHead;
         const type = backlog[i] as number;
         const source = backlog[i + 1] as Buffer;
@@ -741,6 +964,153 @@ export class FramedClient extends Client {
       }
     }
     if ((this.#state & PAUSED) !== 0) this.#updateReading();
+  }
+
+  // ─── outbound hooks ─────────────────────────────────────────────────────────
+
+  /**
+   * `send` while outbound hooks are registered (or a hook's promise is
+   * pending): the caller's mistakes (an unknown name, a non-numeric type
+   * without a registry) throw first; then the hooks see the message.
+   */
+  #sendHooked(ref: MessageTypeRef, payload: unknown): boolean {
+    const fr = this.#fr;
+    let message: Outgoing;
+    if (fr.registry !== null) {
+      const t = fr.registry.resolve(ref);
+      message = { type: t.id, name: t.name, payload };
+    } else {
+      if (typeof ref !== 'number') {
+        throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', { details: { type: typeof ref } });
+      }
+      message = { type: ref, name: undefined, payload };
+    }
+    // A message a hook dropped was taken: it is not the client's refusal.
+    return this.#outbound(message, null) !== false;
+  }
+
+  /**
+   * @internal A typed broadcast's frame for this client (`frame`, encoded
+   * once for every receiver), while the owner has outbound hooks: they see
+   * `message` first; the frame is written unless they change or drop it.
+   * True when it was queued (or is held by a hook); a broadcast counts it.
+   */
+  _writeMessage(message: Outgoing, frame: Uint8Array): boolean {
+    return this.#outbound(message, frame) === true;
+  }
+
+  /**
+   * Queues `message` behind a pending hook, or runs the hooks on it now.
+   * True when queued or held, false when the client refused it, null when a
+   * hook dropped it.
+   */
+  #outbound(message: Outgoing, frame: Uint8Array | null): boolean | null {
+    const queue = this.#outQueue;
+    if (queue !== null) {
+      if (!this.writable) return false;
+      queue.push(message, frame);
+      return true;
+    }
+    const hooks = this.#fr._outboundHooks;
+    return hooks === null ? this.#emit(message, frame, true) : this.#runOutbound(hooks, 0, message, frame, true);
+  }
+
+  /**
+   * Runs the outbound hooks from `from` on `message`, then encodes and
+   * queues what they pass on. `sync`: called from `send` (a mistake in the
+   * payload throws to the caller), else from a hook's settlement (a mistake
+   * is a fault of the client: nobody is left to throw to).
+   */
+  #runOutbound(hooks: readonly AnyOutboundHook[], from: number, message: Outgoing, frame: Uint8Array | null, sync: boolean): boolean | null {
+    let m = message;
+    for (let i = from; i < hooks.length; i++) {
+      let r: unknown;
+      try {
+        r = hooks[i]!(this, m);
+      } catch (err) {
+        this.#handlerFault(err, false);
+        return false;
+      }
+      if (r === undefined) continue;
+      if (r === null) return null;
+      if (typeof (r as PromiseLike<unknown>).then === 'function') {
+        this.#outQueue ??= [];
+        const held = m;
+        (r as PromiseLike<unknown>).then(
+          (v: unknown) => this.#outboundSettled(hooks, i, held, frame, v),
+          (err: unknown) => this.#handlerFault(err, true),
+        );
+        return this.writable;
+      }
+      if (!isOutgoing(r)) {
+        this.#handlerFault(hookResultError('an outbound', r), false);
+        return false;
+      }
+      m = r;
+      frame = null;
+    }
+    return this.#emit(m, frame, sync);
+  }
+
+  /** An outbound hook's promise settled: finish that message, then send what queued behind it. */
+  #outboundSettled(hooks: readonly AnyOutboundHook[], i: number, m: Outgoing, frame: Uint8Array | null, v: unknown): void {
+    if ((this.#state & DEAD) !== 0 || (this._flags & DESTROYED_OR_CLOSED) !== 0) {
+      this.#outQueue = null;
+      return;
+    }
+    const queue = this.#outQueue!;
+    this.#outQueue = null;
+    if (v !== null) {
+      if (v !== undefined && !isOutgoing(v)) {
+        this.#handlerFault(hookResultError('an outbound', v), true);
+        return;
+      }
+      this.#runOutbound(hooks, i + 1, v === undefined ? m : v, v === undefined ? frame : null, false);
+    }
+    // What was sent meanwhile goes through the hooks now registered, in order,
+    // until one of them holds a message again (the rest then waits behind it).
+    let k = 0;
+    while (k < queue.length && (this.#state & DEAD) === 0) {
+      const next = queue[k] as Outgoing;
+      const nextFrame = queue[k + 1] as Uint8Array | null;
+      k += 2;
+      const waiting = this.#waitingQueue();
+      if (waiting !== null) {
+        waiting.push(next, nextFrame);
+        continue;
+      }
+      const now = this.#fr._outboundHooks;
+      if (now === null) this.#emit(next, nextFrame, false);
+      else this.#runOutbound(now, 0, next, nextFrame, false);
+    }
+  }
+
+  /** The queue of messages held behind a pending outbound hook, or null (read anew: a hook may have set it). */
+  #waitingQueue(): Array<Outgoing | Uint8Array | null> | null {
+    return this.#outQueue;
+  }
+
+  /**
+   * Encodes and queues a message the hooks passed on (or writes the frame a
+   * broadcast encoded, when they left the message as it was). Off the
+   * caller's stack (`sync` false), a payload that cannot be sent is a fault
+   * of this client.
+   */
+  #emit(m: Outgoing, frame: Uint8Array | null, sync: boolean): boolean {
+    const fr = this.#fr;
+    if (frame !== null) {
+      if (!this.write(frame)) return false;
+      fr._counts.sent(m.type);
+      return true;
+    }
+    const flush = (this.#state & FEEDING) === 0;
+    if (sync) return sendFrame(fr.encoder, fr.registry, this, fr.registry !== null ? (m.name ?? m.type) : m.type, m.payload, flush, fr._counts);
+    try {
+      return sendFrame(fr.encoder, fr.registry, this, fr.registry !== null ? (m.name ?? m.type) : m.type, m.payload, flush, fr._counts);
+    } catch (err) {
+      this.#handlerFault(err, false);
+      return false;
+    }
   }
 
   #handlerFault(err: unknown, rejected: boolean): void {
@@ -769,6 +1139,23 @@ export class FramedClient extends Client {
   }
 }
 
-function frameExpired(client: FramedClient): void {
+function frameExpired(client: AnyFramedClient): void {
   client._onFrameTimer();
+}
+
+/** True when a hook returned a received message (an object with a numeric type and a value). */
+function isMessage(v: unknown): v is ReceivedMessage {
+  return typeof v === 'object' && v !== null && typeof (v as ReceivedMessage).type === 'number' && Buffer.isBuffer((v as ReceivedMessage).value);
+}
+
+/** True when a hook returned a message to send (an object with a numeric type). */
+function isOutgoing(v: unknown): v is Outgoing {
+  return typeof v === 'object' && v !== null && typeof (v as Outgoing).type === 'number';
+}
+
+/** The fault of a hook that returned something other than a message, null or undefined. */
+function hookResultError(which: string, v: unknown): NetloopError {
+  return new NetloopError(ErrorCode.INVALID_VALUE, `${which} hook returned ${v === null ? 'null' : typeof v}: expected a message, null (drop) or undefined (pass on)`, {
+    details: { got: typeof v },
+  });
 }

@@ -10,7 +10,15 @@
  *     layout, registry, copy, copyThreshold,         layout, preAuthLayout, registry, encoder,
  *     onMessage | onRawFrame, limits                 limits, _handler | _frameHandler,
  *                                                    _frameObservers (replaced as a whole), _turnMark
+ *   owner.handle(name, fn)           ──▶ _handlers        Map<type id, handler>   (null while empty)
+ *   owner.addInboundHook(fn)         ──▶ _inboundHooks    [hook, ...]             (null while empty;
+ *   owner.addOutboundHook(fn)        ──▶ _outboundHooks   [hook, ...]              replaced as a whole)
+ *   every frame in and out           ──▶ _counts          FrameCounts             (owner.frameCounts())
  * ```
+ *
+ * Every table the clients read per frame or per send is null while empty,
+ * so a framing without typed handlers, hooks, observers or reserved types
+ * costs one field check for each.
  *
  * @module
  */
@@ -21,15 +29,33 @@ import { LtvEncoder } from '../codec/ltv-encoder.js';
 import { ltvLayout } from '../codec/ltv-layout.js';
 import type { LtvLayout, LtvLayoutOptions, LtvPresetName } from '../codec/ltv-layout.js';
 import { MessageRegistry } from '../codec/message-registry.js';
-import type { MessageTypeRef } from '../codec/message-registry.js';
-import type { ClientRawFrameHandler, FrameObserver, FramingConfig, MessageHandler, ReservedFrameHandler } from './framed-client.js';
+import type { MessageMap, MessageTypeRef } from '../codec/message-registry.js';
+import type {
+  AnyInboundHook,
+  AnyOutboundHook,
+  AnyTypedHandler,
+  HandlerRoute,
+  ClientRawFrameHandler,
+  FrameObserver,
+  FramingConfig,
+  MessageHandler,
+  ReceivedMessage,
+  ReservedFrameHandler,
+  AnyFramedClient,
+  AnyFramedMap,
+  Outgoing,
+} from './framed-client.js';
+import type { RawFrames } from './messages.js';
+import type { LoopClient, TypedMessage } from '../reactor/loop-member.js';
 import { encodeMessage } from './send.js';
+import { FrameCounts } from './frame-counts.js';
+import type { FrameCount } from './frame-counts.js';
 
 /**
  * The framing options of a `FramedServer` or a `FramedConnector` (given
  * beside their other options). Every limit has a finite default.
  */
-export interface FramingOptions {
+export interface FramingOptions<M extends MessageMap = AnyFramedMap> {
   /** The frame layout: a preset name (`'netloop'`, `'cellnet'`, `'muduo'`, `'pomelo'`), layout options, or a built layout. Default `'netloop'`. */
   layout?: LtvLayout | LtvLayoutOptions | LtvPresetName;
   /**
@@ -39,25 +65,26 @@ export interface FramingOptions {
    * `NETLOOP_UNKNOWN_TYPE`). Without one, messages carry raw bytes and
    * `send(typeId, bytes)` takes a numeric type.
    */
-  registry?: MessageRegistry | null;
+  registry?: MessageRegistry<M> | null;
   /** Hand every value out in a buffer of its own instead of a view of the received chunk. Default false. */
   copy?: boolean;
   /** Values up to this many bytes are copied behind their header in one piece by `send`; larger ones are queued uncopied. Default 1024. */
   copyThreshold?: number;
   /**
-   * The message handler. It runs directly on the hot path (no event
-   * emission) and may return a promise. Without it, each message is emitted
-   * as the owner's `'message'` event `(client, message)`, whose listeners'
-   * return values are ignored (so they do not count as pending).
+   * The message handler: every message no typed handler (`handle(name, fn)`)
+   * takes. It runs directly on the hot path (no event emission) and may
+   * return a promise. Without it, each such message is emitted as the
+   * owner's `'message'` event `(client, message)`, whose listeners' return
+   * values are ignored (so they do not count as pending).
    */
-  onMessage?: MessageHandler;
+  onMessage?: MessageHandler<M>;
   /**
    * The raw frame handler, instead of `onMessage` (giving both is refused):
    * each frame's type and value range, with no Buffer or message object per
    * frame (see {@link ClientRawFrameHandler}). For relays, routers and echoes that
    * pass bytes on with {@link FramedClient.sendRaw}.
    */
-  onRawFrame?: ClientRawFrameHandler;
+  onRawFrame?: ClientRawFrameHandler<M>;
   /**
    * Decoded messages not yet handled (handlers whose promise has not settled,
    * plus messages waiting behind them) beyond which reading pauses; it resumes
@@ -109,6 +136,14 @@ export interface FramingOptions {
    * held to the smaller limit.
    */
   requireAuthentication?: boolean;
+  /**
+   * The most frame types, besides those registered or reserved, that
+   * `frameCounts()` counts under a type of their own; frames of further
+   * types are counted together as `'other'`. It bounds the counters (and the
+   * label set of a metric made from them) whatever types peers send. 0
+   * counts every unregistered type as `'other'`. Default 64.
+   */
+  maxCountedTypes?: number;
 }
 
 /** Defaults of {@link FramingOptions}. */
@@ -119,6 +154,7 @@ export const FRAMING_DEFAULTS = {
   frameTimeoutMs: 30_000,
   preAuthMaxFrameLength: 65_536,
   copyThreshold: 1024,
+  maxCountedTypes: 64,
 } as const;
 
 const MAX_MS = 2 ** 31 - 1;
@@ -137,6 +173,7 @@ export const FRAMING_OPTION_KEYS = [
   'frameTimeoutMs',
   'preAuthMaxFrameLength',
   'requireAuthentication',
+  'maxCountedTypes',
 ] as const satisfies ReadonlyArray<keyof FramingOptions>;
 
 /**
@@ -149,7 +186,7 @@ export class Framing implements FramingConfig {
   /** The layout before authentication (the same fields, `preAuthMaxFrameLength`). */
   readonly preAuthLayout: LtvLayout;
   /** The registry, or null for raw frames. */
-  readonly registry: MessageRegistry | null;
+  readonly registry: MessageRegistry<MessageMap> | null;
   /** The encoder `send` writes with. */
   readonly encoder: LtvEncoder;
   /** See {@link FramingOptions.copy}. */
@@ -168,8 +205,14 @@ export class Framing implements FramingConfig {
   readonly maxMessagesPerTurn: number;
   /** See {@link FramingOptions.frameTimeoutMs}. */
   readonly frameTimeoutMs: number;
-  readonly _handler: MessageHandler | null;
-  readonly _frameHandler: ClientRawFrameHandler | null;
+  readonly _handler: ((client: AnyFramedClient, message: ReceivedMessage) => unknown) | null;
+  readonly _frameHandler: ((client: AnyFramedClient, type: number, source: Buffer, start: number, end: number) => void) | null;
+  /** The typed handlers by type id ({@link Framing.handle}), or null while there is none. */
+  _handlers: Map<number, HandlerRoute> | null = null;
+  /** The inbound hooks, or null while there is none. Replaced as a whole (never mutated). */
+  _inboundHooks: readonly AnyInboundHook[] | null = null;
+  /** The outbound hooks, or null while there is none. Replaced as a whole (never mutated). */
+  _outboundHooks: readonly AnyOutboundHook[] | null = null;
   /**
    * The {@link FrameObserver}s, or null when there is none, so a framing
    * nobody observes pays one field check per frame. Replaced as a whole
@@ -184,13 +227,15 @@ export class Framing implements FramingConfig {
   readonly _turnMark: number;
   /** The header bytes of a frame (`layout.headerBytes`), read once per frame. */
   readonly _headerBytes: number;
+  /** Frames in and out by type ({@link Framing.frameCounts}). */
+  readonly _counts: FrameCounts;
 
   /**
    * Validates `options` (only the framing ones are read).
    *
    * @throws NetloopError `NETLOOP_INVALID_OPTION` for a bad option.
    */
-  constructor(options: FramingOptions, side: 'server' | 'connector') {
+  constructor(options: FramingOptions<MessageMap>, side: 'server' | 'connector') {
     if (typeof options !== 'object' || options === null) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'the framing options must be an object', { details: { option: 'options' } });
     }
@@ -241,7 +286,7 @@ export class Framing implements FramingConfig {
             lengthIncludesLength: layout.lengthIncludesLength,
             maxFrameLength: preAuth,
           });
-    this.registry = registry;
+    this.registry = registry as MessageRegistry<MessageMap> | null;
     this.encoder = new LtvEncoder({ layout, copyThreshold: options.copyThreshold ?? FRAMING_DEFAULTS.copyThreshold });
     this.copy = options.copy ?? false;
     if (options.requireAuthentication !== undefined && typeof options.requireAuthentication !== 'boolean') {
@@ -270,8 +315,10 @@ export class Framing implements FramingConfig {
     );
     this._turnMark = Math.max(1, this.maxMessagesPerTurn >>> 3);
     this.frameTimeoutMs = checkNumber('frameTimeoutMs', options.frameTimeoutMs ?? FRAMING_DEFAULTS.frameTimeoutMs, 0, MAX_MS);
-    this._handler = options.onMessage ?? null;
-    this._frameHandler = options.onRawFrame ?? null;
+    this._handler = (options.onMessage as Framing['_handler'] | undefined) ?? null;
+    this._frameHandler = (options.onRawFrame as Framing['_frameHandler'] | undefined) ?? null;
+    const maxCounted = checkInteger('maxCountedTypes', options.maxCountedTypes ?? FRAMING_DEFAULTS.maxCountedTypes, 0, 65_536);
+    this._counts = new FrameCounts(maxCounted, (type) => (registry !== null && registry.isKnownType(type)) || (this._reserved !== null && this._reserved.has(type)));
     this._isKnownType =
       registry !== null && registry.strict ? (type: number) => registry.isKnownType(type) || (this._reserved !== null && this._reserved.has(type)) : null;
   }
@@ -306,6 +353,79 @@ export class Framing implements FramingConfig {
   }
 
   /**
+   * Registers `handler` for the messages of the registered type `name` (see
+   * `FramedServer.handle`).
+   *
+   * @throws NetloopError `NETLOOP_INVALID_OPTION` without a registry, with an
+   *   `onRawFrame` handler (which takes every frame), or for a handler that is
+   *   not a function; `NETLOOP_UNKNOWN_TYPE` for a name the registry does not
+   *   hold; `NETLOOP_DUPLICATE_TYPE` when the type has a handler already.
+   */
+  handle(name: string, handler: AnyTypedHandler): void {
+    const registry = this.registry;
+    if (registry === null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'handle() needs a message registry (the registry option)', { details: { option: 'registry' } });
+    }
+    if (this._frameHandler !== null) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'handle() cannot be used with onRawFrame, which takes every frame', {
+        details: { option: 'onRawFrame' },
+      });
+    }
+    if (typeof handler !== 'function') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'a message handler must be a function', { details: { option: 'handler' } });
+    }
+    if (typeof name !== 'string') {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'handle() takes a registered message name', { details: { option: 'name' } });
+    }
+    const type = registry.resolve(name);
+    if (this._handlers?.has(type.id) === true) {
+      throw new NetloopError(ErrorCode.DUPLICATE_TYPE, `message ${name} has a handler already`, { details: { id: type.id, name } });
+    }
+    (this._handlers ??= new Map()).set(type.id, { type, fn: handler });
+  }
+
+  /** Removes the typed handler of `name` (its messages go to `onMessage` or `'message'` again); false when it had none. */
+  unhandle(name: string): boolean {
+    const type = this.registry?.get(name);
+    if (type === undefined || this._handlers === null || !this._handlers.delete(type.id)) return false;
+    if (this._handlers.size === 0) this._handlers = null;
+    return true;
+  }
+
+  /** Adds an inbound hook, after those there. */
+  addInboundHook(hook: AnyInboundHook): void {
+    this._inboundHooks = withHook(this._inboundHooks, hook, 'an inbound hook');
+  }
+
+  /** Removes an inbound hook (the last one added, when added twice). */
+  removeInboundHook(hook: AnyInboundHook): void {
+    this._inboundHooks = withoutHook(this._inboundHooks, hook);
+  }
+
+  /**
+   * Hands a typed broadcast's frame to one receiver while outbound hooks are
+   * registered (the owner's `_writeMessage`): the receiver's hooks see a
+   * message of its own, and the shared frame is written unless they change
+   * or drop it.
+   */
+  readonly _writeHooked = (client: LoopClient, message: TypedMessage, frame: Uint8Array): boolean => {
+    const t = this.registry?.resolve(message.type);
+    const out: Outgoing =
+      t !== undefined ? { type: t.id, name: t.name, payload: message.payload } : { type: message.type as number, name: undefined, payload: message.payload };
+    return (client as AnyFramedClient)._writeMessage(out, frame);
+  };
+
+  /** Adds an outbound hook, after those there. */
+  addOutboundHook(hook: AnyOutboundHook): void {
+    this._outboundHooks = withHook(this._outboundHooks, hook, 'an outbound hook');
+  }
+
+  /** Removes an outbound hook (the last one added, when added twice). */
+  removeOutboundHook(hook: AnyOutboundHook): void {
+    this._outboundHooks = withoutHook(this._outboundHooks, hook);
+  }
+
+  /**
    * Encodes one message into the bytes of one frame, with every check
    * `send` makes: through the registry (a type id or name), or, without
    * one, a numeric type id and a byte payload.
@@ -316,21 +436,47 @@ export class Framing implements FramingConfig {
     return encodeMessage(this.encoder, this.registry, ref, payload);
   }
 
+  /**
+   * Frames received and sent by type since the framing was made (see
+   * `FramedServer.frameCounts`): a list made at each call, from counters the
+   * message path keeps without allocating.
+   */
+  frameCounts(): FrameCount[] {
+    const registry = this.registry;
+    return this._counts.list((type) => registry?.get(type)?.name);
+  }
+
+  /** Counts the frames of a typed broadcast queued to `n` receivers (see `LoopClientOwner._countBroadcast`). */
+  readonly _countBroadcast = (message: TypedMessage, n: number): void => {
+    const t = this.registry?.get(message.type);
+    const type = t !== undefined ? t.id : message.type;
+    if (typeof type === 'number') this._counts.sent(type, n);
+  };
+
   /** Adds a frame observer (see {@link FrameObserver}). */
   addFrameObserver(observer: FrameObserver): void {
-    if (typeof observer !== 'function') {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'a frame observer must be a function', { details: { option: 'observer' } });
-    }
-    this._frameObservers = [...(this._frameObservers ?? []), observer];
+    this._frameObservers = withHook(this._frameObservers, observer, 'a frame observer');
   }
 
   /** Removes a frame observer (the last one added, when added twice). */
   removeFrameObserver(observer: FrameObserver): void {
-    const list = this._frameObservers;
-    if (list === null) return;
-    const i = list.lastIndexOf(observer);
-    if (i < 0) return;
-    const rest = list.filter((_, k) => k !== i);
-    this._frameObservers = rest.length === 0 ? null : rest;
+    this._frameObservers = withoutHook(this._frameObservers, observer);
   }
+}
+
+/** A new list: `list` and `fn` after it. */
+function withHook<F>(list: readonly F[] | null, fn: F, what: string): readonly F[] {
+  if (typeof fn !== 'function') {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `${what} must be a function`, { details: { option: 'hook' } });
+  }
+  return [...(list ?? []), fn];
+}
+
+/** A new list without the last `fn` of `list` (the same list when it holds none), or null when empty. */
+function withoutHook<F>(list: readonly F[] | null, fn: F): readonly F[] | null {
+  if (list === null) return null;
+  const i = list.lastIndexOf(fn);
+  if (i < 0) return list;
+  const rest = list.filter((_, k) => k !== i);
+  return rest.length === 0 ? null : rest;
 }

@@ -4,13 +4,14 @@
  * output buffer, every check made before anything is queued.
  *
  * ```
- *   sendFrame(ref, payload) ── registry.encode ─┐
- *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame
+ *   sendFrame(ref, payload) ── registry.encode ─┐      (a JSON text up to copyThreshold: written
+ *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame   in place by queueText, no Buffer)
  *        value <= copyThreshold: written in place into the output buffer's slab (one piece,
  *                                no Buffer per reply: client._appendFrame)
  *        larger: header + the value uncopied, all or nothing (appendPairToOutputBuffer)
  *   ──▶ enableWriting + loop.updateClient, unless inside the client's own read
  *       (then the read callback's end flushes it once, with everything else queued)
+ *   ──▶ counts.sent(type) for a frame the client took (the owner's frameCounts())
  * ```
  *
  * @module
@@ -18,8 +19,10 @@
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
-import type { MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
+import { serialize, serializeText } from '../codec/message-registry.js';
+import type { MessageMap, MessageRegistry, MessageTypeRef } from '../codec/message-registry.js';
 import type { Client } from '../reactor/client.js';
+import type { FrameCounts } from './frame-counts.js';
 
 /**
  * Encodes one message into the client's output buffer and asks for it to be
@@ -29,18 +32,33 @@ import type { Client } from '../reactor/client.js';
  */
 export function sendFrame(
   encoder: LtvEncoder,
-  registry: MessageRegistry | null,
+  registry: MessageRegistry<MessageMap> | null,
   client: Client,
   ref: MessageTypeRef,
   payload: unknown,
   flush: boolean,
+  counts: FrameCounts,
 ): boolean {
   let type: number;
   let value: Uint8Array;
   if (registry !== null) {
-    const encoded = registry.encode(ref, payload);
-    type = encoded.id;
-    value = encoded.value;
+    // A name (the typed API's way) is looked up directly and serialized with
+    // no intermediate object; ids and types go through the registry's resolve.
+    const t = (typeof ref === 'string' ? registry._byName(ref) : undefined) ?? registry.resolve(ref);
+    type = t.id;
+    // A text payload (JSON) small enough to be copied is encoded straight
+    // into the output buffer, behind its header: no Buffer of the value.
+    const text = serializeText(t, payload);
+    if (text !== null) {
+      const length = Buffer.byteLength(text, 'utf8');
+      if (length <= encoder.copyThreshold) {
+        encoder._checkLength(type, length);
+        return queueText(client, encoder, type, text, length, flush, counts);
+      }
+      value = Buffer.from(text, 'utf8');
+    } else {
+      value = serialize(t, payload);
+    }
   } else {
     if (typeof ref !== 'number') {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
@@ -51,7 +69,7 @@ export function sendFrame(
     value = payload as Uint8Array;
   }
   const length = encoder.check(type, value);
-  return queueFrame(client, encoder, type, value, 0, length, flush);
+  return queueFrame(client, encoder, type, value, 0, length, flush, counts);
 }
 
 /**
@@ -62,25 +80,26 @@ export function sendFrame(
  */
 export function sendRawFrame(
   encoder: LtvEncoder,
-  registry: MessageRegistry | null,
+  registry: MessageRegistry<MessageMap> | null,
   client: Client,
   type: number,
   bytes: Uint8Array,
   start: number,
   end: number,
   flush: boolean,
+  counts: FrameCounts,
 ): boolean {
   // The type is checked as a number first, so the registry looks it up by id only.
   encoder._checkLength(type, end - start);
   registry?.resolve(type);
-  return queueFrame(client, encoder, type, bytes, start, end, flush);
+  return queueFrame(client, encoder, type, bytes, start, end, flush, counts);
 }
 
 /**
  * Encodes one message into the bytes of one frame, with every check `send`
  * makes (for a broadcast, which queues the same frame to every client).
  */
-export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry | null, ref: MessageTypeRef, payload: unknown): Buffer {
+export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry<MessageMap> | null, ref: MessageTypeRef, payload: unknown): Buffer {
   if (registry !== null) {
     const encoded = registry.encode(ref, payload);
     return encoder.encode(encoded.id, encoded.value);
@@ -99,13 +118,57 @@ export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry | n
 }
 
 /**
+ * The in-place writer of a text value ({@link queueText}): set just before
+ * `client._appendFrame` calls it, synchronously, and cleared after, so one
+ * object serves every send. It writes the header, then the text's UTF-8.
+ */
+const textWriter = {
+  encoder: null as LtvEncoder | null,
+  text: '',
+  _writeChecked(target: Uint8Array, offset: number, type: number, _value: Uint8Array, start: number, end: number): void {
+    this.encoder!._writeTextChecked(target as Buffer, offset, type, this.text, end - start);
+  },
+};
+const NO_BYTES = new Uint8Array(0);
+
+/** Queues a checked frame whose value is the UTF-8 of `text` (`length` bytes, at most `copyThreshold`), as {@link queueFrame} does. */
+function queueText(client: Client, encoder: LtvEncoder, type: number, text: string, length: number, flush: boolean, counts: FrameCounts): boolean {
+  textWriter.encoder = encoder;
+  textWriter.text = text;
+  let ok: boolean;
+  try {
+    // The value's range [0, length) gives the frame's size; the writer writes the text.
+    ok = client._appendFrame(textWriter, type, NO_BYTES, 0, length, encoder.frameLength(length));
+  } finally {
+    textWriter.encoder = null;
+    textWriter.text = '';
+  }
+  if (!ok) return false;
+  counts.sent(type);
+  if (flush) {
+    client.enableWriting();
+    client.loop.updateClient(client);
+  }
+  return true;
+}
+
+/**
  * Queues a checked frame whose value is `value[start, end)` into the
  * client's output buffer and asks for it to be flushed this loop turn. Up to
  * `copyThreshold` bytes the frame is written in place into the output
  * buffer's slab, in one piece (no Buffer per reply); a larger value is queued
  * uncopied after its header, the two accepted or refused as a whole.
  */
-function queueFrame(client: Client, encoder: LtvEncoder, type: number, value: Uint8Array, start: number, end: number, flush: boolean): boolean {
+function queueFrame(
+  client: Client,
+  encoder: LtvEncoder,
+  type: number,
+  value: Uint8Array,
+  start: number,
+  end: number,
+  flush: boolean,
+  counts: FrameCounts,
+): boolean {
   const length = end - start;
   const ok =
     length <= encoder.copyThreshold
@@ -116,9 +179,11 @@ function queueFrame(client: Client, encoder: LtvEncoder, type: number, value: Ui
         );
   // Inside a read, the client asks for the flush once after the whole
   // chunk; the loop flushes once per turn either way.
-  if (ok && flush) {
+  if (!ok) return false;
+  counts.sent(type);
+  if (flush) {
     client.enableWriting();
     client.loop.updateClient(client);
   }
-  return ok;
+  return true;
 }

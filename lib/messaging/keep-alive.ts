@@ -60,7 +60,9 @@ import type { TimerEntry } from '../reactor/timer-queue.js';
 import type { CloseReason } from '../reactor/close-reason.js';
 import type { EventLoop } from '../reactor/event-loop.js';
 import { FramedServer } from '../framing/framed-server.js';
+import type { AnyFramedServer } from '../framing/framed-server.js';
 import { FramedConnector } from '../framing/framed-connector.js';
+import type { AnyFramedConnector } from '../framing/framed-connector.js';
 import type { FramedClient } from '../framing/framed-client.js';
 import { PING, PONG, keepAliveConfig } from './keep-alive-options.js';
 import type { HeartbeatOptions, KeepAliveConfig, KeepAliveOptions } from './keep-alive-options.js';
@@ -88,7 +90,7 @@ const PING_VALUE = Buffer.from([PING]);
 const PONG_VALUE = Buffer.from([PONG]);
 
 /** A framed server or connector: the owners a keep-alive attaches to. */
-export type KeepAliveOwner = FramedServer | FramedConnector;
+export type KeepAliveOwner = AnyFramedServer | AnyFramedConnector;
 
 /**
  * Starts the keep-alive of a framed server or connector (see the module
@@ -131,8 +133,8 @@ export class KeepAlive {
   /** The period of the sweep that pings and closes (a tenth of the shorter duration, at most 1 s). */
   readonly sweepMs: number;
   readonly #loop: EventLoop;
-  readonly #server: FramedServer | null;
-  readonly #connector: FramedConnector | null;
+  readonly #server: AnyFramedServer | null;
+  readonly #connector: AnyFramedConnector | null;
   /** Each watched peer's state (see the module comment), or null when this side never pings. */
   readonly #peers: Map<FramedClient, number> | null;
   readonly #pingTicks: number;

@@ -69,8 +69,8 @@ import { checkInteger, checkNumber, checkObject } from '../core/validate.js';
 import type { CloseReason } from '../reactor/close-reason.js';
 import type { EventLoop } from '../reactor/event-loop.js';
 import type { FramedClient, ReservedFrameHandler } from '../framing/framed-client.js';
-import type { FramedServer } from '../framing/framed-server.js';
-import type { FramedConnector } from '../framing/framed-connector.js';
+import type { AnyFramedServer } from '../framing/framed-server.js';
+import type { AnyFramedConnector } from '../framing/framed-connector.js';
 import { RpcCalls } from './rpc-calls.js';
 import type { RpcApi, RpcCallDef, RpcReplyOf, RpcRequestOf } from './rpc-calls.js';
 import { RpcError, wireErrorOf } from './rpc-error.js';
@@ -80,7 +80,7 @@ import { CellnetWire, NetloopWire } from './rpc-wire.js';
 import type { RpcWire } from './rpc-wire.js';
 
 /** The owners RPC attaches to: a framed server or a framed connector. */
-export type RpcOwner = FramedServer | FramedConnector;
+export type RpcOwner = AnyFramedServer | AnyFramedConnector;
 
 /** Defaults of {@link RpcOptions}. */
 export const RPC_DEFAULTS = Object.freeze({

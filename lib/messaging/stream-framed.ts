@@ -38,7 +38,9 @@ import type { CloseReason } from '../reactor/close-reason.js';
 import { FramedClient } from '../framing/framed-client.js';
 import type { FramedOwner } from '../framing/framed-client.js';
 import { FramedServer } from '../framing/framed-server.js';
+import type { AnyFramedServer } from '../framing/framed-server.js';
 import { FramedConnector } from '../framing/framed-connector.js';
+import type { AnyFramedConnector } from '../framing/framed-connector.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
 import { ClientWritable } from './stream-writable.js';
 import type { StreamSink } from './stream-writable.js';
@@ -258,7 +260,7 @@ export class IncomingStream extends Readable {
 export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
   /** The reserved frame type of the stream frames. */
   readonly type: number;
-  readonly #owner: FramedServer | FramedConnector;
+  readonly #owner: AnyFramedServer | AnyFramedConnector;
   readonly #encoder: LtvEncoder;
   readonly #maxStreams: number;
   readonly #maxChunk: number;
@@ -283,7 +285,7 @@ export class FramedStreams extends TypedEmitter<FramedStreamsEvents> {
    *   the layout cannot carry: give `type`), `NETLOOP_DUPLICATE_TYPE` for a
    *   type the registry holds or already reserved.
    */
-  constructor(owner: FramedServer | FramedConnector, options: FramedStreamsOptions = {}) {
+  constructor(owner: AnyFramedServer | AnyFramedConnector, options: FramedStreamsOptions = {}) {
     super();
     if (!(owner instanceof FramedServer || owner instanceof FramedConnector)) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'framed streams need a FramedServer or a FramedConnector', { details: { option: 'owner' } });

@@ -15,7 +15,7 @@
  * @module
  */
 
-export { reactorSource, sessionSource, storeSource, framingSource } from './sources.js';
+export { reactorSource, sessionSource, storeSource, framingSource, rpcSource } from './sources.js';
 export type {
   ClientView,
   ReactorCounters,
@@ -38,6 +38,9 @@ export type {
   FramingSource,
   FrameCountingView,
   OpsSources,
+  RpcSample,
+  RpcSource,
+  RpcView,
 } from './sources.js';
 export { OpsSampler, DEFAULT_QUEUE_BUCKETS } from './snapshot.js';
 export type { OpsSnapshot, OpsSamplerOptions, QueuedClient, SampledHistogram, BoundedFrameCounts } from './snapshot.js';

@@ -33,7 +33,7 @@ import { CLOSE_REASONS } from '../reactor/close-reason.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { OpsSampler } from './snapshot.js';
 import type { OpsSamplerOptions, OpsSnapshot } from './snapshot.js';
-import type { DurationSample, OpsSources } from './sources.js';
+import type { DurationSample, OpsSources, RpcSample } from './sources.js';
 
 /** The slice of prom-client's `Registry` this module uses. */
 export interface MetricsRegistry {
@@ -218,6 +218,17 @@ function definitions(sources: OpsSources): Definition[] {
         ),
       ),
     );
+  }
+  if (sources.rpc !== undefined && sources.rpc.length > 0) {
+    const kinds = (read: (r: RpcSample) => Readonly<Record<string, number>>) => (s: OpsSnapshot): MetricValue[] =>
+      s.rpc.flatMap((r) => Object.entries(read(r)).map(([kind, value]) => ({ value, labels: { rpc: r.name, kind } })));
+    add('rpc_calls_total', 'counter', 'Calls made, by endpoint.', (s) => s.rpc.map((r) => ({ value: r.calls, labels: { rpc: r.name } })));
+    add('rpc_calls_in_flight', 'gauge', 'Calls waiting for their reply, by endpoint.', (s) => s.rpc.map((r) => ({ value: r.inFlight, labels: { rpc: r.name } })));
+    add('rpc_call_failures_total', 'counter', 'Calls that ended without a reply, by endpoint and kind (remote-error, timeout, abort, closed, limited).', kinds((r) => r.callFailures));
+    add('rpc_late_replies_total', 'counter', 'Replies that arrived after their call had ended, dropped.', (s) => s.rpc.map((r) => ({ value: r.lateReplies, labels: { rpc: r.name } })));
+    add('rpc_call_duration_seconds', 'histogram', 'Round trips of the calls that got a reply (a remote error included), by endpoint.', (s, name) => s.rpc.flatMap((r) => histogram(name, r.latency, { rpc: r.name })));
+    add('rpc_requests_total', 'counter', 'Requests received from the peer, by endpoint.', (s) => s.rpc.map((r) => ({ value: r.requests, labels: { rpc: r.name } })));
+    add('rpc_request_failures_total', 'counter', 'Requests received that got no answer, by endpoint and kind (failed, unknown, busy, bad-request, cancelled).', kinds((r) => r.requestFailures));
   }
   return defs;
 }

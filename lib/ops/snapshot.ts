@@ -19,7 +19,7 @@
 
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger, checkNumber } from '../core/validate.js';
-import type { CloseRecord, FrameTypeCount, OpsSources, ReactorCounters, SessionSample, StoreSample } from './sources.js';
+import type { CloseRecord, FrameTypeCount, OpsSources, ReactorCounters, RpcSample, SessionSample, StoreSample } from './sources.js';
 
 /** A client with queued output, as the status page lists it. */
 export interface QueuedClient {
@@ -69,6 +69,8 @@ export interface OpsSnapshot {
   /** The reading of the sessions failed (its store is down): the stable code. */
   sessionsError: string | undefined;
   stores: StoreSample[];
+  /** One reading per RPC endpoint given. */
+  rpc: RpcSample[];
 }
 
 /** Default buckets of the per-client queued-output histogram, in bytes: 0, 1 KiB, 16 KiB, 64 KiB, 256 KiB, 1 MiB, 4 MiB, 16 MiB, 64 MiB. */
@@ -151,6 +153,9 @@ export class OpsSampler {
     if (sources === null || typeof sources !== 'object') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'sources must be an object', { details: { option: 'sources' } });
     }
+    if (sources.rpc !== undefined && (!Array.isArray(sources.rpc) || sources.rpc.length > 64)) {
+      throw new NetloopError(ErrorCode.INVALID_OPTION, 'sources.rpc must be an array of at most 64 endpoints', { details: { option: 'rpc' } });
+    }
     this.sources = sources;
     this.topClients = checkInteger('topClients', options.topClients ?? 10, 0, 1_000);
     this.queueBuckets = checkBuckets('queueBuckets', options.queueBuckets ?? DEFAULT_QUEUE_BUCKETS, 32);
@@ -171,7 +176,7 @@ export class OpsSampler {
   }
 
   async #read(): Promise<OpsSnapshot> {
-    const { reactor, sessions, stores = [], framing = [] } = this.sources;
+    const { reactor, sessions, stores = [], framing = [], rpc = [] } = this.sources;
     const at = Date.now();
     const sessionReading = sessions?.sample().then(
       (s) => ({ s, code: undefined }),
@@ -186,6 +191,7 @@ export class OpsSampler {
       sessions: undefined,
       sessionsError: undefined,
       stores: [],
+      rpc: rpc.map((r) => r.sample()),
     };
     if (sessionReading !== undefined) {
       const r = await sessionReading;

@@ -190,12 +190,94 @@ export interface FramingSource {
   framesByType(): readonly FrameTypeCount[] | undefined;
 }
 
+/** What an RPC endpoint reports at scrape time (the caller's side and the answering side). */
+export interface RpcSample {
+  /** The endpoint's label (`rpc="..."`). */
+  name: string;
+  /** Calls made, in flight, and how those that did not get a reply ended. */
+  calls: number;
+  inFlight: number;
+  replies: number;
+  /** Calls that ended without a reply, by how: `remote-error`, `timeout`, `abort`, `closed`, `limited`. */
+  callFailures: Readonly<Record<string, number>>;
+  /** Replies that came after their call had ended (dropped). */
+  lateReplies: number;
+  /** Requests received, and how those that got no answer ended: `failed`, `unknown`, `busy`, `bad-request`, `cancelled`. */
+  requests: number;
+  requestFailures: Readonly<Record<string, number>>;
+  /** Round trips of the calls that got a reply, in seconds. */
+  latency: DurationSample;
+}
+
+/** The RPC side: one endpoint (a server's or a connector's `enableRpc`). */
+export interface RpcSource {
+  readonly name: string;
+  sample(): RpcSample;
+}
+
+/** The slice of an RPC endpoint {@link rpcSource} reads. What `enableRpc` returns is one. */
+export interface RpcView {
+  stats(): {
+    calls: number;
+    inFlight: number;
+    replies: number;
+    remoteErrors: number;
+    timeouts: number;
+    aborts: number;
+    closed: number;
+    limited: number;
+    lateReplies: number;
+    requests: number;
+    failed: number;
+    unknown: number;
+    busy: number;
+    badRequests: number;
+    cancelled: number;
+    latency: DurationSample;
+  };
+}
+
+/**
+ * A {@link RpcSource} over an RPC endpoint: its `stats()` counters, read at
+ * scrape time (nothing is counted per call beyond what the endpoint keeps).
+ *
+ * @throws NetloopError `NETLOOP_INVALID_OPTION` for an empty name or a value without `stats()`.
+ */
+export function rpcSource(rpc: RpcView, options: { name?: string } = {}): RpcSource {
+  const name = options.name ?? 'rpc';
+  if (typeof name !== 'string' || name === '') {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'name must be a non-empty string', { details: { option: 'name' } });
+  }
+  if (rpc === null || typeof rpc !== 'object' || typeof rpc.stats !== 'function') {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, 'rpcSource needs what enableRpc returned', { details: { option: 'rpc' } });
+  }
+  return {
+    name,
+    sample(): RpcSample {
+      const s = rpc.stats();
+      return {
+        name,
+        calls: s.calls,
+        inFlight: s.inFlight,
+        replies: s.replies,
+        callFailures: { 'remote-error': s.remoteErrors, timeout: s.timeouts, abort: s.aborts, closed: s.closed, limited: s.limited },
+        lateReplies: s.lateReplies,
+        requests: s.requests,
+        requestFailures: { failed: s.failed, unknown: s.unknown, busy: s.busy, 'bad-request': s.badRequests, cancelled: s.cancelled },
+        latency: s.latency,
+      };
+    },
+  };
+}
+
 /** Everything the metrics and the status page read; every part is optional. */
 export interface OpsSources {
   reactor?: ReactorSource;
   sessions?: SessionSource;
   stores?: readonly StoreSource[];
   framing?: readonly FramingSource[];
+  /** RPC endpoints, each with its own `rpc` label (at most 64). */
+  rpc?: readonly RpcSource[];
 }
 
 // ─── the reactor adapter ──────────────────────────────────────────────────────

@@ -10,7 +10,8 @@
  *           └────────▶ { type, payload } ─ owner A encodes once ─▶ frame A ─┤
  *                                         owner B encodes once ─▶ frame B ─┤
  *   for each client c (writable, not excepted, passing filter):           ▼
- *       c.write(bytes for c's owner)          (a client whose owner has no encoder is skipped)
+ *       c.write(bytes for c's owner)          (a client whose owner has no encoder is skipped;
+ *                                              an owner with _writeMessage set writes it itself)
  *   cache: the last owner and its frame, then a Map<owner, frame> once a second owner appears
  * ```
  *
@@ -110,11 +111,20 @@ export function broadcastTo<C extends LoopClient>(
     }
   }
   let n = 0;
+  // Frames of a typed message queued by `c.write`, told to their owner's
+  // frame counters once per run of receivers of the same owner.
+  let countOwner: LoopClientOwner | null = null;
+  let counted = 0;
   for (const c of clients()) {
     if (!c.writable || c === skipOne || (skip !== null && skip.has(c)) || (filter !== null && !filter(c))) continue;
     let bytes = raw;
     if (typed !== null) {
       const owner = c._owner;
+      if (owner !== countOwner) {
+        if (counted > 0) countOwner!._countBroadcast?.(typed, counted);
+        countOwner = owner;
+        counted = 0;
+      }
       if (owner !== lastOwner) {
         if (owner._encodeMessage === undefined) continue;
         frames ??= new Map<LoopClientOwner, Uint8Array>(lastOwner === null ? [] : [[lastOwner, lastFrame!]]);
@@ -124,8 +134,20 @@ export function broadcastTo<C extends LoopClient>(
         lastFrame = b;
       }
       bytes = lastFrame;
+      // An owner with per-receiver work (message hooks) writes the frame itself.
+      const w = owner._writeMessage;
+      if (w !== undefined && w !== null) {
+        if (w.call(owner, c, typed, bytes!)) n++;
+        continue;
+      }
+      if (c.write(bytes!)) {
+        n++;
+        counted++;
+      }
+      continue;
     }
     if (c.write(bytes!)) n++;
   }
+  if (counted > 0) countOwner!._countBroadcast?.(typed!, counted);
   return n;
 }

@@ -176,7 +176,8 @@ export interface HandlerErrorMessage {
  * Counters since a loop was created, as `EventLoop.stats()` reports them.
  *
  * ```
- *   { accepted, connected, dropped, tlsErrors, closed: { 'peer-closed': n, reset: n, ... } }
+ *   { accepted, connected, dropped, tlsErrors, closed: { 'peer-closed': n, reset: n, ... },
+ *     framesIn, framesOut, inboundPauses }      (the last three kept by the framing layer)
  * ```
  */
 export interface LoopCounters {
@@ -190,16 +191,31 @@ export interface LoopCounters {
   tlsErrors: number;
   /** Closes by reason (only reasons seen at least once appear). */
   closed: Partial<Record<CloseReason, number>>;
+  /** Frames decoded from peers by the framing layer of the loop's framed servers and connectors. */
+  framesIn: number;
+  /** Frames the framing layer queued to peers (a broadcast counts one per receiver). */
+  framesOut: number;
+  /** Times the framing layer paused reading a client at its inbound limits (`maxPendingMessages`, `maxPendingBytes`, `maxMessagesPerTurn`). */
+  inboundPauses: number;
 }
 
 /** @internal A fresh set of counters. */
 export function createCounters(): LoopCounters {
-  return { accepted: 0, connected: 0, dropped: 0, tlsErrors: 0, closed: {} };
+  return { accepted: 0, connected: 0, dropped: 0, tlsErrors: 0, closed: {}, framesIn: 0, framesOut: 0, inboundPauses: 0 };
 }
 
 /** @internal A copy for a stats snapshot (the live object keeps counting). */
 export function copyCounters(c: LoopCounters): LoopCounters {
-  return { accepted: c.accepted, connected: c.connected, dropped: c.dropped, tlsErrors: c.tlsErrors, closed: { ...c.closed } };
+  return {
+    accepted: c.accepted,
+    connected: c.connected,
+    dropped: c.dropped,
+    tlsErrors: c.tlsErrors,
+    closed: { ...c.closed },
+    framesIn: c.framesIn,
+    framesOut: c.framesOut,
+    inboundPauses: c.inboundPauses,
+  };
 }
 
 /** The close reasons that are limits; a close with one of them also publishes on `netloop:limit`. */

@@ -81,6 +81,20 @@ export interface LoopClientOwner {
    * owner whose clients take raw bytes only. Throws for a bad type or payload.
    */
   _encodeMessage?(message: TypedMessage): Uint8Array;
+  /**
+   * @internal Writes a typed broadcast's frame (encoded once by
+   * `_encodeMessage`) to one client of this owner, in place of
+   * `client.write(frame)`: set while the owner has work to do per receiver
+   * (a framed owner's outbound message hooks see each receiver's message),
+   * null or absent otherwise.
+   */
+  readonly _writeMessage?: ((client: LoopClient, message: TypedMessage, frame: Uint8Array) => boolean) | null;
+  /**
+   * @internal Told how many of this owner's clients a typed broadcast's
+   * frame was queued to by `client.write` (the owner's frame counters);
+   * absent on an owner that does not count frames.
+   */
+  readonly _countBroadcast?: (message: TypedMessage, n: number) => void;
 }
 
 /**

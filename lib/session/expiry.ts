@@ -21,6 +21,7 @@
  * @module
  */
 
+import { DurationHistogram } from '../core/histogram.js';
 import type { SessionHandle } from './handle.js';
 import { DETACHED, ENDED, NOT_FILED } from './handle.js';
 import { TimingWheel } from './timing-wheel.js';
@@ -66,6 +67,8 @@ export class Expiry {
   #backlogPos = 0;
   #auditing: Promise<number> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** How long each audit run took, start to settle (read by the registry's stats()). */
+  readonly auditTimes = new DurationHistogram();
 
   constructor(settings: ExpirySettings, host: ExpiryHost) {
     this.#s = settings;
@@ -87,8 +90,12 @@ export class Expiry {
   audit(): Promise<number> {
     if (this.#host.isClosed()) return Promise.resolve(0);
     if (this.#auditing !== null) return this.#auditing;
+    const started = performance.now();
     const run = this.#runAudit();
     this.#auditing = run;
+    // Timed from start to settle, failed runs included; both handlers given, so this branch never rejects.
+    const observe = (): void => this.auditTimes.observe((performance.now() - started) / 1000);
+    run.then(observe, observe);
     return run;
   }
 

@@ -827,6 +827,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       attached: this.#attached,
       timers: this.#expiry.wheel.size,
       counters: { ...this.#counters },
+      audit: this.#expiry.auditTimes.sample(),
     };
   }
 

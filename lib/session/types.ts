@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { DurationSample } from '../core/histogram.js';
 import type { Clock } from '../core/clock.js';
 import type { NetloopError } from '../core/errors.js';
 import type { SessionRecord, SessionState, SessionStore } from '../store/contract.js';
@@ -210,5 +211,7 @@ export interface RegistryStats {
   /** Entries in the timing wheel (equals `local`). */
   timers: number;
   counters: RegistryCounters;
+  /** How long the audit runs took (each from its start to its end, failed ones included), as a histogram in seconds. */
+  audit: DurationSample;
 }
 

@@ -126,8 +126,6 @@ export class WriteBehindStorage implements SessionStorage {
   }
 
   /**
-   * @inheritDoc
-   *
    * With a shared store, the stored session is deleted only while it is
    * still as this process left it (bound to the same connection, or to
    * none): another process may have resumed it meanwhile, and a change that

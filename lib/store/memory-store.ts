@@ -249,8 +249,6 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * @inheritDoc
-   *
    * This process's sessions only (the memory store is not shared). Cost:
    * O(sessions of the user).
    */
@@ -260,7 +258,7 @@ export class MemoryStore implements SessionStore {
     return this.#online(userId, this.#clock.wallNow());
   }
 
-  /** @inheritDoc Cost: O(sessions with a user). */
+  /** Cost: O(sessions with a user). */
   async onlineCount(): Promise<number> {
     this.#open();
     const now = this.#clock.wallNow();
@@ -270,8 +268,6 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * @inheritDoc
-   *
    * Ascending user id; the cursor is the last user of the page. Cost: O(s +
    * u log u) per page for s sessions with a user and u users online.
    */

@@ -41,6 +41,7 @@ import type { SessionBindingOptions, SessionBindingStats } from '../../lib/bindi
 import type { MemoryStoreOptions } from '../../lib/store/memory-store.js';
 import type { FileStoreOptions, FileStoreStats } from '../../lib/store/file/file-store.js';
 import type { RedisStoreOptions } from '../../lib/store/redis/redis-store.js';
+import type { EtcdStoreOptions } from '../../lib/store/etcd/etcd-store.js';
 import type { CloseOnSignalsOptions } from '../../lib/reactor/close-on-signals.js';
 import type { FlushOnSignalsOptions } from '../../lib/core/flush-on-signals.js';
 import type { HeartbeatOptions, KeepAliveOptions, KeepAliveStats } from '../../lib/messaging/keep-alive.js';
@@ -67,7 +68,17 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * section of the README moves into `docs/`, list its new file here; every
  * heading used below must stay unique across them.
  */
-const DOC_FILES: readonly string[] = ['README.md', 'docs/design/security.md', 'docs/guides/keep-alive.md', 'docs/guides/streams.md', 'docs/guides/rpc.md'];
+const DOC_FILES: readonly string[] = [
+  'README.md',
+  'docs/guides/reactor.md',
+  'docs/guides/framing.md',
+  'docs/guides/sessions.md',
+  'docs/guides/stores.md',
+  'docs/guides/keep-alive.md',
+  'docs/guides/streams.md',
+  'docs/guides/rpc.md',
+  'docs/design/security.md',
+];
 
 // ─── the key lists (checked against the interfaces when this file compiles) ───
 
@@ -82,7 +93,7 @@ const LOOP_STATS = {
   queuedBytes: true,
   counters: true,
 } satisfies Record<keyof LoopStats, true>;
-const LOOP_COUNTERS = { accepted: true, connected: true, dropped: true, tlsErrors: true, closed: true } satisfies Record<keyof LoopCounters, true>;
+const LOOP_COUNTERS = { accepted: true, connected: true, dropped: true, tlsErrors: true, closed: true, framesIn: true, framesOut: true, inboundPauses: true } satisfies Record<keyof LoopCounters, true>;
 const SERVER_OPTIONS = {
   host: true,
   port: true,
@@ -148,6 +159,7 @@ const FRAMING_OPTIONS = {
   frameTimeoutMs: true,
   preAuthMaxFrameLength: true,
   requireAuthentication: true,
+  maxCountedTypes: true,
 } satisfies Record<keyof FramingOptions, true>;
 const KEEP_ALIVE_OPTIONS = { pingIntervalMs: true, pingTimeoutMs: true, pingType: true, heartbeat: true } satisfies Record<keyof KeepAliveOptions, true>;
 const HEARTBEAT_OPTIONS = { type: true, payload: true, intervalMs: true } satisfies Record<keyof HeartbeatOptions, true>;
@@ -231,7 +243,7 @@ const REGISTRY_OPTIONS = {
   processId: true,
   reconcileIntervalMs: true,
 } satisfies Record<keyof SessionRegistryOptions, true>;
-const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true } satisfies Record<
+const REGISTRY_STATS = { total: true, byState: true, local: true, attached: true, timers: true, counters: true, audit: true } satisfies Record<
   keyof RegistryStats,
   true
 >;
@@ -317,6 +329,26 @@ const REDIS_STORE_OPTIONS = {
   tombstoneTtlMs: true,
   onError: true,
 } satisfies Record<keyof RedisStoreOptions, true>;
+const ETCD_STORE_OPTIONS = {
+  hosts: true,
+  credentials: true,
+  auth: true,
+  prefix: true,
+  clock: true,
+  commandTimeoutMs: true,
+  connectTimeoutMs: true,
+  reconnectMaxDelayMs: true,
+  leaseBucketMs: true,
+  expiryGraceMs: true,
+  defaultPageSize: true,
+  maxPageSize: true,
+  scanBatch: true,
+  cacheSize: true,
+  changeTtlMs: true,
+  tombstoneTtlMs: true,
+  compactionRetentionMs: true,
+  onError: true,
+} satisfies Record<keyof EtcdStoreOptions, true>;
 const CLOSE_ON_SIGNALS_OPTIONS = {
   signals: true,
   notice: true,
@@ -459,8 +491,8 @@ test('framing: layout, decoder, encoder, registry and framing option tables; fra
   assertOptionTable('new MessageRegistry(options)', section('Message registry'), MESSAGE_REGISTRY_OPTIONS);
   const framing = section('Framing on a server or connector');
   assertOptionTable('the framing option', framing, FRAMING_OPTIONS);
-  const statsLine = /`framedStats\(client\)` returns `\{([^}]*)\}`/.exec(framing.replace(/\n/g, ' '));
-  assert.ok(statsLine !== null, 'framedStats(client) described');
+  const statsLine = /`client\.framingStats\(\)` returns `\{([^}]*)\}`/.exec(framing.replace(/\n/g, ' '));
+  assert.ok(statsLine !== null, "client.framingStats() described");
   assert.equal(unnamed(statsLine[1]!, FRAMED_STATS), []);
 });
 
@@ -511,6 +543,14 @@ test('stores: memory, file and Redis store options; file store stats', () => {
   assert.equal(unnamed(stats[1]!, FILE_STORE_STATS), []);
   assert.equal(unnamed(/`flushOnSignals\(targets, options\?\)`[\s\S]*?\n\n/.exec(file)?.[0] ?? '', FLUSH_ON_SIGNALS_OPTIONS), []);
   assertOptionTable('new RedisStore(options)', section('Redis store'), REDIS_STORE_OPTIONS);
+});
+
+test('etcd store: the option table of the stores guide lists every EtcdStoreOptions key', () => {
+  const guide = fs.readFileSync(path.join(ROOT, 'docs/guides/stores.md'), 'utf8');
+  const start = guide.indexOf('\n## etcd store');
+  assert.ok(start >= 0, 'docs/guides/stores.md has an etcd store section');
+  const end = guide.indexOf('\n## ', start + 1);
+  assertOptionTable('new EtcdStore(options)', guide.slice(start, end < 0 ? undefined : end), ETCD_STORE_OPTIONS);
 });
 
 test('closeOnSignals: every option named where it is described', () => {

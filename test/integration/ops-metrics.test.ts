@@ -3,11 +3,7 @@
  * a load client counting every byte and frame, the ops endpoint's
  * `/metrics` scraped over HTTP while the load runs and after it stops, and
  * every exposition parsed strictly (test/helpers/prom-text.ts).
- *
- * Metrics whose counter a lower layer does not keep yet are tested by
- * `pendingHook` tests: each runs as soon as its hook exists (the check is
- * written against it), and is skipped until then under a name that starts
- * with "PENDING hook:" (grep for it).
+
  */
 
 import { test } from '../helpers/uvu.js';
@@ -15,7 +11,12 @@ import * as assert from 'uvu/assert';
 import { FramedServer } from '../../lib/framing/framed-server.js';
 import { EventLoop } from '../../lib/reactor/event-loop.js';
 import { ErrorCode } from '../../lib/core/errors.js';
-import { reactorSource, sessionSource, storeSource, framingSource } from '../../lib/ops/sources.js';
+import { reactorSource, sessionSource, storeSource, framingSource, rpcSource } from '../../lib/ops/sources.js';
+import { FramedConnector } from '../../lib/framing/framed-connector.js';
+import type { FramedClient } from '../../lib/framing/framed-client.js';
+import { enableRpc } from '../../lib/messaging/rpc.js';
+import { defineCalls } from '../../lib/messaging/rpc-calls.js';
+import { RpcError } from '../../lib/messaging/rpc-error.js';
 import type { FrameCountingView, StoreView } from '../../lib/ops/sources.js';
 import { startOpsServer } from '../../lib/ops/ops-server.js';
 import type { OpsServer } from '../../lib/ops/ops-server.js';
@@ -39,11 +40,6 @@ async function scrape(ops: OpsServer, headers: Record<string, string> = {}): Pro
   return parseExposition(await res.text());
 }
 
-/** Runs `fn` when the hook exists; until then a skipped test named "PENDING hook: ...". */
-function pendingHook(name: string, present: boolean, fn: () => Promise<void>): void {
-  if (present) test(name, fn);
-  else test.skip(`PENDING hook: ${name}`, fn);
-}
 
 test('scraped during a load: the exposition parses strictly, names follow Prometheus conventions, counters move with the load and equal the client\'s own counts once it stops', async () => {
   const echo = await startOpsEcho();
@@ -259,13 +255,60 @@ test('sessions and stores: sessions by state and lifecycle counters from the reg
   }
 });
 
-// ─── metrics whose counters the lower layers do not keep yet ─────────────────
+test('netloop_rpc_*: calls, failures by kind, round trips and requests of each RPC endpoint, read from its stats() at scrape time', async () => {
+  const calls = defineCalls({ Echo: { id: 1, request: 'utf8', reply: 'utf8' } });
+  const loop = new EventLoop();
+  const server = await new FramedServer(loop, { port: 0 }).listen();
+  const serverRpc = enableRpc(server, { calls });
+  serverRpc.handle('Echo', (_client, text) => {
+    if (text === 'fail') throw new RpcError('NOPE', 'refused');
+    return text;
+  });
+  const connector = new FramedConnector(loop, { port: server.port, reconnect: false });
+  const clientRpc = enableRpc(connector, { calls });
+  const client = await new Promise<FramedClient>((resolve) => {
+    connector.once('connected', resolve);
+    connector.connect();
+  });
+  const ops = await startOpsServer({ sources: { rpc: [rpcSource(clientRpc, { name: 'client' }), rpcSource(serverRpc, { name: 'server' })] } });
+  try {
+    for (let i = 0; i < 5; i++) assert.is(await clientRpc.call(client, 'Echo', `m${i}`), `m${i}`);
+    let code: unknown;
+    try {
+      await clientRpc.call(client, 'Echo', 'fail');
+    } catch (err) {
+      code = (err as { code?: unknown }).code;
+    }
+    assert.is(code, ErrorCode.RPC_REMOTE_ERROR);
+    const m = await scrape(ops);
+    assert.is(valueOf(m, 'netloop_rpc_calls_total', { rpc: 'client' }), 6);
+    assert.is(valueOf(m, 'netloop_rpc_calls_in_flight', { rpc: 'client' }), 0);
+    assert.is(valueOf(m, 'netloop_rpc_call_failures_total', { rpc: 'client', kind: 'remote-error' }), 1);
+    assert.is(valueOf(m, 'netloop_rpc_call_failures_total', { rpc: 'client', kind: 'timeout' }), 0);
+    assert.is(valueOf(m, 'netloop_rpc_call_duration_seconds_count', { rpc: 'client' }), 6, 'the round trips of the calls that got a reply (a remote error is one)');
+    assert.is(valueOf(m, 'netloop_rpc_requests_total', { rpc: 'server' }), 6);
+    assert.is(valueOf(m, 'netloop_rpc_request_failures_total', { rpc: 'server', kind: 'failed' }), 1);
+    assert.is(valueOf(m, 'netloop_rpc_calls_total', { rpc: 'server' }), 0);
+  } finally {
+    await ops.close();
+    await loop.close();
+  }
+});
 
-const probeLoop = new EventLoop();
-const loopCounters = probeLoop.stats().counters as unknown as Record<string, unknown>;
-await probeLoop.close();
+test('rpcSource refuses what is not an RPC endpoint, and an empty name, with NETLOOP_INVALID_OPTION', () => {
+  for (const [rpc, name] of [[{}, 'x'], [null, 'x'], [{ stats: () => ({}) }, '']] as const) {
+    try {
+      rpcSource(rpc as never, { name });
+      assert.unreachable('refused');
+    } catch (err) {
+      assert.is((err as { code?: unknown }).code, ErrorCode.INVALID_OPTION);
+    }
+  }
+});
 
-pendingHook('netloop_sent_frames_total equals the frames the load client got back (loop counters: framesOut)', 'framesOut' in loopCounters, async () => {
+// ─── counters kept by the framing layer, the registry and the stores ─────────
+
+test('netloop_sent_frames_total equals the frames the load client got back (loop counters: framesOut)', async () => {
   const echo = await startOpsEcho();
   const reactor = reactorSource(echo.loop);
   const ops = await startOpsServer({ sources: { reactor } });
@@ -282,7 +325,7 @@ pendingHook('netloop_sent_frames_total equals the frames the load client got bac
   }
 });
 
-pendingHook('netloop_inbound_pauses_total counts the framing layer pausing a client at its inbound limit (loop counters: inboundPauses)', 'inboundPauses' in loopCounters, async () => {
+test('netloop_inbound_pauses_total counts the framing layer pausing a client at its inbound limit (loop counters: inboundPauses)', async () => {
   const loop = new EventLoop();
   const pending: Array<() => void> = [];
   const server = await new FramedServer(loop, {
@@ -307,12 +350,7 @@ pendingHook('netloop_inbound_pauses_total counts the framing layer pausing a cli
   }
 });
 
-const probeServerLoop = new EventLoop();
-const probeServer = await new FramedServer(probeServerLoop, { layout: 'netloop' }).listen();
-const serverCountsFrames = typeof (probeServer as unknown as FrameCountingView).frameCounts === 'function';
-await probeServerLoop.close();
-
-pendingHook('netloop_received_frames_by_type_total: the most frequent types by name, at most maxFrameTypes, the rest as other (framing: frameCounts())', serverCountsFrames, async () => {
+test('netloop_received_frames_by_type_total: the most frequent types by name, at most maxFrameTypes, the rest as other (framing: frameCounts())', async () => {
   const echo = await startOpsEcho();
   const reactor = reactorSource(echo.loop);
   const ops = await startOpsServer({ sources: { reactor, framing: [framingSource(echo.server as unknown as FrameCountingView)] }, maxFrameTypes: 1 });
@@ -332,11 +370,7 @@ pendingHook('netloop_received_frames_by_type_total: the most frequent types by n
   }
 });
 
-const probeRegistry = new SessionRegistry({ store: new MemoryStore(), autoAudit: false });
-const registryTimesAudits = 'audit' in ((await probeRegistry.stats()) as unknown as Record<string, unknown>);
-await probeRegistry.close();
-
-pendingHook('netloop_session_audit_duration_seconds counts the audit ticks (RegistryStats.audit)', registryTimesAudits, async () => {
+test('netloop_session_audit_duration_seconds counts the audit runs (RegistryStats.audit)', async () => {
   const registry = new SessionRegistry({ store: new MemoryStore(), autoAudit: false });
   const ops = await startOpsServer({ sources: { sessions: sessionSource(registry) } });
   try {
@@ -351,19 +385,25 @@ pendingHook('netloop_session_audit_duration_seconds counts the audit ticks (Regi
 });
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netloop-ops-metrics-'));
-const probeStore = await FileStore.open({ path: path.join(tmp, 'probe.json') });
-const storeTimesOps = typeof (probeStore as unknown as StoreView).operationStats === 'function';
-await probeStore.close();
-
-pendingHook('netloop_store_operation_duration_seconds and _errors_total by store and operation (store: operationStats())', storeTimesOps, async () => {
+test('netloop_store_operation_duration_seconds and _errors_total by store and operation (store.operationStats())', async () => {
   const store = await FileStore.open({ path: path.join(tmp, 'ops.json') });
   const registry = new SessionRegistry({ store, autoAudit: false });
   const ops = await startOpsServer({ sources: { stores: [storeSource(store, { name: 'file' })] } });
   try {
     await registry.create({ userId: 'u' });
     await registry.flush();
+    // A filter with a state that does not exist: refused with a code, counted as a failure of list.
+    let code: unknown;
+    try {
+      await store.list({ state: 'NOPE' as never });
+    } catch (err) {
+      code = (err as { code?: unknown }).code;
+    }
+    assert.is(code, ErrorCode.INVALID_OPTION);
     const m = await scrape(ops);
     assert.ok(valueOf(m, 'netloop_store_operation_duration_seconds_count', { store: 'file', operation: 'create' }) >= 1);
+    assert.is(valueOf(m, 'netloop_store_operation_errors_total', { store: 'file', operation: 'list', code: ErrorCode.INVALID_OPTION }), 1);
+    assert.is(valueOf(m, 'netloop_store_operation_duration_seconds_count', { store: 'file', operation: 'list' }), 1);
   } finally {
     await ops.close();
     await registry.close();

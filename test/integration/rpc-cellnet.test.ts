@@ -74,8 +74,8 @@ const testEchoACK: Serializer<TestEchoACK> = {
 
 /** The echo example's registry and calls: one call whose request and reply are both TestEchoACK (id 4673). */
 function echoTables() {
-  const registry = new MessageRegistry();
-  const echo = registry.registerCellnet('main.TestEchoACK', testEchoACK);
+  const registry = new MessageRegistry().registerCellnet('main.TestEchoACK', testEchoACK);
+  const echo = registry.resolve('main.TestEchoACK');
   return { registry, calls: defineCalls({ Echo: { request: echo, reply: echo } }) };
 }
 

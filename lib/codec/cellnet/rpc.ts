@@ -71,7 +71,7 @@
 
 import { ErrorCode, NetloopError } from '../../core/errors.js';
 import { cellnetStringHash } from './hash.js';
-import type { DecodedMessage, MessageRegistry, MessageType, MessageTypeRef } from '../message-registry.js';
+import type { DecodedMessage, MessageMap, MessageRegistry, MessageType, MessageTypeRef } from '../message-registry.js';
 import type { Serializer } from '../serializers.js';
 
 /** cellnet's full names of its RPC messages (`path.Base(PkgPath) + "." + Name`, as `MessageMeta.FullName`). */
@@ -452,10 +452,12 @@ export interface CellnetRpcTypes {
  *
  * @throws NetloopError DUPLICATE_TYPE when either id or name is taken.
  */
-export function registerCellnetRpc(registry: MessageRegistry): CellnetRpcTypes {
-  const req = registry.register(CELLNET_RPC_IDS.REQ, CELLNET_RPC_NAMES.REQ, cellnetRemoteCallREQ);
-  const ack = registry.register(CELLNET_RPC_IDS.ACK, CELLNET_RPC_NAMES.ACK, cellnetRemoteCallACK);
-  return Object.freeze({ req, ack });
+export function registerCellnetRpc(registry: MessageRegistry<MessageMap>): CellnetRpcTypes {
+  registry.register(CELLNET_RPC_IDS.REQ, CELLNET_RPC_NAMES.REQ, cellnetRemoteCallREQ).register(CELLNET_RPC_IDS.ACK, CELLNET_RPC_NAMES.ACK, cellnetRemoteCallACK);
+  return Object.freeze({
+    req: registry.resolve<CellnetRemoteCall>(CELLNET_RPC_IDS.REQ),
+    ack: registry.resolve<CellnetRemoteCall>(CELLNET_RPC_IDS.ACK),
+  });
 }
 
 /**

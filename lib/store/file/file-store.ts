@@ -38,6 +38,8 @@
  * @module
  */
 
+import { OperationStats } from '../operation-stats.js';
+import type { StoreOperationSample } from '../operation-stats.js';
 import * as path from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
@@ -146,8 +148,12 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   #cleanupTimer: StoreTimer | null = null;
   #closePromise: Promise<void> | null = null;
 
+  /** Per-operation timings (see {@link FileStore.operationStats}). */
+  readonly #ops = new OperationStats();
+
   private constructor(options: FileStoreOptions, loadReport: FileStoreLoadReport) {
     super();
+    this.#ops.wrap(this);
     this.path = path.resolve(options.path);
     this.journalPath = `${this.path}.journal`;
     this.#dir = path.dirname(this.path);
@@ -313,6 +319,17 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
 
   // ─── SessionStore ────────────────────────────────────────────────────────
 
+  /**
+   * How long each operation took and how often it failed, by operation, for
+   * the operations called at least once since the store was created (read
+   * by netloop/ops at scrape time). Durations are histograms in seconds,
+   * from the call to the settling of its promise; failures are counted by
+   * their stable code.
+   */
+  operationStats(): StoreOperationSample[] {
+    return this.#ops.sample();
+  }
+
   /** @inheritDoc */
   async create(record: SessionRecord, options: CreateOptions = {}): Promise<boolean> {
     this.#checkOpen();
@@ -371,8 +388,6 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
   }
 
   /**
-   * @inheritDoc
-   *
    * Saved as the whole record after the change (a `put` in the journal, as
    * `set` writes): the store is one process's, so the change is atomic.
    */
@@ -391,20 +406,20 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
     return copySessionRecord(r);
   }
 
-  /** @inheritDoc This process's sessions (one process owns a file store). Cost: O(sessions of the user). */
+  /** This process's sessions (one process owns a file store). Cost: O(sessions of the user). */
   async isOnline(userId: string): Promise<boolean> {
     this.#checkOpen();
     checkUserId(userId);
     return this.#ws.isOnline(userId, this.#clock.wallNow());
   }
 
-  /** @inheritDoc Cost: O(sessions with a user). */
+  /** Cost: O(sessions with a user). */
   async onlineCount(): Promise<number> {
     this.#checkOpen();
     return this.#ws.onlineUsers(this.#clock.wallNow()).length;
   }
 
-  /** @inheritDoc Ascending user id; the cursor is the last user of the page. Cost: O(s + u log u) per page. */
+  /** Ascending user id; the cursor is the last user of the page. Cost: O(s + u log u) per page. */
   async onlineUsers(page?: OnlinePage): Promise<OnlineUsersPage> {
     this.#checkOpen();
     const bounds = checkOnlinePage(page, Math.min(100, this.#maxListLimit), this.#maxListLimit);

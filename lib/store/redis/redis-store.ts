@@ -115,6 +115,8 @@
  * @module
  */
 
+import { OperationStats } from '../operation-stats.js';
+import type { StoreOperationSample } from '../operation-stats.js';
 import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import { TypedEmitter, reportFault } from '../../core/emitter.js';
@@ -286,8 +288,12 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   #touchQueued = false;
   #closed = false;
 
+  /** Per-operation timings (see {@link RedisStore.operationStats}). */
+  readonly #ops = new OperationStats();
+
   constructor(options: RedisStoreOptions = {}) {
     super();
+    this.#ops.wrap(this);
     if (options.client !== undefined && options.url !== undefined) {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'give RedisStore either client or url, not both', { details: { option: 'client' } });
     }
@@ -361,6 +367,17 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     return this;
   }
 
+  /**
+   * How long each operation took and how often it failed, by operation, for
+   * the operations called at least once since the store was created (read
+   * by netloop/ops at scrape time). Durations are histograms in seconds,
+   * from the call to the settling of its promise; failures are counted by
+   * their stable code.
+   */
+  operationStats(): StoreOperationSample[] {
+    return this.#ops.sample();
+  }
+
   /** @inheritDoc */
   async create(record: SessionRecord, options: CreateOptions = {}): Promise<boolean> {
     this.#open();
@@ -400,8 +417,6 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /**
-   * @inheritDoc
-   *
    * The touches made in one turn of the event loop (until the microtasks
    * of the turn have run) travel together: one script call per batch of
    * up to 512 on one node, one per master on a spread cluster.
@@ -517,8 +532,6 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /**
-   * @inheritDoc
-   *
    * Cost: O(sessions of the user) (each entry verified against its session),
    * on every layout.
    */
@@ -530,7 +543,7 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     return Number(await this.#conn.op('isOnline', () => this.#conn.run('online', [userId], this.#route))) === 1;
   }
 
-  /** @inheritDoc Cost: O(log N) with the listing indexes (after pruning the users who went offline); O(keys) without. */
+  /** Cost: O(log N) with the listing indexes (after pruning the users who went offline); O(keys) without. */
   async onlineCount(): Promise<number> {
     this.#open();
     if (!this.listing) return onlineOf(await this.#conn.op('onlineCount', () => scanSessions(this.#conn, this.#keys, this.#clock))).length;
@@ -539,8 +552,6 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /**
-   * @inheritDoc
-   *
    * Ascending user id (JavaScript order); the cursor is the last user of the
    * page. Cost: O(users online) per page with the listing indexes, O(keys)
    * without.
@@ -584,8 +595,6 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   }
 
   /**
-   * @inheritDoc
-   *
    * One node: one script writes the tombstone and publishes. Spread: the
    * tombstone (in the session's slot), then SPUBLISH to the channel's shard.
    */

@@ -6,20 +6,21 @@ import { ErrorCode } from '../../../lib/core/errors.js';
 import { LtvDecoder } from '../../../lib/codec/ltv-decoder.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
+import { json, utf8 } from '../../../lib/codec/serializers.js';
 import type { Serializer } from '../../../lib/codec/serializers.js';
 import { cellnetStringHash } from '../../../lib/codec/cellnet/hash.js';
 import { CELLNET_CHAT_NAMES, CellnetBinaryWriter, cellnetChatREQ } from '../../../lib/codec/cellnet/binary.js';
 import { throwsCode } from '../../helpers/ltv.js';
 
-test('register by id and name; look up by either; built-in serializers', () => {
-  const r = new MessageRegistry();
-  const raw = r.register(1, 'raw');
-  const text = r.register(2, 'text', 'utf8');
-  const json = r.register(3, 'json', 'json');
+test('register by id and name, chained; look up by either; built-in serializers', () => {
+  const r = new MessageRegistry().register(1, 'raw').register(2, 'text', utf8()).register(3, 'json', json<{ a: Array<number | string> }>());
+  const raw = r.resolve('raw');
+  const text = r.resolve('text');
+  const json3 = r.resolve('json');
   assert.is(r.size, 3);
   assert.is(r.get(1), raw);
   assert.is(r.get('text'), text);
-  assert.is(r.get(json), json);
+  assert.is(r.get(json3), json3);
   assert.is(r.get(99), undefined);
   assert.is(r.get('nope'), undefined);
   assert.is(r.get({ id: 1, name: 'raw', serializer: raw.serializer }), undefined);
@@ -29,11 +30,21 @@ test('register by id and name; look up by either; built-in serializers', () => {
 
   const e = r.encode('json', { a: [1, 'x'] });
   assert.is(e.id, 3);
-  assert.equal(r.decode(3, Buffer.from(e.value)), { id: 3, type: json, payload: { a: [1, 'x'] } });
+  assert.equal(r.decode(3, Buffer.from(e.value)), { id: 3, type: json3, payload: { a: [1, 'x'] } });
   assert.equal(r.decode(2, Buffer.from('héllo')).payload, 'héllo');
   const bytes = Buffer.from([1, 2, 3]);
   assert.is(r.decode(1, bytes).payload, bytes);
   assert.is(r.encode(raw, bytes).value, bytes);
+});
+
+test('the deprecated serializer names still register: raw (the default), utf8 and json', () => {
+  const r = new MessageRegistry().register(1, 'a').register(2, 'b', 'utf8').register(3, 'c', 'json');
+  const bytes = Buffer.from([7]);
+  assert.is(r.decode(1, bytes).payload, bytes);
+  assert.is(r.decode(2, Buffer.from('hé')).payload, 'hé');
+  assert.equal(r.decode(3, Buffer.from('[1]')).payload, [1]);
+  throwsCode(() => r.register(4, 'd', 'yaml' as never), ErrorCode.INVALID_OPTION);
+  throwsCode(() => r.register(4, 'd', { encode: 1 } as never), ErrorCode.INVALID_OPTION);
 });
 
 test('a duplicate id or name is DUPLICATE_TYPE and leaves the registry unchanged', () => {
@@ -50,7 +61,7 @@ test('a duplicate id or name is DUPLICATE_TYPE and leaves the registry unchanged
 
 test('cellnet ids: registerCellnet uses StringHash; a 16-bit collision is refused', () => {
   const r = new MessageRegistry();
-  const req = r.registerCellnet('proto.ChatREQ', 'utf8');
+  const req = r.registerCellnet('proto.ChatREQ', utf8()).resolve('proto.ChatREQ');
   assert.is(req.id, 16234);
   assert.is(req.id, cellnetStringHash('proto.ChatREQ'));
   // Find a colliding name with fast-check (deterministic seed): 16 bits collide quickly.

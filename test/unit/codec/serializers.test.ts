@@ -2,7 +2,7 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { ErrorCode } from '../../../lib/core/errors.js';
-import { SERIALIZERS, isSerializer, jsonSerializer, rawSerializer, utf8Serializer } from '../../../lib/codec/serializers.js';
+import { SERIALIZERS, isSerializer, json, jsonSerializer, raw, rawSerializer, utf8, utf8Serializer } from '../../../lib/codec/serializers.js';
 import { throwsCode } from '../../helpers/ltv.js';
 
 test('raw passes bytes through; refuses anything else', () => {
@@ -53,6 +53,35 @@ test('the named serializers and the shape check', () => {
   assert.ok(isSerializer(jsonSerializer));
   assert.not.ok(isSerializer({ encode() {} }));
   assert.not.ok(isSerializer(null));
+});
+
+test('the factories: raw() and utf8() are the built-in serializers; json<T>() without a guard too; a guard checks every decoded value', () => {
+  assert.is(raw(), rawSerializer);
+  assert.is(utf8(), utf8Serializer);
+  assert.is(json(), jsonSerializer);
+  const isPoint = (v: unknown): v is { x: number } => typeof v === 'object' && v !== null && typeof (v as { x: unknown }).x === 'number';
+  const point = json({ validate: isPoint });
+  assert.not.equal(point, jsonSerializer);
+  assert.equal(point.decode(Buffer.from('{"x":1}')), { x: 1 });
+  assert.equal(Buffer.from(point.encode({ x: 2 })).toString(), '{"x":2}');
+  const refused = throwsCode(() => point.decode(Buffer.from('{"x":"s3cr3t"}')), ErrorCode.BAD_PAYLOAD);
+  assert.equal(refused.details, { serializer: 'json', length: 14, error: 'validate' });
+  assert.not.ok((refused as unknown as Error).message.includes('s3cr3t'));
+  // Malformed JSON is refused by the parser first, as without a guard.
+  assert.is(throwsCode(() => point.decode(Buffer.from('{')), ErrorCode.BAD_PAYLOAD).details['error'], 'SyntaxError');
+  // A guard that throws refuses the value; only its class is kept.
+  const throwing = json({
+    validate: (v: unknown): v is never => {
+      throw new RangeError(`bad ${JSON.stringify(v)}`);
+    },
+  });
+  const thrown = throwsCode(() => throwing.decode(Buffer.from('"s3cr3t"')), ErrorCode.BAD_PAYLOAD);
+  assert.equal(thrown.details, { serializer: 'json', length: 8, error: 'RangeError' });
+  assert.is(thrown.cause, undefined);
+  // A guard that returns something other than true refuses.
+  assert.is(throwsCode(() => json({ validate: (() => 1) as never }).decode(Buffer.from('1')), ErrorCode.BAD_PAYLOAD).details['error'], 'validate');
+  throwsCode(() => json({ validate: 'yes' as never }), ErrorCode.INVALID_OPTION);
+  throwsCode(() => json(null as never), ErrorCode.INVALID_OPTION);
 });
 
 test.run();

@@ -114,8 +114,8 @@ test('encodeMessage makes the frame send would queue, with the same coded mistak
     assert.ok(isNetloopError(catchOf(() => server.encodeMessage('bytes', 'not bytes')), ErrorCode.INVALID_VALUE));
     // Without a registry: a numeric type and bytes.
     assert.equal(rawFramed.encodeMessage(7, Buffer.from('x')), new LtvEncoder({ layout: 'netloop' }).encode(7, Buffer.from('x')));
-    assert.ok(isNetloopError(catchOf(() => rawFramed.encodeMessage('name', Buffer.alloc(1))), ErrorCode.INVALID_VALUE));
-    assert.ok(isNetloopError(catchOf(() => rawFramed.encodeMessage(7, 'text')), ErrorCode.INVALID_VALUE));
+    assert.ok(isNetloopError(catchOf(() => rawFramed.encodeMessage('name' as never, Buffer.alloc(1))), ErrorCode.INVALID_VALUE));
+    assert.ok(isNetloopError(catchOf(() => rawFramed.encodeMessage(7, 'text' as never)), ErrorCode.INVALID_VALUE));
     assert.is(server.registry, server._framing.registry);
     assert.is(server.layout.headerBytes, 4, 'the cellnet layout: a 2-byte length, a 2-byte type');
     // A raw server has no codec: a typed broadcast is a mistake, whoever would receive it.

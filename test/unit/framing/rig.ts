@@ -19,6 +19,7 @@ import type { FramedClient, FramedMessage } from '../../../lib/framing/framed-cl
 import type { FramingOptions } from '../../../lib/framing/framing.js';
 import { collectAll, connectRaw, destroyAll, readBytes, waitFor } from '../../helpers/net.js';
 import { FramedServer } from '../../../lib/framing/framed-server.js';
+import type { AnyFramedServer } from '../../../lib/framing/framed-server.js';
 
 /** One frame of `layout` (default: netloop's). */
 export function frame(type: number, value: Uint8Array | string, layout: LtvPresetName | LtvLayoutOptions = 'netloop'): Buffer {
@@ -50,7 +51,7 @@ export interface Accepted {
 }
 
 /** Connects a raw peer and resolves with it and the server's client. */
-export async function accept(server: FramedServer): Promise<Accepted> {
+export async function accept(server: AnyFramedServer): Promise<Accepted> {
   const conn = waitFor<[FramedClient]>(server, 'connection');
   const peer = await connectRaw(server.port);
   const [client] = await conn;
@@ -58,12 +59,12 @@ export async function accept(server: FramedServer): Promise<Accepted> {
 }
 
 /** Resolves with the reason and error of `client`'s close. */
-export function closeOf(server: FramedServer, client: FramedClient): Promise<[FramedClient, CloseReason, NetloopError | undefined]> {
+export function closeOf(server: AnyFramedServer, client: FramedClient): Promise<[FramedClient, CloseReason, NetloopError | undefined]> {
   return waitFor<[FramedClient, CloseReason, NetloopError | undefined]>(server, 'close', { filter: (c) => c === client });
 }
 
 /** A server that echoes every message back with `client.send` (json/utf8/raw through the registry). */
-export async function echoServer(framing: FramingOptions = {}, extra: ServerOptions = {}): Promise<{ loop: EventLoop; server: FramedServer; got: FramedMessage[] }> {
+export async function echoServer(framing: FramingOptions = {}, extra: ServerOptions = {}): Promise<{ loop: EventLoop; server: AnyFramedServer; got: FramedMessage[] }> {
   const loop = new EventLoop();
   const got: FramedMessage[] = [];
   const server = await new FramedServer(loop, {
@@ -115,7 +116,7 @@ export async function stillEchoes(bystander: net.Socket): Promise<void> {
 }
 
 /** Sends `bytes` from a fresh peer; asserts it is closed with 'protocol-error' and `code`, and that `bystanderOk` still holds. */
-export async function expectProtocolError(server: FramedServer, bytes: Buffer, code: string, bystanderOk: () => Promise<void>): Promise<NetloopError> {
+export async function expectProtocolError(server: AnyFramedServer, bytes: Buffer, code: string, bystanderOk: () => Promise<void>): Promise<NetloopError> {
   const { peer, client } = await accept(server);
   const closed = closeOf(server, client);
   const done = collectAll(peer);
@@ -130,7 +131,7 @@ export async function expectProtocolError(server: FramedServer, bytes: Buffer, c
 }
 
 /** A framed echo server on the raw path: onRawFrame records each frame and sends it back with sendRaw. */
-export async function rawEchoServer(framing: FramingOptions = {}): Promise<{ loop: EventLoop; server: FramedServer; got: Array<[number, string]> }> {
+export async function rawEchoServer(framing: FramingOptions = {}): Promise<{ loop: EventLoop; server: AnyFramedServer; got: Array<[number, string]> }> {
   const loop = new EventLoop();
   const got: Array<[number, string]> = [];
   const server = await new FramedServer(loop, {

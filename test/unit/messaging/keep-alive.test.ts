@@ -25,7 +25,9 @@ import type { NetloopError } from '../../../lib/core/errors.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
 import { FramedServer } from '../../../lib/framing/framed-server.js';
+import type { AnyFramedServer } from '../../../lib/framing/framed-server.js';
 import { FramedConnector } from '../../../lib/framing/framed-connector.js';
+import type { AnyFramedConnector } from '../../../lib/framing/framed-connector.js';
 import type { FramedClient, FramedMessage } from '../../../lib/framing/framed-client.js';
 import { KEEP_ALIVE_DEFAULTS, KeepAlive, keepAlive } from '../../../lib/messaging/keep-alive.js';
 import type { KeepAliveOptions } from '../../../lib/messaging/keep-alive.js';
@@ -52,7 +54,7 @@ function registry(): MessageRegistry {
 type Close = [FramedClient, CloseReason, NetloopError | undefined];
 
 /** Resolves with the close of `client` on `owner`. */
-function closeOf(owner: FramedServer | FramedConnector, client?: FramedClient, ms = WAIT_MS): Promise<Close> {
+function closeOf(owner: AnyFramedServer | AnyFramedConnector, client?: FramedClient, ms = WAIT_MS): Promise<Close> {
   return waitFor<Close>(owner, 'close', { ms, filter: (c) => client === undefined || c === client });
 }
 

@@ -27,9 +27,9 @@ function thrown(fn: () => unknown, code: ErrorCodeValue): Record<string, unknown
 }
 
 test('defineCalls: names, ids and reply ids, from explicit ids, registered message types and serializers', () => {
-  const registry = new MessageRegistry();
-  const ping = registry.register(40, 'Ping', 'utf8');
-  const pong = registry.register(41, 'Pong', 'utf8');
+  const registry = new MessageRegistry().register(40, 'Ping', 'utf8').register(41, 'Pong', 'utf8');
+  const ping = registry.resolve('Ping');
+  const pong = registry.resolve('Pong');
   const calls = defineCalls({
     Echo: { id: 2, request: 'raw', reply: rawSerializer },
     Ping: { request: ping, reply: pong },

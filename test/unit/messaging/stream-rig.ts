@@ -21,10 +21,10 @@ import type { ServerOptions } from '../../../lib/reactor/server.js';
 import { Connector } from '../../../lib/reactor/connector.js';
 import type { Client } from '../../../lib/reactor/client.js';
 import { FramedServer } from '../../../lib/framing/framed-server.js';
-import type { FramedServerOptions } from '../../../lib/framing/framed-server.js';
+import type { AnyFramedServer, FramedServerOptions } from '../../../lib/framing/framed-server.js';
 import { FramedConnector } from '../../../lib/framing/framed-connector.js';
-import type { FramedConnectorOptions } from '../../../lib/framing/framed-connector.js';
-import type { FramedClient } from '../../../lib/framing/framed-client.js';
+import type { AnyFramedConnector, FramedConnectorOptions } from '../../../lib/framing/framed-connector.js';
+import type { AnyFramedMap, FramedClient } from '../../../lib/framing/framed-client.js';
 import { waitFor } from '../../helpers/net.js';
 
 /** A raw server and connector on one loop, connected. */
@@ -53,16 +53,16 @@ export async function rawPair(options: ServerOptions = {}, connectorOptions: { h
 /** A framed server and connector on one loop, connected. */
 export interface FramedPair {
   loop: EventLoop;
-  server: FramedServer;
-  connector: FramedConnector;
+  server: AnyFramedServer;
+  connector: AnyFramedConnector;
   near: FramedClient;
   far: FramedClient;
 }
 
 /** Starts a framed server and connects a framed connector to it. */
 export async function framedPair(
-  options: FramedServerOptions = {},
-  connectorOptions: Omit<FramedConnectorOptions, 'port'> = {},
+  options: FramedServerOptions<AnyFramedMap> = {},
+  connectorOptions: Omit<FramedConnectorOptions<AnyFramedMap>, 'port'> = {},
 ): Promise<FramedPair> {
   const loop = new EventLoop();
   const server = await new FramedServer(loop, options).listen();

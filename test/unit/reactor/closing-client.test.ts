@@ -17,6 +17,7 @@ import type { CloseReason } from '../../../lib/reactor/close-reason.js';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
 import type { ErrorCodeValue, NetloopError } from '../../../lib/core/errors.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
+import type { MessageTypeRef } from '../../../lib/codec/message-registry.js';
 import { LtvEncoder } from '../../../lib/codec/ltv-encoder.js';
 import type { FramedMessage } from '../../../lib/framing/framed-client.js';
 import type { ServerBaseEvents } from '../../../lib/reactor/callbacks.js';
@@ -147,7 +148,7 @@ B('server.broadcast: raw bytes and a framed message encoded once, to open client
   const registry = chatRegistry();
   let encodes = 0;
   const encode = registry.encode.bind(registry);
-  registry.encode = ((ref, payload) => {
+  registry.encode = ((ref: MessageTypeRef, payload: unknown) => {
     encodes++;
     return encode(ref, payload);
   }) as MessageRegistry['encode'];
@@ -190,7 +191,7 @@ B("loop.broadcast: raw bytes to every open client; a framed message to the frame
   const registry = chatRegistry();
   let encodes = 0;
   const encode = registry.encode.bind(registry);
-  registry.encode = ((ref, payload) => {
+  registry.encode = ((ref: MessageTypeRef, payload: unknown) => {
     encodes++;
     return encode(ref, payload);
   }) as MessageRegistry['encode'];

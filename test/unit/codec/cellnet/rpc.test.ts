@@ -64,6 +64,7 @@ import { CellnetBinaryReader, CellnetBinaryWriter } from '../../../../lib/codec/
 import { cellnetStringHash } from '../../../../lib/codec/cellnet/hash.js';
 import { LtvEncoder } from '../../../../lib/codec/ltv-encoder.js';
 import { MessageRegistry } from '../../../../lib/codec/message-registry.js';
+import { utf8 } from '../../../../lib/codec/serializers.js';
 import type { Serializer } from '../../../../lib/codec/serializers.js';
 import { Harness, throwsCode } from '../../../helpers/ltv.js';
 
@@ -135,7 +136,7 @@ test('rpc.CallSync of the echo example: the REQ frame and the ACK frame byte for
   // See ECHO_VALUE above for the derivation.
   const registry = new MessageRegistry();
   registerCellnetRpc(registry);
-  const echo = registry.registerCellnet('main.TestEchoACK', testEchoACK);
+  const echo = registry.registerCellnet('main.TestEchoACK', testEchoACK).resolve('main.TestEchoACK');
   assert.is(echo.id, 4673);
   const encoder = new LtvEncoder({ layout: 'cellnet' });
 
@@ -382,8 +383,9 @@ test('encoders refuse bad values with INVALID_VALUE before writing; decode refus
 
 test('wrap and unwrap: ids above 16 bits refused on send, uint16(MsgID) used on receipt', () => {
   const registry = new MessageRegistry({ maxId: 0xffffffff });
-  const big = registry.register<string>(0x10005, 'big', 'utf8');
-  const small = registry.register<string>(5, 'small', 'utf8');
+  const typed = registry.register(0x10005, 'big', utf8()).register(5, 'small', utf8());
+  const big = typed.resolve('big');
+  const small = typed.resolve('small');
   throwsCode(() => cellnetRpcWrap(registry, big, 'x', 1), ErrorCode.INVALID_VALUE);
   const call = cellnetRpcWrap(registry, small, 'hi', 9n);
   assert.equal({ ...call, data: Buffer.from(call.data).toString() }, { msgId: 5, data: 'hi', callId: 9n });
@@ -394,7 +396,7 @@ test('wrap and unwrap: ids above 16 bits refused on send, uint16(MsgID) used on 
   // An unregistered inner message in a strict registry, and an undecodable one.
   throwsCode(() => cellnetRpcUnwrap(registry, { msgId: 77, data: Buffer.alloc(0), callId: 1n }), ErrorCode.UNKNOWN_TYPE);
   const r2 = new MessageRegistry();
-  const echo = r2.registerCellnet('main.TestEchoACK', testEchoACK);
+  const echo = r2.registerCellnet('main.TestEchoACK', testEchoACK).resolve('main.TestEchoACK');
   throwsCode(() => cellnetRpcUnwrap(r2, { msgId: echo.id, data: hex('0500'), callId: 1n }), ErrorCode.BAD_PAYLOAD);
   throwsCode(() => cellnetRpcWrap(r2, 'nope', {}, 1), ErrorCode.UNKNOWN_TYPE);
 });
