@@ -1,6 +1,6 @@
 /**
  * The Redis store scenario: operations per second of `RedisStore` (create,
- * get, touch as a heartbeat, delete) with many operations in flight on one
+ * get, touch, heartbeat, delete) with many operations in flight on one
  * connection, beside the server's own ceiling for plain `SET` at the same
  * pipeline depth, measured on the same server in the same run:
  *
@@ -23,7 +23,13 @@
  *   same key writes as the store's operation (the session hash, its token,
  *   connection and user entries, the four listing indexes) with none of
  *   netloop's code: no validation, no liveness checks, no codec. The ratio to
- *   it is what netloop's own work costs.
+ *   it is what netloop's own work costs. The touch floor batches the touches
+ *   of one turn into one call, as the store does; get's floor is a plain
+ *   `HMGET` of the fields the store reads.
+ *
+ * The floors are also printed against plain `SET`/`GET` (rows
+ * `indexes=floor`), with an empty script called by SHA (`op=empty-script`):
+ * what any operation that is one script call costs at least, whatever it does.
  *
  * The store runs twice: with every index (the default), and lean
  * (`listing: false, tokenIndex: false`: what a user who never lists keeps).
@@ -50,7 +56,13 @@ import type { RedisServer } from '../test/helpers/redis-server.js';
 
 /** Operations in flight on the one connection, for the store and both baselines. */
 const PIPELINE = 16;
-const OPS = ['create', 'get', 'touch', 'delete'] as const;
+/**
+ * `touch` moves each expiry far (past the horizon of the session's index
+ * entries, which then move too: the heavier, occasional case); `heartbeat`
+ * then moves it a little, as a heartbeat does (within the horizon: the
+ * common case).
+ */
+const OPS = ['create', 'get', 'touch', 'heartbeat', 'delete'] as const;
 type Op = (typeof OPS)[number];
 
 interface Sizes {
@@ -104,7 +116,7 @@ function records(n: number, run: number): SessionRecord[] {
  * ARGV: id, token hash, user, connection, expiresAt, createdAt, fixed JSON,
  * now.
  */
-const FLOOR: Record<Op, string> = {
+const FLOOR: Record<Exclude<Op, 'heartbeat'>, string> = {
   create: `
 local id, tok, uid, conn, e, k, j, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local px = math.ceil(tonumber(e) - now)
@@ -120,13 +132,18 @@ redis.call('ZADD', 'floor:i:expires', e, id)
 redis.call('ZADD', 'floor:i:state:ACTIVE', k, id)
 redis.call('ZADD', 'floor:i:online', e, uid)
 return 1`,
-  get: `return redis.call('HMGET', 'floor:s:{' .. ARGV[1] .. '}', 'j', 'm', 'st', 'b', 'e', 'a', 'p')`,
+  // Unused: get's floor is a plain HMGET of the same fields (no script), sent by the bench itself.
+  get: `return 0`,
+  // A batch, as the store sends the touches of one turn: ARGV = now, n, then (id, expiresAt, lastActiveAt) n times.
   touch: `
-local id, e, now = ARGV[1], ARGV[5], tonumber(ARGV[8])
-local sk = 'floor:s:{' .. id .. '}'
-redis.call('HSET', sk, 'e', e, 'a', ARGV[6])
-redis.call('PEXPIRE', sk, math.ceil(tonumber(e) - now))
-redis.call('ZADD', 'floor:i:expires', e, id)
+local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 0, n - 1 do
+  local id, e = ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local sk = 'floor:s:{' .. id .. '}'
+  redis.call('HSET', sk, 'e', e, 'a', ARGV[5 + 3 * i])
+  redis.call('PEXPIRE', sk, math.ceil(tonumber(e) - now))
+  redis.call('ZADD', 'floor:i:expires', e, id)
+end
 return 1`,
   delete: `
 local id = ARGV[1]
@@ -139,6 +156,28 @@ redis.call('ZREM', 'floor:i:expires', id)
 redis.call('ZREM', 'floor:i:state:ACTIVE', id)
 return 1`,
 };
+
+/**
+ * Calls `send` once per turn of the event loop with every index queued in
+ * that turn, as the store batches its touches; each caller's promise
+ * settles with its batch.
+ */
+function perTurn(send: (items: number[]) => Promise<unknown>): (i: number) => Promise<unknown> {
+  let queue: number[] = [];
+  let batch: Promise<unknown> | null = null;
+  return (i) => {
+    queue.push(i);
+    if (batch === null) {
+      batch = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+        const items = queue;
+        queue = [];
+        batch = null;
+        return send(items);
+      });
+    }
+    return batch;
+  };
+}
 
 /** One `redis-benchmark` run; resolves with SET requests per second. */
 function redisBenchmark(executable: string, args: readonly string[]): Promise<number> {
@@ -183,16 +222,19 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   const stores = { all: new RedisStore({ url: server.url, prefix: 'bench:' }), lean: new RedisStore({ url: server.url, prefix: 'lean:', listing: false, tokenIndex: false }) };
   const raw = createClient({ url: server.url });
   raw.on('error', () => undefined);
-  const empty = (): Record<Op, number[]> => ({ create: [], get: [], touch: [], delete: [] });
+  const empty = (): Record<Op, number[]> => ({ create: [], get: [], touch: [], heartbeat: [], delete: [] });
   const ours = { all: empty(), lean: empty() };
   const floor = empty();
+  /** An empty script by SHA with the arguments of a floor call: what any one-script operation costs at least. */
+  const emptyScript: number[] = [];
   const rawSet: number[] = [];
   const rawGet: number[] = [];
   const serverSet: number[] = [];
   try {
     await raw.connect();
-    const sha = {} as Record<Op, string>;
-    for (const op of OPS) sha[op] = String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR[op]]));
+    const sha = {} as Record<Exclude<Op, 'heartbeat'>, string>;
+    for (const op of ['create', 'get', 'touch', 'delete'] as const) sha[op] = String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR[op]]));
+    const emptySha = String(await raw.sendCommand(['SCRIPT', 'LOAD', 'return 1']));
     for (const store of Object.values(stores)) await store.count(); // Connects: the first measured call is not a connect.
     for (let r = 0; r < sizes.runs; r++) {
       options.progress(`run ${r + 1}/${sizes.runs}`);
@@ -205,6 +247,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
         mine.get.push(await drive(sizes.n, PIPELINE, (i) => store.get(recs[i]!.id)));
         const later = Date.now() + 900_000;
         mine.touch.push(await drive(sizes.n, PIPELINE, (i) => store.touch(recs[i]!.id, later, later - 600_000)));
+        mine.heartbeat.push(await drive(sizes.n, PIPELINE, (i) => store.touch(recs[i]!.id, later + 1_000, later - 599_000)));
         mine.delete.push(await drive(sizes.n, PIPELINE, (i) => store.delete(recs[i]!.id)));
       }
       const recs = records(sizes.n, r);
@@ -212,12 +255,21 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
         const rec = recs[i]!;
         return [rec.id, rec.tokenHash, rec.userId!, rec.connectionId!, String(e), String(rec.createdAt), '{"id":"' + rec.id + '"}', String(Date.now())];
       };
-      const evalsha = (op: Op, i: number, e: number): Promise<unknown> => raw.sendCommand(['EVALSHA', sha[op], '0', ...args(i, e)]);
+      const evalsha = (op: 'create' | 'delete', i: number, e: number): Promise<unknown> => raw.sendCommand(['EVALSHA', sha[op], '0', ...args(i, e)]);
       floor.create.push(await drive(sizes.n, PIPELINE, (i) => evalsha('create', i, recs[i]!.expiresAt)));
-      floor.get.push(await drive(sizes.n, PIPELINE, (i) => evalsha('get', i, 0)));
+      // get's floor is no script: a plain HMGET of the fields the store reads.
+      floor.get.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['HMGET', `floor:s:{${recs[i]!.id}}`, 'j', 'm', 'st', 'b', 'e', 'a'])));
       const later = Date.now() + 900_000;
-      floor.touch.push(await drive(sizes.n, PIPELINE, (i) => evalsha('touch', i, later)));
+      const touches = (e: number): ((i: number) => Promise<unknown>) =>
+        perTurn((items) => {
+          const argv = [String(Date.now()), String(items.length)];
+          for (const i of items) argv.push(recs[i]!.id, String(e), String(e - 600_000));
+          return raw.sendCommand(['EVALSHA', sha.touch, '0', ...argv]);
+        });
+      floor.touch.push(await drive(sizes.n, PIPELINE, touches(later)));
+      floor.heartbeat.push(await drive(sizes.n, PIPELINE, touches(later + 1_000)));
       floor.delete.push(await drive(sizes.n, PIPELINE, (i) => evalsha('delete', i, 0)));
+      emptyScript.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['EVALSHA', emptySha, '0', ...args(i, 0)])));
       rawSet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['SET', `raw:${i}`, 'x'.repeat(64)])));
       rawGet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['GET', `raw:${i}`])));
       if (benchExe !== null) serverSet.push(await redisBenchmark(benchExe, benchArgs));
@@ -244,16 +296,26 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       if (op === 'get') beside(params, mine, `node-redis GET, ${PIPELINE} in flight`, rawGet);
       else beside(params, mine, `node-redis SET, ${PIPELINE} in flight`, rawSet);
       // The floor does the writes of every index: it is the bound of the default store.
-      if (variant === 'all') beside(params, mine, `floor: the same key writes in one script, ${PIPELINE} in flight`, floor[op]);
+      if (variant !== 'all') continue;
+      if (op === 'get') beside(params, mine, `floor: HMGET of the same fields, ${PIPELINE} in flight`, floor.get);
+      else if (op === 'touch' || op === 'heartbeat') beside(params, mine, `floor: the same key writes in one script per turn, ${PIPELINE} in flight`, floor[op]);
+      else beside(params, mine, `floor: the same key writes in one script, ${PIPELINE} in flight`, floor[op]);
     }
   }
+  // The floors themselves against the plain commands: how far a target beyond them is out of reach.
+  const floorParams = (of: string): Record<string, string | number> => ({ op: of, indexes: 'floor', pipeline: PIPELINE });
+  for (const op of OPS) {
+    if (op === 'get') beside(floorParams('get'), floor.get, `node-redis GET, ${PIPELINE} in flight`, rawGet);
+    else beside(floorParams(op), floor[op], `node-redis SET, ${PIPELINE} in flight`, rawSet);
+  }
+  beside(floorParams('empty-script'), emptyScript, `node-redis SET, ${PIPELINE} in flight`, rawSet);
   return out;
 }
 
 /** The Redis store scenario (see the module comment). */
 export const scenario: Scenario = {
   name: 'redis-store',
-  description: `RedisStore create/get/touch/delete ops/s with ${PIPELINE} in flight (every index, and lean) vs raw SET/GET, redis-benchmark SET -P ${PIPELINE} and the floor script of each operation, same server, same run`,
+  description: `RedisStore create/get/touch/heartbeat/delete ops/s with ${PIPELINE} in flight (every index, and lean) vs raw SET/GET, redis-benchmark SET -P ${PIPELINE} and the floor script of each operation, same server, same run`,
   run,
 };
 

@@ -1,7 +1,8 @@
 /**
- * The Lua prelude every script of the Redis store begins with: the key
- * layout, liveness, and the helpers that keep a session and its index
- * entries consistent (see the key layout in `redis-store.ts`).
+ * The Lua prelude of the Redis store's scripts: the key layout, liveness,
+ * and the helpers that keep a session and its index entries consistent
+ * (see the key layout in `redis-store.ts`). Each script begins with the
+ * prelude's header and only the helpers it reaches (`index.ts`).
  *
  * Every script receives `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
  * wall-clock now in ms, `ARGV[3]` = the expiry grace in ms, `ARGV[4]` =
@@ -117,19 +118,19 @@ local function fitGlobal()
   globalPexpire(ms + GRACE)
 end
 
--- The listing indexes live at least until exp (extended with slack when they must grow).
-local function coverGlobal(exp)
+-- The listing indexes live at least until exp (extended with slack when they must grow). The
+-- keys named after exp are those the caller wrote to: one of them may have been made just now
+-- (a new state, the first presence entry) and then takes the others' TTL. Only a write can make
+-- a key, so the keys a script did not write to need no check.
+local function coverGlobal(exp, ...)
   local need = pxTo(exp)
   local have = redis.call('PTTL', EXPIRES)
   if have < need then
     globalPexpire(need + math.min(math.floor(need / 8), 60000))
   else
-    -- A key made since (a new state, the first presence entry) takes the others' TTL.
-    for _, s in ipairs(STATES) do
-      if redis.call('PTTL', stkey(s)) == -1 then redis.call('PEXPIRE', stkey(s), have) end
+    for _, key in ipairs({...}) do
+      if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, have) end
     end
-    if redis.call('PTTL', ONLINE) == -1 then redis.call('PEXPIRE', ONLINE, have) end
-    if redis.call('PTTL', CREATED) == -1 then redis.call('PEXPIRE', CREATED, have) end
   end
 end
 
@@ -173,15 +174,21 @@ end
 
 -- How many live sessions the user has. A horizon is at most a minute (and a millisecond) past
 -- its session's expiry, so an entry whose horizon is further away than that is live for sure;
--- the others are verified against their sessions (and pruned when dead).
+-- the others are verified against their sessions (and pruned when dead). A horizon is never
+-- before its session's expiry, so an entry whose horizon has passed is dead without a look: one
+-- range read finds them with the near ones, and they are pruned only when there are some.
 local function userCount(uid)
   local uk = ukey(uid)
-  redis.call('ZREMRANGEBYSCORE', uk, '-inf', NOWS)
   local sure = math.floor(NOW) + 60002
   local n = redis.call('ZCOUNT', uk, '(' .. sure, '+inf')
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', uk, '(' .. NOWS, sure)) do
-    if holds(id, 'u', uid) then n = n + 1 else redis.call('ZREM', uk, id) end
+  local near = redis.call('ZRANGEBYSCORE', uk, '-inf', sure, 'WITHSCORES')
+  local past = false
+  for i = 1, #near, 2 do
+    if tonumber(near[i + 1]) <= NOW then past = true
+    elseif holds(near[i], 'u', uid) then n = n + 1
+    else redis.call('ZREM', uk, near[i]) end
   end
+  if past then redis.call('ZREMRANGEBYSCORE', uk, '-inf', NOWS) end
   return n
 end
 
@@ -258,15 +265,20 @@ local function indexes(a)
     redis.call('ZADD', CREATED, a.k, a.id)
     redis.call('ZADD', EXPIRES, a.e, a.id)
     redis.call('ZADD', stkey(a.st), a.k, a.id)
-    if a.uid and a.conn then redis.call('ZADD', ONLINE, 'GT', a.e, a.uid) end
-    coverGlobal(a.e)
+    if a.uid and a.conn then
+      redis.call('ZADD', ONLINE, 'GT', a.e, a.uid)
+      coverGlobal(a.e, CREATED, stkey(a.st), ONLINE)
+    else
+      coverGlobal(a.e, CREATED, stkey(a.st))
+    end
   end
 end
 
 -- Removes a session and every index entry that points to it; returns its expiry (or nil).
-local function remove(id)
+-- known: the session's fields as liveFields read them (t u c st e first), when the caller has them.
+local function remove(id, known)
   local sk = skey(id)
-  local f = redis.call('HMGET', sk, 't', 'u', 'c', 'st', 'e')
+  local f = known or redis.call('HMGET', sk, 't', 'u', 'c', 'st', 'e')
   if LISTING then
     redis.call('ZREM', CREATED, id)
     redis.call('ZREM', EXPIRES, id)

@@ -19,7 +19,7 @@ export const DELETE_SCRIPT = `
 local id = ARGV[5]
 local f = liveFields(id)
 if f and not meets(f[3], 6) then return ${MOVED} end
-remove(id)
+remove(id, f)
 if f then
   if LISTING then shrinkGlobal(f[5]) end
   return 1

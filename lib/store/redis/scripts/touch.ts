@@ -44,7 +44,7 @@ for i = 0, n - 1 do
     local en = tonumber(e)
     local px = math.ceil(en - NOW)
     if px <= 0 then
-      remove(id)
+      remove(id, f)
       if LISTING then shrinkGlobal(f[5]) end
     else
       local sk = skey(id)
@@ -77,5 +77,5 @@ for i = 0, n - 1 do
     end
   end
 end
-if latest then coverGlobal(latest) end
+if latest then coverGlobal(latest, ONLINE) end
 return out`;

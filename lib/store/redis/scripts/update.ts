@@ -38,7 +38,7 @@ if st ~= '' and st ~= f[4] then
   if LISTING then
     redis.call('ZREM', stkey(f[4]), id)
     redis.call('ZADD', stkey(st), f[7], id)
-    coverGlobal(f[5])
+    coverGlobal(f[5], stkey(st))
   end
 end
 if ARGV[7] ~= '' then

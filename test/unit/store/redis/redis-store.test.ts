@@ -277,6 +277,41 @@ if (server !== null) {
     assert.equal(await keysOf(ctx.admin, p), [], 'delete leaves no key behind');
   });
 
+  s('a listing index first made by a later write (a create, an update) takes the TTL of the others', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const a = liveRecord(60_000, { userId: 'alice', connectionId: 'c-a', state: 'ACTIVE' });
+    assert.is(await store.create(a), true);
+    // i:expires has its TTL by now: these writes make i:state:IDLE and i:state:CLOSED.
+    assert.is(await store.create(liveRecord(30_000, { userId: 'bob', connectionId: null, state: 'IDLE' })), true);
+    assert.ok((await store.update(a.id, { state: 'CLOSED' })) !== null);
+    for (const key of [`${p}i:state:IDLE`, `${p}i:state:CLOSED`, `${p}i:online`, `${p}i:created`]) {
+      assert.ok((await pttl(ctx.admin, key)) > 25_000, `${key} has the listing TTL`);
+    }
+    assert.is(await assertConsistent(ctx.admin, p), 2);
+  });
+
+  s('a create under maxPerUser counts only live sessions and prunes the user entries whose horizon passed', async (ctx) => {
+    const clock = new ManualClock(0, Date.now());
+    // Without the listing indexes: no expiry pruning on the side, only the count's own.
+    const store = open(ctx, { clock, listing: false });
+    const uk = `${store.prefix}u:{u:carol}`;
+    const make = (ttl: number): SessionRecord => makeRecord(clock, { expiresAt: clock.wallNow() + ttl, ttl, userId: 'carol' });
+    const short = [make(1_000), make(2_000)];
+    for (const r of short) assert.is(await store.create(r, { maxPerUser: 3 }), true);
+    assert.is(await store.create(make(600_000), { maxPerUser: 3 }), true);
+    assert.is(await store.create(make(600_000), { maxPerUser: 3 }), false, 'three live: the limit');
+    // Past the first one's horizon (its expiry and a quarter of its TTL), not the second's.
+    clock.advance(1_300);
+    assert.is(await store.create(make(600_000), { maxPerUser: 3 }), true, 'the first no longer counts');
+    assert.equal(((await ctx.admin.sendCommand(['ZRANGE', uk, '0', '-1'])) as string[]).includes(short[0]!.id), false, 'its entry is pruned');
+    // Past its expiry, before its horizon: verified against the session, dead, pruned.
+    clock.advance(800);
+    assert.is(await store.create(make(600_000), { maxPerUser: 3 }), true, 'the second no longer counts');
+    assert.is(Number(await ctx.admin.sendCommand(['ZCARD', uk])), 3, 'only the three live entries are left');
+    assert.is(await store.create(make(600_000), { maxPerUser: 3 }), false);
+  });
+
   s('maxPerUser is atomic across two clients under concurrent creates', async (ctx) => {
     const a = open(ctx);
     const b = open(ctx, { prefix: a.prefix });
