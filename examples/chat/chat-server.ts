@@ -276,6 +276,9 @@ export class ChatServer {
         // Liveness is the session's business (TTL, heartbeats, expiry notice):
         // a cellnet client that only listens is not closed by a read timeout.
         idleTimeoutMs: 0,
+        // A cellnet client cannot answer netloop's application ping (keepAlive), so a
+        // vanished host is found by the kernel's keep-alive probes instead.
+        tcpKeepAliveMs: 60_000,
         backlog: 4096,
         layout: protocol.layout,
         registry: protocol.registry,
