@@ -34,6 +34,11 @@ import type { AcceptMessage, CloseMessage, HandlerErrorMessage, LimitMessage } f
 import { FramedClient } from '../framing/framed-client.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
 import { checkInteger, checkNumber } from '../core/validate.js';
+// A histogram's reading and a store operation's timings: the shapes the lower layers keep, read as they are.
+import type { DurationSample } from '../core/histogram.js';
+import type { StoreOperationSample } from '../store/operation-stats.js';
+
+export type { DurationSample, StoreOperationSample };
 
 // ─── provider interfaces ──────────────────────────────────────────────────────
 
@@ -107,23 +112,6 @@ export interface ReactorSource {
   recentCloses(): readonly CloseRecord[];
 }
 
-/**
- * Durations as a histogram: `counts[i]` observations at or below `bounds[i]`
- * (and above `bounds[i - 1]`), `counts[bounds.length]` above the last bound.
- *
- * ```
- *   bounds  [0.001, 0.005, 0.025, ...]      seconds, ascending
- *   counts  [  n0 ,   n1 ,   n2 , ..., n+Inf]   not cumulative; length bounds + 1
- * ```
- */
-export interface DurationSample {
-  bounds: readonly number[];
-  counts: readonly number[];
-  /** Sum of the observations, in seconds. */
-  sum: number;
-  /** Number of observations. */
-  count: number;
-}
 
 /** What a session registry reports at scrape time. */
 export interface SessionSample {
@@ -144,14 +132,6 @@ export interface SessionSource {
   sample(): Promise<SessionSample>;
 }
 
-/** One store operation's timings and failures. */
-export interface StoreOperationSample {
-  /** `create`, `get`, `set`, `touch`, `delete`, `list`, `count`, ... */
-  operation: string;
-  duration: DurationSample;
-  /** Failures by stable code. */
-  errors: Readonly<Record<string, number>>;
-}
 
 /** A store's health at scrape time. */
 export interface StoreSample {
