@@ -15,7 +15,10 @@ export type { Clock } from './core/clock.js';
 export { EventLoop } from './reactor/event-loop.js';
 export type { EventLoopOptions, LoopStats, TimerId } from './reactor/event-loop.js';
 
-export type { LoopClient, LoopClientOwner, LoopService, TypedMessage } from './reactor/loop-member.js';
+export type { LoopClient, LoopClientOwner, LoopService, ServiceCloseOptions, TypedMessage } from './reactor/loop-member.js';
+export type { EventMap, EventName } from './core/emitter.js';
+export type { DurationSample } from './core/histogram.js';
+export type { StoreOperationSample } from './store/operation-stats.js';
 export { linkBackpressure } from './reactor/client.js';
 export type { Client } from './reactor/client.js';
 export type {

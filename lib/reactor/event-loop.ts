@@ -273,7 +273,7 @@ export class EventLoop {
   /**
    * Runs every timer whose deadline has passed on the loop's clock; returns
    * how many ran. The loop does this by itself on its Node timer; call it after
-   * moving a {@link ManualClock} to run timers in virtual time.
+   * moving a `ManualClock` (netloop/testing) to run timers in virtual time.
    */
   runDueTimers(): number {
     return this._timers.expire();
