@@ -76,6 +76,11 @@ export class OperationStats {
         } catch (err) {
           return fail(started, err);
         }
+        if (typeof (result as { then?: unknown } | null)?.then !== 'function') {
+          // Not a promise (no store method answers so today): timed as it returned.
+          slot.histogram.observe((performance.now() - started) / 1000);
+          return result;
+        }
         return (result as Promise<unknown>).then(
           (value) => {
             slot.histogram.observe((performance.now() - started) / 1000);

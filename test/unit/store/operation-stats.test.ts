@@ -43,6 +43,14 @@ test('wrapped methods keep their this, arguments and results; every settle is ti
   assert.equal(sample[1]!.errors, { [ErrorCode.STORE_CLOSED]: 1 });
 });
 
+test('a method that answers without a promise is timed as it returned, its value unchanged', () => {
+  const target = { count: (): number => 3 };
+  const stats = new OperationStats();
+  stats.wrap(target, ['count']);
+  assert.is(target.count(), 3);
+  assert.is(stats.sample()[0]!.duration.count, 1);
+});
+
 test('an operation never called is not in the sample', () => {
   const stats = new OperationStats();
   stats.wrap(new Target());
