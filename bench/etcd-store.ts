@@ -67,7 +67,7 @@ interface Sizes {
 }
 
 const SIZES: Record<'quick' | 'full', Sizes> = {
-  quick: { n: 400, lists: 30, changes: 100, runs: 3 },
+  quick: { n: 400, lists: 30, changes: 100, runs: 1 },
   full: { n: 5_000, lists: 300, changes: 1_000, runs: 5 },
 };
 

@@ -72,7 +72,7 @@ export const FANOUT_LIMITS = { maxOutputBytes: 64 * 1024 * 1024, softOutputLimit
 
 /** The length of a run. */
 export function fanoutPlan(quick: boolean): { clients: number; seconds: number; stallSeconds: number; runs: number } {
-  return quick ? { clients: 200, seconds: 1, stallSeconds: 2, runs: 1 } : { clients: 1_000, seconds: 3, stallSeconds: 10, runs: 3 };
+  return quick ? { clients: 200, seconds: 1, stallSeconds: 1, runs: 1 } : { clients: 1_000, seconds: 3, stallSeconds: 10, runs: 3 };
 }
 
 // ─── servers ──────────────────────────────────────────────────────────────────

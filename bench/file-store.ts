@@ -126,7 +126,7 @@ async function diskPass(
 }
 
 async function run(options: ScenarioOptions): Promise<Measurement[]> {
-  const repeats = options.quick ? 3 : 5;
+  const repeats = options.quick ? 2 : 5;
   const n = options.quick ? 2000 : 10_000;
   const changes = options.quick ? 200 : 1500;
   const out: Measurement[] = [];

@@ -38,7 +38,7 @@ const PINGPONG = { sessions: 100, bytes: 16_384 };
 const PIPELINED = { connections: 100, inflight: 100, size: 64 };
 const PLAN = {
   full: { pingpongSeconds: 3, pipelinedMs: 1_500, warmupMs: 300, runs: 6 },
-  quick: { pingpongSeconds: 1, pipelinedMs: 300, warmupMs: 100, runs: 1 },
+  quick: { pingpongSeconds: 0.5, pipelinedMs: 200, warmupMs: 100, runs: 1 },
 };
 
 /** A free loopback port for the ops endpoint of a child. */

@@ -50,7 +50,7 @@ export const PINGPONG_SESSIONS = [1, 100] as const;
 
 /** The length of a run: seconds per measurement and repetitions per side. */
 export function pingpongPlan(quick: boolean): { seconds: number; runs: number } {
-  return quick ? { seconds: 1, runs: 1 } : { seconds: 5, runs: 3 };
+  return quick ? { seconds: 0.5, runs: 1 } : { seconds: 5, runs: 3 };
 }
 
 /** Starts the bare `node:net` echo, the obvious way. */

@@ -49,7 +49,7 @@ const POINTS = [
 ] as const;
 const PLAN = {
   full: { warmupMs: 300, durationMs: 1_500, runs: 6 },
-  quick: { warmupMs: 100, durationMs: 300, runs: 1 },
+  quick: { warmupMs: 100, durationMs: 200, runs: 1 },
 };
 const IMPLS: readonly TypedEchoImpl[] = ['typed', 'tuned', 'typed-json', 'tuned-json'];
 /** Each typed server beside its hand-tuned baseline. */

@@ -77,7 +77,7 @@ const PIPELINED_POINTS = [
 const PINGPONG_SESSIONS = 100;
 const PLAN = {
   full: { runs: 5, pingpongSeconds: 3, warmupMs: 300, durationMs: 2_000 },
-  quick: { runs: 1, pingpongSeconds: 1, warmupMs: 100, durationMs: 500 },
+  quick: { runs: 1, pingpongSeconds: 1, warmupMs: 100, durationMs: 300 },
 };
 const WORKER_COUNTS = [1, 2] as const;
 
