@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode } from '../../lib/core/errors.js';
+import { uncoveredEnv } from '../helpers/child-env.js';
 
 /** The repository's root (this file runs from `dist/test/integration/`). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -23,7 +24,7 @@ const SOURCE = path.join(ROOT, 'lib', 'core', 'errors.ts');
 const CATALOGUE = path.join(ROOT, 'docs', 'errors.md');
 
 function generate(...args: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, [GENERATOR, ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [GENERATOR, ...args], { encoding: 'utf8', env: uncoveredEnv() }); // a tool: no library code to cover
   return { status: r.status, stderr: r.stderr };
 }
 

@@ -17,6 +17,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { uncoveredEnv } from '../helpers/child-env.js';
 
 /** The repository's root (this file runs from `dist/test/integration/`). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -38,7 +39,8 @@ async function tree(files: Record<string, string>): Promise<string> {
 /** Runs the rules on `dir`: the exit status and the names of the rules broken. */
 function check(dir: string, folders: string[]): { status: number | null; rules: string[] } {
   // The reporter npm test uses: one line per violation, and a non-zero exit status when there is an error.
-  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+  // dependency-cruiser is a tool, not the library: its child runs without coverage.
+  const env = uncoveredEnv({ FORCE_COLOR: '0', NO_COLOR: '1' });
   const r = spawnSync(process.execPath, [CLI, ...folders, '--config', CONFIG, '--output-type', 'err'], { cwd: dir, encoding: 'utf8', env });
   // Colours, should a terminal setting still ask for them, are taken out before reading the lines.
   const text = `${r.stdout}${r.stderr}`.replace(/\u001b\[[0-9;]*m/g, '');

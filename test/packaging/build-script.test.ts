@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { suite } from '../helpers/uvu.js';
 import { until, withTimeout } from '../helpers/net.js';
+import { uncoveredEnv } from '../helpers/child-env.js';
 
 const BUILD = fileURLToPath(new URL('../../../scripts/build.mjs', import.meta.url));
 /** A build of the small project takes about a second; a loaded machine may take many. */
@@ -73,6 +74,8 @@ function makeProject(): Project {
 function startBuild(project: Project, args: string[] = [], onStderr?: (text: string) => void): Promise<BuildResult> {
   const child = spawn(process.execPath, [BUILD, '--project', path.join(project.dir, 'tsconfig.json'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // The build script runs TypeScript only, nothing of the library: no coverage to collect.
+    env: uncoveredEnv(),
   });
   let stdout = '';
   let stderr = '';

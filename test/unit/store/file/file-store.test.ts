@@ -17,6 +17,7 @@ import { FaultyFs } from '../../../../lib/testing/faulty-fs.js';
 import { ManualScheduler } from '../../../../lib/testing/manual-scheduler.js';
 import { makeRecord } from '../../../../lib/testing/store-conformance.js';
 import { until } from '../../../helpers/net.js';
+import { uncoveredEnv } from '../../../helpers/child-env.js';
 import { watchProcessFaults } from '../../../helpers/process-faults.js';
 
 const dirs: string[] = [];
@@ -758,7 +759,8 @@ interface ChildRun {
 /** Runs the writer until it has printed `killAt` lines, then SIGKILLs it. */
 function runUntilKilled(writer: string, file: string, mode: string, generation: number, killAt: number): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writer, file, mode, String(generation)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The writer always ends with SIGKILL, so it never writes a coverage report: it runs uninstrumented.
+    const child = spawn(process.execPath, [writer, file, mode, String(generation)], { stdio: ['ignore', 'pipe', 'pipe'], env: uncoveredEnv() });
     const run: ChildRun = { events: [], acked: 0 };
     let buffered = '';
     let lines = -1; // counts lines after `ready`
