@@ -335,6 +335,7 @@ export function compileBlocks(project: DocProject, blocks: readonly DocBlock[]):
   const program = ts.createProgram(
     compiled.map((c) => c.source),
     options,
+    sharingHost(options, project.dir),
   );
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...program.emit().diagnostics];
   const errors: string[] = [];
@@ -355,6 +356,36 @@ export function compileBlocks(project: DocProject, blocks: readonly DocBlock[]):
     errors.push(`${place}: TS${d.code} ${message}`);
   }
   return { errors, compiled };
+}
+
+/**
+ * Declarations read by an earlier program of this process: TypeScript's
+ * default library, `@types/node` and the built package's `.d.ts` files.
+ * None of them changes while a test file runs (the package is built
+ * before), and parsing them is a large part of each program's cost, so a
+ * second and third program reuse the parsed files (TypeScript's language
+ * service shares source files between programs the same way). The key is
+ * the file's name and the language settings it was parsed with.
+ */
+const declarations = new Map<string, TS.SourceFile>();
+
+/** A compiler host that reuses {@link declarations} for every file outside the project folder `dir`. */
+function sharingHost(options: TS.CompilerOptions, dir: string): TS.CompilerHost {
+  const host = ts.createCompilerHost(options);
+  const read = host.getSourceFile.bind(host);
+  const inside = `${path.resolve(dir)}${path.sep}`;
+  host.getSourceFile = (fileName, settings, onError, fresh) => {
+    if (path.resolve(fileName).startsWith(inside) || fresh === true) return read(fileName, settings, onError, fresh);
+    const s = typeof settings === 'object' ? settings : { languageVersion: settings };
+    const key = `${fileName}\0${String(s.languageVersion)}\0${String(s.impliedNodeFormat)}`;
+    let file = declarations.get(key);
+    if (file === undefined) {
+      file = read(fileName, settings, onError, fresh);
+      if (file !== undefined) declarations.set(key, file);
+    }
+    return file;
+  };
+  return host;
 }
 
 /** The result of {@link runBlock}. */
