@@ -4,22 +4,33 @@
  * Runs compiled test files, several at a time, each in a process of its own.
  *
  * Every test file ends with uvu's `test.run()`, so `node file.test.js` runs
- * it alone and sets a failing exit code when a test fails. Most of the
- * suite's time is spent waiting (sockets, child processes, timers), not
- * computing, so a few files at once cut the wall time on a two-core machine
- * without starving any of them; each file still runs its own tests one after
- * another, exactly as before. c8 follows the child processes (they inherit
- * NODE_V8_COVERAGE), so coverage is unchanged.
+ * it alone and sets a failing exit code when a test fails. About half of a
+ * file's time is spent waiting (servers starting, sockets, child processes,
+ * timers), not computing, so several files at once cut the wall time: eight
+ * by default, which on a two-core machine keeps both cores busy where four
+ * left them idle for part of the run. Each file still runs its own tests one
+ * after another, exactly as alone. c8 follows the child processes (they inherit
+ * NODE_V8_COVERAGE), so coverage is unchanged; the tests' own children that
+ * run only tools opt out (test/helpers/child-env.ts).
+ *
+ * The order matters as much as the number of lanes: a long file started
+ * last leaves the other lanes idle while it runs alone. Files start longest
+ * first, by the durations of the last run (dist/.test-times.json, written at
+ * the end of each run); a file that run did not time takes its duration from
+ * scripts/test-times.json, committed, so that a fresh clone (CI's first and
+ * only run) is ordered as well as a working copy. That file is only a hint:
+ * a stale or missing entry changes the order, never a result. To refresh it,
+ * copy dist/.test-times.json over it after a full run.
  *
  * ```
- *   files (dist/test/<suite>/**\/*.test.js), longest first (durations of the last run)
+ *   files (dist/test/<suite>/**\/*.test.js), longest first (durations of the last run, else the committed ones)
  *     ──▶ N lanes: node <file>   (output captured, printed whole when the file ends)
  *     ──▶ summary: files, tests passed / failed, the slowest files, exit 1 on any failure
  * ```
  *
  * Usage: `node scripts/run-tests.mjs [--jobs N] [--timeout-s S] <suite> [<suite> ...]`
  * where a suite is a folder under dist/test (unit, conformance, integration,
- * stress, packaging). `--jobs` defaults to 4 (`NETLOOP_TEST_JOBS` overrides);
+ * stress, packaging). `--jobs` defaults to 8 (`NETLOOP_TEST_JOBS` overrides);
  * a file that runs longer than `--timeout-s` (default 300) is killed and fails.
  */
 
@@ -31,8 +42,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testRoot = path.join(root, 'dist', 'test');
 const timesFile = path.join(root, 'dist', '.test-times.json');
+const seedTimesFile = path.join(root, 'scripts', 'test-times.json');
 
-let jobs = Number(process.env['NETLOOP_TEST_JOBS'] ?? 4);
+let jobs = Number(process.env['NETLOOP_TEST_JOBS'] ?? 8);
 let timeoutS = 300;
 /** @type {string[]} */
 const suites = [];
@@ -61,11 +73,19 @@ let lastTimes = {};
 try {
   lastTimes = JSON.parse(fs.readFileSync(timesFile, 'utf8'));
 } catch {
-  // First run, or a cleaned dist: every file counts as equally long.
+  // First run, or a cleaned dist: the committed durations order the files.
+}
+/** @type {Record<string, number>} */
+let seedTimes = {};
+try {
+  seedTimes = JSON.parse(fs.readFileSync(seedTimesFile, 'utf8'));
+} catch {
+  // No committed durations: files that the last run did not time count as equally short.
 }
 const rel = (/** @type {string} */ f) => path.relative(testRoot, f);
 // Longest first, so the long files start at once and the short ones fill the gaps.
-files.sort((a, b) => (lastTimes[rel(b)] ?? 1) - (lastTimes[rel(a)] ?? 1) || a.localeCompare(b));
+const hint = (/** @type {string} */ f) => lastTimes[rel(f)] ?? seedTimes[rel(f)] ?? 1;
+files.sort((a, b) => hint(b) - hint(a) || a.localeCompare(b));
 
 const started = Date.now();
 /** @type {Array<{ file: string; ms: number; code: number | null; total: number; passed: number; skipped: number; timedOut: boolean }>} */
