@@ -1057,28 +1057,33 @@ test('a peer that sends its login line twice (the README example): the second lo
 
 test('with its store down (Redis unreachable), login and resume reject with NETLOOP_STORE_UNAVAILABLE within the store\'s timeout, and registry.ping() says so', async () => {
   const store = new RedisStore({ url: `redis://127.0.0.1:${await refusedPort()}`, commandTimeoutMs: 300, connectTimeoutMs: 200 });
-  for (const policy of ['multiple', 'replace'] as const) {
-    const r = await rig({ registry: { store, policy } });
-    try {
-      const { client } = await r.connect();
-      const bounded = async (what: string, p: Promise<unknown>): Promise<void> => {
-        const started = performance.now();
-        await rejectsCode(p, ErrorCode.STORE_UNAVAILABLE);
-        const ms = performance.now() - started;
-        // At most two store operations (the policy's read, then the insert), each bounded by commandTimeoutMs.
-        assert.ok(ms < 2_000, `${policy} ${what} took ${ms.toFixed(0)} ms`);
-      };
-      await bounded('login', r.binding.login(client, { userId: 'u' }));
-      // A well-formed token: the store is asked, and does not answer.
-      await bounded('resume', r.binding.resume(client, createToken(uuidv7()).token));
-      await bounded('ping', r.registry.ping());
-      assert.not.ok(client.closing || client.closed, 'the client is the application\'s to tell and close');
-      assert.is(r.binding.sessionOf(client), undefined);
-    } finally {
-      await r.dispose();
+  // The store retries its connection for as long as it is open: it is closed
+  // whatever happens, or a failure here would leave the file running forever.
+  try {
+    for (const policy of ['multiple', 'replace'] as const) {
+      const r = await rig({ registry: { store, policy } });
+      try {
+        const { client } = await r.connect();
+        const bounded = async (what: string, p: Promise<unknown>): Promise<void> => {
+          const started = performance.now();
+          await rejectsCode(p, ErrorCode.STORE_UNAVAILABLE);
+          const ms = performance.now() - started;
+          // At most two store operations (the policy's read, then the insert), each bounded by commandTimeoutMs.
+          assert.ok(ms < 2_000, `${policy} ${what} took ${ms.toFixed(0)} ms`);
+        };
+        await bounded('login', r.binding.login(client, { userId: 'u' }));
+        // A well-formed token: the store is asked, and does not answer.
+        await bounded('resume', r.binding.resume(client, createToken(uuidv7()).token));
+        await bounded('ping', r.registry.ping());
+        assert.not.ok(client.closing || client.closed, 'the client is the application\'s to tell and close');
+        assert.is(r.binding.sessionOf(client), undefined);
+      } finally {
+        await r.dispose();
+      }
     }
+  } finally {
+    await store.close();
   }
-  await store.close();
 });
 
 // ── Leaks ───────────────────────────────────────────────────────────────────
