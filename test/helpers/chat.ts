@@ -44,7 +44,10 @@ export interface ChatChild {
 export async function startChatChild(script: string, args: readonly string[], ready = /listening on \S+:\d+/, timeoutMs = 60_000): Promise<ChatChild> {
   const handle = spawnChild({ script, args, timeoutMs, name: path.basename(path.dirname(script)) });
   try {
-    const line = await handle.waitForLine(ready, 15_000, `a line matching ${String(ready)}`);
+    // Generous: the cluster example forks its workers and connects them to Redis
+    // before it says it listens, and the suite runs several files at once under
+    // coverage; a hung start still fails here, well before the child's own limit.
+    const line = await handle.waitForLine(ready, 30_000, `a line matching ${String(ready)}`);
     const port = Number(/listening on \S+:(\d+)/.exec(line)![1]);
     return { handle, port, ready: line };
   } catch (err) {
