@@ -1,10 +1,11 @@
 /**
  * The Lua prelude of the Redis store's scripts: the key layout, liveness,
  * and the helpers that keep a session and its index entries consistent
- * (see the key layout in `redis-store.ts`). Each script begins with the
- * prelude's header and only the helpers it reaches (`index.ts`).
+ * (see the key layout in `redis-store.ts`). The prelude heads the store's
+ * function library (`index.ts`): its helpers are made once, when the
+ * library is loaded, and every call sets the context they read (`enter`).
  *
- * Every script receives `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
+ * Every script receives (as `ARGV`, which `enter` sets) `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
  * wall-clock now in ms, `ARGV[3]` = the expiry grace in ms, `ARGV[4]` =
  * the store's flags (`L`: listing indexes kept; `T`: token index kept);
  * its own arguments follow from `ARGV[5]`. Scripts name no keys in `KEYS`:
@@ -41,7 +42,11 @@
  * Numbers computed in Lua reach Redis as integers only (`math.ceil`): a Lua
  * number handed to `redis.call` is formatted with 14 significant digits,
  * which would round a fractional millisecond. Expiries travel as the
- * caller's own strings.
+ * caller's own strings. Converting is also what costs a script most
+ * besides its commands (a `tonumber` of a wall time, or a wall time
+ * formatted into a command, costs about as much as a cheap command): the
+ * hot scripts take the values they would compute from the caller, as
+ * strings (create: its PXs and horizon).
  *
  * @module
  */
@@ -58,18 +63,30 @@ export const MOVED = -4;
 /** The fields `get` reads of a session hash, in order (decoded by `codec.ts`). */
 export const READ_FIELDS = ['j', 'm', 'st', 'b', 'e', 'a', 'p'] as const;
 
-/** The Lua prelude (see the module documentation). */
+/**
+ * The Lua prelude (see the module documentation): the per-call context
+ * (`enter`), then the helpers. It is the top of the store's function
+ * library, run once when the library is loaded: the helpers are made once
+ * there, and each call only sets the context they read.
+ */
 export const LUA_COMMON = `
-local P = ARGV[1]
-local NOWS = ARGV[2]
-local NOW = tonumber(NOWS)
-local GRACE = tonumber(ARGV[3])
-local LISTING = string.find(ARGV[4], 'L', 1, true) ~= nil
-local TOKENS = string.find(ARGV[4], 'T', 1, true) ~= nil
+local ARGV, P, NOWS, NOW, GRACE, LISTING, TOKENS, CREATED, EXPIRES, ONLINE
 local STATES = {'CONNECTING', 'ACTIVE', 'IDLE', 'CLOSED'}
-local CREATED = P .. 'i:created'
-local EXPIRES = P .. 'i:expires'
-local ONLINE = P .. 'i:online'
+-- Sets the context of one call from its arguments. Redis runs one function at a time, and
+-- every call sets all of it first, so no value of an earlier call is ever read.
+local function enter(args)
+  ARGV = args
+  P = args[1]
+  NOWS = args[2]
+  NOW = tonumber(NOWS)
+  GRACE = tonumber(args[3])
+  local flags = args[4]
+  LISTING = flags == 'LT' or flags == 'L'
+  TOKENS = flags == 'LT' or flags == 'T'
+  CREATED = P .. 'i:created'
+  EXPIRES = P .. 'i:expires'
+  ONLINE = P .. 'i:online'
+end
 local function skey(id) return P .. 's:{' .. id .. '}' end
 local function tkey(h) return P .. 't:{' .. h .. '}' end
 local function ckey(c) return P .. 'c:{' .. c .. '}' end
