@@ -158,9 +158,9 @@ import { conditionArgs, decodeFields, decodeRows, patchArgs, recordArgs, writeRe
 import { RECONNECT_BASE_MS, RedisConnection } from './connection.js';
 import type { RedisClientLike, RedisClusterLike } from './connection.js';
 import { RedisFeed } from './feed.js';
-import { Keys } from './keys.js';
+import { Keys, horizonOf } from './keys.js';
 import { onlineOf, scanSessions, unlinkAll } from './scan.js';
-import { MOVED, READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
+import { CREATE_PRUNE, CREATE_PRUNE_EVERY, MOVED, READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
 import { prefixPinsSlot } from './slot.js';
 import { SpreadOps } from './spread.js';
 import type { TouchEntry } from './spread.js';
@@ -287,6 +287,9 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   /** On a cluster with a pinned prefix: a key of that slot, which routes every script. */
   readonly #route: string | undefined;
   readonly #feed: RedisFeed;
+  readonly #graceMs: number;
+  /** Creates sent on one node, for the pruning cadence. */
+  #creates = 0;
   #touches: QueuedTouch[] = [];
   #touchQueued = false;
   #closed = false;
@@ -321,6 +324,7 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     this.#tombstoneTtl = String(checkInteger('tombstoneTtlMs', options.tombstoneTtlMs ?? 300_000, 1_000, 86_400_000));
     const timeoutMs = checkInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2_000, 1, 600_000);
     const graceMs = checkInteger('expiryGraceMs', options.expiryGraceMs ?? 0, 0, 86_400_000);
+    this.#graceMs = graceMs;
     this.#tokens = options.tokenIndex ?? true;
     const cluster = options.client !== undefined && 'masters' in options.client;
     this.spread = cluster && !prefixPinsSlot(prefix);
@@ -389,7 +393,17 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     const max = checkMaxPerUser(options.maxPerUser) ?? 0;
     const spread = this.#spreadOps;
     if (spread !== null) return this.#conn.op('create', () => spread.create(record, max));
-    const res = await this.#conn.op('create', () => this.#conn.run('create', [...recordArgs(record), String(max)], this.#route));
+    // The PXs and the horizon are computed here, at the now the script runs at: number
+    // conversions cost Lua more than the commands around them.
+    const now = this.#clock.wallNow();
+    const e = record.expiresAt;
+    const h = horizonOf(e, now);
+    const grace = this.#graceMs;
+    // Every CREATE_PRUNE_EVERY-th create prunes (CREATE_PRUNE sessions at most): at that rate the
+    // pruning still outpaces the sessions that expire unattended (at most one per create).
+    const prune = this.#creates++ % CREATE_PRUNE_EVERY === 0 ? String(CREATE_PRUNE) : '0';
+    const args = [...recordArgs(record), String(max), e > now ? String(Math.ceil(e - now) + grace) : '', String(h), String(Math.ceil(h - now) + grace), prune];
+    const res = await this.#conn.op('create', () => this.#conn.run('create', args, this.#route, String(now)));
     return writeResult(Number(res), record) === 1;
   }
 

@@ -42,6 +42,7 @@ import { USER_SCRIPT } from './user.js';
 
 export { DUP_CONN, DUP_ID, DUP_TOKEN, MOVED, READ_FIELDS } from './common.js';
 export { TOUCH_BATCH } from './touch.js';
+export { CREATE_PRUNE, CREATE_PRUNE_EVERY } from './create.js';
 
 const BODIES = {
   create: CREATE_SCRIPT,
