@@ -718,9 +718,16 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     } else if (spread !== null) {
       work = conn.op('touch', () => spread.touch(batch));
     } else {
+      // As for a create, the PXs and horizons are computed here, at the script's now.
+      const now = this.#clock.wallNow();
+      const grace = this.#graceMs;
       const args: string[] = [String(batch.length)];
-      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt), ...conditionArgs(t.expected));
-      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map(Number));
+      for (const t of batch) {
+        const e = t.expiresAt;
+        const h = horizonOf(e, now);
+        args.push(t.id, String(e), String(t.lastActiveAt), e > now ? String(Math.ceil(e - now) + grace) : '', String(h), String(Math.ceil(h - now) + grace), ...conditionArgs(t.expected));
+      }
+      work = conn.op('touch', () => conn.run('touch', args, this.#route, String(now))).then((out) => (out as unknown[]).map(Number));
     }
     work.then(
       (results) => {
