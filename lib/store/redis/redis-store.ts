@@ -55,19 +55,20 @@
  * ## What each index costs (one node)
  *
  * ```
- *   index           create                 touch (heartbeat)            delete        serves
- *   session hash    HSET + PEXPIRE         HSET + PEXPIRE               DEL           everything
- *   token hash      GET + SET              PEXPIRE now and then         GET + DEL     getByTokenHash
- *   connection      GET + SET              PEXPIRE now and then         GET + DEL     getByConnection
- *   user            ZSET count + ZADD      ZADD now and then            ZREM          getByUser, maxPerUser,
- *                                                                                     isOnline, logins
- *   listing (4)     3-4 ZADD + PTTLs       ZADD (exact expiry) +        4 ZREM        list, count,
- *                                          presence ZADD                              onlineCount, onlineUsers
+ *   index           create                 touch (heartbeat)            delete           serves
+ *   session hash    HMGET + HSET + PEXPIRE HMGET + HSET + PEXPIRE       HMGET + DEL      everything
+ *   token hash      SET NX                 PEXPIRE now and then         GET (same DEL)   getByTokenHash
+ *   connection      SET NX                 PEXPIRE now and then         GET (same DEL)   getByConnection
+ *   user            ZCARD (maxPerUser) +   ZADD + PEXPIRE GT            ZREM             getByUser, maxPerUser,
+ *                   ZADD + PEXPIRE GT      now and then                                  isOnline, logins
+ *   listing (4)     4 ZADD + PTTL +        ZADD (exact expiry) +        3 ZREM + the     list, count,
+ *                   PEXPIRE NX + 1/4 prune presence ZADD                presence and TTL onlineCount, onlineUsers
+ *                                                                       refits
  * ```
  *
- * `listing: false` drops the four listing indexes (a third of a create's
- * writes, half of a touch's): `list`, `count`, `onlineCount` and
- * `onlineUsers` then walk the keys with `SCAN`. `tokenIndex: false` drops
+ * `listing: false` drops the four listing indexes (about six of a
+ * create's fifteen commands, two of a heartbeat's five): `list`, `count`,
+ * `onlineCount` and `onlineUsers` then walk the keys with `SCAN`. `tokenIndex: false` drops
  * the token index (the session registry never looks a token hash up: its
  * tokens name their session); `getByTokenHash` then throws
  * `NETLOOP_INVALID_OPTION`.
