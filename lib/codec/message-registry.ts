@@ -28,7 +28,7 @@ import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import type { FrameSink, LtvEncoder } from './ltv-encoder.js';
 import { SERIALIZERS, isSerializer } from './serializers.js';
-import type { Serializer, SerializerName, SerializerNamePayload, TextEncoding } from './serializers.js';
+import type { RangeDecoding, Serializer, SerializerName, SerializerNamePayload, TextEncoding } from './serializers.js';
 import { cellnetStringHash } from './cellnet/hash.js';
 
 /**
@@ -397,6 +397,21 @@ export function deserialize(type: MessageType, value: Buffer): unknown {
     return type.serializer.decode(value);
   } catch (err) {
     throw badPayload(type.name, type.id, value.length, err);
+  }
+}
+
+/**
+ * @internal Deserializes `source[start, end)` where it lies, for a type
+ * whose serializer decodes ranges (see `RangeDecoding`; the caller checks),
+ * or throws BAD_PAYLOAD as {@link deserialize} does: no view of the value
+ * is made. The framing's dispatch calls it for a handler that takes the
+ * payload alone.
+ */
+export function deserializeRange(type: MessageType, source: Buffer, start: number, end: number): unknown {
+  try {
+    return (type.serializer as Serializer<unknown> & RangeDecoding<unknown>)._decodeRange(source, start, end);
+  } catch (err) {
+    throw badPayload(type.name, type.id, end - start, err);
   }
 }
 

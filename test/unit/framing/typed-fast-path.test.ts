@@ -1,16 +1,21 @@
 /**
- * The typed path's shortcuts, over real sockets: a JSON reply written in
- * place with room for its bound is framed with its exact size and limited
- * by it.
+ * The typed path's shortcuts, over real sockets: a handler declared with
+ * one or two parameters gets its payload without a message object (a JSON
+ * or UTF-8 payload decoded where it lies, a raw() payload as a view it may
+ * keep), a handler that names the message still gets it, a frame cut
+ * anywhere across reads decodes the same, and a JSON reply written in place
+ * with room for its bound is framed with its exact size and limited by it.
  */
 
 import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { EventLoop } from '../../../lib/reactor/event-loop.js';
+import { ErrorCode } from '../../../lib/core/errors.js';
 import { MessageRegistry } from '../../../lib/codec/message-registry.js';
 import { json, raw, utf8 } from '../../../lib/codec/serializers.js';
 import { FramedServer } from '../../../lib/framing/framed-server.js';
-import { destroyAll } from '../../helpers/net.js';
+import type { FramedMessage } from '../../../lib/framing/framed-client.js';
+import { destroyAll, pattern, until } from '../../helpers/net.js';
 import { accept, closeOf, frame, readFrames } from './rig.js';
 
 interface Note {
@@ -25,6 +30,79 @@ function registry() {
     .register(2, 'Say', utf8())
     .register(3, 'Blob', raw());
 }
+
+test('raw() values a two-parameter handler keeps stay intact after later reads, and a handler that names the message (or takes rest parameters) still gets it', async () => {
+  const loop = new EventLoop();
+  const kept: Buffer[] = [];
+  const seen: string[] = [];
+  const server = await new FramedServer(loop, { registry: registry() }).listen();
+  server.handle('Blob', (_client, bytes) => void kept.push(bytes));
+  server.handle('Say', (_client, text, message) => void seen.push(`${text} ${message.name} ${message.value.toString()}`));
+  server.handle('Note', (...args: unknown[]) => {
+    const message = args[2] as FramedMessage | undefined;
+    seen.push(`${(args[1] as Note).text} ${message?.name} ${message?.value.length}`);
+  });
+  try {
+    const a = await accept(server);
+    // Many reads of different bytes: a value handed out as a view of a
+    // buffer reused for a later read would show the later bytes.
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 40; i++) {
+      const values = [pattern(100 + i, i), pattern(7, 1000 + i)];
+      sent.push(...values);
+      a.peer.write(Buffer.concat(values.map((v) => frame(3, v))));
+      await until(() => kept.length === sent.length, `read ${i}`);
+    }
+    a.peer.write(Buffer.concat([frame(2, 'hé'), frame(1, JSON.stringify({ id: 1, text: 'n' }))]));
+    await until(() => seen.length === 2, 'the two messages');
+    assert.equal(seen, ['hé Say hé', 'n Note 19']);
+    assert.is(kept.length, sent.length);
+    for (let i = 0; i < sent.length; i++) assert.ok(kept[i]!.equals(sent[i]!), `value ${i} intact`);
+    await destroyAll(a.peer);
+  } finally {
+    await loop.close({ flushTimeoutMs: 100 });
+  }
+});
+
+test('a frame cut at every byte position across two reads decodes the same for two-parameter handlers of JSON, UTF-8 and raw() types; a malformed JSON value still closes with protocol-error', async () => {
+  const loop = new EventLoop();
+  const got: string[] = [];
+  const server = await new FramedServer(loop, { registry: registry() }).listen();
+  let read = 0;
+  server.addReadTap((_client, chunk) => void (read += chunk.length));
+  server.handle('Note', (_client, note) => void got.push(`note ${note.id} ${note.text}`));
+  server.handle('Say', (_client, text) => void got.push(`say ${text}`));
+  server.handle('Blob', (_client, bytes) => void got.push(`blob ${bytes.toString('hex')}`));
+  try {
+    const a = await accept(server);
+    const frames = [frame(1, JSON.stringify({ id: 7, text: 'déjà 🙂' })), frame(2, 'ünï'), frame(3, Buffer.from([0, 1, 254, 255]))];
+    const expected = ['note 7 déjà 🙂', 'say ünï', 'blob 0001feff'];
+    let written = 0;
+    for (let f = 0; f < frames.length; f++) {
+      const bytes = frames[f]!;
+      for (let cut = 1; cut < bytes.length; cut++) {
+        got.length = 0;
+        a.peer.write(bytes.subarray(0, cut));
+        written += cut;
+        // The first part is read (a read of its own) before the rest is sent.
+        await until(() => read === written, `frame ${f}: the first ${cut} bytes read`);
+        assert.is(got.length, 0, `frame ${f} cut at ${cut}: nothing handed out from the first part`);
+        a.peer.write(bytes.subarray(cut));
+        written += bytes.length - cut;
+        await until(() => got.length === 1, `frame ${f} cut at ${cut}`);
+        assert.is(got[0], expected[f], `frame ${f} cut at ${cut}`);
+      }
+    }
+    const closed = closeOf(server, a.client);
+    a.peer.write(frame(1, '{"id":1,'));
+    const [, reason, error] = await closed;
+    assert.is(reason, 'protocol-error');
+    assert.is(error?.code, ErrorCode.BAD_PAYLOAD);
+    await destroyAll(a.peer);
+  } finally {
+    await loop.close({ flushTimeoutMs: 100 });
+  }
+});
 
 test('a JSON reply written in place with room for its UTF-8 bound is framed with its exact size (multi-byte text, frames after it aligned) and the hard output limit counts that size, not the bound', async () => {
   const loop = new EventLoop();
