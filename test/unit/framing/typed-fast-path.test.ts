@@ -115,7 +115,12 @@ test('a JSON reply written in place with room for its UTF-8 bound is framed with
     results.push(client.send('Say', 'end'));
   });
   const limited = await new FramedServer(loop, { registry: registry(), maxOutputBytes: 100 }).listen();
-  limited.handle('Say', (client) => {
+  limited.handle('Say', (client, what) => {
+    if (what === 'big') {
+      // 6 + 102 bytes: refused with nothing queued before it.
+      results.push(client.send('Note', { id: 0, text: 'z'.repeat(84) }));
+      return;
+    }
     // Frames of 34 bytes (6 of header, 28 of JSON) whose bound is 6 + 3 * 28 = 90:
     // two fit in 100 bytes by their size (a bound would refuse the second); the third does not.
     for (let i = 0; i < 3; i++) results.push(client.send('Note', { id: i, text: 'y'.repeat(10) }));
@@ -137,7 +142,16 @@ test('a JSON reply written in place with room for its UTF-8 bound is framed with
     const [, reason] = await closed;
     assert.equal(results, [true, true, false]);
     assert.is(reason, 'output-limit');
-    await destroyAll(a.peer, b.peer);
+
+    results.length = 0;
+    const c = await accept(limited);
+    const closedToo = closeOf(limited, c.client);
+    c.peer.write(frame(2, 'big'));
+    const [, reasonToo] = await closedToo;
+    assert.equal(results, [false]);
+    assert.is(reasonToo, 'output-limit');
+    assert.equal(limited.frameCounts().find((f) => f.name === 'Note')!.sent, 2, 'the refused frames are not counted');
+    await destroyAll(a.peer, b.peer, c.peer);
   } finally {
     await loop.close({ flushTimeoutMs: 100 });
   }
