@@ -17,6 +17,8 @@
  *            in flight < maxPendingMessages && backlog empty ?
  *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
  *                     or, with onRawFrame: onRawFrame(client, type, source, start, end), no view
+ *                     or, to a typed handler declared without the message: fn(client, payload),
+ *                        the payload decoded from the range (JSON, UTF-8) or the view (raw())
  *               : backlog.push(type, source, start, end)     (rest of this chunk only)
  *        pending >= a limit ──▶ pause reading (the framing's own reason)
  *        a handler's promise settles ──▶ dispatch from the backlog;
