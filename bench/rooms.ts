@@ -4,25 +4,28 @@
  * redis-server, with the same receiving server, in the same run:
  *
  * ```
- *   this process (publisher)                redis-server             receiver child (one per side)
- *     netloop:  rooms.broadcast(bytes,  ──▶ PUBLISH ──▶ SUBSCRIBE ──▶ RoomsAdapter ─▶ client.write × C
- *               { rooms: 'r' })                                       (every client joined room 'r')
- *     relay:    client.publish(ch, bytes) ─▶ PUBLISH ─▶ SUBSCRIBE ──▶ listener ─▶ client.write × C
- *                                                                     (a hand-written loop over the clients)
- *   both publishers subscribe too (every process of either design does), so each message comes back here once
+ *   this process (publisher)                 redis-server            receiver child (one per side)
+ *     netloop:   rooms.broadcast(bytes,  ──▶ PUBLISH ──▶ SUBSCRIBE ──▶ RoomsAdapter ─▶ client.write × C
+ *                { rooms: 'r' })   (the broadcasts of one slice: one batch)   (every client joined room 'r')
+ *     unbatched: the same, maxBatchBytes 0 ─▶ one PUBLISH per broadcast ─▶ RoomsAdapter ─▶ client.write × C
+ *     relay:     client.publish(ch, bytes) ─▶ PUBLISH ─▶ SUBSCRIBE ──▶ listener ─▶ client.write × C
+ *                                                                      (a hand-written loop over the clients)
+ *   every publisher subscribes too (every process of either design does), so each message comes back here once
  *     C sockets of this process ◀──────────────────────────────────── the receiver's netloop Server
  * ```
  *
- * Each repetition publishes `BYTES`-byte messages for a fixed time, as fast
- * as the publisher takes them but never more than `WINDOW` messages ahead of
- * the slowest client, and stops the clock when every one of the C clients
- * has read all of them; deliveries per second are messages × C over that
- * time. Both sides publish from this process and deliver through a netloop
- * `Server` in a child, so the ratio is the adapter's own cost: its
- * envelope, its room lookup, its publish queue and sequence numbers. Each
- * side first runs one repetition that is not counted (the receiving child's
- * code is compiled during it); then the two sides take turns (A B, B A,
- * ...), and medians are reported.
+ * Each repetition publishes `BYTES`-byte messages for a fixed time, in
+ * slices of `SLICE` (one synchronous run each), as fast as the publisher
+ * takes them but never more than `WINDOW` messages ahead of the slowest
+ * client, and stops the clock when every one of the C clients has read all
+ * of them; deliveries per second are messages × C over that time. Every
+ * side publishes from this process and delivers through a netloop `Server`
+ * in a child, so the ratios are the adapter's own cost: its envelope, its
+ * room lookup, its publish queue and sequence numbers, and, by default, what
+ * its batches save. The unbatched side is the adapter for a server whose
+ * broadcasts come one per callback. Each side first runs one repetition
+ * that is not counted (the receiving child's code is compiled during it);
+ * then the sides take turns (A B C, C B A, ...), and medians are reported.
  *
  * Run alone: `node dist/bench/rooms.js [--quick]`. Needs `redis-server` on
  * the PATH.
@@ -51,7 +54,7 @@ const CLIENTS = 10;
  * How long each side publishes in one repetition (then every client's reads
  * are awaited), in ms; one discarded repetition of `warmUpMs` per side first.
  */
-const SIZES = { quick: { warmUpMs: 150, runMs: 250, runs: 3 }, full: { warmUpMs: 1_000, runMs: 1_500, runs: 7 } } as const;
+const SIZES = { quick: { warmUpMs: 150, runMs: 200, runs: 3 }, full: { warmUpMs: 1_000, runMs: 1_500, runs: 7 } } as const;
 /**
  * Messages published and not yet read by every client, at most: the
  * publisher waits for the slowest client beyond this, so the backlog in
@@ -64,11 +67,18 @@ const WINDOW = 4_096;
 const SLICE = 256;
 /** A repetition that makes no progress for this long fails the run. */
 const STALL_MS = 30_000;
-const ROOMS_PREFIX = 'bench:rooms:';
 const RELAY_CHANNEL = 'bench:relay';
 const ROOM = 'r';
 
-type Side = 'netloop' | 'relay';
+/**
+ * The adapter with its defaults (the broadcasts of one slice travel as one
+ * batch), the adapter publishing each broadcast alone (`maxBatchBytes: 0`,
+ * as the relay does), and the relay. Each adapter side has its own prefix,
+ * so neither publisher reads the other's broadcasts.
+ */
+const SIDES = ['netloop', 'unbatched', 'relay'] as const;
+type Side = (typeof SIDES)[number];
+const PREFIXES = { netloop: 'bench:rooms:', unbatched: 'bench:rooms1:' } as const;
 
 async function redisClient(url: string): Promise<ReturnType<typeof createClient>> {
   const c = createClient({ url });
@@ -85,8 +95,9 @@ async function serve(): Promise<void> {
   const loop = new EventLoop();
   const server = await new Server(loop, { port: 0, idleTimeoutMs: 0 }).listen();
   const pub = await redisClient(url);
-  if (side === 'netloop') {
-    const rooms = new RoomsAdapter({ server, redis: pub as unknown as PubSubClientLike, prefix: ROOMS_PREFIX });
+  if (side !== 'relay') {
+    // A receiving adapter reads batches and single broadcasts alike: its own options do not matter here.
+    const rooms = new RoomsAdapter({ server, redis: pub as unknown as PubSubClientLike, prefix: PREFIXES[side] });
     await rooms.ready();
     server.on('connection', (c: Client) => rooms.join(c, ROOM));
   } else {
@@ -234,23 +245,28 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     const script = siblingScript(import.meta.url, 'rooms.js');
     const start = (side: Side): Promise<ServerChild> =>
       startServer({ script, args: ['--serve', side, '--redis', redis.url], timeoutMs: 600_000, name: `rooms:${side}` });
-    const receivers = { netloop: await start('netloop'), relay: await start('relay') };
-    children.push(receivers.netloop, receivers.relay);
-    // The publishing side: an adapter (over a server with no clients of its own) beside a plain client.
+    const receivers = {} as Record<Side, ServerChild>;
+    for (const side of SIDES) children.push((receivers[side] = await start(side)));
+    // The publishing side: adapters (over a server with no clients of its own) beside a plain client.
     const loop = new EventLoop();
     const own = await new Server(loop, { port: 0 }).listen();
     closers.push(() => loop.close());
     const pub = await redisClient(redis.url);
     closers.push(() => pub.close());
     // The adapter's default limits: the window keeps its queue and its PUBLISHes in flight far below them. A drop fails the run.
-    const rooms = new RoomsAdapter({ server: own, redis: pub as unknown as PubSubClientLike, prefix: ROOMS_PREFIX });
-    closers.push(() => rooms.close());
     let dropped = 0;
-    rooms.on('dropped', (d) => {
-      dropped += d.messages;
-      options.progress(`rooms: ${d.messages} dropped (${d.reason})`);
-    });
-    await rooms.ready();
+    const adapter = async (prefix: string, maxBatchBytes?: number): Promise<RoomsAdapter> => {
+      const rooms = new RoomsAdapter({ server: own, redis: pub as unknown as PubSubClientLike, prefix, ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }) });
+      closers.push(() => rooms.close());
+      rooms.on('dropped', (d) => {
+        dropped += d.messages;
+        options.progress(`rooms: ${d.messages} dropped (${d.reason})`);
+      });
+      await rooms.ready();
+      return rooms;
+    };
+    const rooms = await adapter(PREFIXES.netloop);
+    const unbatched = await adapter(PREFIXES.unbatched, 0);
     // The relay's publishing process subscribes too, as every process of a relay does (it has clients
     // of its own to deliver to; here none), just as the adapter's publishing process does.
     const relaySub = pub.duplicate();
@@ -267,36 +283,50 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     );
     const publishers: Record<Side, (bytes: Buffer) => unknown> = {
       netloop: (bytes) => rooms.broadcast(bytes, { rooms: ROOM }),
+      unbatched: (bytes) => unbatched.broadcast(bytes, { rooms: ROOM }),
       relay: (bytes) => pub.publish(RELAY_CHANNEL, bytes),
     };
-    const readers = { netloop: await Readers.connect(receivers.netloop.port), relay: await Readers.connect(receivers.relay.port) };
-    for (const r of Object.values(readers)) closers.push(() => r.sockets.forEach((s) => s.destroy()));
+    const readers = {} as Record<Side, Readers>;
+    for (const side of SIDES) {
+      const r = (readers[side] = await Readers.connect(receivers[side].port));
+      closers.push(() => r.sockets.forEach((s) => s.destroy()));
+    }
     // Every client joined (its connection accepted) before the clock starts: one message at a time until all read one.
-    for (const side of ['netloop', 'relay'] as const) await awaitJoined(publishers[side], readers[side]);
+    for (const side of SIDES) await awaitJoined(publishers[side], readers[side]);
     // One discarded repetition per side: the first one of a process runs while its code is still being compiled.
-    for (const side of ['netloop', 'relay'] as const) {
+    for (const side of SIDES) {
       const v = await measureOnce(publishers[side], readers[side], size.warmUpMs);
       options.progress(`rooms: warm-up ${side}: ${Math.round(v)} deliveries/s (not counted)`);
     }
-    const runs: Record<Side, number[]> = { netloop: [], relay: [] };
+    const runs: Record<Side, number[]> = { netloop: [], unbatched: [], relay: [] };
     for (let i = 0; i < size.runs; i++) {
-      for (const side of i % 2 === 0 ? (['netloop', 'relay'] as const) : (['relay', 'netloop'] as const)) {
+      for (const side of i % 2 === 0 ? SIDES : [...SIDES].reverse()) {
         const v = await measureOnce(publishers[side], readers[side], size.runMs);
         runs[side].push(v);
         options.progress(`rooms: run ${i + 1}/${size.runs} ${side}: ${Math.round(v)} deliveries/s`);
       }
     }
-    if (dropped > 0) throw new Error(`rooms bench: the adapter dropped ${dropped} broadcasts`);
+    if (dropped > 0) throw new Error(`rooms bench: the adapters dropped ${dropped} broadcasts`);
+    const params = { clients: CLIENTS, bytes: BYTES, seconds: size.runMs / 1000, window: WINDOW };
     return [
       measurement({
         scenario: 'rooms',
-        params: { clients: CLIENTS, bytes: BYTES, seconds: size.runMs / 1000, window: WINDOW },
+        params,
         metric: 'cross-process deliveries',
         unit: 'deliveries/s',
         baselineName: 'hand-written Redis pub/sub relay',
         higherIsBetter: true,
         runs: { netloop: runs.netloop, baseline: runs.relay },
         target: '>= 0.8x',
+      }),
+      measurement({
+        scenario: 'rooms',
+        params: { ...params, maxBatchBytes: 0 },
+        metric: 'cross-process deliveries, one PUBLISH per broadcast',
+        unit: 'deliveries/s',
+        baselineName: 'hand-written Redis pub/sub relay',
+        higherIsBetter: true,
+        runs: { netloop: runs.unbatched, baseline: runs.relay },
       }),
     ];
   } finally {
@@ -309,7 +339,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
 /** The rooms scenario (see the module comment). */
 export const scenario: Scenario = {
   name: 'rooms',
-  description: `RoomsAdapter cross-process deliveries/s (${CLIENTS} clients in one room, ${BYTES}-byte messages) vs a hand-written Redis pub/sub relay into the same server, same Redis, same run`,
+  description: `RoomsAdapter cross-process deliveries/s (${CLIENTS} clients in one room, ${BYTES}-byte messages; batched by default, and one PUBLISH per broadcast) vs a hand-written Redis pub/sub relay into the same server, same Redis, same run`,
   run,
 };
 
