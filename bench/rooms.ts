@@ -54,7 +54,7 @@ const CLIENTS = 10;
  * How long each side publishes in one repetition (then every client's reads
  * are awaited), in ms; one discarded repetition of `warmUpMs` per side first.
  */
-const SIZES = { quick: { warmUpMs: 150, runMs: 200, runs: 3 }, full: { warmUpMs: 1_000, runMs: 1_500, runs: 7 } } as const;
+const SIZES = { quick: { warmUpMs: 100, runMs: 150, runs: 3 }, full: { warmUpMs: 1_000, runMs: 1_500, runs: 7 } } as const;
 /**
  * Messages published and not yet read by every client, at most: the
  * publisher waits for the slowest client beyond this, so the backlog in
@@ -245,8 +245,12 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     const script = siblingScript(import.meta.url, 'rooms.js');
     const start = (side: Side): Promise<ServerChild> =>
       startServer({ script, args: ['--serve', side, '--redis', redis.url], timeoutMs: 600_000, name: `rooms:${side}` });
-    const receivers = {} as Record<Side, ServerChild>;
-    for (const side of SIDES) children.push((receivers[side] = await start(side)));
+    // Started together (each waits for its own subscription); every one started is stopped below, even when another fails.
+    const started = await Promise.allSettled(SIDES.map(start));
+    for (const r of started) if (r.status === 'fulfilled') children.push(r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    const receivers = Object.fromEntries(SIDES.map((side, i) => [side, (started[i] as PromiseFulfilledResult<ServerChild>).value])) as Record<Side, ServerChild>;
     // The publishing side: adapters (over a server with no clients of its own) beside a plain client.
     const loop = new EventLoop();
     const own = await new Server(loop, { port: 0 }).listen();
