@@ -4,7 +4,7 @@
  *
  * ```
  *   publish(channel, bytes)
- *     queue empty, publisher up, inFlight < maxInFlight ──▶ staged on its channel ('published')
+ *     queue empty, publisher up, room (see hasRoom) ──▶ staged on its channel   ('published')
  *     else ──▶ evict expired heads ──▶ room in the queue? ──▶ queued            ('queued')
  *                                                   └─ no ──▶ dropped: queue-full ('dropped')
  *   staged[channel]: envelopes of this synchronous run, up to the batch's bytes and count
@@ -27,9 +27,11 @@
  * while open, and what fails on one of its nodes is counted as `failed`.
  * Staging costs no latency: node-redis writes its commands on the next
  * turn of the loop (setImmediate), after the microtask that sends the
- * staged batches. Nothing is ever retried after it reached Redis: a PUBLISH that fails may
- * or may not have been delivered, so resending could deliver twice; the
- * receivers' sequence numbers count what they missed instead.
+ * staged batches. A staged batch is a PUBLISH to come, so it counts
+ * against maxInFlight beside those awaiting their reply. Nothing is ever
+ * retried after it reached Redis: a PUBLISH that fails may or may not have
+ * been delivered, so resending could deliver twice; the receivers'
+ * sequence numbers count what they missed instead.
  *
  * @module
  */
@@ -299,7 +301,7 @@ export class PubSubLink {
   #hasRoom(channel: number, size: number): boolean {
     const b = this.#s.batching;
     const st = this.#staged[channel];
-    if (b !== null && st !== null && size < b.maxBytes && st!.bytes + size <= b.maxBytes && st!.parts.length < b.maxEnvelopes) return true;
+    if (b !== null && st != null && size < b.maxBytes && st.bytes + size <= b.maxBytes && st.parts.length < b.maxEnvelopes) return true;
     return this.#inFlight + this.#stagedCount < this.#s.maxInFlight;
   }
 
