@@ -363,7 +363,14 @@ export class PubSubLink {
     this.#inFlight++;
     const name = this.#s.channelNames[channel]!;
     const pub = this.#pub!;
-    const reply = this.#s.sharded ? pub.sPublish(name, message) : pub.publish(name, message);
+    let reply: Promise<unknown>;
+    try {
+      reply = this.#s.sharded ? pub.sPublish(name, message) : pub.publish(name, message);
+    } catch (err) {
+      // node-redis rejects rather than throws; a client that throws fails this PUBLISH only, as a
+      // rejection would, for a batch is sent from a microtask, where a throw would end the process.
+      reply = Promise.reject(err);
+    }
     reply.then(count === 1 ? this.#onPublished : () => this.#onPublishedMany(count), (err: unknown) => this.#onPublishFailed(err, count, bytes));
   }
 
