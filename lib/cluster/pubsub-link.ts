@@ -52,6 +52,12 @@ export interface PubSubClientLike {
   readonly isReady?: boolean;
   publish(channel: string, message: Buffer): Promise<unknown>;
   sPublish(channel: string, message: Buffer): Promise<unknown>;
+  /**
+   * A single-node client's raw command: when present (node-redis has it),
+   * the adapter publishes through it, which skips the command wrapper's
+   * work per call. A cluster's (whose arguments differ) is not used.
+   */
+  sendCommand?(args: ReadonlyArray<string | Buffer>): Promise<unknown>;
   subscribe(channels: string, listener: (message: Buffer, channel: Buffer) => unknown, bufferMode: true): Promise<unknown>;
   sSubscribe(channels: string, listener: (message: Buffer, channel: Buffer) => unknown, bufferMode: true): Promise<unknown>;
   duplicate(): PubSubClientLike;
@@ -142,6 +148,8 @@ export class PubSubLink {
   #ownsPub = false;
   #sub: PubSubClientLike | null = null;
   #isCluster = false;
+  /** `'PUBLISH'` or `'SPUBLISH'` when the publisher is a single node with `sendCommand`, else null (its publish methods are used). */
+  #rawCommand: string | null = null;
   #pubUp = false;
   #subUp = false;
   #pubDownAt = 0;
@@ -185,6 +193,7 @@ export class PubSubLink {
     this.#pub = pub;
     this.#ownsPub = owned;
     this.#isCluster = pub.isReady === undefined;
+    this.#rawCommand = !this.#isCluster && typeof pub.sendCommand === 'function' ? (this.#s.sharded ? 'SPUBLISH' : 'PUBLISH') : null;
     pub.on('ready', this.#onPubReady);
     pub.on('error', this.#onPubError);
     pub.on('reconnecting', this.#onPubLost);
@@ -365,7 +374,11 @@ export class PubSubLink {
     const pub = this.#pub!;
     let reply: Promise<unknown>;
     try {
-      reply = this.#s.sharded ? pub.sPublish(name, message) : pub.publish(name, message);
+      const raw = this.#rawCommand;
+      // The raw command costs node-redis about half of what publish() does per call (no argument
+      // parser, no extra promise), and its reply and errors are the same.
+      if (raw !== null) reply = pub.sendCommand!([raw, name, message]);
+      else reply = this.#s.sharded ? pub.sPublish(name, message) : pub.publish(name, message);
     } catch (err) {
       // node-redis rejects rather than throws; a client that throws fails this PUBLISH only, as a
       // rejection would, for a batch is sent from a microtask, where a throw would end the process.
