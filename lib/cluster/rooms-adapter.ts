@@ -21,6 +21,7 @@
  *                                                                        ├─ all:   server.broadcast(bytes, filter)
  *                                                                        └─ rooms/users: client.write(bytes)
  *   typed messages: serialized once at A; B writes one frame per server (its layout), by reference to each member
+ *   the envelopes of one synchronous run at A (per channel) travel as one batch: one PUBLISH, one message at B
  * ```
  *
  * Delivery is at most once and best effort, as pub/sub is: what Redis does
@@ -58,7 +59,21 @@ import { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { MessageRegistry } from '../codec/message-registry.js';
 import { FramedServer } from '../framing/framed-server.js';
 import type { AnyFramedServer } from '../framing/framed-server.js';
-import { ENVELOPE_VERSION, TARGET_ROOM, TARGET_USER, decodeEnvelope, encodeEnvelope, envelopeSize } from './envelope.js';
+import {
+  BATCH_ENTRY_OVERHEAD,
+  BATCH_VERSION,
+  ENVELOPE_VERSION,
+  MAX_BATCH_ENVELOPES,
+  TARGET_ROOM,
+  TARGET_USER,
+  batchHeaderSize,
+  decodeEnvelope,
+  encodeBatch,
+  encodeEnvelope,
+  envelopeCount,
+  envelopeSize,
+  splitBatch,
+} from './envelope.js';
 import type { ClientRef, Target } from './envelope.js';
 import { Membership } from './membership.js';
 import { PubSubLink } from './pubsub-link.js';
@@ -115,8 +130,17 @@ export interface RoomsAdapterOptions {
   maxQueuedBytes?: number;
   /** A queued broadcast older than this is dropped (`expired`) instead of sent late, in ms; default 10,000. */
   maxQueueAgeMs?: number;
-  /** PUBLISH commands awaiting their reply; more wait in the queue. Default 10,000. */
+  /** PUBLISH commands awaiting their reply (a batch is one); more wait in the queue. Default 10,000. */
   maxInFlight?: number;
+  /**
+   * The broadcasts one process makes in one synchronous run (a callback and
+   * its microtasks) on one channel travel as one Redis message of at most
+   * this many bytes of envelopes, which costs Redis, the publisher and
+   * every subscriber one message instead of one per broadcast; a larger
+   * broadcast goes alone. 0 sends every broadcast alone (as adapters of
+   * versions that read no batches expect). Default 64 KiB; at most 64 MiB.
+   */
+  maxBatchBytes?: number;
   /** The largest message (payload) a broadcast takes, in bytes; default 1 MiB. */
   maxMessageBytes?: number;
   /** Rooms one client may be in; default 1,024. */
@@ -138,6 +162,7 @@ export const ROOMS_DEFAULTS = Object.freeze({
   maxQueuedBytes: 16 * 1024 * 1024,
   maxQueueAgeMs: 10_000,
   maxInFlight: 10_000,
+  maxBatchBytes: 64 * 1024,
   maxMessageBytes: 1024 * 1024,
   maxRoomsPerClient: 1024,
   maxNameBytes: 256,
@@ -196,9 +221,9 @@ export interface RoomsAdapterStats {
   subscriberUp: boolean;
   /** Broadcasts made (published, queued or dropped; not the local-only ones). */
   broadcasts: number;
-  /** PUBLISH commands answered. */
+  /** Broadcasts whose PUBLISH was answered. */
   published: number;
-  /** PUBLISH commands awaiting their reply. */
+  /** PUBLISH commands awaiting their reply (a batch of broadcasts is one). */
   inFlight: number;
   /** Broadcasts waiting in the queue, and their bytes. */
   queued: number;
@@ -338,6 +363,7 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     const maxQueuedBytes = checkInteger('maxQueuedBytes', options.maxQueuedBytes ?? d.maxQueuedBytes, 0, 2 ** 40);
     const maxQueueAgeMs = checkInteger('maxQueueAgeMs', options.maxQueueAgeMs ?? d.maxQueueAgeMs, 0, 2 ** 31 - 1);
     const maxInFlight = checkInteger('maxInFlight', options.maxInFlight ?? d.maxInFlight, 1, 2 ** 31 - 1);
+    const maxBatchBytes = checkInteger('maxBatchBytes', options.maxBatchBytes ?? d.maxBatchBytes, 0, 64 * 1024 * 1024);
     this.#maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes ?? d.maxMessageBytes, 0, 512 * 1024 * 1024);
     this.#maxNameBytes = checkInteger('maxNameBytes', options.maxNameBytes ?? d.maxNameBytes, 1, 65_535);
     this.#maxTargets = checkInteger('maxTargets', options.maxTargets ?? d.maxTargets, 1, 65_535);
@@ -363,11 +389,20 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     this.#clock = clock;
     this.#channels = channels;
     this.#seq = new Uint32Array(channels);
-    this.#originBytes = Buffer.concat([Buffer.from([processId.length]), Buffer.from(processId, 'latin1')]);
+    const originBytes = Buffer.concat([Buffer.from([processId.length]), Buffer.from(processId, 'latin1')]);
+    this.#originBytes = originBytes;
     this.#membership = new Membership(maxRooms);
     this.#link = new PubSubLink(
       {
         channelNames: Array.from({ length: channels }, (_, i) => `${prefix}${i}`),
+        batching:
+          maxBatchBytes === 0
+            ? null
+            : {
+                maxBytes: maxBatchBytes,
+                maxEnvelopes: MAX_BATCH_ENVELOPES,
+                combine: (parts, bytes) => encodeBatch(originBytes, parts, batchHeaderSize(originBytes.length) + bytes + BATCH_ENTRY_OVERHEAD * parts.length),
+              },
         sharded,
         clock,
         maxQueuedMessages,
@@ -680,25 +715,51 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     return refs;
   }
 
-  /** Reads one message of channel `channel`; never throws into the Redis client. */
+  /** Reads one message of channel `channel` (an envelope or a batch of them); never throws into the Redis client. */
   #onMessage(message: Buffer, channel: number): void {
     if (this.#closing !== null) return;
+    // This process's own broadcasts come back too: skipped before they are decoded, unless delivered from here.
+    if (!this.loopback && isFrom(message, this.#originBytes)) {
+      this.#received += Math.max(1, envelopeCount(message));
+      return;
+    }
+    if (message.length === 0 || message[0] !== BATCH_VERSION) {
+      this.#receive(message, channel);
+      return;
+    }
+    let parts: Buffer[];
+    try {
+      parts = splitBatch(message);
+    } catch (err) {
+      this.#received++;
+      this.#refused(err);
+      return;
+    }
+    // Each envelope of a batch on its own: one that is refused, or whose delivery fails, costs only itself.
+    for (const part of parts) this.#receive(part, channel);
+  }
+
+  /** Reads and delivers one envelope. */
+  #receive(message: Buffer, channel: number): void {
     this.#received++;
     try {
-      // This process's own broadcasts come back too: skipped before they are decoded, unless delivered from here.
-      if (!this.loopback && isFrom(message, this.#originBytes)) return;
       const env = decodeEnvelope(message, this.processId);
       this.#track(env.origin, channel, env.seq);
       this.#deliver(env.targets, env.exceptIds, env.exceptRooms, env.type, env.payload);
     } catch (err) {
-      if (err instanceof NetloopError && err.code === ErrorCode.BAD_PAYLOAD) {
-        this.#malformed++;
-        const now = this.#clock.now();
-        if (now - this.#lastMalformedReport < MALFORMED_REPORT_MS) return;
-        this.#lastMalformedReport = now;
-      }
-      this._reportError(err, 'delivery');
+      this.#refused(err);
     }
+  }
+
+  /** Counts and reports what could not be read or delivered (malformed messages at most once per 10 s). */
+  #refused(err: unknown): void {
+    if (err instanceof NetloopError && err.code === ErrorCode.BAD_PAYLOAD) {
+      this.#malformed++;
+      const now = this.#clock.now();
+      if (now - this.#lastMalformedReport < MALFORMED_REPORT_MS) return;
+      this.#lastMalformedReport = now;
+    }
+    this._reportError(err, 'delivery');
   }
 
   /** Counts the messages of `origin` on `channel` that never arrived (a gap before `seq`). */
@@ -821,9 +882,13 @@ class Frames {
   }
 }
 
-/** True when `message` is an envelope whose origin field (from byte 2) is `origin`. */
+/** True when `message` is an envelope or a batch whose origin field (from byte 2, in both) is `origin`. */
 function isFrom(message: Buffer, origin: Buffer): boolean {
-  return message.length >= 2 + origin.length && message[0] === ENVELOPE_VERSION && message.compare(origin, 0, origin.length, 2, 2 + origin.length) === 0;
+  return (
+    message.length >= 2 + origin.length &&
+    (message[0] === ENVELOPE_VERSION || message[0] === BATCH_VERSION) &&
+    message.compare(origin, 0, origin.length, 2, 2 + origin.length) === 0
+  );
 }
 
 function safeEncode(encoder: LtvEncoder, type: number, value: Buffer): Buffer | null {
