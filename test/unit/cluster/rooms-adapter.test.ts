@@ -29,7 +29,6 @@ import { RoomsAdapter, createRoomsAdapter } from '../../../lib/cluster/rooms-ada
 import type { PubSubClientLike, RoomsAdapterOptions, RoomsDropInfo } from '../../../lib/cluster/rooms-adapter.js';
 import { BATCH_ENTRY_OVERHEAD, TARGET_ROOM, batchHeaderSize, encodeBatch, encodeEnvelope, envelopeSize } from '../../../lib/cluster/envelope.js';
 import { redisServerForTests } from '../../helpers/redis-server.js';
-import type { RedisServer } from '../../helpers/redis-server.js';
 import { connectRaw, refusedPort, until } from '../../helpers/net.js';
 import { throwsCode } from '../../helpers/ltv.js';
 
