@@ -28,8 +28,13 @@
  *   `HMGET` of the fields the store reads.
  *
  * The floors are also printed against plain `SET`/`GET` (rows
- * `indexes=floor`), with an empty script called by SHA (`op=empty-script`):
- * what any operation that is one script call costs at least, whatever it does.
+ * `indexes=floor`), with an empty script called by SHA (`op=empty-script`)
+ * and an empty function (`op=empty-function`, as the store calls its
+ * scripts): what any operation that is one script call costs at least,
+ * whatever it does. The server time of each operation and of its floor,
+ * and the commands each runs, are read from `INFO commandstats` (reset
+ * before each measured batch) and printed with the progress: on a shared
+ * machine they are steadier than throughputs.
  *
  * The store runs twice: with every index (the default), and lean
  * (`listing: false, tokenIndex: false`: what a user who never lists keeps).
@@ -86,6 +91,41 @@ async function drive(count: number, depth: number, fn: (i: number) => Promise<un
   };
   await Promise.all(Array.from({ length: depth }, worker));
   return count / ((performance.now() - started) / 1_000);
+}
+
+/** Server time and commands of one measured batch, from `INFO commandstats` (reset before it). */
+interface ServerCost {
+  /** Microseconds of server time per operation in the script calls (or, with none, in every command). */
+  usPerOp: number;
+  /** Commands per operation besides the script call itself. */
+  commandsPerOp: number;
+}
+
+type RawClient = ReturnType<typeof createClient>;
+
+/**
+ * Runs `work` (which does `n` operations) between a reset of the server's
+ * command statistics and a read of them: what the operations cost the
+ * server, steadier on a shared machine than their throughput.
+ */
+async function withServerCost(raw: RawClient, n: number, work: () => Promise<number>, into: ServerCost[]): Promise<number> {
+  await raw.sendCommand(['CONFIG', 'RESETSTAT']);
+  const rate = await work();
+  const info = String(await raw.sendCommand(['INFO', 'commandstats']));
+  let scriptUs = 0;
+  let commandUs = 0;
+  let commands = 0;
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    const [name, calls, usec] = [m[1]!, Number(m[2]), Number(m[3])];
+    if (name === 'info' || name.startsWith('config')) continue;
+    if (name === 'fcall' || name === 'evalsha' || name === 'eval') scriptUs += usec;
+    else {
+      commandUs += usec;
+      commands += calls;
+    }
+  }
+  into.push({ usPerOp: (scriptUs > 0 ? scriptUs : commandUs) / n, commandsPerOp: scriptUs > 0 ? commands / n : 0 });
+  return rate;
 }
 
 function records(n: number, run: number): SessionRecord[] {
@@ -227,14 +267,23 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   const floor = empty();
   /** An empty script by SHA with the arguments of a floor call: what any one-script operation costs at least. */
   const emptyScript: number[] = [];
+  /** The same with an empty function (`FCALL`), as the store calls its scripts. */
+  const emptyFunction: number[] = [];
   const rawSet: number[] = [];
   const rawGet: number[] = [];
   const serverSet: number[] = [];
+  /** Server cost of each operation of the default store and of each floor. */
+  const costs = { all: {} as Record<Op, ServerCost[]>, floor: {} as Record<Op, ServerCost[]> };
+  for (const op of OPS) {
+    costs.all[op] = [];
+    costs.floor[op] = [];
+  }
   try {
     await raw.connect();
     const sha = {} as Record<Exclude<Op, 'heartbeat'>, string>;
     for (const op of ['create', 'get', 'touch', 'delete'] as const) sha[op] = String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR[op]]));
     const emptySha = String(await raw.sendCommand(['SCRIPT', 'LOAD', 'return 1']));
+    await raw.sendCommand(['FUNCTION', 'LOAD', 'REPLACE', "#!lua name=bench_empty\nredis.register_function('bench_empty', function() return 1 end)"]);
     for (const store of Object.values(stores)) await store.count(); // Connects: the first measured call is not a connect.
     for (let r = 0; r < sizes.runs; r++) {
       options.progress(`run ${r + 1}/${sizes.runs}`);
@@ -243,12 +292,15 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
         const store = stores[variant];
         const recs = records(sizes.n, r);
         const mine = ours[variant];
-        mine.create.push(await drive(sizes.n, PIPELINE, (i) => store.create(recs[i]!, { maxPerUser: 1_000 })));
-        mine.get.push(await drive(sizes.n, PIPELINE, (i) => store.get(recs[i]!.id)));
+        // The server's cost is read for the default store only (the floor does every index's writes).
+        const measure = (op: Op, fn: (i: number) => Promise<unknown>): Promise<number> =>
+          variant === 'all' ? withServerCost(raw, sizes.n, () => drive(sizes.n, PIPELINE, fn), costs.all[op]) : drive(sizes.n, PIPELINE, fn);
+        mine.create.push(await measure('create', (i) => store.create(recs[i]!, { maxPerUser: 1_000 })));
+        mine.get.push(await measure('get', (i) => store.get(recs[i]!.id)));
         const later = Date.now() + 900_000;
-        mine.touch.push(await drive(sizes.n, PIPELINE, (i) => store.touch(recs[i]!.id, later, later - 600_000)));
-        mine.heartbeat.push(await drive(sizes.n, PIPELINE, (i) => store.touch(recs[i]!.id, later + 1_000, later - 599_000)));
-        mine.delete.push(await drive(sizes.n, PIPELINE, (i) => store.delete(recs[i]!.id)));
+        mine.touch.push(await measure('touch', (i) => store.touch(recs[i]!.id, later, later - 600_000)));
+        mine.heartbeat.push(await measure('heartbeat', (i) => store.touch(recs[i]!.id, later + 1_000, later - 599_000)));
+        mine.delete.push(await measure('delete', (i) => store.delete(recs[i]!.id)));
       }
       const recs = records(sizes.n, r);
       const args = (i: number, e: number): string[] => {
@@ -256,9 +308,10 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
         return [rec.id, rec.tokenHash, rec.userId!, rec.connectionId!, String(e), String(rec.createdAt), '{"id":"' + rec.id + '"}', String(Date.now())];
       };
       const evalsha = (op: 'create' | 'delete', i: number, e: number): Promise<unknown> => raw.sendCommand(['EVALSHA', sha[op], '0', ...args(i, e)]);
-      floor.create.push(await drive(sizes.n, PIPELINE, (i) => evalsha('create', i, recs[i]!.expiresAt)));
+      const floorCost = (op: Op, fn: (i: number) => Promise<unknown>): Promise<number> => withServerCost(raw, sizes.n, () => drive(sizes.n, PIPELINE, fn), costs.floor[op]);
+      floor.create.push(await floorCost('create', (i) => evalsha('create', i, recs[i]!.expiresAt)));
       // get's floor is no script: a plain HMGET of the fields the store reads.
-      floor.get.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['HMGET', `floor:s:{${recs[i]!.id}}`, 'j', 'm', 'st', 'b', 'e', 'a'])));
+      floor.get.push(await floorCost('get', (i) => raw.sendCommand(['HMGET', `floor:s:{${recs[i]!.id}}`, 'j', 'm', 'st', 'b', 'e', 'a'])));
       const later = Date.now() + 900_000;
       const touches = (e: number): ((i: number) => Promise<unknown>) =>
         perTurn((items) => {
@@ -266,10 +319,11 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
           for (const i of items) argv.push(recs[i]!.id, String(e), String(e - 600_000));
           return raw.sendCommand(['EVALSHA', sha.touch, '0', ...argv]);
         });
-      floor.touch.push(await drive(sizes.n, PIPELINE, touches(later)));
-      floor.heartbeat.push(await drive(sizes.n, PIPELINE, touches(later + 1_000)));
-      floor.delete.push(await drive(sizes.n, PIPELINE, (i) => evalsha('delete', i, 0)));
+      floor.touch.push(await floorCost('touch', touches(later)));
+      floor.heartbeat.push(await floorCost('heartbeat', touches(later + 1_000)));
+      floor.delete.push(await floorCost('delete', (i) => evalsha('delete', i, 0)));
       emptyScript.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['EVALSHA', emptySha, '0', ...args(i, 0)])));
+      emptyFunction.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['FCALL', 'bench_empty', '0', ...args(i, 0)])));
       rawSet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['SET', `raw:${i}`, 'x'.repeat(64)])));
       rawGet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['GET', `raw:${i}`])));
       if (benchExe !== null) serverSet.push(await redisBenchmark(benchExe, benchArgs));
@@ -282,6 +336,18 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     for (const store of Object.values(stores)) await store.close();
     await raw.close().catch(() => undefined);
     await server.stop();
+  }
+
+  // The server's side, as a progress report (the measurements are throughputs).
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  for (const op of OPS) {
+    const mine = costs.all[op];
+    const base = costs.floor[op];
+    options.progress(
+      `server time per ${op} (INFO commandstats, median of ${mine.length}): ${median(mine.map((c) => c.usPerOp)).toFixed(1)} µs, ` +
+        `${median(mine.map((c) => c.commandsPerOp)).toFixed(1)} commands; floor ${median(base.map((c) => c.usPerOp)).toFixed(1)} µs, ` +
+        `${median(base.map((c) => c.commandsPerOp)).toFixed(1)} commands`,
+    );
   }
 
   const out: Measurement[] = [];
@@ -309,6 +375,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     else beside(floorParams(op), floor[op], `node-redis SET, ${PIPELINE} in flight`, rawSet);
   }
   beside(floorParams('empty-script'), emptyScript, `node-redis SET, ${PIPELINE} in flight`, rawSet);
+  beside(floorParams('empty-function'), emptyFunction, `node-redis SET, ${PIPELINE} in flight`, rawSet);
   return out;
 }
 

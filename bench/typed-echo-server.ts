@@ -1,6 +1,6 @@
 /**
  * The echo servers of the typed-path scenario, run as a child process:
- * `node dist/bench/typed-echo-server.js --impl tuned|typed|tuned-json|typed-json [--port 0]`.
+ * `node dist/bench/typed-echo-server.js --impl tuned|tuned-view|typed|tuned-json|typed-json [--port 0]`.
  *
  * All speak the framing of `echo-server.ts` (a 4-byte big-endian length, then
  * the value; netloop's `muduo` preset, whose frames carry no type field, so
@@ -9,6 +9,8 @@
  *
  * ```
  *   bytes  tuned       node:net, a read offset, one write per read (echo-server.ts)
+ *          tuned-view  as `tuned`, each value handed to a function as a Buffer view of
+ *                      the chunk, as raw() hands it to a handler (the floor of that promise)
  *          typed       FramedServer, registry { 0: 'Echo', raw() },
  *                      handle('Echo', (c, v) => c.send('Echo', v))
  *   JSON   tuned-json  node:net as `tuned`, and per frame JSON.parse, a shape
@@ -32,7 +34,7 @@ import { HEADER_BYTES, MAX_FRAME_BYTES, listenOn, startTunedEcho } from './echo-
 import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 
 /** The implementations this script can serve. */
-export const TYPED_ECHO_IMPLS = ['tuned', 'typed', 'tuned-json', 'typed-json'] as const;
+export const TYPED_ECHO_IMPLS = ['tuned', 'tuned-view', 'typed', 'tuned-json', 'typed-json'] as const;
 /** One of {@link TYPED_ECHO_IMPLS}. */
 export type TypedEchoImpl = (typeof TYPED_ECHO_IMPLS)[number];
 
@@ -111,6 +113,58 @@ export function startTunedJsonEcho(port: number): Promise<net.Server> {
 }
 
 /**
+ * Starts the hand-tuned echo of `echo-server.ts` changed in one way: each
+ * value is handed to a function as a `Buffer` view of the received chunk
+ * (`subarray`), which copies it into the reply, as a `raw()` payload reaches
+ * a typed handler. A `raw()` value is a Buffer the handler may keep, so the
+ * typed path makes one such view per message whatever else it saves; this
+ * server measures that floor beside the plain hand-tuned one, which copies
+ * by offsets and makes none.
+ */
+export function startTunedViewEcho(port: number): Promise<net.Server> {
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    let tail: Buffer | null = null;
+    const values: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      let data = chunk;
+      if (tail !== null) {
+        data = Buffer.concat([tail, chunk]);
+        tail = null;
+      }
+      let off = 0;
+      let replyBytes = 0;
+      values.length = 0;
+      while (data.length - off >= HEADER_BYTES) {
+        const len = data.readUInt32BE(off);
+        if (len > MAX_FRAME_BYTES) {
+          socket.destroy();
+          return;
+        }
+        if (data.length - off < HEADER_BYTES + len) break;
+        values.push(data.subarray(off + HEADER_BYTES, off + HEADER_BYTES + len));
+        off += HEADER_BYTES + len;
+        replyBytes += HEADER_BYTES + len;
+      }
+      if (off < data.length) tail = Buffer.from(data.subarray(off));
+      if (replyBytes === 0) return;
+      const out = Buffer.allocUnsafe(replyBytes);
+      let pos = 0;
+      for (const value of values) pos = appendValue(out, pos, value);
+      socket.write(out);
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  return listenOn(server, port);
+}
+
+/** Writes one reply (length, then the value) at `pos` of `out`; returns the position after it. */
+function appendValue(out: Buffer, pos: number, value: Buffer): number {
+  out.writeUInt32BE(value.length, pos);
+  value.copy(out, pos + HEADER_BYTES);
+  return pos + HEADER_BYTES + value.length;
+}
+
+/**
  * Starts netloop's typed echo, written as a user of the typed API would
  * write it: a registry naming the one message type, a `FramedServer` built
  * with it, and a typed handler whose payload is inferred (a `Buffer` for
@@ -157,6 +211,9 @@ async function main(): Promise<void> {
   switch (impl) {
     case 'tuned':
       boundPort = ((await startTunedEcho(port)).address() as net.AddressInfo).port;
+      break;
+    case 'tuned-view':
+      boundPort = ((await startTunedViewEcho(port)).address() as net.AddressInfo).port;
       break;
     case 'tuned-json':
       boundPort = ((await startTunedJsonEcho(port)).address() as net.AddressInfo).port;

@@ -7,13 +7,15 @@
  * ```
  *   bytes   netloop: handle('Echo') + send('Echo'), raw() payloads
  *           baseline: the hand-tuned node:net echo (read offset, one write per read)
+ *           floor:    the same echo handing each value on as a Buffer view, as raw()
+ *                     promises a handler (no target: it tells what that promise costs)
  *   JSON    netloop: handle('Echo') + send('Echo'), json<Echo>({ validate }) payloads
  *           baseline: the same node:net echo parsing, checking and serializing by hand
  * ```
  *
  * No hook and no reserved type is registered: this is the path most
  * applications run. Server and load generator run in separate processes; the
- * four servers are measured alternately within each repetition, each
+ * five servers are measured alternately within each repetition, each
  * repetition starting with the next one in turn, and the figures are medians
  * of the repetitions (as in the pipelined scenario).
  *
@@ -51,12 +53,23 @@ const PLAN = {
   full: { warmupMs: 300, durationMs: 1_500, runs: 6 },
   quick: { warmupMs: 100, durationMs: 200, runs: 1 },
 };
-const IMPLS: readonly TypedEchoImpl[] = ['typed', 'tuned', 'typed-json', 'tuned-json'];
-/** Each typed server beside its hand-tuned baseline. */
-const PAIRS = [
+const IMPLS: readonly TypedEchoImpl[] = ['typed', 'tuned', 'tuned-view', 'typed-json', 'tuned-json'];
+/**
+ * Each typed server beside its hand-tuned baseline, with the target; and the
+ * bytes server beside the floor of its API (a Buffer view per value, which a
+ * `raw()` payload is), without one.
+ */
+const PAIRS: ReadonlyArray<{
+  netloop: TypedEchoImpl;
+  baseline: TypedEchoImpl;
+  payload: 'bytes' | 'json';
+  baselineName: string;
+  floor?: 'view';
+}> = [
   { netloop: 'typed', baseline: 'tuned', payload: 'bytes', baselineName: 'node:net hand-tuned' },
+  { netloop: 'typed', baseline: 'tuned-view', payload: 'bytes', baselineName: 'node:net hand-tuned, a Buffer view per value', floor: 'view' },
   { netloop: 'typed-json', baseline: 'tuned-json', payload: 'json', baselineName: 'node:net hand-tuned JSON' },
-] as const;
+];
 /** The target of every point. */
 export const TARGET = '>= 0.9x';
 /** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`, 100 on Linux). */
@@ -132,16 +145,17 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   for (const [connections, inflight] of POINTS) {
     const byImpl = rates.get(`${connections}x${inflight}`)!;
     for (const pair of PAIRS) {
+      const params = { connections, inflight, bytes: VALUE_BYTES, payload: pair.payload, api: 'handle', ...(pair.floor ? { floor: pair.floor } : {}) };
       const m = measurement({
         scenario: 'typed-path',
-        params: { connections, inflight, bytes: VALUE_BYTES, payload: pair.payload, api: 'handle' },
+        params,
         metric: 'messages',
         unit: 'msg/s',
         baselineName: pair.baselineName,
         higherIsBetter: true,
         runs: { netloop: byImpl.get(pair.netloop)!, baseline: byImpl.get(pair.baseline)! },
       });
-      m.target = TARGET;
+      if (pair.floor === undefined) m.target = TARGET;
       out.push(m);
       const cpuNetloop = cpu.get(`${connections}x${inflight}`)?.get(pair.netloop);
       const cpuBaseline = cpu.get(`${connections}x${inflight}`)?.get(pair.baseline);
@@ -149,7 +163,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
         out.push(
           measurement({
             scenario: 'typed-path',
-            params: { connections, inflight, bytes: VALUE_BYTES, payload: pair.payload, api: 'handle' },
+            params,
             metric: 'cpu_per_msg',
             unit: 'us',
             baselineName: pair.baselineName,

@@ -18,6 +18,22 @@
  *   rest          the payload: the bytes to write (raw), or the frame's value (typed)
  * ```
  *
+ * Several envelopes of one publisher and one channel may travel together,
+ * as one Redis message (a batch): what one process broadcasts in one
+ * synchronous run (a callback and its microtasks) then costs Redis, the
+ * publishing client and every subscribing client one message instead of
+ * one each. A batch of one is never made: that envelope goes alone.
+ *
+ * ```
+ *   offset  size
+ *   0       1     version of the batch (2)
+ *   1       1     reserved (0)
+ *   2       1     o: origin id length (1..64): the origin field sits where an envelope's does
+ *   3       o     origin id
+ *   3+o     2     n: number of envelopes (2..65535), uint16 LE
+ *   5+o     n ×   length uint32 LE · that many bytes: one envelope (version 1)
+ * ```
+ *
  * A typed message travels as its frame type and serialized value; every
  * receiving process writes the frame header once per server (its own
  * layout), so a framed message is encoded once per process per broadcast,
@@ -32,6 +48,10 @@ import { ErrorCode, NetloopError } from '../core/errors.js';
 
 /** The wire format's version byte. */
 export const ENVELOPE_VERSION = 1;
+/** The version byte of a batch of envelopes. */
+export const BATCH_VERSION = 2;
+/** The most envelopes one batch holds (its count is a uint16). */
+export const MAX_BATCH_ENVELOPES = 0xffff;
 
 const FLAG_TYPED = 1;
 const FLAG_EXCEPT = 2;
@@ -221,4 +241,71 @@ export function decodeEnvelope(buf: Buffer, self: string): Envelope {
     off += 4;
   }
   return { origin, seq, targets, exceptIds, exceptRooms, type, payload: buf.subarray(off) };
+}
+
+/** The bytes a batch adds before its envelopes, for an origin field of `originField` bytes (see {@link encodeBatch}). */
+export function batchHeaderSize(originField: number): number {
+  return 2 + originField + 2;
+}
+
+/** The bytes a batch adds per envelope (its length field). */
+export const BATCH_ENTRY_OVERHEAD = 4;
+
+/**
+ * Writes a batch of `envelopes` (at least two, at most
+ * {@link MAX_BATCH_ENVELOPES}) into a new Buffer of exactly `size` bytes:
+ * the batch header, `originField` (the origin length byte then its id, as
+ * an envelope carries it), then each envelope behind its length.
+ */
+export function encodeBatch(originField: Buffer, envelopes: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BATCH_VERSION;
+  out[1] = 0;
+  originField.copy(out, 2);
+  let off = 2 + originField.length;
+  out.writeUInt16LE(envelopes.length, off);
+  off += 2;
+  for (const e of envelopes) {
+    out.writeUInt32LE(e.length, off);
+    out.set(e, off + 4);
+    off += 4 + e.length;
+  }
+  return out;
+}
+
+/**
+ * The envelopes of a batch, as views into it (no copy), in order. The
+ * framing is checked whole before anything is returned, so a truncated or
+ * padded batch is refused entirely; each envelope is read (and may be
+ * refused) on its own by {@link decodeEnvelope}.
+ *
+ * @throws NetloopError `NETLOOP_BAD_PAYLOAD` for bytes that are not a batch.
+ */
+export function splitBatch(buf: Buffer): Buffer[] {
+  const len = buf.length;
+  if (len < 3 || buf[0] !== BATCH_VERSION) throw malformed(len < 3 ? 'too short' : 'not a batch', len);
+  const o = buf[2]!;
+  let off = 3 + o;
+  if (o === 0 || off + 2 > len) throw malformed('bad batch origin', len);
+  const n = buf.readUInt16LE(off);
+  off += 2;
+  if (n < 2) throw malformed('a batch of fewer than two', len);
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    if (off + 4 > len) throw malformed('truncated batch', len);
+    const size = buf.readUInt32LE(off);
+    if (off + 4 + size > len) throw malformed('truncated batch', len);
+    out.push(buf.subarray(off + 4, off + 4 + size));
+    off += 4 + size;
+  }
+  if (off !== len) throw malformed('bytes after the batch', len);
+  return out;
+}
+
+/** How many envelopes a message holds: 1 for an envelope, n for a batch (whose header was checked), 0 when it is neither. */
+export function envelopeCount(buf: Buffer): number {
+  if (buf.length < 3) return 0;
+  if (buf[0] === ENVELOPE_VERSION) return 1;
+  const at = 3 + buf[2]!;
+  return buf[0] === BATCH_VERSION && at + 2 <= buf.length ? buf.readUInt16LE(at) : 0;
 }

@@ -21,6 +21,7 @@
  *                                                                        ├─ all:   server.broadcast(bytes, filter)
  *                                                                        └─ rooms/users: client.write(bytes)
  *   typed messages: serialized once at A; B writes one frame per server (its layout), by reference to each member
+ *   the envelopes of one synchronous run at A (per channel) travel as one batch: one PUBLISH, one message at B
  * ```
  *
  * Delivery is at most once and best effort, as pub/sub is: what Redis does
@@ -40,17 +41,20 @@
  * Redis, so all members everywhere see one order (Redis's), at the cost of
  * a round trip and of local delivery while Redis is down.
  *
+ * Around this class, each in its file: the options, events and counters
+ * with the options' checks (`rooms-options.ts`), the envelope and batch
+ * formats (`envelope.ts`), the rooms and users of this process's clients
+ * (`membership.ts`), the Redis connections and the bounded publish queue
+ * (`pubsub-link.ts`), and a broadcast's bytes per server (`rooms-frames.ts`).
+ *
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { systemClock } from '../core/clock.js';
 import { TypedEmitter } from '../core/emitter.js';
 import { ErrorCode, NetloopError } from '../core/errors.js';
-import { checkBoolean, checkInteger, checkObject } from '../core/validate.js';
+import { checkBoolean, checkObject } from '../core/validate.js';
 import { Client } from '../reactor/client.js';
-import { Server } from '../reactor/server.js';
 import type { AnyServer } from '../reactor/server.js';
 import type { TypedMessage } from '../reactor/loop-member.js';
 import type { CloseReason } from '../reactor/close-reason.js';
@@ -58,170 +62,35 @@ import { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { MessageRegistry } from '../codec/message-registry.js';
 import { FramedServer } from '../framing/framed-server.js';
 import type { AnyFramedServer } from '../framing/framed-server.js';
-import { ENVELOPE_VERSION, TARGET_ROOM, TARGET_USER, decodeEnvelope, encodeEnvelope, envelopeSize } from './envelope.js';
+import {
+  BATCH_ENTRY_OVERHEAD,
+  BATCH_VERSION,
+  ENVELOPE_VERSION,
+  MAX_BATCH_ENVELOPES,
+  TARGET_ROOM,
+  TARGET_USER,
+  batchHeaderSize,
+  decodeEnvelope,
+  encodeBatch,
+  encodeEnvelope,
+  envelopeCount,
+  envelopeSize,
+  splitBatch,
+} from './envelope.js';
 import type { ClientRef, Target } from './envelope.js';
 import { Membership } from './membership.js';
 import { PubSubLink } from './pubsub-link.js';
-import type { ConnectionName, DropReason, PubSubClientLike } from './pubsub-link.js';
+import { Frames } from './rooms-frames.js';
+import type { DropReason, PubSubClientLike } from './pubsub-link.js';
 
 export type { PubSubClientLike, DropReason, ConnectionName } from './pubsub-link.js';
+export { ROOMS_DEFAULTS } from './rooms-options.js';
+export type { UserDirectory, RoomsAdapterOptions, RoomsMessage, RoomsBroadcastOptions } from './rooms-options.js';
+export type { RoomsBroadcastResult, RoomsDropInfo, RoomsAdapterEvents, RoomsAdapterStats } from './rooms-options.js';
+import { NONE, PROCESS_ID, checkName, list, resolveRoomsOptions } from './rooms-options.js';
+import type { RoomsAdapterEvents, RoomsAdapterOptions, RoomsAdapterStats, RoomsBroadcastOptions } from './rooms-options.js';
+import type { RoomsBroadcastResult, RoomsMessage, UserDirectory } from './rooms-options.js';
 
-/**
- * Where the adapter finds a user's connections besides those given to
- * {@link RoomsAdapter.setUser}: a `SessionBinding` fits (its
- * `clientsOfUser`), so users follow their sessions with no extra call.
- */
-export interface UserDirectory {
-  clientsOfUser(userId: string): Iterable<Client>;
-}
-
-/** Options of {@link RoomsAdapter}. Every limit is finite and validated. */
-export interface RoomsAdapterOptions {
-  /** The server, or servers, whose clients join rooms; a closed client leaves every room at once. */
-  server: AnyServer | readonly AnyServer[];
-  /**
-   * A node-redis client (`createClient()`, connected, with an `'error'`
-   * listener) or cluster (`createCluster()`), or a `redis://` URL. The
-   * adapter publishes with it and subscribes with a `duplicate()` of it,
-   * which it connects and closes; a client given is never closed by the
-   * adapter. From a URL it makes its own client (the optional peer
-   * dependency `redis`), reconnecting with a backoff of 50 ms to 2 s.
-   */
-  redis: string | PubSubClientLike;
-  /** The channels' prefix: adapters with the same prefix (and Redis) share their broadcasts. Default `'netloop:rooms:'`. */
-  prefix?: string;
-  /** This process's id in the envelopes (1 to 64 of `A-Za-z0-9._:-`); default 16 random hex digits. */
-  processId?: string;
-  /**
-   * How many channels broadcasts are spread over, by a hash of their first
-   * room or user (every process subscribes to all of them). More than one
-   * spreads the load over a cluster's nodes; order then holds per channel
-   * only. Default 1, or 16 on a cluster. 1 to 1024.
-   */
-  channels?: number;
-  /** Sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7): default true on a cluster, false on a single node. */
-  sharded?: boolean;
-  /** Deliver only what comes back from Redis, this process's own broadcasts included (one order everywhere); default false. */
-  loopback?: boolean;
-  /** The registry typed messages are serialized with; default the first framed server's. */
-  registry?: MessageRegistry | null;
-  /** Where a user's connections are found besides {@link RoomsAdapter.setUser} (a `SessionBinding`); default none. */
-  users?: UserDirectory | null;
-  /** The clock of the queue's ages and the outages' lengths; default the system clock. */
-  clock?: Clock;
-  /** Broadcasts held while the publisher is down or busy; more are dropped (`queue-full`). Default 10,000. */
-  maxQueuedMessages?: number;
-  /** Bytes held in that queue; default 16 MiB. */
-  maxQueuedBytes?: number;
-  /** A queued broadcast older than this is dropped (`expired`) instead of sent late, in ms; default 10,000. */
-  maxQueueAgeMs?: number;
-  /** PUBLISH commands awaiting their reply; more wait in the queue. Default 10,000. */
-  maxInFlight?: number;
-  /** The largest message (payload) a broadcast takes, in bytes; default 1 MiB. */
-  maxMessageBytes?: number;
-  /** Rooms one client may be in; default 1,024. */
-  maxRoomsPerClient?: number;
-  /** The longest room name or user id, in UTF-8 bytes; default 256. */
-  maxNameBytes?: number;
-  /** Rooms and users one broadcast may name; default 256. */
-  maxTargets?: number;
-  /** Publishers whose sequence this process remembers (to count what it missed); default 4,096. */
-  maxOrigins?: number;
-}
-
-/** Defaults of {@link RoomsAdapterOptions}. */
-export const ROOMS_DEFAULTS = Object.freeze({
-  prefix: 'netloop:rooms:',
-  channels: 1,
-  clusterChannels: 16,
-  maxQueuedMessages: 10_000,
-  maxQueuedBytes: 16 * 1024 * 1024,
-  maxQueueAgeMs: 10_000,
-  maxInFlight: 10_000,
-  maxMessageBytes: 1024 * 1024,
-  maxRoomsPerClient: 1024,
-  maxNameBytes: 256,
-  maxTargets: 256,
-  maxOrigins: 4096,
-});
-
-/** What a broadcast sends: raw bytes (a string is UTF-8), written as they are, or a typed message for framed servers. */
-export type RoomsMessage = Uint8Array | string | TypedMessage;
-
-/** Who a broadcast reaches. Without rooms and users: every client of every process. */
-export interface RoomsBroadcastOptions {
-  /** The members of these rooms, in every process. */
-  rooms?: string | readonly string[];
-  /** The connections of these users, in every process. A client in several is reached once. */
-  users?: string | readonly string[];
-  /** Left out: clients of this process, or any process's by {@link RoomsAdapter.clientKey}. */
-  except?: Client | string | Iterable<Client | string> | null;
-  /** Left out: the members of these rooms. */
-  exceptRooms?: string | readonly string[];
-  /** This process's members only: nothing is published. */
-  local?: boolean;
-}
-
-/** What {@link RoomsAdapter.broadcast} did beyond this process: published, queued (Redis down or busy), dropped (counted), or local only. */
-export type RoomsBroadcastResult = 'published' | 'queued' | 'dropped' | 'local';
-
-/** What `'dropped'` reports. */
-export interface RoomsDropInfo {
-  reason: DropReason;
-  messages: number;
-  bytes: number;
-}
-
-/** The events of a {@link RoomsAdapter}. */
-export interface RoomsAdapterEvents {
-  /**
-   * A Redis connection went down (`NETLOOP_PUBSUB_UNAVAILABLE`, once per
-   * outage, `details.connection`), a cluster node failed, a malformed
-   * message came on the channel (`NETLOOP_BAD_PAYLOAD`, at most once per
-   * 10 s), or a delivery failed. Without a listener, reported as a warning.
-   */
-  error: (error: NetloopError) => void;
-  /** A connection is back after an outage of `downMs`; the publisher's queue is being sent. */
-  reconnected: (info: { connection: ConnectionName; downMs: number }) => void;
-  /** Broadcasts of this process that will never be delivered by Redis. */
-  dropped: (info: RoomsDropInfo) => void;
-  /** Broadcasts of another process (or this one, with loopback) that this process did not receive. */
-  missed: (info: { origin: string; messages: number }) => void;
-}
-
-/** A snapshot of a {@link RoomsAdapter}'s state and counters. */
-export interface RoomsAdapterStats {
-  processId: string;
-  publisherUp: boolean;
-  subscriberUp: boolean;
-  /** Broadcasts made (published, queued or dropped; not the local-only ones). */
-  broadcasts: number;
-  /** PUBLISH commands answered. */
-  published: number;
-  /** PUBLISH commands awaiting their reply. */
-  inFlight: number;
-  /** Broadcasts waiting in the queue, and their bytes. */
-  queued: number;
-  queuedBytes: number;
-  /** Broadcasts dropped, by reason. */
-  dropped: Record<DropReason, number>;
-  /** Envelopes read from the channels (this process's own included). */
-  received: number;
-  /** Broadcasts of publishers this process did not receive (gaps in their sequences). */
-  missed: number;
-  /** Messages on the channels that were not envelopes. */
-  malformed: number;
-  /** Messages queued to clients (one per client per broadcast). */
-  deliveries: number;
-  /** Connection outages seen. */
-  outages: number;
-  rooms: number;
-  members: number;
-  memberships: number;
-  users: number;
-}
-
-const PROCESS_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const MALFORMED_REPORT_MS = 10_000;
 /** Own clients reconnect with a backoff doubling from this, ... */
 const RECONNECT_BASE_MS = 50;
@@ -230,27 +99,6 @@ const RECONNECT_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
 const NO_OPTIONS: RoomsBroadcastOptions = Object.freeze({});
 
-/** Shared by every broadcast that names no rooms, users or exceptions (never written to). */
-const NONE: readonly never[] = Object.freeze([]);
-
-function list(name: string, value: string | readonly string[] | undefined, maxBytes: number): readonly string[] {
-  if (value === undefined) return NONE;
-  const items = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(items)) {
-    throw new NetloopError(ErrorCode.INVALID_OPTION, `${name} must be a string or an array of strings`, { details: { option: name } });
-  }
-  for (const item of items) checkName(name, item, maxBytes);
-  return items;
-}
-
-function checkName(what: string, name: unknown, maxBytes: number): string {
-  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name, 'utf8') > maxBytes) {
-    throw new NetloopError(ErrorCode.INVALID_VALUE, `${what}: a name must be a non-empty string of at most ${maxBytes} UTF-8 bytes`, {
-      details: { option: what, maxBytes },
-    });
-  }
-  return name;
-}
 
 /** FNV-1a of a target, for its channel. */
 function hashTarget(t: Target): number {
@@ -310,48 +158,13 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
    */
   constructor(options: RoomsAdapterOptions) {
     super();
-    checkObject('options', options);
-    const servers = Array.isArray(options.server) ? [...(options.server as readonly AnyServer[])] : [options.server as AnyServer];
-    if (servers.length === 0 || servers.some((s) => !(s instanceof Server))) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'server must be a Server (or FramedServer), or a non-empty array of them', {
-        details: { option: 'server' },
-      });
-    }
-    const redis = options.redis;
-    const isUrl = typeof redis === 'string';
-    if (isUrl ? !/^rediss?:\/\//.test(redis) : typeof redis !== 'object' || redis === null || typeof redis.duplicate !== 'function') {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'redis must be a redis:// URL or a node-redis client or cluster', { details: { option: 'redis' } });
-    }
-    const prefix = options.prefix ?? ROOMS_DEFAULTS.prefix;
-    if (typeof prefix !== 'string' || Buffer.byteLength(prefix, 'utf8') > 256) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'prefix must be a string of at most 256 bytes', { details: { option: 'prefix' } });
-    }
-    const processId = options.processId ?? randomBytes(8).toString('hex');
-    if (typeof processId !== 'string' || !PROCESS_ID.test(processId)) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'processId must be 1 to 64 of A-Za-z0-9._:-', { details: { option: 'processId' } });
-    }
-    const isCluster = !isUrl && (redis as PubSubClientLike).isReady === undefined;
-    const sharded = checkBoolean('sharded', options.sharded ?? isCluster);
-    const channels = checkInteger('channels', options.channels ?? (isCluster ? ROOMS_DEFAULTS.clusterChannels : ROOMS_DEFAULTS.channels), 1, 1024);
-    const d = ROOMS_DEFAULTS;
-    const maxQueuedMessages = checkInteger('maxQueuedMessages', options.maxQueuedMessages ?? d.maxQueuedMessages, 0, 2 ** 31 - 1);
-    const maxQueuedBytes = checkInteger('maxQueuedBytes', options.maxQueuedBytes ?? d.maxQueuedBytes, 0, 2 ** 40);
-    const maxQueueAgeMs = checkInteger('maxQueueAgeMs', options.maxQueueAgeMs ?? d.maxQueueAgeMs, 0, 2 ** 31 - 1);
-    const maxInFlight = checkInteger('maxInFlight', options.maxInFlight ?? d.maxInFlight, 1, 2 ** 31 - 1);
-    this.#maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes ?? d.maxMessageBytes, 0, 512 * 1024 * 1024);
-    this.#maxNameBytes = checkInteger('maxNameBytes', options.maxNameBytes ?? d.maxNameBytes, 1, 65_535);
-    this.#maxTargets = checkInteger('maxTargets', options.maxTargets ?? d.maxTargets, 1, 65_535);
-    this.#maxOrigins = checkInteger('maxOrigins', options.maxOrigins ?? d.maxOrigins, 1, 2 ** 20);
-    const maxRooms = checkInteger('maxRoomsPerClient', options.maxRoomsPerClient ?? d.maxRoomsPerClient, 1, 2 ** 20);
-    this.loopback = checkBoolean('loopback', options.loopback ?? false);
-    const users = options.users ?? null;
-    if (users !== null && typeof users.clientsOfUser !== 'function') {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'users must have clientsOfUser(userId)', { details: { option: 'users' } });
-    }
-    const clock = options.clock ?? systemClock;
-    if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'clock must be a Clock', { details: { option: 'clock' } });
-    }
+    const o = resolveRoomsOptions(options);
+    const { servers, redis, prefix, processId, channels, maxBatchBytes, clock, users } = o;
+    this.#maxMessageBytes = o.maxMessageBytes;
+    this.#maxNameBytes = o.maxNameBytes;
+    this.#maxTargets = o.maxTargets;
+    this.#maxOrigins = o.maxOrigins;
+    this.loopback = o.loopback;
     const framed = servers.find((s): s is AnyServer & AnyFramedServer => s instanceof FramedServer);
     this.#registry = options.registry ?? framed?.registry ?? null;
     this.#typedEncoder = framed !== undefined ? new LtvEncoder({ layout: framed.layout }) : null;
@@ -363,17 +176,26 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     this.#clock = clock;
     this.#channels = channels;
     this.#seq = new Uint32Array(channels);
-    this.#originBytes = Buffer.concat([Buffer.from([processId.length]), Buffer.from(processId, 'latin1')]);
-    this.#membership = new Membership(maxRooms);
+    const originBytes = Buffer.concat([Buffer.from([processId.length]), Buffer.from(processId, 'latin1')]);
+    this.#originBytes = originBytes;
+    this.#membership = new Membership(o.maxRoomsPerClient);
     this.#link = new PubSubLink(
       {
         channelNames: Array.from({ length: channels }, (_, i) => `${prefix}${i}`),
-        sharded,
+        batching:
+          maxBatchBytes === 0
+            ? null
+            : {
+                maxBytes: maxBatchBytes,
+                maxEnvelopes: MAX_BATCH_ENVELOPES,
+                combine: (parts, bytes) => encodeBatch(originBytes, parts, batchHeaderSize(originBytes.length) + bytes + BATCH_ENTRY_OVERHEAD * parts.length),
+              },
+        sharded: o.sharded,
         clock,
-        maxQueuedMessages,
-        maxQueuedBytes,
-        maxQueueAgeMs,
-        maxInFlight,
+        maxQueuedMessages: o.maxQueuedMessages,
+        maxQueuedBytes: o.maxQueuedBytes,
+        maxQueueAgeMs: o.maxQueueAgeMs,
+        maxInFlight: o.maxInFlight,
       },
       {
         message: (message, channel) => this.#onMessage(message, channel),
@@ -680,25 +502,51 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     return refs;
   }
 
-  /** Reads one message of channel `channel`; never throws into the Redis client. */
+  /** Reads one message of channel `channel` (an envelope or a batch of them); never throws into the Redis client. */
   #onMessage(message: Buffer, channel: number): void {
     if (this.#closing !== null) return;
+    // This process's own broadcasts come back too: skipped before they are decoded, unless delivered from here.
+    if (!this.loopback && isFrom(message, this.#originBytes)) {
+      this.#received += Math.max(1, envelopeCount(message));
+      return;
+    }
+    if (message.length === 0 || message[0] !== BATCH_VERSION) {
+      this.#receive(message, channel);
+      return;
+    }
+    let parts: Buffer[];
+    try {
+      parts = splitBatch(message);
+    } catch (err) {
+      this.#received++;
+      this.#refused(err);
+      return;
+    }
+    // Each envelope of a batch on its own: one that is refused, or whose delivery fails, costs only itself.
+    for (const part of parts) this.#receive(part, channel);
+  }
+
+  /** Reads and delivers one envelope. */
+  #receive(message: Buffer, channel: number): void {
     this.#received++;
     try {
-      // This process's own broadcasts come back too: skipped before they are decoded, unless delivered from here.
-      if (!this.loopback && isFrom(message, this.#originBytes)) return;
       const env = decodeEnvelope(message, this.processId);
       this.#track(env.origin, channel, env.seq);
       this.#deliver(env.targets, env.exceptIds, env.exceptRooms, env.type, env.payload);
     } catch (err) {
-      if (err instanceof NetloopError && err.code === ErrorCode.BAD_PAYLOAD) {
-        this.#malformed++;
-        const now = this.#clock.now();
-        if (now - this.#lastMalformedReport < MALFORMED_REPORT_MS) return;
-        this.#lastMalformedReport = now;
-      }
-      this._reportError(err, 'delivery');
+      this.#refused(err);
     }
+  }
+
+  /** Counts and reports what could not be read or delivered (malformed messages at most once per 10 s). */
+  #refused(err: unknown): void {
+    if (err instanceof NetloopError && err.code === ErrorCode.BAD_PAYLOAD) {
+      this.#malformed++;
+      const now = this.#clock.now();
+      if (now - this.#lastMalformedReport < MALFORMED_REPORT_MS) return;
+      this.#lastMalformedReport = now;
+    }
+    this._reportError(err, 'delivery');
   }
 
   /** Counts the messages of `origin` on `channel` that never arrived (a gap before `seq`). */
@@ -725,7 +573,7 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
    * its output buffer. Returns how many queued it.
    */
   #deliver(targets: readonly Target[], exceptIds: ReadonlySet<number> | null, exceptRooms: readonly string[] | null, type: number, payload: Buffer): number {
-    const frames = new Frames(this, type, payload);
+    const frames = new Frames(this.#encoderOf, type, payload);
     const m = this.#membership;
     const excluded = exceptIds === null && exceptRooms === null
       ? null
@@ -767,71 +615,28 @@ export class RoomsAdapter extends TypedEmitter<RoomsAdapterEvents> {
     return n;
   }
 
-  /** @internal The frame encoder of `owner` (a framed server's layout), or null for a server of raw clients. */
-  _encoderOf(owner: object): LtvEncoder | null {
+  /** The frame encoder of `owner` (a framed server's layout), or null for a server of raw clients. */
+  readonly #encoderOf = (owner: object): LtvEncoder | null => {
     let e = this.#encoders.get(owner);
     if (e === undefined) {
       e = owner instanceof FramedServer ? new LtvEncoder({ layout: owner.layout }) : null;
       this.#encoders.set(owner, e);
     }
     return e;
-  }
+  };
 
   readonly #onClientClose = (client: Client, _reason: CloseReason): void => {
     this.#membership.forget(client);
   };
 }
 
-/**
- * The bytes of one broadcast for each owner: the payload itself when raw;
- * for a typed message, one frame per owner (server), made on first need.
- *
- * ```
- *   last owner ─▶ last frame      (the common case: one server)
- *   more owners ─▶ Map<owner, frame | null>
- * ```
- */
-class Frames {
-  readonly #adapter: RoomsAdapter;
-  readonly #type: number;
-  readonly #payload: Buffer;
-  #lastOwner: object | null = null;
-  #lastFrame: Buffer | null = null;
-  #more: Map<object, Buffer | null> | null = null;
-
-  constructor(adapter: RoomsAdapter, type: number, payload: Buffer) {
-    this.#adapter = adapter;
-    this.#type = type;
-    this.#payload = payload;
-  }
-
-  of(owner: object): Buffer | null {
-    if (this.#type < 0) return this.#payload;
-    if (owner === this.#lastOwner) return this.#lastFrame;
-    let frame = this.#more?.get(owner);
-    if (frame === undefined) {
-      const encoder = this.#adapter._encoderOf(owner);
-      // A server whose layout cannot carry this frame (type range, size) is skipped, as a raw server is.
-      frame = encoder === null ? null : safeEncode(encoder, this.#type, this.#payload);
-      if (this.#lastOwner !== null) (this.#more ??= new Map([[this.#lastOwner, this.#lastFrame]])).set(owner, frame);
-    }
-    this.#lastOwner = owner;
-    this.#lastFrame = frame;
-    return frame;
-  }
-}
-
-/** True when `message` is an envelope whose origin field (from byte 2) is `origin`. */
+/** True when `message` is an envelope or a batch whose origin field (from byte 2, in both) is `origin`. */
 function isFrom(message: Buffer, origin: Buffer): boolean {
-  return message.length >= 2 + origin.length && message[0] === ENVELOPE_VERSION && message.compare(origin, 0, origin.length, 2, 2 + origin.length) === 0;
-}
-
-function safeEncode(encoder: LtvEncoder, type: number, value: Buffer): Buffer | null {
-  try {
-    return encoder.encode(type, value);
-  } catch {
-    return null;
-  }
+  return (
+    message.length >= 2 + origin.length &&
+    (message[0] === ENVELOPE_VERSION || message[0] === BATCH_VERSION) &&
+    message.compare(origin, 0, origin.length, 2, 2 + origin.length) === 0
+  );
 }
 
 /**

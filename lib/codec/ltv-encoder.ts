@@ -202,30 +202,36 @@ export class LtvEncoder {
   }
 
   /**
-   * @internal Writes a frame whose value is the UTF-8 of `text`, `length`
-   * bytes (its `Buffer.byteLength`, accepted by {@link _checkLength}), into
-   * `target` at `offset`, which the caller has sized to {@link frameLength}:
-   * the text is encoded straight behind its header, with no Buffer of the
-   * value in between. The path of a JSON payload's in-place send.
+   * @internal Writes a frame whose value is the UTF-8 of `text` into
+   * `target` at `offset`, and returns the frame's size: the text is encoded
+   * straight behind its header, with no Buffer of the value in between, and
+   * the header is written once the text's byte count is known. The caller
+   * has made room for {@link frameLength}`(room)` bytes, where `room` is at
+   * least the text's UTF-8 size (three bytes per UTF-16 unit always is), and
+   * has checked the type and a value of `room` bytes with
+   * {@link _checkLength}. The path of a JSON payload's in-place send.
    */
-  _writeTextChecked(target: Buffer, offset: number, type: number, text: string, length: number): void {
+  _writeTextChecked(target: Buffer, offset: number, type: number, text: string, room: number): number {
+    const length = target.write(text, offset + this.#headerBytes, room, 'utf8');
     this.#writeHeader(target, offset, type, length);
-    target.write(text, offset + this.#headerBytes, length, 'utf8');
+    return this.#headerBytes + length;
   }
 
   /**
    * @internal Writes a frame that {@link check} (or {@link _checkLength} for
    * `end - start`) has accepted into `target` at `offset`, which the caller
    * has sized to {@link frameLength}: no check is repeated. The value is
-   * `value[start, end)`. The path of a client's in-place reply
-   * (`Client._appendFrame`).
+   * `value[start, end)`. Returns the frame's size. The path of a client's
+   * in-place reply (`Client._appendFrame`).
    */
-  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void {
-    this.#writeHeader(target, offset, type, end - start);
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): number {
+    const length = end - start;
+    this.#writeHeader(target, offset, type, length);
     // A range is copied through a plain Uint8Array view: about half the cost
     // of Buffer#copy (whose argument handling dominates for small values).
     if (start === 0 && end === value.byteLength) target.set(value, offset + this.#headerBytes);
-    else target.set(new Uint8Array(value.buffer, value.byteOffset + start, end - start), offset + this.#headerBytes);
+    else target.set(new Uint8Array(value.buffer, value.byteOffset + start, length), offset + this.#headerBytes);
+    return this.#headerBytes + length;
   }
 
   /**

@@ -28,7 +28,7 @@ import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { checkInteger } from '../core/validate.js';
 import type { FrameSink, LtvEncoder } from './ltv-encoder.js';
 import { SERIALIZERS, isSerializer } from './serializers.js';
-import type { Serializer, SerializerName, SerializerNamePayload, TextEncoding } from './serializers.js';
+import type { RangeDecoding, Serializer, SerializerName, SerializerNamePayload, TextEncoding } from './serializers.js';
 import { cellnetStringHash } from './cellnet/hash.js';
 
 /**
@@ -121,6 +121,9 @@ export class MessageRegistry<M extends MessageMap = {}> {
   readonly maxNameLength: number;
   readonly #byId = new Map<number, MessageType>();
   readonly #byName = new Map<string, MessageType>();
+  /** The name {@link MessageRegistry._byName} found last, and its type (see there). */
+  #lastName: string | null = null;
+  #lastType: MessageType | undefined = undefined;
 
   /**
    * True when `id` is registered. A bound function: pass it as the decoder's
@@ -234,9 +237,21 @@ export class MessageRegistry<M extends MessageMap = {}> {
     return this.#byId.get(id);
   }
 
-  /** @internal The type with this name, or undefined (the framing's per-send lookup). */
+  /**
+   * @internal The type with this name, or undefined (the framing's per-send
+   * lookup). The last name found is remembered: a sender usually sends the
+   * same type many times in a row, and a string compared with an identical
+   * literal is one pointer comparison where a map lookup is a hash probe.
+   * Types are never removed, so a remembered name stays right.
+   */
   _byName(name: string): MessageType | undefined {
-    return this.#byName.get(name);
+    if (name === this.#lastName) return this.#lastType;
+    const t = this.#byName.get(name);
+    if (t !== undefined) {
+      this.#lastName = name;
+      this.#lastType = t;
+    }
+    return t;
   }
 
   /**
@@ -397,6 +412,21 @@ export function deserialize(type: MessageType, value: Buffer): unknown {
     return type.serializer.decode(value);
   } catch (err) {
     throw badPayload(type.name, type.id, value.length, err);
+  }
+}
+
+/**
+ * @internal Deserializes `source[start, end)` where it lies, for a type
+ * whose serializer decodes ranges (see `RangeDecoding`; the caller checks),
+ * or throws BAD_PAYLOAD as {@link deserialize} does: no view of the value
+ * is made. The framing's dispatch calls it for a handler that takes the
+ * payload alone.
+ */
+export function deserializeRange(type: MessageType, source: Buffer, start: number, end: number): unknown {
+  try {
+    return (type.serializer as Serializer<unknown> & RangeDecoding<unknown>)._decodeRange(source, start, end);
+  } catch (err) {
+    throw badPayload(type.name, type.id, end - start, err);
   }
 }
 

@@ -76,7 +76,7 @@ export const rawSerializer: Serializer<Buffer> = Object.freeze({
 });
 
 /** UTF-8 text. Malformed bytes decode to U+FFFD, as `Buffer.toString` does. */
-export const utf8Serializer: Serializer<string> = Object.freeze({
+export const utf8Serializer: Serializer<string> & RangeDecoding<string> = Object.freeze({
   encode(payload: string): Uint8Array {
     if (typeof payload !== 'string') {
       throw new NetloopError(ErrorCode.INVALID_VALUE, 'a utf8 payload must be a string', {
@@ -88,13 +88,16 @@ export const utf8Serializer: Serializer<string> = Object.freeze({
   decode(bytes: Buffer): string {
     return bytes.toString('utf8');
   },
+  _decodeRange(source: Buffer, start: number, end: number): string {
+    return source.toString('utf8', start, end);
+  },
 });
 
 /**
  * JSON text in UTF-8. `encode` refuses what JSON cannot represent
  * (`undefined`, functions, symbols, BigInt, cycles).
  */
-export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> = Object.freeze({
+export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> & RangeDecoding<unknown> = Object.freeze({
   encode(payload: unknown): Uint8Array {
     return Buffer.from(jsonText(payload), 'utf8');
   },
@@ -103,15 +106,22 @@ export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> = Objec
   },
   /** @throws NetloopError BAD_PAYLOAD (`details.length`, `details.offset` when known) for text that is not JSON. */
   decode(bytes: Buffer): unknown {
-    const text = bytes.toString('utf8');
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (err) {
-      // The SyntaxError is dropped, not kept as the cause: its message quotes the text.
-      throw jsonError(text, bytes.length, err);
-    }
+    return parseJson(bytes.toString('utf8'), bytes.length);
+  },
+  _decodeRange(source: Buffer, start: number, end: number): unknown {
+    return parseJson(source.toString('utf8', start, end), end - start);
   },
 });
+
+/** The value of the JSON `text` (`length` bytes of UTF-8), or BAD_PAYLOAD (see {@link jsonSerializer}'s `decode`). */
+function parseJson(text: string, length: number): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    // The SyntaxError is dropped, not kept as the cause: its message quotes the text.
+    throw jsonError(text, length, err);
+  }
+}
 
 /**
  * A serializer whose payloads are text (the framing layer's fast path, not part of the package's face): `_encodeText` returns what
@@ -121,6 +131,23 @@ export const jsonSerializer: Serializer<unknown> & TextEncoding<unknown> = Objec
  */
 export interface TextEncoding<T> {
   _encodeText(payload: T): string;
+}
+
+/**
+ * A serializer that decodes a value where it lies (the framing layer's fast
+ * path, not part of the package's face): `_decodeRange(source, start, end)`
+ * returns what `decode` would return for `source[start, end)`, and throws
+ * as it does, with no view of the range made first. Only for payloads that
+ * hold no reference to the bytes (text, JSON): a serializer whose payload is
+ * the bytes themselves (`raw()`) has none, and gets a view it may keep.
+ */
+export interface RangeDecoding<T> {
+  _decodeRange(source: Buffer, start: number, end: number): T;
+}
+
+/** True when `serializer` decodes ranges itself (see {@link RangeDecoding}). */
+export function hasRangeDecoding<T>(serializer: Serializer<T>): serializer is Serializer<T> & RangeDecoding<T> {
+  return typeof (serializer as Partial<RangeDecoding<T>>)._decodeRange === 'function';
 }
 
 /** The JSON text of `payload`, or INVALID_VALUE for a payload JSON cannot carry. */
@@ -233,13 +260,20 @@ export function json<T = unknown>(options: JsonSerializerOptions<T> = {}): Seria
     encode: jsonSerializer.encode as (payload: T) => Uint8Array,
     _encodeText: jsonSerializer._encodeText as (payload: T) => string,
     decode(bytes: Buffer): T {
-      const value = jsonSerializer.decode(bytes);
-      const refusal = refusalOf(validate, value);
-      // The guard accepted it: the value is a T.
-      if (refusal === null) return value as T;
-      throw invalidJson(bytes.length, refusal);
+      return checked(validate, parseJson(bytes.toString('utf8'), bytes.length), bytes.length);
+    },
+    _decodeRange(source: Buffer, start: number, end: number): T {
+      return checked(validate, parseJson(source.toString('utf8', start, end), end - start), end - start);
     },
   });
+}
+
+/** `value` once `validate` accepts it, else the BAD_PAYLOAD error of a value of `length` bytes. */
+function checked<T>(validate: (value: unknown) => value is T, value: unknown, length: number): T {
+  const refusal = refusalOf(validate, value);
+  // The guard accepted it: the value is a T.
+  if (refusal === null) return value as T;
+  throw invalidJson(length, refusal);
 }
 
 /**
@@ -273,7 +307,7 @@ function invalidJson(length: number, error: string): NetloopError {
  */
 export const SERIALIZERS: Readonly<Record<SerializerName, Serializer<never>>> = Object.freeze({
   raw: rawSerializer as Serializer<never>,
-  utf8: utf8Serializer as Serializer<never>,
+  utf8: utf8Serializer as Serializer<string> as Serializer<never>,
   json: jsonSerializer as Serializer<unknown> as Serializer<never>,
 });
 

@@ -47,7 +47,7 @@ export const ErrorCode = {
   HANDLER_ERROR: 'NETLOOP_HANDLER_ERROR',
   /** Graceful close did not finish flushing before its deadline. */
   CLOSE_TIMEOUT: 'NETLOOP_CLOSE_TIMEOUT',
-  /** An option the running Node or platform does not offer (`reusePort` before Node 22.12, or on a platform without SO_REUSEPORT); `details` names the option, the Node version and the platform. */
+  /** An option the running Node or platform does not offer (`reusePort` before Node 22.12, or on a platform without SO_REUSEPORT; `details` names the option, the Node version and the platform), or a Redis server without Functions (before 7.0) under a `RedisStore` (`details.needs`). */
   UNSUPPORTED: 'NETLOOP_UNSUPPORTED',
 
   // Worker processes (node:cluster).

@@ -17,6 +17,8 @@
  *            in flight < maxPendingMessages && backlog empty ?
  *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
  *                     or, with onRawFrame: onRawFrame(client, type, source, start, end), no view
+ *                     or, to a typed handler declared without the message: fn(client, payload),
+ *                        the payload decoded from the range (JSON, UTF-8) or the view (raw())
  *               : backlog.push(type, source, start, end)     (rest of this chunk only)
  *        pending >= a limit ──▶ pause reading (the framing's own reason)
  *        a handler's promise settles ──▶ dispatch from the backlog;
@@ -83,7 +85,7 @@ import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { LtvDecoder } from '../codec/ltv-decoder.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { LtvLayout } from '../codec/ltv-layout.js';
-import { deserialize } from '../codec/message-registry.js';
+import { deserialize, deserializeRange } from '../codec/message-registry.js';
 import type { MessageMap, MessageName, PayloadOf, MessageRegistry, MessageType, MessageTypeRef } from '../codec/message-registry.js';
 import type { AnyMessages, FramedMessage, HookResult, MessageOf, OutgoingMessage, RawFrames } from './messages.js';
 import { sendFrame, sendRawFrame } from './send.js';
@@ -101,7 +103,9 @@ export type MessageHandler<M extends MessageMap = AnyFramedMap> = (client: Frame
 
 /**
  * Handles the messages of one registered type (`server.handle(name,
- * handler)`): its payload, typed by the registry, and the whole message. As
+ * handler)`): its payload, typed by the registry, and the whole message
+ * (made only for a handler declared with the `message` parameter, or a rest
+ * parameter: one declared with one or two parameters gets `undefined`). As
  * for {@link MessageHandler}, a returned promise keeps the message pending
  * until it settles, and a throw or a rejection closes that client with
  * `'handler-error'`.
@@ -156,13 +160,17 @@ export type LooseRef<M> = M extends RawFrames ? number : string extends MessageN
 /** The payload that goes with a {@link LooseRef}: bytes without a registry, anything the serializer takes otherwise. */
 export type LoosePayload<M> = M extends RawFrames ? Uint8Array : unknown;
 
-/** @internal A typed handler as the framing stores it, its types erased. */
-export type AnyTypedHandler = (client: AnyFramedClient, payload: unknown, message: ReceivedMessage) => unknown;
+/** @internal A typed handler as the framing stores it, its types erased (a bare one gets no message). */
+export type AnyTypedHandler = (client: AnyFramedClient, payload: unknown, message: ReceivedMessage | undefined) => unknown;
 
 /** @internal A typed handler and the registered type it handles (one lookup per message finds both). */
 export interface HandlerRoute {
   readonly type: MessageType;
   readonly fn: AnyTypedHandler;
+  /** The handler declares one or two parameters: it cannot name the message, so none is made for it. */
+  readonly bare: boolean;
+  /** Bare, and the type's serializer decodes a range where it lies: no view of the value is made either. */
+  readonly ranged: boolean;
 }
 
 /** @internal An inbound hook as the framing stores it. */
@@ -299,6 +307,13 @@ const makeView: (ab: ArrayBufferLike, offset: number, length: number) => Buffer 
   typeof BufferView === 'function' && BufferView !== Buffer && Buffer.isBuffer(new (BufferView as new (ab: ArrayBuffer, o: number, l: number) => Buffer)(new ArrayBuffer(1), 0, 1))
     ? (ab, offset, length) => new (BufferView as new (ab: ArrayBufferLike, o: number, l: number) => Buffer)(ab, offset, length)
     : (ab, offset, length) => Buffer.from(ab, offset, length);
+
+/** `source[start, end)` in a buffer of its own (the `copy` option; out of line, off the view path). */
+function copyOf(source: Buffer, start: number, end: number): Buffer {
+  const value = Buffer.allocUnsafe(end - start);
+  source.copy(value, 0, start, end);
+  return value;
+}
 
 /** The bits of a framed client's `#state`. */
 const DEAD = 1;
@@ -781,10 +796,30 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       }
       return;
     }
+    // A handled type's route holds its registered type: one lookup for both.
+    // (A handler needs a registry, so without one there is no route.)
+    const handlers = fr._handlers;
+    const route = handlers === null ? undefined : handlers.get(type);
+    const bare = route !== undefined && route.bare && fr._inboundHooks === null;
+    if (bare && route.ranged) {
+      // The handler takes the payload alone and the serializer reads the
+      // range where it lies: no view of the value and no message object.
+      let payload: unknown;
+      try {
+        payload = deserializeRange(route.type, source, start, end);
+      } catch (err) {
+        this.#fail('protocol-error', err);
+        return;
+      }
+      this.#call(route.fn, payload, undefined, size);
+      return;
+    }
+    // The view is made here rather than in a method of its own: the compiler
+    // inlines a bounded amount of code into this function, and the handler
+    // with the send it makes should fit.
     let value: Buffer;
     if (fr.copy && source.length !== end - start) {
-      value = Buffer.allocUnsafe(end - start);
-      source.copy(value, 0, start, end);
+      value = copyOf(source, start, end);
     } else if (start === 0 && end === source.length) {
       value = source;
     } else {
@@ -802,9 +837,18 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       else this.#deliver(message, size);
       return;
     }
-    // A handled type's route holds its registered type: one lookup for both.
-    const handlers = fr._handlers;
-    const route = handlers === null ? undefined : handlers.get(type);
+    if (bare) {
+      // The handler takes the payload alone (a raw() payload is the view itself): no message object.
+      let payload: unknown;
+      try {
+        payload = deserialize(route.type, value);
+      } catch (err) {
+        this.#fail('protocol-error', err);
+        return;
+      }
+      this.#call(route.fn, payload, undefined, size);
+      return;
+    }
     const known = route !== undefined ? route.type : registry._byId(type);
     try {
       message =
@@ -908,9 +952,14 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
 
   /** Calls the typed handler of a message's type. */
   #handle(fn: AnyTypedHandler, message: ReceivedMessage, size: number): void {
+    this.#call(fn, message.payload, message, size);
+  }
+
+  /** Calls a typed handler with a payload (and its message, unless the handler takes none). */
+  #call(fn: AnyTypedHandler, payload: unknown, message: ReceivedMessage | undefined, size: number): void {
     let r: unknown;
     try {
-      r = fn(this, message.payload, message);
+      r = fn(this, payload, message);
     } catch (err) {
       this.#handlerFault(err, false);
       return;

@@ -168,8 +168,13 @@ export class FramedServer<M extends MessageMap = RawFrames> extends Server<Frame
   /**
    * Registers the handler of the messages named `name` (a registered name):
    * it receives the client, the payload (typed by the registry, no cast) and
-   * the whole message. Its return value is counted as `onMessage`'s is: a
-   * promise keeps the message pending (read backpressure) until it settles;
+   * the whole message. The message is made only for a handler that can name
+   * it: one declared with one or two parameters (its `length`) is called
+   * with the payload alone, which spares the message object (and, for a JSON
+   * or UTF-8 payload, the view of its bytes); declare the third parameter,
+   * or a rest parameter, to get it. Its return value is counted as
+   * `onMessage`'s is: a promise keeps the message pending (read
+   * backpressure) until it settles;
    * a throw or a rejection closes that client with `'handler-error'`. One
    * handler per type; the messages of types without one go to `onMessage`,
    * or to the `'message'` event (see the module comment for the order).

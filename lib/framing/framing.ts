@@ -10,7 +10,9 @@
  *     layout, registry, copy, copyThreshold,         layout, preAuthLayout, registry, encoder,
  *     onMessage | onRawFrame, limits                 limits, _handler | _frameHandler,
  *                                                    _frameObservers (replaced as a whole), _turnMark
- *   owner.handle(name, fn)           ──▶ _handlers        Map<type id, handler>   (null while empty)
+ *   owner.handle(name, fn)           ──▶ _handlers        Map<type id, route>     (null while empty)
+ *                                          route { type, fn, bare: fn takes no message,
+ *                                                  ranged: its payload is decoded where it lies }
  *   owner.addInboundHook(fn)         ──▶ _inboundHooks    [hook, ...]             (null while empty;
  *   owner.addOutboundHook(fn)        ──▶ _outboundHooks   [hook, ...]              replaced as a whole)
  *   every frame in and out           ──▶ _counts          FrameCounts             (owner.frameCounts())
@@ -48,6 +50,7 @@ import type {
 import type { RawFrames } from './messages.js';
 import type { LoopClient, TypedMessage } from '../reactor/loop-member.js';
 import { encodeMessage } from './send.js';
+import { hasRangeDecoding } from '../codec/serializers.js';
 import { FrameCounts } from './frame-counts.js';
 import type { FrameCount } from './frame-counts.js';
 
@@ -381,7 +384,11 @@ export class Framing implements FramingConfig {
     if (this._handlers?.has(type.id) === true) {
       throw new NetloopError(ErrorCode.DUPLICATE_TYPE, `message ${name} has a handler already`, { details: { id: type.id, name } });
     }
-    (this._handlers ??= new Map()).set(type.id, { type, fn: handler });
+    // A handler declared with one or two parameters cannot name the message:
+    // it is called without one, and the message is never made (a rest
+    // parameter declares none, so such a handler gets the message).
+    const bare = handler.length === 1 || handler.length === 2;
+    (this._handlers ??= new Map()).set(type.id, { type, fn: handler, bare, ranged: bare && hasRangeDecoding(type.serializer) });
   }
 
   /** Removes the typed handler of `name` (its messages go to `onMessage` or `'message'` again); false when it had none. */

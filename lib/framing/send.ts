@@ -5,7 +5,8 @@
  *
  * ```
  *   sendFrame(ref, payload) ── registry.encode ─┐      (a JSON text up to copyThreshold: written
- *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame   in place by queueText, no Buffer)
+ *   sendRawFrame(type, bytes[start, end)) ──────┴─▶ queueFrame   in place by queueText, no Buffer,
+ *                                                               its header after it, once its size is known)
  *        value <= copyThreshold: written in place into the output buffer's slab (one piece,
  *                                no Buffer per reply: client._appendFrame)
  *        larger: header + the value uncopied, all or nothing (appendPairToOutputBuffer)
@@ -39,37 +40,50 @@ export function sendFrame(
   flush: boolean,
   counts: FrameCounts,
 ): boolean {
-  let type: number;
-  let value: Uint8Array;
   if (registry !== null) {
     // A name (the typed API's way) is looked up directly and serialized with
     // no intermediate object; ids and types go through the registry's resolve.
     const t = (typeof ref === 'string' ? registry._byName(ref) : undefined) ?? registry.resolve(ref);
-    type = t.id;
+    const type = t.id;
     // A text payload (JSON) small enough to be copied is encoded straight
     // into the output buffer, behind its header: no Buffer of the value.
     const text = serializeText(t, payload);
-    if (text !== null) {
-      const length = Buffer.byteLength(text, 'utf8');
-      if (length <= encoder.copyThreshold) {
-        encoder._checkLength(type, length);
-        return queueText(client, encoder, type, text, length, flush, counts);
-      }
-      value = Buffer.from(text, 'utf8');
-    } else {
-      value = serialize(t, payload);
-    }
-  } else {
-    if (typeof ref !== 'number') {
-      throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
-        details: { type: typeof ref },
-      });
-    }
-    type = ref;
-    value = payload as Uint8Array;
+    if (text !== null) return sendText(encoder, client, type, text, flush, counts);
+    const value = serialize(t, payload);
+    // serialize() returns bytes or throws: only the frame's limits are left to check.
+    return queueFrame(client, encoder, type, value, 0, encoder._checkLength(type, value.byteLength), flush, counts);
   }
-  const length = encoder.check(type, value);
-  return queueFrame(client, encoder, type, value, 0, length, flush, counts);
+  if (typeof ref !== 'number') {
+    throw new NetloopError(ErrorCode.INVALID_VALUE, 'without a registry, send() takes a numeric type id', {
+      details: { type: typeof ref },
+    });
+  }
+  const value = payload as Uint8Array;
+  return queueFrame(client, encoder, ref, value, 0, encoder.check(ref, value), flush, counts);
+}
+
+/**
+ * Queues a message whose value is the UTF-8 of `text`, as {@link sendFrame}
+ * does (a function of its own, so that the bytes path stays small enough
+ * for the compiler to inline whole into the handler that sends).
+ */
+function sendText(encoder: LtvEncoder, client: Client, type: number, text: string, flush: boolean, counts: FrameCounts): boolean {
+  // UTF-8 takes at most three bytes per UTF-16 unit: a text whose bound is
+  // under copyThreshold (and the layout's limit) is written with room for the
+  // bound, its byte count learnt as it is written, so the text is read once
+  // (no Buffer.byteLength pass before the write).
+  const room = text.length * 3;
+  if (room <= encoder.copyThreshold && room <= encoder.layout.maxValueLength) {
+    encoder._checkLength(type, room);
+    return queueText(client, encoder, type, text, room, flush, counts);
+  }
+  const length = Buffer.byteLength(text, 'utf8');
+  if (length <= encoder.copyThreshold) {
+    encoder._checkLength(type, length);
+    return queueText(client, encoder, type, text, length, flush, counts);
+  }
+  const value = Buffer.from(text, 'utf8');
+  return queueFrame(client, encoder, type, value, 0, encoder.check(type, value), flush, counts);
 }
 
 /**
@@ -120,25 +134,30 @@ export function encodeMessage(encoder: LtvEncoder, registry: MessageRegistry<Mes
 /**
  * The in-place writer of a text value ({@link queueText}): set just before
  * `client._appendFrame` calls it, synchronously, and cleared after, so one
- * object serves every send. It writes the header, then the text's UTF-8.
+ * object serves every send. It writes the text's UTF-8, then its header,
+ * and returns the frame's size.
  */
 const textWriter = {
   encoder: null as LtvEncoder | null,
   text: '',
-  _writeChecked(target: Uint8Array, offset: number, type: number, _value: Uint8Array, start: number, end: number): void {
-    this.encoder!._writeTextChecked(target as Buffer, offset, type, this.text, end - start);
+  _writeChecked(target: Uint8Array, offset: number, type: number, _value: Uint8Array, start: number, end: number): number {
+    return this.encoder!._writeTextChecked(target as Buffer, offset, type, this.text, end - start);
   },
 };
 const NO_BYTES = new Uint8Array(0);
 
-/** Queues a checked frame whose value is the UTF-8 of `text` (`length` bytes, at most `copyThreshold`), as {@link queueFrame} does. */
-function queueText(client: Client, encoder: LtvEncoder, type: number, text: string, length: number, flush: boolean, counts: FrameCounts): boolean {
+/**
+ * Queues a checked frame whose value is the UTF-8 of `text`, at most `room`
+ * bytes (its exact size or a bound of it, at most `copyThreshold`), as
+ * {@link queueFrame} does.
+ */
+function queueText(client: Client, encoder: LtvEncoder, type: number, text: string, room: number, flush: boolean, counts: FrameCounts): boolean {
   textWriter.encoder = encoder;
   textWriter.text = text;
   let ok: boolean;
   try {
-    // The value's range [0, length) gives the frame's size; the writer writes the text.
-    ok = client._appendFrame(textWriter, type, NO_BYTES, 0, length, encoder.frameLength(length));
+    // The range [0, room) gives the room to reserve; the writer writes the text and reports its size.
+    ok = client._appendFrame(textWriter, type, NO_BYTES, 0, room, encoder.frameLength(room));
   } finally {
     textWriter.encoder = null;
     textWriter.text = '';

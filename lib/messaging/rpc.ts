@@ -60,171 +60,32 @@
  * decode (`proc/tcp/hooker.go` logs and drops it). The failures are counted
  * in {@link RpcStats} and a failing handler is reported on `'handler-error'`.
  *
+ * The pieces around this class, each in its file: the table of calls
+ * (`rpc-calls.ts`), the options, counters and events (`rpc-options.ts`),
+ * the two envelopes (`rpc-wire.ts`), a connection's calls and handlers in
+ * flight (`rpc-peer.ts`) and the error a caller receives (`rpc-error.ts`).
+ *
  * @module
  */
 
 import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { TypedEmitter } from '../core/emitter.js';
-import { checkInteger, checkNumber, checkObject } from '../core/validate.js';
+import { checkNumber, checkObject } from '../core/validate.js';
 import type { CloseReason } from '../reactor/close-reason.js';
 import type { EventLoop } from '../reactor/event-loop.js';
 import type { FramedClient, ReservedFrameHandler } from '../framing/framed-client.js';
-import type { AnyFramedServer } from '../framing/framed-server.js';
-import type { AnyFramedConnector } from '../framing/framed-connector.js';
-import { RpcCalls } from './rpc-calls.js';
+import type { RpcCalls } from './rpc-calls.js';
 import type { RpcApi, RpcCallDef, RpcReplyOf, RpcRequestOf } from './rpc-calls.js';
 import { RpcError, wireErrorOf } from './rpc-error.js';
 import { ActiveCall, DeadlineList, PendingCall, RpcPeer, closedCallError } from './rpc-peer.js';
 import type { RpcCallInfo } from './rpc-peer.js';
 import { CellnetWire, NetloopWire } from './rpc-wire.js';
 import type { RpcWire } from './rpc-wire.js';
+import { MAX_TIMEOUT_MS, RPC_DEFAULTS, RPC_LATENCY_BOUNDS, resolveRpcOptions } from './rpc-options.js';
+import type { RpcCallOptions, RpcEvents, RpcHandler, RpcLatency, RpcOptions, RpcOwner, RpcStats } from './rpc-options.js';
 
-/** The owners RPC attaches to: a framed server or a framed connector. */
-export type RpcOwner = AnyFramedServer | AnyFramedConnector;
-
-/** Defaults of {@link RpcOptions}. */
-export const RPC_DEFAULTS = Object.freeze({
-  /** The frame type of netloop's envelope. */
-  frameType: 0xfff0,
-  /** A call's timeout, in ms of the loop's clock. */
-  timeoutMs: 30_000,
-  /** Calls one connection may have waiting for a reply. */
-  maxCallsInFlight: 256,
-  /** Handlers one connection may have running (those that returned a promise not yet settled). */
-  maxHandlersInFlight: 256,
-} as const);
-
-/**
- * Upper bounds of the buckets of the call latency histogram
- * ({@link RpcStats.latency}), in seconds: 0.5 ms to 10 s.
- */
-export const RPC_LATENCY_BOUNDS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
-
-/** The longest timeout accepted: the longest delay Node's timers take. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-/** The most calls or handlers in flight per connection accepted as a limit. */
-const MAX_IN_FLIGHT = 1 << 20;
-
-/** Options of {@link enableRpc}. */
-export interface RpcOptions<A extends RpcApi> {
-  /** The calls both peers agree on ({@link defineCalls}). */
-  calls: RpcCalls<A>;
-  /** The envelope: netloop's own (default) or cellnet's `rpc` package (see the module comment). */
-  envelope?: 'netloop' | 'cellnet';
-  /**
-   * The frame type netloop's envelope travels in. Default `0xfff0`; required
-   * when the layout's type field is one byte (its largest type is `0xff`).
-   * Must be free: not registered, not reserved by another protocol.
-   */
-  frameType?: number;
-  /**
-   * A call's timeout in ms (the loop's clock), unless the call gives its own.
-   * Default 30,000; at most 2^31 - 1. As with Node's own timers, which count
-   * from the time the event loop last read its clock, a call's start is
-   * read once per synchronous run of code (calls made together share one
-   * reading), so a timeout may end earlier by at most that run's length.
-   */
-  timeoutMs?: number;
-  /** Calls one connection may have waiting for a reply; a call over it fails at once with `NETLOOP_RPC_LIMIT`. Default 256. */
-  maxCallsInFlight?: number;
-  /**
-   * Handlers one connection may have running (a returned promise not yet
-   * settled); a request over it is answered `NETLOOP_RPC_BUSY`. Default 256.
-   */
-  maxHandlersInFlight?: number;
-}
-
-/** Options of one call. */
-export interface RpcCallOptions {
-  /** This call's timeout in ms, instead of the RPC's `timeoutMs`. At least 1, at most 2^31 - 1. */
-  timeoutMs?: number;
-  /** Cancels the call when aborted: it rejects with `NETLOOP_RPC_ABORTED` (the signal's reason as `cause`) and the peer is told. */
-  signal?: AbortSignal;
-}
-
-/** Answers one call: its return value, or the value its promise resolves to, is the reply. A throw answers with an error (see {@link RpcError}). */
-export type RpcHandler<A extends RpcApi, K extends keyof A> = (
-  client: FramedClient,
-  request: RpcRequestOf<A, K>,
-  call: RpcCallInfo,
-) => RpcReplyOf<A, K> | PromiseLike<RpcReplyOf<A, K>>;
-
-/** Counters of an {@link Rpc}: the caller's side, then the responder's. Totals since it was enabled, except `inFlight` and `handling`. */
-export interface RpcStats {
-  /** Requests sent. */
-  calls: number;
-  /** Calls waiting for their reply now. */
-  inFlight: number;
-  /** Calls resolved with their reply. */
-  replies: number;
-  /** Calls rejected with the peer's error reply (an `RpcError`). */
-  remoteErrors: number;
-  /** Calls rejected by their timeout. */
-  timeouts: number;
-  /** Calls rejected by their signal. */
-  aborts: number;
-  /** Calls rejected because their connection closed. */
-  closed: number;
-  /** Calls refused at once by `maxCallsInFlight`. */
-  limited: number;
-  /** Replies and error replies that answered no waiting call (after its timeout or abort, or never made), dropped. */
-  lateReplies: number;
-  /** Requests received. */
-  requests: number;
-  /** Handlers running now (a returned promise not yet settled). */
-  handling: number;
-  /** Replies sent. */
-  answered: number;
-  /** Handlers that threw or rejected. */
-  failed: number;
-  /** Requests for a call with no handler. */
-  unknown: number;
-  /** Requests refused by `maxHandlersInFlight`. */
-  busy: number;
-  /** Requests whose payload did not decode. */
-  badRequests: number;
-  /** Cancellations of a running handler received (its reply is not sent). */
-  cancelled: number;
-  /** How long the calls answered (a reply or an error reply) waited: see {@link RpcLatency}. */
-  latency: RpcLatency;
-}
-
-/**
- * The latency of answered calls, from the request's send to its answer's
- * arrival, as a histogram in the shape Prometheus exports (`_bucket`,
- * `_sum`, `_count`). Times are read from the loop's clock at most once per
- * synchronous run (see {@link RpcOptions.timeoutMs}), so a bucket is exact
- * to that run's length.
- */
-export interface RpcLatency {
-  /** Upper bounds of the buckets, in seconds, ascending ({@link RPC_LATENCY_BOUNDS}). */
-  readonly bounds: readonly number[];
-  /**
-   * Calls per bucket, not cumulative: `counts[i]` waited more than
-   * `bounds[i - 1]` and at most `bounds[i]`; the last (`counts[bounds.length]`)
-   * more than every bound.
-   */
-  counts: number[];
-  /** The sum of the latencies, in seconds. */
-  sum: number;
-  /** The calls observed (`replies + remoteErrors`, and replies that did not decode). */
-  count: number;
-}
-
-/**
- * The events of an {@link Rpc}:
- * - `'handler-error'`: a handler threw or rejected with an error other than
- *   an {@link RpcError} (the caller got `NETLOOP_RPC_HANDLER_FAILED`, or the
- *   error's netloop code, without its message); with no listener, the fault
- *   goes to `'error'`, and with none there to a process warning;
- * - `'error'`: a fault nobody else took (a `'handler-error'` listener that threw).
- */
-export interface RpcEvents {
-  /** A handler threw or rejected with something other than an {@link RpcError}: the client, the error itself, the call. */
-  'handler-error': (client: FramedClient, error: unknown, call: RpcCallInfo) => void;
-  /** A fault nobody else took. */
-  error: (error: unknown) => void;
-}
+export { RPC_DEFAULTS, RPC_LATENCY_BOUNDS } from './rpc-options.js';
+export type { RpcOwner, RpcOptions, RpcCallOptions, RpcHandler, RpcStats, RpcLatency, RpcEvents } from './rpc-options.js';
 
 /** The seams of an owner that RPC uses: its loop, reserved frame types and close events. */
 interface OwnerSeams {
@@ -302,43 +163,17 @@ export class Rpc<A extends RpcApi = RpcApi> extends TypedEmitter<RpcEvents> {
   /** @internal Made by {@link enableRpc}, which documents what it checks. */
   constructor(owner: RpcOwner, options: RpcOptions<A>) {
     super();
-    checkObject('options', options);
-    if (!(options.calls instanceof RpcCalls)) {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, 'calls must be a table made by defineCalls()', { details: { option: 'calls' } });
-    }
-    const envelope = options.envelope ?? 'netloop';
-    if (envelope !== 'netloop' && envelope !== 'cellnet') {
-      throw new NetloopError(ErrorCode.INVALID_OPTION, "envelope must be 'netloop' or 'cellnet'", { details: { option: 'envelope' } });
-    }
+    const resolved = resolveRpcOptions(options);
+    const envelope = resolved.envelope;
     const seams = owner as unknown as OwnerSeams;
     if (typeof owner !== 'object' || owner === null || typeof seams.reserveType !== 'function' || typeof seams.on !== 'function') {
       throw new NetloopError(ErrorCode.INVALID_OPTION, 'RPC attaches to a FramedServer or a FramedConnector', { details: { option: 'owner' } });
     }
-    this.timeoutMs = checkNumber('timeoutMs', options.timeoutMs ?? RPC_DEFAULTS.timeoutMs, 1, MAX_TIMEOUT_MS);
-    this.maxCallsInFlight = checkInteger('maxCallsInFlight', options.maxCallsInFlight ?? RPC_DEFAULTS.maxCallsInFlight, 1, MAX_IN_FLIGHT);
-    this.maxHandlersInFlight = checkInteger(
-      'maxHandlersInFlight',
-      options.maxHandlersInFlight ?? RPC_DEFAULTS.maxHandlersInFlight,
-      1,
-      MAX_IN_FLIGHT,
-    );
-    if (envelope === 'cellnet') {
-      if (options.frameType !== undefined) {
-        throw new NetloopError(ErrorCode.INVALID_OPTION, "frameType applies to netloop's envelope; cellnet's frame types are fixed", {
-          details: { option: 'frameType' },
-        });
-      }
-      // cellnet reads an inner message's id as uint16(MsgID) (rpc/msg.go).
-      if (options.calls.maxId > 0xffff) {
-        throw new NetloopError(ErrorCode.INVALID_OPTION, 'a call through cellnet rpc must have request and reply ids of at most 0xffff', {
-          details: { option: 'calls', maxId: options.calls.maxId },
-        });
-      }
-      this.#wire = new CellnetWire();
-    } else {
-      const frameType = checkInteger('frameType', options.frameType ?? RPC_DEFAULTS.frameType, 0, 0xffffffff);
-      this.#wire = new NetloopWire(frameType, seams._framing.encoder.copyThreshold);
-    }
+    this.timeoutMs = resolved.timeoutMs;
+    this.maxCallsInFlight = resolved.maxCallsInFlight;
+    this.maxHandlersInFlight = resolved.maxHandlersInFlight;
+    this.#wire =
+      resolved.frameType === undefined ? new CellnetWire() : new NetloopWire(resolved.frameType, seams._framing.encoder.copyThreshold);
     this.owner = owner;
     this.envelope = envelope;
     this.frameTypes = this.#wire.frameTypes;

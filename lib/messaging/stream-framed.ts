@@ -15,7 +15,7 @@
  *   send ─▶ OPEN(meta) ─▶ ClientWritable (paced by the client's output) ─▶ DATA ... ─▶ END(length)
  *                         cut short ─▶ ABORT(code)
  *   receive: OPEN ──▶ over maxConcurrentStreams, or no 'stream' listener ──▶ CANCEL(REFUSED)
- *                 └─▶ IncomingStream ──▶ 'stream' (client, stream)
+ *                 └─▶ IncomingStream (stream-incoming.ts) ──▶ 'stream' (client, stream)
  *            DATA ──▶ push(copy); push() false ──▶ the client's reading is held until _read()
  *            END  ──▶ the length checks ──▶ push(null)     ABORT ──▶ destroy(STREAM_ABORTED, by the peer)
  *            the application destroys it before the end ──▶ CANCEL(code) to the sender
@@ -42,12 +42,13 @@ import type { AnyFramedServer } from '../framing/framed-server.js';
 import { FramedConnector } from '../framing/framed-connector.js';
 import type { AnyFramedConnector } from '../framing/framed-connector.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
+import { IncomingStream } from './stream-incoming.js';
 import { ClientWritable } from './stream-writable.js';
 import type { StreamSink } from './stream-writable.js';
 import { abortOnSignal, closeThenThrow, toReadable, transfer } from './stream-send.js';
 import { FilePump, openForTransfer } from './stream-file.js';
 import type { StreamSource } from './stream-send.js';
-import { STREAM_DEFAULTS, abortedError, failStream, interruptedError, streamMarks, transferError } from './stream-options.js';
+import { STREAM_DEFAULTS, abortedError, failStream, interruptedError, streamMarks } from './stream-options.js';
 import type { StreamMarks, StreamSendOptions } from './stream-options.js';
 import {
   STREAM_FRAME_TYPE,
@@ -61,6 +62,7 @@ import {
   writeStreamHeader,
 } from './stream-protocol.js';
 export { STREAM_FRAME_TYPE } from './stream-protocol.js';
+export { IncomingStream } from './stream-incoming.js';
 import type { StreamFrameKindValue } from './stream-protocol.js';
 
 /** Options of {@link FramedStreams}. Every limit has a finite default. */
@@ -152,95 +154,6 @@ interface Outgoing {
 interface ClientStreams {
   readonly incoming: Map<number, IncomingStream>;
   readonly outgoing: Map<number, Outgoing>;
-}
-
-/**
- * One stream a peer sends, as a Readable (the `'stream'` event of
- * {@link FramedStreams}). It ends after the sender's end marker (its length
- * checked); it fails with `NETLOOP_STREAM_ABORTED` (`details.by: 'peer'`,
- * `details.remoteCode`) when the sender aborts it, and with
- * `NETLOOP_STREAM_INTERRUPTED` when the connection closes first. Destroying
- * it before its end tells the sender to stop (its transfer fails with
- * `NETLOOP_STREAM_ABORTED`, `by: 'peer'`). A failure with no `'error'`
- * listener attached (no pipeline, no `for await`) is kept in `errored`
- * rather than thrown: a peer cannot crash the process.
- */
-export class IncomingStream extends Readable {
-  /** The sender's id of the stream on this connection. */
-  readonly id: number;
-  /** The connection it arrives on. */
-  readonly client: FramedClient;
-  /** The metadata the sender opened it with (empty when none). */
-  readonly meta: Buffer;
-  readonly #streams: FramedStreams;
-  #holding = false;
-  /** The sender's end or abort arrived, or the connection closed: nothing to tell the sender. */
-  #over = false;
-  #bytes = 0;
-
-  /** @internal Made by {@link FramedStreams} on an OPEN frame. */
-  constructor(streams: FramedStreams, client: FramedClient, id: number, meta: Buffer, highWaterMark: number) {
-    super({ highWaterMark });
-    this.#streams = streams;
-    this.client = client;
-    this.id = id;
-    this.meta = meta;
-  }
-
-  /** Bytes received so far. */
-  get bytesReceived(): number {
-    return this.#bytes;
-  }
-
-  /** The metadata as UTF-8 text. */
-  metaText(): string {
-    return this.meta.toString('utf8');
-  }
-
-  /** @internal Node asks for more: release the hold on the client's reading. */
-  override _read(): void {
-    if (this.#holding) {
-      this.#holding = false;
-      this.client._unhold();
-    }
-  }
-
-  /** @internal Node destroys the stream: release what it holds, and tell the peer when it was cut before its end. */
-  override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
-    if (this.#holding) {
-      this.#holding = false;
-      this.client._unhold();
-    }
-    const tell = !this.#over;
-    this.#over = true;
-    this.#streams._incomingGone(this, tell ? (error === null ? abortedError('local') : transferError(error)) : null);
-    cb(error);
-  }
-
-  /** @internal A chunk (a copy, the stream's own). */
-  _chunk(chunk: Buffer): void {
-    this.#bytes += chunk.length;
-    if (!this.push(chunk) && !this.#holding) {
-      this.#holding = true;
-      this.client._hold();
-    }
-  }
-
-  /** @internal The sender's end marker, its length checked. */
-  _end(): void {
-    this.#over = true;
-    if (this.#holding) {
-      this.#holding = false;
-      this.client._unhold();
-    }
-    this.push(null);
-  }
-
-  /** @internal The sender aborted, or the connection closed: fail with `error`, telling nobody. */
-  _fail(error: NetloopError): void {
-    this.#over = true;
-    failStream(this, error);
-  }
 }
 
 /**

@@ -72,11 +72,13 @@ export { ClientFlag } from './loop-member.js';
 
 /**
  * @internal What {@link Client._appendFrame} writes a frame with (the LTV
- * encoder): it writes a frame it has already checked at `target[offset]`,
- * the value being `value[start, end)`.
+ * encoder, or the framing's text writer): it writes a frame it has already
+ * checked at `target[offset]`, the value being `value[start, end)` (or a
+ * text it holds), and returns the bytes it wrote, never more than the
+ * frame length it was given room for.
  */
 export interface InPlaceFrameWriter {
-  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): void;
+  _writeChecked(target: Uint8Array, offset: number, type: number, value: Uint8Array, start: number, end: number): number;
 }
 
 const F = ClientFlag;
@@ -353,21 +355,34 @@ export class Client implements LoopClient {
   }
 
   /**
-   * @internal Queues one frame of `frameLength` bytes that `writer` writes in
-   * place into the output buffer (no intermediate Buffer): the framing
-   * layer's path for small replies. The frame must already be checked by the
-   * writer's owner. Same result as {@link appendToOutputBuffer}.
+   * @internal Queues one frame that `writer` writes in place into the output
+   * buffer (no intermediate Buffer): the framing layer's path for small
+   * replies. `frameLength` is the most the writer may write (the frame's
+   * exact size, or a bound when the size is known only once written, as for
+   * a text's UTF-8): room for it is reserved, and the hard output limit is
+   * checked against the bytes actually written, so a bound never refuses a
+   * frame that fits. The frame must already be checked by the writer's
+   * owner. Same result as {@link appendToOutputBuffer}.
    */
   _appendFrame(writer: InPlaceFrameWriter, type: number, value: Uint8Array, start: number, end: number, frameLength: number): boolean {
     if ((this._flags & UNWRITABLE) !== 0) return false;
     const old = this.queuedBytes;
-    if (old + frameLength > this._cfg.maxOutputBytes) return this.#refuse(old, frameLength);
+    const max = this._cfg.maxOutputBytes;
     let out = this._out;
     if (out === null) out = this._out = this.loop._acquireOutput();
     const target = out.reserve(frameLength);
-    writer._writeChecked(target, out.reservedOffset, type, value, start, end);
-    out.commit(frameLength);
-    this.#appended(old, old + frameLength);
+    const n = writer._writeChecked(target, out.reservedOffset, type, value, start, end);
+    if (old + n > max) {
+      // The reservation is not committed, so nothing is queued; an output
+      // buffer taken for this frame alone goes back to the loop.
+      if (out.bytes === 0) {
+        this._out = null;
+        this.loop._releaseOutput(out);
+      }
+      return this.#refuse(old, n);
+    }
+    out.commit(n);
+    this.#appended(old, old + n);
     return true;
   }
 

@@ -2,15 +2,18 @@
  * The Redis store's way to the server: the client (a caller's single-node
  * client or cluster, or a single-node client the store creates, connects,
  * reconnects and closes), the deadline every operation runs under, the
- * scripts sent by SHA, routing by key on a cluster, and the coded errors.
+ * function library (loaded on each node that lacks it), routing by key on a
+ * cluster, and the coded errors.
  *
  * ```
  *   op(name, work) ─── deadline: commandTimeoutMs (one timer for every operation in flight) ──▶
  *                                                     NETLOOP_STORE_UNAVAILABLE
  *     send(args, key?) ──wait for 'ready' (one shared waiter)──▶ client.sendCommand(args)
  *                                                              | cluster.sendCommand(key, false, args)
- *     run(script, args, key?) ──EVALSHA sha 0 prefix now grace flags ...args
- *                                  └─ NOSCRIPT (server restarted, new node) ──▶ EVAL source, once
+ *     run(script, args, key?) ──FCALL netloop_<hash>_<op> 0 prefix now grace flags ...args
+ *                                  ├─ Function not found (restarted, FUNCTION FLUSH, new node)
+ *                                  │    ──▶ FUNCTION LOAD (once per node) ──▶ FCALL again
+ *                                  └─ unknown command (Redis < 7) ──▶ NETLOOP_UNSUPPORTED
  *   failures: a server's error reply ──▶ WRONGTYPE: NETLOOP_STORE_CORRUPT
  *                                    └─▶ else NETLOOP_STORE_UNAVAILABLE (details.transient)
  * ```
@@ -30,7 +33,7 @@
 
 import type { Clock } from '../../core/clock.js';
 import { ErrorCode, NetloopError } from '../../core/errors.js';
-import { SCRIPTS } from './scripts/index.js';
+import { LIBRARY } from './scripts/index.js';
 import type { ScriptName } from './scripts/index.js';
 import { keySlot } from './slot.js';
 
@@ -93,8 +96,12 @@ export function isClusterClient(client: RedisClientLike | RedisClusterLike): cli
   return typeof (client as Partial<RedisClusterLike>).nodeClient === 'function' && 'masters' in client;
 }
 
-/** Runs one of the store's scripts with its arguments (after prefix, now, grace and flags), routed by `key` on a cluster. */
-export type RunScript = (script: ScriptName, args: readonly string[], key?: string) => Promise<unknown>;
+/**
+ * Runs one of the store's scripts with its arguments (after prefix, now,
+ * grace and flags), routed by `key` on a cluster; `now` is the wall time to
+ * run at (default: the clock's now).
+ */
+export type RunScript = (script: ScriptName, args: readonly string[], key?: string, now?: string) => Promise<unknown>;
 /** Sends one raw command, routed by `key` on a cluster. */
 export type SendCommand = <R = unknown>(args: readonly string[], key?: string) => Promise<R>;
 
@@ -143,6 +150,14 @@ interface Pending {
   readonly reject: (err: NetloopError) => void;
 }
 
+/** A server that has no `FCALL` (Redis before 7.0): the store needs Functions. */
+function noFunctions(cause: Error): NetloopError {
+  return new NetloopError(ErrorCode.UNSUPPORTED, 'redis store: the server has no FCALL; the Redis store needs Redis 7.0 or later (Functions)', {
+    cause,
+    details: { option: 'redis', needs: 'Redis >= 7.0' },
+  });
+}
+
 /** Bounded exponential backoff with jitter, forever: the store keeps trying while the process lives. */
 export function reconnectDelay(retries: number, maxDelay: number): number {
   const ceiling = Math.min(maxDelay, RECONNECT_BASE_MS * 2 ** Math.min(retries, 20));
@@ -165,6 +180,8 @@ export class RedisConnection {
   #inflight: Pending[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** Library loads in flight, by node (`nodeOf`). */
+  readonly #loading = new Map<string, Promise<void>>();
 
   constructor(settings: ConnectionSettings) {
     this.#s = settings;
@@ -239,17 +256,44 @@ export class RedisConnection {
     });
   };
 
-  /** Runs a script by SHA (its source once, after NOSCRIPT), routed by `key` on a cluster. */
-  readonly run: RunScript = (script: ScriptName, args: readonly string[], key?: string): Promise<unknown> => {
+  /**
+   * Runs one of the library's functions (`FCALL`), routed by `key` on a
+   * cluster. A server without the library (restarted without persistence,
+   * `FUNCTION FLUSH`, a node not used before) answers "Function not found":
+   * the library is loaded there (`FUNCTION LOAD`, once per node however many
+   * calls wait for it) and the call sent again. `now` is the wall time the
+   * call runs at, when the caller derived other arguments from it.
+   */
+  readonly run: RunScript = (script: ScriptName, args: readonly string[], key?: string, now?: string): Promise<unknown> => {
     const s = this.#s;
-    const loaded = SCRIPTS[script];
-    const argv = [s.prefix, String(s.clock.wallNow()), s.graceArg, s.flags, ...args];
-    return this.send(['EVALSHA', loaded.sha, '0', ...argv], key).catch((err: unknown) => {
-      // After a restart (or SCRIPT FLUSH, or on a node not used before) the server lacks the script: send it whole once.
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return this.send(['EVAL', loaded.source, '0', ...argv], key);
+    const command = ['FCALL', LIBRARY.functions[script], '0', s.prefix, now ?? String(s.clock.wallNow()), s.graceArg, s.flags, ...args];
+    return this.send(command, key).catch((err: unknown) => {
+      if (!(err instanceof Error)) throw err;
+      if (/^ERR unknown command [`'"]?fcall/i.test(err.message)) throw noFunctions(err);
+      if (!err.message.includes('Function not found')) throw err;
+      return this.#load(key).then(() => this.send(command, key));
     });
   };
+
+  /** Loads the library on the node of `key` (one load per node at a time); a library already there is no failure. */
+  #load(key: string | undefined): Promise<void> {
+    const node = key === undefined ? '' : this.nodeOf(key);
+    let loading = this.#loading.get(node);
+    if (loading === undefined) {
+      loading = this.send(['FUNCTION', 'LOAD', LIBRARY.source], key)
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            // Another process, or another connection of this one, loaded it first.
+            if (err instanceof Error && err.message.includes('already exists')) return;
+            throw err;
+          },
+        )
+        .finally(() => this.#loading.delete(node));
+      this.#loading.set(node, loading);
+    }
+    return loading;
+  }
 
   /**
    * The master that holds `key`'s slot, as `host:port` (on a single node,

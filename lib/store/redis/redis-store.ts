@@ -55,19 +55,20 @@
  * ## What each index costs (one node)
  *
  * ```
- *   index           create                 touch (heartbeat)            delete        serves
- *   session hash    HSET + PEXPIRE         HSET + PEXPIRE               DEL           everything
- *   token hash      GET + SET              PEXPIRE now and then         GET + DEL     getByTokenHash
- *   connection      GET + SET              PEXPIRE now and then         GET + DEL     getByConnection
- *   user            ZSET count + ZADD      ZADD now and then            ZREM          getByUser, maxPerUser,
- *                                                                                     isOnline, logins
- *   listing (4)     3-4 ZADD + PTTLs       ZADD (exact expiry) +        4 ZREM        list, count,
- *                                          presence ZADD                              onlineCount, onlineUsers
+ *   index           create                 touch (heartbeat)            delete           serves
+ *   session hash    HMGET + HSET + PEXPIRE HMGET + HSET + PEXPIRE       HMGET + DEL      everything
+ *   token hash      SET NX                 PEXPIRE now and then         GET (same DEL)   getByTokenHash
+ *   connection      SET NX                 PEXPIRE now and then         GET (same DEL)   getByConnection
+ *   user            ZCARD (maxPerUser) +   ZADD + PEXPIRE GT            ZREM             getByUser, maxPerUser,
+ *                   ZADD + PEXPIRE GT      now and then                                  isOnline, logins
+ *   listing (4)     4 ZADD + PTTL +        ZADD (exact expiry) +        3 ZREM + the     list, count,
+ *                   PEXPIRE NX + 1/4 prune presence ZADD                presence and TTL onlineCount, onlineUsers
+ *                                                                       refits
  * ```
  *
- * `listing: false` drops the four listing indexes (a third of a create's
- * writes, half of a touch's): `list`, `count`, `onlineCount` and
- * `onlineUsers` then walk the keys with `SCAN`. `tokenIndex: false` drops
+ * `listing: false` drops the four listing indexes (about six of a
+ * create's fifteen commands, two of a heartbeat's five): `list`, `count`,
+ * `onlineCount` and `onlineUsers` then walk the keys with `SCAN`. `tokenIndex: false` drops
  * the token index (the session registry never looks a token hash up: its
  * tokens name their session); `getByTokenHash` then throws
  * `NETLOOP_INVALID_OPTION`.
@@ -158,9 +159,9 @@ import { conditionArgs, decodeFields, decodeRows, patchArgs, recordArgs, writeRe
 import { RECONNECT_BASE_MS, RedisConnection } from './connection.js';
 import type { RedisClientLike, RedisClusterLike } from './connection.js';
 import { RedisFeed } from './feed.js';
-import { Keys } from './keys.js';
+import { Keys, horizonOf } from './keys.js';
 import { onlineOf, scanSessions, unlinkAll } from './scan.js';
-import { MOVED, READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
+import { CREATE_PRUNE, CREATE_PRUNE_EVERY, MOVED, READ_FIELDS, TOUCH_BATCH } from './scripts/index.js';
 import { prefixPinsSlot } from './slot.js';
 import { SpreadOps } from './spread.js';
 import type { TouchEntry } from './spread.js';
@@ -287,6 +288,9 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
   /** On a cluster with a pinned prefix: a key of that slot, which routes every script. */
   readonly #route: string | undefined;
   readonly #feed: RedisFeed;
+  readonly #graceMs: number;
+  /** Creates sent on one node, for the pruning cadence. */
+  #creates = 0;
   #touches: QueuedTouch[] = [];
   #touchQueued = false;
   #closed = false;
@@ -321,6 +325,7 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     this.#tombstoneTtl = String(checkInteger('tombstoneTtlMs', options.tombstoneTtlMs ?? 300_000, 1_000, 86_400_000));
     const timeoutMs = checkInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2_000, 1, 600_000);
     const graceMs = checkInteger('expiryGraceMs', options.expiryGraceMs ?? 0, 0, 86_400_000);
+    this.#graceMs = graceMs;
     this.#tokens = options.tokenIndex ?? true;
     const cluster = options.client !== undefined && 'masters' in options.client;
     this.spread = cluster && !prefixPinsSlot(prefix);
@@ -389,7 +394,17 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     const max = checkMaxPerUser(options.maxPerUser) ?? 0;
     const spread = this.#spreadOps;
     if (spread !== null) return this.#conn.op('create', () => spread.create(record, max));
-    const res = await this.#conn.op('create', () => this.#conn.run('create', [...recordArgs(record), String(max)], this.#route));
+    // The PXs and the horizon are computed here, at the now the script runs at: number
+    // conversions cost Lua more than the commands around them.
+    const now = this.#clock.wallNow();
+    const e = record.expiresAt;
+    const h = horizonOf(e, now);
+    const grace = this.#graceMs;
+    // Every CREATE_PRUNE_EVERY-th create prunes (CREATE_PRUNE sessions at most): at that rate the
+    // pruning still outpaces the sessions that expire unattended (at most one per create).
+    const prune = this.#creates++ % CREATE_PRUNE_EVERY === 0 ? String(CREATE_PRUNE) : '0';
+    const args = [...recordArgs(record), String(max), e > now ? String(Math.ceil(e - now) + grace) : '', String(h), String(Math.ceil(h - now) + grace), prune];
+    const res = await this.#conn.op('create', () => this.#conn.run('create', args, this.#route, String(now)));
     return writeResult(Number(res), record) === 1;
   }
 
@@ -704,9 +719,16 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     } else if (spread !== null) {
       work = conn.op('touch', () => spread.touch(batch));
     } else {
+      // As for a create, the PXs and horizons are computed here, at the script's now.
+      const now = this.#clock.wallNow();
+      const grace = this.#graceMs;
       const args: string[] = [String(batch.length)];
-      for (const t of batch) args.push(t.id, String(t.expiresAt), String(t.lastActiveAt), ...conditionArgs(t.expected));
-      work = conn.op('touch', () => conn.run('touch', args, this.#route)).then((out) => (out as unknown[]).map(Number));
+      for (const t of batch) {
+        const e = t.expiresAt;
+        const h = horizonOf(e, now);
+        args.push(t.id, String(e), String(t.lastActiveAt), e > now ? String(Math.ceil(e - now) + grace) : '', String(h), String(Math.ceil(h - now) + grace), ...conditionArgs(t.expected));
+      }
+      work = conn.op('touch', () => conn.run('touch', args, this.#route, String(now))).then((out) => (out as unknown[]).map(Number));
     }
     work.then(
       (results) => {

@@ -9,7 +9,18 @@ import { test } from '../../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { ErrorCode, isNetloopError } from '../../../lib/core/errors.js';
-import { TARGET_ROOM, TARGET_USER, decodeEnvelope, encodeEnvelope, envelopeSize } from '../../../lib/cluster/envelope.js';
+import {
+  BATCH_ENTRY_OVERHEAD,
+  TARGET_ROOM,
+  TARGET_USER,
+  batchHeaderSize,
+  decodeEnvelope,
+  encodeBatch,
+  encodeEnvelope,
+  envelopeCount,
+  envelopeSize,
+  splitBatch,
+} from '../../../lib/cluster/envelope.js';
 import type { EnvelopeInput } from '../../../lib/cluster/envelope.js';
 
 const originArb = fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/);
@@ -91,6 +102,68 @@ test('noise is NETLOOP_BAD_PAYLOAD or an envelope, never another error', () => {
     } catch (err) {
       assert.ok(isNetloopError(err, ErrorCode.BAD_PAYLOAD));
       assert.type((err as { details: Record<string, unknown> }).details['why'], 'string');
+    }
+  }
+});
+
+function batchOf(origin: string, parts: Buffer[]): Buffer {
+  const field = Buffer.concat([Buffer.from([origin.length]), Buffer.from(origin, 'latin1')]);
+  return encodeBatch(field, parts, batchHeaderSize(field.length) + parts.reduce((n, p) => n + p.length + BATCH_ENTRY_OVERHEAD, 0));
+}
+
+test('a batch is split back into its envelopes, in order, as views; its origin sits where an envelope\'s does; it says how many it carries', () => {
+  fc.assert(
+    fc.property(originArb, fc.array(inputArb, { minLength: 2, maxLength: 6 }), (origin, inputs) => {
+      const parts = inputs.map(encode);
+      const batch = batchOf(origin, parts);
+      const split = splitBatch(batch);
+      assert.equal(split.map((p) => p.toString('hex')), parts.map((p) => p.toString('hex')));
+      for (const p of split) assert.is(p.buffer, batch.buffer, 'a view into the batch');
+      assert.is(batch.toString('latin1', 3, 3 + batch[2]!), origin);
+      assert.is(envelopeCount(batch), parts.length);
+      assert.is(envelopeCount(parts[0]!), 1);
+    }),
+    { numRuns: 200 },
+  );
+  assert.is(envelopeCount(Buffer.from('hello')), 0);
+});
+
+test('a batch cut anywhere, padded, or of fewer than two is NETLOOP_BAD_PAYLOAD as a whole; noise is refused, never another error', () => {
+  fc.assert(
+    fc.property(originArb, fc.array(inputArb, { minLength: 2, maxLength: 3 }), (origin, inputs) => {
+      const batch = batchOf(origin, inputs.map(encode));
+      const bad = [Buffer.concat([batch, Buffer.from([0])]), ...Array.from({ length: batch.length }, (_, cut) => batch.subarray(0, cut))];
+      for (const b of bad) {
+        try {
+          splitBatch(b);
+          assert.unreachable(`${b.length} of ${batch.length} bytes were split`);
+        } catch (err) {
+          assert.ok(isNetloopError(err, ErrorCode.BAD_PAYLOAD), String(err));
+        }
+      }
+    }),
+    { numRuns: 50 },
+  );
+  const one = batchOf('o', [encode({ origin: 'o', seq: 0, targets: [], except: [], exceptRooms: [], type: -1, payload: new Uint8Array(1) }), Buffer.alloc(0)]);
+  one.writeUInt16LE(1, 4);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 80 }), (noise) => {
+      const bytes = Buffer.from(noise);
+      if (bytes.length > 0) bytes[0] = 2;
+      try {
+        splitBatch(bytes);
+      } catch (err) {
+        assert.ok(isNetloopError(err, ErrorCode.BAD_PAYLOAD), String(err));
+      }
+    }),
+    { numRuns: 2000 },
+  );
+  for (const b of [one.subarray(0, one.length - 4), Buffer.from([1, 0, 1, 0x41, 2, 0])]) {
+    try {
+      splitBatch(b);
+      assert.unreachable(b.toString('hex'));
+    } catch (err) {
+      assert.ok(isNetloopError(err, ErrorCode.BAD_PAYLOAD));
     }
   }
 });

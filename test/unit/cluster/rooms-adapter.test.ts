@@ -27,8 +27,8 @@ import { SessionRegistry } from '../../../lib/session/session-registry.js';
 import { bindSessions } from '../../../lib/binding/session-binding.js';
 import { RoomsAdapter, createRoomsAdapter } from '../../../lib/cluster/rooms-adapter.js';
 import type { PubSubClientLike, RoomsAdapterOptions, RoomsDropInfo } from '../../../lib/cluster/rooms-adapter.js';
+import { BATCH_ENTRY_OVERHEAD, TARGET_ROOM, batchHeaderSize, encodeBatch, encodeEnvelope, envelopeSize } from '../../../lib/cluster/envelope.js';
 import { redisServerForTests } from '../../helpers/redis-server.js';
-import type { RedisServer } from '../../helpers/redis-server.js';
 import { connectRaw, refusedPort, until } from '../../helpers/net.js';
 import { throwsCode } from '../../helpers/ltv.js';
 
@@ -116,6 +116,8 @@ test('options are validated: each bad one is NETLOOP_INVALID_OPTION, before anyt
     { maxQueuedBytes: Number.NaN },
     { maxQueueAgeMs: Infinity },
     { maxInFlight: 0 },
+    { maxBatchBytes: -1 },
+    { maxBatchBytes: 2.5 },
     { maxMessageBytes: -1 },
     { maxRoomsPerClient: 0 },
     { maxNameBytes: 0 },
@@ -403,6 +405,133 @@ test('bad calls are coded errors and publish nothing: foreign clients, names, me
     adapter.join(c, 'late');
     assert.equal(adapter.stats().memberships, 0);
     theirs.sockets[0]!.destroy();
+  } finally {
+    await s.close();
+  }
+});
+
+test('the broadcasts of one synchronous run travel as one Redis message, each delivered once and in order; maxBatchBytes bounds a batch; 0 publishes each alone', async () => {
+  const redis = await redisServerForTests('rooms adapter, batches');
+  if (redis === null) return;
+  const s = new Scope();
+  try {
+    s.add(redis, (r) => r.stop());
+    const p = prefix();
+    const loop = s.add(new EventLoop(), (l) => l.close());
+    const server = await new Server(loop).listen();
+    const receiver = s.add(await createRoomsAdapter({ server, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const { clients, sockets } = await accept(server, 1);
+    receiver.join(clients[0]!, 'r');
+    const got = record(sockets[0]!);
+    // A plain subscriber on the channel sees the Redis messages themselves.
+    const seen: Buffer[] = [];
+    const spy = s.add(await redisClient(redis.url), (c) => c.close());
+    await spy.subscribe(`${p}0`, (m: Buffer) => seen.push(m), true);
+    const publisher = async (maxBatchBytes?: number): Promise<RoomsAdapter> =>
+      s.add(
+        await createRoomsAdapter({ server: await new Server(loop).listen(), redis: await redisClient(redis.url), prefix: p, ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }) }),
+        (x) => x.close(),
+      );
+    let expected = '';
+    const run = async (a: RoomsAdapter, texts: string[]): Promise<Buffer[]> => {
+      seen.length = 0;
+      const before = a.stats().published;
+      for (const t of texts) assert.is(a.broadcast(t, { rooms: 'r' }), 'published');
+      expected += texts.join('');
+      await until(() => got.bytes().length >= Buffer.byteLength(expected), 'every broadcast delivered');
+      assert.is(got.bytes().toString(), expected, 'each once, in order');
+      await until(() => a.stats().published === before + texts.length && carried(seen) === texts.length, 'every PUBLISH answered and seen');
+      return [...seen];
+    };
+    // The envelopes the Redis messages carry: a batch says how many after its origin field.
+    const carried = (ms: Buffer[]): number => ms.reduce((n, m) => n + (m[0] === 2 ? m.readUInt16LE(3 + m[2]!) : 1), 0);
+    const texts = (n: number, size: number): string[] => Array.from({ length: n }, (_, i) => `${i};`.padEnd(size, '.'));
+
+    const batched = await publisher();
+    const one = await run(batched, texts(100, 8));
+    assert.is(one.length, 1, 'one Redis message for the run');
+    assert.is(one[0]![0], 2, 'a batch');
+    assert.is(batched.stats().inFlight, 0);
+    assert.is(receiver.stats().received, 100);
+    // An envelope here is 29 bytes of header (a 16-digit process id, room "r") and its payload: two of 71 fit in 150, three do not.
+    const small = await publisher(150);
+    const pairs = await run(small, texts(10, 42));
+    assert.is(pairs.length, 5);
+    const single = await run(small, texts(1, 42));
+    assert.is(single[0]![0], 1, 'a batch of one is never made: the envelope goes alone');
+    const alone = await publisher(0);
+    const each = await run(alone, texts(10, 8));
+    assert.equal(each.map((m) => m[0]), Array(10).fill(1), 'every broadcast alone, as an envelope');
+    assert.is(receiver.stats().malformed, 0);
+    sockets[0]!.destroy();
+  } finally {
+    await s.close();
+  }
+});
+
+test('a batch is read envelope by envelope: a malformed one is counted and reported, the others are delivered; a malformed batch is counted once', async () => {
+  const redis = await redisServerForTests('rooms adapter, malformed batches');
+  if (redis === null) return;
+  const s = new Scope();
+  try {
+    s.add(redis, (r) => r.stop());
+    const p = prefix();
+    const loop = s.add(new EventLoop(), (l) => l.close());
+    const server = await new Server(loop).listen();
+    const adapter = s.add(await createRoomsAdapter({ server, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const errors: string[] = [];
+    adapter.on('error', (e) => errors.push(e.code));
+    const { clients, sockets } = await accept(server, 1);
+    adapter.join(clients[0]!, 'r');
+    const got = record(sockets[0]!);
+    const origin = 'elsewhere';
+    const field = Buffer.concat([Buffer.from([origin.length]), Buffer.from(origin, 'latin1')]);
+    const envelope = (seq: number, text: string): Buffer => {
+      const input = { origin, seq, targets: [{ kind: TARGET_ROOM, name: 'r' }], except: [], exceptRooms: [], type: -1, payload: Buffer.from(text) } as const;
+      return encodeEnvelope(input, envelopeSize(input, input.payload.length));
+    };
+    const batch = (parts: Buffer[]): Buffer =>
+      encodeBatch(field, parts, batchHeaderSize(field.length) + parts.reduce((n, b) => n + b.length + BATCH_ENTRY_OVERHEAD, 0));
+    const other = s.add(await redisClient(redis.url), (c) => c.close());
+    await other.publish(`${p}0`, batch([envelope(0, 'one,'), Buffer.from([9, 9, 9]), envelope(1, 'two,')]));
+    await until(() => got.bytes().toString() === 'one,two,', 'the two good envelopes of the batch');
+    assert.is(adapter.stats().malformed, 1);
+    assert.equal(errors, [ErrorCode.BAD_PAYLOAD]);
+    // A batch cut short is refused whole: nothing of it is delivered, and it counts once.
+    const whole = batch([envelope(2, 'three,'), envelope(3, 'four,')]);
+    await other.publish(`${p}0`, whole.subarray(0, whole.length - 1));
+    await other.publish(`${p}0`, envelope(4, 'five'));
+    await until(() => got.bytes().toString().endsWith('five'), 'the envelope after the bad batch');
+    assert.is(got.bytes().toString(), 'one,two,five');
+    const st = adapter.stats();
+    assert.equal([st.malformed, st.received, st.missed], [2, 5, 2]);
+    sockets[0]!.destroy();
+  } finally {
+    await s.close();
+  }
+});
+
+test('a batch whose PUBLISH fails drops every broadcast it carried, counted once as failed', async () => {
+  const redis = await redisServerForTests('rooms adapter, a failed batch');
+  if (redis === null) return;
+  const s = new Scope();
+  try {
+    s.add(redis, (r) => r.stop());
+    // A user who may subscribe but not publish: every PUBLISH is refused by Redis itself (NOPERM).
+    const admin = s.add(await redisClient(redis.url), (c) => c.close());
+    await admin.sendCommand(['ACL', 'SETUSER', 'nopublish', 'on', 'nopass', '~*', '&*', '+@all', '-publish']);
+    const url = redis.url.replace('redis://', 'redis://nopublish:x@');
+    const loop = s.add(new EventLoop(), (l) => l.close());
+    const adapter = s.add(await createRoomsAdapter({ server: await new Server(loop).listen(), redis: await redisClient(url), prefix: prefix() }), (x) => x.close());
+    const drops: RoomsDropInfo[] = [];
+    adapter.on('dropped', (d) => drops.push(d));
+    const results = Array.from({ length: 10 }, () => adapter.broadcast('0123456789'));
+    assert.equal(results, Array(10).fill('published'));
+    await until(() => drops.length > 0 && adapter.stats().inFlight === 0, 'the refused PUBLISH');
+    const envelopeBytes = 3 + adapter.processId.length + 4 + 2 + 10;
+    assert.equal(drops, [{ reason: 'failed', messages: 10, bytes: 10 * envelopeBytes }]);
+    const st = adapter.stats();
+    assert.equal([st.broadcasts, st.published, st.dropped.failed, st.publisherUp], [10, 0, 10, true]);
   } finally {
     await s.close();
   }

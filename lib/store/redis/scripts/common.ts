@@ -1,10 +1,11 @@
 /**
  * The Lua prelude of the Redis store's scripts: the key layout, liveness,
  * and the helpers that keep a session and its index entries consistent
- * (see the key layout in `redis-store.ts`). Each script begins with the
- * prelude's header and only the helpers it reaches (`index.ts`).
+ * (see the key layout in `redis-store.ts`). The prelude heads the store's
+ * function library (`index.ts`): its helpers are made once, when the
+ * library is loaded, and every call sets the context they read (`enter`).
  *
- * Every script receives `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
+ * Every script receives (as `ARGV`, which `enter` sets) `ARGV[1]` = the key prefix, `ARGV[2]` = the caller's
  * wall-clock now in ms, `ARGV[3]` = the expiry grace in ms, `ARGV[4]` =
  * the store's flags (`L`: listing indexes kept; `T`: token index kept);
  * its own arguments follow from `ARGV[5]`. Scripts name no keys in `KEYS`:
@@ -41,7 +42,11 @@
  * Numbers computed in Lua reach Redis as integers only (`math.ceil`): a Lua
  * number handed to `redis.call` is formatted with 14 significant digits,
  * which would round a fractional millisecond. Expiries travel as the
- * caller's own strings.
+ * caller's own strings. Converting is also what costs a script most
+ * besides its commands (a `tonumber` of a wall time, or a wall time
+ * formatted into a command, costs about as much as a cheap command): the
+ * hot scripts take the values they would compute from the caller, as
+ * strings (create: its PXs and horizon).
  *
  * @module
  */
@@ -58,18 +63,30 @@ export const MOVED = -4;
 /** The fields `get` reads of a session hash, in order (decoded by `codec.ts`). */
 export const READ_FIELDS = ['j', 'm', 'st', 'b', 'e', 'a', 'p'] as const;
 
-/** The Lua prelude (see the module documentation). */
+/**
+ * The Lua prelude (see the module documentation): the per-call context
+ * (`enter`), then the helpers. It is the top of the store's function
+ * library, run once when the library is loaded: the helpers are made once
+ * there, and each call only sets the context they read.
+ */
 export const LUA_COMMON = `
-local P = ARGV[1]
-local NOWS = ARGV[2]
-local NOW = tonumber(NOWS)
-local GRACE = tonumber(ARGV[3])
-local LISTING = string.find(ARGV[4], 'L', 1, true) ~= nil
-local TOKENS = string.find(ARGV[4], 'T', 1, true) ~= nil
+local ARGV, P, NOWS, NOW, GRACE, LISTING, TOKENS, CREATED, EXPIRES, ONLINE
 local STATES = {'CONNECTING', 'ACTIVE', 'IDLE', 'CLOSED'}
-local CREATED = P .. 'i:created'
-local EXPIRES = P .. 'i:expires'
-local ONLINE = P .. 'i:online'
+-- Sets the context of one call from its arguments. Redis runs one function at a time, and
+-- every call sets all of it first, so no value of an earlier call is ever read.
+local function enter(args)
+  ARGV = args
+  P = args[1]
+  NOWS = args[2]
+  NOW = tonumber(NOWS)
+  GRACE = tonumber(args[3])
+  local flags = args[4]
+  LISTING = flags == 'LT' or flags == 'L'
+  TOKENS = flags == 'LT' or flags == 'T'
+  CREATED = P .. 'i:created'
+  EXPIRES = P .. 'i:expires'
+  ONLINE = P .. 'i:online'
+end
 local function skey(id) return P .. 's:{' .. id .. '}' end
 local function tkey(h) return P .. 't:{' .. h .. '}' end
 local function ckey(c) return P .. 'c:{' .. c .. '}' end
@@ -142,10 +159,13 @@ end
 
 -- ── Sessions and their index entries ──
 
--- The fields of a live, complete session (t u c st e h k), or nil.
+-- The fields of a live, complete session (t u c st e h k) and its expiry as a number, or nil.
 local function liveFields(id)
   local f = redis.call('HMGET', skey(id), 't', 'u', 'c', 'st', 'e', 'h', 'k', 'p')
-  if f[5] and not f[8] and tonumber(f[5]) > NOW then return f end
+  if f[5] and not f[8] then
+    local e = tonumber(f[5])
+    if e > NOW then return f, e end
+  end
   return nil
 end
 
@@ -194,22 +214,37 @@ end
 
 -- The listing presence entry of uid: the latest expiry of its live sessions bound to a
 -- connection, or none. With a ceiling (the entry's score, which no bound session passes), the
--- search stops at the first session that reaches it.
+-- search stops at the first session that reaches it. The user's sessions are read latest
+-- horizon first (a later horizon mostly means a later expiry), a few at a time, so that the
+-- common case reads one page and one session.
 local function onlineFix(uid, ceiling)
   if not LISTING then return end
   local best, bestS = nil, nil
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ukey(uid), '(' .. NOWS, '+inf')) do
-    local g = redis.call('HMGET', skey(id), 'u', 'c', 'e', 'p')
-    if g[1] == uid and g[2] and g[3] and not g[4] then
-      local e = tonumber(g[3])
-      if e > NOW and (not best or e > best) then
-        best = e
-        bestS = g[3]
-        if ceiling and e >= ceiling then break end
+  local uk = ukey(uid)
+  local floor = '(' .. NOWS
+  local from, page, done = 0, 8, false
+  while not done do
+    local ids = redis.call('ZREVRANGEBYSCORE', uk, '+inf', floor, 'LIMIT', from, page)
+    for _, id in ipairs(ids) do
+      local g = redis.call('HMGET', skey(id), 'u', 'c', 'e', 'p')
+      if g[1] == uid and g[2] and g[3] and not g[4] then
+        local e = tonumber(g[3])
+        if e > NOW and (not best or e > best) then
+          best = e
+          bestS = g[3]
+          if ceiling and e >= ceiling then
+            done = true
+            break
+          end
+        end
       end
     end
+    if #ids < page then done = true end
+    from = from + page
   end
-  if bestS then redis.call('ZADD', ONLINE, bestS, uid) else redis.call('ZREM', ONLINE, uid) end
+  -- A session at the ceiling (the entry's own score) leaves the entry as it is.
+  if not bestS then redis.call('ZREM', ONLINE, uid)
+  elseif best ~= ceiling then redis.call('ZADD', ONLINE, bestS, uid) end
 end
 
 -- A bound session of uid expiring at e left (or moved earlier): refit uid's presence entry if
@@ -287,9 +322,19 @@ local function remove(id, known)
     if LISTING then for _, s in ipairs(STATES) do redis.call('ZREM', stkey(s), id) end end
     return nil
   end
-  redis.call('DEL', sk)
-  if f[1] and redis.call('GET', tkey(f[1])) == id then redis.call('DEL', tkey(f[1])) end
-  if f[3] and redis.call('GET', ckey(f[3])) == id then redis.call('DEL', ckey(f[3])) end
+  -- One DEL for the hash and the one-to-one entries still its own. Without the token index
+  -- its entries are not looked for: one left by an earlier store of the prefix is never
+  -- believed (entries are verified on read) and expires with its horizon.
+  local gone = {sk}
+  if TOKENS and f[1] then
+    local tk = tkey(f[1])
+    if redis.call('GET', tk) == id then gone[2] = tk end
+  end
+  if f[3] then
+    local ck = ckey(f[3])
+    if redis.call('GET', ck) == id then gone[#gone + 1] = ck end
+  end
+  redis.call('DEL', unpack(gone))
   if f[2] then
     redis.call('ZREM', ukey(f[2]), id)
     if f[3] then onlineLeft(f[2], f[5]) end

@@ -1,9 +1,13 @@
 /**
- * The Redis store's scripts, each the common prelude followed by its body,
- * with the SHA-1 that `EVALSHA` names it by.
+ * The Redis store's scripts as one function library (Redis 7 Functions):
+ * loaded once per server with `FUNCTION LOAD`, each operation called with
+ * `FCALL`. The helpers of the prelude are made once, when the library
+ * loads; a script sent with `EVALSHA` made them all anew on every call,
+ * which cost a create about a tenth of its server time.
  *
  * ```
- *   SCRIPTS[name] = { source: the prelude's header and the helpers BODY uses + BODY, sha: sha1(source) }
+ *   LIBRARY = { name: netloop_<hash>, source: prelude + bodies + registrations,
+ *               functions[op]: the name FCALL takes }
  *   one node (fused, each operation atomic):
  *     create  set  touch  delete  lookup  user  list  clear  update  online  presence  publish
  *   spread (a Redis Cluster; one slot each, but s-touch: one node):
@@ -38,6 +42,7 @@ import { USER_SCRIPT } from './user.js';
 
 export { DUP_CONN, DUP_ID, DUP_TOKEN, MOVED, READ_FIELDS } from './common.js';
 export { TOUCH_BATCH } from './touch.js';
+export { CREATE_PRUNE, CREATE_PRUNE_EVERY } from './create.js';
 
 const BODIES = {
   create: CREATE_SCRIPT,
@@ -65,61 +70,50 @@ const BODIES = {
 /** The name of one of the store's scripts. */
 export type ScriptName = keyof typeof BODIES;
 
-/** A script as sent: its whole source and its SHA-1. */
-export interface LoadedScript {
+/**
+ * The store's function library: its name, the source `FUNCTION LOAD` takes,
+ * and the name `FCALL` calls each operation by.
+ */
+export interface StoreLibrary {
+  /** `netloop_<hash>`: the hash of the source, so that two versions of the store share a server without clobbering each other. */
+  readonly name: string;
   readonly source: string;
-  readonly sha: string;
-}
-
-/** Lua source without its comments, for finding which names it uses. */
-function code(lua: string): string {
-  return lua.replace(/--[^\n]*/g, '');
+  /** The function name of each operation: `<library>_<operation>` (function names are global to a server). */
+  readonly functions: Readonly<Record<ScriptName, string>>;
 }
 
 /**
- * The prelude's helpers, in order: each `local function` with the text up
- * to the next one. Everything before the first is the header (the
- * arguments and key names), which every script keeps.
+ * The library: the prelude (context and helpers, made once at load), each
+ * body as a local function, and one registered function per operation that
+ * sets the context from its arguments and runs its body.
  *
  * ```
- *   LUA_COMMON = header | skey ... | tkey ... | ... | load ...
- *   prelude(body) = header + the helpers body uses, directly or through other helpers
+ *   #!lua name=netloop_<hash>
+ *   prelude: local ARGV, P, NOW, ...   local function enter(args) ... end   helpers ...
+ *   local function op_create() <CREATE_SCRIPT> end          (one per operation)
+ *   redis.register_function{ netloop_<hash>_create: enter(args); return op_create() }
  * ```
+ *
+ * Every function declares `allow-cross-slot-keys`: the scripts name no
+ * keys in `KEYS` (they derive them from the prefix), and on a cluster some
+ * reach keys of several slots of one node, as scripts sent with `EVAL`
+ * were allowed to.
  */
-const HELPERS: ReadonlyArray<{ readonly name: string; readonly text: string }> = (() => {
-  const starts = [...LUA_COMMON.matchAll(/^local function (\w+)\(/gm)];
-  return starts.map((m, i) => ({ name: m[1]!, text: LUA_COMMON.slice(m.index, starts[i + 1]?.index ?? LUA_COMMON.length) }));
-})();
-const HEADER = LUA_COMMON.slice(0, LUA_COMMON.search(/^local function /m));
-
-/**
- * The prelude a body needs: the header and only the helpers it reaches.
- * Redis runs a script's whole text on every call, and each helper defined
- * is a closure made anew each time: a script that defines only what it uses
- * starts faster (the whole prelude costs a few microseconds per call).
- */
-function preludeFor(body: string): string {
-  const used = new Set<string>();
-  const scan = (lua: string): void => {
-    const text = code(lua);
-    for (const h of HELPERS) {
-      if (!used.has(h.name) && new RegExp(`\\b${h.name}\\b`).test(text)) {
-        used.add(h.name);
-        scan(h.text);
-      }
-    }
-  };
-  scan(body);
-  // In the prelude's own order: a Lua local is visible only below its definition.
-  return HEADER + HELPERS.filter((h) => used.has(h.name)).map((h) => h.text).join('');
+function buildLibrary(): StoreLibrary {
+  const names = Object.keys(BODIES) as ScriptName[];
+  const ident = (name: ScriptName): string => name.replace(/-/g, '_');
+  const bodies = names.map((name) => `local function op_${ident(name)}()\n${BODIES[name]}\nend\n`).join('');
+  const draft = `${LUA_COMMON}\n${bodies}`;
+  const name = `netloop_${createHash('sha1').update(draft).digest('hex').slice(0, 16)}`;
+  const functions = Object.fromEntries(names.map((n) => [n, `${name}_${ident(n)}`])) as Record<ScriptName, string>;
+  const registrations = names
+    .map(
+      (n) =>
+        `redis.register_function{function_name = '${functions[n]}', flags = {'allow-cross-slot-keys'}, callback = function(_, args)\n  enter(args)\n  return op_${ident(n)}()\nend}\n`,
+    )
+    .join('');
+  return Object.freeze({ name, source: `#!lua name=${name}\n${draft}${registrations}`, functions: Object.freeze(functions) });
 }
 
-/** Every script of the store by name. */
-export const SCRIPTS: Readonly<Record<ScriptName, LoadedScript>> = Object.freeze(
-  Object.fromEntries(
-    (Object.keys(BODIES) as ScriptName[]).map((name) => {
-      const source = preludeFor(BODIES[name]) + BODIES[name];
-      return [name, Object.freeze({ source, sha: createHash('sha1').update(source).digest('hex') })];
-    }),
-  ) as Record<ScriptName, LoadedScript>,
-);
+/** The store's function library (see {@link StoreLibrary}). */
+export const LIBRARY: StoreLibrary = buildLibrary();

@@ -4,11 +4,13 @@
  * The store sends the touches of one turn of the event loop as one call.
  *
  * ```
- *   ARGV[5]               n, the touches that follow
- *   ARGV[6 + 5i .. 10+5i] id, expiresAt, lastActiveAt (wall ms), and the write condition
- *                         (see `conditionArgs` in codec.ts) of touch i
- *   returns               {r1, ..., rn}: 1 moved (or removed: an expiry already past) | 0 gone
- *                         | MOVED (bound to another connection than the condition's: left as it is)
+ *   ARGV[5]                n, the touches that follow
+ *   ARGV[6 + 8i .. 13+8i]  id, expiresAt, lastActiveAt (wall ms), then computed by the caller
+ *                          at ARGV[2]'s now: the hash's PX ('' when the expiry is already
+ *                          past), the horizon and the index entries' PX; and the write
+ *                          condition (see `conditionArgs` in codec.ts) of touch i
+ *   returns                {r1, ..., rn}: 1 moved (or removed: an expiry already past) | 0 gone
+ *                          | MOVED (bound to another connection than the condition's: left as it is)
  * ```
  *
  * A touch rewrites the session's hash (`e`, `a`, its PX) and, with the
@@ -31,39 +33,38 @@ export const TOUCH_BATCH = 512;
 export const TOUCH_SCRIPT = `
 local n = tonumber(ARGV[5])
 local out = {}
-local latest = nil
+local latest, latestN = nil, nil
 for i = 0, n - 1 do
-  local id, e, la = ARGV[6 + 5 * i], ARGV[7 + 5 * i], ARGV[8 + 5 * i]
-  local f = liveFields(id)
+  local at = 6 + 8 * i
+  local id, e, la, spx = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local f, fe = liveFields(id)
   if not f then
     out[i + 1] = 0
-  elseif not meets(f[3], 9 + 5 * i) then
+  elseif not meets(f[3], at + 6) then
     out[i + 1] = ${MOVED}
   else
     out[i + 1] = 1
-    local en = tonumber(e)
-    local px = math.ceil(en - NOW)
-    if px <= 0 then
+    if spx == '' then
       remove(id, f)
       if LISTING then shrinkGlobal(f[5]) end
     else
       local sk = skey(id)
-      local earlier = en < tonumber(f[5])
-      if en > tonumber(f[6]) or earlier then
-        local h = horizonOf(e)
-        local hpx = pxTo(h)
+      local en = tonumber(e)
+      local earlier = en < fe
+      if earlier or en > tonumber(f[6]) then
+        local h, hpx = ARGV[at + 4], ARGV[at + 5]
         if TOKENS then redis.call('PEXPIRE', tkey(f[1]), hpx) end
         if f[3] then redis.call('PEXPIRE', ckey(f[3]), hpx) end
         if f[2] then
           local uk = ukey(f[2])
-          redis.call('ZADD', uk, 'XX', h, id)
-          cover(uk, h)
+          -- The user index exists with a TTL while it has members (every writer gives it one).
+          if redis.call('ZADD', uk, 'XX', 'CH', h, id) == 1 then redis.call('PEXPIRE', uk, hpx, 'GT') end
         end
         redis.call('HSET', sk, 'e', e, 'a', la, 'h', h)
       else
         redis.call('HSET', sk, 'e', e, 'a', la)
       end
-      redis.call('PEXPIRE', sk, px + GRACE)
+      redis.call('PEXPIRE', sk, spx)
       if LISTING then
         redis.call('ZADD', EXPIRES, 'XX', e, id)
         if earlier then
@@ -71,7 +72,7 @@ for i = 0, n - 1 do
           shrinkGlobal(f[5])
         else
           if f[2] and f[3] then redis.call('ZADD', ONLINE, 'GT', e, f[2]) end
-          if not latest or en > tonumber(latest) then latest = e end
+          if not latestN or en > latestN then latest, latestN = e, en end
         end
       end
     end

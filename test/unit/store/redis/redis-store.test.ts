@@ -574,6 +574,73 @@ if (server !== null) {
     await store.purgeKeys();
   });
 
+  s('the scripts run as one function library (FCALL), loaded again after FUNCTION FLUSH', async (ctx) => {
+    const store = open(ctx);
+    const rec = liveRecord(60_000, { userId: 'fay', connectionId: 'c-fn' });
+    await ctx.admin.sendCommand(['CONFIG', 'RESETSTAT']);
+    assert.is(await store.create(rec), true);
+    assert.is(await store.touch(rec.id, Date.now() + 90_000, Date.now()), true);
+    const stats = String(await ctx.admin.sendCommand(['INFO', 'commandstats']));
+    assert.match(stats, /^cmdstat_fcall:calls=[1-9]/m, 'the operations are FCALLs');
+    assert.not.match(stats, /^cmdstat_(evalsha|eval):/m, 'no script is sent with EVAL or EVALSHA');
+    const libraries = JSON.stringify(await ctx.admin.sendCommand(['FUNCTION', 'LIST', 'LIBRARYNAME', 'netloop_*']));
+    assert.match(libraries, /netloop_[0-9a-f]{16}/, 'the library is loaded under its versioned name');
+    // A server that lost its functions (FUNCTION FLUSH, or a restart without persistence) gets the library again.
+    await ctx.admin.sendCommand(['FUNCTION', 'FLUSH']);
+    const again = await Promise.all([store.get(rec.id), store.touch(rec.id, Date.now() + 120_000, Date.now()), store.getByConnection('c-fn')]);
+    assert.is(again[0]?.id, rec.id);
+    assert.is(again[1], true);
+    assert.is(again[2]?.id, rec.id);
+    assert.is(await store.delete(rec.id), true);
+    assert.equal(await keysOf(ctx.admin, store.prefix), []);
+  });
+
+  s('a server without FCALL (Redis before 7.0) is refused with NETLOOP_UNSUPPORTED', async (ctx) => {
+    const old = await startRedisServer({ extraArgs: ['--rename-command', 'FCALL', ''] });
+    try {
+      const store = open(ctx, { url: old.url });
+      await rejectsWith(store.create(liveRecord(60_000)), ErrorCode.UNSUPPORTED, 'create');
+      await rejectsWith(store.touch('s-old', Date.now() + 60_000, Date.now()), ErrorCode.UNSUPPORTED, 'touch');
+    } finally {
+      for (const store of ctx.stores.splice(0)) await store.close();
+      await old.stop();
+    }
+  });
+
+  s('a create claims its token and connection entries by writing them: a refusal gives the claim back, a dead holder is taken over', async (ctx) => {
+    const clock = new ManualClock(0, Date.now());
+    // A long grace keeps the keys of a session the clock has expired, as a lagging process would see them.
+    const store = open(ctx, { clock, expiryGraceMs: 600_000 });
+    const p = store.prefix;
+    const live = makeRecord(clock, { expiresAt: clock.wallNow() + 60_000, ttl: 60_000, userId: 'gus', connectionId: 'c-held' });
+    assert.is(await store.create(live), true);
+    const refused = makeRecord(clock, { expiresAt: clock.wallNow() + 60_000, ttl: 60_000, userId: 'gus', connectionId: 'c-held' });
+    await rejectsWith(store.create(refused), ErrorCode.INVALID_VALUE, 'a live session holds the connection');
+    assert.is(Number(await ctx.admin.sendCommand(['EXISTS', `${p}t:{${refused.tokenHash}}`])), 0, 'the token entry it claimed is given back');
+    assert.is(await assertConsistent(ctx.admin, p), 1);
+
+    const short = makeRecord(clock, { expiresAt: clock.wallNow() + 1_000, ttl: 1_000, connectionId: 'c-short' });
+    assert.is(await store.create(short), true);
+    clock.advance(2_000);
+    const heir = makeRecord(clock, { expiresAt: clock.wallNow() + 60_000, ttl: 60_000, tokenHash: short.tokenHash, connectionId: 'c-short' });
+    assert.is(await store.create(heir), true, 'the entries of a dead session are taken over');
+    assert.is((await store.getByTokenHash(short.tokenHash))?.id, heir.id);
+    assert.is((await store.getByConnection('c-short'))?.id, heir.id);
+  });
+
+  s('a user index emptied by the count of a create gets a TTL again', async (ctx) => {
+    const clock = new ManualClock(0, Date.now());
+    const store = open(ctx, { clock, expiryGraceMs: 600_000, listing: false });
+    const uk = `${store.prefix}u:{u:hal}`;
+    assert.is(await store.create(makeRecord(clock, { expiresAt: clock.wallNow() + 1_000, ttl: 1_000, userId: 'hal' }), { maxPerUser: 1 }), true);
+    // Past the first session's horizon: the count prunes its entry, which empties (and so deletes) the user index.
+    clock.advance(2_000);
+    assert.is(await store.create(makeRecord(clock, { expiresAt: clock.wallNow() + 60_000, ttl: 60_000, userId: 'hal' }), { maxPerUser: 1 }), true);
+    assert.is(Number(await ctx.admin.sendCommand(['ZCARD', uk])), 1);
+    const ms = await pttl(ctx.admin, uk);
+    assert.ok(ms > 600_000, `the user index made again has a TTL (PTTL ${ms})`);
+  });
+
   s('touch to an expiry already past removes the session; options are validated', async (ctx) => {
     const store = open(ctx);
     const rec = liveRecord(60_000, { userId: 'zed' });
