@@ -6,9 +6,11 @@
  * Every test file ends with uvu's `test.run()`, so `node file.test.js` runs
  * it alone and sets a failing exit code when a test fails. About half of a
  * file's time is spent waiting (servers starting, sockets, child processes,
- * timers), not computing, so several files at once cut the wall time: eight
- * by default, which on a two-core machine keeps both cores busy where four
- * left them idle for part of the run. Each file still runs its own tests one
+ * timers), not computing, so several files at once cut the wall time. Four
+ * lanes already keep two cores busy: more lanes do not shorten a run on a
+ * machine the suite has to itself (they only take a larger share of a
+ * machine shared with other work), while they add contention, CPU time and
+ * the risk of a timing bound missed. Each file still runs its own tests one
  * after another, exactly as alone. c8 follows the child processes (they inherit
  * NODE_V8_COVERAGE), so coverage is unchanged; the tests' own children that
  * run only tools opt out (test/helpers/child-env.ts).
@@ -30,7 +32,7 @@
  *
  * Usage: `node scripts/run-tests.mjs [--jobs N] [--timeout-s S] <suite> [<suite> ...]`
  * where a suite is a folder under dist/test (unit, conformance, integration,
- * stress, packaging). `--jobs` defaults to 8 (`NETLOOP_TEST_JOBS` overrides);
+ * stress, packaging). `--jobs` defaults to 4 (`NETLOOP_TEST_JOBS` overrides);
  * a file that runs longer than `--timeout-s` (default 300) is killed and fails.
  */
 
@@ -44,7 +46,7 @@ const testRoot = path.join(root, 'dist', 'test');
 const timesFile = path.join(root, 'dist', '.test-times.json');
 const seedTimesFile = path.join(root, 'scripts', 'test-times.json');
 
-let jobs = Number(process.env['NETLOOP_TEST_JOBS'] ?? 8);
+let jobs = Number(process.env['NETLOOP_TEST_JOBS'] ?? 4);
 let timeoutS = 300;
 /** @type {string[]} */
 const suites = [];
