@@ -32,6 +32,16 @@ import { ATTACHED, ENDED } from './handle.js';
 /** Sessions checked against the store at once by a reconciliation. */
 export const RECONCILE_BATCH = 256;
 
+/**
+ * How long a session that a write found gone, with no tombstone yet, waits
+ * for one before it is called expired. The process that ended it deletes
+ * it first and writes its tombstone and change one store round trip later
+ * (the change is acted on only once the store confirms the end), so a
+ * write landing between the two finds neither: this is that round trip's
+ * bound, with room for a loaded machine.
+ */
+export const TOMBSTONE_WAIT_MS = 1_000;
+
 /** Why a local session ends after another process's change, and its details. */
 export interface RemoteEnd {
   reason: SessionEndReason;
@@ -72,6 +82,8 @@ export class SessionFeed {
   /** A reconciliation was asked for while one ran: run again after it. */
   #again = false;
   readonly #pending = new Set<Promise<unknown>>();
+  /** Handles waiting for a tombstone ({@link SessionFeed.endOfLost}): each wakes when its change ends it, or at stop. */
+  readonly #waiting = new Map<SessionHandle, () => void>();
   #started = false;
 
   constructor(store: SharedSessionStore, host: FeedHost, reconcileIntervalMs: number) {
@@ -96,6 +108,7 @@ export class SessionFeed {
       this.#store.off('feed', this.#onFeed);
     }
     this.#started = false;
+    for (const wake of [...this.#waiting.values()]) wake();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
@@ -160,6 +173,29 @@ export class SessionFeed {
     return rec === null ? { reason: 'expired', detail: 'store' } : { reason: 'replaced', detail: 'resumed-elsewhere', by: id };
   }
 
+  /**
+   * Why a session that a write of this process found gone ended: as
+   * {@link SessionFeed.endOf}, but when there is no tombstone yet it waits
+   * up to {@link TOMBSTONE_WAIT_MS} for the ending process's change (which
+   * ends the handle through the feed with its own reason) and reads the
+   * tombstone once more before settling for `'expired'`.
+   */
+  async endOfLost(h: SessionHandle): Promise<RemoteEnd> {
+    const first = await this.endOf(h.id, null);
+    if (first.reason !== 'expired' || h._mode === ENDED || this.#host.isClosed()) return first;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, TOMBSTONE_WAIT_MS);
+      timer.unref();
+      this.#waiting.set(h, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.#waiting.delete(h);
+    if (h._mode === ENDED || this.#host.isClosed()) return first;
+    return this.endOf(h.id, null);
+  }
+
   async #reconcile(): Promise<number> {
     let ended = 0;
     const handles = this.#host.bound();
@@ -196,6 +232,7 @@ export class SessionFeed {
     const end: RemoteEnd = { reason: change.reason, detail: change.detail ?? change.reason };
     if (change.by !== undefined) end.by = change.by;
     this.#host.endRemote(h, end);
+    this.#waiting.get(h)?.();
   }
 
   readonly #onChange = (change: SessionChange): void => {

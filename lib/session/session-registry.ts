@@ -1194,7 +1194,9 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
   /**
    * A write behind found the session gone from the store: ended here with
    * the reason of its tombstone when a shared store has one (another process
-   * replaced, kicked or deleted it), else as expired (`'store'`).
+   * replaced, kicked or deleted it), else as expired (`'store'`). The
+   * tombstone is written just after the other process's delete, so one not
+   * there yet is waited for, briefly (`SessionFeed.endOfLost`).
    */
   #lost(h: SessionHandle): void {
     const feed = this.#feed;
@@ -1202,7 +1204,7 @@ export class SessionRegistry extends SessionEventSource implements HandleOwner {
       this.#endLocalOnly(h, 'store');
       return;
     }
-    feed.endOf(h.id, null).then(
+    feed.endOfLost(h).then(
       (end) => {
         if (h._mode === ENDED) return;
         if (end.reason === 'expired') this.#endLocalOnly(h, 'store');

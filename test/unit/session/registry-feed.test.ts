@@ -143,6 +143,34 @@ if (server !== null) {
     }
   });
 
+  s('a write that finds its session gone before the tombstone is written waits for it: the end has its own reason, not expired', async () => {
+    const { a, b, ended, upA, done } = await pair();
+    try {
+      await upA;
+      const kicked = await a.create({ userId: 'k', connectionId: 'A:1' });
+      const gone = await a.create({ userId: 'g', connectionId: 'A:2' });
+      const store = b.store as RedisStore;
+      // Another process's kick, caught between its two steps: the session deleted, its tombstone and change not yet written.
+      await store.delete(kicked.session.id);
+      await store.delete(gone.session.id);
+      await a.heartbeat(kicked.session.id);
+      await a.heartbeat(gone.session.id);
+      await a.flush();
+      assert.is(ended.length, 0, 'a session found gone with no tombstone is not called expired at once');
+      const change: SessionChange = { kind: 'ended', id: kicked.session.id, connectionId: 'A:1', userId: 'k', reason: 'kicked', detail: 'spam', origin: 'B', at: Date.now() };
+      await store.publish(change);
+      const e = await endOf(ended, kicked.session.id, 'the kick to reach A');
+      assert.is(e.name, 'kicked');
+      assert.is(e.payload.reason, 'spam');
+      // No process ends the other one: after the wait it is expired (the store lost it).
+      const g = await endOf(ended, gone.session.id, 'the session gone for good to end');
+      assert.is(g.name, 'expired');
+      assert.is(g.payload.reason, 'store');
+    } finally {
+      await done();
+    }
+  });
+
   s.run();
 
   const teardown = suite('registry feed: teardown');
