@@ -129,7 +129,8 @@ if (server !== null) {
   s('a process killed while holding sessions: they stay until their expiry, then go by themselves (no cleanup step)', async (ctx) => {
     const store = open(ctx);
     const peer = new EtcdPeer(hosts, store.prefix, 1_000);
-    const ttl = 2_500;
+    // Long enough that five creates through the child and its kill end well before it, on a loaded machine too.
+    const ttl = 4_000;
     const recs = Array.from({ length: 5 }, (_, i) => liveRecord(ttl, { userId: `crash-${i % 2}`, connectionId: `peer-c-${i}` }));
     for (const r of recs) assert.is(await peer.call<boolean>({ op: 'create', record: r }), true);
     await peer.kill();
