@@ -42,6 +42,13 @@
  * Records handed in are copied, and records handed out are copies: callers
  * never share state with the store through the public interface.
  *
+ * The store's contract and the owners' fast path (adopt, retire, sweep)
+ * stay in this one class past the usual size: both act on the same Maps,
+ * heap and retired list under the same invariants (an entry in the Maps is
+ * live or retired, the heap key never after the real expiry), which one
+ * class keeps private. The Maps themselves are in `memory-index.ts`, the
+ * entries' shapes in `memory-entry.ts`.
+ *
  * @module
  */
 
