@@ -451,7 +451,7 @@ F('item 16: the application sends an oversize frame or a wrong-typed value: a sy
   }
 });
 
-F('item 17: a kill during a save leaves the old or the new file, never a torn one (in depth: file-store.test.ts "50 kills")', async () => {
+F('item 17: a kill during a save leaves the old or the new file, never a torn one (in depth: the crash campaign of file-store.test.ts, 50 kills in test/stress/file-store-crash.test.ts)', async () => {
   // In process: a save that fails on its final rename leaves the previous snapshot intact and parseable.
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'netloop-'));
   const file = path.join(dir, 'sessions.json');
