@@ -115,6 +115,7 @@ import { decodeListEntry } from './codec.js';
 import { Compactor } from './compactor.js';
 import { EtcdConnection, RECONNECT_BASE_MS } from './connection.js';
 import { ChangeFeed } from './feed.js';
+import { listenerFaultError } from '../listener-fault.js';
 import { KeySpace, prefixEnd } from './keys.js';
 import { LeaseBuckets } from './leases.js';
 import { SessionReader } from './reads.js';
@@ -550,12 +551,7 @@ export class EtcdStore extends TypedEmitter<EtcdStoreEvents> implements SharedSe
    * as a process warning (`NETLOOP_HANDLER_ERROR`, the fault as `cause`).
    */
   protected override _listenerFault(fault: unknown, name: string, _args: readonly unknown[]): void {
-    const message = fault instanceof Error ? fault.message : String(fault);
-    const error = new NetloopError(ErrorCode.HANDLER_ERROR, `an etcd store '${name}' listener failed: ${message}`, {
-      cause: fault,
-      details: { event: name, prefix: this.prefix },
-    });
-    reportFault(error, 'etcd store', this);
+    reportFault(listenerFaultError('an etcd store', name, fault, { prefix: this.prefix }), 'etcd store', this);
   }
 
   /** A one-to-one index key's session, if it is live and still holds the key. */

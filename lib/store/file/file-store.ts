@@ -82,6 +82,7 @@ import type {
   FileStoreStatus,
 } from './types.js';
 import { WorkingSet, conflict } from './working-set.js';
+import { listenerFaultError } from '../listener-fault.js';
 
 export { systemScheduler } from './scheduler.js';
 export type { StoreScheduler, StoreTimer } from './scheduler.js';
@@ -527,11 +528,7 @@ export class FileStore extends TypedEmitter<FileStoreEvents> implements SessionS
    * process warning, never thrown.
    */
   protected override _listenerFault(fault: unknown, name: string, _args: readonly unknown[]): void {
-    const message = fault instanceof Error ? fault.message : String(fault);
-    const error = new NetloopError(ErrorCode.HANDLER_ERROR, `a file store '${name}' listener failed: ${message}`, {
-      cause: fault,
-      details: { event: name, file: this.path },
-    });
+    const error = listenerFaultError('a file store', name, fault, { file: this.path });
     if (name === 'error') reportFault(error, `file store ${this.path} error listener`, this);
     else this.#error(error);
   }

@@ -119,6 +119,7 @@
  */
 
 import { OperationStats } from '../operation-stats.js';
+import { listenerFaultError } from '../listener-fault.js';
 import type { StoreOperationSample } from '../operation-stats.js';
 import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
@@ -607,12 +608,7 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
    * never thrown into the client's socket events.
    */
   protected override _listenerFault(fault: unknown, name: string, _args: readonly unknown[]): void {
-    const message = fault instanceof Error ? fault.message : String(fault);
-    const error = new NetloopError(ErrorCode.HANDLER_ERROR, `a redis store '${name}' listener failed: ${message}`, {
-      cause: fault,
-      details: { event: name, prefix: this.prefix },
-    });
-    reportFault(error, 'redis store', this);
+    reportFault(listenerFaultError('a redis store', name, fault, { prefix: this.prefix }), 'redis store', this);
   }
 
   /** Sends the touches queued this turn, in batches. */
