@@ -744,7 +744,6 @@ jr.run();
 // ─── crash safety: SIGKILL under load ────────────────────────────────────────
 
 const crash = suite('file store: SIGKILL under load');
-crash.after.each(removeDirs);
 
 crash('kills at random moments: the file always parses, no torn record, no acknowledged change lost (6 here; 50 in the stress suite)', async () => {
   assert.ok((await crashCampaign(6)) > 0, 'the writers acknowledged durable changes');
