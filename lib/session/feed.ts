@@ -82,8 +82,12 @@ export class SessionFeed {
   /** A reconciliation was asked for while one ran: run again after it. */
   #again = false;
   readonly #pending = new Set<Promise<unknown>>();
-  /** Handles waiting for a tombstone ({@link SessionFeed.endOfLost}): each wakes when its change ends it, or at stop. */
-  readonly #waiting = new Map<SessionHandle, () => void>();
+  /**
+   * Handles waiting for a tombstone ({@link SessionFeed.endOfLost}), one wait
+   * per handle however many writes found it gone: it ends at its deadline,
+   * when the handle's change ends it, or at stop.
+   */
+  readonly #waiting = new Map<SessionHandle, { readonly done: Promise<void>; readonly wake: () => void }>();
   #started = false;
 
   constructor(store: SharedSessionStore, host: FeedHost, reconcileIntervalMs: number) {
@@ -108,7 +112,7 @@ export class SessionFeed {
       this.#store.off('feed', this.#onFeed);
     }
     this.#started = false;
-    for (const wake of [...this.#waiting.values()]) wake();
+    for (const wait of [...this.#waiting.values()]) wait.wake();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
@@ -183,15 +187,22 @@ export class SessionFeed {
   async endOfLost(h: SessionHandle): Promise<RemoteEnd> {
     const first = await this.endOf(h.id, null);
     if (first.reason !== 'expired' || h._mode === ENDED || this.#host.isClosed()) return first;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, TOMBSTONE_WAIT_MS);
-      timer.unref();
-      this.#waiting.set(h, () => {
-        clearTimeout(timer);
-        resolve();
+    let wait = this.#waiting.get(h);
+    if (wait === undefined) {
+      let wake: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => {
+        const timer = setTimeout(() => wake(), TOMBSTONE_WAIT_MS);
+        timer.unref();
+        wake = () => {
+          clearTimeout(timer);
+          this.#waiting.delete(h);
+          resolve();
+        };
       });
-    });
-    this.#waiting.delete(h);
+      wait = { done, wake };
+      this.#waiting.set(h, wait);
+    }
+    await wait.done;
     if (h._mode === ENDED || this.#host.isClosed()) return first;
     return this.endOf(h.id, null);
   }
@@ -232,7 +243,7 @@ export class SessionFeed {
     const end: RemoteEnd = { reason: change.reason, detail: change.detail ?? change.reason };
     if (change.by !== undefined) end.by = change.by;
     this.#host.endRemote(h, end);
-    this.#waiting.get(h)?.();
+    this.#waiting.get(h)?.wake();
   }
 
   readonly #onChange = (change: SessionChange): void => {
