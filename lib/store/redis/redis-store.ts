@@ -54,20 +54,26 @@
  *
  * ## What each index costs (one node)
  *
+ * Commands run inside the script per operation; "/batch" is once per
+ * script call of a touch batch (the touches of one turn), whatever its size.
+ *
  * ```
  *   index           create                 touch (heartbeat)            delete           serves
  *   session hash    HMGET + HSET + PEXPIRE HMGET + HSET + PEXPIRE       HMGET + DEL      everything
- *   token hash      SET NX                 PEXPIRE now and then         GET (same DEL)   getByTokenHash
- *   connection      SET NX                 PEXPIRE now and then         GET (same DEL)   getByConnection
+ *   token hash      SET NX                 PEXPIRE now and then         MGET of both     getByTokenHash
+ *   connection      SET NX                 PEXPIRE now and then         (same DEL)       getByConnection
  *   user            ZCARD (maxPerUser) +   ZADD + PEXPIRE GT            ZREM             getByUser, maxPerUser,
  *                   ZADD + PEXPIRE GT      now and then                                  isOnline, logins
- *   listing (4)     4 ZADD + PTTL +        ZADD (exact expiry) +        3 ZREM + the     list, count,
- *                   PEXPIRE NX + 1/4 prune presence ZADD                presence and TTL onlineCount, onlineUsers
- *                                                                       refits
+ *   listing (4)     4 ZADD + PTTL +        2 ZADD/batch (exact          3 ZREM + ZCOUNT  list, count,
+ *                   PEXPIRE NX + 1/4 prune expiry, presence) +          + ZSCORE, and    onlineCount, onlineUsers
+ *                                          PTTL/batch                   2 more when the
+ *                                                                       user's latest
+ *                                                                       session leaves
  * ```
  *
- * `listing: false` drops the four listing indexes (about six of a
- * create's fifteen commands, two of a heartbeat's five): `list`, `count`,
+ * `listing: false` drops the four listing indexes (six of a create's
+ * fourteen commands, a heartbeat's two per batch, five of a delete's eleven,
+ * seven when the user's latest session leaves): `list`, `count`,
  * `onlineCount` and `onlineUsers` then walk the keys with `SCAN`. `tokenIndex: false` drops
  * the token index (the session registry never looks a token hash up: its
  * tokens name their session); `getByTokenHash` then throws

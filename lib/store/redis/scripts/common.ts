@@ -70,22 +70,30 @@ export const READ_FIELDS = ['j', 'm', 'st', 'b', 'e', 'a', 'p'] as const;
  * there, and each call only sets the context they read.
  */
 export const LUA_COMMON = `
-local ARGV, P, NOWS, NOW, GRACE, LISTING, TOKENS, CREATED, EXPIRES, ONLINE
+local ARGV, P, NOWS, NOW, GRACES, GRACE, FLAGS, LISTING, TOKENS, CREATED, EXPIRES, ONLINE
 local STATES = {'CONNECTING', 'ACTIVE', 'IDLE', 'CLOSED'}
 -- Sets the context of one call from its arguments. Redis runs one function at a time, and
--- every call sets all of it first, so no value of an earlier call is ever read.
+-- every call sets all of it first, so no value of an earlier call is ever read. What derives
+-- from the prefix, the grace and the flags (the listing keys' names, numbers) is kept while
+-- they stay the same string as the last call's: a process sends the same ones every call, and
+-- comparing interned Lua strings costs less than making the names anew.
 local function enter(args)
   ARGV = args
-  P = args[1]
   NOWS = args[2]
   NOW = tonumber(NOWS)
-  GRACE = tonumber(args[3])
-  local flags = args[4]
-  LISTING = flags == 'LT' or flags == 'L'
-  TOKENS = flags == 'LT' or flags == 'T'
-  CREATED = P .. 'i:created'
-  EXPIRES = P .. 'i:expires'
-  ONLINE = P .. 'i:online'
+  if args[3] ~= GRACES then
+    GRACES = args[3]
+    GRACE = tonumber(GRACES)
+  end
+  if args[1] ~= P or args[4] ~= FLAGS then
+    P = args[1]
+    FLAGS = args[4]
+    LISTING = FLAGS == 'LT' or FLAGS == 'L'
+    TOKENS = FLAGS == 'LT' or FLAGS == 'T'
+    CREATED = P .. 'i:created'
+    EXPIRES = P .. 'i:expires'
+    ONLINE = P .. 'i:online'
+  end
 end
 local function skey(id) return P .. 's:{' .. id .. '}' end
 local function tkey(h) return P .. 't:{' .. h .. '}' end
@@ -151,10 +159,11 @@ local function coverGlobal(exp, ...)
   end
 end
 
--- After the session expiring at exp left or moved earlier: refit if it was the latest.
+-- After the session expiring at exp (the caller's or the hash's string) left or moved earlier:
+-- refit if it was the latest. The count is an integer reply: no score to format and parse back
+-- in the common case, where a session at least as late remains.
 local function shrinkGlobal(exp)
-  local top = redis.call('ZRANGE', EXPIRES, -1, -1, 'WITHSCORES')
-  if #top > 0 and tonumber(top[2]) < tonumber(exp) then fitGlobal() end
+  if redis.call('ZCOUNT', EXPIRES, exp, '+inf') == 0 then fitGlobal() end
 end
 
 -- ── Sessions and their index entries ──
@@ -222,7 +231,8 @@ local function onlineFix(uid, ceiling)
   local best, bestS = nil, nil
   local uk = ukey(uid)
   local floor = '(' .. NOWS
-  local from, page, done = 0, 8, false
+  -- With a ceiling the first session read mostly reaches it: the first page is that one alone.
+  local from, page, done = 0, ceiling and 1 or 8, false
   while not done do
     local ids = redis.call('ZREVRANGEBYSCORE', uk, '+inf', floor, 'LIMIT', from, page)
     for _, id in ipairs(ids) do
@@ -241,6 +251,7 @@ local function onlineFix(uid, ceiling)
     end
     if #ids < page then done = true end
     from = from + page
+    page = 8
   end
   -- A session at the ceiling (the entry's own score) leaves the entry as it is.
   if not bestS then redis.call('ZREM', ONLINE, uid)
@@ -325,16 +336,19 @@ local function remove(id, known)
   -- One DEL for the hash and the one-to-one entries still its own. Without the token index
   -- its entries are not looked for: one left by an earlier store of the prefix is never
   -- believed (entries are verified on read) and expires with its horizon.
-  local gone = {sk}
-  if TOKENS and f[1] then
-    local tk = tkey(f[1])
-    if redis.call('GET', tk) == id then gone[2] = tk end
+  -- Both entries are read in one MGET when the session has both (the common case).
+  local tk = TOKENS and f[1] and tkey(f[1])
+  local ck = f[3] and ckey(f[3])
+  if tk and ck then
+    local owners = redis.call('MGET', tk, ck)
+    if owners[1] == id then
+      if owners[2] == id then redis.call('DEL', sk, tk, ck) else redis.call('DEL', sk, tk) end
+    elseif owners[2] == id then redis.call('DEL', sk, ck)
+    else redis.call('DEL', sk) end
+  else
+    local other = tk or ck
+    if other and redis.call('GET', other) == id then redis.call('DEL', sk, other) else redis.call('DEL', sk) end
   end
-  if f[3] then
-    local ck = ckey(f[3])
-    if redis.call('GET', ck) == id then gone[#gone + 1] = ck end
-  end
-  redis.call('DEL', unpack(gone))
   if f[2] then
     redis.call('ZREM', ukey(f[2]), id)
     if f[3] then onlineLeft(f[2], f[5]) end

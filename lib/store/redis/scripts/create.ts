@@ -37,7 +37,10 @@
  * had one, which `PEXPIRE GT` extends; `GT` leaves a key without a TTL
  * alone, so when it changes nothing `PEXPIRE NX` covers a user index made
  * just now (emptied by the pruning on the way, or first made: unless
- * `ZCARD` said so, then a plain `PEXPIRE` does); a listing
+ * `ZCARD` said so, then a plain `PEXPIRE` does). When `ZCARD` counted
+ * members and nothing on the way could have removed one (no count of the
+ * live sessions, no expired session of the same id removed), the index
+ * existed all along with its TTL, and `GT` alone is enough; a listing
  * index made just now (the first session of a state, the first user
  * online) has none, and `PEXPIRE NX` gives it the TTL of the others.
  * `i:created` needs no such check: it has exactly the members of
@@ -105,7 +108,9 @@ else
   if uid then
     redis.call('ZADD', uk, h, id)
     if card == 0 then redis.call('PEXPIRE', uk, hpx)
-    elseif redis.call('PEXPIRE', uk, hpx, 'GT') == 0 then redis.call('PEXPIRE', uk, hpx, 'NX') end
+    elseif redis.call('PEXPIRE', uk, hpx, 'GT') == 0 and (not card or card >= max or cur[1]) then
+      redis.call('PEXPIRE', uk, hpx, 'NX')
+    end
   end
   if LISTING then
     local sz = stkey(st)

@@ -19,7 +19,9 @@
  * their horizon (then to the expiry plus a slack of a quarter of the time
  * left, at most a minute), or when it moves earlier (then they are fitted
  * to it): a stream of heartbeats rewrites them now and then. The listing
- * indexes' own TTL is extended once per batch.
+ * indexes' own TTL is extended once per batch, and their scores (the
+ * expiry, the presence entry) are written once per batch: one `ZADD` of
+ * every touch's score per key.
  *
  * @module
  */
@@ -34,6 +36,21 @@ export const TOUCH_SCRIPT = `
 local n = tonumber(ARGV[5])
 local out = {}
 local latest, latestN = nil, nil
+-- Write-behind for the two keys every session shares (i:expires, i:online): each touch's
+-- score is queued here and the batch's scores go in one ZADD per key. Redis applies the pairs
+-- of one ZADD in order, so the result is that of one ZADD per touch; the queue is flushed
+-- before anything of the batch reads those keys (a removal, a move to an earlier expiry).
+local exq, onq = {'XX'}, {'GT'}
+local function flush()
+  if #exq > 1 then
+    redis.call('ZADD', EXPIRES, unpack(exq))
+    exq = {'XX'}
+  end
+  if #onq > 1 then
+    redis.call('ZADD', ONLINE, unpack(onq))
+    onq = {'GT'}
+  end
+end
 for i = 0, n - 1 do
   local at = 6 + 8 * i
   local id, e, la, spx = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
@@ -45,6 +62,7 @@ for i = 0, n - 1 do
   else
     out[i + 1] = 1
     if spx == '' then
+      if LISTING then flush() end
       remove(id, f)
       if LISTING then shrinkGlobal(f[5]) end
     else
@@ -66,17 +84,24 @@ for i = 0, n - 1 do
       end
       redis.call('PEXPIRE', sk, spx)
       if LISTING then
-        redis.call('ZADD', EXPIRES, 'XX', e, id)
         if earlier then
+          flush()
+          redis.call('ZADD', EXPIRES, 'XX', e, id)
           if f[2] and f[3] then onlineFix(f[2], nil) end
           shrinkGlobal(f[5])
         else
-          if f[2] and f[3] then redis.call('ZADD', ONLINE, 'GT', e, f[2]) end
+          exq[#exq + 1] = e
+          exq[#exq + 1] = id
+          if f[2] and f[3] then
+            onq[#onq + 1] = e
+            onq[#onq + 1] = f[2]
+          end
           if not latestN or en > latestN then latest, latestN = e, en end
         end
       end
     end
   end
 end
+if LISTING then flush() end
 if latest then coverGlobal(latest, ONLINE) end
 return out`;

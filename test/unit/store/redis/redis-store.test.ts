@@ -57,6 +57,21 @@ async function commandsWritten(): Promise<void> {
   for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * How many times the server ran each command (lower case, as `INFO
+ * commandstats` names them; a script's own calls count under their names)
+ * while `work` ran: the statistics are reset first. Other clients of the
+ * server must be idle meanwhile (the tests of this file run one at a time).
+ */
+async function commandCalls(admin: Admin, work: () => Promise<unknown>): Promise<Record<string, number>> {
+  await admin.sendCommand(['CONFIG', 'RESETSTAT']);
+  await work();
+  const info = String(await admin.sendCommand(['INFO', 'commandstats']));
+  const calls: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]!] = Number(m[2]);
+  return calls;
+}
+
 /** Polls `check` until it returns true, failing clearly after `ms`. */
 async function eventually(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const until = Date.now() + ms;
@@ -666,6 +681,133 @@ if (server !== null) {
     await rejectsWith(store.create(liveRecord(1_000), { maxPerUser: 0 }), ErrorCode.INVALID_OPTION, 'maxPerUser 0');
     const paged = await store.list({}, { limit: 50_000 });
     assert.equal(paged, { sessions: [], total: 0 });
+  });
+
+  s('a batch of heartbeats writes each shared listing key once, every score as one touch at a time would', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const recs: SessionRecord[] = [];
+    for (const user of ['ann', 'ben', 'cid']) {
+      for (const ttl of [60_000, 61_000]) recs.push(liveRecord(ttl, { userId: user, connectionId: `c-${user}-${ttl}` }));
+    }
+    for (const r of recs) assert.is(await store.create(r), true);
+    // Within each session's horizon (a quarter of its 60 s TTL): the heartbeat's common case.
+    const moved = recs.map((r, i) => ({ id: r.id, expiresAt: r.expiresAt + 1_000 + i }));
+    let results: boolean[] = [];
+    const calls = await commandCalls(ctx.admin, async () => {
+      results = await Promise.all(moved.map((m) => store.touch(m.id, m.expiresAt, Date.now())));
+    });
+    assert.equal(results, recs.map(() => true));
+    assert.is(calls['fcall'], 1, 'the touches of one turn are one call');
+    assert.is(calls['zadd'], 2, 'one ZADD for i:expires and one for i:online, for the six touches');
+    assert.is(await assertConsistent(ctx.admin, p), 6);
+    for (const [i, user] of ['ann', 'ben', 'cid'].entries()) {
+      const latest = Math.max(moved[2 * i]!.expiresAt, moved[2 * i + 1]!.expiresAt);
+      assert.is(Number(await ctx.admin.sendCommand(['ZSCORE', `${p}i:online`, user])), latest, `presence of ${user} is its latest expiry`);
+    }
+    assert.is(await store.onlineCount(), 3);
+  });
+
+  s('a batch of touches moving later, earlier and into the past leaves the listing and presence indexes exact', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const s1 = liveRecord(60_000, { userId: 'uma', connectionId: 'c-s1' });
+    const s2 = liveRecord(90_000, { userId: 'uma', connectionId: 'c-s2' });
+    const s3 = liveRecord(60_000, { userId: 'vic', connectionId: 'c-s3' });
+    const s4 = liveRecord(90_000, { userId: 'vic', connectionId: null });
+    const s5 = liveRecord(60_000, { userId: 'wes', connectionId: 'c-s5' });
+    for (const r of [s1, s2, s3, s4, s5]) assert.is(await store.create(r), true);
+    const now = Date.now();
+    // One turn: later past the horizon, earlier, into the past (a removal), later (unbound), a heartbeat.
+    const results = await Promise.all([
+      store.touch(s1.id, now + 120_000, now),
+      store.touch(s2.id, now + 10_000, now),
+      store.touch(s3.id, now - 1, now),
+      store.touch(s4.id, now + 200_000, now),
+      store.touch(s5.id, s5.expiresAt + 1_000, now),
+    ]);
+    assert.equal(results, [true, true, true, true, true]);
+    assert.is(await assertConsistent(ctx.admin, p), 4, 'the past one is removed, every other entry agrees with its session');
+    assert.is(Number(await ctx.admin.sendCommand(['ZSCORE', `${p}i:online`, 'uma'])), now + 120_000, 'uma: her latest bound session');
+    assert.is(await ctx.admin.sendCommand(['ZSCORE', `${p}i:online`, 'vic']), null, 'vic: no bound session left');
+    assert.is(Number(await ctx.admin.sendCommand(['ZSCORE', `${p}i:online`, 'wes'])), s5.expiresAt + 1_000);
+    assert.equal([await store.isOnline('uma'), await store.isOnline('vic'), await store.isOnline('wes')], [true, false, true]);
+    assert.is(await store.onlineCount(), 2);
+    assert.is(await store.count(), 4);
+    for (const key of ['i:expires', 'i:created', 'i:online', 'i:state:ACTIVE']) {
+      const ms = await pttl(ctx.admin, `${p}${key}`);
+      assert.ok(ms > 195_000, `${key} lives as long as the latest session (PTTL ${ms})`);
+    }
+  });
+
+  s('delete reads the token and connection entries in one MGET and removes only those still pointing at the session', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const both = liveRecord(60_000, { userId: 'ida', connectionId: 'c-both' });
+    const foreignToken = liveRecord(60_000, { userId: 'ida', connectionId: 'c-ft' });
+    const foreignConn = liveRecord(60_000, { userId: 'ida', connectionId: 'c-fc' });
+    const foreignBoth = liveRecord(60_000, { userId: 'ida', connectionId: 'c-fb' });
+    const tokenOnly = liveRecord(60_000, { userId: 'ida', connectionId: null });
+    for (const r of [both, foreignToken, foreignConn, foreignBoth, tokenOnly]) assert.is(await store.create(r), true);
+    // Entries another session took over (what a process whose clock runs ahead may do): never removed by this delete.
+    const take = (key: string): Promise<unknown> => ctx.admin.sendCommand(['SET', key, 'someone-else', 'PX', '60000']);
+    await take(`${p}t:{${foreignToken.tokenHash}}`);
+    await take(`${p}c:{c-fc}`);
+    await take(`${p}t:{${foreignBoth.tokenHash}}`);
+    await take(`${p}c:{c-fb}`);
+    const calls = await commandCalls(ctx.admin, async () => {
+      assert.is(await store.delete(both.id), true);
+    });
+    assert.is(calls['mget'], 1, 'one read of both entries');
+    assert.is(calls['get'], undefined, 'no GET of each');
+    for (const r of [foreignToken, foreignConn, foreignBoth, tokenOnly]) assert.is(await store.delete(r.id), true);
+    assert.equal(await keysOf(ctx.admin, p), [`${p}c:{c-fb}`, `${p}c:{c-fc}`, `${p}t:{${foreignBoth.tokenHash}}`, `${p}t:{${foreignToken.tokenHash}}`].sort());
+    for (const key of await keysOf(ctx.admin, p)) assert.is(await ctx.admin.sendCommand(['GET', key]), 'someone-else', `${key} is left to its owner`);
+
+    // Without the token index, the connection entry alone.
+    const lean = open(ctx, { tokenIndex: false });
+    const own = liveRecord(60_000, { userId: 'jo', connectionId: 'c-own' });
+    const taken = liveRecord(60_000, { userId: 'jo', connectionId: 'c-taken' });
+    for (const r of [own, taken]) assert.is(await lean.create(r), true);
+    await ctx.admin.sendCommand(['SET', `${lean.prefix}c:{c-taken}`, 'someone-else', 'PX', '60000']);
+    for (const r of [own, taken]) assert.is(await lean.delete(r.id), true);
+    assert.equal(await keysOf(ctx.admin, lean.prefix), [`${lean.prefix}c:{c-taken}`]);
+  });
+
+  s('a create of a user whose index outlives it extends the index with one PEXPIRE', async (ctx) => {
+    const store = open(ctx);
+    const uk = `${store.prefix}u:{u:kim}`;
+    assert.is(await store.create(liveRecord(60_000, { userId: 'kim', connectionId: 'c-k1' }), { maxPerUser: 5 }), true);
+    const calls = await commandCalls(ctx.admin, async () => {
+      assert.is(await store.create(liveRecord(10_000, { userId: 'kim', connectionId: 'c-k2' }), { maxPerUser: 5 }), true);
+    });
+    // The session hash, the user index (GT: it already lives longer), the state index (NX).
+    assert.is(calls['pexpire'], 3, 'no second PEXPIRE for a user index that ZCARD found with members');
+    const ms = await pttl(ctx.admin, uk);
+    assert.ok(ms > 59_000, `the user index still covers the longer session (PTTL ${ms})`);
+    assert.is(await assertConsistent(ctx.admin, store.prefix), 2);
+  });
+
+  s('deleting the latest session fits the listing indexes to the next latest; deleting another leaves them', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const short = liveRecord(60_000, { userId: 'lee', connectionId: 'c-l1' });
+    const long = liveRecord(600_000, { userId: 'lee', connectionId: 'c-l2' });
+    const middle = liveRecord(120_000, { userId: null, connectionId: null });
+    for (const r of [short, long, middle]) assert.is(await store.create(r), true);
+    assert.ok((await pttl(ctx.admin, `${p}i:expires`)) > 590_000);
+    const calls = await commandCalls(ctx.admin, async () => {
+      assert.is(await store.delete(short.id), true);
+    });
+    assert.is(calls['zcount'], 1, 'one count of the sessions at least as late');
+    assert.is(calls['zrange'], undefined, 'no refit: a later session remains');
+    assert.ok((await pttl(ctx.admin, `${p}i:expires`)) > 590_000, 'not the latest: the TTL stays');
+    assert.is(await store.delete(long.id), true);
+    for (const key of ['i:expires', 'i:created', 'i:state:ACTIVE']) {
+      const ms = await pttl(ctx.admin, `${p}${key}`);
+      assert.ok(ms > 100_000 && ms <= 120_000, `${key} fits the 120 s session left (PTTL ${ms})`);
+    }
+    assert.is(await assertConsistent(ctx.admin, p), 1);
   });
 
   s.run();
