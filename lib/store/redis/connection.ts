@@ -233,6 +233,43 @@ export class RedisConnection {
     });
   }
 
+  /**
+   * One command as one operation, its reply mapped by `decode`: what
+   * `op(name, () => send(args, key)).then(decode)` does, with one promise
+   * and one reaction less (the store's hottest read goes this way). A throw
+   * of `decode` rejects, as a coded error.
+   */
+  sendOp<R, T>(name: string, args: readonly string[], key: string | undefined, decode: (reply: R) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { at: performance.now() + this.#s.timeoutMs, name, settled: false, reject };
+      this.#watch(entry);
+      let p: Promise<R>;
+      try {
+        p = this.send<R>(args, key);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      p.then(
+        (reply) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          this.#advance();
+          try {
+            resolve(decode(reply));
+          } catch (err) {
+            reject(this.wrap(name, err));
+          }
+        },
+        (err: unknown) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          this.#advance();
+          reject(this.wrap(name, err));
+        },
+      );
+    });
+  }
+
   /** Sends one raw command (waiting for a connection within the operation's deadline), routed by `key` on a cluster. */
   readonly send: SendCommand = <R = unknown>(args: readonly string[], key?: string): Promise<R> => {
     const cluster = this.cluster;

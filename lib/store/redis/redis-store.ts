@@ -335,7 +335,7 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     // On one node no create is ever staged, so the pending field is not asked for: one reply
     // element less to parse, on the store's hottest read.
     const args = this.#spreadOps === null ? ['HMGET', key, 'j', 'm', 'st', 'b', 'e', 'a'] : ['HMGET', key, ...READ_FIELDS];
-    return this.#conn.op('get', () => this.#conn.send<unknown[]>(args, key)).then(this.#decodeGet);
+    return this.#conn.sendOp('get', args, key, this.#decodeGet);
   }
 
   /** A session's read fields (`get`) as its record, or null when missing, staged or expired. */
