@@ -634,14 +634,16 @@ export class RedisStore extends TypedEmitter<RedisStoreEvents> implements Shared
     } else if (spread !== null) {
       work = conn.op('touch', () => spread.touch(batch));
     } else {
-      // As for a create, the PXs and horizons are computed here, at the script's now.
+      // As for a create, the hash's PX is computed here, at the script's now. The horizon is
+      // not: the script needs it only when the expiry passes it (now and then), and computes it
+      // then; sending it with every touch cost every heartbeat two arguments.
       const now = this.#clock.wallNow();
       const grace = this.#graceMs;
       const args: string[] = [String(batch.length)];
       for (const t of batch) {
         const e = t.expiresAt;
-        const h = horizonOf(e, now);
-        args.push(t.id, String(e), String(t.lastActiveAt), e > now ? String(Math.ceil(e - now) + grace) : '', String(h), String(Math.ceil(h - now) + grace), ...conditionArgs(t.expected));
+        const [kind, conn] = conditionArgs(t.expected);
+        args.push(t.id, String(e), String(t.lastActiveAt), e > now ? String(Math.ceil(e - now) + grace) : '', kind, conn);
       }
       work = conn.op('touch', () => conn.run('touch', args, this.#route, String(now))).then((out) => (out as unknown[]).map(Number));
     }

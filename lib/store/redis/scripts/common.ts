@@ -168,12 +168,14 @@ end
 
 -- ── Sessions and their index entries ──
 
--- The fields of a live, complete session (t u c st e h k) and its expiry as a number, or nil.
+-- The fields of a live, complete session (t u c st e h k), its expiry as a number and its hash's
+-- key, or nil.
 local function liveFields(id)
-  local f = redis.call('HMGET', skey(id), 't', 'u', 'c', 'st', 'e', 'h', 'k', 'p')
+  local sk = skey(id)
+  local f = redis.call('HMGET', sk, 't', 'u', 'c', 'st', 'e', 'h', 'k', 'p')
   if f[5] and not f[8] then
     local e = tonumber(f[5])
-    if e > NOW then return f, e end
+    if e > NOW then return f, e, sk end
   end
   return nil
 end

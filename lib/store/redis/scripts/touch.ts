@@ -5,10 +5,10 @@
  *
  * ```
  *   ARGV[5]                n, the touches that follow
- *   ARGV[6 + 8i .. 13+8i]  id, expiresAt, lastActiveAt (wall ms), then computed by the caller
+ *   ARGV[6 + 6i .. 11+6i]  id, expiresAt, lastActiveAt (wall ms), then computed by the caller
  *                          at ARGV[2]'s now: the hash's PX ('' when the expiry is already
- *                          past), the horizon and the index entries' PX; and the write
- *                          condition (see `conditionArgs` in codec.ts) of touch i
+ *                          past); and the write condition (see `conditionArgs` in codec.ts)
+ *                          of touch i
  *   returns                {r1, ..., rn}: 1 moved (or removed: an expiry already past) | 0 gone
  *                          | MOVED (bound to another connection than the condition's: left as it is)
  * ```
@@ -52,12 +52,12 @@ local function flush()
   end
 end
 for i = 0, n - 1 do
-  local at = 6 + 8 * i
+  local at = 6 + 6 * i
   local id, e, la, spx = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  local f, fe = liveFields(id)
+  local f, fe, sk = liveFields(id)
   if not f then
     out[i + 1] = 0
-  elseif not meets(f[3], at + 6) then
+  elseif not meets(f[3], at + 4) then
     out[i + 1] = ${MOVED}
   else
     out[i + 1] = 1
@@ -66,11 +66,12 @@ for i = 0, n - 1 do
       remove(id, f)
       if LISTING then shrinkGlobal(f[5]) end
     else
-      local sk = skey(id)
       local en = tonumber(e)
       local earlier = en < fe
       if earlier or en > tonumber(f[6]) then
-        local h, hpx = ARGV[at + 4], ARGV[at + 5]
+        -- The rare case: the horizon is computed here rather than sent with every touch.
+        local h = horizonOf(e)
+        local hpx = pxTo(h)
         if TOKENS then redis.call('PEXPIRE', tkey(f[1]), hpx) end
         if f[3] then redis.call('PEXPIRE', ckey(f[3]), hpx) end
         if f[2] then
