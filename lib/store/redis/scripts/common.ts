@@ -225,16 +225,30 @@ end
 
 -- The listing presence entry of uid: the latest expiry of its live sessions bound to a
 -- connection, or none. With a ceiling (the entry's score, which no bound session passes), the
--- search stops at the first session that reaches it. The user's sessions are read latest
--- horizon first (a later horizon mostly means a later expiry), a few at a time, so that the
--- common case reads one page and one session.
+-- search stops at the first session that reaches it. The common case (a session left while
+-- another one of the user expires at the same time or later) is read first: the session of the
+-- latest horizon, found by rank (a sorted set of a few members keeps its scores as strings, and a
+-- range by score parses each one it passes). Otherwise the user's sessions are read latest
+-- horizon first (a later horizon mostly means a later expiry), a few at a time.
 local function onlineFix(uid, ceiling)
   if not LISTING then return end
-  local best, bestS = nil, nil
   local uk = ukey(uid)
+  if ceiling then
+    local top = redis.call('ZRANGE', uk, -1, -1)[1]
+    if top then
+      local g = redis.call('HMGET', skey(top), 'u', 'c', 'e', 'p')
+      if g[1] == uid and g[2] and g[3] and not g[4] then
+        local e = tonumber(g[3])
+        if e > NOW and e >= ceiling then
+          if e ~= ceiling then redis.call('ZADD', ONLINE, g[3], uid) end
+          return
+        end
+      end
+    end
+  end
+  local best, bestS = nil, nil
   local floor = '(' .. NOWS
-  -- With a ceiling the first session read mostly reaches it: the first page is that one alone.
-  local from, page, done = 0, ceiling and 1 or 8, false
+  local from, page, done = 0, 8, false
   while not done do
     local ids = redis.call('ZREVRANGEBYSCORE', uk, '+inf', floor, 'LIMIT', from, page)
     for _, id in ipairs(ids) do
@@ -253,7 +267,6 @@ local function onlineFix(uid, ceiling)
     end
     if #ids < page then done = true end
     from = from + page
-    page = 8
   end
   -- A session at the ceiling (the entry's own score) leaves the entry as it is.
   if not bestS then redis.call('ZREM', ONLINE, uid)

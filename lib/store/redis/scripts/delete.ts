@@ -17,7 +17,9 @@ import { MOVED } from './common.js';
 /** The delete script's body (after the common prelude); see the module documentation. */
 export const DELETE_SCRIPT = `
 local id = ARGV[5]
-local f = liveFields(id)
+-- The fields remove() takes (t u c st e), and p: liveFields reads two more a delete never uses.
+local f = redis.call('HMGET', skey(id), 't', 'u', 'c', 'st', 'e', 'p')
+if not f[5] or f[6] or tonumber(f[5]) <= NOW then f = nil end
 if f and not meets(f[3], 6) then return ${MOVED} end
 remove(id, f)
 if f then

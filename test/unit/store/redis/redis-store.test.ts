@@ -810,6 +810,51 @@ if (server !== null) {
     assert.is(await assertConsistent(ctx.admin, p), 1);
   });
 
+  s('a delete keeps presence exact: a tie at the latest expiry, an earlier one left, an unbound or dead session at the top', async (ctx) => {
+    const store = open(ctx);
+    const p = store.prefix;
+    const at = Date.now() + 60_000;
+    const score = async (user: string): Promise<number | null> => {
+      const v = await ctx.admin.sendCommand(['ZSCORE', `${p}i:online`, user]);
+      return v === null ? null : Number(v);
+    };
+    // Two bound sessions expiring together: the one left keeps the entry, read by rank alone.
+    const q1 = liveRecord(60_000, { expiresAt: at, userId: 'quin', connectionId: 'c-q1' });
+    const q2 = liveRecord(60_000, { expiresAt: at, userId: 'quin', connectionId: 'c-q2' });
+    // An unbound session with the latest horizon: never presence, and not the one the entry keeps.
+    const n1 = liveRecord(60_000, { expiresAt: at, userId: 'ned', connectionId: 'c-n1' });
+    const n2 = liveRecord(60_000, { expiresAt: at, userId: 'ned', connectionId: 'c-n2' });
+    const n3 = liveRecord(90_000, { userId: 'ned', connectionId: null });
+    // The latest leaves, an earlier one stays: the entry moves down to it.
+    const o1 = liveRecord(60_000, { userId: 'ola', connectionId: 'c-o1' });
+    const o2 = liveRecord(30_000, { userId: 'ola', connectionId: 'c-o2' });
+    // A user entry whose session is gone, at the top of the user's index.
+    const p1 = liveRecord(60_000, { expiresAt: at, userId: 'pat', connectionId: 'c-p1' });
+    const p2 = liveRecord(60_000, { expiresAt: at, userId: 'pat', connectionId: 'c-p2' });
+    for (const r of [q1, q2, n1, n2, n3, o1, o2, p1, p2]) assert.is(await store.create(r), true);
+    await ctx.admin.sendCommand(['ZADD', `${p}u:{u:pat}`, String(at + 3_600_000), 'ghost']);
+
+    const calls = await commandCalls(ctx.admin, async () => {
+      assert.is(await store.delete(q1.id), true);
+    });
+    assert.is(calls['zrange'], 1, 'the top of the user index, by rank');
+    assert.is(calls['zrevrangebyscore'], undefined, 'no range by score');
+    assert.is(await score('quin'), at);
+
+    assert.is(await store.delete(n1.id), true);
+    assert.is(await score('ned'), at, 'n2 keeps it');
+    assert.is(await store.delete(n2.id), true);
+    assert.is(await score('ned'), null, 'only an unbound session left');
+    assert.is(await store.isOnline('ned'), false);
+
+    assert.is(await store.delete(o1.id), true);
+    assert.is(await score('ola'), o2.expiresAt);
+
+    assert.is(await store.delete(p1.id), true);
+    assert.is(await score('pat'), at, 'p2 found past the dead entry');
+    assert.is(await store.onlineCount(), 3);
+  });
+
   s.run();
 
   const teardown = suite('redis-store: teardown');
