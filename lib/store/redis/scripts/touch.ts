@@ -40,6 +40,8 @@ local latest, latestN = nil, nil
 -- score is queued here and the batch's scores go in one ZADD per key. Redis applies the pairs
 -- of one ZADD in order, so the result is that of one ZADD per touch; the queue is flushed
 -- before anything of the batch reads those keys (a removal, a move to an earlier expiry).
+-- A queue holds at most 2 * TOUCH_BATCH + 1 values, well within what unpack() can pass
+-- (Lua 5.1's C stack limit, 8000).
 local exq, onq = {'XX'}, {'GT'}
 local function flush()
   if #exq > 1 then
