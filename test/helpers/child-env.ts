@@ -1,7 +1,7 @@
 /**
  * The environment for a child process whose coverage nobody reads.
  *
- * `npm test` measures the coverage of the library (`dist/lib`) with c8,
+ * `npm run test:coverage` measures the coverage of the library (`dist/lib`) with c8,
  * which sets `NODE_V8_COVERAGE`; every Node process started under it inherits
  * the variable, runs with V8's block counters on, and writes at exit a JSON
  * report of every script it loaded, Node's own included. Two kinds of child

@@ -58,12 +58,24 @@ export function waitFor<A extends unknown[] = unknown[]>(
   return out;
 }
 
-/** Polls `cond` (on each turn of the event loop) until it holds; rejects after `ms` naming `what`. */
+/** The longest pause between two polls of {@link until}. */
+const POLL_MAX_MS = 8;
+
+/**
+ * Polls `cond` until it holds; rejects after `ms` naming `what`. The pause
+ * between polls starts at 1 ms and doubles up to {@link POLL_MAX_MS}: a
+ * condition that holds soon is seen within a millisecond or two, and a long
+ * wait (a child process starting, a TTL running out) wakes the process about
+ * a hundred times a second instead of a thousand, which across the suite's
+ * many waits is CPU the other test files can use.
+ */
 export async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
   const deadline = Date.now() + ms;
+  let pause = 1;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    await new Promise<void>((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, POLL_MAX_MS);
   }
 }
 
