@@ -12,7 +12,10 @@
  *
  * ```
  *   socket chunk ──▶ Client._onData ──▶ read taps ──▶ FramedClient._handleData
- *        decoder.feed(chunk) ──▶ #frame(type, source, start, end)
+ *        decoder idle, backlog empty ──▶ #walk: the whole frames at the chunk's head,
+ *            each dispatched at once (a plain onMessage gets its message right there),
+ *            until one would not be (budget, slots, hook, death) or is cut or refused
+ *        decoder.feed(rest of the chunk) ──▶ #frame(type, source, start, end)
  *            frame observers (type, size)   (before dispatch, whatever handles it)
  *            in flight < maxPendingMessages && backlog empty ?
  *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
@@ -756,7 +759,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
   /**
    * Takes the whole frames at the head of `chunk` (the decoder holding no
    * partial frame, and the backlog empty) and returns the offset of the
-   * first byte not taken. This is the decoder's loop and {@link #frame}
+   * first byte not taken. This is the decoder's loop and `#frame`
    * fused into one, with the budget, the handler slots and the state read
    * per frame as there: a frame that any of them would not dispatch at once
    * ends the walk, as do a header the decoder would refuse and a frame cut
@@ -768,8 +771,8 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
    *            walked here        decoder.feed(rest) ──▶ #frame
    * ```
    *
-   * Messages for a plain `onMessage` ({@link FramingConfig._direct}) are
-   * made and handed out here; every other frame goes to {@link #dispatch}.
+   * Messages for a plain `onMessage` (`_direct` in the framing) are
+   * made and handed out here; every other frame goes to `#dispatch`.
    */
   #walk(chunk: Buffer): number {
     const fr = this.#fr;

@@ -16,6 +16,7 @@
  *   owner.addInboundHook(fn)         ──▶ _inboundHooks    [hook, ...]             (null while empty;
  *   owner.addOutboundHook(fn)        ──▶ _outboundHooks   [hook, ...]              replaced as a whole)
  *   every frame in and out           ──▶ _counts          FrameCounts             (owner.frameCounts())
+ *   any of the tables above changed  ──▶ _direct          onMessage alone takes every message as it is
  * ```
  *
  * Every table the clients read per frame or per send is null while empty,
