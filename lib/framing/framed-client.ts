@@ -452,6 +452,14 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       });
     }
     const fr = this.#fr;
+    if (bytes === this.#source && (start !== 0 || end !== bytes.byteLength) && end - start <= fr.encoder.copyThreshold) {
+      // A range of the chunk being read (a relay or an echo passing a frame
+      // on): its view is made from the chunk's memory, read once per chunk,
+      // rather than by the encoder from the chunk for every frame.
+      bytes = makeView(this.#sourceAb!, bytes.byteOffset + start, end - start);
+      end -= start;
+      start = 0;
+    }
     return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0, fr._counts);
   }
 
@@ -829,7 +837,18 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
         }
       }
       if (!fr._direct) {
-        this.#dispatch(type, chunk, start, stop, size);
+        const raw = fr._frameHandler;
+        if (raw === null || fr._reserved !== null) {
+          this.#dispatch(type, chunk, start, stop, size);
+          continue;
+        }
+        // onRawFrame and no reserved type: the range itself, as #dispatch would hand it out.
+        try {
+          raw(this, type, chunk, start, stop);
+        } catch (err) {
+          this.#handlerFault(err, false);
+          break;
+        }
         continue;
       }
       const value = start === 0 && stop === end ? chunk : makeView(ab, base + start, stop - start);
