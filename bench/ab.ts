@@ -15,9 +15,10 @@
  * Usage: build the other version (`git worktree add /tmp/base <commit>`, then
  * `npm install && npm run build` there; its bench scripts must serve with
  * the same flags), then `node dist/bench/ab.js --base /tmp/base [--runs 6]
- * [--seconds 3] [--only pingpong,pipelined,fanout]`. Not part of the suite
- * (it needs a second build); `bench/RESULTS.md` records its output with the
- * command.
+ * [--seconds 3] [--only pingpong,pipelined,fanout] [--impl netloop|netloop-message]`
+ * (`--impl`: the pipelined echo's API, raw frames or a message object per
+ * frame). Not part of the suite (it needs a second build); `bench/RESULTS.md`
+ * records its output with the command.
  *
  * @module
  */
@@ -79,6 +80,11 @@ async function main(): Promise<void> {
   const runs = intFlag(flags, 'runs', 6);
   const seconds = intFlag(flags, 'seconds', 3);
   const only = new Set(stringFlag(flags, 'only', 'pingpong,pipelined,fanout').split(','));
+  // The pipelined echo's API: the raw frame path (netloop) or a message object per frame (netloop-message).
+  const impl = stringFlag(flags, 'impl', 'netloop');
+  if (impl !== 'netloop' && impl !== 'netloop-message') {
+    throw new NetloopError(ErrorCode.INVALID_OPTION, `--impl must be netloop or netloop-message, got ${impl}`, { details: { option: 'impl' } });
+  }
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const results: AbResult[] = [];
   const here = (f: string): string => siblingScript(import.meta.url, f);
@@ -94,19 +100,19 @@ async function main(): Promise<void> {
   }
   if (only.has('pipelined')) {
     const servers = {
-      a: await startServer({ script: there('echo-server.js'), args: ['--impl', 'netloop'], timeoutMs: 3_600_000, name: 'echo:A' }),
-      b: await startServer({ script: here('echo-server.js'), args: ['--impl', 'netloop'], timeoutMs: 3_600_000, name: 'echo:B' }),
+      a: await startServer({ script: there('echo-server.js'), args: ['--impl', impl], timeoutMs: 3_600_000, name: 'echo:A' }),
+      b: await startServer({ script: here('echo-server.js'), args: ['--impl', impl], timeoutMs: 3_600_000, name: 'echo:B' }),
     };
     try {
       for (const [connections, inflight] of [[1, 100], [100, 1], [100, 100]] as const) {
-        log(`pipelined, ${connections} connection(s) × ${inflight} in flight, 64 bytes`);
+        log(`pipelined (${impl}), ${connections} connection(s) × ${inflight} in flight, 64 bytes`);
         const r = await alternate(
           runs,
           async (side) =>
             (await runFramedLoad({ port: servers[side].port, connections, inflight, size: 64, warmupMs: 300, durationMs: seconds * 500, latency: false })).msgsPerSec,
           log,
         );
-        results.push({ scenario: 'pipelined', params: `connections=${connections} inflight=${inflight}`, unit: 'msg/s', ...r });
+        results.push({ scenario: 'pipelined', params: `connections=${connections} inflight=${inflight}${impl === 'netloop' ? '' : ' api=onMessage'}`, unit: 'msg/s', ...r });
       }
     } finally {
       await Promise.all([servers.a.handle.kill(), servers.b.handle.kill()]);

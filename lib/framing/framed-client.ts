@@ -12,7 +12,10 @@
  *
  * ```
  *   socket chunk ──▶ Client._onData ──▶ read taps ──▶ FramedClient._handleData
- *        decoder.feed(chunk) ──▶ #frame(type, source, start, end)
+ *        decoder idle, backlog empty ──▶ #walk: the whole frames at the chunk's head,
+ *            each dispatched at once (a plain onMessage gets its message right there),
+ *            until one would not be (budget, slots, hook, death) or is cut or refused
+ *        decoder.feed(rest of the chunk) ──▶ #frame(type, source, start, end)
  *            frame observers (type, size)   (before dispatch, whatever handles it)
  *            in flight < maxPendingMessages && backlog empty ?
  *               dispatch: value view → registry.decode → onMessage(client, msg) | 'message'
@@ -83,6 +86,7 @@ import type { CloseReason } from '../reactor/close-reason.js';
 import type { TimerEntry } from '../reactor/timer-queue.js';
 import { ErrorCode, NetloopError, isNetloopError } from '../core/errors.js';
 import { LtvDecoder } from '../codec/ltv-decoder.js';
+import { readUint } from '../codec/ltv-layout.js';
 import type { LtvEncoder } from '../codec/ltv-encoder.js';
 import type { LtvLayout } from '../codec/ltv-layout.js';
 import { deserialize, deserializeRange } from '../codec/message-registry.js';
@@ -285,6 +289,8 @@ export interface FramingConfig {
   readonly _headerBytes: number;
   /** Frames in and out by type (the owner's `frameCounts()`). */
   readonly _counts: FrameCounts;
+  /** Every message goes to `onMessage` as it is (no registry, typed handler, hook, reserved type or copy): made and handed out in the read loop. */
+  readonly _direct: boolean;
 }
 
 /** The owner of framed clients, a `FramedServer` or a `FramedConnector`, as its clients see it (its members are internal). */
@@ -446,6 +452,14 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       });
     }
     const fr = this.#fr;
+    if (bytes === this.#source && (start !== 0 || end !== bytes.byteLength) && end - start <= fr.encoder.copyThreshold) {
+      // A range of the chunk being read (a relay or an echo passing a frame
+      // on): its view is made from the chunk's memory, read once per chunk,
+      // rather than by the encoder from the chunk for every frame.
+      bytes = makeView(this.#sourceAb!, bytes.byteOffset + start, end - start);
+      end -= start;
+      start = 0;
+    }
     return sendRawFrame(fr.encoder, fr._reserved !== null && fr._reserved.has(type) ? null : fr.registry, this, type, bytes, start, end, (this.#state & FEEDING) === 0, fr._counts);
   }
 
@@ -557,6 +571,33 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
     for (;;) {
       this.#chunkStart = restStart;
       this.#state |= FEEDING;
+      const backlog = this.#backlog;
+      if (!this.#decoder!.inFrame && (backlog === null || this.#backHead === backlog.length)) {
+        // The whole frames at the chunk's head are taken here; the decoder
+        // gets only what the walk leaves (see #walk).
+        const at = this.#walk(rest);
+        if (at === rest.length) {
+          this.#state &= ~FEEDING;
+          this.#source = null;
+          if ((this.#state & UPGRADE) !== 0) {
+            this.#state = (this.#state & ~UPGRADE) | FULL;
+            this.#decoder = this.#makeDecoder();
+          }
+          return;
+        }
+        if (at > 0) {
+          rest = rest.subarray(at);
+          restStart += at;
+          this.#chunkStart = restStart;
+          if ((this.#state & UPGRADE) !== 0 && (this.#state & DEAD) === 0) {
+            // The last frame taken authenticated the client: the rest is read
+            // with the full layout, as on the decoder's path (#retireAt).
+            this.#state = (this.#state & ~UPGRADE) | FULL;
+            this.#decoder = this.#makeDecoder();
+            continue;
+          }
+        }
+      }
       try {
         this.#decoder!.feed(rest);
       } catch (err) {
@@ -721,6 +762,106 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
   #backlogCount(): number {
     const b = this.#backlog;
     return b === null ? 0 : (b.length - this.#backHead) >> 2;
+  }
+
+  /**
+   * Takes the whole frames at the head of `chunk` (the decoder holding no
+   * partial frame, and the backlog empty) and returns the offset of the
+   * first byte not taken. This is the decoder's loop and `#frame`
+   * fused into one, with the budget, the handler slots and the state read
+   * per frame as there: a frame that any of them would not dispatch at once
+   * ends the walk, as do a header the decoder would refuse and a frame cut
+   * by the end of the chunk, and the decoder takes the chunk from there
+   * (so errors, the backlog, holding and partial frames have one code path).
+   *
+   * ```
+   *   chunk: [ f1 f2 f3 ... fk | fk+1 (cut, bad, over budget, no slot) ... ]
+   *            walked here        decoder.feed(rest) ──▶ #frame
+   * ```
+   *
+   * Messages for a plain `onMessage` (`_direct` in the framing) are
+   * made and handed out here; every other frame goes to `#dispatch`.
+   */
+  #walk(chunk: Buffer): number {
+    const fr = this.#fr;
+    const layout = (this.#state & FULL) !== 0 ? fr.layout : fr.preAuthLayout;
+    const H = layout.headerBytes;
+    const lenOff = layout.lengthOffset;
+    const lenBytes = layout.lengthBytes;
+    const typeOff = layout.typeOffset;
+    const typeBytes = layout.typeBytes;
+    const le = layout.byteOrder === 'LE';
+    const adj = layout.adjustment;
+    const maxDeclared = layout.maxDeclared;
+    const isKnownType = fr._isKnownType;
+    const budget = fr.maxMessagesPerTurn;
+    const slots = fr.maxPendingMessages;
+    const mark = fr._turnMark;
+    const counts = fr._counts;
+    const loop = this.loop;
+    // The turn cannot change during this synchronous loop: its count is reset once.
+    const seq = loop._turnSeq;
+    if (seq !== this.#turnSeq) {
+      this.#turnSeq = seq;
+      this.#turnCount = 0;
+    }
+    if (chunk !== this.#source) {
+      this.#source = chunk;
+      this.#sourceAb = chunk.buffer;
+    }
+    const ab = this.#sourceAb!;
+    const base = chunk.byteOffset;
+    const end = chunk.length;
+    let off = 0;
+    while (end - off >= H) {
+      if (this.#turnCount >= budget || this.#inFlight >= slots || (this.#state & (DEAD | HOOK_WAIT | UPGRADE)) !== 0) break;
+      const declared = readUint(chunk, off + lenOff, lenBytes, le);
+      const type = typeBytes === 0 ? 0 : readUint(chunk, off + typeOff, typeBytes, le);
+      if (declared > maxDeclared || declared < adj || (isKnownType !== null && !isKnownType(type))) break;
+      const start = off + H;
+      const stop = start + declared - adj;
+      if (stop > end) break;
+      off = stop;
+      if (++this.#turnCount === mark) loop._requestTurn();
+      const size = H + (stop - start);
+      this.#pos += size;
+      this.#frames++;
+      counts.received(type);
+      const observers = fr._frameObservers;
+      if (observers !== null) {
+        try {
+          for (let i = 0; i < observers.length; i++) observers[i]!(this, type, size);
+        } catch (err) {
+          this.#handlerFault(err, false);
+          break;
+        }
+      }
+      if (!fr._direct) {
+        const raw = fr._frameHandler;
+        if (raw === null || fr._reserved !== null) {
+          this.#dispatch(type, chunk, start, stop, size);
+          continue;
+        }
+        // onRawFrame and no reserved type: the range itself, as #dispatch would hand it out.
+        try {
+          raw(this, type, chunk, start, stop);
+        } catch (err) {
+          this.#handlerFault(err, false);
+          break;
+        }
+        continue;
+      }
+      const value = start === 0 && stop === end ? chunk : makeView(ab, base + start, stop - start);
+      let r: unknown;
+      try {
+        r = fr._handler!(this, { type, name: undefined, payload: value, value });
+      } catch (err) {
+        this.#handlerFault(err, false);
+        break;
+      }
+      if (r !== undefined && r !== null) this.#track(r, size);
+    }
+    return off;
   }
 
   /** One frame from the decoder: `source[start, end)`. */

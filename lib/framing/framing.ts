@@ -16,6 +16,7 @@
  *   owner.addInboundHook(fn)         ──▶ _inboundHooks    [hook, ...]             (null while empty;
  *   owner.addOutboundHook(fn)        ──▶ _outboundHooks   [hook, ...]              replaced as a whole)
  *   every frame in and out           ──▶ _counts          FrameCounts             (owner.frameCounts())
+ *   any of the tables above changed  ──▶ _direct          onMessage alone takes every message as it is
  * ```
  *
  * Every table the clients read per frame or per send is null while empty,
@@ -232,6 +233,15 @@ export class Framing implements FramingConfig {
   readonly _headerBytes: number;
   /** Frames in and out by type ({@link Framing.frameCounts}). */
   readonly _counts: FrameCounts;
+  /**
+   * True while every message goes straight to `onMessage` as it is: an
+   * `onMessage` handler, and no registry, typed handler, inbound hook,
+   * reserved type or copy mode. A client then makes each message in its
+   * read loop and calls the handler there (one field check per frame);
+   * recomputed by every method that changes one of these tables, so a hook
+   * added from a handler applies from the next frame on.
+   */
+  _direct = false;
 
   /**
    * Validates `options` (only the framing ones are read).
@@ -324,6 +334,19 @@ export class Framing implements FramingConfig {
     this._counts = new FrameCounts(maxCounted, (type) => (registry !== null && registry.isKnownType(type)) || (this._reserved !== null && this._reserved.has(type)));
     this._isKnownType =
       registry !== null && registry.strict ? (type: number) => registry.isKnownType(type) || (this._reserved !== null && this._reserved.has(type)) : null;
+    this.#refresh();
+  }
+
+  /** Recomputes {@link Framing._direct} after a table changed. */
+  #refresh(): void {
+    this._direct =
+      this._handler !== null &&
+      this._frameHandler === null &&
+      this.registry === null &&
+      !this.copy &&
+      this._handlers === null &&
+      this._inboundHooks === null &&
+      this._reserved === null;
   }
 
   /**
@@ -348,10 +371,12 @@ export class Framing implements FramingConfig {
       });
     }
     (this._reserved ??= new Map()).set(type, handler);
+    this.#refresh();
     return () => {
       if (this._reserved === null || this._reserved.get(type) !== handler) return;
       this._reserved.delete(type);
       if (this._reserved.size === 0) this._reserved = null;
+      this.#refresh();
     };
   }
 
@@ -389,6 +414,7 @@ export class Framing implements FramingConfig {
     // parameter declares none, so such a handler gets the message).
     const bare = handler.length === 1 || handler.length === 2;
     (this._handlers ??= new Map()).set(type.id, { type, fn: handler, bare, ranged: bare && hasRangeDecoding(type.serializer) });
+    this.#refresh();
   }
 
   /** Removes the typed handler of `name` (its messages go to `onMessage` or `'message'` again); false when it had none. */
@@ -396,17 +422,20 @@ export class Framing implements FramingConfig {
     const type = this.registry?.get(name);
     if (type === undefined || this._handlers === null || !this._handlers.delete(type.id)) return false;
     if (this._handlers.size === 0) this._handlers = null;
+    this.#refresh();
     return true;
   }
 
   /** Adds an inbound hook, after those there. */
   addInboundHook(hook: AnyInboundHook): void {
     this._inboundHooks = withHook(this._inboundHooks, hook, 'an inbound hook');
+    this.#refresh();
   }
 
   /** Removes an inbound hook (the last one added, when added twice). */
   removeInboundHook(hook: AnyInboundHook): void {
     this._inboundHooks = withoutHook(this._inboundHooks, hook);
+    this.#refresh();
   }
 
   /**

@@ -762,6 +762,11 @@ export class Client implements LoopClient {
         if (s.destroyed) return;
         if (!ok) break;
       }
+      // The socket holds nothing once every write completed at once (Node
+      // lets go of a chunk when its write completes): the slab can then be
+      // written again from its start. A write left unfinished pins it.
+      if (s.writableLength !== 0) out.pin();
+      else out.rewind();
       if (out.bytes === 0) {
         this._out = null;
         this.loop._releaseOutput(out);

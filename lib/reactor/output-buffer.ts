@@ -26,10 +26,14 @@
  *
  * Pushed chunks are held by reference, not copied: the caller must not modify
  * a buffer after pushing it. Copied and reserved bytes live in a slab owned by
- * this output buffer: a slab is only ever appended to, never rewritten, so a
- * region handed to a socket stays intact until it is written, and a full slab
- * is simply dropped for a new one (collected once every view of it is
- * written). The slab is per buffer, not shared by the process, on purpose: a
+ * this output buffer: a slab is only appended to, so a region handed to a
+ * socket stays intact until it is written, and a full slab is simply dropped
+ * for a new one (collected once every view of it is written). The one
+ * exception is {@link OutputBuffer.rewind}: once the writer has let go of
+ * every region handed out (its writes all completed at once, and none was
+ * left unfinished since the slab was made, see {@link OutputBuffer.pin}),
+ * the slab is written again from its start, so a busy connection whose
+ * replies leave at once allocates no slab per turn. The slab is per buffer, not shared by the process, on purpose: a
  * slow reader's queued views then pin only its own bytes (plus at most one
  * partly used slab), never other clients' slabs, so the memory a stalled
  * client holds stays within a slab of what its output limit counts. A client
@@ -65,9 +69,11 @@ export class OutputBuffer {
   #tail: Buffer = EMPTY;
   #tailStart = 0;
   #tailEnd = 0;
-  /** This buffer's slab and its first free byte (append-only). */
+  /** This buffer's slab and its first free byte (append-only, until a {@link rewind}). */
   #slab: Buffer = EMPTY;
   #slabPos = 0;
+  /** A writer may still hold a region of this slab (see {@link pin}): it is not rewound. */
+  #pinned = false;
 
   /** Bytes queued. */
   get bytes(): number {
@@ -121,6 +127,7 @@ export class OutputBuffer {
     if (this.#slab.length - this.#slabPos < n) {
       this.#slab = Buffer.allocUnsafeSlow(n > SLAB_BYTES ? n : SLAB_BYTES);
       this.#slabPos = 0;
+      this.#pinned = false;
     }
     this.#tail = this.#slab;
     this.#tailStart = this.#tailEnd = this.#slabPos;
@@ -187,6 +194,34 @@ export class OutputBuffer {
     }
     this.#bytes -= n;
     return out;
+  }
+
+  /**
+   * Says that a writer may still hold a region handed out of the current
+   * slab (a socket write that did not complete at once): the slab is then
+   * never rewound; the next slab starts unpinned.
+   */
+  pin(): void {
+    this.#pinned = true;
+  }
+
+  /**
+   * Reuses the slab from its start. The caller asserts that every region
+   * handed out of it is written and let go (a socket whose writes all
+   * completed at once holds none: Node lets go of a chunk once its write
+   * completes); does nothing while bytes are queued or after {@link pin}.
+   * A connection whose replies leave at once then writes every turn from
+   * the same slab instead of taking a new one each time it fills.
+   */
+  rewind(): void {
+    if (this.#bytes !== 0 || this.#pinned) return;
+    if (this.#chunks.length !== 0) {
+      this.#chunks.length = 0;
+      this.#head = 0;
+    }
+    this.#slabPos = 0;
+    this.#tail = EMPTY;
+    this.#tailStart = this.#tailEnd = 0;
   }
 
   /** Drops everything queued and forgets the chunks, so they can be collected. */

@@ -41,4 +41,13 @@ test('without --base, or with a folder that holds no build, it fails with NETLOO
   assert.match(empty.stderr, /is missing: build the other version first/);
 });
 
+test('an --impl other than netloop or netloop-message fails with NETLOOP_INVALID_OPTION before measuring', async () => {
+  // This build stands in as the other version: only the flag is wrong.
+  const here = fileURLToPath(new URL('../../..', import.meta.url));
+  const bad = await runAb(['--base', here, '--impl', 'tuned']);
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /NETLOOP_INVALID_OPTION/);
+  assert.match(bad.stderr, /--impl must be netloop or netloop-message/);
+});
+
 test.run();

@@ -261,4 +261,33 @@ test('property: pushes, copies, reservations and takes on two buffers yield each
   );
 });
 
+test('rewind writes the slab again from its start once all handed out is let go; a pin keeps the slab until the next one', () => {
+  const b = new OutputBuffer();
+  b.copyIn(Buffer.from('abc'));
+  const first = b.take(100);
+  b.copyIn(Buffer.from('def'));
+  b.rewind();
+  assert.is(b.bytes, 3, 'nothing is rewound while bytes are queued');
+  const second = b.take(100);
+  assert.is(second.byteOffset, first.byteOffset + 3);
+  b.rewind();
+  b.copyIn(Buffer.from('xyz'));
+  const third = b.take(100);
+  assert.equal([third.buffer, third.byteOffset, third.toString()], [first.buffer, first.byteOffset, 'xyz']);
+  // A pinned slab is never rewound: what was handed out stays intact.
+  b.pin();
+  b.rewind();
+  b.copyIn(Buffer.from('123'));
+  const fourth = b.take(100);
+  assert.is(fourth.byteOffset, third.byteOffset + 3);
+  assert.is(third.toString(), 'xyz');
+  // The next slab starts unpinned.
+  b.copyIn(Buffer.alloc(SLAB_BYTES - 2, 1));
+  const fill = b.take(SLAB_BYTES);
+  assert.is.not(fill.buffer, first.buffer);
+  b.rewind();
+  b.copyIn(Buffer.from('new'));
+  assert.equal([b.take(100).byteOffset, fourth.toString()], [fill.byteOffset, '123']);
+});
+
 test.run();
