@@ -24,7 +24,7 @@ import { spawnChild, startServer, parseFlags, intFlag } from '../../bench/proces
 import { startEchoChild } from '../../bench/echo-server.js';
 import { runFramedLoad, quantile } from '../../bench/framed-load.js';
 import { capConnections } from '../../bench/idle-load.js';
-import { targetFor } from '../../bench/pipelined.js';
+import { messageTargetFor, targetFor } from '../../bench/pipelined.js';
 import { describeSystem, systemFacts } from '../../bench/system.js';
 import { ErrorCode, isNetloopError } from '../../lib/core/errors.js';
 
@@ -401,6 +401,7 @@ test('helpers: flags, quantiles, fd caps, targets, system facts', () => {
   assert.is(targetFor(100, 100, 'tuned'), '>= 0.7x');
   assert.is(targetFor(1, 1, 'tuned'), '>= 0.9x');
   assert.is(targetFor(1, 100, 'naive'), undefined);
+  assert.equal([messageTargetFor(100, 1), messageTargetFor(100, 100), messageTargetFor(1, 1), messageTargetFor(1, 100)], ['>= 0.9x', '>= 0.9x', undefined, undefined]);
   const facts = systemFacts();
   assert.ok(facts.cores >= 1);
   assert.match(describeSystem(facts).join('\n'), 'node: v');
