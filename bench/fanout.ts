@@ -67,6 +67,8 @@ export const ACK_FRAME_BYTES = 4 + 2 + MESSAGE_BYTES + 8;
 export const WINDOW = 2048;
 /** Messages per sender write. */
 const BURST = 32;
+/** The resolution of a resident set size: the page (4 KiB on the platforms this runs on). */
+const RSS_PAGE_BYTES = 4096;
 /** The netloop server's output limits in this scenario: a hard limit well above a burst, a soft one held for longer than the stall. */
 export const FANOUT_LIMITS = { maxOutputBytes: 64 * 1024 * 1024, softOutputLimit: { bytes: 16 * 1024 * 1024, forMs: 30_000 } } as const;
 
@@ -339,7 +341,10 @@ export async function measureOnce(
         await loadChild.waitForLine(/"phase":"stalled"/, stallSeconds * 1000 + 30_000, 'the end of the stall');
         server.handle.send('stats');
         const s1 = await server.handle.nextJson<ServerStats>(5_000);
-        rssGrowth = Math.max(0, s1.rss - rssBefore);
+        // RSS moves by whole pages: a growth under one page (none at all, when the output
+        // buffers' slabs are written again) counts as one, so that the ratio to the limit stays
+        // a finite figure rather than a division by zero.
+        rssGrowth = Math.max(RSS_PAGE_BYTES, s1.rss - rssBefore);
       }
       const result = await loadChild.result<LoadResult>();
       server.handle.send('stats');
