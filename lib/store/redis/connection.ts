@@ -207,30 +207,7 @@ export class RedisConnection {
    * `NETLOOP_STORE_UNAVAILABLE` when the deadline passes first.
    */
   op<T>(name: string, work: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const entry: Pending = { at: performance.now() + this.#s.timeoutMs, name, settled: false, reject };
-      this.#watch(entry);
-      let p: Promise<T>;
-      try {
-        p = work();
-      } catch (err) {
-        p = Promise.reject(err);
-      }
-      p.then(
-        (value) => {
-          if (entry.settled) return;
-          entry.settled = true;
-          this.#advance();
-          resolve(value);
-        },
-        (err: unknown) => {
-          if (entry.settled) return;
-          entry.settled = true;
-          this.#advance();
-          reject(this.wrap(name, err));
-        },
-      );
-    });
+    return this.#operate<T, T>(name, work, undefined);
   }
 
   /**
@@ -240,12 +217,21 @@ export class RedisConnection {
    * of `decode` rejects, as a coded error.
    */
   sendOp<R, T>(name: string, args: readonly string[], key: string | undefined, decode: (reply: R) => T): Promise<T> {
+    return this.#operate(name, () => this.send<R>(args, key), decode);
+  }
+
+  /**
+   * {@link op} and {@link sendOp}: `work` started under the operation's
+   * deadline, its result mapped by `decode` (when given) in the same
+   * reaction that settles the operation.
+   */
+  #operate<R, T>(name: string, work: () => Promise<R>, decode: ((reply: R) => T) | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const entry: Pending = { at: performance.now() + this.#s.timeoutMs, name, settled: false, reject };
       this.#watch(entry);
       let p: Promise<R>;
       try {
-        p = this.send<R>(args, key);
+        p = work();
       } catch (err) {
         p = Promise.reject(err);
       }
@@ -254,6 +240,10 @@ export class RedisConnection {
           if (entry.settled) return;
           entry.settled = true;
           this.#advance();
+          if (decode === undefined) {
+            resolve(reply as unknown as T);
+            return;
+          }
           try {
             resolve(decode(reply));
           } catch (err) {
