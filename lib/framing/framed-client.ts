@@ -827,15 +827,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       this.#pos += size;
       this.#frames++;
       counts.received(type);
-      const observers = fr._frameObservers;
-      if (observers !== null) {
-        try {
-          for (let i = 0; i < observers.length; i++) observers[i]!(this, type, size);
-        } catch (err) {
-          this.#handlerFault(err, false);
-          break;
-        }
-      }
+      if (fr._frameObservers !== null && !this.#observe(type, size)) break;
       if (!fr._direct) {
         const raw = fr._frameHandler;
         if (raw === null || fr._reserved !== null) {
@@ -862,6 +854,22 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
       if (r !== undefined && r !== null) this.#track(r, size);
     }
     return off;
+  }
+
+  /**
+   * Shows a frame to the frame observers (the owner has some), before it is
+   * dispatched, whatever handles it; false when one threw, which closed the
+   * client as a handler fault.
+   */
+  #observe(type: number, size: number): boolean {
+    const observers = this.#fr._frameObservers!;
+    try {
+      for (let i = 0; i < observers.length; i++) observers[i]!(this, type, size);
+    } catch (err) {
+      this.#handlerFault(err, false);
+      return false;
+    }
+    return true;
   }
 
   /** One frame from the decoder: `source[start, end)`. */
@@ -891,15 +899,7 @@ export class FramedClient<M extends MessageMap = AnyFramedMap> extends Client {
     this.#frames++;
     fr._counts.received(type);
     if ((this.#state & DEAD) !== 0) return;
-    const observers = fr._frameObservers;
-    if (observers !== null) {
-      try {
-        for (let i = 0; i < observers.length; i++) observers[i]!(this, type, size);
-      } catch (err) {
-        this.#handlerFault(err, false);
-        return;
-      }
-    }
+    if (fr._frameObservers !== null && !this.#observe(type, size)) return;
     const backlog = this.#backlog;
     if ((backlog === null || this.#backHead === backlog.length) && this.#inFlight < fr.maxPendingMessages && (this.#state & HOOK_WAIT) === 0) {
       this.#dispatch(type, source, start, end, size);
