@@ -19,28 +19,12 @@ import type { RedisServer } from '../helpers/redis-server.js';
 import { redisClusterForTests } from '../helpers/redis-cluster.js';
 import { createClient } from 'redis';
 import { until } from '../helpers/net.js';
+import type { RoomsAdapterStats } from '../../lib/cluster/rooms-options.js';
 
 const SCRIPT = siblingScript(import.meta.url, '../helpers/rooms-node.js');
 
-/** The adapter's counters, as a client's `stats` command returns them. */
-interface Stats {
-  op: string;
-  publisherUp: boolean;
-  subscriberUp: boolean;
-  broadcasts: number;
-  published: number;
-  inFlight: number;
-  queued: number;
-  dropped: Record<string, number>;
-  received: number;
-  missed: number;
-  deliveries: number;
-  outages: number;
-  rooms: number;
-  members: number;
-  memberships: number;
-  users: number;
-}
+/** The adapter's counters, as a client's `stats` command returns them (test/helpers/rooms-node.ts). */
+type Stats = RoomsAdapterStats & { op: 'stats' };
 
 async function node(args: string[]): Promise<ServerChild> {
   return startServer({ script: SCRIPT, args, timeoutMs: 120_000, name: 'rooms-node', startTimeoutMs: 20_000 });

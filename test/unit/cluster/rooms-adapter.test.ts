@@ -87,6 +87,11 @@ function record(socket: net.Socket): { bytes: () => Buffer } {
   return { bytes: () => Buffer.concat(chunks) };
 }
 
+/** An adapter over a Redis client of its own to `url`, closed with the scope. */
+async function adapterOn(s: Scope, url: string, options: Omit<RoomsAdapterOptions, 'redis'>): Promise<RoomsAdapter> {
+  return s.add(await createRoomsAdapter({ ...options, redis: await redisClient(url) }), (x) => x.close());
+}
+
 function prefix(): string {
   return `u${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
 }
@@ -151,8 +156,8 @@ test('a typed message is framed once per server, in each server\'s layout; a raw
     const netloopFramed = await new FramedServer(loopB, { registry: registry() }).listen();
     const cellnetFramed = await new FramedServer(loopB, { registry: registry(), layout: 'cellnet' }).listen();
     const raw = await new Server(loopB).listen();
-    const a = s.add(await createRoomsAdapter({ server: origin, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
-    const b = s.add(await createRoomsAdapter({ server: [netloopFramed, cellnetFramed, raw], redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const a = await adapterOn(s, redis.url, { server: origin, prefix: p });
+    const b = await adapterOn(s, redis.url, { server: [netloopFramed, cellnetFramed, raw], prefix: p });
     const c1 = await accept(netloopFramed, 1);
     const c2 = await accept(cellnetFramed, 1);
     const c3 = await accept(raw, 1);
@@ -194,8 +199,8 @@ test('what the adapter delivers goes through each client\'s output limits: a cli
     const serverB = await new Server(loopB, { maxOutputBytes: 64 * 1024, softOutputLimit: null }).listen();
     const closes: CloseReason[] = [];
     serverB.on('close', (_c, reason) => closes.push(reason));
-    const a = s.add(await createRoomsAdapter({ server: origin, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
-    const b = s.add(await createRoomsAdapter({ server: serverB, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const a = await adapterOn(s, redis.url, { server: origin, prefix: p });
+    const b = await adapterOn(s, redis.url, { server: serverB, prefix: p });
     const { clients, sockets } = await accept(serverB, 2);
     sockets[1]!.pause();
     const fast = record(sockets[0]!);
@@ -284,14 +289,14 @@ test('noise on the channel is counted and reported (NETLOOP_BAD_PAYLOAD, once pe
     const p = prefix();
     const loop = s.add(new EventLoop(), (l) => l.close());
     const server = await new Server(loop).listen();
-    const adapter = s.add(await createRoomsAdapter({ server, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const adapter = await adapterOn(s, redis.url, { server, prefix: p });
     const errors: string[] = [];
     adapter.on('error', (e) => errors.push(e.code));
     const other = s.add(await redisClient(redis.url), (c) => c.close());
     for (const noise of ['hello', '', '\u0001\u0000\u0005ab']) await other.publish(`${p}0`, noise);
     const { sockets } = await accept(server, 1);
     const got = record(sockets[0]!);
-    const peer = s.add(await createRoomsAdapter({ server: await new Server(loop).listen(), redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const peer = await adapterOn(s, redis.url, { server: await new Server(loop).listen(), prefix: p });
     peer.broadcast('after the noise');
     await until(() => got.bytes().toString() === 'after the noise', 'the envelope after the noise');
     assert.is(adapter.stats().malformed, 3);
@@ -313,8 +318,8 @@ test('a session binding answers for users: its bound clients and those said by s
     const server = await new Server(loop).listen();
     const reg = s.add(new SessionRegistry({ autoAudit: false }), (r) => r.close());
     const binding = s.add(bindSessions(server, reg), (b) => b.close());
-    const adapter = s.add(await createRoomsAdapter({ server, redis: await redisClient(redis.url), prefix: p, users: binding }), (x) => x.close());
-    const sender = s.add(await createRoomsAdapter({ server: await new Server(loop).listen(), redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const adapter = await adapterOn(s, redis.url, { server, prefix: p, users: binding });
+    const sender = await adapterOn(s, redis.url, { server: await new Server(loop).listen(), prefix: p });
     const { clients, sockets } = await accept(server, 3);
     const got = sockets.map(record);
     await binding.login(clients[0]!, { userId: 'alice' });
@@ -419,7 +424,7 @@ test('the broadcasts of one synchronous run travel as one Redis message, each de
     const p = prefix();
     const loop = s.add(new EventLoop(), (l) => l.close());
     const server = await new Server(loop).listen();
-    const receiver = s.add(await createRoomsAdapter({ server, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const receiver = await adapterOn(s, redis.url, { server, prefix: p });
     const { clients, sockets } = await accept(server, 1);
     receiver.join(clients[0]!, 'r');
     const got = record(sockets[0]!);
@@ -428,10 +433,7 @@ test('the broadcasts of one synchronous run travel as one Redis message, each de
     const spy = s.add(await redisClient(redis.url), (c) => c.close());
     await spy.subscribe(`${p}0`, (m: Buffer) => seen.push(m), true);
     const publisher = async (maxBatchBytes?: number): Promise<RoomsAdapter> =>
-      s.add(
-        await createRoomsAdapter({ server: await new Server(loop).listen(), redis: await redisClient(redis.url), prefix: p, ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }) }),
-        (x) => x.close(),
-      );
+      adapterOn(s, redis.url, { server: await new Server(loop).listen(), prefix: p, ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }) });
     let expected = '';
     const run = async (a: RoomsAdapter, texts: string[]): Promise<Buffer[]> => {
       seen.length = 0;
@@ -478,7 +480,7 @@ test('a batch is read envelope by envelope: a malformed one is counted and repor
     const p = prefix();
     const loop = s.add(new EventLoop(), (l) => l.close());
     const server = await new Server(loop).listen();
-    const adapter = s.add(await createRoomsAdapter({ server, redis: await redisClient(redis.url), prefix: p }), (x) => x.close());
+    const adapter = await adapterOn(s, redis.url, { server, prefix: p });
     const errors: string[] = [];
     adapter.on('error', (e) => errors.push(e.code));
     const { clients, sockets } = await accept(server, 1);
@@ -522,7 +524,7 @@ test('a batch whose PUBLISH fails drops every broadcast it carried, counted once
     await admin.sendCommand(['ACL', 'SETUSER', 'nopublish', 'on', 'nopass', '~*', '&*', '+@all', '-publish']);
     const url = redis.url.replace('redis://', 'redis://nopublish:x@');
     const loop = s.add(new EventLoop(), (l) => l.close());
-    const adapter = s.add(await createRoomsAdapter({ server: await new Server(loop).listen(), redis: await redisClient(url), prefix: prefix() }), (x) => x.close());
+    const adapter = await adapterOn(s, url, { server: await new Server(loop).listen(), prefix: prefix() });
     const drops: RoomsDropInfo[] = [];
     adapter.on('dropped', (d) => drops.push(d));
     const results = Array.from({ length: 10 }, () => adapter.broadcast('0123456789'));
