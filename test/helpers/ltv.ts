@@ -31,6 +31,16 @@ export function throwsCode(fn: () => unknown, code: string): { code: string; det
   throw new Error('unreachable');
 }
 
+/**
+ * Strings of any code points, lone surrogates included (up to `maxLength`
+ * of them): what `fc.string({ unit: 'binary' })` draws, without the table of
+ * every code point that arbitrary builds on first use (over a million
+ * entries: most of a second of CPU in each test file that uses it).
+ */
+export function anyTextArb(maxLength = 10): fc.Arbitrary<string> {
+  return fc.array(fc.integer({ min: 0, max: 0x10ffff }), { maxLength }).map((codePoints) => String.fromCodePoint(...codePoints));
+}
+
 /** Random layout options covering every width, order and inclusion, with a small maxFrameLength. */
 export const layoutArb: fc.Arbitrary<LtvLayout> = fc
   .record({

@@ -219,11 +219,31 @@ export function digest(buf: Uint8Array): string {
   return createHash('sha256').update(buf).digest('hex');
 }
 
-/** A deterministic pattern of `n` bytes starting at `seed` (no randomness: failures replay). */
+/**
+ * A deterministic pattern of `n` bytes starting at `seed` (no randomness:
+ * failures replay). Byte `i` is `(i * 31 + seed * 7 + (i >> 8)) & 0xff`,
+ * which repeats every 65,536 bytes: the cycle of each seed is computed once
+ * and copied, so the tests' megabytes of payload cost a copy, not a loop
+ * over every byte.
+ */
 export function pattern(n: number, seed = 0): Buffer {
+  const cycle = patternCycle(seed);
   const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
+  for (let at = 0; at < n; at += cycle.length) cycle.copy(b, at, 0, Math.min(cycle.length, n - at));
   return b;
+}
+
+/** One period of {@link pattern} for `seed` (only `seed * 7` modulo 256 matters). */
+const patternCycles = new Map<number, Buffer>();
+function patternCycle(seed: number): Buffer {
+  const offset = (seed * 7) & 0xff;
+  let cycle = patternCycles.get(offset);
+  if (cycle === undefined) {
+    cycle = Buffer.allocUnsafe(65_536);
+    for (let i = 0; i < cycle.length; i++) cycle[i] = (i * 31 + offset + (i >> 8)) & 0xff;
+    patternCycles.set(offset, cycle);
+  }
+  return cycle;
 }
 
 /** Destroys sockets, ignoring errors, and resolves once each has closed. */
