@@ -112,8 +112,7 @@ const rel = (/** @type {string} */ f) => path.relative(testRoot, f);
 const hint = (/** @type {string} */ f) => lastTimes[rel(f)] ?? seedTimes[rel(f)] ?? 1;
 files.sort((a, b) => hint(b) - hint(a) || a.localeCompare(b));
 
-/** The environment of every test file (see the header). */
-/** @type {NodeJS.ProcessEnv} */
+/** The environment of every test file (see the header). @type {NodeJS.ProcessEnv} */
 const fileEnv = { ...process.env, FORCE_COLOR: '0' };
 delete fileEnv['NODE_EXTRA_CA_CERTS'];
 
