@@ -17,8 +17,8 @@
  * crowds them with computing files, which adds contention and the risk of a
  * timing bound missed. The runner keeps `--jobs` files running (default 4:
  * two per core of a two-core machine), and starts one more, up to
- * `--max-jobs` (default twice `--jobs`), when the machine's cores were more
- * than a quarter idle over the last half second (Linux's `/proc/stat`,
+ * `--max-jobs` (default twice `--jobs`), when the machine's cores were at
+ * least a quarter idle over the last half second (Linux's `/proc/stat`,
  * every process counted, so a machine busy with other work gets no extra
  * file); one at a time, so that each has started computing before the next
  * is weighed. Where `/proc/stat` cannot be read, the runner keeps to
@@ -41,7 +41,7 @@
  * ```
  *   files (<root>/<suite>/**\/*.test.js), longest first (the last run's durations, else the committed ones)
  *     ──▶ start one whenever running < jobs, and one more every half second while running < max-jobs
- *         and the cores were over a quarter idle:   node <file>   (output captured, printed whole when it ends)
+ *         and the cores were a quarter idle or more:   node <file>   (output captured, printed whole when it ends)
  *     ──▶ summary: files, tests passed / failed, CPU time, the slowest files, exit 1 on any failure
  * ```
  *
@@ -54,10 +54,12 @@
  * only to servers on loopback, with their own certificates where they use
  * TLS, so none of those processes ever verifies a public certificate.
  *
- * Usage: `node scripts/run-tests.mjs [--jobs N] [--max-jobs M] [--timeout-s S] [--root DIR] <suite> [<suite> ...]`
+ * Usage: `node scripts/run-tests.mjs [--jobs N] [--max-jobs M] [--idle-share F] [--timeout-s S] [--root DIR] <suite> [<suite> ...]`
  * where a suite is a folder under the test root (dist/test by default:
  * unit, conformance, integration, stress, packaging). `--jobs` defaults to 4
- * (`NETLOOP_TEST_JOBS` overrides), `--max-jobs` to twice `--jobs`; a file
+ * (`NETLOOP_TEST_JOBS` overrides), `--max-jobs` to twice `--jobs`;
+ * `--idle-share` is the idle share of the cores that lets one more start
+ * (default 0.25; 0 starts one every half second up to `--max-jobs`); a file
  * that runs longer than `--timeout-s` (default 300) is killed and fails.
  * `--root` runs the suites of another folder (the runner's own tests); the
  * figures of a run are written beside that folder, as `.test-times.json`.
@@ -76,6 +78,7 @@ let jobs = Number(process.env['NETLOOP_TEST_JOBS'] ?? 4);
 /** @type {number | undefined} */
 let maxJobs;
 let timeoutS = 300;
+let idleShare = 0.25;
 /** @type {string[]} */
 const suites = [];
 for (let i = 2; i < process.argv.length; i++) {
@@ -83,6 +86,7 @@ for (let i = 2; i < process.argv.length; i++) {
   if (arg === '--jobs') jobs = Number(process.argv[++i]);
   else if (arg === '--max-jobs') maxJobs = Number(process.argv[++i]);
   else if (arg === '--timeout-s') timeoutS = Number(process.argv[++i]);
+  else if (arg === '--idle-share') idleShare = Number(process.argv[++i]);
   else if (arg === '--root') testRoot = path.resolve(process.argv[++i] ?? fail('--root needs a folder'));
   else if (arg.startsWith('-')) fail(`unknown option ${arg}`);
   else suites.push(arg);
@@ -91,6 +95,7 @@ if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) fail(`--jobs must be an in
 maxJobs ??= 2 * jobs;
 if (!Number.isInteger(maxJobs) || maxJobs < jobs || maxJobs > 128) fail(`--max-jobs must be an integer in [--jobs, 128], got ${maxJobs}`);
 if (!(timeoutS > 0)) fail(`--timeout-s must be positive, got ${timeoutS}`);
+if (!(idleShare >= 0 && idleShare <= 1)) fail(`--idle-share must be a fraction in [0, 1], got ${idleShare}`);
 if (suites.length === 0) fail('name at least one suite (a folder under dist/test), e.g. unit integration');
 const timesFile = path.join(path.dirname(testRoot), '.test-times.json');
 
@@ -143,7 +148,7 @@ await new Promise((resolve) => {
     const now = cpuTimes();
     if (last !== undefined && now !== undefined && now.total > last.total) {
       const idle = (now.idle - last.idle) / (now.total - last.total);
-      if (idle > 0.25 && running < /** @type {number} */ (maxJobs) && next < files.length) start();
+      if (idle >= idleShare && running < /** @type {number} */ (maxJobs) && next < files.length) start();
     }
     last = now;
   }, 500);
