@@ -2,8 +2,9 @@
  * scripts/run-tests.mjs, the runner of `npm test`: a file fails on a failing
  * exit status or on fewer tests passed than run, the summary counts every
  * test, the files start longest first by the last run's durations (and those
- * are written back), each file gets the runner's fixed environment, and a bad
- * option is refused. Each test runs the runner on suites of small test files
+ * are written back), one more file starts beside `--jobs` while the cores
+ * idle, each file gets the runner's fixed environment, a file past its time
+ * limit is killed, and a bad option is refused. Each test runs the runner on suites of small test files
  * in a temporary folder (`--root`), which print the summary uvu prints.
  *
  * ```
