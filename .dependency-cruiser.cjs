@@ -1,8 +1,9 @@
 // @ts-check
 /**
  * The import rules of netloop's layers, checked by dependency-cruiser in
- * `npm test` (`npm run check:deps`): no cycle at all, type-only imports
- * included, and every import in an allowed direction.
+ * `npm test` (test/integration/import-rules.test.ts runs `npm run
+ * check:deps`'s command): no cycle at all, type-only imports included, and
+ * every import in an allowed direction.
  *
  *   core      imports nothing else
  *   codec     core                      reactor   core

@@ -1,11 +1,13 @@
 /**
- * The import rules (`.dependency-cruiser.cjs`, run by `npm test` as
- * `npm run check:deps`) catch what they are for: run on a small tree of
- * their own, they report a cycle made only of type imports, an import
- * against the layers' direction, the library importing a test, an example
- * importing a path of the library instead of the package, and an example
- * importing the test kit (by a path, or by the package's name); and they
- * pass the same tree once fixed.
+ * The import rules (`.dependency-cruiser.cjs`): the repository passes them,
+ * run exactly as `npm run check:deps` runs them (this file is how `npm test`
+ * checks them, beside the other test files rather than before them all); and
+ * they catch what they are for: run on a small tree of their own, they report
+ * a cycle made only of type imports, an import against the layers'
+ * direction, the library importing a test, an example importing a path of
+ * the library instead of the package, and an example importing the test kit
+ * (by a path, or by the package's name); and they pass the same tree once
+ * fixed.
  *
  * @module
  */
@@ -13,6 +15,7 @@
 import { test } from '../helpers/uvu.js';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,17 +39,31 @@ async function tree(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-/** Runs the rules on `dir`: the exit status and each violation as `rule: from → to`, sorted. */
-function check(dir: string, folders: string[]): { status: number | null; violations: string[] } {
-  // The reporter npm test uses: one line per violation, and a non-zero exit status when there is an error.
+/** Runs dependency-cruiser with `args` in `dir`: the exit status and each violation as `rule: from → to`, sorted. */
+function cruise(dir: string, args: string[]): { status: number | null; violations: string[]; text: string } {
   // dependency-cruiser is a tool, not the library: its child runs without coverage.
   const env = uncoveredEnv({ FORCE_COLOR: '0', NO_COLOR: '1' });
-  const r = spawnSync(process.execPath, [CLI, ...folders, '--config', CONFIG, '--output-type', 'err'], { cwd: dir, encoding: 'utf8', env });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', env });
   // Colours, should a terminal setting still ask for them, are taken out before reading the lines.
   const text = `${r.stdout}${r.stderr}`.replace(/\u001b\[[0-9;]*m/g, '');
   const violations = [...text.matchAll(/^\s*error ([\w-]+): (.+)$/gm)].map((m) => `${m[1]!}: ${m[2]!.trim()}`);
-  return { status: r.status, violations: [...new Set(violations)].sort() };
+  return { status: r.status, violations: [...new Set(violations)].sort(), text };
 }
+
+/** The rules on `dir`, with the reporter `check:deps` uses: one line per violation, a non-zero exit status on an error. */
+function check(dir: string, folders: string[]): { status: number | null; violations: string[] } {
+  return cruise(dir, [...folders, '--config', CONFIG, '--output-type', 'err']);
+}
+
+test("the repository passes its import rules, checked as `npm run check:deps` checks them", () => {
+  const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const [bin, ...args] = (scripts['check:deps'] ?? '').split(' ');
+  assert.is(bin, 'depcruise', 'check:deps runs dependency-cruiser');
+  const r = cruise(ROOT, args);
+  assert.is(r.status, 0, `the import rules fail:\n${r.text}`);
+  assert.equal(r.violations, []);
+  assert.match(r.text, /no dependency violations found \(\d+ modules/);
+});
 
 // Each run of dependency-cruiser loads TypeScript to parse the tree (about a
 // second of CPU), so one tree holds every mistake and one its fixed form.
