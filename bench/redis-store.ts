@@ -26,6 +26,11 @@
  *   it is what netloop's own work costs. The touch floor batches the touches
  *   of one turn into one call, as the store does; get's floor is a plain
  *   `HMGET` of the fields the store reads.
+ * - for create and delete, the **floor with the store's reads**: the same
+ *   key writes and the reads the store's guarantees make, as bare commands
+ *   in one script (see `FLOOR_READS`). The ratio to it is netloop's own
+ *   code alone; the floor with the reads against the floor is what those
+ *   guarantees cost.
  *
  * The floors are also printed against plain `SET`/`GET` (rows
  * `indexes=floor`), with an empty script called by SHA (`op=empty-script`)
@@ -56,6 +61,7 @@ import { isMain } from './processes.js';
 import { ErrorCode, NetloopError } from '../lib/core/errors.js';
 import { RedisStore } from '../lib/store/redis/redis-store.js';
 import { recordArgs } from '../lib/store/redis/codec.js';
+import { CREATE_PRUNE, CREATE_PRUNE_EVERY } from '../lib/store/redis/scripts/index.js';
 import type { SessionRecord } from '../lib/store/contract.js';
 import { findExecutable, startRedisServer } from '../test/helpers/redis-server.js';
 import type { RedisServer } from '../test/helpers/redis-server.js';
@@ -129,14 +135,19 @@ async function withServerCost(raw: RawClient, n: number, work: () => Promise<num
   return rate;
 }
 
-function records(n: number, run: number): SessionRecord[] {
+/**
+ * The scenario's sessions: `n` records of `users` users (40 sessions each
+ * at the full length), all expiring ten minutes on, with the metadata and
+ * counters of a chat session.
+ */
+export function records(n: number, run: number | string, users = 1_000): SessionRecord[] {
   const now = Date.now();
   return Array.from({ length: n }, (_, i) => {
     const tag = `${run}-${i}`;
     return {
       id: `bench-${tag}`,
       tokenHash: createHash('sha256').update(tag).digest('hex'),
-      userId: `user-${i % 1_000}`,
+      userId: `user-${i % users}`,
       connectionId: `conn-${tag}`,
       remoteAddress: '127.0.0.1',
       remotePort: 50_000,
@@ -161,7 +172,7 @@ function records(n: number, run: number): SessionRecord[] {
  * is, leaves Redis's compact encoding, and costs more to write and to
  * delete.)
  */
-const FLOOR: Record<Exclude<Op, 'heartbeat'>, string> = {
+export const FLOOR: Record<Exclude<Op, 'heartbeat'>, string> = {
   create: `
 local id, tok, uid, conn, e, k, j, now, m, b = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local px = math.ceil(tonumber(e) - now)
@@ -201,6 +212,81 @@ redis.call('ZREM', 'floor:i:expires', id)
 redis.call('ZREM', 'floor:i:state:ACTIVE', id)
 return 1`,
 };
+
+/**
+ * The floor with the store's reads, for create and delete: the floor's key
+ * writes plus the reads the store's scripts make in this scenario, as bare
+ * commands in one script (keys under `rfloor:`, apart from the floor's).
+ * Those reads are what the store's guarantees cost, whatever code sends
+ * them: a duplicate id refused (`HMGET`), `maxPerUser` (`ZCARD`), the
+ * listing indexes' TTL fitted (`PTTL`, `PEXPIRE NX`), the amortised prune
+ * (`ZRANGEBYSCORE`, one create in {@link CREATE_PRUNE_EVERY}); on delete,
+ * an index entry removed only when it is the session's own (`MGET`),
+ * presence kept exact (`ZSCORE`, then the user's latest session and its
+ * fields, as here, where every session of a user expires at once) and the
+ * listing indexes' TTL refitted (`ZCOUNT`). No checks are made of what
+ * they read: the ratio to it is the cost of netloop's own code (the
+ * client's validation, codec and deadlines, the scripts' logic), the
+ * commands aside. The server's command counts of both are printed, and
+ * test/integration/bench-redis-store.test.ts checks that they match,
+ * command by command.
+ *
+ * ARGV as the floor's (create: then the prune's limit, '0' for none).
+ */
+export const FLOOR_READS: Record<'create' | 'delete', string> = {
+  create: `
+local id, tok, uid, conn, e, k, j, now, m, b, prune = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10], tonumber(ARGV[11])
+local px = math.ceil(tonumber(e) - now)
+local sk = 'rfloor:s:{' .. id .. '}'
+local uk = 'rfloor:u:{u:' .. uid .. '}'
+redis.call('HMGET', sk, 'e', 'p')
+redis.call('ZCARD', uk)
+redis.call('SET', 'rfloor:t:{' .. tok .. '}', id, 'NX', 'PX', px)
+redis.call('SET', 'rfloor:c:{' .. conn .. '}', id, 'NX', 'PX', px)
+redis.call('HSET', sk, 'j', j, 'm', m, 'st', 'ACTIVE', 'b', b, 'e', e, 'a', k, 't', tok, 'k', k, 'h', e, 'u', uid, 'c', conn)
+redis.call('PEXPIRE', sk, px)
+redis.call('ZADD', uk, e, id)
+redis.call('PEXPIRE', uk, px)
+redis.call('ZADD', 'rfloor:i:created', k, id)
+redis.call('ZADD', 'rfloor:i:expires', e, id)
+redis.call('ZADD', 'rfloor:i:state:ACTIVE', k, id)
+redis.call('ZADD', 'rfloor:i:online', e, uid)
+redis.call('PTTL', 'rfloor:i:expires')
+redis.call('PEXPIRE', 'rfloor:i:state:ACTIVE', px, 'NX')
+if prune > 0 then redis.call('ZRANGEBYSCORE', 'rfloor:i:expires', '-inf', now, 'LIMIT', 0, prune) end
+return 1`,
+  delete: `
+local id = ARGV[1]
+local sk = 'rfloor:s:{' .. id .. '}'
+local f = redis.call('HMGET', sk, 't', 'u', 'c', 'st', 'e', 'p')
+local tk, ck, uk = 'rfloor:t:{' .. f[1] .. '}', 'rfloor:c:{' .. f[3] .. '}', 'rfloor:u:{u:' .. f[2] .. '}'
+redis.call('MGET', tk, ck)
+redis.call('DEL', sk, tk, ck)
+redis.call('ZREM', uk, id)
+redis.call('ZSCORE', 'rfloor:i:online', f[2])
+local top = redis.call('ZRANGE', uk, -1, -1)[1]
+if top then redis.call('HMGET', 'rfloor:s:{' .. top .. '}', 'u', 'c', 'e', 'p') end
+redis.call('ZREM', 'rfloor:i:created', id)
+redis.call('ZREM', 'rfloor:i:expires', id)
+redis.call('ZREM', 'rfloor:i:state:ACTIVE', id)
+redis.call('ZCOUNT', 'rfloor:i:expires', f[5], '+inf')
+return 1`,
+};
+
+/**
+ * The ARGV of a floor script for `rec` (see {@link FLOOR}), with `e` as its
+ * expiry and `encoded` its JSON, metadata and stats as the store writes them
+ * (the last three of `recordArgs`), made before the measured loop.
+ */
+export function floorArgs(rec: SessionRecord, encoded: readonly [string, string, string], e: number): string[] {
+  const [j, m, b] = encoded;
+  return [rec.id, rec.tokenHash, rec.userId!, rec.connectionId!, String(e), String(rec.createdAt), j, String(Date.now()), m, b];
+}
+
+/** The JSON, metadata and stats of `rec` as the store writes them (`recordArgs`' last three). */
+export function encodedValues(rec: SessionRecord): [string, string, string] {
+  return recordArgs(rec).slice(-3) as [string, string, string];
+}
 
 /**
  * Calls `send` once per turn of the event loop with every index queued in
@@ -270,6 +356,8 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   const empty = (): Record<Op, number[]> => ({ create: [], get: [], touch: [], heartbeat: [], delete: [] });
   const ours = { all: empty(), lean: empty() };
   const floor = empty();
+  /** The floor with the store's reads (create and delete). */
+  const readsFloor = { create: [] as number[], delete: [] as number[] };
   /** An empty script by SHA with the arguments of a floor call: what any one-script operation costs at least. */
   const emptyScript: number[] = [];
   /** The same with an empty function (`FCALL`), as the store calls its scripts. */
@@ -278,7 +366,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   const rawGet: number[] = [];
   const serverSet: number[] = [];
   /** Server cost of each operation of the default store and of each floor. */
-  const costs = { all: {} as Record<Op, ServerCost[]>, floor: {} as Record<Op, ServerCost[]> };
+  const costs = { all: {} as Record<Op, ServerCost[]>, floor: {} as Record<Op, ServerCost[]>, reads: { create: [] as ServerCost[], delete: [] as ServerCost[] } };
   for (const op of OPS) {
     costs.all[op] = [];
     costs.floor[op] = [];
@@ -287,6 +375,7 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     await raw.connect();
     const sha = {} as Record<Exclude<Op, 'heartbeat'>, string>;
     for (const op of ['create', 'get', 'touch', 'delete'] as const) sha[op] = String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR[op]]));
+    const readsSha = { create: String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR_READS.create])), delete: String(await raw.sendCommand(['SCRIPT', 'LOAD', FLOOR_READS.delete])) };
     const emptySha = String(await raw.sendCommand(['SCRIPT', 'LOAD', 'return 1']));
     await raw.sendCommand(['FUNCTION', 'LOAD', 'REPLACE', "#!lua name=bench_empty\nredis.register_function('bench_empty', function() return 1 end)"]);
     for (const store of Object.values(stores)) await store.count(); // Connects: the first measured call is not a connect.
@@ -308,13 +397,8 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
         mine.delete.push(await measure('delete', (i) => store.delete(recs[i]!.id)));
       }
       const recs = records(sizes.n, r);
-      // The record's JSON, metadata and stats as the store writes them (recordArgs' last three).
-      const encoded = recs.map((rec) => recordArgs(rec).slice(-3) as [string, string, string]);
-      const args = (i: number, e: number): string[] => {
-        const rec = recs[i]!;
-        const [j, m, b] = encoded[i]!;
-        return [rec.id, rec.tokenHash, rec.userId!, rec.connectionId!, String(e), String(rec.createdAt), j, String(Date.now()), m, b];
-      };
+      const encoded = recs.map(encodedValues);
+      const args = (i: number, e: number): string[] => floorArgs(recs[i]!, encoded[i]!, e);
       const evalsha = (op: 'create' | 'delete', i: number, e: number): Promise<unknown> => raw.sendCommand(['EVALSHA', sha[op], '0', ...args(i, e)]);
       const floorCost = (op: Op, fn: (i: number) => Promise<unknown>): Promise<number> => withServerCost(raw, sizes.n, () => drive(sizes.n, PIPELINE, fn), costs.floor[op]);
       floor.create.push(await floorCost('create', (i) => evalsha('create', i, recs[i]!.expiresAt)));
@@ -330,6 +414,11 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       floor.touch.push(await floorCost('touch', touches(later)));
       floor.heartbeat.push(await floorCost('heartbeat', touches(later + 1_000)));
       floor.delete.push(await floorCost('delete', (i) => evalsha('delete', i, 0)));
+      // The floor with the store's reads: its creates, pruning as often as the store's, then its deletes.
+      const readsCost = (op: 'create' | 'delete', fn: (i: number) => Promise<unknown>): Promise<number> => withServerCost(raw, sizes.n, () => drive(sizes.n, PIPELINE, fn), costs.reads[op]);
+      const pruneArg = (i: number): string => (i % CREATE_PRUNE_EVERY === 0 ? String(CREATE_PRUNE) : '0');
+      readsFloor.create.push(await readsCost('create', (i) => raw.sendCommand(['EVALSHA', readsSha.create, '0', ...args(i, recs[i]!.expiresAt), pruneArg(i)])));
+      readsFloor.delete.push(await readsCost('delete', (i) => raw.sendCommand(['EVALSHA', readsSha.delete, '0', ...args(i, 0)])));
       emptyScript.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['EVALSHA', emptySha, '0', ...args(i, 0)])));
       emptyFunction.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['FCALL', 'bench_empty', '0', ...args(i, 0)])));
       rawSet.push(await drive(sizes.n, PIPELINE, (i) => raw.sendCommand(['SET', `raw:${i}`, 'x'.repeat(64)])));
@@ -354,7 +443,10 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
     options.progress(
       `server time per ${op} (INFO commandstats, median of ${mine.length}): ${median(mine.map((c) => c.usPerOp)).toFixed(1)} µs, ` +
         `${median(mine.map((c) => c.commandsPerOp)).toFixed(1)} commands; floor ${median(base.map((c) => c.usPerOp)).toFixed(1)} µs, ` +
-        `${median(base.map((c) => c.commandsPerOp)).toFixed(1)} commands`,
+        `${median(base.map((c) => c.commandsPerOp)).toFixed(1)} commands` +
+        (op === 'create' || op === 'delete'
+          ? `; floor with the store's reads ${median(costs.reads[op].map((c) => c.usPerOp)).toFixed(1)} µs, ${median(costs.reads[op].map((c) => c.commandsPerOp)).toFixed(1)} commands`
+          : ''),
     );
   }
 
@@ -379,7 +471,10 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
       if (variant !== 'all') continue;
       if (op === 'get') beside(params, mine, `floor: HMGET of the same fields, ${PIPELINE} in flight`, floor.get);
       else if (op === 'touch' || op === 'heartbeat') beside(params, mine, `floor: the same key writes in one script per turn, ${PIPELINE} in flight`, floor[op]);
-      else beside(params, mine, `floor: the same key writes in one script, ${PIPELINE} in flight`, floor[op], '>= 0.83x');
+      else {
+        beside(params, mine, `floor: the same key writes in one script, ${PIPELINE} in flight`, floor[op], '>= 0.83x');
+        beside(params, mine, `floor with the store's reads: the same reads and key writes in one script, ${PIPELINE} in flight`, readsFloor[op], '>= 0.83x');
+      }
     }
   }
   // The floors themselves against the plain commands: how far a target beyond them is out of reach.
@@ -387,6 +482,10 @@ async function run(options: ScenarioOptions): Promise<Measurement[]> {
   for (const op of OPS) {
     if (op === 'get') beside(floorParams('get'), floor.get, `node-redis GET, ${PIPELINE} in flight`, rawGet);
     else beside(floorParams(op), floor[op], `node-redis SET, ${PIPELINE} in flight`, rawSet);
+  }
+  // What the store's reads cost, as bare commands: the floor with them against the floor without.
+  for (const op of ['create', 'delete'] as const) {
+    beside({ op, indexes: 'floor+reads', pipeline: PIPELINE }, readsFloor[op], `floor: the same key writes in one script, ${PIPELINE} in flight`, floor[op]);
   }
   beside(floorParams('empty-script'), emptyScript, `node-redis SET, ${PIPELINE} in flight`, rawSet);
   beside(floorParams('empty-function'), emptyFunction, `node-redis SET, ${PIPELINE} in flight`, rawSet);
