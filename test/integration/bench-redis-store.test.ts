@@ -62,15 +62,19 @@ async function commandsPerOp(raw: Raw, n: number, work: () => Promise<void>): Pr
   return out;
 }
 
+/** Every command either made, sorted. */
+function commandNames(store: Map<string, number>, floor: Map<string, number>): string[] {
+  return [...new Set([...store.keys(), ...floor.keys()])].sort();
+}
+
 /** The commands whose calls per operation differ by more than {@link TOLERANCE} between the two. */
 function differing(store: Map<string, number>, floor: Map<string, number>): string[] {
-  const names = [...new Set([...store.keys(), ...floor.keys()])].sort();
-  return names.filter((name) => Math.abs((store.get(name) ?? 0) - (floor.get(name) ?? 0)) > TOLERANCE);
+  return commandNames(store, floor).filter((name) => Math.abs((store.get(name) ?? 0) - (floor.get(name) ?? 0)) > TOLERANCE);
 }
 
 /** Asserts both maps hold the same commands at the same rates (within {@link TOLERANCE}), naming each that differs. */
 function sameCommands(store: Map<string, number>, floor: Map<string, number>, what: string): void {
-  const names = [...new Set([...store.keys(), ...floor.keys()])].sort();
+  const names = commandNames(store, floor);
   const differ = differing(store, floor);
   const show = (m: Map<string, number>): string => names.map((name) => `${name} ${(m.get(name) ?? 0).toFixed(3)}`).join(', ');
   assert.equal(differ, [], `${what}: commands per operation differ.\n  store: ${show(store)}\n  floor: ${show(floor)}`);
